@@ -1,0 +1,650 @@
+//! Configuration: where it is read from, what it means, and every mistake reported as one line
+//! naming the file, the line and the key.
+//!
+//! The main file holds global settings and `include:` globs; each included file holds either
+//! global settings (the same keys; later files override earlier ones key by key) or exactly one
+//! repository (a file with a top-level `name:`). Relative paths are taken relative to the
+//! directory of the file that names them.
+
+mod file;
+mod locate;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use file::{CredentialsType, GlobalFile, RepoFile};
+pub use file::valid_name;
+
+/// Where the configuration is read from when neither `--config` nor `$CHANTAL_CONFIG` says.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/chantal/config.yaml";
+/// Environment variable that overrides `database.url`.
+pub const DATABASE_URL_ENV: &str = "CHANTAL_DATABASE_URL";
+
+/// The effective configuration after includes, defaults and overrides.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The main configuration file.
+    pub path: PathBuf,
+    pub storage: StorageConfig,
+    pub database: DatabaseConfig,
+    pub download: DownloadConfig,
+    /// Repositories in the order their files were read.
+    pub repositories: Vec<RepoConfig>,
+    /// Non-fatal findings (an include glob that matched nothing).
+    pub warnings: Vec<String>,
+}
+
+/// `storage:`.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// Root of everything chantal keeps on disk; the pool lives in `<base_path>/data`.
+    pub base_path: PathBuf,
+}
+
+/// `database:`.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// A `postgresql://` URL or a libpq `host=... dbname=...` string; `None` when unset.
+    pub url: Option<String>,
+    /// Where the URL came from, for messages ("config.yaml:7" or "$CHANTAL_DATABASE_URL").
+    pub origin: String,
+}
+
+/// `download:`.
+#[derive(Debug, Clone)]
+pub struct DownloadConfig {
+    pub workers: usize,
+    pub retries: u32,
+    /// Time allowed without progress on one request.
+    pub timeout: Duration,
+    pub proxy: Option<String>,
+}
+
+/// What kind of repository a file describes. Only RPM/DNF repositories exist today.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepoType {
+    #[default]
+    Rpm,
+}
+
+impl fmt::Display for RepoType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RepoType::Rpm => "rpm",
+        })
+    }
+}
+
+/// `retention:`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    #[serde(default)]
+    pub policy: Policy,
+    #[serde(default)]
+    pub deleted_packages: DeletedPackages,
+}
+
+/// `retention.policy`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    #[default]
+    Mirror,
+    NewestOnly,
+    KeepAll,
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Policy::Mirror => "mirror",
+            Policy::NewestOnly => "newest-only",
+            Policy::KeepAll => "keep-all",
+        })
+    }
+}
+
+/// `retention.deleted_packages`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeletedPackages {
+    #[default]
+    Remove,
+    Keep,
+}
+
+impl fmt::Display for DeletedPackages {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DeletedPackages::Remove => "remove",
+            DeletedPackages::Keep => "keep",
+        })
+    }
+}
+
+/// `publish.link`: how exported trees refer to pool files.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkMode {
+    #[default]
+    Hardlink,
+    Copy,
+    Symlink,
+}
+
+impl fmt::Display for LinkMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LinkMode::Hardlink => "hardlink",
+            LinkMode::Copy => "copy",
+            LinkMode::Symlink => "symlink",
+        })
+    }
+}
+
+/// One configured repository.
+#[derive(Debug, Clone)]
+pub struct RepoConfig {
+    pub name: String,
+    pub kind: RepoType,
+    pub enabled: bool,
+    /// Base URL without trailing slash; `repodata/repomd.xml` is below it.
+    pub url: String,
+    /// Per-repository proxy, overriding `download.proxy`.
+    pub proxy: Option<String>,
+    pub credentials: Credentials,
+    pub rpm: RpmOptions,
+    pub retention: Retention,
+    pub publish: Option<Publish>,
+    /// The file this repository was defined in.
+    pub source: PathBuf,
+    /// The line of `name:` in that file.
+    pub line: usize,
+}
+
+/// `credentials:`: how chantal authenticates to the upstream.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub auth: Auth,
+    /// A private CA to trust instead of the system roots.
+    pub ca_cert: Option<CredentialFile>,
+}
+
+/// The authentication part of `credentials:`.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    None,
+    Basic { username: String, password: String },
+    ClientCert { cert: CredentialFile, key: CredentialFile },
+}
+
+/// A file named by `credentials:`, with where it was named so a missing file is reported at
+/// the right line when the repository is used.
+#[derive(Debug, Clone)]
+pub struct CredentialFile {
+    pub path: PathBuf,
+    pub key: &'static str,
+    pub line: usize,
+}
+
+/// `rpm:`.
+#[derive(Debug, Clone)]
+pub struct RpmOptions {
+    /// `None`: every architecture but source. Otherwise the listed ones plus `noarch`.
+    pub architectures: Option<Vec<String>>,
+    pub gpgcheck: bool,
+    pub gpgkey_url: Option<String>,
+}
+
+impl RpmOptions {
+    /// Whether a package of architecture `arch` belongs in the repository: `noarch` always,
+    /// source packages only when listed, others when listed or when no list is given.
+    pub fn keeps_arch(&self, arch: &str) -> bool {
+        let is_source = arch == "src" || arch == "nosrc";
+        match &self.architectures {
+            None => !is_source,
+            Some(list) => arch == "noarch" || list.iter().any(|a| a == arch),
+        }
+    }
+}
+
+/// `publish:`: paths of the optional on-disk export.
+#[derive(Debug, Clone)]
+pub struct Publish {
+    pub latest_path: Option<PathBuf>,
+    pub snapshots_path: Option<PathBuf>,
+    pub link: LinkMode,
+}
+
+impl Config {
+    /// Reads `path` and everything it includes. `$CHANTAL_DATABASE_URL`, when set and not
+    /// empty, replaces `database.url`.
+    pub fn load(path: &Path) -> Result<Config> {
+        let env_url = std::env::var(DATABASE_URL_ENV).ok().filter(|s| !s.is_empty());
+        Self::load_with_database_override(path, env_url)
+    }
+
+    /// [`Config::load`] with the environment override passed in (tests set it explicitly).
+    pub fn load_with_database_override(path: &Path, env_url: Option<String>) -> Result<Config> {
+        let text = read(path)?;
+        let main: GlobalFile = parse(path, &text)?;
+        let mut globals = Globals::default();
+        globals.apply(path, &text, &main);
+
+        let mut warnings = Vec::new();
+        let mut repositories: Vec<RepoConfig> = Vec::new();
+        let mut seen: HashMap<String, (PathBuf, usize)> = HashMap::new();
+        let base_dir = parent_dir(path);
+        if let Some(include) = &main.include {
+            for pattern in include.patterns() {
+                for file in expand_include(path, &text, &base_dir, pattern, &mut warnings)? {
+                    let text = read(&file)?;
+                    if is_repository_file(&text) {
+                        let repo = parse_repo(&file, &text)?;
+                        if let Some((first, line)) = seen.get(&repo.name) {
+                            return Err(Error::Config {
+                                file: file.clone(),
+                                line: repo.line,
+                                key: "name".into(),
+                                message: format!(
+                                    "duplicate repository name '{}' (first defined at {}:{line})",
+                                    repo.name,
+                                    first.display()
+                                ),
+                            });
+                        }
+                        seen.insert(repo.name.clone(), (file.clone(), repo.line));
+                        repositories.push(repo);
+                    } else {
+                        let global: GlobalFile = parse(&file, &text)?;
+                        if global.include.is_some() {
+                            return Err(Error::Config {
+                                line: locate::line_of(&text, &["include"]),
+                                file,
+                                key: "include".into(),
+                                message: "include is only allowed in the main configuration file"
+                                    .into(),
+                            });
+                        }
+                        globals.apply(&file, &text, &global);
+                    }
+                }
+            }
+        }
+
+        let database = match env_url {
+            Some(url) => DatabaseConfig {
+                url: Some(url),
+                origin: format!("${DATABASE_URL_ENV}"),
+            },
+            None => globals.database,
+        };
+        Ok(Config {
+            path: path.to_path_buf(),
+            storage: StorageConfig {
+                base_path: globals
+                    .base_path
+                    .unwrap_or_else(|| PathBuf::from("/var/lib/chantal")),
+            },
+            database,
+            download: DownloadConfig {
+                workers: usize::try_from(globals.workers.unwrap_or(10)).unwrap_or(usize::MAX),
+                retries: globals.retries.unwrap_or(5),
+                timeout: Duration::from_secs(globals.timeout.unwrap_or(300)),
+                proxy: globals.proxy,
+            },
+            repositories,
+            warnings,
+        })
+    }
+
+    /// The repository called `name`, or an error listing the configured ones.
+    pub fn repository(&self, name: &str) -> Result<&RepoConfig> {
+        self.repositories
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| Error::UnknownRepository {
+                name: name.to_string(),
+                known: self.repositories.iter().map(|r| r.name.clone()).collect(),
+            })
+    }
+
+    /// The database URL, or an error saying where to set it.
+    pub fn database_url(&self) -> Result<&str> {
+        self.database.url.as_deref().ok_or_else(|| {
+            Error::Missing(format!(
+                "no catalogue database configured: set database.url in {} or ${DATABASE_URL_ENV}",
+                self.path.display()
+            ))
+        })
+    }
+}
+
+impl RepoConfig {
+    /// The proxy this repository's requests go through, if any.
+    pub fn effective_proxy<'a>(&'a self, download: &'a DownloadConfig) -> Option<&'a str> {
+        self.proxy.as_deref().or(download.proxy.as_deref())
+    }
+
+    /// Every credentials file this repository names.
+    pub fn credential_files(&self) -> Vec<&CredentialFile> {
+        let mut files = Vec::new();
+        if let Auth::ClientCert { cert, key } = &self.credentials.auth {
+            files.push(cert);
+            files.push(key);
+        }
+        files.extend(self.credentials.ca_cert.as_ref());
+        files
+    }
+
+    /// Checks that every credentials file exists and is readable; the error names the
+    /// configuration file, line and key. Called when the repository is used, not at load time,
+    /// so one repository's missing certificate does not stop work on the others.
+    pub fn check_credential_files(&self) -> Result<()> {
+        for file in self.credential_files() {
+            if let Err(err) = std::fs::File::open(&file.path) {
+                return Err(Error::Config {
+                    file: self.source.clone(),
+                    line: file.line,
+                    key: format!("credentials.{}", file.key),
+                    message: format!("cannot read {}: {err}", file.path.display()),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Global settings merged across files, key by key, later files winning.
+#[derive(Default)]
+struct Globals {
+    base_path: Option<PathBuf>,
+    database: DatabaseConfig,
+    workers: Option<u64>,
+    retries: Option<u32>,
+    timeout: Option<u64>,
+    proxy: Option<String>,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            origin: "unset".into(),
+        }
+    }
+}
+
+impl Globals {
+    fn apply(&mut self, file: &Path, text: &str, g: &GlobalFile) {
+        let dir = parent_dir(file);
+        if let Some(p) = g.storage.as_ref().and_then(|s| s.base_path.as_ref()) {
+            self.base_path = Some(dir.join(p));
+        }
+        if let Some(url) = g.database.as_ref().and_then(|d| d.url.as_ref()) {
+            self.database = DatabaseConfig {
+                url: Some(url.clone()),
+                origin: format!(
+                    "{}:{}",
+                    file.display(),
+                    locate::line_of(text, &["database", "url"])
+                ),
+            };
+        }
+        if let Some(d) = &g.download {
+            self.workers = d.workers.map(|w| w.0).or(self.workers);
+            self.retries = d.retries.or(self.retries);
+            self.timeout = d.timeout.map(|t| t.0).or(self.timeout);
+            self.proxy = d.proxy.as_ref().map(|p| p.0.clone()).or(self.proxy.take());
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Deserialises `text`, turning serde's error into one line with file, line and key path.
+fn parse<T: serde::de::DeserializeOwned + Default>(file: &Path, text: &str) -> Result<T> {
+    // An empty file (or one with only comments) is an empty mapping, not an error.
+    if text.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#') || t == "---"
+    }) {
+        return Ok(T::default());
+    }
+    parse_strict(file, text)
+}
+
+fn parse_strict<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T> {
+    let de = serde_yaml::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let key = err.path().to_string();
+        let key = if key == "." { String::new() } else { key };
+        let inner = err.into_inner();
+        let line = inner.location().map(|l| l.line()).unwrap_or_else(|| {
+            let parts: Vec<&str> = key.split('.').collect();
+            locate::line_of(text, &parts)
+        });
+        Error::Config {
+            file: file.to_path_buf(),
+            line,
+            message: clean_serde_message(&inner.to_string(), &key),
+            key,
+        }
+    })
+}
+
+/// serde_yaml appends " at line L column C" and sometimes prefixes the key path; both are
+/// already in our own error format.
+fn clean_serde_message(msg: &str, key: &str) -> String {
+    let msg = match msg.rfind(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    };
+    let msg = match msg.split_once(": ") {
+        Some((path, rest))
+            if !path.is_empty()
+                && (key == path || key.starts_with(&format!("{path}.")))
+                && !path.contains(' ') =>
+        {
+            rest
+        }
+        _ => msg,
+    };
+    msg.replace('\n', " ")
+}
+
+fn is_repository_file(text: &str) -> bool {
+    // Only a top-level `name:` makes a repository file; matching the raw line keeps this cheap
+    // and tolerant of files that do not parse (they are then parsed strictly and reported).
+    text.lines().any(|l| {
+        l.strip_prefix("name")
+            .is_some_and(|rest| rest.trim_start().starts_with(':'))
+    })
+}
+
+fn expand_include(
+    main: &Path,
+    main_text: &str,
+    base_dir: &Path,
+    pattern: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<PathBuf>> {
+    let line = locate::line_of(main_text, &["include"]);
+    let full = if Path::new(pattern).is_absolute() {
+        PathBuf::from(pattern)
+    } else {
+        base_dir.join(pattern)
+    };
+    let full = full.to_string_lossy().into_owned();
+    let paths = glob::glob(&full).map_err(|e| Error::Config {
+        file: main.to_path_buf(),
+        line,
+        key: "include".into(),
+        message: format!("invalid glob {pattern:?}: {e}"),
+    })?;
+    let mut files = Vec::new();
+    for entry in paths {
+        let path = entry.map_err(|e| Error::Config {
+            file: main.to_path_buf(),
+            line,
+            key: "include".into(),
+            message: format!("cannot read {}: {}", e.path().display(), e.error()),
+        })?;
+        if path.is_file() {
+            files.push(path);
+        }
+    }
+    if files.is_empty() {
+        warnings.push(format!(
+            "{}:{line}: include: {pattern:?} matches no file",
+            main.display()
+        ));
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn parse_repo(file: &Path, text: &str) -> Result<RepoConfig> {
+    let raw: RepoFile = parse_strict(file, text)?;
+    let dir = parent_dir(file);
+    let at = |path: &[&str]| locate::line_of(text, path);
+    let fail = |path: &[&str], message: String| Error::Config {
+        file: file.to_path_buf(),
+        line: at(path),
+        key: path.join("."),
+        message,
+    };
+    let cred_file = |key: &'static str, p: &PathBuf| CredentialFile {
+        path: dir.join(p),
+        key,
+        line: at(&["credentials", key]),
+    };
+    let c = &raw.credentials;
+    let auth = match c.kind {
+        CredentialsType::None => {
+            for (key, present) in [
+                ("username", c.username.is_some()),
+                ("password", c.password.is_some()),
+                ("cert", c.cert.is_some()),
+                ("key", c.key.is_some()),
+            ] {
+                if present {
+                    return Err(fail(
+                        &["credentials", key],
+                        "set credentials.type (basic or client_cert) to use this key".into(),
+                    ));
+                }
+            }
+            Auth::None
+        }
+        CredentialsType::Basic => {
+            if c.cert.is_some() || c.key.is_some() {
+                return Err(fail(
+                    &["credentials", if c.cert.is_some() { "cert" } else { "key" }],
+                    "cert and key belong to type client_cert, not basic".into(),
+                ));
+            }
+            let username = c.username.clone().ok_or_else(|| {
+                fail(
+                    &["credentials", "username"],
+                    "type basic needs username".into(),
+                )
+            })?;
+            let password = c.password.clone().ok_or_else(|| {
+                fail(
+                    &["credentials", "password"],
+                    "type basic needs password".into(),
+                )
+            })?;
+            Auth::Basic { username, password }
+        }
+        CredentialsType::ClientCert => {
+            if c.username.is_some() || c.password.is_some() {
+                return Err(fail(
+                    &[
+                        "credentials",
+                        if c.username.is_some() {
+                            "username"
+                        } else {
+                            "password"
+                        },
+                    ],
+                    "username and password belong to type basic, not client_cert".into(),
+                ));
+            }
+            let cert = c.cert.as_ref().ok_or_else(|| {
+                fail(
+                    &["credentials", "cert"],
+                    "type client_cert needs cert".into(),
+                )
+            })?;
+            let key = c.key.as_ref().ok_or_else(|| {
+                fail(&["credentials", "key"], "type client_cert needs key".into())
+            })?;
+            Auth::ClientCert {
+                cert: cred_file("cert", cert),
+                key: cred_file("key", key),
+            }
+        }
+    };
+    let publish = match raw.publish {
+        None => None,
+        Some(p) => {
+            if p.latest_path.is_none() && p.snapshots_path.is_none() {
+                return Err(fail(
+                    &["publish"],
+                    "set latest_path and/or snapshots_path, or remove publish".into(),
+                ));
+            }
+            Some(Publish {
+                latest_path: p.latest_path.map(|x| dir.join(x)),
+                snapshots_path: p.snapshots_path.map(|x| dir.join(x)),
+                link: p.link,
+            })
+        }
+    };
+    Ok(RepoConfig {
+        line: at(&["name"]),
+        name: raw.name.0,
+        kind: raw.kind,
+        enabled: raw.enabled,
+        url: raw.upstream.url.0,
+        proxy: raw.upstream.proxy.map(|p| p.0),
+        credentials: Credentials {
+            auth,
+            ca_cert: c.ca_cert.as_ref().map(|p| cred_file("ca_cert", p)),
+        },
+        rpm: RpmOptions {
+            architectures: raw
+                .rpm
+                .architectures
+                .map(|v| v.into_iter().map(|a| a.0).collect()),
+            gpgcheck: raw.rpm.gpgcheck,
+            gpgkey_url: raw.rpm.gpgkey_url,
+        },
+        retention: raw.retention,
+        publish,
+        source: file.to_path_buf(),
+    })
+}

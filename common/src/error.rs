@@ -1,0 +1,119 @@
+//! The one error type of `chantal-common`. Every variant names what it was about (file, repository,
+//! database, blob) so that a single line tells an operator where to look.
+
+use std::path::PathBuf;
+
+/// Errors raised by configuration loading, the catalogue and the pool.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A configuration file is wrong. `line` is 1-based; `key` is the dotted key path.
+    #[error("{}:{line}: {}{message}", file.display(), key_prefix(key))]
+    Config {
+        file: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+
+    /// A configuration file could not be read at all.
+    #[error("cannot read configuration file {}: {source}", path.display())]
+    ConfigRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A repository name was asked for that no configuration file defines.
+    #[error("unknown repository '{name}' (configured: {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    UnknownRepository { name: String, known: Vec<String> },
+
+    /// The configuration lacks something a command needs.
+    #[error("{0}")]
+    Missing(String),
+
+    /// The database could not be reached or refused the connection.
+    #[error("cannot connect to the catalogue database '{database}' on {host}: {reason}")]
+    Connect {
+        host: String,
+        database: String,
+        reason: String,
+    },
+
+    /// A query failed. `context` says what chantal was doing.
+    #[error("catalogue: {context}: {reason}")]
+    Db { context: String, reason: String },
+
+    /// The schema is older than this binary knows.
+    #[error("the catalogue schema is at version {current}, this chantal needs {expected}: run `chantal db migrate`")]
+    SchemaOutdated { current: i64, expected: i64 },
+
+    /// The schema is newer than this binary knows.
+    #[error("the catalogue schema is at version {current}, newer than this chantal knows ({expected}): upgrade chantal")]
+    SchemaTooNew { current: i64, expected: i64 },
+
+    /// A file-system operation on the pool or storage failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A blob's content does not match its name.
+    #[error("blob {} has sha256 {actual}, expected {expected}", path.display())]
+    HashMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+
+    /// A name that would escape its directory or is otherwise unusable as a pool file name.
+    #[error("invalid file name for the pool: {0:?}")]
+    BadFileName(String),
+}
+
+fn key_prefix(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("{key}: ")
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Builds an [`Error::Io`] from an action phrase ("cannot create") and a path.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Builds an [`Error::Db`] from what was being done and the driver's error.
+    pub fn db(context: impl Into<String>, err: &postgres::Error) -> Self {
+        Error::Db {
+            context: context.into(),
+            reason: db_reason(err),
+        }
+    }
+}
+
+/// The most useful one-line description of a driver error: the server's message when there is
+/// one, otherwise the innermost cause (the driver's own Display is often just "db error").
+pub fn db_reason(err: &postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        return db.message().to_string();
+    }
+    let mut reason = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        reason = s.to_string();
+        source = s.source();
+    }
+    reason
+}

@@ -1,0 +1,10 @@
+//! Shared core of chantal: configuration, the PostgreSQL catalogue (all SQL lives there), the
+//! sha256 pool, and the pieces `chantal` and `chantal-fs` both need.
+
+pub mod catalogue;
+pub mod config;
+pub mod error;
+pub mod pool;
+pub mod redact;
+
+pub use error::{Error, Result};
