@@ -1,1 +1,331 @@
-//! The content-addressed pool: `<base_path>/data/sha256/ab/cd/<sha256>_<filename>`.
+//! The content-addressed pool: every file chantal keeps (packages and repodata) is stored once,
+//! at `<base_path>/data/sha256/ab/cd/<sha256>_<filename>`, where `ab` and `cd` are the first two
+//! pairs of hex digits of the file's sha256.
+//!
+//! A file only ever appears under its final name complete and hashed: writers stream into a
+//! temporary file in `<base_path>/data/tmp` (the same file system, so the final rename is
+//! atomic), fsync it, and rename it into place. A blob that is already present is not written
+//! again, and two writers racing on the same content both succeed with one file.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Size of the buffer used to stream files through the hasher.
+const CHUNK: usize = 256 * 1024;
+
+/// The pool below one storage base path.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    data: PathBuf,
+}
+
+/// A file that is now in the pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub sha256: String,
+    pub size: u64,
+    /// Path relative to `<base_path>/data` (what the catalogue records).
+    pub rel_path: String,
+    /// False when an identical file was already present and nothing was written.
+    pub written: bool,
+}
+
+impl Pool {
+    /// The pool of the storage rooted at `base_path`.
+    pub fn new(base_path: &Path) -> Pool {
+        Pool {
+            data: base_path.join("data"),
+        }
+    }
+
+    /// `<base_path>/data`.
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+
+    /// Where temporary files are written before they are renamed into the pool.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.data.join("tmp")
+    }
+
+    /// The directories the pool needs, in creation order.
+    pub fn directories(&self) -> Vec<PathBuf> {
+        vec![self.data.clone(), self.data.join("sha256"), self.tmp_dir()]
+    }
+
+    /// Creates the pool's directories; returns those that did not exist before.
+    pub fn create_dirs(&self) -> Result<Vec<PathBuf>> {
+        let mut created = Vec::new();
+        for dir in self.directories() {
+            if !dir.is_dir() {
+                fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+                created.push(dir);
+            }
+        }
+        Ok(created)
+    }
+
+    /// The relative pool path for a file with this hash and name.
+    pub fn relative_path(sha256: &str, filename: &str) -> Result<String> {
+        if !is_sha256(sha256) {
+            return Err(Error::BadFileName(format!("{sha256} is not a sha256")));
+        }
+        check_filename(filename)?;
+        Ok(format!(
+            "sha256/{}/{}/{sha256}_{filename}",
+            &sha256[0..2],
+            &sha256[2..4]
+        ))
+    }
+
+    /// Absolute path of a relative pool path.
+    pub fn absolute(&self, rel_path: &str) -> PathBuf {
+        self.data.join(rel_path)
+    }
+
+    /// Streams `reader` into the pool as `filename`, hashing on the way.
+    pub fn put_reader(&self, mut reader: impl Read, filename: &str) -> Result<StoredBlob> {
+        check_filename(filename)?;
+        let tmp_dir = self.tmp_dir();
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".put-")
+            .tempfile_in(&tmp_dir)
+            .map_err(|e| Error::io("cannot create a temporary file in", &tmp_dir, e))?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io("cannot read the data for", filename, e)),
+            };
+            hasher.update(&buf[..n]);
+            tmp.write_all(&buf[..n])
+                .map_err(|e| Error::io("cannot write", tmp.path(), e))?;
+            size += n as u64;
+        }
+        let sha256 = hex::encode(hasher.finalize());
+        self.adopt(tmp, &sha256, size, filename)
+    }
+
+    /// Moves a complete temporary file whose hash and size the caller computed while writing it
+    /// into the pool. The file must live in [`Pool::tmp_dir`].
+    pub fn adopt(
+        &self,
+        tmp: tempfile::NamedTempFile,
+        sha256: &str,
+        size: u64,
+        filename: &str,
+    ) -> Result<StoredBlob> {
+        let rel_path = Self::relative_path(sha256, filename)?;
+        let dest = self.absolute(&rel_path);
+        if let Some(existing) = self.find(sha256)? {
+            let existing_size = fs::metadata(&existing).map(|m| m.len()).ok();
+            if existing_size == Some(size) {
+                let rel = existing
+                    .strip_prefix(&self.data)
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or(rel_path);
+                return Ok(StoredBlob {
+                    sha256: sha256.to_string(),
+                    size,
+                    rel_path: rel,
+                    written: false,
+                });
+            }
+        }
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io("cannot sync", tmp.path(), e))?;
+        let bucket = dest.parent().unwrap_or(&self.data).to_path_buf();
+        fs::create_dir_all(&bucket).map_err(|e| Error::io("cannot create", &bucket, e))?;
+        tmp.persist(&dest)
+            .map_err(|e| Error::io("cannot move a temporary file to", &dest, e.error))?;
+        // The rename is only durable once the directory entry is.
+        if let Ok(dir) = File::open(&bucket) {
+            let _ = dir.sync_all();
+        }
+        Ok(StoredBlob {
+            sha256: sha256.to_string(),
+            size,
+            rel_path,
+            written: true,
+        })
+    }
+
+    /// The pool file holding `sha256`, whatever name it was stored under.
+    pub fn find(&self, sha256: &str) -> Result<Option<PathBuf>> {
+        if !is_sha256(sha256) {
+            return Ok(None);
+        }
+        let bucket = self
+            .data
+            .join("sha256")
+            .join(&sha256[0..2])
+            .join(&sha256[2..4]);
+        let entries = match fs::read_dir(&bucket) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("cannot list", &bucket, e)),
+        };
+        let prefix = format!("{sha256}_");
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("cannot list", &bucket, e))?;
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                return Ok(Some(entry.path()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Recomputes the hash of the blob at `rel_path` and checks it against its name.
+    pub fn verify(&self, rel_path: &str) -> Result<()> {
+        let path = self.absolute(rel_path);
+        let expected = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split('_').next())
+            .filter(|s| is_sha256(s))
+            .ok_or_else(|| Error::BadFileName(rel_path.to_string()))?
+            .to_string();
+        let actual = sha256_file(&path)?;
+        if actual == expected {
+            Ok(())
+        } else {
+            Err(Error::HashMismatch {
+                path,
+                expected,
+                actual,
+            })
+        }
+    }
+}
+
+/// The sha256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("cannot read", path, e)),
+        }
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Whether `s` is 64 lower-case hex digits.
+pub fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn check_filename(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains('/')
+        || name.contains('\0')
+        || name.len() > 200
+    {
+        Err(Error::BadFileName(name.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HELLO_SHA: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+    fn pool() -> (tempfile::TempDir, Pool) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = Pool::new(dir.path());
+        assert_eq!(pool.create_dirs().unwrap().len(), 3);
+        assert!(pool.create_dirs().unwrap().is_empty());
+        (dir, pool)
+    }
+
+    #[test]
+    fn put_stores_under_hash_layout() {
+        let (_d, pool) = pool();
+        let blob = pool.put_reader(&b"hello"[..], "hello.rpm").unwrap();
+        assert_eq!(blob.sha256, HELLO_SHA);
+        assert_eq!(blob.size, 5);
+        assert!(blob.written);
+        assert_eq!(
+            blob.rel_path,
+            format!("sha256/2c/f2/{HELLO_SHA}_hello.rpm")
+        );
+        assert_eq!(fs::read(pool.absolute(&blob.rel_path)).unwrap(), b"hello");
+        pool.verify(&blob.rel_path).unwrap();
+        assert_eq!(fs::read_dir(pool.tmp_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn put_dedups_identical_content() {
+        let (_d, pool) = pool();
+        let a = pool.put_reader(&b"hello"[..], "a.rpm").unwrap();
+        let b = pool.put_reader(&b"hello"[..], "b.rpm").unwrap();
+        assert!(!b.written);
+        assert_eq!(a.rel_path, b.rel_path, "the existing file is reused");
+        assert_eq!(fs::read_dir(pool.tmp_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn concurrent_puts_of_the_same_blob_both_succeed_with_one_file() {
+        let (_d, pool) = pool();
+        let data: Vec<u8> = (0..4_000_000u32).map(|i| (i % 251) as u8).collect();
+        let results: Vec<StoredBlob> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| pool.put_reader(&data[..], "big.rpm").unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(results.iter().all(|r| r.sha256 == results[0].sha256));
+        let bucket = pool.absolute(&results[0].rel_path);
+        let files = fs::read_dir(bucket.parent().unwrap()).unwrap().count();
+        assert_eq!(files, 1);
+        assert_eq!(fs::read(&bucket).unwrap(), data);
+        assert_eq!(fs::read_dir(pool.tmp_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn verify_detects_corruption() {
+        let (_d, pool) = pool();
+        let blob = pool.put_reader(&b"hello"[..], "x").unwrap();
+        fs::write(pool.absolute(&blob.rel_path), b"jello").unwrap();
+        let err = pool.verify(&blob.rel_path).unwrap_err().to_string();
+        assert!(err.contains(&format!("expected {HELLO_SHA}")), "{err}");
+    }
+
+    #[test]
+    fn a_truncated_blob_is_replaced_not_trusted() {
+        let (_d, pool) = pool();
+        let blob = pool.put_reader(&b"hello"[..], "x").unwrap();
+        fs::write(pool.absolute(&blob.rel_path), b"he").unwrap();
+        let again = pool.put_reader(&b"hello"[..], "x").unwrap();
+        assert!(again.written);
+        pool.verify(&again.rel_path).unwrap();
+    }
+
+    #[test]
+    fn hostile_names_are_refused() {
+        let (_d, pool) = pool();
+        for name in ["", "..", "../etc/passwd", "a/b"] {
+            assert!(pool.put_reader(&b"x"[..], name).is_err(), "{name}");
+        }
+        assert!(Pool::relative_path("nothex", "a").is_err());
+    }
+}

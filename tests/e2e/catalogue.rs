@@ -1,1 +1,108 @@
+//! The catalogue API against a real PostgreSQL: migrations, schema checks, blobs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use chantal_common::catalogue::{Catalogue, MIGRATIONS};
+use chantal_common::pool::Pool;
+use chantal_common::Error;
+use chantal_tests::TestDb;
+
+#[test]
+fn migrations_apply_once_and_are_idempotent() {
+    let db = TestDb::new();
+    let cat = Catalogue::connect(&db.url).unwrap();
+    let status = cat.schema_status().unwrap();
+    assert_eq!(status.current, 0);
+    assert_eq!(status.pending.len(), MIGRATIONS.len());
+    assert!(matches!(
+        cat.require_current_schema(),
+        Err(Error::SchemaOutdated { current: 0, .. })
+    ));
+
+    let applied = cat.migrate().unwrap();
+    assert_eq!(applied, MIGRATIONS.to_vec());
+    let again = cat.migrate().unwrap();
+    assert!(again.is_empty(), "second migrate applied {again:?}");
+
+    let status = cat.schema_status().unwrap();
+    assert_eq!(status.current, MIGRATIONS.len() as i64);
+    assert!(status.pending.is_empty());
+    cat.require_current_schema().unwrap();
+    Catalogue::open(&db.url).unwrap();
+}
+
+#[test]
+fn concurrent_migrations_serialise() {
+    let db = TestDb::new();
+    let results: Vec<usize> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| Catalogue::connect(&db.url).unwrap().migrate().unwrap().len()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(results.iter().sum::<usize>(), MIGRATIONS.len());
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let db = TestDb::new();
+    let cat = Catalogue::connect(&db.url).unwrap();
+    cat.migrate().unwrap();
+    db.client()
+        .execute(
+            "INSERT INTO chantal_schema_migrations (version, name) VALUES (9999, '9999_future')",
+            &[],
+        )
+        .unwrap();
+    let err = Catalogue::open(&db.url).unwrap_err().to_string();
+    assert!(err.contains("upgrade chantal"), "{err}");
+    let err = cat.migrate().unwrap_err().to_string();
+    assert!(err.contains("upgrade chantal"), "{err}");
+}
+
+#[test]
+fn unreachable_database_is_one_line_with_host_and_database() {
+    let err = Catalogue::connect("postgresql://chantal@127.0.0.1:1/chantal_db")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'chantal_db' on 127.0.0.1:1"), "{err}");
+    assert!(err.to_lowercase().contains("refused"), "{err}");
+    assert!(!err.contains('\n'), "{err}");
+
+    let err = Catalogue::connect("host=/nonexistent/socketdir dbname=x user=y")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'x' on /nonexistent/socketdir"), "{err}");
+    assert!(!err.contains('\n'), "{err}");
+}
+
+#[test]
+fn blobs_are_recorded_once() {
+    let db = TestDb::new();
+    let cat = Catalogue::connect(&db.url).unwrap();
+    cat.migrate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pool = Pool::new(dir.path());
+    pool.create_dirs().unwrap();
+    let blob = pool.put_reader(&b"package bytes"[..], "p-1-1.noarch.rpm").unwrap();
+    cat.record_blob(&blob).unwrap();
+    cat.record_blob(&blob).unwrap();
+    let rec = cat.blob(&blob.sha256).unwrap().unwrap();
+    assert_eq!(rec.size, 13);
+    assert_eq!(rec.path, blob.rel_path);
+    assert!(cat.blob(&"0".repeat(64)).unwrap().is_none());
+}
+
+#[test]
+fn empty_catalogue_lists_nothing() {
+    let db = TestDb::new();
+    let cat = Catalogue::open(&{
+        let c = Catalogue::connect(&db.url).unwrap();
+        c.migrate().unwrap();
+        db.url.clone()
+    })
+    .unwrap();
+    assert!(cat.repository_summaries().unwrap().is_empty());
+    assert!(cat.repository_summary("x").unwrap().is_none());
+    assert!(cat.recent_syncs("x", 5).unwrap().is_empty());
+    assert!(cat.snapshots(None).unwrap().is_empty());
+}

@@ -1,0 +1,130 @@
+//! Test support for chantal's end-to-end tests: a real PostgreSQL (a throwaway cluster per test
+//! process, or `$CHANTAL_TEST_DATABASE_URL`), one database per test, and helpers to run the real
+//! binaries against a temporary configuration.
+//!
+//! Failing loudly is this crate's job, so panics are how it reports a broken setup.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod pg;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub use pg::TestDb;
+
+/// Path of a binary built by this workspace (`cargo build` puts it beside the test's `deps/`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --workspace` before the end-to-end tests",
+        path.display()
+    );
+    path
+}
+
+/// A temporary chantal installation: a config directory, a storage directory and a database.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub db: TestDb,
+}
+
+impl Env {
+    /// A fresh installation whose `config.yaml` includes `conf.d/*.yaml`.
+    pub fn new() -> Env {
+        let dir = tempfile::Builder::new()
+            .prefix("chantal-e2e-")
+            .tempdir()
+            .unwrap();
+        let db = TestDb::new();
+        let env = Env { dir, db };
+        env.write(
+            "config.yaml",
+            &format!(
+                "include: conf.d/*.yaml\nstorage:\n  base_path: {}\ndatabase:\n  url: \"{}\"\n",
+                env.storage().display(),
+                env.db.url
+            ),
+        );
+        std::fs::create_dir_all(env.dir.path().join("conf.d")).unwrap();
+        env
+    }
+
+    /// Where this installation keeps its pool.
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("config.yaml")
+    }
+
+    /// Writes a file below the installation's directory.
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// A `chantal` command with this installation's config and a clean environment.
+    pub fn chantal_cmd(&self) -> Command {
+        let mut cmd = Command::new(bin("chantal"));
+        cmd.arg("--config")
+            .arg(self.config())
+            .env_remove("CHANTAL_CONFIG")
+            .env_remove("CHANTAL_DATABASE_URL")
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// Runs `chantal ARGS` and returns its output.
+    pub fn chantal(&self, args: &[&str]) -> Run {
+        Run(self.chantal_cmd().args(args).output().unwrap())
+    }
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The outcome of running a binary, with assertions that print everything on failure.
+pub struct Run(pub Output);
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    pub fn code(&self) -> Option<i32> {
+        self.0.status.code()
+    }
+    /// Asserts exit status 0 and returns stdout.
+    pub fn ok(&self) -> String {
+        assert!(
+            self.0.status.success(),
+            "expected success, got {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.0.status,
+            self.stdout(),
+            self.stderr()
+        );
+        self.stdout()
+    }
+    /// Asserts a non-zero exit and returns stderr.
+    pub fn fails(&self) -> String {
+        assert!(
+            !self.0.status.success(),
+            "expected failure, got success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout(),
+            self.stderr()
+        );
+        self.stderr()
+    }
+}
