@@ -264,10 +264,7 @@ mod tests {
         assert_eq!(blob.sha256, HELLO_SHA);
         assert_eq!(blob.size, 5);
         assert!(blob.written);
-        assert_eq!(
-            blob.rel_path,
-            format!("sha256/2c/f2/{HELLO_SHA}_hello.rpm")
-        );
+        assert_eq!(blob.rel_path, format!("sha256/2c/f2/{HELLO_SHA}_hello.rpm"));
         assert_eq!(fs::read(pool.absolute(&blob.rel_path)).unwrap(), b"hello");
         pool.verify(&blob.rel_path).unwrap();
         assert_eq!(fs::read_dir(pool.tmp_dir()).unwrap().count(), 0);

@@ -48,7 +48,10 @@ mod tests {
             redact_url("postgresql://chantal@localhost/chantal"),
             "postgresql://chantal@localhost/chantal"
         );
-        assert_eq!(redact_url("https://cdn.example/a@b"), "https://cdn.example/a@b");
+        assert_eq!(
+            redact_url("https://cdn.example/a@b"),
+            "https://cdn.example/a@b"
+        );
     }
 
     #[test]

@@ -1,1 +1,58 @@
-fn main() {}
+//! `chantal`: the command operators and cron run.
+
+mod cli;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// How a command ended, as the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Everything asked for was done.
+    Success,
+    /// An error; the message was printed.
+    Failure,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(s: ExitStatus) -> ExitCode {
+        match s {
+            ExitStatus::Success => ExitCode::SUCCESS,
+            ExitStatus::Failure => ExitCode::from(1),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_tracing(cli.quiet, cli.verbose);
+    match commands::run(&cli) {
+        Ok(status) => status.into(),
+        Err(err) => {
+            // Our errors carry their cause in their own message: print only the top line.
+            eprintln!("chantal: error: {err}");
+            ExitStatus::Failure.into()
+        }
+    }
+}
+
+fn init_tracing(quiet: bool, verbose: bool) {
+    let default = if quiet {
+        "error"
+    } else if verbose {
+        "debug"
+    } else {
+        "info"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}

@@ -35,7 +35,15 @@ fn concurrent_migrations_serialise() {
     let db = TestDb::new();
     let results: Vec<usize> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
-            .map(|_| s.spawn(|| Catalogue::connect(&db.url).unwrap().migrate().unwrap().len()))
+            .map(|_| {
+                s.spawn(|| {
+                    Catalogue::connect(&db.url)
+                        .unwrap()
+                        .migrate()
+                        .unwrap()
+                        .len()
+                })
+            })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
@@ -83,7 +91,9 @@ fn blobs_are_recorded_once() {
     let dir = tempfile::tempdir().unwrap();
     let pool = Pool::new(dir.path());
     pool.create_dirs().unwrap();
-    let blob = pool.put_reader(&b"package bytes"[..], "p-1-1.noarch.rpm").unwrap();
+    let blob = pool
+        .put_reader(&b"package bytes"[..], "p-1-1.noarch.rpm")
+        .unwrap();
     cat.record_blob(&blob).unwrap();
     cat.record_blob(&blob).unwrap();
     let rec = cat.blob(&blob.sha256).unwrap().unwrap();

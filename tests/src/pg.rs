@@ -16,8 +16,9 @@ pub const TEST_DATABASE_URL_ENV: &str = "CHANTAL_TEST_DATABASE_URL";
 struct Server {
     /// Connection string for the maintenance database.
     admin: String,
-    /// The guardian's stdin: closing it (at process exit) stops the cluster.
-    _guardian: Option<Mutex<std::process::ChildStdin>>,
+    /// The guardian, whose stdin this process holds open: it closes at process exit, and the
+    /// guardian then stops the cluster.
+    _guardian: Option<Mutex<std::process::Child>>,
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
@@ -34,7 +35,9 @@ fn server() -> &'static Server {
 }
 
 fn is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 /// `initdb`/`pg_ctl` from PATH, else from the newest `/usr/lib/postgresql/*/bin`.
@@ -59,7 +62,9 @@ pub fn pg_tool(name: &str) -> PathBuf {
         .collect();
     versions.sort();
     versions.pop().map(|(_, p)| p).unwrap_or_else(|| {
-        panic!("{name} not found in PATH or /usr/lib/postgresql/*/bin: install the PostgreSQL server")
+        panic!(
+            "{name} not found in PATH or /usr/lib/postgresql/*/bin: install the PostgreSQL server"
+        )
     })
 }
 
@@ -169,17 +174,16 @@ fn start_cluster() -> Server {
         data.display(),
         base.display()
     );
-    let mut guardian = Command::new("setsid")
+    let guardian = Command::new("setsid")
         .args(["sh", "-c", &format!("cat >/dev/null; {stop}")])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdin = guardian.stdin.take().unwrap();
     Server {
         admin: format!("host={} user=chantal dbname=postgres", base.display()),
-        _guardian: Some(Mutex::new(stdin)),
+        _guardian: Some(Mutex::new(guardian)),
     }
 }
 
@@ -192,7 +196,10 @@ fn with_dbname(url: &str, db: &str) -> String {
         let scheme = &url[..url.len() - rest.len()];
         let (authority, query) = match rest.split_once('/') {
             Some((a, path)) => (a, path.split_once('?').map(|(_, q)| q)),
-            None => (rest.split('?').next().unwrap_or(rest), rest.split_once('?').map(|(_, q)| q)),
+            None => (
+                rest.split('?').next().unwrap_or(rest),
+                rest.split_once('?').map(|(_, q)| q),
+            ),
         };
         match query {
             Some(q) => format!("{scheme}{authority}/{db}?{q}"),
@@ -252,7 +259,10 @@ impl Default for TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Ok(mut admin) = postgres::Client::connect(&server().admin, postgres::NoTls) {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }
@@ -263,9 +273,18 @@ mod tests {
 
     #[test]
     fn dbname_replacement() {
-        assert_eq!(with_dbname("host=/tmp/x user=c dbname=postgres", "t1"), "host=/tmp/x user=c dbname=t1");
-        assert_eq!(with_dbname("postgresql://u:p@h:5/postgres", "t1"), "postgresql://u:p@h:5/t1");
-        assert_eq!(with_dbname("postgresql://u@h/postgres?sslmode=disable", "t1"), "postgresql://u@h/t1?sslmode=disable");
+        assert_eq!(
+            with_dbname("host=/tmp/x user=c dbname=postgres", "t1"),
+            "host=/tmp/x user=c dbname=t1"
+        );
+        assert_eq!(
+            with_dbname("postgresql://u:p@h:5/postgres", "t1"),
+            "postgresql://u:p@h:5/t1"
+        );
+        assert_eq!(
+            with_dbname("postgresql://u@h/postgres?sslmode=disable", "t1"),
+            "postgresql://u@h/t1?sslmode=disable"
+        );
         assert_eq!(with_dbname("postgres://h", "t1"), "postgres://h/t1");
     }
 }

@@ -19,8 +19,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use file::{CredentialsType, GlobalFile, RepoFile};
 pub use file::valid_name;
+use file::{CredentialsType, GlobalFile, RepoFile};
 
 /// Where the configuration is read from when neither `--config` nor `$CHANTAL_CONFIG` says.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/chantal/config.yaml";
@@ -183,8 +183,14 @@ pub struct Credentials {
 #[derive(Debug, Clone)]
 pub enum Auth {
     None,
-    Basic { username: String, password: String },
-    ClientCert { cert: CredentialFile, key: CredentialFile },
+    Basic {
+        username: String,
+        password: String,
+    },
+    ClientCert {
+        cert: CredentialFile,
+        key: CredentialFile,
+    },
 }
 
 /// A file named by `credentials:`, with where it was named so a missing file is reported at
@@ -229,7 +235,9 @@ impl Config {
     /// Reads `path` and everything it includes. `$CHANTAL_DATABASE_URL`, when set and not
     /// empty, replaces `database.url`.
     pub fn load(path: &Path) -> Result<Config> {
-        let env_url = std::env::var(DATABASE_URL_ENV).ok().filter(|s| !s.is_empty());
+        let env_url = std::env::var(DATABASE_URL_ENV)
+            .ok()
+            .filter(|s| !s.is_empty());
         Self::load_with_database_override(path, env_url)
     }
 

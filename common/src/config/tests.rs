@@ -84,7 +84,11 @@ fn include_matching_nothing_is_a_warning() {
     let c = d.load().unwrap();
     assert!(c.repositories.is_empty());
     assert_eq!(c.warnings.len(), 1);
-    assert!(c.warnings[0].contains("config.yaml:1: include"), "{:?}", c.warnings);
+    assert!(
+        c.warnings[0].contains("config.yaml:1: include"),
+        "{:?}",
+        c.warnings
+    );
 }
 
 #[test]
@@ -103,12 +107,18 @@ fn unknown_keys_are_errors() {
     d.write("config.yaml", MAIN);
     d.write("conf.d/r.yaml", &repo("r", "retention:\n  polcy: mirror\n"));
     let e = d.err();
-    assert!(e.contains("conf.d/r.yaml:6: retention.polcy: unknown field `polcy`"), "{e}");
+    assert!(
+        e.contains("conf.d/r.yaml:6: retention.polcy: unknown field `polcy`"),
+        "{e}"
+    );
 
     let d = Dir::new();
     d.write("config.yaml", "storage:\n  base_path: /x\n  size: 3\n");
     let e = d.err();
-    assert!(e.contains("config.yaml:3: storage.size: unknown field `size`"), "{e}");
+    assert!(
+        e.contains("config.yaml:3: storage.size: unknown field `size`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -116,7 +126,10 @@ fn wrong_types_are_errors() {
     let d = Dir::new();
     d.write("config.yaml", "download:\n  workers: ten\n");
     let e = d.err();
-    assert!(e.contains("config.yaml:2: download.workers: invalid type"), "{e}");
+    assert!(
+        e.contains("config.yaml:2: download.workers: invalid type"),
+        "{e}"
+    );
 
     let d = Dir::new();
     d.write("config.yaml", "download:\n  workers: 0\n");
@@ -136,7 +149,10 @@ fn duplicate_repository_names_are_errors() {
     d.write("conf.d/a.yaml", &repo("same", ""));
     d.write("conf.d/b.yaml", &format!("# second\n{}", repo("same", "")));
     let e = d.err();
-    assert!(e.contains("conf.d/b.yaml:2: name: duplicate repository name 'same'"), "{e}");
+    assert!(
+        e.contains("conf.d/b.yaml:2: name: duplicate repository name 'same'"),
+        "{e}"
+    );
     assert!(e.contains("a.yaml:1"), "{e}");
 }
 
@@ -144,13 +160,19 @@ fn duplicate_repository_names_are_errors() {
 fn unsupported_url_scheme_is_an_error() {
     let d = Dir::new();
     d.write("config.yaml", MAIN);
-    d.write("conf.d/r.yaml", "name: r\nupstream:\n  url: ftp://example.org/repo\n");
+    d.write(
+        "conf.d/r.yaml",
+        "name: r\nupstream:\n  url: ftp://example.org/repo\n",
+    );
     let e = d.err();
     assert!(
         e.contains("r.yaml:3: upstream.url: unsupported URL scheme 'ftp'"),
         "{e}"
     );
-    d.write("conf.d/r.yaml", "name: r\nupstream:\n  url: file://relative/path\n");
+    d.write(
+        "conf.d/r.yaml",
+        "name: r\nupstream:\n  url: file://relative/path\n",
+    );
     assert!(d.err().contains("needs an absolute path"));
 }
 
@@ -158,7 +180,10 @@ fn unsupported_url_scheme_is_an_error() {
 fn unknown_policy_is_an_error() {
     let d = Dir::new();
     d.write("config.yaml", MAIN);
-    d.write("conf.d/r.yaml", &repo("r", "retention:\n  policy: newest\n"));
+    d.write(
+        "conf.d/r.yaml",
+        &repo("r", "retention:\n  policy: newest\n"),
+    );
     let e = d.err();
     assert!(
         e.contains("r.yaml:6: retention.policy: unknown variant `newest`"),
@@ -184,18 +209,28 @@ fn credentials_are_validated_by_type() {
         &repo("r", "credentials:\n  type: basic\n  username: u\n"),
     );
     let e = d.err();
-    assert!(e.contains("r.yaml:5: credentials.password: type basic needs password"), "{e}");
+    assert!(
+        e.contains("r.yaml:5: credentials.password: type basic needs password"),
+        "{e}"
+    );
 
     d.write(
         "conf.d/r.yaml",
         &repo("r", "credentials:\n  type: client_cert\n  cert: c.pem\n"),
     );
-    assert!(d.err().contains("credentials.key: type client_cert needs key"));
+    assert!(d
+        .err()
+        .contains("credentials.key: type client_cert needs key"));
 
     d.write("conf.d/r.yaml", &repo("r", "credentials:\n  type: token\n"));
-    assert!(d.err().contains("r.yaml:6: credentials.type: unknown variant `token`"));
+    assert!(d
+        .err()
+        .contains("r.yaml:6: credentials.type: unknown variant `token`"));
 
-    d.write("conf.d/r.yaml", &repo("r", "credentials:\n  ca_cert: ca.pem\n"));
+    d.write(
+        "conf.d/r.yaml",
+        &repo("r", "credentials:\n  ca_cert: ca.pem\n"),
+    );
     let c = d.load().unwrap();
     let r = c.repository("r").unwrap();
     assert!(matches!(r.credentials.auth, Auth::None));
@@ -244,14 +279,22 @@ fn database_url_override_and_origin() {
     d.write("config.yaml", MAIN);
     let p = d.path().join("config.yaml");
     let c = Config::load_with_database_override(&p, None).unwrap();
-    assert!(c.database.origin.ends_with("config.yaml:5"), "{}", c.database.origin);
+    assert!(
+        c.database.origin.ends_with("config.yaml:5"),
+        "{}",
+        c.database.origin
+    );
     let c = Config::load_with_database_override(&p, Some("host=/tmp dbname=x".into())).unwrap();
     assert_eq!(c.database_url().unwrap(), "host=/tmp dbname=x");
     assert_eq!(c.database.origin, "$CHANTAL_DATABASE_URL");
 
     d.write("config.yaml", "storage:\n  base_path: data\n");
     let c = d.load().unwrap();
-    assert!(c.database_url().unwrap_err().to_string().contains("database.url"));
+    assert!(c
+        .database_url()
+        .unwrap_err()
+        .to_string()
+        .contains("database.url"));
     assert_eq!(c.storage.base_path, d.path().join("data"));
 }
 
@@ -271,5 +314,34 @@ fn include_only_in_main_file() {
     let d = Dir::new();
     d.write("config.yaml", MAIN);
     d.write("conf.d/g.yaml", "include: other/*.yaml\n");
-    assert!(d.err().contains("g.yaml:1: include: include is only allowed"));
+    assert!(d
+        .err()
+        .contains("g.yaml:1: include: include is only allowed"));
+}
+
+#[test]
+fn shipped_examples_load() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/examples/config.yaml");
+    let c = Config::load_with_database_override(&path, None).unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let names: Vec<_> = c.repositories.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "epel9",
+            "rocky9-dvd-appstream",
+            "rhel9-baseos",
+            "vendor-tools"
+        ]
+    );
+    let rhel = c.repository("rhel9-baseos").unwrap();
+    assert!(matches!(rhel.credentials.auth, Auth::ClientCert { .. }));
+    assert_eq!(
+        c.repository("epel9").unwrap().retention.policy,
+        Policy::NewestOnly
+    );
+    assert_eq!(
+        c.repository("vendor-tools").unwrap().proxy.as_deref(),
+        Some("http://proxy.example.com:3128")
+    );
 }

@@ -1,0 +1,99 @@
+//! Command-line definitions. The doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// chantal mirrors RPM repositories into a deduplicated sha256 pool, records every sync as an
+/// immutable version in a PostgreSQL catalogue, and keeps snapshots for patch management.
+#[derive(Debug, Parser)]
+#[command(
+    name = "chantal",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "CHANTAL_CONFIG",
+        default_value = chantal_common::config::DEFAULT_CONFIG_PATH,
+        value_name = "PATH"
+    )]
+    pub config: PathBuf,
+
+    /// Print nothing but errors (for cron).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more detail.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the storage directories and apply all database migrations (idempotent).
+    Init,
+    /// Configured repositories and their catalogue state.
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Snapshots: names for repository versions.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// The catalogue database's schema.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// One row per configured repository.
+    List(FormatArg),
+    /// A repository's effective configuration (secrets masked) and catalogue state.
+    Show {
+        /// Repository name.
+        #[arg(long, value_name = "NAME")]
+        repo_id: String,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Snapshots of one repository, or of all.
+    List {
+        /// Only this repository's snapshots.
+        #[arg(long, value_name = "NAME")]
+        repo_id: Option<String>,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply pending migrations and list what was applied.
+    Migrate,
+    /// Show the schema version and pending migrations.
+    Status(FormatArg),
+}
+
+#[derive(Debug, Args)]
+pub struct FormatArg {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}

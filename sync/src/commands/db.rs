@@ -1,0 +1,75 @@
+//! `chantal db migrate` and `chantal db status`.
+
+use serde_json::json;
+
+use super::Context;
+use crate::cli::Format;
+use crate::output;
+use crate::ExitStatus;
+
+pub fn migrate(ctx: &Context) -> anyhow::Result<ExitStatus> {
+    let catalogue = ctx.catalogue_unchecked()?;
+    let applied = catalogue.migrate()?;
+    if applied.is_empty() {
+        let version = catalogue.schema_status()?.current;
+        ctx.say(format!("schema is up to date (version {version})"));
+    }
+    for m in &applied {
+        ctx.say(format!("applied migration {}", m.name));
+    }
+    Ok(ExitStatus::Success)
+}
+
+pub fn status(ctx: &Context, format: Format) -> anyhow::Result<ExitStatus> {
+    let catalogue = ctx.catalogue_unchecked()?;
+    let s = catalogue.schema_status()?;
+    let state = if s.current > s.latest_known {
+        "newer than this chantal: upgrade chantal"
+    } else if s.pending.is_empty() {
+        "up to date"
+    } else {
+        "outdated: run `chantal db migrate`"
+    };
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => output::json(
+            &mut out,
+            &json!({
+                "backend": "postgresql",
+                "database": catalogue.describe(),
+                "schema_version": s.current,
+                "latest_known": s.latest_known,
+                "state": state,
+                "applied": s.applied.iter().map(|(v, name, at)| json!({
+                    "version": v, "name": name, "applied_at": at.to_rfc3339(),
+                })).collect::<Vec<_>>(),
+                "pending": s.pending.iter().map(|m| json!({
+                    "version": m.version, "name": m.name,
+                })).collect::<Vec<_>>(),
+            }),
+        )?,
+        Format::Table => {
+            use std::io::Write;
+            writeln!(out, "catalogue:       PostgreSQL, {}", catalogue.describe())?;
+            writeln!(
+                out,
+                "schema version:  {} ({state}; this chantal knows {})",
+                s.current, s.latest_known
+            )?;
+            let pending: Vec<&str> = s.pending.iter().map(|m| m.name).collect();
+            writeln!(
+                out,
+                "pending:         {}",
+                if pending.is_empty() {
+                    "none".to_string()
+                } else {
+                    pending.join(", ")
+                }
+            )?;
+            for (_, name, at) in &s.applied {
+                writeln!(out, "applied:         {name}  {}", output::time(at))?;
+            }
+        }
+    }
+    Ok(ExitStatus::Success)
+}

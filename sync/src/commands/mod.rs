@@ -1,0 +1,62 @@
+//! One module per command group; `run` dispatches.
+
+mod db;
+mod init;
+mod repo;
+mod snapshot;
+
+use chantal_common::catalogue::Catalogue;
+use chantal_common::config::Config;
+
+use crate::cli::{Cli, Command, DbCommand, RepoCommand, SnapshotCommand};
+use crate::ExitStatus;
+
+/// What every command needs: the configuration and the global flags.
+pub struct Context {
+    pub config: Config,
+    pub quiet: bool,
+}
+
+impl Context {
+    /// The catalogue, checked to be at this binary's schema version.
+    pub fn catalogue(&self) -> anyhow::Result<Catalogue> {
+        Ok(Catalogue::open(self.config.database_url()?)?)
+    }
+
+    /// The catalogue without the schema check (for `init` and `db`).
+    pub fn catalogue_unchecked(&self) -> anyhow::Result<Catalogue> {
+        Ok(Catalogue::connect(self.config.database_url()?)?)
+    }
+
+    /// Prints a line on stdout unless `--quiet`.
+    pub fn say(&self, line: impl std::fmt::Display) {
+        if !self.quiet {
+            println!("{line}");
+        }
+    }
+}
+
+pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
+    let config = Config::load(&cli.config)?;
+    if !cli.quiet {
+        for warning in &config.warnings {
+            eprintln!("chantal: warning: {warning}");
+        }
+    }
+    let ctx = Context {
+        config,
+        quiet: cli.quiet,
+    };
+    match &cli.command {
+        Command::Init => init::run(&ctx),
+        Command::Repo(RepoCommand::List(f)) => repo::list(&ctx, f.format),
+        Command::Repo(RepoCommand::Show { repo_id, format }) => {
+            repo::show(&ctx, repo_id, format.format)
+        }
+        Command::Snapshot(SnapshotCommand::List { repo_id, format }) => {
+            snapshot::list(&ctx, repo_id.as_deref(), format.format)
+        }
+        Command::Db(DbCommand::Migrate) => db::migrate(&ctx),
+        Command::Db(DbCommand::Status(f)) => db::status(&ctx, f.format),
+    }
+}
