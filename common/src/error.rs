@@ -68,6 +68,11 @@ pub enum Error {
         actual: String,
     },
 
+    /// Upstream metadata is malformed, hostile or inconsistent. `file` names the metadata file
+    /// (its location href or URL).
+    #[error("{file}: {message}")]
+    Metadata { file: String, message: String },
+
     /// A name that would escape its directory or is otherwise unusable as a pool file name.
     #[error("invalid file name for the pool: {0:?}")]
     BadFileName(String),

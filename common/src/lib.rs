@@ -6,5 +6,6 @@ pub mod config;
 pub mod error;
 pub mod pool;
 pub mod redact;
+pub mod rpm;
 
 pub use error::{Error, Result};

@@ -1,0 +1,162 @@
+//! Reading compressed repodata (gz, xz, zstd, bz2, or plain) with a bound on how much it may
+//! expand, so a decompression bomb ends in an error instead of filling memory or disk.
+
+use std::io::{self, BufRead, BufReader, Read};
+
+/// Compression of a repodata file, detected from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Xz,
+    Zstd,
+    Bzip2,
+}
+
+impl Compression {
+    /// Detects the format from magic bytes.
+    pub fn detect(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+            Compression::Xz
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else if head.starts_with(b"BZh") {
+            Compression::Bzip2
+        } else {
+            Compression::None
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gz",
+            Compression::Xz => "xz",
+            Compression::Zstd => "zstd",
+            Compression::Bzip2 => "bz2",
+        }
+    }
+}
+
+/// How far a file may expand.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Absolute cap on the decompressed size.
+    pub max_output: u64,
+    /// Cap on decompressed / compressed size (only checked once past 1 MiB of output).
+    pub max_ratio: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            // A real primary.xml of a huge repository is a few GiB at most.
+            max_output: 16 << 30,
+            // Real repodata compresses 5–30×; generated repetitive XML reaches ~200× with zstd.
+            max_ratio: 1000,
+        }
+    }
+}
+
+/// Opens `reader` (compressed size `input_size`) for reading its decompressed content.
+pub fn open(
+    reader: impl Read + Send + 'static,
+    input_size: u64,
+    limits: Limits,
+) -> io::Result<(Compression, Box<dyn BufRead + Send>)> {
+    let mut buffered = BufReader::with_capacity(256 * 1024, reader);
+    let compression = Compression::detect(buffered.fill_buf()?);
+    let inner: Box<dyn Read + Send> = match compression {
+        Compression::None => Box::new(buffered),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(buffered)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(buffered)),
+    };
+    let max = limits
+        .max_output
+        .min(input_size.max(1).saturating_mul(limits.max_ratio).max(1 << 20));
+    Ok((
+        compression,
+        Box::new(BufReader::with_capacity(
+            256 * 1024,
+            Bounded {
+                inner,
+                read: 0,
+                max,
+            },
+        )),
+    ))
+}
+
+/// Fails with `InvalidData` once more than `max` bytes came out.
+struct Bounded<R> {
+    inner: R,
+    read: u64,
+    max: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "decompressed data exceeds {} bytes: refusing a likely decompression bomb",
+                    self.max
+                ),
+            ));
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn fixture(name: &str) -> std::fs::File {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/fixtures/createrepo_c/compressed_files")
+            .join(name);
+        std::fs::File::open(p).unwrap()
+    }
+
+    #[test]
+    fn reads_every_repodata_compression() {
+        let mut plain = String::new();
+        fixture("00_plain.txt").read_to_string(&mut plain).unwrap();
+        for (name, kind) in [
+            ("00_plain.txt", Compression::None),
+            ("00_plain.txt.gz", Compression::Gzip),
+            ("00_plain.txt.xz", Compression::Xz),
+            ("00_plain.txt.zst", Compression::Zstd),
+            ("00_plain.txt.bz2", Compression::Bzip2),
+        ] {
+            let f = fixture(name);
+            let size = f.metadata().unwrap().len();
+            let (c, mut r) = open(f, size, Limits::default()).unwrap();
+            assert_eq!(c, kind, "{name}");
+            let mut out = String::new();
+            r.read_to_string(&mut out).unwrap();
+            assert_eq!(out, plain, "{name}");
+        }
+    }
+
+    #[test]
+    fn bombs_are_stopped() {
+        let zeros = vec![0u8; 64 << 20];
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut enc, &zeros).unwrap();
+        let gz = enc.finish().unwrap();
+        let size = gz.len() as u64;
+        let (_, mut r) = open(std::io::Cursor::new(gz), size, Limits::default()).unwrap();
+        let err = std::io::copy(&mut r, &mut std::io::sink()).unwrap_err();
+        assert!(err.to_string().contains("decompression bomb"), "{err}");
+    }
+}

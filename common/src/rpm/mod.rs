@@ -1,0 +1,15 @@
+//! RPM repository metadata: reading repomd.xml, primary, filelists and other (streaming, with
+//! each package's XML fragment kept verbatim), decompression, checksums, and the checks that
+//! keep hostile metadata from steering chantal anywhere it should not go.
+
+pub mod checksum;
+pub mod decompress;
+pub mod fragments;
+pub mod href;
+pub mod primary;
+pub mod repomd;
+mod xml;
+
+pub use checksum::{Checksum, ChecksumType};
+pub use primary::PrimaryPackage;
+pub use repomd::{RepoMd, RepoMdRecord};

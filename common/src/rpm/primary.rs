@@ -1,0 +1,355 @@
+//! Streaming parser for primary.xml: one [`PrimaryPackage`] and its verbatim `<package>`
+//! fragment at a time, so memory does not grow with the size of the document.
+
+use std::io::BufRead;
+
+use quick_xml::events::Event;
+
+use super::checksum::Checksum;
+use super::{href, xml};
+
+/// Largest package accepted (the biggest real RPMs are a few GiB).
+pub const MAX_PACKAGE_SIZE: u64 = 1 << 40;
+
+/// What chantal needs to know of one package in primary.xml.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrimaryPackage {
+    pub name: String,
+    pub arch: String,
+    pub epoch: i64,
+    pub version: String,
+    pub release: String,
+    /// The pkgid: upstream's checksum of the file.
+    pub checksum: Checksum,
+    pub location_href: String,
+    pub location_base: Option<String>,
+    pub size_package: u64,
+    pub size_installed: Option<u64>,
+    pub size_archive: Option<u64>,
+    pub time_file: Option<i64>,
+    pub time_build: Option<i64>,
+    pub sourcerpm: Option<String>,
+}
+
+impl PrimaryPackage {
+    /// `name-[epoch:]version-release.arch`.
+    pub fn nevra(&self) -> String {
+        if self.epoch == 0 {
+            format!("{}-{}-{}.{}", self.name, self.version, self.release, self.arch)
+        } else {
+            format!(
+                "{}-{}:{}-{}.{}",
+                self.name, self.epoch, self.version, self.release, self.arch
+            )
+        }
+    }
+}
+
+/// Totals of a parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrimaryStats {
+    /// The root's `packages="N"` attribute, if present.
+    pub declared: Option<u64>,
+    pub parsed: u64,
+}
+
+#[derive(Default)]
+struct Fields {
+    name: Option<String>,
+    arch: Option<String>,
+    epoch: Option<String>,
+    ver: Option<String>,
+    rel: Option<String>,
+    checksum_type: Option<String>,
+    checksum: Option<String>,
+    href: Option<String>,
+    base: Option<String>,
+    size_package: Option<String>,
+    size_installed: Option<String>,
+    size_archive: Option<String>,
+    time_file: Option<String>,
+    time_build: Option<String>,
+    sourcerpm: Option<String>,
+}
+
+/// Reads primary.xml from `input`, calling `on_package` with each package and its fragment.
+/// An `Err` from the callback stops the parse and is returned as is.
+pub fn parse<R: BufRead>(
+    input: R,
+    mut on_package: impl FnMut(PrimaryPackage, &str) -> Result<(), String>,
+) -> Result<PrimaryStats, String> {
+    let mut reader = xml::reader(input);
+    let mut buf = Vec::new();
+    let mut depth = 0usize;
+    let mut declared = None;
+    let mut parsed = 0u64;
+    let mut fragment = String::new();
+    let mut in_package = false;
+    let mut fields = Fields::default();
+    let mut text = String::new();
+    let mut saw_root = false;
+    loop {
+        let event = reader.read_event_into(&mut buf).map_err(|e| {
+            format!(
+                "not valid XML at byte {} (package {}): {e}",
+                reader.error_position(),
+                parsed + 1
+            )
+        })?;
+        xml::refuse_doctype(&event)?;
+        if in_package {
+            xml::append_raw(&mut fragment, &event);
+        }
+        match &event {
+            Event::Start(e) | Event::Empty(e) => {
+                let empty = matches!(event, Event::Empty(_));
+                let name = e.name();
+                let name = name.as_ref();
+                match depth {
+                    0 => {
+                        if name != "metadata" {
+                            return Err(format!("root element is <{name}>, not <metadata>"));
+                        }
+                        saw_root = true;
+                        if let Some(n) = xml::attr(e, "packages")? {
+                            declared = n.trim().parse().ok();
+                        }
+                    }
+                    1 if name == "package" && !empty => {
+                        in_package = true;
+                        fragment.clear();
+                        xml::append_raw(&mut fragment, &event);
+                        fields = Fields::default();
+                    }
+                    2 if in_package => match name {
+                        "version" => {
+                            fields.epoch = xml::attr(e, "epoch")?;
+                            fields.ver = xml::attr(e, "ver")?;
+                            fields.rel = xml::attr(e, "rel")?;
+                        }
+                        "checksum" => fields.checksum_type = xml::attr(e, "type")?,
+                        "location" => {
+                            fields.href = xml::attr(e, "href")?;
+                            fields.base = xml::attr(e, "xml:base")?;
+                        }
+                        "size" => {
+                            fields.size_package = xml::attr(e, "package")?;
+                            fields.size_installed = xml::attr(e, "installed")?;
+                            fields.size_archive = xml::attr(e, "archive")?;
+                        }
+                        "time" => {
+                            fields.time_file = xml::attr(e, "file")?;
+                            fields.time_build = xml::attr(e, "build")?;
+                        }
+                        _ => {}
+                    },
+                    _ => {}
+                }
+                text.clear();
+                if !empty {
+                    depth += 1;
+                }
+            }
+            Event::End(e) => {
+                depth = depth.saturating_sub(1);
+                let name = e.name();
+                let name = name.as_ref();
+                if in_package {
+                    match (depth, name) {
+                        (2, "name") => fields.name = Some(text.clone()),
+                        (2, "arch") => fields.arch = Some(text.clone()),
+                        (2, "checksum") => fields.checksum = Some(text.clone()),
+                        (3, "rpm:sourcerpm") => fields.sourcerpm = Some(text.clone()),
+                        (1, "package") => {
+                            in_package = false;
+                            parsed += 1;
+                            let pkg = finish(std::mem::take(&mut fields))
+                                .map_err(|e| format!("package {parsed}: {e}"))?;
+                            on_package(pkg, &fragment)?;
+                        }
+                        _ => {}
+                    }
+                }
+                text.clear();
+            }
+            Event::Eof => break,
+            other => {
+                if in_package {
+                    if let Some(piece) = xml::text_piece(other)? {
+                        text.push_str(&piece);
+                    }
+                }
+            }
+        }
+        buf.clear();
+    }
+    if !saw_root {
+        return Err("empty document: no <metadata> element".into());
+    }
+    if depth != 0 {
+        return Err("document ends inside an element (truncated?)".into());
+    }
+    Ok(PrimaryStats { declared, parsed })
+}
+
+fn finish(f: Fields) -> Result<PrimaryPackage, String> {
+    let name = f.name.filter(|n| !n.is_empty()).ok_or("no <name>")?;
+    let ctx = |e: String| format!("{name}: {e}");
+    let arch = f.arch.filter(|a| !a.is_empty()).ok_or_else(|| ctx("no <arch>".into()))?;
+    let version = f.ver.ok_or_else(|| ctx("no version".into()))?;
+    let release = f.rel.ok_or_else(|| ctx("no release".into()))?;
+    let epoch = match f.epoch.as_deref().map(str::trim) {
+        None | Some("") => 0,
+        Some(e) => e
+            .parse::<i64>()
+            .ok()
+            .filter(|e| *e >= 0)
+            .ok_or_else(|| ctx(format!("epoch {e:?} is not a whole number")))?,
+    };
+    let checksum = Checksum::new(
+        f.checksum_type.as_deref().ok_or_else(|| ctx("no checksum type".into()))?,
+        f.checksum.as_deref().ok_or_else(|| ctx("no <checksum>".into()))?,
+    )
+    .map_err(ctx)?;
+    let location_href = f.href.ok_or_else(|| ctx("no <location href>".into()))?;
+    href::check(&location_href).map_err(ctx)?;
+    let size_package = match f.size_package {
+        Some(s) => xml::number("package size", &s, MAX_PACKAGE_SIZE).map_err(ctx)?,
+        None => return Err(ctx("no package size".into())),
+    };
+    let opt_size = |s: Option<String>, what: &str| -> Result<Option<u64>, String> {
+        s.map(|s| xml::number(what, &s, MAX_PACKAGE_SIZE << 4).map_err(ctx))
+            .transpose()
+    };
+    let opt_time = |s: Option<String>| s.and_then(|s| s.trim().parse::<i64>().ok());
+    Ok(PrimaryPackage {
+        size_installed: opt_size(f.size_installed, "installed size")?,
+        size_archive: opt_size(f.size_archive, "archive size")?,
+        time_file: opt_time(f.time_file),
+        time_build: opt_time(f.time_build),
+        sourcerpm: f.sourcerpm.filter(|s| !s.is_empty()),
+        name,
+        arch,
+        epoch,
+        version,
+        release,
+        checksum,
+        location_href,
+        location_base: f.base,
+        size_package,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn fixtures() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
+    }
+
+    fn parse_file(rel: &str) -> Result<(Vec<PrimaryPackage>, Vec<String>), String> {
+        let f = std::fs::File::open(fixtures().join(rel)).unwrap();
+        let size = f.metadata().unwrap().len();
+        let (_, r) = crate::rpm::decompress::open(f, size, Default::default()).unwrap();
+        let mut pkgs = Vec::new();
+        let mut frags = Vec::new();
+        parse(r, |p, frag| {
+            pkgs.push(p);
+            frags.push(frag.to_string());
+            Ok(())
+        })?;
+        Ok((pkgs, frags))
+    }
+
+    #[test]
+    fn parses_cs9_appstream() {
+        let (pkgs, frags) =
+            parse_file("cs9/appstream/repodata/c03bb2ebc33bbee3046da091b45d90717273a43d3641a9d84e6eede05637bc8a-primary.xml.gz")
+                .unwrap();
+        assert_eq!(pkgs.len(), 17649);
+        let first = &pkgs[0];
+        assert_eq!(first.nevra(), "389-ds-base-2.5.1-1.el9.x86_64");
+        assert_eq!(first.size_package, 2922140);
+        assert_eq!(first.time_build, Some(1715287144));
+        assert_eq!(
+            first.sourcerpm.as_deref(),
+            Some("389-ds-base-2.5.1-1.el9.src.rpm")
+        );
+        assert_eq!(first.location_href, "Packages/389-ds-base-2.5.1-1.el9.x86_64.rpm");
+        assert!(frags[0].starts_with("<package type=\"rpm\">\n  <name>389-ds-base</name>"));
+        assert!(frags[0].ends_with("</package>"));
+        assert!(pkgs.iter().any(|p| p.epoch > 0));
+    }
+
+    #[test]
+    fn fragments_are_verbatim() {
+        let text = std::fs::read_to_string(
+            fixtures().join("createrepo_c/modified_repo_files/repo_01_ampersand-primary.xml"),
+        )
+        .unwrap();
+        let (pkgs, frags) =
+            parse_file("createrepo_c/modified_repo_files/repo_01_ampersand-primary.xml").unwrap();
+        assert!(!pkgs.is_empty());
+        for f in &frags {
+            assert!(text.contains(f.as_str()), "fragment not verbatim:\n{f}");
+        }
+        assert!(frags.iter().any(|f| f.contains("&amp;")));
+    }
+
+    #[test]
+    fn tolerates_unknown_elements_and_odd_files() {
+        for (rel, count) in [
+            ("createrepo_c/modified_repo_files/unknown_element_00-primary.xml", 2),
+            // The second package sits inside an unknown <bar>: unknown elements are skipped whole.
+            ("createrepo_c/modified_repo_files/unknown_element_01-primary.xml", 1),
+            ("createrepo_c/modified_repo_files/unknown_element_02-primary.xml", 2),
+            ("createrepo_c/modified_repo_files/long_primary.xml", 2),
+            ("createrepo_c/modified_repo_files/multiple_warnings_00-primary.xml", 2),
+        ] {
+            match parse_file(rel) {
+                Ok((pkgs, _)) => assert_eq!(pkgs.len(), count, "{rel}"),
+                Err(e) => panic!("{rel}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn errors_are_clear() {
+        let err = parse_file("createrepo_c/modified_repo_files/error_00-primary.xml").unwrap_err();
+        assert_eq!(err, "package 1: fake_bash: no checksum type");
+    }
+
+    const PKG: &str = r#"<package type="rpm"><name>a</name><arch>noarch</arch><version epoch="0" ver="1" rel="1"/><checksum type="sha256" pkgid="YES">fe9ca8250ddf6ffd0d48dd4a856840503b468c108c09bf97f528d2b73f415e41</checksum><size package="10"/><location href="HREF"/></package>"#;
+
+    fn one(pkg: &str) -> Result<Vec<PrimaryPackage>, String> {
+        let doc = format!("<metadata packages=\"1\">{pkg}</metadata>");
+        let mut out = Vec::new();
+        parse(doc.as_bytes(), |p, _| {
+            out.push(p);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn hostile_packages_are_refused() {
+        assert_eq!(one(&PKG.replace("HREF", "a-1-1.noarch.rpm")).unwrap().len(), 1);
+        for (pkg, expected) in [
+            (PKG.replace("HREF", "/etc/shadow"), "absolute"),
+            (PKG.replace("HREF", "../../x.rpm"), "'..'"),
+            (PKG.replace("HREF", "a.rpm").replace("package=\"10\"", "package=\"99999999999999999\""), "absurdly large"),
+            (PKG.replace("HREF", "a.rpm").replace("sha256", "md5"), "md5"),
+            (PKG.replace("HREF", "a.rpm").replace("<name>a</name>", "<name>&xxe;</name>"), "undefined entity"),
+        ] {
+            let err = one(&pkg).unwrap_err();
+            assert!(err.contains(expected), "{pkg}: {err}");
+        }
+        let doctype = format!("<?xml version=\"1.0\"?><!DOCTYPE m [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]><metadata>{}</metadata>", PKG.replace("HREF", "a.rpm"));
+        let err = parse(doctype.as_bytes(), |_, _| Ok(())).unwrap_err();
+        assert!(err.contains("DTD"), "{err}");
+        let err = parse(&b"<metadata><package type=\"rpm\"><name>a</name>"[..], |_, _| Ok(())).unwrap_err();
+        assert!(err.contains("truncated") || err.contains("XML"), "{err}");
+    }
+}
