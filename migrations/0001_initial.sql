@@ -11,6 +11,16 @@ CREATE TABLE blobs (
 );
 CREATE INDEX blobs_created_at ON blobs (created_at);
 
+-- Other checksums of a blob (sha1, sha512 ...) as upstreams declare them, so a package listed
+-- under any algorithm is recognised without downloading it again.
+CREATE TABLE blob_checksums (
+    checksum_type   TEXT NOT NULL,
+    checksum        TEXT NOT NULL,
+    sha256          TEXT NOT NULL REFERENCES blobs (sha256) ON DELETE CASCADE,
+    PRIMARY KEY (checksum_type, checksum)
+);
+CREATE INDEX blob_checksums_sha256 ON blob_checksums (sha256);
+
 CREATE TABLE repositories (
     id              BIGSERIAL PRIMARY KEY,
     name            TEXT NOT NULL UNIQUE CHECK (name ~ '^[A-Za-z0-9._-]+$'),
@@ -34,7 +44,8 @@ CREATE TABLE sync_history (
     unchanged        BIGINT NOT NULL DEFAULT 0,
     bytes_downloaded BIGINT NOT NULL DEFAULT 0,
     error            TEXT,
-    repomd_sha256    TEXT
+    repomd_sha256    TEXT,                   -- sha256 of the upstream repomd.xml this sync read
+    settings         TEXT                    -- the filter/retention settings it applied
 );
 CREATE INDEX sync_history_repository ON sync_history (repository_id, started_at DESC);
 

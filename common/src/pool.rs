@@ -124,6 +124,21 @@ impl Pool {
         size: u64,
         filename: &str,
     ) -> Result<StoredBlob> {
+        let (file, path) = tmp.into_parts();
+        // Keep the TempPath until the rename so a failure still removes the file.
+        self.adopt_file(&file, &path, sha256, size, filename)
+    }
+
+    /// [`Pool::adopt`] for a file known by path (a download's partial file). On success the
+    /// file is gone from `path`; if an identical blob was already present, it is removed.
+    pub fn adopt_file(
+        &self,
+        file: &File,
+        path: &Path,
+        sha256: &str,
+        size: u64,
+        filename: &str,
+    ) -> Result<StoredBlob> {
         let rel_path = Self::relative_path(sha256, filename)?;
         let dest = self.absolute(&rel_path);
         if let Some(existing) = self.find(sha256)? {
@@ -133,6 +148,7 @@ impl Pool {
                     .strip_prefix(&self.data)
                     .map(|p| p.to_string_lossy().into_owned())
                     .unwrap_or(rel_path);
+                let _ = fs::remove_file(path);
                 return Ok(StoredBlob {
                     sha256: sha256.to_string(),
                     size,
@@ -141,13 +157,12 @@ impl Pool {
                 });
             }
         }
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| Error::io("cannot sync", tmp.path(), e))?;
+        file.sync_all()
+            .map_err(|e| Error::io("cannot sync", path, e))?;
         let bucket = dest.parent().unwrap_or(&self.data).to_path_buf();
         fs::create_dir_all(&bucket).map_err(|e| Error::io("cannot create", &bucket, e))?;
-        tmp.persist(&dest)
-            .map_err(|e| Error::io("cannot move a temporary file to", &dest, e.error))?;
+        fs::rename(path, &dest)
+            .map_err(|e| Error::io("cannot move a temporary file to", &dest, e))?;
         // The rename is only durable once the directory entry is.
         if let Ok(dir) = File::open(&bucket) {
             let _ = dir.sync_all();

@@ -55,6 +55,8 @@ pub enum Command {
 pub enum RepoCommand {
     /// One row per configured repository.
     List(FormatArg),
+    /// Mirror repositories: fetch metadata and new packages, then commit a new version.
+    Sync(SyncArgs),
     /// A repository's effective configuration (secrets masked) and catalogue state.
     Show {
         /// Repository name.
@@ -63,6 +65,23 @@ pub enum RepoCommand {
         #[command(flatten)]
         format: FormatArg,
     },
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["repo_id", "all"])))]
+pub struct SyncArgs {
+    /// The repository to sync.
+    #[arg(long, value_name = "NAME")]
+    pub repo_id: Option<String>,
+
+    /// Sync every enabled repository, one after another; a failure does not stop the others.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Commit a version without the packages that failed (exit status 2) instead of committing
+    /// nothing.
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 #[derive(Debug, Subcommand)]

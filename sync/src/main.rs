@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod engine;
 mod output;
 
 use std::process::ExitCode;
@@ -15,6 +16,10 @@ pub enum ExitStatus {
     Success,
     /// An error; the message was printed.
     Failure,
+    /// Done, but not everything (`--allow-partial`).
+    Partial,
+    /// Stopped by SIGINT or SIGTERM.
+    Interrupted,
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -22,6 +27,8 @@ impl From<ExitStatus> for ExitCode {
         match s {
             ExitStatus::Success => ExitCode::SUCCESS,
             ExitStatus::Failure => ExitCode::from(1),
+            ExitStatus::Partial => ExitCode::from(2),
+            ExitStatus::Interrupted => ExitCode::from(130),
         }
     }
 }
@@ -49,9 +56,11 @@ fn init_tracing(quiet: bool, verbose: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .without_time()
         .init();

@@ -9,6 +9,7 @@ mod blobs;
 mod migrations;
 mod repositories;
 mod snapshots;
+mod sync;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -23,6 +24,10 @@ pub use blobs::BlobRecord;
 pub use migrations::{Migration, SchemaStatus, MIGRATIONS};
 pub use repositories::{RepoSummary, SyncRecord};
 pub use snapshots::SnapshotRecord;
+pub use sync::{
+    CommitInput, CommitResult, KnownBlob, LatestState, NewMetadata, NewPackage, RunningSync,
+    SyncFinish, SyncLock,
+};
 
 type Manager = PostgresConnectionManager<NoTls>;
 type Conn = r2d2::PooledConnection<Manager>;
@@ -34,6 +39,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct Catalogue {
     pool: r2d2::Pool<Manager>,
+    /// For connections that must not come from the pool (the sync lock's session).
+    config: postgres::Config,
     host: String,
     database: String,
 }
@@ -77,9 +84,10 @@ impl Catalogue {
             .max_size(8)
             .min_idle(Some(0))
             .connection_timeout(CONNECT_TIMEOUT)
-            .build_unchecked(PostgresConnectionManager::new(config, NoTls));
+            .build_unchecked(PostgresConnectionManager::new(config.clone(), NoTls));
         Ok(Catalogue {
             pool,
+            config,
             host,
             database,
         })

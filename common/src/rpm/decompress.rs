@@ -75,9 +75,12 @@ pub fn open(
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
         Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(buffered)),
     };
-    let max = limits
-        .max_output
-        .min(input_size.max(1).saturating_mul(limits.max_ratio).max(1 << 20));
+    let max = limits.max_output.min(
+        input_size
+            .max(1)
+            .saturating_mul(limits.max_ratio)
+            .max(1 << 20),
+    );
     Ok((
         compression,
         Box::new(BufReader::with_capacity(

@@ -122,6 +122,8 @@ mod tests {
         // An unknown file type is tolerated and kept verbatim.
         let odd = run("bad_file_type-filelists.xml", "filelists").unwrap();
         assert_eq!(odd.len(), 2);
-        assert!(odd[1].1.contains(r#"<file type="foo">/usr/file_with_bad_type</file>"#));
+        assert!(odd[1]
+            .1
+            .contains(r#"<file type="foo">/usr/file_with_bad_type</file>"#));
     }
 }

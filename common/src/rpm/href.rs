@@ -16,10 +16,14 @@ pub fn check(href: &str) -> Result<(), String> {
         return Err(format!("absolute location href {href:?}"));
     }
     if href.contains("://") || href.contains('\\') {
-        return Err(format!("location href {href:?} points outside the repository"));
+        return Err(format!(
+            "location href {href:?} points outside the repository"
+        ));
     }
     if href.chars().any(|c| c.is_control()) {
-        return Err(format!("location href {href:?} contains control characters"));
+        return Err(format!(
+            "location href {href:?} contains control characters"
+        ));
     }
     for segment in href.split('/') {
         if segment == ".." {

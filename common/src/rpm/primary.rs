@@ -35,7 +35,10 @@ impl PrimaryPackage {
     /// `name-[epoch:]version-release.arch`.
     pub fn nevra(&self) -> String {
         if self.epoch == 0 {
-            format!("{}-{}-{}.{}", self.name, self.version, self.release, self.arch)
+            format!(
+                "{}-{}-{}.{}",
+                self.name, self.version, self.release, self.arch
+            )
         } else {
             format!(
                 "{}-{}:{}-{}.{}",
@@ -195,7 +198,10 @@ pub fn parse<R: BufRead>(
 fn finish(f: Fields) -> Result<PrimaryPackage, String> {
     let name = f.name.filter(|n| !n.is_empty()).ok_or("no <name>")?;
     let ctx = |e: String| format!("{name}: {e}");
-    let arch = f.arch.filter(|a| !a.is_empty()).ok_or_else(|| ctx("no <arch>".into()))?;
+    let arch = f
+        .arch
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| ctx("no <arch>".into()))?;
     let version = f.ver.ok_or_else(|| ctx("no version".into()))?;
     let release = f.rel.ok_or_else(|| ctx("no release".into()))?;
     let epoch = match f.epoch.as_deref().map(str::trim) {
@@ -207,8 +213,12 @@ fn finish(f: Fields) -> Result<PrimaryPackage, String> {
             .ok_or_else(|| ctx(format!("epoch {e:?} is not a whole number")))?,
     };
     let checksum = Checksum::new(
-        f.checksum_type.as_deref().ok_or_else(|| ctx("no checksum type".into()))?,
-        f.checksum.as_deref().ok_or_else(|| ctx("no <checksum>".into()))?,
+        f.checksum_type
+            .as_deref()
+            .ok_or_else(|| ctx("no checksum type".into()))?,
+        f.checksum
+            .as_deref()
+            .ok_or_else(|| ctx("no <checksum>".into()))?,
     )
     .map_err(ctx)?;
     let location_href = f.href.ok_or_else(|| ctx("no <location href>".into()))?;
@@ -277,7 +287,10 @@ mod tests {
             first.sourcerpm.as_deref(),
             Some("389-ds-base-2.5.1-1.el9.src.rpm")
         );
-        assert_eq!(first.location_href, "Packages/389-ds-base-2.5.1-1.el9.x86_64.rpm");
+        assert_eq!(
+            first.location_href,
+            "Packages/389-ds-base-2.5.1-1.el9.x86_64.rpm"
+        );
         assert!(frags[0].starts_with("<package type=\"rpm\">\n  <name>389-ds-base</name>"));
         assert!(frags[0].ends_with("</package>"));
         assert!(pkgs.iter().any(|p| p.epoch > 0));
@@ -301,12 +314,24 @@ mod tests {
     #[test]
     fn tolerates_unknown_elements_and_odd_files() {
         for (rel, count) in [
-            ("createrepo_c/modified_repo_files/unknown_element_00-primary.xml", 2),
+            (
+                "createrepo_c/modified_repo_files/unknown_element_00-primary.xml",
+                2,
+            ),
             // The second package sits inside an unknown <bar>: unknown elements are skipped whole.
-            ("createrepo_c/modified_repo_files/unknown_element_01-primary.xml", 1),
-            ("createrepo_c/modified_repo_files/unknown_element_02-primary.xml", 2),
+            (
+                "createrepo_c/modified_repo_files/unknown_element_01-primary.xml",
+                1,
+            ),
+            (
+                "createrepo_c/modified_repo_files/unknown_element_02-primary.xml",
+                2,
+            ),
             ("createrepo_c/modified_repo_files/long_primary.xml", 2),
-            ("createrepo_c/modified_repo_files/multiple_warnings_00-primary.xml", 2),
+            (
+                "createrepo_c/modified_repo_files/multiple_warnings_00-primary.xml",
+                2,
+            ),
         ] {
             match parse_file(rel) {
                 Ok((pkgs, _)) => assert_eq!(pkgs.len(), count, "{rel}"),
@@ -335,13 +360,24 @@ mod tests {
 
     #[test]
     fn hostile_packages_are_refused() {
-        assert_eq!(one(&PKG.replace("HREF", "a-1-1.noarch.rpm")).unwrap().len(), 1);
+        assert_eq!(
+            one(&PKG.replace("HREF", "a-1-1.noarch.rpm")).unwrap().len(),
+            1
+        );
         for (pkg, expected) in [
             (PKG.replace("HREF", "/etc/shadow"), "absolute"),
             (PKG.replace("HREF", "../../x.rpm"), "'..'"),
-            (PKG.replace("HREF", "a.rpm").replace("package=\"10\"", "package=\"99999999999999999\""), "absurdly large"),
+            (
+                PKG.replace("HREF", "a.rpm")
+                    .replace("package=\"10\"", "package=\"99999999999999999\""),
+                "absurdly large",
+            ),
             (PKG.replace("HREF", "a.rpm").replace("sha256", "md5"), "md5"),
-            (PKG.replace("HREF", "a.rpm").replace("<name>a</name>", "<name>&xxe;</name>"), "undefined entity"),
+            (
+                PKG.replace("HREF", "a.rpm")
+                    .replace("<name>a</name>", "<name>&xxe;</name>"),
+                "undefined entity",
+            ),
         ] {
             let err = one(&pkg).unwrap_err();
             assert!(err.contains(expected), "{pkg}: {err}");
@@ -349,7 +385,11 @@ mod tests {
         let doctype = format!("<?xml version=\"1.0\"?><!DOCTYPE m [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]><metadata>{}</metadata>", PKG.replace("HREF", "a.rpm"));
         let err = parse(doctype.as_bytes(), |_, _| Ok(())).unwrap_err();
         assert!(err.contains("DTD"), "{err}");
-        let err = parse(&b"<metadata><package type=\"rpm\"><name>a</name>"[..], |_, _| Ok(())).unwrap_err();
+        let err = parse(
+            &b"<metadata><package type=\"rpm\"><name>a</name>"[..],
+            |_, _| Ok(()),
+        )
+        .unwrap_err();
         assert!(err.contains("truncated") || err.contains("XML"), "{err}");
     }
 }

@@ -221,8 +221,12 @@ mod tests {
     use std::path::Path;
 
     fn fixture(rel: &str) -> Vec<u8> {
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures").join(rel))
-            .unwrap()
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/fixtures")
+                .join(rel),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -266,7 +270,7 @@ mod tests {
                 "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x \"y\">]><repomd/>".to_string(),
                 "DTD",
             ),
-            (doc(&format!("<data type=\"primary\"><checksum type=\"md5\">d41d8cd98f00b204e9800998ecf8427e</checksum><location href=\"repodata/p.xml.gz\"/></data>")), "md5"),
+            (doc("<data type=\"primary\"><checksum type=\"md5\">d41d8cd98f00b204e9800998ecf8427e</checksum><location href=\"repodata/p.xml.gz\"/></data>"), "md5"),
             (doc(&format!("<data type=\"primary\"><checksum type=\"sha256\">{SHA}</checksum><location href=\"../../etc/passwd\"/></data>")), "'..'"),
             (doc(&format!("<data type=\"primary\"><checksum type=\"sha256\">{SHA}</checksum><location href=\"/etc/passwd\"/></data>")), "absolute"),
             (doc(&format!("<data type=\"primary\"><checksum type=\"sha256\">{SHA}</checksum><location href=\"p.xml\"/><size>999999999999999</size></data>")), "absurdly large"),

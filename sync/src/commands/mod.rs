@@ -4,6 +4,7 @@ mod db;
 mod init;
 mod repo;
 mod snapshot;
+mod sync;
 
 use chantal_common::catalogue::Catalogue;
 use chantal_common::config::Config;
@@ -50,6 +51,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
     match &cli.command {
         Command::Init => init::run(&ctx),
         Command::Repo(RepoCommand::List(f)) => repo::list(&ctx, f.format),
+        Command::Repo(RepoCommand::Sync(args)) => sync::run(&ctx, args, cli.verbose),
         Command::Repo(RepoCommand::Show { repo_id, format }) => {
             repo::show(&ctx, repo_id, format.format)
         }

@@ -1,0 +1,610 @@
+//! What a sync needs from the catalogue: the per-repository lock, sync history, which upstream
+//! packages the pool already holds, and the one transaction that publishes a new version.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::Type;
+use postgres::NoTls;
+
+use super::{db_err, Catalogue};
+use crate::error::{Error, Result};
+use crate::pool::StoredBlob;
+use crate::rpm::ChecksumType;
+
+/// Holds the repository's sync lock: a PostgreSQL session-level advisory lock on a connection
+/// of its own, so it is released when the process dies, however it dies.
+pub struct SyncLock {
+    _client: postgres::Client,
+}
+
+/// Who holds a repository's sync lock, as far as the history says.
+#[derive(Debug, Clone)]
+pub struct RunningSync {
+    pub host: String,
+    pub pid: i32,
+    pub started_at: DateTime<Utc>,
+}
+
+/// What the last successful sync left behind.
+#[derive(Debug, Clone, Default)]
+pub struct LatestState {
+    pub version: Option<i64>,
+    /// sha256 of the upstream repomd.xml the latest version came from.
+    pub repomd_sha256: Option<String>,
+    /// The filter/retention settings it was computed with.
+    pub settings: Option<String>,
+}
+
+/// A blob the pool already holds for an upstream checksum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownBlob {
+    pub sha256: String,
+    pub size: i64,
+    pub path: String,
+    /// Whether a `packages` row (with fragments) exists for it.
+    pub has_package: bool,
+}
+
+/// How a sync ended, for `sync_history`.
+#[derive(Debug, Clone, Default)]
+pub struct SyncFinish {
+    pub status: &'static str,
+    pub version: Option<i64>,
+    pub added: i64,
+    pub removed: i64,
+    pub unchanged: i64,
+    pub bytes_downloaded: i64,
+    pub error: Option<String>,
+    pub repomd_sha256: Option<String>,
+    pub settings: Option<String>,
+}
+
+/// A package row to create (the blob is already in the pool).
+#[derive(Debug, Clone)]
+pub struct NewPackage {
+    pub sha256: String,
+    pub name: String,
+    pub epoch: i64,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    pub checksum_type: String,
+    pub checksum: String,
+    pub size_package: i64,
+    pub size_installed: Option<i64>,
+    pub size_archive: Option<i64>,
+    pub time_file: Option<i64>,
+    pub time_build: Option<i64>,
+    pub sourcerpm: Option<String>,
+    pub primary_xml: String,
+    pub filelists_xml: Option<String>,
+    pub other_xml: Option<String>,
+}
+
+/// A repodata file of the new version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMetadata {
+    pub kind: String,
+    pub blob_sha256: String,
+    pub location_href: String,
+}
+
+/// Everything the commit of a new version needs.
+pub struct CommitInput<'a> {
+    pub repository_id: i64,
+    pub repository: &'a str,
+    pub sync_id: i64,
+    /// Package rows to create first; read lazily so fragments need not sit in memory.
+    pub new_packages: &'a mut dyn Iterator<Item = Result<NewPackage>>,
+    /// The complete content of the new version: (package sha256, location href).
+    pub content: &'a [(String, String)],
+    /// The complete repodata of the new version.
+    pub metadata: &'a [NewMetadata],
+    pub repomd_revision: Option<&'a str>,
+}
+
+/// What the commit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CommitResult {
+    /// The new version, or `None` when nothing changed.
+    pub version: Option<i64>,
+    pub added: i64,
+    pub removed: i64,
+    pub unchanged: i64,
+}
+
+const LOCK_KEY: &str = "hashtextextended('chantal-sync/' || $1, 0)";
+
+impl Catalogue {
+    /// The repository's id, creating its row on first use.
+    pub fn ensure_repository(&self, name: &str, kind: &str) -> Result<i64> {
+        let mut conn = self.conn()?;
+        let row = conn
+            .query_one(
+                "INSERT INTO repositories (name, type) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET type = EXCLUDED.type
+                 RETURNING id",
+                &[&name, &kind],
+            )
+            .map_err(db_err(format!("registering repository {name}")))?;
+        Ok(row.get(0))
+    }
+
+    /// Takes the repository's sync lock, or says who holds it.
+    pub fn try_lock_sync(
+        &self,
+        name: &str,
+    ) -> Result<std::result::Result<SyncLock, Option<RunningSync>>> {
+        let mut client = self.config.connect(NoTls).map_err(|e| Error::Connect {
+            host: self.host.clone(),
+            database: self.database.clone(),
+            reason: crate::error::db_reason(&e),
+        })?;
+        let got: bool = client
+            .query_one(
+                &format!("SELECT pg_try_advisory_lock({LOCK_KEY})"),
+                &[&name],
+            )
+            .map_err(db_err(format!("locking repository {name}")))?
+            .get(0);
+        if got {
+            return Ok(Ok(SyncLock { _client: client }));
+        }
+        let holder = client
+            .query_opt(
+                "SELECT h.host, h.pid, h.started_at FROM sync_history h
+                   JOIN repositories r ON r.id = h.repository_id
+                  WHERE r.name = $1 AND h.status = 'running'
+                  ORDER BY h.started_at DESC LIMIT 1",
+                &[&name],
+            )
+            .map_err(db_err(format!("reading who syncs {name}")))?
+            .map(|r| RunningSync {
+                host: r.get(0),
+                pid: r.get(1),
+                started_at: r.get(2),
+            });
+        Ok(Err(holder))
+    }
+
+    /// Records the start of a sync. Call with the lock held: any other `running` row of the
+    /// repository is then a leftover of a process that died, and is marked so.
+    pub fn start_sync(&self, repository_id: i64, host: &str, pid: i32) -> Result<i64> {
+        let mut conn = self.conn()?;
+        conn.execute(
+            "UPDATE sync_history SET status = 'interrupted', finished_at = now(),
+                    error = 'the sync process ended without finishing (killed or crashed)'
+              WHERE repository_id = $1 AND status = 'running'",
+            &[&repository_id],
+        )
+        .map_err(db_err("closing stale sync records"))?;
+        let row = conn
+            .query_one(
+                "INSERT INTO sync_history (repository_id, status, host, pid)
+                 VALUES ($1, 'running', $2, $3) RETURNING id",
+                &[&repository_id, &host, &pid],
+            )
+            .map_err(db_err("recording the sync start"))?;
+        Ok(row.get(0))
+    }
+
+    /// Records how a sync ended.
+    pub fn finish_sync(&self, sync_id: i64, f: &SyncFinish) -> Result<()> {
+        let mut conn = self.conn()?;
+        conn.execute(
+            "UPDATE sync_history SET finished_at = now(), status = $2, version = $3,
+                    added = $4, removed = $5, unchanged = $6, bytes_downloaded = $7,
+                    error = $8, repomd_sha256 = $9, settings = $10
+              WHERE id = $1",
+            &[
+                &sync_id,
+                &f.status,
+                &f.version,
+                &f.added,
+                &f.removed,
+                &f.unchanged,
+                &f.bytes_downloaded,
+                &f.error,
+                &f.repomd_sha256,
+                &f.settings,
+            ],
+        )
+        .map_err(db_err("recording the sync result"))?;
+        Ok(())
+    }
+
+    /// The latest version and the upstream state it came from: the most recent sync that
+    /// ended well. A partial sync records no repomd checksum, so the next run never takes it
+    /// for a complete one.
+    pub fn latest_state(&self, repository_id: i64) -> Result<LatestState> {
+        let mut conn = self.conn()?;
+        let row = conn
+            .query_one(
+                "SELECT r.latest_version, h.repomd_sha256, h.settings
+                   FROM repositories r
+                   LEFT JOIN LATERAL (
+                        SELECT repomd_sha256, settings FROM sync_history
+                         WHERE repository_id = r.id
+                           AND status IN ('success', 'up-to-date', 'partial')
+                         ORDER BY finished_at DESC, id DESC LIMIT 1) h ON true
+                  WHERE r.id = $1",
+                &[&repository_id],
+            )
+            .map_err(db_err("reading the latest version"))?;
+        Ok(LatestState {
+            version: row.get(0),
+            repomd_sha256: row.get(1),
+            settings: row.get(2),
+        })
+    }
+
+    /// Checksums (upstream pkgid and sha256) of the packages in the latest version: these
+    /// already have package rows, so a sync need not keep their fragments.
+    pub fn latest_checksums(
+        &self,
+        repository_id: i64,
+    ) -> Result<std::collections::HashSet<String>> {
+        let mut conn = self.conn()?;
+        let rows = conn
+            .query(
+                "SELECT p.checksum, p.sha256 FROM repository_content c
+                   JOIN packages p ON p.id = c.package_id
+                  WHERE c.repository_id = $1 AND c.removed_in IS NULL",
+                &[&repository_id],
+            )
+            .map_err(db_err("reading the latest version's packages"))?;
+        let mut set = std::collections::HashSet::with_capacity(rows.len() * 2);
+        for r in rows {
+            set.insert(r.get::<_, String>(0));
+            set.insert(r.get::<_, String>(1));
+        }
+        Ok(set)
+    }
+
+    /// Pool paths of every blob the latest version references (packages and repodata).
+    pub fn latest_blob_paths(&self, repository_id: i64) -> Result<Vec<(String, i64)>> {
+        let mut conn = self.conn()?;
+        let rows = conn
+            .query(
+                "SELECT b.path, b.size FROM repository_content c
+                   JOIN packages p ON p.id = c.package_id
+                   JOIN blobs b ON b.sha256 = p.sha256
+                  WHERE c.repository_id = $1 AND c.removed_in IS NULL
+                 UNION ALL
+                 SELECT b.path, b.size FROM repository_metadata m
+                   JOIN blobs b ON b.sha256 = m.blob_sha256
+                  WHERE m.repository_id = $1 AND m.removed_in IS NULL",
+                &[&repository_id],
+            )
+            .map_err(db_err("listing the latest version's files"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// For each upstream checksum of one algorithm, the blob the pool already holds, if any.
+    pub fn resolve_known(
+        &self,
+        kind: ChecksumType,
+        checksums: &[String],
+    ) -> Result<HashMap<String, KnownBlob>> {
+        let mut conn = self.conn()?;
+        let sql = if kind == ChecksumType::Sha256 {
+            "SELECT b.sha256, b.sha256, b.size, b.path, p.id IS NOT NULL
+               FROM unnest($1::text[]) AS u(c)
+               JOIN blobs b ON b.sha256 = u.c
+               LEFT JOIN packages p ON p.sha256 = b.sha256"
+        } else {
+            "SELECT x.checksum, b.sha256, b.size, b.path, p.id IS NOT NULL
+               FROM unnest($1::text[]) AS u(c)
+               JOIN blob_checksums x ON x.checksum_type = $2 AND x.checksum = u.c
+               JOIN blobs b ON b.sha256 = x.sha256
+               LEFT JOIN packages p ON p.sha256 = b.sha256"
+        };
+        let kind_name = kind.as_str();
+        let rows = if kind == ChecksumType::Sha256 {
+            conn.query(sql, &[&checksums])
+        } else {
+            conn.query(sql, &[&checksums, &kind_name])
+        }
+        .map_err(db_err("looking up packages the pool already holds"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<_, String>(0),
+                    KnownBlob {
+                        sha256: r.get(1),
+                        size: r.get(2),
+                        path: r.get(3),
+                        has_package: r.get(4),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Records blobs now in the pool, with the upstream checksum each was verified against.
+    pub fn record_blobs(
+        &self,
+        blobs: &[(StoredBlob, Option<(ChecksumType, String)>)],
+    ) -> Result<()> {
+        if blobs.is_empty() {
+            return Ok(());
+        }
+        let mut sha = Vec::with_capacity(blobs.len());
+        let mut size = Vec::with_capacity(blobs.len());
+        let mut path = Vec::with_capacity(blobs.len());
+        let mut alt_sha = Vec::new();
+        let mut alt_kind = Vec::new();
+        let mut alt_value = Vec::new();
+        for (b, alt) in blobs {
+            sha.push(b.sha256.as_str());
+            size.push(i64::try_from(b.size).unwrap_or(i64::MAX));
+            path.push(b.rel_path.as_str());
+            if let Some((kind, value)) = alt.as_ref().filter(|(k, _)| *k != ChecksumType::Sha256) {
+                alt_sha.push(b.sha256.as_str());
+                alt_kind.push(kind.as_str());
+                alt_value.push(value.as_str());
+            }
+        }
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(db_err("recording blobs"))?;
+        tx.execute(
+            "INSERT INTO blobs (sha256, size, path)
+             SELECT * FROM unnest($1::text[], $2::int8[], $3::text[])
+             ON CONFLICT (sha256) DO NOTHING",
+            &[&sha, &size, &path],
+        )
+        .map_err(db_err("recording blobs"))?;
+        if !alt_sha.is_empty() {
+            tx.execute(
+                "INSERT INTO blob_checksums (sha256, checksum_type, checksum)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+                 ON CONFLICT DO NOTHING",
+                &[&alt_sha, &alt_kind, &alt_value],
+            )
+            .map_err(db_err("recording blob checksums"))?;
+        }
+        tx.commit().map_err(db_err("recording blobs"))?;
+        Ok(())
+    }
+
+    /// Publishes a new version in one transaction: package rows, content and repodata rows
+    /// (as ranges), the version row, the latest pointer, and a notification for chantal-fs.
+    /// When the content and repodata equal the latest version's, nothing is written and the
+    /// result has no version.
+    pub fn commit_version(&self, input: CommitInput<'_>) -> Result<CommitResult> {
+        let repo = input.repository;
+        let ctx = |what: &str| format!("committing {repo}: {what}");
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(db_err(ctx("begin")))?;
+        let latest: Option<i64> = tx
+            .query_one(
+                "SELECT latest_version FROM repositories WHERE id = $1 FOR UPDATE",
+                &[&input.repository_id],
+            )
+            .map_err(db_err(ctx("locking the repository row")))?
+            .get(0);
+        let next: i64 = tx
+            .query_one(
+                "SELECT coalesce(max(number), 0) + 1 FROM repository_versions WHERE repository_id = $1",
+                &[&input.repository_id],
+            )
+            .map_err(db_err(ctx("numbering the version")))?
+            .get(0);
+        tx.batch_execute(
+            "CREATE TEMP TABLE incoming_packages (
+                 sha256 text, name text, epoch int8, version text, release text, arch text,
+                 checksum_type text, checksum text, size_package int8, size_installed int8,
+                 size_archive int8, time_file int8, time_build int8, sourcerpm text,
+                 primary_xml text, filelists_xml text, other_xml text) ON COMMIT DROP;
+             CREATE TEMP TABLE incoming_content (sha256 text, location_href text) ON COMMIT DROP;
+             CREATE TEMP TABLE incoming_metadata (type text, blob_sha256 text, location_href text)
+                 ON COMMIT DROP;",
+        )
+        .map_err(db_err(ctx("preparing")))?;
+
+        let sink = tx
+            .copy_in("COPY incoming_packages FROM STDIN (FORMAT binary)")
+            .map_err(db_err(ctx("copying packages")))?;
+        let mut w = BinaryCopyInWriter::new(
+            sink,
+            &[
+                Type::TEXT,
+                Type::TEXT,
+                Type::INT8,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::INT8,
+                Type::INT8,
+                Type::INT8,
+                Type::INT8,
+                Type::INT8,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+            ],
+        );
+        for p in input.new_packages {
+            let p = p?;
+            w.write(&[
+                &p.sha256,
+                &p.name,
+                &p.epoch,
+                &p.version,
+                &p.release,
+                &p.arch,
+                &p.checksum_type,
+                &p.checksum,
+                &p.size_package,
+                &p.size_installed,
+                &p.size_archive,
+                &p.time_file,
+                &p.time_build,
+                &p.sourcerpm,
+                &p.primary_xml,
+                &p.filelists_xml,
+                &p.other_xml,
+            ])
+            .map_err(db_err(ctx("copying packages")))?;
+        }
+        w.finish().map_err(db_err(ctx("copying packages")))?;
+
+        let sink = tx
+            .copy_in("COPY incoming_content FROM STDIN (FORMAT binary)")
+            .map_err(db_err(ctx("copying content")))?;
+        let mut w = BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::TEXT]);
+        for (sha, href) in input.content {
+            w.write(&[sha, href])
+                .map_err(db_err(ctx("copying content")))?;
+        }
+        w.finish().map_err(db_err(ctx("copying content")))?;
+
+        let kinds: Vec<&str> = input.metadata.iter().map(|m| m.kind.as_str()).collect();
+        let blobs: Vec<&str> = input
+            .metadata
+            .iter()
+            .map(|m| m.blob_sha256.as_str())
+            .collect();
+        let hrefs: Vec<&str> = input
+            .metadata
+            .iter()
+            .map(|m| m.location_href.as_str())
+            .collect();
+        tx.execute(
+            "INSERT INTO incoming_metadata SELECT * FROM unnest($1::text[], $2::text[], $3::text[])",
+            &[&kinds, &blobs, &hrefs],
+        )
+        .map_err(db_err(ctx("staging repodata")))?;
+
+        let r = &input.repository_id;
+        tx.batch_execute(
+            "INSERT INTO packages (sha256, name, epoch, version, release, arch, checksum_type,
+                                   checksum, size_package, size_installed, size_archive,
+                                   time_file, time_build, sourcerpm, primary_xml,
+                                   filelists_xml, other_xml)
+             SELECT DISTINCT ON (sha256) * FROM incoming_packages
+             ON CONFLICT (sha256) DO NOTHING;
+             CREATE TEMP TABLE incoming_ids ON COMMIT DROP AS
+                 SELECT DISTINCT p.id AS package_id, c.location_href
+                   FROM incoming_content c JOIN packages p ON p.sha256 = c.sha256;
+             ANALYZE incoming_ids;",
+        )
+        .map_err(db_err(ctx("creating package rows")))?;
+        let missing: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM incoming_content c
+                  WHERE NOT EXISTS (SELECT 1 FROM packages p WHERE p.sha256 = c.sha256)",
+                &[],
+            )
+            .map_err(db_err(ctx("checking package rows")))?
+            .get(0);
+        if missing > 0 {
+            return Err(Error::Db {
+                context: ctx("checking package rows"),
+                reason: format!("{missing} packages of the new version have no package row"),
+            });
+        }
+        let removed = tx
+            .execute(
+                "UPDATE repository_content rc SET removed_in = $2
+                  WHERE rc.repository_id = $1 AND rc.removed_in IS NULL
+                    AND NOT EXISTS (SELECT 1 FROM incoming_ids i
+                                     WHERE i.package_id = rc.package_id
+                                       AND i.location_href = rc.location_href)",
+                &[r, &next],
+            )
+            .map_err(db_err(ctx("retiring content")))?;
+        let added = tx
+            .execute(
+                "INSERT INTO repository_content (repository_id, package_id, location_href, added_in)
+                 SELECT $1, i.package_id, i.location_href, $2 FROM incoming_ids i
+                  WHERE NOT EXISTS (SELECT 1 FROM repository_content rc
+                                     WHERE rc.repository_id = $1 AND rc.removed_in IS NULL
+                                       AND rc.package_id = i.package_id
+                                       AND rc.location_href = i.location_href)",
+                &[r, &next],
+            )
+            .map_err(db_err(ctx("adding content")))?;
+        let meta_removed = tx
+            .execute(
+                "UPDATE repository_metadata m SET removed_in = $2
+                  WHERE m.repository_id = $1 AND m.removed_in IS NULL
+                    AND NOT EXISTS (SELECT 1 FROM incoming_metadata i
+                                     WHERE i.type = m.type AND i.blob_sha256 = m.blob_sha256
+                                       AND i.location_href = m.location_href)",
+                &[r, &next],
+            )
+            .map_err(db_err(ctx("retiring repodata")))?;
+        let meta_added = tx
+            .execute(
+                "INSERT INTO repository_metadata (repository_id, type, blob_sha256, location_href, added_in)
+                 SELECT $1, i.type, i.blob_sha256, i.location_href, $2 FROM incoming_metadata i
+                  WHERE NOT EXISTS (SELECT 1 FROM repository_metadata m
+                                     WHERE m.repository_id = $1 AND m.removed_in IS NULL
+                                       AND m.type = i.type AND m.blob_sha256 = i.blob_sha256
+                                       AND m.location_href = i.location_href)",
+                &[r, &next],
+            )
+            .map_err(db_err(ctx("adding repodata")))?;
+        let (count, size): (i64, i64) = {
+            let row = tx
+                .query_one(
+                    "SELECT count(*), coalesce(sum(p.size_package), 0)::int8
+                       FROM repository_content c JOIN packages p ON p.id = c.package_id
+                      WHERE c.repository_id = $1 AND c.removed_in IS NULL",
+                    &[r],
+                )
+                .map_err(db_err(ctx("counting")))?;
+            (row.get(0), row.get(1))
+        };
+        let added = i64::try_from(added).unwrap_or(i64::MAX);
+        let removed = i64::try_from(removed).unwrap_or(i64::MAX);
+        let unchanged = count - added;
+        if added == 0 && removed == 0 && meta_added == 0 && meta_removed == 0 && latest.is_some() {
+            tx.rollback().map_err(db_err(ctx("rollback")))?;
+            return Ok(CommitResult {
+                version: None,
+                added: 0,
+                removed: 0,
+                unchanged,
+            });
+        }
+        tx.execute(
+            "INSERT INTO repository_versions
+                 (repository_id, number, sync_id, package_count, total_size, repomd_revision)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                r,
+                &next,
+                &input.sync_id,
+                &count,
+                &size,
+                &input.repomd_revision,
+            ],
+        )
+        .map_err(db_err(ctx("recording the version")))?;
+        tx.execute(
+            "UPDATE repositories SET latest_version = $2 WHERE id = $1",
+            &[r, &next],
+        )
+        .map_err(db_err(ctx("switching latest")))?;
+        tx.execute(
+            "SELECT pg_notify('chantal_latest', $1)",
+            &[&format!("{repo} {next}")],
+        )
+        .map_err(db_err(ctx("notifying")))?;
+        tx.commit().map_err(db_err(ctx("commit")))?;
+        Ok(CommitResult {
+            version: Some(next),
+            added,
+            removed,
+            unchanged,
+        })
+    }
+}

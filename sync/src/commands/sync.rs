@@ -1,0 +1,119 @@
+//! `chantal repo sync`: one repository or all enabled ones, with a summary line each.
+
+use chantal_common::config::RepoConfig;
+use chantal_common::pool::Pool;
+
+use super::Context;
+use crate::cli::SyncArgs;
+use crate::engine::{human_bytes, Cancel, Engine, Outcome, Progress, SyncError, SyncOptions};
+use crate::ExitStatus;
+
+pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<ExitStatus> {
+    let repos: Vec<&RepoConfig> = match &args.repo_id {
+        Some(name) => vec![ctx.config.repository(name)?],
+        None => ctx
+            .config
+            .repositories
+            .iter()
+            .filter(|r| r.enabled)
+            .collect(),
+    };
+    if repos.is_empty() {
+        ctx.say("no enabled repositories configured");
+        return Ok(ExitStatus::Success);
+    }
+    let catalogue = ctx.catalogue()?;
+    let pool = Pool::new(&ctx.config.storage.base_path);
+    if !pool.data_dir().join("sha256").is_dir() || !pool.tmp_dir().is_dir() {
+        anyhow::bail!(
+            "storage {} is not initialised: run `chantal init`",
+            ctx.config.storage.base_path.display()
+        );
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let cancel = Cancel::default();
+    cancel.on_signals(&rt);
+    let progress = Progress::new(ctx.quiet, verbose);
+    let engine = Engine {
+        config: &ctx.config,
+        catalogue: &catalogue,
+        pool,
+        rt: &rt,
+        cancel: cancel.clone(),
+        progress: &progress,
+    };
+    let opts = SyncOptions {
+        allow_partial: args.allow_partial,
+    };
+    let mut status = ExitStatus::Success;
+    let mut failed = Vec::new();
+    for repo in &repos {
+        if cancel.is_cancelled() {
+            break;
+        }
+        match engine.sync(repo, opts) {
+            Ok(report) => {
+                let secs = report.elapsed.as_secs_f64();
+                match report.outcome {
+                    Outcome::UpToDate(v) => ctx.say(format!(
+                        "{}: up to date ({}, {} packages) in {secs:.2} s",
+                        repo.name,
+                        v.map_or_else(|| "no version yet".to_string(), |v| format!("version {v}")),
+                        report.unchanged
+                    )),
+                    Outcome::NewVersion(v) | Outcome::Partial(v) => ctx.say(format!(
+                        "{}: version {v}: {} added, {} removed, {} unchanged, {} downloaded in {secs:.2} s",
+                        repo.name,
+                        report.added,
+                        report.removed,
+                        report.unchanged,
+                        human_bytes(report.bytes)
+                    )),
+                }
+                if let Outcome::Partial(_) = report.outcome {
+                    eprintln!(
+                        "chantal: warning: {}: {} packages failed and are not in version:",
+                        repo.name,
+                        report.failures.len()
+                    );
+                    for (nevra, why) in &report.failures {
+                        eprintln!("  {nevra}: {why}");
+                    }
+                    if status == ExitStatus::Success {
+                        status = ExitStatus::Partial;
+                    }
+                    failed.push(repo.name.clone());
+                }
+            }
+            Err(SyncError::Interrupted) => {
+                eprintln!("chantal: {}: {}", repo.name, SyncError::Interrupted);
+                return Ok(ExitStatus::Interrupted);
+            }
+            Err(e) => {
+                eprintln!("chantal: error: {e}");
+                if let SyncError::PackagesFailed { failures, .. } = &e {
+                    for (nevra, why) in failures {
+                        eprintln!("  {nevra}: {why}");
+                    }
+                }
+                status = ExitStatus::Failure;
+                failed.push(repo.name.clone());
+            }
+        }
+    }
+    if repos.len() > 1 {
+        let ok = repos.len() - failed.len();
+        if failed.is_empty() {
+            ctx.say(format!("synced {ok} repositories"));
+        } else {
+            eprintln!(
+                "chantal: {ok} of {} repositories synced; failed: {}",
+                repos.len(),
+                failed.join(", ")
+            );
+        }
+    }
+    Ok(status)
+}

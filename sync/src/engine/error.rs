@@ -1,0 +1,69 @@
+//! The sync engine's error type. Each variant names the repository, URL or file concerned.
+
+use chantal_common::catalogue::RunningSync;
+
+/// Everything that can stop or spoil a sync.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Common(#[from] chantal_common::Error),
+
+    /// The upstream answered with an HTTP status that retrying will not fix (or retries ran
+    /// out).
+    #[error("{url}: HTTP {status}{hint}")]
+    Status {
+        url: String,
+        status: u16,
+        hint: &'static str,
+    },
+
+    /// The request did not complete (connection, TLS, timeout, truncated body).
+    #[error("{url}: {reason}")]
+    Transport { url: String, reason: String },
+
+    /// Downloaded content does not match what the metadata declares.
+    #[error("{url}: {what} mismatch: expected {expected}, got {actual}")]
+    Verify {
+        url: String,
+        what: &'static str,
+        expected: String,
+        actual: String,
+    },
+
+    /// The repository's TLS or credentials setup is unusable.
+    #[error("{repo}: {reason}")]
+    Setup { repo: String, reason: String },
+
+    /// Another process holds the repository's sync lock.
+    #[error("{repo} is being synced by {}", holder.as_ref().map(|h| format!("{} pid {} since {}", h.host, h.pid, h.started_at.format("%Y-%m-%d %H:%M:%S UTC"))).unwrap_or_else(|| "another process".into()))]
+    Locked {
+        repo: String,
+        holder: Option<RunningSync>,
+    },
+
+    /// Some packages could not be downloaded or verified; nothing was committed.
+    #[error("{repo}: {} of {total} packages failed, nothing committed{}", failures.len(), latest.map(|v| format!(" (latest stays version {v})")).unwrap_or_default())]
+    PackagesFailed {
+        repo: String,
+        total: usize,
+        failures: Vec<(String, String)>,
+        latest: Option<i64>,
+    },
+
+    /// SIGINT or SIGTERM: stopped cleanly, nothing committed, partial downloads kept.
+    #[error("interrupted: nothing committed, partial downloads kept for the next run")]
+    Interrupted,
+}
+
+impl SyncError {
+    /// Whether retrying the request may help.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SyncError::Status { status, .. } => *status == 429 || *status >= 500,
+            SyncError::Transport { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = SyncError> = std::result::Result<T, E>;

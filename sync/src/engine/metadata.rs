@@ -1,0 +1,263 @@
+//! The metadata phase: fetch every file repomd.xml lists into the pool (verified), then parse
+//! primary, filelists and other in one streaming pass each, keeping compact package records in
+//! memory and fragments in a spill file.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::sync::Arc;
+
+use chantal_common::catalogue::{Catalogue, KnownBlob};
+use chantal_common::config::RepoConfig;
+use chantal_common::pool::{Pool, StoredBlob};
+use chantal_common::rpm::decompress::{self, Limits};
+use chantal_common::rpm::repomd::{RepoMdRecord, MAX_METADATA_SIZE};
+use chantal_common::rpm::{fragments, href, primary, ChecksumType, PrimaryPackage};
+use chantal_common::Error;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+
+use super::error::{Result, SyncError};
+use super::spill::{Span, Spill};
+use super::transport::{Expect, Transport};
+
+/// One package of the upstream, after the architecture filter.
+pub struct UpPkg {
+    pub p: PrimaryPackage,
+    pub primary: Option<Span>,
+    pub filelists: Option<Span>,
+    pub other: Option<Span>,
+}
+
+/// The parsed upstream.
+pub struct Parsed {
+    pub packages: Vec<UpPkg>,
+    pub spill: Spill,
+    /// Packages primary.xml lists.
+    pub listed: usize,
+    /// Dropped by `rpm.architectures`.
+    pub filtered: usize,
+    /// Dropped as repeats of a location href listed before.
+    pub duplicates: usize,
+}
+
+/// A repodata file now in the pool.
+pub struct MetaFile {
+    pub record: RepoMdRecord,
+    pub blob: StoredBlob,
+}
+
+fn meta_err(file: &str, message: impl Into<String>) -> SyncError {
+    SyncError::Common(Error::Metadata {
+        file: file.to_string(),
+        message: message.into(),
+    })
+}
+
+/// Checks an `xml:base`: only the repository's own URL is accepted.
+pub fn check_base(repo: &RepoConfig, what: &str, base: Option<&str>) -> Result<()> {
+    match base {
+        Some(b) if b.trim_end_matches('/') != repo.url.trim_end_matches('/') => Err(meta_err(
+            what,
+            format!(
+                "xml:base {b:?} points outside the repository: refusing to fetch from elsewhere"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Fetches every listed repodata file that the pool lacks, verifies it, stores and records it.
+pub async fn fetch_files(
+    transport: Arc<Transport>,
+    pool: &Pool,
+    catalogue: &Catalogue,
+    repo: &RepoConfig,
+    records: &[RepoMdRecord],
+    workers: usize,
+) -> Result<Vec<MetaFile>> {
+    let mut known: HashMap<String, KnownBlob> = HashMap::new();
+    let mut by_kind: HashMap<ChecksumType, Vec<String>> = HashMap::new();
+    for r in records {
+        check_base(repo, &r.location_href, r.location_base.as_deref())?;
+        by_kind
+            .entry(r.checksum.kind)
+            .or_default()
+            .push(r.checksum.value.clone());
+    }
+    for (kind, values) in by_kind {
+        let cat = catalogue.clone();
+        let found = tokio::task::spawn_blocking(move || cat.resolve_known(kind, &values))
+            .await
+            .map_err(|e| meta_err("repomd.xml", e.to_string()))??;
+        known.extend(found);
+    }
+    let tmp = pool.tmp_dir();
+    let files: Vec<MetaFile> = stream::iter(records.iter().cloned())
+        .map(|record| {
+            let transport = transport.clone();
+            let known = known.get(&record.checksum.value).cloned();
+            let tmp = tmp.clone();
+            let pool = pool.clone();
+            async move {
+                if let Some(k) = known {
+                    if pool.absolute(&k.path).is_file() {
+                        let blob = StoredBlob {
+                            sha256: k.sha256,
+                            size: u64::try_from(k.size).unwrap_or(0),
+                            rel_path: k.path,
+                            written: false,
+                        };
+                        return Ok(MetaFile { record, blob });
+                    }
+                }
+                let part = tmp.join(format!("meta-{}.part", record.checksum.value));
+                let expect = Expect {
+                    size: record.size,
+                    checksum: record.checksum.clone(),
+                    max_size: MAX_METADATA_SIZE,
+                };
+                let d = transport
+                    .download(&record.location_href, &part, &expect, &|_| {})
+                    .await?;
+                let name = href::file_name(&record.location_href).to_string();
+                let blob = tokio::task::spawn_blocking(move || {
+                    let f = File::open(&part).map_err(|e| Error::io("cannot open", &part, e))?;
+                    pool.adopt_file(&f, &part, &d.sha256, d.size, &name)
+                })
+                .await
+                .map_err(|e| meta_err(&record.location_href, e.to_string()))??;
+                Ok::<_, SyncError>(MetaFile { record, blob })
+            }
+        })
+        .buffer_unordered(workers.max(1))
+        .try_collect()
+        .await?;
+    let to_record: Vec<_> = files
+        .iter()
+        .map(|f| {
+            (
+                f.blob.clone(),
+                Some((f.record.checksum.kind, f.record.checksum.value.clone())),
+            )
+        })
+        .collect();
+    let cat = catalogue.clone();
+    tokio::task::spawn_blocking(move || cat.record_blobs(&to_record))
+        .await
+        .map_err(|e| meta_err("repodata", e.to_string()))??;
+    Ok(files)
+}
+
+fn open_decompressed(pool: &Pool, f: &MetaFile) -> Result<Box<dyn std::io::BufRead + Send>> {
+    let path = pool.absolute(&f.blob.rel_path);
+    let file = File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
+    let defaults = Limits::default();
+    let limits = Limits {
+        max_output: f
+            .record
+            .open_size
+            .map_or(defaults.max_output, |s| s.min(defaults.max_output)),
+        ..defaults
+    };
+    let (_, reader) = decompress::open(file, f.blob.size, limits)
+        .map_err(|e| meta_err(&f.record.location_href, e.to_string()))?;
+    Ok(reader)
+}
+
+/// Parses the fetched repodata. Packages whose checksum is in `have_rows` already have package
+/// rows, so their fragments are not kept.
+pub fn parse(
+    pool: &Pool,
+    files: &[MetaFile],
+    repo: &RepoConfig,
+    have_rows: &HashSet<String>,
+) -> Result<Parsed> {
+    let primary_file = files
+        .iter()
+        .find(|f| f.record.kind == "primary")
+        .ok_or_else(|| meta_err("repomd.xml", "no primary metadata"))?;
+    let mut spill = Spill::new(&pool.tmp_dir())?;
+    let mut packages: Vec<UpPkg> = Vec::new();
+    let mut seen_nevra: HashSet<String> = HashSet::new();
+    let mut seen_href: HashSet<String> = HashSet::new();
+    let mut filtered = 0usize;
+    let mut duplicates = 0usize;
+    let mut same_nevra = 0usize;
+    let what = primary_file.record.location_href.clone();
+    let stats = primary::parse(open_decompressed(pool, primary_file)?, |p, fragment| {
+        if let Some(base) = p.location_base.as_deref() {
+            check_base(repo, &p.location_href, Some(base)).map_err(|e| e.to_string())?;
+        }
+        if !repo.rpm.keeps_arch(&p.arch) {
+            filtered += 1;
+            return Ok(());
+        }
+        if !seen_href.insert(p.location_href.clone()) {
+            duplicates += 1;
+            tracing::warn!(
+                "{} is listed more than once upstream: keeping the first entry",
+                p.location_href
+            );
+            return Ok(());
+        }
+        if !seen_nevra.insert(p.nevra()) {
+            same_nevra += 1;
+        }
+        let primary = if have_rows.contains(&p.checksum.value) {
+            None
+        } else {
+            Some(spill.push(fragment).map_err(|e| e.to_string())?)
+        };
+        packages.push(UpPkg {
+            p,
+            primary,
+            filelists: None,
+            other: None,
+        });
+        Ok(())
+    })
+    .map_err(|e| meta_err(&what, e))?;
+    let need: HashMap<String, usize> = packages
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| u.primary.is_some())
+        .map(|(i, u)| (u.p.checksum.value.clone(), i))
+        .collect();
+    for (kind, root) in [("filelists", "filelists"), ("other", "otherdata")] {
+        let Some(f) = files.iter().find(|f| f.record.kind == kind) else {
+            continue;
+        };
+        if need.is_empty() {
+            break;
+        }
+        let what = f.record.location_href.clone();
+        fragments::parse(open_decompressed(pool, f)?, root, |pkgid, fragment| {
+            if let Some(&i) = need.get(pkgid) {
+                let span = spill.push(fragment).map_err(|e| e.to_string())?;
+                let slot = if kind == "filelists" {
+                    &mut packages[i].filelists
+                } else {
+                    &mut packages[i].other
+                };
+                if slot.is_none() {
+                    *slot = Some(span);
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| meta_err(&what, e))?;
+    }
+    spill.flush()?;
+    if same_nevra > 0 {
+        tracing::warn!(
+            "{same_nevra} packages have the NEVRA of another package at a different location: \
+             all are kept, as upstream lists them"
+        );
+    }
+    Ok(Parsed {
+        packages,
+        spill,
+        listed: usize::try_from(stats.parsed).unwrap_or(usize::MAX),
+        filtered,
+        duplicates,
+    })
+}

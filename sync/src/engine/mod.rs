@@ -1,0 +1,490 @@
+//! The sync engine: upstream repodata and packages into the pool, then one catalogue
+//! transaction that publishes the new version. Phases run on the calling thread, which owns the
+//! blocking catalogue client; network work runs on a tokio runtime in between.
+
+mod cancel;
+mod error;
+mod metadata;
+mod packages;
+mod progress;
+mod retry;
+mod spill;
+mod transport;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chantal_common::catalogue::{Catalogue, CommitInput, KnownBlob, NewMetadata, NewPackage};
+use chantal_common::config::{Config, DeletedPackages, Policy, RepoConfig};
+use chantal_common::pool::{Pool, StoredBlob};
+use chantal_common::rpm::{ChecksumType, RepoMd};
+use chantal_common::Error;
+use sha2::{Digest, Sha256};
+
+pub use cancel::Cancel;
+pub use error::SyncError;
+pub use progress::Progress;
+
+use error::Result;
+use metadata::{MetaFile, Parsed};
+use packages::{Job, Recorder};
+use transport::{Transport, MAX_REPOMD};
+
+/// What the caller needs for every repository it syncs.
+pub struct Engine<'a> {
+    pub config: &'a Config,
+    pub catalogue: &'a Catalogue,
+    pub pool: Pool,
+    pub rt: &'a tokio::runtime::Runtime,
+    pub cancel: Cancel,
+    pub progress: &'a Progress,
+}
+
+/// Per-run choices.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncOptions {
+    /// Commit a version without packages that failed, instead of committing nothing.
+    pub allow_partial: bool,
+}
+
+/// How a sync that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new version was committed.
+    NewVersion(i64),
+    /// Nothing changed upstream; latest stays as it is (`None`: the repository is empty).
+    UpToDate(Option<i64>),
+    /// `--allow-partial`: a version without the failed packages.
+    Partial(i64),
+}
+
+/// What a sync did, for the summary line.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub outcome: Outcome,
+    pub added: i64,
+    pub removed: i64,
+    pub unchanged: i64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+    pub failures: Vec<(String, String)>,
+}
+
+impl Engine<'_> {
+    /// Syncs one repository: takes its lock, records the run in sync_history, and publishes a
+    /// new version only if every step succeeded (or `allow_partial` says otherwise).
+    pub fn sync(&self, repo: &RepoConfig, opts: SyncOptions) -> Result<Report> {
+        let span = tracing::info_span!("sync", repo = %repo.name);
+        let _guard = span.enter();
+        let started = Instant::now();
+        if repo.retention.policy != Policy::Mirror
+            || repo.retention.deleted_packages != DeletedPackages::Remove
+        {
+            return Err(SyncError::Setup {
+                repo: repo.name.clone(),
+                reason: format!(
+                    "retention policy {} with deleted_packages {} is not supported by this release of chantal yet (only mirror/remove)",
+                    repo.retention.policy, repo.retention.deleted_packages
+                ),
+            });
+        }
+        let transport = Arc::new(Transport::new(
+            repo,
+            &self.config.download,
+            self.cancel.clone(),
+        )?);
+        let repo_id = self.catalogue.ensure_repository(&repo.name, "rpm")?;
+        let _lock = match self.catalogue.try_lock_sync(&repo.name)? {
+            Ok(lock) => lock,
+            Err(holder) => {
+                return Err(SyncError::Locked {
+                    repo: repo.name.clone(),
+                    holder,
+                })
+            }
+        };
+        let sync_id = self.catalogue.start_sync(repo_id, &hostname(), pid())?;
+        let mut ledger = Ledger::default();
+        let result = self.run(repo, repo_id, sync_id, &transport, opts, &mut ledger);
+        self.progress.finish();
+        let finish = match &result {
+            Ok(r) => chantal_common::catalogue::SyncFinish {
+                status: match r.outcome {
+                    Outcome::NewVersion(_) => "success",
+                    Outcome::UpToDate(_) => "up-to-date",
+                    Outcome::Partial(_) => "partial",
+                },
+                version: match r.outcome {
+                    Outcome::NewVersion(v) | Outcome::Partial(v) => Some(v),
+                    Outcome::UpToDate(_) => None,
+                },
+                added: r.added,
+                removed: r.removed,
+                unchanged: r.unchanged,
+                bytes_downloaded: i64::try_from(r.bytes).unwrap_or(i64::MAX),
+                error: (!r.failures.is_empty())
+                    .then(|| format!("{} packages failed", r.failures.len())),
+                repomd_sha256: match r.outcome {
+                    Outcome::Partial(_) => None,
+                    _ => ledger.repomd_sha256.clone(),
+                },
+                settings: Some(settings_fingerprint(repo)),
+            },
+            Err(e) => chantal_common::catalogue::SyncFinish {
+                status: if matches!(e, SyncError::Interrupted) {
+                    "interrupted"
+                } else {
+                    "failed"
+                },
+                bytes_downloaded: i64::try_from(ledger.bytes).unwrap_or(i64::MAX),
+                error: Some(e.to_string()),
+                ..Default::default()
+            },
+        };
+        if let Err(e) = self.catalogue.finish_sync(sync_id, &finish) {
+            tracing::warn!("could not record the sync result: {e}");
+        }
+        result.map(|mut r| {
+            r.elapsed = started.elapsed();
+            r
+        })
+    }
+
+    fn run(
+        &self,
+        repo: &RepoConfig,
+        repo_id: i64,
+        sync_id: i64,
+        transport: &Arc<Transport>,
+        opts: SyncOptions,
+        ledger: &mut Ledger,
+    ) -> Result<Report> {
+        let (catalogue, pool, progress) = (self.catalogue, &self.pool, self.progress);
+        progress.phase(
+            &repo.name,
+            "metadata",
+            &format!(
+                "metadata: fetching {}",
+                transport.url("repodata/repomd.xml")
+            ),
+        );
+        let repomd = self
+            .rt
+            .block_on(transport.get_bytes("repodata/repomd.xml", MAX_REPOMD))?;
+        let repomd_sha256 = hex::encode(Sha256::digest(&repomd));
+        ledger.repomd_sha256 = Some(repomd_sha256.clone());
+        let settings = settings_fingerprint(repo);
+        let latest = catalogue.latest_state(repo_id)?;
+        if latest.version.is_some()
+            && latest.repomd_sha256.as_deref() == Some(repomd_sha256.as_str())
+            && latest.settings.as_deref() == Some(settings.as_str())
+            && self.pool_holds_latest(repo_id)?
+        {
+            let packages = catalogue
+                .repository_summary(&repo.name)?
+                .map_or(0, |s| s.packages);
+            return Ok(Report::up_to_date(latest.version, packages));
+        }
+        let md = RepoMd::parse(&repomd).map_err(|e| Error::Metadata {
+            file: transport.url("repodata/repomd.xml"),
+            message: e,
+        })?;
+        let repomd_blob = pool.put_reader(&repomd[..], "repomd.xml")?;
+        catalogue.record_blobs(&[(repomd_blob.clone(), None)])?;
+        let files = self.rt.block_on(metadata::fetch_files(
+            transport.clone(),
+            pool,
+            catalogue,
+            repo,
+            &md.records,
+            self.config.download.workers,
+        ))?;
+        self.check_cancel()?;
+        let have_rows = catalogue.latest_checksums(repo_id)?;
+        let parsed = metadata::parse(pool, &files, repo, &have_rows)?;
+        tracing::debug!(
+            "{} of package fragments kept for the commit",
+            human_bytes(parsed.spill.len())
+        );
+        tracing::info!(
+            "metadata: {} packages upstream, {} after the architecture filter{}",
+            parsed.listed,
+            parsed.listed - parsed.filtered,
+            if parsed.duplicates > 0 {
+                format!(", {} duplicates skipped", parsed.duplicates)
+            } else {
+                String::new()
+            }
+        );
+        self.check_cancel()?;
+
+        // Which packages does the pool already hold?
+        let known = self.resolve_known(&parsed)?;
+        let mut sha: Vec<Option<String>> = vec![None; parsed.packages.len()];
+        let mut has_row: Vec<bool> = vec![false; parsed.packages.len()];
+        let mut jobs = Vec::new();
+        let mut want_bytes = 0u64;
+        for (i, u) in parsed.packages.iter().enumerate() {
+            match known.get(&u.p.checksum.value) {
+                Some(k) if pool.absolute(&k.path).is_file() => {
+                    sha[i] = Some(k.sha256.clone());
+                    has_row[i] = k.has_package;
+                }
+                _ => {
+                    want_bytes += u.p.size_package;
+                    jobs.push(Job {
+                        index: i,
+                        package: u.p.clone(),
+                    });
+                }
+            }
+        }
+        progress.phase(
+            &repo.name,
+            "packages",
+            &format!(
+                "packages: {} to download ({}), {} already in the pool",
+                jobs.len(),
+                human_bytes(want_bytes),
+                parsed.packages.len() - jobs.len()
+            ),
+        );
+        progress.downloads(jobs.len() as u64, want_bytes);
+        let recorder = Recorder::new(catalogue.clone());
+        let done = self.rt.block_on(packages::download_all(
+            transport.clone(),
+            pool,
+            &recorder,
+            jobs,
+            self.config.download.workers,
+            progress,
+        ));
+        let recorded = recorder.finish();
+        let mut failures = Vec::new();
+        for d in done {
+            match d.result {
+                Ok((blob, transferred)) => {
+                    ledger.bytes += transferred;
+                    sha[d.index] = Some(blob.sha256);
+                }
+                Err(e) => failures.push((parsed.packages[d.index].p.nevra(), e)),
+            }
+        }
+        progress.finish();
+        recorded?;
+        self.check_cancel()?;
+        failures.sort();
+        if !failures.is_empty() && !opts.allow_partial {
+            return Err(SyncError::PackagesFailed {
+                repo: repo.name.clone(),
+                total: parsed.packages.len(),
+                failures,
+                latest: latest.version,
+            });
+        }
+
+        progress.phase(&repo.name, "commit", "commit: publishing the new version");
+        let content: Vec<(String, String)> = parsed
+            .packages
+            .iter()
+            .zip(&sha)
+            .filter_map(|(u, s)| s.clone().map(|s| (s, u.p.location_href.clone())))
+            .collect();
+        let mut metadata = vec![NewMetadata {
+            kind: "repomd".into(),
+            blob_sha256: repomd_blob.sha256.clone(),
+            location_href: "repodata/repomd.xml".into(),
+        }];
+        metadata.extend(files.iter().map(|f: &MetaFile| NewMetadata {
+            kind: f.record.kind.clone(),
+            blob_sha256: f.blob.sha256.clone(),
+            location_href: f.record.location_href.clone(),
+        }));
+        let mut rows = new_package_rows(&parsed, &sha, &has_row);
+        let result = catalogue.commit_version(CommitInput {
+            repository_id: repo_id,
+            repository: &repo.name,
+            sync_id,
+            new_packages: &mut rows,
+            content: &content,
+            metadata: &metadata,
+            repomd_revision: md.revision.as_deref(),
+        })?;
+        let outcome = match (result.version, failures.is_empty()) {
+            (Some(v), true) => Outcome::NewVersion(v),
+            (Some(v), false) => Outcome::Partial(v),
+            (None, _) => Outcome::UpToDate(latest.version),
+        };
+        Ok(Report {
+            outcome,
+            added: result.added,
+            removed: result.removed,
+            unchanged: result.unchanged,
+            bytes: ledger.bytes,
+            elapsed: Duration::ZERO,
+            failures,
+        })
+    }
+
+    fn check_cancel(&self) -> Result<()> {
+        if self.cancel.is_cancelled() {
+            Err(SyncError::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether every file of the latest version is in the pool with its recorded size.
+    fn pool_holds_latest(&self, repo_id: i64) -> Result<bool> {
+        for (path, size) in self.catalogue.latest_blob_paths(repo_id)? {
+            match std::fs::metadata(self.pool.absolute(&path)) {
+                Ok(m) if i64::try_from(m.len()).ok() == Some(size) => {}
+                _ => {
+                    tracing::info!("{path} is missing from the pool: syncing in full");
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// The pool's blob for each upstream checksum, from the catalogue, or for sha256 pkgids from
+    /// the pool itself (a file a crashed run stored but did not record).
+    fn resolve_known(&self, parsed: &Parsed) -> Result<HashMap<String, KnownBlob>> {
+        let mut by_kind: HashMap<ChecksumType, Vec<String>> = HashMap::new();
+        for u in &parsed.packages {
+            by_kind
+                .entry(u.p.checksum.kind)
+                .or_default()
+                .push(u.p.checksum.value.clone());
+        }
+        let mut known = HashMap::new();
+        for (kind, values) in by_kind {
+            let found = self.catalogue.resolve_known(kind, &values)?;
+            if kind == ChecksumType::Sha256 {
+                let mut adopted = Vec::new();
+                for v in values.iter().filter(|v| !found.contains_key(*v)) {
+                    if let Some(path) = self.pool.find(v)? {
+                        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                        let rel = path
+                            .strip_prefix(self.pool.data_dir())
+                            .map(|p| p.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        let blob = StoredBlob {
+                            sha256: v.clone(),
+                            size,
+                            rel_path: rel.clone(),
+                            written: false,
+                        };
+                        adopted.push((blob, None));
+                        known.insert(
+                            v.clone(),
+                            KnownBlob {
+                                sha256: v.clone(),
+                                size: i64::try_from(size).unwrap_or(i64::MAX),
+                                path: rel,
+                                has_package: false,
+                            },
+                        );
+                    }
+                }
+                self.catalogue.record_blobs(&adopted)?;
+            }
+            known.extend(found);
+        }
+        Ok(known)
+    }
+}
+
+/// Package rows to create, read from the spill one at a time.
+fn new_package_rows<'a>(
+    parsed: &'a Parsed,
+    sha: &'a [Option<String>],
+    has_row: &'a [bool],
+) -> impl Iterator<Item = chantal_common::Result<NewPackage>> + 'a {
+    parsed
+        .packages
+        .iter()
+        .enumerate()
+        .filter(move |(i, _)| sha[*i].is_some() && !has_row[*i])
+        .filter_map(move |(i, u)| {
+            // Packages without a spilled fragment are in the latest version: their row exists.
+            let primary = u.primary?;
+            let p = &u.p;
+            let build = || -> chantal_common::Result<NewPackage> {
+                Ok(NewPackage {
+                    sha256: sha[i].clone().unwrap_or_default(),
+                    name: p.name.clone(),
+                    epoch: p.epoch,
+                    version: p.version.clone(),
+                    release: p.release.clone(),
+                    arch: p.arch.clone(),
+                    checksum_type: p.checksum.kind.as_str().to_string(),
+                    checksum: p.checksum.value.clone(),
+                    size_package: i64::try_from(p.size_package).unwrap_or(i64::MAX),
+                    size_installed: p.size_installed.and_then(|s| i64::try_from(s).ok()),
+                    size_archive: p.size_archive.and_then(|s| i64::try_from(s).ok()),
+                    time_file: p.time_file,
+                    time_build: p.time_build,
+                    sourcerpm: p.sourcerpm.clone(),
+                    primary_xml: parsed.spill.get(primary)?,
+                    filelists_xml: u.filelists.map(|s| parsed.spill.get(s)).transpose()?,
+                    other_xml: u.other.map(|s| parsed.spill.get(s)).transpose()?,
+                })
+            };
+            Some(build())
+        })
+}
+
+/// What a run accumulated, kept even when it fails.
+#[derive(Default)]
+struct Ledger {
+    repomd_sha256: Option<String>,
+    bytes: u64,
+}
+
+impl Report {
+    fn up_to_date(version: Option<i64>, packages: i64) -> Report {
+        Report {
+            outcome: Outcome::UpToDate(version),
+            added: 0,
+            removed: 0,
+            unchanged: packages,
+            bytes: 0,
+            elapsed: Duration::ZERO,
+            failures: Vec::new(),
+        }
+    }
+}
+
+/// The settings that shape a version from upstream: a change makes the next sync recompute it
+/// even when upstream did not change.
+fn settings_fingerprint(repo: &RepoConfig) -> String {
+    format!(
+        "arch={};policy={};deleted={}",
+        repo.rpm
+            .architectures
+            .as_ref()
+            .map_or_else(|| "*".to_string(), |a| a.join(",")),
+        repo.retention.policy,
+        repo.retention.deleted_packages
+    )
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn pid() -> i32 {
+    i32::try_from(std::process::id()).unwrap_or(i32::MAX)
+}
+
+/// `1.5 GiB` and the like, for log lines.
+pub fn human_bytes(n: u64) -> String {
+    crate::output::bytes(i64::try_from(n).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,565 @@
+//! Fetching from the upstream: http/https through reqwest (rustls; client certificates, private
+//! CAs, basic auth, proxies) or a local `file://` tree. Retries with backoff, resumes partial
+//! downloads with Range requests, and verifies size and checksum while streaming.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use chantal_common::config::{Auth, DownloadConfig, RepoConfig};
+use chantal_common::redact::redact_url;
+use chantal_common::rpm::checksum::{Checksum, DualHasher};
+
+use super::cancel::Cancel;
+use super::error::{Result, SyncError};
+use super::retry::backoff;
+
+/// Largest repomd.xml accepted.
+pub const MAX_REPOMD: u64 = 16 << 20;
+
+/// What a download must turn out to be.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    pub size: Option<u64>,
+    pub checksum: Checksum,
+    /// Refuse bodies larger than this when no size is declared.
+    pub max_size: u64,
+}
+
+/// A verified download, still at its partial path.
+#[derive(Debug, Clone)]
+pub struct Downloaded {
+    pub sha256: String,
+    pub size: u64,
+    /// Bytes that came over the wire in this run (less than `size` after a resume).
+    pub transferred: u64,
+}
+
+pub struct Transport {
+    kind: Kind,
+    base: String,
+    retries: u32,
+    cancel: Cancel,
+}
+
+enum Kind {
+    Http {
+        client: reqwest::Client,
+        basic: Option<(String, String)>,
+    },
+    File {
+        root: PathBuf,
+    },
+}
+
+static CRYPTO: Once = Once::new();
+
+impl Transport {
+    /// A transport for `repo`. Reads credential files (errors name the config file and line).
+    pub fn new(repo: &RepoConfig, download: &DownloadConfig, cancel: Cancel) -> Result<Transport> {
+        let setup = |reason: String| SyncError::Setup {
+            repo: repo.name.clone(),
+            reason,
+        };
+        let kind = if let Some(path) = repo.url.strip_prefix("file://") {
+            Kind::File {
+                root: PathBuf::from(path),
+            }
+        } else {
+            repo.check_credential_files()?;
+            CRYPTO.call_once(|| {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+            });
+            let mut b = reqwest::Client::builder()
+                // HTTP/2 would multiplex every parallel download over one connection.
+                .http1_only()
+                .connect_timeout(download.timeout.min(std::time::Duration::from_secs(30)))
+                .read_timeout(download.timeout)
+                .pool_max_idle_per_host(download.workers)
+                .user_agent(concat!("chantal/", env!("CARGO_PKG_VERSION")));
+            if let Some(proxy) = repo.effective_proxy(download) {
+                let p = reqwest::Proxy::all(proxy)
+                    .map_err(|e| setup(format!("proxy {}: {e}", redact_url(proxy))))?;
+                b = b.proxy(p);
+            }
+            if let Some(ca) = &repo.credentials.ca_cert {
+                let pem = std::fs::read(&ca.path)
+                    .map_err(|e| setup(format!("cannot read {}: {e}", ca.path.display())))?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                    setup(format!(
+                        "{} is not a PEM certificate: {e}",
+                        ca.path.display()
+                    ))
+                })?;
+                b = b.tls_certs_only(certs);
+            }
+            let mut basic = None;
+            match &repo.credentials.auth {
+                Auth::None => {}
+                Auth::Basic { username, password } => {
+                    basic = Some((username.clone(), password.clone()));
+                }
+                Auth::ClientCert { cert, key } => {
+                    let mut pem = std::fs::read(&cert.path)
+                        .map_err(|e| setup(format!("cannot read {}: {e}", cert.path.display())))?;
+                    pem.push(b'\n');
+                    pem.extend(
+                        std::fs::read(&key.path).map_err(|e| {
+                            setup(format!("cannot read {}: {e}", key.path.display()))
+                        })?,
+                    );
+                    let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                        setup(format!(
+                            "client certificate {} / key {} unusable: {e}",
+                            cert.path.display(),
+                            key.path.display()
+                        ))
+                    })?;
+                    b = b.identity(identity);
+                }
+            }
+            let client = b
+                .build()
+                .map_err(|e| setup(format!("cannot set up HTTP: {}", chain(&e))))?;
+            Kind::Http { client, basic }
+        };
+        Ok(Transport {
+            kind,
+            base: repo.url.clone(),
+            retries: download.retries,
+            cancel,
+        })
+    }
+
+    /// Full URL of a path below the repository (for messages: credentials redacted).
+    pub fn url(&self, rel: &str) -> String {
+        redact_url(&format!("{}/{}", self.base, rel.trim_start_matches("./")))
+    }
+
+    /// Fetches a small file whole (repomd.xml), with retries.
+    pub async fn get_bytes(&self, rel: &str, max: u64) -> Result<Vec<u8>> {
+        let url = self.url(rel);
+        let mut attempt = 0;
+        loop {
+            let result = match &self.kind {
+                Kind::File { root } => read_local(&root.join(rel), &url, max),
+                Kind::Http { client, basic } => self.get_http(client, basic, rel, &url, max).await,
+            };
+            match result {
+                Err(e) if e.is_retryable() && attempt < self.retries => {
+                    attempt += 1;
+                    tracing::debug!("retry {attempt}/{} after: {e}", self.retries);
+                    self.sleep(attempt).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn get_http(
+        &self,
+        client: &reqwest::Client,
+        basic: &Option<(String, String)>,
+        rel: &str,
+        url: &str,
+        max: u64,
+    ) -> Result<Vec<u8>> {
+        let resp = request(client, basic, &self.raw_url(rel), None)
+            .send()
+            .await
+            .map_err(|e| transport_err(url, &e))?;
+        check_status(url, resp.status().as_u16())?;
+        let mut resp = resp;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| transport_err(url, &e))? {
+            body.extend_from_slice(&chunk);
+            if body.len() as u64 > max {
+                return Err(SyncError::Transport {
+                    url: url.into(),
+                    reason: format!("larger than {max} bytes: refusing it"),
+                });
+            }
+        }
+        Ok(body)
+    }
+
+    fn raw_url(&self, rel: &str) -> String {
+        format!("{}/{}", self.base, rel.trim_start_matches("./"))
+    }
+
+    async fn sleep(&self, attempt: u32) -> Result<()> {
+        tokio::select! {
+            _ = tokio::time::sleep(backoff(attempt)) => Ok(()),
+            _ = self.cancel.cancelled() => Err(SyncError::Interrupted),
+        }
+    }
+
+    /// Downloads `rel` into the partial file `part`, resuming what a previous attempt or run
+    /// left there, retrying transient failures, and verifying size and checksum. `progress`
+    /// is called with each chunk's length.
+    pub async fn download(
+        &self,
+        rel: &str,
+        part: &Path,
+        expect: &Expect,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<Downloaded> {
+        let url = self.url(rel);
+        let mut attempt = 0;
+        let mut restarted = false;
+        loop {
+            if self.cancel.is_cancelled() {
+                return Err(SyncError::Interrupted);
+            }
+            let result = match &self.kind {
+                Kind::File { root } => {
+                    let (src, part, expect, task_url, cancel) = (
+                        root.join(rel),
+                        part.to_path_buf(),
+                        expect.clone(),
+                        url.clone(),
+                        self.cancel.clone(),
+                    );
+                    let progress_total = tokio::task::spawn_blocking(move || {
+                        copy_local(&src, &part, &expect, &task_url, &cancel)
+                    })
+                    .await
+                    .map_err(|e| SyncError::Transport {
+                        url: url.clone(),
+                        reason: e.to_string(),
+                    })?;
+                    if let Ok(d) = &progress_total {
+                        progress(d.transferred);
+                    }
+                    progress_total
+                }
+                Kind::Http { client, basic } => {
+                    self.attempt_http(client, basic, rel, &url, part, expect, progress)
+                        .await
+                }
+            };
+            match result {
+                Ok(d) => return Ok(d),
+                // Data that does not verify may be a stale resumed prefix or a glitch: start
+                // over from nothing once, then give up. The partial file never survives it.
+                Err(e @ SyncError::Verify { .. }) => {
+                    let _ = std::fs::remove_file(part);
+                    if restarted {
+                        return Err(e);
+                    }
+                    restarted = true;
+                }
+                Err(e) if e.is_retryable() && attempt < self.retries => {
+                    attempt += 1;
+                    tracing::debug!("{url}: retry {attempt}/{} after: {e}", self.retries);
+                    self.sleep(attempt).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt_http(
+        &self,
+        client: &reqwest::Client,
+        basic: &Option<(String, String)>,
+        rel: &str,
+        url: &str,
+        part: &Path,
+        expect: &Expect,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<Downloaded> {
+        let io_err = |e: std::io::Error| {
+            SyncError::Common(chantal_common::Error::io("cannot write", part, e))
+        };
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(part)
+            .map_err(io_err)?;
+        let mut have = file.metadata().map_err(io_err)?.len();
+        if expect.size.is_some_and(|s| have > s) {
+            file.set_len(0).map_err(io_err)?;
+            have = 0;
+        }
+        let mut hasher = DualHasher::new(expect.checksum.kind);
+        if have > 0 {
+            rehash_prefix(&mut file, have, &mut hasher).map_err(io_err)?;
+        }
+        let range = (have > 0).then(|| format!("bytes={have}-"));
+        let resp = request(client, basic, &self.raw_url(rel), range.as_deref())
+            .send()
+            .await
+            .map_err(|e| transport_err(url, &e))?;
+        let status = resp.status().as_u16();
+        match status {
+            206 if have > 0 && content_range_start(&resp) == Some(have) => {
+                tracing::debug!("{url}: resuming at byte {have}");
+            }
+            416 if have > 0 => {
+                // Nothing left to send: the partial file may already be complete.
+                let (sha256, declared) = hasher.finish();
+                return finish(url, expect, sha256, declared, have, 0);
+            }
+            200 | 206 => {
+                if have > 0 {
+                    tracing::debug!("{url}: server ignored the range request, starting over");
+                }
+                file.set_len(0).map_err(io_err)?;
+                file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+                hasher = DualHasher::new(expect.checksum.kind);
+                have = 0;
+                if status == 206 {
+                    // A 206 for a request without Range, or for the wrong offset.
+                    return Err(SyncError::Transport {
+                        url: url.into(),
+                        reason: "unexpected partial content".into(),
+                    });
+                }
+            }
+            s => check_status(url, s)?,
+        }
+        let limit = expect.size.unwrap_or(expect.max_size);
+        if let Some(len) = resp.content_length() {
+            if have + len > limit {
+                return Err(SyncError::Verify {
+                    url: url.into(),
+                    what: "size",
+                    expected: limit.to_string(),
+                    actual: format!("{} (announced)", have + len),
+                });
+            }
+        }
+        file.seek(SeekFrom::End(0)).map_err(io_err)?;
+        let mut resp = resp;
+        let mut transferred = 0u64;
+        loop {
+            let chunk = tokio::select! {
+                c = resp.chunk() => c.map_err(|e| transport_err(url, &e))?,
+                _ = self.cancel.cancelled() => return Err(SyncError::Interrupted),
+            };
+            let Some(chunk) = chunk else { break };
+            have += chunk.len() as u64;
+            if have > limit {
+                return Err(SyncError::Verify {
+                    url: url.into(),
+                    what: "size",
+                    expected: limit.to_string(),
+                    actual: format!("more than {limit}"),
+                });
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).map_err(io_err)?;
+            transferred += chunk.len() as u64;
+            progress(chunk.len() as u64);
+        }
+        if expect.size.is_some_and(|s| have < s) {
+            return Err(SyncError::Transport {
+                url: url.into(),
+                reason: format!("body truncated at {have} of {} bytes", limit),
+            });
+        }
+        let (sha256, declared) = hasher.finish();
+        finish(url, expect, sha256, declared, have, transferred)
+    }
+}
+
+fn finish(
+    url: &str,
+    expect: &Expect,
+    sha256: String,
+    declared: Checksum,
+    size: u64,
+    transferred: u64,
+) -> Result<Downloaded> {
+    if let Some(s) = expect.size {
+        if s != size {
+            return Err(SyncError::Verify {
+                url: url.into(),
+                what: "size",
+                expected: s.to_string(),
+                actual: size.to_string(),
+            });
+        }
+    }
+    if declared.value != expect.checksum.value {
+        return Err(SyncError::Verify {
+            url: url.into(),
+            what: "checksum",
+            expected: expect.checksum.to_string(),
+            actual: declared.to_string(),
+        });
+    }
+    Ok(Downloaded {
+        sha256,
+        size,
+        transferred,
+    })
+}
+
+fn request(
+    client: &reqwest::Client,
+    basic: &Option<(String, String)>,
+    url: &str,
+    range: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let mut r = client.get(url);
+    if let Some((u, p)) = basic {
+        r = r.basic_auth(u, Some(p));
+    }
+    if let Some(range) = range {
+        r = r.header(reqwest::header::RANGE, range);
+    }
+    r
+}
+
+fn content_range_start(resp: &reqwest::Response) -> Option<u64> {
+    let v = resp
+        .headers()
+        .get(reqwest::header::CONTENT_RANGE)?
+        .to_str()
+        .ok()?;
+    let rest = v.strip_prefix("bytes ")?;
+    rest.split('-').next()?.trim().parse().ok()
+}
+
+fn check_status(url: &str, status: u16) -> Result<()> {
+    let hint = match status {
+        200..=299 => return Ok(()),
+        400 => " (bad request: a server that requires a client certificate answers this when none was sent)",
+        401 => " (unauthorized: check credentials)",
+        403 => " (forbidden: check credentials or the entitlement)",
+        404 => " (not found)",
+        429 => " (too many requests)",
+        500..=599 => " (server error)",
+        _ => "",
+    };
+    Err(SyncError::Status {
+        url: url.into(),
+        status,
+        hint,
+    })
+}
+
+/// Joins an error and its causes, without repeating a cause already in the text.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+fn transport_err(url: &str, e: &reqwest::Error) -> SyncError {
+    let detail = chain(e);
+    let reason = if detail.contains("UnknownIssuer") {
+        format!("TLS: the server's certificate is not signed by a trusted CA (set credentials.ca_cert): {detail}")
+    } else if detail.contains("CertificateRequired") || detail.contains("certificate required") {
+        format!("TLS: the server requires a client certificate (credentials.type: client_cert): {detail}")
+    } else if detail.contains("UnknownCA")
+        || detail.contains("BadCertificate")
+        || detail.contains("bad certificate")
+        || detail.contains("unknown ca")
+    {
+        format!("TLS: the server rejected the client certificate: {detail}")
+    } else if e.is_timeout() {
+        format!("timed out: {detail}")
+    } else {
+        detail
+    };
+    SyncError::Transport {
+        url: url.into(),
+        reason,
+    }
+}
+
+fn rehash_prefix(file: &mut File, len: u64, hasher: &mut DualHasher) -> std::io::Result<()> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = file.read(&mut buf[..want])?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+fn read_local(path: &Path, url: &str, max: u64) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(|e| local_err(url, &e))?;
+    if meta.len() > max {
+        return Err(SyncError::Transport {
+            url: url.into(),
+            reason: format!("larger than {max} bytes: refusing it"),
+        });
+    }
+    std::fs::read(path).map_err(|e| local_err(url, &e))
+}
+
+fn local_err(url: &str, e: &std::io::Error) -> SyncError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        SyncError::Status {
+            url: url.into(),
+            status: 404,
+            hint: " (not found)",
+        }
+    } else {
+        SyncError::Transport {
+            url: url.into(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+fn copy_local(
+    src: &Path,
+    part: &Path,
+    expect: &Expect,
+    url: &str,
+    cancel: &Cancel,
+) -> Result<Downloaded> {
+    let mut input = File::open(src).map_err(|e| local_err(url, &e))?;
+    let io_err =
+        |e: std::io::Error| SyncError::Common(chantal_common::Error::io("cannot write", part, e));
+    let mut out = File::create(part).map_err(io_err)?;
+    let limit = expect.size.unwrap_or(expect.max_size);
+    let mut hasher = DualHasher::new(expect.checksum.kind);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        if cancel.is_cancelled() {
+            return Err(SyncError::Interrupted);
+        }
+        let n = input.read(&mut buf).map_err(|e| local_err(url, &e))?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        if size > limit {
+            return Err(SyncError::Verify {
+                url: url.into(),
+                what: "size",
+                expected: limit.to_string(),
+                actual: format!("more than {limit}"),
+            });
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(io_err)?;
+    }
+    let (sha256, declared) = hasher.finish();
+    finish(url, expect, sha256, declared, size, size)
+}
