@@ -44,6 +44,7 @@ ensure_deps() {
     for tool in "$@"; do
         case "$tool" in
             postgresql) pg_bindir >/dev/null || missing+=(postgresql) ;;
+            nginx) [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx) ;;
             *) command -v "$tool" >/dev/null || missing+=("$tool") ;;
         esac
     done
@@ -54,10 +55,18 @@ ensure_deps() {
             if command -v dnf >/dev/null && ! command -v apt-get >/dev/null; then
                 case "$m" in
                     postgresql) pkgs+=(postgresql-server) ;;
+                    createrepo_c) pkgs+=(createrepo_c) ;;
+                    rpmbuild) pkgs+=(rpm-build) ;;
+                    runuser|setsid) pkgs+=(util-linux) ;;
                     *) pkgs+=("$m") ;;
                 esac
             else
-                pkgs+=("$m")
+                case "$m" in
+                    createrepo_c) pkgs+=(createrepo-c) ;;
+                    rpmbuild) pkgs+=(rpm) ;;
+                    runuser|setsid) pkgs+=(util-linux) ;;
+                    *) pkgs+=("$m") ;;
+                esac
             fi
         done
         pkg_install "${pkgs[@]}"

@@ -50,7 +50,8 @@ fn init_tracing(quiet: bool, verbose: bool) {
     let default = if quiet {
         "error"
     } else if verbose {
-        "debug"
+        // Our own detail only: the database and HTTP drivers' debug output is noise here.
+        "info,chantal=debug,chantal_common=debug"
     } else {
         "info"
     };

@@ -5,7 +5,10 @@
 //! Failing loudly is this crate's job, so panics are how it reports a broken setup.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod http;
+pub mod nginx;
 pub mod pg;
+pub mod repo;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -79,6 +82,54 @@ impl Env {
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1");
         cmd
+    }
+
+    /// Writes `conf.d/NAME.yaml` for a repository at `url` with extra YAML lines.
+    pub fn repo(&self, name: &str, url: &str, extra: &str) {
+        self.write(
+            &format!("conf.d/{name}.yaml"),
+            &format!("name: {name}\nupstream:\n  url: {url}\n{extra}"),
+        );
+    }
+
+    /// Sets `download:` settings (fewer retries keep failure tests fast).
+    pub fn download(&self, yaml: &str) {
+        self.write("conf.d/00-download.yaml", &format!("download:\n{yaml}"));
+    }
+
+    /// A catalogue query returning one i64 (or NULL as None).
+    pub fn query_i64(&self, sql: &str) -> Option<i64> {
+        self.db.client().query_one(sql, &[]).unwrap().get(0)
+    }
+
+    /// The latest version of a repository.
+    pub fn latest(&self, repo: &str) -> Option<i64> {
+        self.db
+            .client()
+            .query_opt(
+                "SELECT latest_version FROM repositories WHERE name = $1",
+                &[&repo],
+            )
+            .unwrap()
+            .and_then(|r| r.get(0))
+    }
+
+    /// Location hrefs in a repository's latest version, sorted.
+    pub fn latest_hrefs(&self, repo: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .db
+            .client()
+            .query(
+                "SELECT c.location_href FROM repository_content c JOIN repositories r ON r.id = c.repository_id
+                  WHERE r.name = $1 AND c.removed_in IS NULL ORDER BY 1",
+                &[&repo],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        v.sort();
+        v
     }
 
     /// Runs `chantal ARGS` and returns its output.

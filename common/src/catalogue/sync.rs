@@ -91,6 +91,17 @@ pub struct NewMetadata {
     pub location_href: String,
 }
 
+/// A package's identity and size, for finding the same file under another checksum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NevraSize {
+    pub name: String,
+    pub epoch: i64,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    pub size: i64,
+}
+
 /// Everything the commit of a new version needs.
 pub struct CommitInput<'a> {
     pub repository_id: i64,
@@ -318,6 +329,49 @@ impl Catalogue {
                         size: r.get(2),
                         path: r.get(3),
                         has_package: r.get(4),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Pool blobs whose package has this NEVRA and size, for upstreams that list a file under
+    /// a checksum the catalogue has not seen: the caller verifies a candidate by hashing it.
+    /// Keys are `name-epoch:version-release.arch/size`.
+    pub fn candidates_by_nevra(&self, wanted: &[NevraSize]) -> Result<Vec<(String, KnownBlob)>> {
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names: Vec<&str> = wanted.iter().map(|w| w.name.as_str()).collect();
+        let epochs: Vec<i64> = wanted.iter().map(|w| w.epoch).collect();
+        let versions: Vec<&str> = wanted.iter().map(|w| w.version.as_str()).collect();
+        let releases: Vec<&str> = wanted.iter().map(|w| w.release.as_str()).collect();
+        let arches: Vec<&str> = wanted.iter().map(|w| w.arch.as_str()).collect();
+        let sizes: Vec<i64> = wanted.iter().map(|w| w.size).collect();
+        let mut conn = self.conn()?;
+        let rows = conn
+            .query(
+                "SELECT p.name || '-' || p.epoch || ':' || p.version || '-' || p.release || '.'
+                        || p.arch || '/' || p.size_package, b.sha256, b.size, b.path
+                   FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[])
+                        AS w(name, epoch, version, release, arch, size)
+                   JOIN packages p ON p.name = w.name AND p.epoch = w.epoch
+                                  AND p.version = w.version AND p.release = w.release
+                                  AND p.arch = w.arch AND p.size_package = w.size
+                   JOIN blobs b ON b.sha256 = p.sha256",
+                &[&names, &epochs, &versions, &releases, &arches, &sizes],
+            )
+            .map_err(db_err("looking up pool files by name and version"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    KnownBlob {
+                        sha256: r.get(1),
+                        size: r.get(2),
+                        path: r.get(3),
+                        has_package: true,
                     },
                 )
             })

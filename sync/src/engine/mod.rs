@@ -15,7 +15,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chantal_common::catalogue::{Catalogue, CommitInput, KnownBlob, NewMetadata, NewPackage};
+use chantal_common::catalogue::{
+    Catalogue, CommitInput, KnownBlob, NevraSize, NewMetadata, NewPackage,
+};
 use chantal_common::config::{Config, DeletedPackages, Policy, RepoConfig};
 use chantal_common::pool::{Pool, StoredBlob};
 use chantal_common::rpm::{ChecksumType, RepoMd};
@@ -393,7 +395,82 @@ impl Engine<'_> {
             }
             known.extend(found);
         }
+        self.verify_candidates(parsed, &mut known)?;
         Ok(known)
+    }
+
+    /// For packages listed under a checksum the catalogue has not seen (a sha1 or sha512
+    /// upstream of files the pool holds from a sha256 one), finds pool files with the same
+    /// NEVRA and size and hashes them locally with the declared algorithm: a match is the same
+    /// file, so it is not downloaded again.
+    fn verify_candidates(
+        &self,
+        parsed: &Parsed,
+        known: &mut HashMap<String, KnownBlob>,
+    ) -> Result<()> {
+        let key = |p: &chantal_common::rpm::PrimaryPackage| {
+            format!(
+                "{}-{}:{}-{}.{}/{}",
+                p.name, p.epoch, p.version, p.release, p.arch, p.size_package
+            )
+        };
+        let unresolved: Vec<&chantal_common::rpm::PrimaryPackage> = parsed
+            .packages
+            .iter()
+            .map(|u| &u.p)
+            .filter(|p| {
+                p.checksum.kind != ChecksumType::Sha256 && !known.contains_key(&p.checksum.value)
+            })
+            .collect();
+        let wanted: Vec<NevraSize> = unresolved
+            .iter()
+            .map(|p| NevraSize {
+                name: p.name.clone(),
+                epoch: p.epoch,
+                version: p.version.clone(),
+                release: p.release.clone(),
+                arch: p.arch.clone(),
+                size: i64::try_from(p.size_package).unwrap_or(i64::MAX),
+            })
+            .collect();
+        let mut candidates: HashMap<String, Vec<KnownBlob>> = HashMap::new();
+        for (k, blob) in self.catalogue.candidates_by_nevra(&wanted)? {
+            candidates.entry(k).or_default().push(blob);
+        }
+        let mut adopted = Vec::new();
+        for p in unresolved {
+            for blob in candidates.get(&key(p)).into_iter().flatten() {
+                let path = self.pool.absolute(&blob.path);
+                let Ok(mut f) = std::fs::File::open(&path) else {
+                    continue;
+                };
+                let mut h = chantal_common::rpm::checksum::Hasher::new(p.checksum.kind);
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    use std::io::Read;
+                    match f.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => h.update(&buf[..n]),
+                        Err(e) => return Err(Error::io("cannot read", &path, e).into()),
+                    }
+                }
+                if h.finish() == p.checksum.value {
+                    adopted.push((
+                        StoredBlob {
+                            sha256: blob.sha256.clone(),
+                            size: u64::try_from(blob.size).unwrap_or(0),
+                            rel_path: blob.path.clone(),
+                            written: false,
+                        },
+                        Some((p.checksum.kind, p.checksum.value.clone())),
+                    ));
+                    known.insert(p.checksum.value.clone(), blob.clone());
+                    break;
+                }
+            }
+        }
+        self.catalogue.record_blobs(&adopted)?;
+        Ok(())
     }
 }
 

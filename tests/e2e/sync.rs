@@ -1,0 +1,878 @@
+//! `chantal repo sync` end to end: real upstreams (createrepo_c over real RPMs, synthetic
+//! repodata), an HTTP server with injected faults, nginx with TLS client certificates, a real
+//! PostgreSQL, and the real binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chantal_tests::http::{Fault, HttpServer};
+use chantal_tests::nginx::{certs, Nginx, NginxOptions};
+use chantal_tests::repo::{
+    createrepo, fixture_rpms, fixtures, pool_files, random_bytes, recompress_zstd, synthetic_repo,
+    test_rpm, test_rpms, SynthOptions, SynthPkg,
+};
+use chantal_tests::{Env, Run};
+
+fn upstream_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("chantal-up-")
+        .tempdir()
+        .unwrap()
+}
+
+fn file_url(p: &Path) -> String {
+    format!("file://{}", p.display())
+}
+
+fn assert_pool_sound(env: &Env) {
+    let files = pool_files(&env.storage());
+    assert!(!files.is_empty());
+    for (p, ok) in &files {
+        assert!(ok, "{} does not match its name", p.display());
+    }
+}
+
+/// The error lines of a run's stderr (log lines are separate).
+fn error_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("chantal: error"))
+        .collect()
+}
+
+fn init(env: &Env) {
+    env.chantal(&["init"]).ok();
+}
+
+#[test]
+fn file_sync_filters_architectures_and_noop_resync_is_cheap() {
+    let up = upstream_dir();
+    createrepo(up.path(), &test_rpms(), &[]);
+    let env = Env::new();
+    env.repo(
+        "local",
+        &file_url(up.path()),
+        "rpm:\n  architectures: [x86_64]\n",
+    );
+    init(&env);
+
+    let out = env.chantal(&["repo", "sync", "--repo-id", "local"]).ok();
+    assert!(
+        out.starts_with("local: version 1: 6 added, 0 removed, 0 unchanged"),
+        "{out}"
+    );
+    assert_eq!(
+        env.latest_hrefs("local"),
+        [
+            "Packages/hello-1.0-1.noarch.rpm",
+            "Packages/hello-1.1-1.noarch.rpm",
+            "Packages/hello-2.0~rc1-1.noarch.rpm",
+            "Packages/lib-1.0-1.x86_64.rpm",
+            "Packages/tool-2.0-1.x86_64.rpm",
+            "Packages/tool-3.0-1.x86_64.rpm",
+        ]
+    );
+    assert_pool_sound(&env);
+    let metadata =
+        env.query_i64("SELECT count(*) FROM repository_metadata WHERE removed_in IS NULL");
+    assert_eq!(metadata, Some(4), "repomd + primary + filelists + other");
+
+    let again = env.chantal(&["repo", "sync", "--repo-id", "local"]).ok();
+    assert!(
+        again.starts_with("local: up to date (version 1, 6 packages)"),
+        "{again}"
+    );
+    assert_eq!(env.latest("local"), Some(1));
+
+    // Listing source packages is a settings change: the next sync recomputes.
+    env.repo(
+        "local",
+        &file_url(up.path()),
+        "rpm:\n  architectures: [x86_64, src]\n",
+    );
+    let out = env
+        .chantal(&["repo", "sync", "--repo-id", "local", "-q"])
+        .ok();
+    assert_eq!(out, "", "quiet prints nothing on success");
+    assert_eq!(env.latest("local"), Some(2));
+    assert!(env
+        .latest_hrefs("local")
+        .contains(&"Packages/tool-3.0-1.src.rpm".to_string()));
+
+    let show = env.chantal(&["repo", "show", "--repo-id", "local"]).ok();
+    assert!(show.contains("latest version: 2"), "{show}");
+    assert!(
+        show.contains("up-to-date") && show.contains("success"),
+        "{show}"
+    );
+}
+
+#[test]
+fn upstream_changes_make_new_versions() {
+    let up = upstream_dir();
+    createrepo(
+        up.path(),
+        &[
+            test_rpm("hello-1.0-1.noarch.rpm"),
+            test_rpm("lib-1.0-1.x86_64.rpm"),
+        ],
+        &[],
+    );
+    let env = Env::new();
+    env.repo("r", &file_url(up.path()), "");
+    init(&env);
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    createrepo(
+        up.path(),
+        &[
+            test_rpm("hello-1.1-1.noarch.rpm"),
+            test_rpm("lib-1.0-1.x86_64.rpm"),
+        ],
+        &[],
+    );
+    let out = env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    assert!(
+        out.starts_with("r: version 2: 1 added, 1 removed, 1 unchanged"),
+        "{out}"
+    );
+    // Version 1 is still intact in the catalogue: ranges, not copies.
+    let v1 = env.query_i64(
+        "SELECT count(*) FROM repository_content WHERE added_in <= 1 AND coalesce(removed_in, 99) > 1",
+    );
+    assert_eq!(v1, Some(2));
+}
+
+#[test]
+fn http_sync_survives_errors_resets_and_truncation() {
+    let up = upstream_dir();
+    createrepo(up.path(), &fixture_rpms(), &[]);
+    let server = HttpServer::start(up.path());
+    let env = Env::new();
+    env.download("  retries: 4\n");
+    env.repo("web", &server.url(""), "");
+    init(&env);
+    server.fail_next("/repodata/repomd.xml", &[Fault::Status(503)]);
+    server.fail_next(
+        "/Packages/Archer-3.4.5-6.x86_64.rpm",
+        &[Fault::Status(500), Fault::Status(502)],
+    );
+    server.fail_next("/Packages/fake_bash-1.1.1-1.x86_64.rpm", &[Fault::Drop]);
+    server.fail_next(
+        "/Packages/super_kernel-6.0.1-2.x86_64.rpm",
+        &[Fault::Truncate(1000)],
+    );
+    server.fail_next("/Packages/Rimmer-1.0.2-2.x86_64.rpm", &[Fault::Status(429)]);
+
+    let out = env.chantal(&["repo", "sync", "--repo-id", "web"]).ok();
+    assert!(out.starts_with("web: version 1: 11 added"), "{out}");
+    assert_pool_sound(&env);
+    assert_eq!(
+        server
+            .requests_for("/Packages/Archer-3.4.5-6.x86_64.rpm")
+            .len(),
+        3
+    );
+    let sk = server.requests_for("/Packages/super_kernel-6.0.1-2.x86_64.rpm");
+    assert_eq!(sk.len(), 2, "{sk:?}");
+    assert_eq!(
+        sk[1].range.as_deref(),
+        Some("bytes=1000-"),
+        "resumed with Range: {sk:?}"
+    );
+    assert_eq!(sk[1].status, 206);
+
+    // A no-op resync is one request.
+    let before = server.requests().len();
+    let again = env.chantal(&["repo", "sync", "--repo-id", "web"]).ok();
+    assert!(again.contains("up to date"), "{again}");
+    assert_eq!(server.requests().len(), before + 1);
+}
+
+#[test]
+fn corrupted_package_commits_nothing_unless_partial_is_allowed() {
+    let up = upstream_dir();
+    createrepo(up.path(), &[test_rpm("hello-1.0-1.noarch.rpm")], &[]);
+    let server = HttpServer::start(up.path());
+    let env = Env::new();
+    env.download("  retries: 1\n");
+    env.repo("c", &server.url("/"), "");
+    init(&env);
+    env.chantal(&["repo", "sync", "--repo-id", "c"]).ok();
+
+    createrepo(
+        up.path(),
+        &[
+            test_rpm("hello-1.0-1.noarch.rpm"),
+            test_rpm("lib-1.0-1.x86_64.rpm"),
+            test_rpm("tool-2.0-1.x86_64.rpm"),
+        ],
+        &[],
+    );
+    server.fail_always("/Packages/lib-1.0-1.x86_64.rpm", Some(Fault::Corrupt));
+    let run = env.chantal(&["repo", "sync", "--repo-id", "c"]);
+    let err = run.fails();
+    assert_eq!(run.code(), Some(1));
+    assert!(
+        err.contains("c: 1 of 3 packages failed, nothing committed (latest stays version 1)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("lib-1.0-1.x86_64: ") && err.contains("checksum mismatch"),
+        "{err}"
+    );
+    assert_eq!(env.latest("c"), Some(1));
+    assert_pool_sound(&env);
+    // The good new package was kept for the next run; the bad one never entered the pool.
+    let names: Vec<String> = pool_files(&env.storage())
+        .iter()
+        .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.ends_with("_tool-2.0-1.x86_64.rpm")),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.ends_with("_lib-1.0-1.x86_64.rpm")),
+        "{names:?}"
+    );
+    let tmp: Vec<_> = std::fs::read_dir(env.storage().join("data/tmp"))
+        .unwrap()
+        .collect();
+    assert!(
+        tmp.iter().all(|e| !e
+            .as_ref()
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("pkg-sha256")
+            || !e.as_ref().unwrap().path().exists()),
+        "no corrupt partial kept"
+    );
+    let history = env.chantal(&["repo", "show", "--repo-id", "c"]).ok();
+    assert!(history.contains("failed"), "{history}");
+
+    let run = env.chantal(&["repo", "sync", "--repo-id", "c", "--allow-partial"]);
+    assert_eq!(run.code(), Some(2), "{}", run.stderr());
+    assert!(
+        run.stdout()
+            .starts_with("c: version 2: 1 added, 0 removed, 1 unchanged"),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        run.stderr().contains("lib-1.0-1.x86_64"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!env
+        .latest_hrefs("c")
+        .contains(&"Packages/lib-1.0-1.x86_64.rpm".to_string()));
+
+    // Once upstream serves it correctly, a normal sync completes the set.
+    server.fail_always("/Packages/lib-1.0-1.x86_64.rpm", None);
+    let out = env.chantal(&["repo", "sync", "--repo-id", "c"]).ok();
+    assert!(out.starts_with("c: version 3: 1 added"), "{out}");
+}
+
+#[test]
+fn client_errors_are_not_retried_and_name_the_url() {
+    let up = upstream_dir();
+    createrepo(up.path(), &[test_rpm("hello-1.0-1.noarch.rpm")], &[]);
+    let server = HttpServer::start(up.path());
+    let env = Env::new();
+    env.repo("nf", &server.url("/nothing-here"), "");
+    init(&env);
+    let err = env.chantal(&["repo", "sync", "--repo-id", "nf"]).fails();
+    assert!(
+        err.contains(&format!(
+            "{}/repodata/repomd.xml: HTTP 404",
+            server.url("/nothing-here")
+        )),
+        "{err}"
+    );
+    assert_eq!(server.requests().len(), 1, "404 is not retried");
+    assert_eq!(env.latest("nf"), None);
+
+    server.require_basic("mirror", "s3cret");
+    env.repo(
+        "auth",
+        &server.url(""),
+        "credentials:\n  type: basic\n  username: mirror\n  password: wrong\n",
+    );
+    let err = env.chantal(&["repo", "sync", "--repo-id", "auth"]).fails();
+    assert!(
+        err.contains("HTTP 401 (unauthorized: check credentials)"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong"), "password leaked: {err}");
+    env.repo(
+        "auth",
+        &server.url(""),
+        "credentials:\n  type: basic\n  username: mirror\n  password: s3cret\n",
+    );
+    env.chantal(&["repo", "sync", "--repo-id", "auth"]).ok();
+}
+
+#[test]
+fn dead_server_is_a_clear_error() {
+    let env = Env::new();
+    env.download("  retries: 1\n");
+    env.repo("dead", "http://127.0.0.1:1/repo", "");
+    init(&env);
+    let run = env.chantal(&["repo", "sync", "--repo-id", "dead"]);
+    let err = run.fails();
+    let errors = error_lines(&err);
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].starts_with("chantal: error: http://127.0.0.1:1/repo/repodata/repomd.xml: "),
+        "{err}"
+    );
+    assert!(errors[0].contains("Connection refused"), "{err}");
+}
+
+#[test]
+fn shared_packages_are_stored_and_fetched_once() {
+    let a = upstream_dir();
+    let b = upstream_dir();
+    createrepo(a.path(), &test_rpms(), &["-s", "sha256"]);
+    // The same files listed under sha1 and sha512 checksums, compressed differently.
+    createrepo(
+        b.path(),
+        &test_rpms(),
+        &["-s", "sha1", "--general-compress-type", "xz"],
+    );
+    let c = upstream_dir();
+    createrepo(
+        c.path(),
+        &test_rpms(),
+        &["-s", "sha512", "--repomd-checksum", "sha256"],
+    );
+    recompress_zstd(c.path());
+    let server = HttpServer::start(b.path());
+    let env = Env::new();
+    env.repo("a", &file_url(a.path()), "");
+    env.repo("b", &server.url(""), "");
+    env.repo("c", &file_url(c.path()), "");
+    init(&env);
+    let out = env.chantal(&["repo", "sync", "--repo-id", "a"]).ok();
+    assert!(out.contains("version 1: 7 added"), "{out}");
+    let files = pool_files(&env.storage()).len();
+    let out = env.chantal(&["repo", "sync", "--repo-id", "b"]).ok();
+    assert!(
+        out.contains("version 1: 7 added, 0 removed, 0 unchanged, 0 B downloaded"),
+        "{out}"
+    );
+    let pkg_requests = server
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/Packages/"))
+        .count();
+    assert_eq!(pkg_requests, 0, "packages the pool holds are not requested");
+    let out = env.chantal(&["repo", "sync", "--repo-id", "c"]).ok();
+    assert!(out.contains("0 B downloaded"), "{out}");
+    // Only the three repositories' own repodata were added.
+    assert_eq!(pool_files(&env.storage()).len(), files + 4 + 4);
+    assert_eq!(env.query_i64("SELECT count(*) FROM packages"), Some(7));
+    assert_pool_sound(&env);
+}
+
+#[test]
+fn every_repodata_compression_and_checksum_is_read() {
+    let env = Env::new();
+    init(&env);
+    let mut dirs = Vec::new();
+    for (i, (sum, comp)) in [
+        ("sha1", "bz2"),
+        ("sha512", "gz"),
+        ("sha256", "xz"),
+        ("sha256", "zstd"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let up = upstream_dir();
+        // Debian's createrepo_c has no zstd: recompress its gzip output instead.
+        let gen = if *comp == "zstd" { "gz" } else { comp };
+        let repomd_sum = if *comp == "zstd" { "sha256" } else { sum };
+        createrepo(
+            up.path(),
+            &fixture_rpms(),
+            &[
+                "-s",
+                sum,
+                "--repomd-checksum",
+                repomd_sum,
+                "--general-compress-type",
+                gen,
+            ],
+        );
+        if *comp == "zstd" {
+            recompress_zstd(up.path());
+        }
+        let name = format!("r{i}");
+        env.repo(&name, &file_url(up.path()), "");
+        let out = env.chantal(&["repo", "sync", "--repo-id", &name]).ok();
+        assert!(out.contains("version 1: 11 added"), "{sum}/{comp}: {out}");
+        dirs.push(up);
+    }
+    assert_pool_sound(&env);
+}
+
+fn big_upstream(dir: &Path) -> SynthPkg {
+    let pkg = SynthPkg::new("big", "x86_64", random_bytes(12 << 20, 7));
+    synthetic_repo(
+        dir,
+        &[
+            pkg.clone(),
+            SynthPkg::new("small", "noarch", random_bytes(1000, 1)),
+        ],
+        SynthOptions::default(),
+    );
+    pkg
+}
+
+fn partial_size(env: &Env) -> u64 {
+    std::fs::read_dir(env.storage().join("data/tmp"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pkg-"))
+        .map(|e| e.metadata().unwrap().len())
+        .max()
+        .unwrap_or(0)
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn kill_9_mid_download_resumes_with_range() {
+    let up = upstream_dir();
+    let pkg = big_upstream(up.path());
+    let server = HttpServer::start(up.path());
+    server.throttle(Some(4 << 20));
+    let env = Env::new();
+    env.repo("big", &server.url(""), "");
+    init(&env);
+    let mut child = env
+        .chantal_cmd()
+        .args(["repo", "sync", "--repo-id", "big"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("a partial download", || partial_size(&env) > 1 << 20);
+    Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    let kept = partial_size(&env);
+    assert!(kept > 1 << 20 && kept < 12 << 20, "{kept}");
+    assert_eq!(env.latest("big"), None, "nothing committed");
+
+    server.throttle(None);
+    let out = env.chantal(&["repo", "sync", "--repo-id", "big"]).ok();
+    assert!(out.starts_with("big: version 1: 2 added"), "{out}");
+    let reqs = server.requests_for(&format!("/{}", pkg.href()));
+    let last = reqs.last().unwrap();
+    let from: u64 = last
+        .range
+        .as_deref()
+        .unwrap()
+        .trim_start_matches("bytes=")
+        .trim_end_matches('-')
+        .parse()
+        .unwrap();
+    assert!(from >= kept.min(1 << 20), "resumed from {from}: {reqs:?}");
+    assert_eq!(last.status, 206);
+    assert_pool_sound(&env);
+    assert_eq!(partial_size(&env), 0, "partial file moved into the pool");
+    let show = env.chantal(&["repo", "show", "--repo-id", "big"]).ok();
+    assert!(
+        show.contains("interrupted") && show.contains("killed or crashed"),
+        "{show}"
+    );
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_keeps_partials() {
+    let up = upstream_dir();
+    big_upstream(up.path());
+    let server = HttpServer::start(up.path());
+    server.throttle(Some(4 << 20));
+    let env = Env::new();
+    env.repo("big", &server.url(""), "");
+    init(&env);
+    let child = env
+        .chantal_cmd()
+        .args(["repo", "sync", "--repo-id", "big"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("a partial download", || partial_size(&env) > 1 << 20);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let run = Run(child.wait_with_output().unwrap());
+    assert_eq!(run.code(), Some(130), "{}", run.stderr());
+    assert!(run.stderr().contains("interrupted"), "{}", run.stderr());
+    assert!(partial_size(&env) > 1 << 20, "partial kept for resume");
+    assert_eq!(env.latest("big"), None);
+    let status: String = env
+        .db
+        .client()
+        .query_one(
+            "SELECT status FROM sync_history ORDER BY id DESC LIMIT 1",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "interrupted");
+}
+
+#[test]
+fn a_second_sync_of_the_same_repository_is_refused() {
+    let up = upstream_dir();
+    big_upstream(up.path());
+    let server = HttpServer::start(up.path());
+    server.throttle(Some(2 << 20));
+    let env = Env::new();
+    env.repo("big", &server.url(""), "");
+    init(&env);
+    let mut first = env
+        .chantal_cmd()
+        .args(["repo", "sync", "--repo-id", "big"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the first sync to download", || partial_size(&env) > 0);
+    let started = Instant::now();
+    let run = env.chantal(&["repo", "sync", "--repo-id", "big"]);
+    let err = run.fails();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert!(
+        err.contains(&format!(
+            "big is being synced by {} pid {} since ",
+            host.trim(),
+            first.id()
+        )),
+        "{err}"
+    );
+    Command::new("kill")
+        .args(["-9", &first.id().to_string()])
+        .status()
+        .unwrap();
+    first.wait().unwrap();
+}
+
+fn hostile(env: &Env, name: &str, pkgs: &[SynthPkg], opts: SynthOptions) -> String {
+    let up = upstream_dir();
+    synthetic_repo(up.path(), pkgs, opts);
+    env.repo(name, &file_url(up.path()), "");
+    let run = env.chantal(&["repo", "sync", "--repo-id", name]);
+    let err = run.fails();
+    assert_eq!(run.code(), Some(1));
+    assert_eq!(env.latest(name), None, "{name}: nothing committed");
+    err
+}
+
+#[test]
+fn hostile_metadata_is_refused_with_a_clear_error() {
+    let env = Env::new();
+    init(&env);
+    let pkg = SynthPkg::new("p", "noarch", b"payload".to_vec());
+    let href = pkg.href();
+    let cases: Vec<(&str, SynthOptions, &str)> = vec![
+        (
+            "absolute",
+            SynthOptions {
+                primary_hook: Box::new({
+                    let h = href.clone();
+                    move |s| s.replace(&h, "/etc/passwd")
+                }),
+                ..Default::default()
+            },
+            "absolute location href \"/etc/passwd\"",
+        ),
+        (
+            "dotdot",
+            SynthOptions {
+                primary_hook: Box::new({
+                    let h = href.clone();
+                    move |s| s.replace(&h, "../../../../tmp/evil.rpm")
+                }),
+                ..Default::default()
+            },
+            "contains '..'",
+        ),
+        (
+            "xmlbase",
+            SynthOptions {
+                primary_hook: Box::new(|s| {
+                    s.replace(
+                        "<location href",
+                        "<location xml:base=\"http://evil.example/\" href",
+                    )
+                }),
+                ..Default::default()
+            },
+            "xml:base \"http://evil.example/\" points outside the repository",
+        ),
+        (
+            "size",
+            SynthOptions {
+                primary_hook: Box::new(|s| {
+                    s.replace("package=\"7\"", "package=\"99999999999999999\"")
+                }),
+                ..Default::default()
+            },
+            "absurdly large",
+        ),
+        (
+            "entity",
+            SynthOptions {
+                primary_hook: Box::new(|s| {
+                    s.replacen("<?xml version=\"1.0\" encoding=\"UTF-8\"?>", "<?xml version=\"1.0\"?><!DOCTYPE metadata [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>", 1).replace("<name>p</name>", "<name>&xxe;</name>")
+                }),
+                ..Default::default()
+            },
+            "DTD",
+        ),
+        (
+            "bomb",
+            SynthOptions {
+                primary_bytes: Some(zstd_bomb()),
+                ..Default::default()
+            },
+            "decompression bomb",
+        ),
+        (
+            "truncated",
+            SynthOptions {
+                primary_hook: Box::new(|s| s[..s.len() / 2].to_string()),
+                ..Default::default()
+            },
+            "primary.xml.gz: ",
+        ),
+    ];
+    for (name, opts, expected) in cases {
+        let err = hostile(&env, name, std::slice::from_ref(&pkg), opts);
+        let errors = error_lines(&err);
+        assert_eq!(errors.len(), 1, "{name}: {err}");
+        assert!(errors[0].contains(expected), "{name}: {err}");
+    }
+    assert!(!Path::new("/tmp/evil.rpm").exists());
+    for (p, ok) in pool_files(&env.storage()) {
+        assert!(ok, "{}", p.display());
+    }
+
+    // repomd.xml that is not XML at all (an HTML error page, say).
+    let up = upstream_dir();
+    synthetic_repo(
+        up.path(),
+        std::slice::from_ref(&pkg),
+        SynthOptions::default(),
+    );
+    std::fs::write(
+        up.path().join("repodata/repomd.xml"),
+        "<html><body>502 Bad Gateway</body></html>",
+    )
+    .unwrap();
+    env.repo("html", &file_url(up.path()), "");
+    let err = env.chantal(&["repo", "sync", "--repo-id", "html"]).fails();
+    assert!(
+        err.contains("repodata/repomd.xml: root element is <html>, not <repomd>"),
+        "{err}"
+    );
+}
+
+fn zstd_bomb() -> Vec<u8> {
+    let mut xml = String::from("<?xml version=\"1.0\"?>\n<metadata packages=\"1\">\n");
+    xml.push_str(&" ".repeat(256 << 20));
+    xml.push_str("</metadata>\n");
+    zstd::encode_all(xml.as_bytes(), 19).unwrap()
+}
+
+#[test]
+fn createrepo_c_malformed_files_give_clear_errors() {
+    let env = Env::new();
+    init(&env);
+    let dir = fixtures().join("createrepo_c/modified_repo_files");
+    for (file, expected) in [
+        ("error_00-primary.xml", "no checksum type"),
+        ("long_primary.xml", ""),
+        ("repo_01_ampersand-primary.xml", ""),
+    ] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let up = upstream_dir();
+        synthetic_repo(
+            up.path(),
+            &[],
+            SynthOptions {
+                primary_hook: Box::new(move |_| text.clone()),
+                write_packages: false,
+                ..Default::default()
+            },
+        );
+        let name = file.split('.').next().unwrap().replace('_', "-");
+        env.repo(&name, &file_url(up.path()), "");
+        let run = env.chantal(&["repo", "sync", "--repo-id", &name]);
+        let err = run.stderr();
+        assert!(
+            !run.0.status.success(),
+            "{file}: metadata without package files must fail"
+        );
+        assert_eq!(
+            err.lines()
+                .filter(|l| l.starts_with("chantal: error"))
+                .count(),
+            1,
+            "{file}: {err}"
+        );
+        assert!(err.contains(expected), "{file}: {err}");
+        assert!(!err.contains("panicked"), "{file}: {err}");
+    }
+}
+
+#[test]
+fn sync_all_continues_past_a_failing_repository() {
+    let up = upstream_dir();
+    createrepo(up.path(), &[test_rpm("hello-1.0-1.noarch.rpm")], &[]);
+    let env = Env::new();
+    env.download("  retries: 0\n");
+    env.repo("a-good", &file_url(up.path()), "");
+    env.repo("b-broken", "file:///nonexistent/chantal-repo", "");
+    env.repo("c-good", &file_url(up.path()), "");
+    env.repo("d-off", "file:///nonexistent/off", "enabled: false\n");
+    init(&env);
+    let run = env.chantal(&["repo", "sync", "--all"]);
+    let err = run.fails();
+    assert_eq!(run.code(), Some(1));
+    assert!(
+        run.stdout().contains("a-good: version 1") && run.stdout().contains("c-good: version 1"),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        err.contains("b-broken") && err.contains("2 of 3 repositories synced; failed: b-broken"),
+        "{err}"
+    );
+    assert_eq!(env.latest("d-off"), None);
+}
+
+#[test]
+fn tls_client_certificates() {
+    let up = upstream_dir();
+    createrepo(up.path(), &[test_rpm("hello-1.0-1.noarch.rpm")], &[]);
+    let nginx = Nginx::start(
+        up.path(),
+        &NginxOptions {
+            client_cert: true,
+            basic: None,
+        },
+    );
+    let c = certs();
+    let env = Env::new();
+    env.download("  retries: 0\n");
+    init(&env);
+    let cred = |cert: &Path, key: &Path, ca: &Path| {
+        format!(
+            "credentials:\n  type: client_cert\n  cert: {}\n  key: {}\n  ca_cert: {}\n",
+            cert.display(),
+            key.display(),
+            ca.display()
+        )
+    };
+    env.repo(
+        "ok",
+        &nginx.url("/"),
+        &cred(&c.client_cert, &c.client_key, &c.ca),
+    );
+    let out = env.chantal(&["repo", "sync", "--repo-id", "ok"]).ok();
+    assert!(out.starts_with("ok: version 1: 1 added"), "{out}");
+
+    env.repo(
+        "missing",
+        &nginx.url("/"),
+        &format!("credentials:\n  ca_cert: {}\n", c.ca.display()),
+    );
+    let err = env
+        .chantal(&["repo", "sync", "--repo-id", "missing"])
+        .fails();
+    assert!(
+        err.contains("HTTP 400 (bad request: a server that requires a client certificate"),
+        "{err}"
+    );
+
+    env.repo(
+        "wrong",
+        &nginx.url("/"),
+        &cred(&c.wrong_client_cert, &c.wrong_client_key, &c.ca),
+    );
+    let err = env.chantal(&["repo", "sync", "--repo-id", "wrong"]).fails();
+    assert!(
+        err.contains("HTTP 400") || err.contains("rejected the client certificate"),
+        "{err}"
+    );
+
+    env.repo(
+        "noca",
+        &nginx.url("/"),
+        &cred(&c.client_cert, &c.client_key, &c.other_ca),
+    );
+    let err = env.chantal(&["repo", "sync", "--repo-id", "noca"]).fails();
+    assert!(err.contains("not signed by a trusted CA"), "{err}");
+
+    let key = c.dir.join("absent-key.pem");
+    env.repo("nokey", &nginx.url("/"), &cred(&c.client_cert, &key, &c.ca));
+    let err = env.chantal(&["repo", "sync", "--repo-id", "nokey"]).fails();
+    assert!(
+        err.contains("nokey.yaml:") && err.contains("credentials.key: cannot read"),
+        "{err}"
+    );
+}
+
+#[test]
+fn tls_basic_auth_with_private_ca() {
+    let up = upstream_dir();
+    createrepo(up.path(), &[test_rpm("hello-1.0-1.noarch.rpm")], &[]);
+    let nginx = Nginx::start(
+        up.path(),
+        &NginxOptions {
+            client_cert: false,
+            basic: Some(("mirror".into(), "pa55".into())),
+        },
+    );
+    let env = Env::new();
+    env.download("  retries: 0\n");
+    init(&env);
+    let ca = certs().ca.display().to_string();
+    env.repo(
+        "right",
+        &nginx.url(""),
+        &format!(
+            "credentials:\n  type: basic\n  username: mirror\n  password: pa55\n  ca_cert: {ca}\n"
+        ),
+    );
+    env.chantal(&["repo", "sync", "--repo-id", "right"]).ok();
+    env.repo(
+        "wrong",
+        &nginx.url(""),
+        &format!(
+            "credentials:\n  type: basic\n  username: mirror\n  password: nope\n  ca_cert: {ca}\n"
+        ),
+    );
+    let err = env.chantal(&["repo", "sync", "--repo-id", "wrong"]).fails();
+    assert!(err.contains("HTTP 401"), "{err}");
+}

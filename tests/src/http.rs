@@ -1,0 +1,295 @@
+//! A small HTTP/1.1 server on 127.0.0.1 for sync tests: serves a directory with Range support,
+//! logs every request, and injects faults on demand (status codes, dropped connections,
+//! truncated or corrupted bodies, throttling, basic auth).
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A fault to inject into the next request for a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status and no body.
+    Status(u16),
+    /// Close the connection without answering.
+    Drop,
+    /// Announce the full length, send this many bytes, close.
+    Truncate(u64),
+    /// Send the body with one byte changed.
+    Corrupt,
+}
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub path: String,
+    pub range: Option<String>,
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct State {
+    faults: HashMap<String, VecDeque<Fault>>,
+    /// Faults applied to every request for the path.
+    permanent: HashMap<String, Fault>,
+    log: Vec<Logged>,
+    throttle: Option<u64>,
+    basic: Option<String>,
+}
+
+pub struct HttpServer {
+    addr: SocketAddr,
+    root: PathBuf,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl HttpServer {
+    /// Serves `root` on a free port of 127.0.0.1.
+    pub fn start(root: impl Into<PathBuf>) -> HttpServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let root = root.into();
+        let state = Arc::new(Mutex::new(State::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s, st) = (root.clone(), state.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (r, s) = (r.clone(), s.clone());
+                std::thread::spawn(move || {
+                    let _ = handle(conn, &r, &s);
+                });
+            }
+        });
+        HttpServer {
+            addr,
+            root,
+            state,
+            stop,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` + `path` (path starts with `/`, or is empty).
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn root(&self) -> &PathBuf {
+        &self.root
+    }
+
+    /// Queues faults for the next requests of `path` (URL path, e.g. `/Packages/a.rpm`).
+    pub fn fail_next(&self, path: &str, faults: &[Fault]) {
+        let mut s = self.state.lock().unwrap();
+        s.faults
+            .entry(path.to_string())
+            .or_default()
+            .extend(faults.iter().cloned());
+    }
+
+    /// Applies `fault` to every request of `path` until cleared with `None`.
+    pub fn fail_always(&self, path: &str, fault: Option<Fault>) {
+        let mut s = self.state.lock().unwrap();
+        match fault {
+            Some(f) => s.permanent.insert(path.to_string(), f),
+            None => s.permanent.remove(path),
+        };
+    }
+
+    /// Limits every response to about `bytes_per_sec` (None: unlimited).
+    pub fn throttle(&self, bytes_per_sec: Option<u64>) {
+        self.state.lock().unwrap().throttle = bytes_per_sec;
+    }
+
+    /// Requires HTTP basic authentication with these credentials.
+    pub fn require_basic(&self, user: &str, password: &str) {
+        use std::fmt::Write as _;
+        let raw = format!("{user}:{password}");
+        let mut b64 = String::new();
+        for chunk in raw.as_bytes().chunks(3) {
+            const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            let n = (u32::from(chunk[0]) << 16)
+                | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*chunk.get(2).unwrap_or(&0));
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    b64.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                } else {
+                    let _ = write!(b64, "=");
+                }
+            }
+        }
+        self.state.lock().unwrap().basic = Some(format!("Basic {b64}"));
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Logged> {
+        self.state.lock().unwrap().log.clone()
+    }
+
+    /// Requests for one path.
+    pub fn requests_for(&self, path: &str) -> Vec<Logged> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .collect()
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn handle(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut conn = conn;
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut range = None;
+    let mut auth = None;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            match k.trim().to_ascii_lowercase().as_str() {
+                "range" => range = Some(v.trim().to_string()),
+                "authorization" => auth = Some(v.trim().to_string()),
+                _ => {}
+            }
+        }
+    }
+    let (fault, throttle, basic) = {
+        let mut s = state.lock().unwrap();
+        let fault = s
+            .faults
+            .get_mut(&path)
+            .and_then(VecDeque::pop_front)
+            .or_else(|| s.permanent.get(&path).cloned());
+        (fault, s.throttle, s.basic.clone())
+    };
+    let log = |status: u16| {
+        state.lock().unwrap().log.push(Logged {
+            path: path.clone(),
+            range: range.clone(),
+            status,
+        })
+    };
+    if let Some(expected) = basic {
+        if auth.as_deref() != Some(expected.as_str()) {
+            log(401);
+            return respond(
+                &mut conn,
+                401,
+                &[("WWW-Authenticate", "Basic realm=\"t\"".into())],
+                b"",
+            );
+        }
+    }
+    match fault {
+        Some(Fault::Status(code)) => {
+            log(code);
+            return respond(&mut conn, code, &[], b"");
+        }
+        Some(Fault::Drop) => {
+            log(0);
+            return Ok(());
+        }
+        _ => {}
+    }
+    let rel = path.trim_start_matches('/');
+    let file = root.join(rel);
+    if rel.split('/').any(|s| s == "..") || !file.is_file() {
+        log(404);
+        return respond(&mut conn, 404, &[], b"not found");
+    }
+    let mut body = std::fs::read(&file)?;
+    if fault == Some(Fault::Corrupt) && !body.is_empty() {
+        let i = body.len() / 2;
+        body[i] ^= 0xff;
+    }
+    let total = body.len() as u64;
+    let mut start = 0u64;
+    let mut status = 200;
+    let mut headers = vec![("Accept-Ranges", "bytes".to_string())];
+    if let Some(r) = range.as_deref().and_then(|r| r.strip_prefix("bytes=")) {
+        let from: u64 = r.split('-').next().unwrap_or("0").parse().unwrap_or(0);
+        if from >= total {
+            log(416);
+            return respond(
+                &mut conn,
+                416,
+                &[("Content-Range", format!("bytes */{total}"))],
+                b"",
+            );
+        }
+        start = from;
+        status = 206;
+        headers.push((
+            "Content-Range",
+            format!("bytes {from}-{}/{total}", total - 1),
+        ));
+    }
+    log(status);
+    let body = &body[usize::try_from(start).unwrap()..];
+    let send = match fault {
+        Some(Fault::Truncate(n)) => &body[..usize::try_from(n).unwrap().min(body.len())],
+        _ => body,
+    };
+    write_head(&mut conn, status, &headers, body.len() as u64)?;
+    match throttle {
+        None => conn.write_all(send)?,
+        Some(rate) => {
+            let chunk = 16 * 1024;
+            for piece in send.chunks(chunk) {
+                conn.write_all(piece)?;
+                std::thread::sleep(Duration::from_secs_f64(piece.len() as f64 / rate as f64));
+            }
+        }
+    }
+    conn.flush()?;
+    // Drain so the client never sees a reset while it still sends.
+    let _ = conn.shutdown(std::net::Shutdown::Write);
+    let mut sink = [0u8; 256];
+    let _ = reader.read(&mut sink);
+    Ok(())
+}
+
+fn write_head(
+    conn: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, String)],
+    len: u64,
+) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {len}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    conn.write_all(head.as_bytes())
+}
+
+fn respond(
+    conn: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    write_head(conn, status, headers, body.len() as u64)?;
+    conn.write_all(body)?;
+    conn.flush()
+}

@@ -1,0 +1,225 @@
+//! A real nginx on 127.0.0.1 for TLS tests: a private CA, a server certificate, a client
+//! certificate it accepts, and one signed by another CA that it must reject.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Certificates for TLS tests, made once per test process with openssl.
+pub struct Certs {
+    pub dir: PathBuf,
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    /// A CA nginx does not trust, and a client certificate it signed.
+    pub other_ca: PathBuf,
+    pub wrong_client_cert: PathBuf,
+    pub wrong_client_key: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn issue(dir: &Path, ca: &str, name: &str, cn: &str, ext: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={cn}"),
+        ],
+    );
+    std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "30",
+            "-extfile",
+            &format!("{name}.ext"),
+        ],
+    );
+}
+
+/// The process's test certificates.
+pub fn certs() -> &'static Certs {
+    static CERTS: OnceLock<Certs> = OnceLock::new();
+    CERTS.get_or_init(|| {
+        let dir = tempfile::Builder::new().prefix("chantal-certs-").tempdir().unwrap().keep();
+        for ca in ["ca", "other-ca"] {
+            openssl(
+                &dir,
+                &[
+                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", &format!("{ca}.key"), "-out", &format!("{ca}.pem"),
+                    "-days", "30", "-subj", &format!("/CN=chantal test {ca}"),
+                ],
+            );
+        }
+        issue(
+            &dir,
+            "ca",
+            "server",
+            "127.0.0.1",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+        );
+        let client_ext = "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n";
+        issue(&dir, "ca", "client", "entitlement", client_ext);
+        issue(&dir, "other-ca", "wrong-client", "intruder", client_ext);
+        Certs {
+            ca: dir.join("ca.pem"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server.key"),
+            client_cert: dir.join("client.pem"),
+            client_key: dir.join("client.key"),
+            other_ca: dir.join("other-ca.pem"),
+            wrong_client_cert: dir.join("wrong-client.pem"),
+            wrong_client_key: dir.join("wrong-client.key"),
+            dir,
+        }
+    })
+}
+
+/// How the test nginx guards its files.
+#[derive(Debug, Clone, Default)]
+pub struct NginxOptions {
+    /// Require a client certificate signed by the test CA.
+    pub client_cert: bool,
+    /// Require HTTP basic authentication.
+    pub basic: Option<(String, String)>,
+}
+
+/// nginx serving a directory over HTTPS on 127.0.0.1; stopped when dropped.
+pub struct Nginx {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+/// The nginx binary (Debian puts it in /usr/sbin).
+pub fn nginx_bin() -> PathBuf {
+    for p in ["/usr/sbin/nginx", "/usr/bin/nginx"] {
+        if Path::new(p).is_file() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("nginx not found: install nginx (contrib/test.sh does)")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Nginx {
+    pub fn start(root: &Path, opts: &NginxOptions) -> Nginx {
+        let certs = certs();
+        let dir = tempfile::Builder::new()
+            .prefix("chantal-nginx-")
+            .tempdir()
+            .unwrap();
+        let port = free_port();
+        let mut extra = String::new();
+        if opts.client_cert {
+            extra.push_str(&format!(
+                "ssl_client_certificate {};\n    ssl_verify_client on;\n",
+                certs.ca.display()
+            ));
+        }
+        if let Some((user, password)) = &opts.basic {
+            let hash = Command::new("openssl")
+                .args(["passwd", "-apr1", password])
+                .output()
+                .unwrap();
+            let line = format!("{user}:{}", String::from_utf8_lossy(&hash.stdout).trim());
+            std::fs::write(dir.path().join("htpasswd"), line).unwrap();
+            extra.push_str(&format!(
+                "auth_basic \"chantal test\";\n    auth_basic_user_file {}/htpasswd;\n",
+                dir.path().display()
+            ));
+        }
+        let d = dir.path().display();
+        let conf = format!(
+            "user root;\nworker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+             server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};\n    {extra}\n    root {};\n  }}\n}}\n",
+            certs.server_cert.display(),
+            certs.server_key.display(),
+            root.display()
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let child = Command::new(nginx_bin())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not start: {}",
+                std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Nginx {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-QUIT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
