@@ -126,11 +126,21 @@ impl Pool {
     ) -> Result<StoredBlob> {
         let (file, path) = tmp.into_parts();
         // Keep the TempPath until the rename so a failure still removes the file.
-        self.adopt_file(&file, &path, sha256, size, filename)
+        let blob = self.adopt_file(&file, &path, sha256, size, filename)?;
+        if blob.written {
+            // A single put is durable on return: sync its directory entry too.
+            let dir = self.absolute(&blob.rel_path);
+            if let Some(dir) = dir.parent() {
+                File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| Error::io("cannot sync", dir, e))?;
+            }
+        }
+        Ok(blob)
     }
 
-    /// [`Pool::adopt`] for a file known by path (a download's partial file). On success the
-    /// file is gone from `path`; if an identical blob was already present, it is removed.
+    /// [`Pool::adopt`] for a file known by path (a download's partial file): syncs its data,
+    /// then [`Pool::place`]s it. The rename becomes durable with [`Pool::sync_filesystem`].
     pub fn adopt_file(
         &self,
         file: &File,
@@ -139,11 +149,32 @@ impl Pool {
         size: u64,
         filename: &str,
     ) -> Result<StoredBlob> {
+        file.sync_all()
+            .map_err(|e| Error::io("cannot sync", path, e))?;
+        self.place(path, sha256, size, filename)
+    }
+
+    /// Renames a complete, verified file whose data is already durable (synced by the caller,
+    /// one file or a whole batch at once) to its pool name. If an identical blob is already
+    /// present, the file is removed instead. The rename is durable after
+    /// [`Pool::sync_filesystem`]: call it before publishing anything that references the blob.
+    pub fn place(
+        &self,
+        path: &Path,
+        sha256: &str,
+        size: u64,
+        filename: &str,
+    ) -> Result<StoredBlob> {
         let rel_path = Self::relative_path(sha256, filename)?;
         let dest = self.absolute(&rel_path);
-        if let Some(existing) = self.find(sha256)? {
-            let existing_size = fs::metadata(&existing).map(|m| m.len()).ok();
-            if existing_size == Some(size) {
+        let existing = match fs::metadata(&dest) {
+            Ok(m) => Some((dest.clone(), m.len())),
+            Err(_) => self
+                .find(sha256)?
+                .and_then(|p| fs::metadata(&p).ok().map(|m| (p, m.len()))),
+        };
+        if let Some((existing, existing_size)) = existing {
+            if existing_size == size {
                 let rel = existing
                     .strip_prefix(&self.data)
                     .map(|p| p.to_string_lossy().into_owned())
@@ -157,22 +188,24 @@ impl Pool {
                 });
             }
         }
-        file.sync_all()
-            .map_err(|e| Error::io("cannot sync", path, e))?;
         let bucket = dest.parent().unwrap_or(&self.data).to_path_buf();
         fs::create_dir_all(&bucket).map_err(|e| Error::io("cannot create", &bucket, e))?;
         fs::rename(path, &dest)
             .map_err(|e| Error::io("cannot move a temporary file to", &dest, e))?;
-        // The rename is only durable once the directory entry is.
-        if let Ok(dir) = File::open(&bucket) {
-            let _ = dir.sync_all();
-        }
         Ok(StoredBlob {
             sha256: sha256.to_string(),
             size,
             rel_path,
             written: true,
         })
+    }
+
+    /// Flushes everything written to the pool's file system (data and renames) in one journal
+    /// commit: far cheaper than an fsync per file and directory.
+    pub fn sync_filesystem(&self) -> Result<()> {
+        let dir = File::open(&self.data).map_err(|e| Error::io("cannot open", &self.data, e))?;
+        rustix::fs::syncfs(&dir)
+            .map_err(|e| Error::io("cannot sync the file system of", &self.data, e.into()))
     }
 
     /// The pool file holding `sha256`, whatever name it was stored under.

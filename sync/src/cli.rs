@@ -80,8 +80,13 @@ pub struct SyncArgs {
 
     /// Commit a version without the packages that failed (exit status 2) instead of committing
     /// nothing.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dry_run")]
     pub allow_partial: bool,
+
+    /// Fetch and verify the metadata and plan the sync, but download no package and commit
+    /// nothing; print what a sync would do.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -58,6 +58,21 @@ fn file_sync_filters_architectures_and_noop_resync_is_cheap() {
     );
     init(&env);
 
+    let plan = env
+        .chantal(&["repo", "sync", "--repo-id", "local", "--dry-run"])
+        .ok();
+    assert!(
+        plan.starts_with(
+            "local: dry run: would be 6 added, 0 removed, 0 unchanged; would download 6 packages"
+        ),
+        "{plan}"
+    );
+    assert_eq!(env.latest("local"), None);
+    assert_eq!(env.query_i64("SELECT count(*) FROM sync_history"), Some(0));
+    assert!(pool_files(&env.storage())
+        .iter()
+        .all(|(p, _)| !p.to_string_lossy().ends_with(".rpm")));
+
     let out = env.chantal(&["repo", "sync", "--repo-id", "local"]).ok();
     assert!(
         out.starts_with("local: version 1: 6 added, 0 removed, 0 unchanged"),
@@ -81,7 +96,9 @@ fn file_sync_filters_architectures_and_noop_resync_is_cheap() {
 
     let again = env.chantal(&["repo", "sync", "--repo-id", "local"]).ok();
     assert!(
-        again.starts_with("local: up to date (version 1, 6 packages)"),
+        again.starts_with(
+            "local: up to date (version 1): 0 added, 0 removed, 6 unchanged, 0 B downloaded in "
+        ),
         "{again}"
     );
     assert_eq!(env.latest("local"), Some(1));

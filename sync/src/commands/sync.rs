@@ -46,6 +46,7 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
     };
     let opts = SyncOptions {
         allow_partial: args.allow_partial,
+        dry_run: args.dry_run,
     };
     let mut status = ExitStatus::Success;
     let mut failed = Vec::new();
@@ -55,21 +56,28 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
         }
         match engine.sync(repo, opts) {
             Ok(report) => {
-                let secs = report.elapsed.as_secs_f64();
+                let counts = format!(
+                    "{} added, {} removed, {} unchanged",
+                    report.added, report.removed, report.unchanged
+                );
+                let took = format!("in {:.2} s", report.elapsed.as_secs_f64());
+                let bytes = human_bytes(report.bytes);
                 match report.outcome {
                     Outcome::UpToDate(v) => ctx.say(format!(
-                        "{}: up to date ({}, {} packages) in {secs:.2} s",
+                        "{}: up to date ({}): {counts}, {bytes} downloaded {took}",
                         repo.name,
                         v.map_or_else(|| "no version yet".to_string(), |v| format!("version {v}")),
-                        report.unchanged
                     )),
                     Outcome::NewVersion(v) | Outcome::Partial(v) => ctx.say(format!(
-                        "{}: version {v}: {} added, {} removed, {} unchanged, {} downloaded in {secs:.2} s",
-                        repo.name,
-                        report.added,
-                        report.removed,
-                        report.unchanged,
-                        human_bytes(report.bytes)
+                        "{}: version {v}: {counts}, {bytes} downloaded {took}",
+                        repo.name
+                    )),
+                    Outcome::DryRun {
+                        to_download,
+                        in_pool,
+                    } => ctx.say(format!(
+                        "{}: dry run: would be {counts}; would download {to_download} packages ({bytes}), {in_pool} already in the pool; planned {took}",
+                        repo.name
                     )),
                 }
                 if let Outcome::Partial(_) = report.outcome {

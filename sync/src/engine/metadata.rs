@@ -115,13 +115,19 @@ pub async fn fetch_files(
                     checksum: record.checksum.clone(),
                     max_size: MAX_METADATA_SIZE,
                 };
+                let mut file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .read(true)
+                    .write(true)
+                    .open(&part)
+                    .map_err(|e| Error::io("cannot create", &part, e))?;
                 let d = transport
-                    .download(&record.location_href, &part, &expect, &|_| {})
+                    .download(&record.location_href, &part, &mut file, &expect, &|_| {})
                     .await?;
                 let name = href::file_name(&record.location_href).to_string();
                 let blob = tokio::task::spawn_blocking(move || {
-                    let f = File::open(&part).map_err(|e| Error::io("cannot open", &part, e))?;
-                    pool.adopt_file(&f, &part, &d.sha256, d.size, &name)
+                    pool.adopt_file(&file, &part, &d.sha256, d.size, &name)
                 })
                 .await
                 .map_err(|e| meta_err(&record.location_href, e.to_string()))??;
@@ -131,6 +137,7 @@ pub async fn fetch_files(
         .buffer_unordered(workers.max(1))
         .try_collect()
         .await?;
+    pool.sync_filesystem()?;
     let to_record: Vec<_> = files
         .iter()
         .map(|f| {

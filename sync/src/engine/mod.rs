@@ -30,7 +30,7 @@ pub use progress::Progress;
 
 use error::Result;
 use metadata::{MetaFile, Parsed};
-use packages::{Job, Recorder};
+use packages::{Adopter, Job};
 use transport::{Transport, MAX_REPOMD};
 
 /// What the caller needs for every repository it syncs.
@@ -48,6 +48,8 @@ pub struct Engine<'a> {
 pub struct SyncOptions {
     /// Commit a version without packages that failed, instead of committing nothing.
     pub allow_partial: bool,
+    /// Stop after planning: no downloads, no commit, no sync history.
+    pub dry_run: bool,
 }
 
 /// How a sync that did not fail ended.
@@ -59,6 +61,8 @@ pub enum Outcome {
     UpToDate(Option<i64>),
     /// `--allow-partial`: a version without the failed packages.
     Partial(i64),
+    /// `--dry-run`: what a sync would do; `bytes` is what it would download.
+    DryRun { to_download: usize, in_pool: usize },
 }
 
 /// What a sync did, for the summary line.
@@ -106,6 +110,14 @@ impl Engine<'_> {
                 })
             }
         };
+        if opts.dry_run {
+            let result = self.run(repo, repo_id, 0, &transport, opts, &mut Ledger::default());
+            self.progress.finish();
+            return result.map(|mut r| {
+                r.elapsed = started.elapsed();
+                r
+            });
+        }
         let sync_id = self.catalogue.start_sync(repo_id, &hostname(), pid())?;
         let mut ledger = Ledger::default();
         let result = self.run(repo, repo_id, sync_id, &transport, opts, &mut ledger);
@@ -114,12 +126,12 @@ impl Engine<'_> {
             Ok(r) => chantal_common::catalogue::SyncFinish {
                 status: match r.outcome {
                     Outcome::NewVersion(_) => "success",
-                    Outcome::UpToDate(_) => "up-to-date",
+                    Outcome::UpToDate(_) | Outcome::DryRun { .. } => "up-to-date",
                     Outcome::Partial(_) => "partial",
                 },
                 version: match r.outcome {
                     Outcome::NewVersion(v) | Outcome::Partial(v) => Some(v),
-                    Outcome::UpToDate(_) => None,
+                    Outcome::UpToDate(_) | Outcome::DryRun { .. } => None,
                 },
                 added: r.added,
                 removed: r.removed,
@@ -242,6 +254,29 @@ impl Engine<'_> {
                 }
             }
         }
+        if opts.dry_run {
+            let latest_count = catalogue
+                .repository_summary(&repo.name)?
+                .map_or(0, |s| s.packages);
+            let kept = parsed
+                .packages
+                .iter()
+                .filter(|u| have_rows.contains(&u.p.checksum.value))
+                .count();
+            let kept = i64::try_from(kept).unwrap_or(i64::MAX);
+            return Ok(Report {
+                outcome: Outcome::DryRun {
+                    to_download: jobs.len(),
+                    in_pool: parsed.packages.len() - jobs.len(),
+                },
+                added: i64::try_from(parsed.packages.len()).unwrap_or(i64::MAX) - kept,
+                removed: (latest_count - kept).max(0),
+                unchanged: kept,
+                bytes: want_bytes,
+                elapsed: Duration::ZERO,
+                failures: Vec::new(),
+            });
+        }
         progress.phase(
             &repo.name,
             "packages",
@@ -253,28 +288,31 @@ impl Engine<'_> {
             ),
         );
         progress.downloads(jobs.len() as u64, want_bytes);
-        let recorder = Recorder::new(catalogue.clone());
+        let adopter = Adopter::new(pool.clone(), catalogue.clone());
         let done = self.rt.block_on(packages::download_all(
             transport.clone(),
             pool,
-            &recorder,
+            &adopter,
             jobs,
             self.config.download.workers,
             progress,
         ));
-        let recorded = recorder.finish();
+        let adopted = adopter.finish();
         let mut failures = Vec::new();
         for d in done {
             match d.result {
-                Ok((blob, transferred)) => {
+                Ok((sha256, transferred)) => {
                     ledger.bytes += transferred;
-                    sha[d.index] = Some(blob.sha256);
+                    sha[d.index] = Some(sha256);
                 }
                 Err(e) => failures.push((parsed.packages[d.index].p.nevra(), e)),
             }
         }
         progress.finish();
-        recorded?;
+        adopted?;
+        // One journal commit makes every rename of this run durable, before a version refers
+        // to the new files.
+        pool.sync_filesystem()?;
         self.check_cancel()?;
         failures.sort();
         if !failures.is_empty() && !opts.allow_partial {

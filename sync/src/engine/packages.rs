@@ -1,9 +1,11 @@
 //! The package phase: download every package the pool lacks, in parallel, each streamed to a
-//! partial file (kept for resume), verified, and moved into the pool; blobs are recorded in
-//! the catalogue in batches as they land, so an interrupted sync loses no finished download.
+//! partial file (kept for resume) and verified. Verified files go to the [`Adopter`], which
+//! makes a batch durable with one file-system sync, moves it into the pool and records it in
+//! the catalogue, so an interrupted sync loses no finished download and no file ever sits under
+//! its pool name before its data is on disk.
 
 use std::fs::{File, OpenOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +21,10 @@ use super::error::SyncError;
 use super::progress::Progress;
 use super::transport::{Expect, Transport};
 
-/// Blobs recorded per catalogue round trip.
-const RECORD_BATCH: usize = 500;
+/// Files moved into the pool per file-system sync (and recorded per catalogue round trip).
+const BATCH: usize = 256;
+/// Longest a verified file waits for its batch.
+const BATCH_WAIT: Duration = Duration::from_millis(100);
 
 /// One package to fetch.
 pub struct Job {
@@ -28,78 +32,109 @@ pub struct Job {
     pub package: PrimaryPackage,
 }
 
-/// What became of a job.
+/// What became of a job: the file's sha256 and the bytes transferred, or why it failed.
 pub struct Done {
     pub index: usize,
-    pub result: Result<(StoredBlob, u64), String>,
+    pub result: Result<(String, u64), String>,
 }
 
-type Record = (StoredBlob, Option<(ChecksumType, String)>);
-
-/// Records blobs on a thread of its own (the catalogue client is blocking).
-pub struct Recorder {
-    tx: Option<mpsc::Sender<Record>>,
-    handle: Option<std::thread::JoinHandle<Result<(), Error>>>,
+/// A verified download waiting to be moved into the pool. Holding `file` holds the partial
+/// file's lock.
+struct Pending {
+    part: PathBuf,
+    file: File,
+    sha256: String,
+    size: u64,
+    name: String,
+    checksum: (ChecksumType, String),
 }
 
-impl Recorder {
-    pub fn new(catalogue: Catalogue) -> Recorder {
-        let (tx, rx) = mpsc::channel::<Record>();
+/// Moves verified downloads into the pool in batches, on a thread of its own (the catalogue
+/// client is blocking).
+pub struct Adopter {
+    tx: Option<mpsc::Sender<Pending>>,
+    handle: Option<std::thread::JoinHandle<Result<Vec<StoredBlob>, Error>>>,
+}
+
+impl Adopter {
+    pub fn new(pool: Pool, catalogue: Catalogue) -> Adopter {
+        let (tx, rx) = mpsc::channel::<Pending>();
         let handle = std::thread::spawn(move || {
-            let mut batch = Vec::new();
-            let mut first_error = None;
+            let mut batch: Vec<Pending> = Vec::new();
+            let mut stored = Vec::new();
+            let mut first_error: Option<Error> = None;
             loop {
-                match rx.recv_timeout(Duration::from_millis(200)) {
-                    Ok(r) => {
-                        batch.push(r);
-                        if batch.len() < RECORD_BATCH {
+                let closed = match rx.recv_timeout(BATCH_WAIT) {
+                    Ok(p) => {
+                        batch.push(p);
+                        if batch.len() < BATCH {
                             continue;
                         }
+                        false
                     }
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        if let Err(e) = catalogue.record_blobs(&batch) {
-                            first_error.get_or_insert(e);
+                    Err(mpsc::RecvTimeoutError::Timeout) => false,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => true,
+                };
+                if !batch.is_empty() {
+                    let taken = std::mem::take(&mut batch);
+                    // After a failure the rest stay as partial files for the next run.
+                    if first_error.is_none() {
+                        match adopt_batch(&pool, &catalogue, taken) {
+                            Ok(blobs) => stored.extend(blobs),
+                            Err(e) => first_error = Some(e),
                         }
-                        break;
                     }
                 }
-                if !batch.is_empty() {
-                    if let Err(e) = catalogue.record_blobs(&batch) {
-                        first_error.get_or_insert(e);
-                    }
-                    batch.clear();
+                if closed {
+                    break;
                 }
             }
-            first_error.map_or(Ok(()), Err)
+            first_error.map_or(Ok(stored), Err)
         });
-        Recorder {
+        Adopter {
             tx: Some(tx),
             handle: Some(handle),
         }
     }
 
-    fn sender(&self) -> Option<mpsc::Sender<Record>> {
+    fn sender(&self) -> Option<mpsc::Sender<Pending>> {
         self.tx.clone()
     }
 
-    /// Flushes and reports the first recording error, if any.
-    pub fn finish(mut self) -> Result<(), Error> {
+    /// Waits for the last batch; returns every blob moved into the pool, or the first error.
+    pub fn finish(mut self) -> Result<Vec<StoredBlob>, Error> {
         self.tx.take();
         match self.handle.take().map(|h| h.join()) {
             Some(Ok(r)) => r,
-            Some(Err(_)) => Err(Error::Missing("the blob recorder thread panicked".into())),
-            None => Ok(()),
+            Some(Err(_)) => Err(Error::Missing("the pool adopter thread panicked".into())),
+            None => Ok(Vec::new()),
         }
     }
 }
 
-/// Downloads every job with `workers` in parallel. Returns one [`Done`] per job that ran (all of
-/// them unless interrupted).
+fn adopt_batch(
+    pool: &Pool,
+    catalogue: &Catalogue,
+    batch: Vec<Pending>,
+) -> Result<Vec<StoredBlob>, Error> {
+    // One sync makes the data of the whole batch durable before any of it gets a pool name.
+    pool.sync_filesystem()?;
+    let mut records = Vec::with_capacity(batch.len());
+    for p in batch {
+        let blob = pool.place(&p.part, &p.sha256, p.size, &p.name)?;
+        drop(p.file);
+        records.push((blob, Some(p.checksum)));
+    }
+    catalogue.record_blobs(&records)?;
+    Ok(records.into_iter().map(|(b, _)| b).collect())
+}
+
+/// Downloads every job with `workers` in parallel and hands verified files to `adopter`.
+/// Returns one [`Done`] per job that ran (all of them unless interrupted).
 pub async fn download_all(
     transport: Arc<Transport>,
     pool: &Pool,
-    recorder: &Recorder,
+    adopter: &Adopter,
     jobs: Vec<Job>,
     workers: usize,
     progress: &Progress,
@@ -107,18 +142,17 @@ pub async fn download_all(
     stream::iter(jobs)
         .map(|job| {
             let transport = transport.clone();
-            let sender = recorder.sender();
+            let sender = adopter.sender();
             async move {
                 let nevra = job.package.nevra();
-                let result = fetch_one(&transport, pool, &job.package, progress).await;
-                let result = match result {
-                    Ok((blob, transferred)) => {
-                        if let Some(s) = sender {
-                            let c = &job.package.checksum;
-                            let _ = s.send((blob.clone(), Some((c.kind, c.value.clone()))));
+                let result = match fetch_one(&transport, pool, &job.package, progress).await {
+                    Ok((pending, transferred)) => {
+                        let sha256 = pending.sha256.clone();
+                        progress.package(&nevra, Ok(pending.size));
+                        match sender.map(|s| s.send(pending)) {
+                            Some(Ok(())) => Ok((sha256, transferred)),
+                            _ => Err("the pool adopter stopped".to_string()),
                         }
-                        progress.package(&nevra, Ok(blob.size));
-                        Ok((blob, transferred))
                     }
                     Err(SyncError::Interrupted) => Err("interrupted".to_string()),
                     Err(e) => {
@@ -143,22 +177,26 @@ async fn fetch_one(
     pool: &Pool,
     p: &PrimaryPackage,
     progress: &Progress,
-) -> Result<(StoredBlob, u64), SyncError> {
+) -> Result<(Pending, u64), SyncError> {
     let tmp = pool.tmp_dir();
     let stable = tmp.join(format!("pkg-{}-{}.part", p.checksum.kind, p.checksum.value));
     // Another repository's sync may be fetching the same file into the same partial path: the
     // lock decides who resumes it; the other downloads to a private name.
-    let (part, _lock) = match lock_partial(&stable) {
-        Some(lock) => (stable, Some(lock)),
-        None => (
-            tmp.join(format!(
+    let (part, mut file) = match open_partial(&stable, true)? {
+        Some(f) => (stable, f),
+        None => {
+            let private = tmp.join(format!(
                 "pkg-{}-{}.{}.part",
                 p.checksum.kind,
                 p.checksum.value,
                 std::process::id()
-            )),
-            None,
-        ),
+            ));
+            let f = open_partial(&private, false)?.ok_or_else(|| SyncError::Transport {
+                url: p.location_href.clone(),
+                reason: format!("cannot lock {}", private.display()),
+            })?;
+            (private, f)
+        }
     };
     let expect = Expect {
         size: Some(p.size_package),
@@ -166,30 +204,35 @@ async fn fetch_one(
         max_size: MAX_PACKAGE_SIZE,
     };
     let d = transport
-        .download(&p.location_href, &part, &expect, &|n| progress.bytes(n))
+        .download(&p.location_href, &part, &mut file, &expect, &|n| {
+            progress.bytes(n)
+        })
         .await?;
-    let name = href::file_name(&p.location_href).to_string();
-    let pool = pool.clone();
-    let blob = tokio::task::spawn_blocking(move || {
-        let f = File::open(&part).map_err(|e| Error::io("cannot open", &part, e))?;
-        pool.adopt_file(&f, &part, &d.sha256, d.size, &name)
-    })
-    .await
-    .map_err(|e| SyncError::Transport {
-        url: p.location_href.clone(),
-        reason: e.to_string(),
-    })??;
-    Ok((blob, d.transferred))
+    Ok((
+        Pending {
+            part,
+            file,
+            sha256: d.sha256,
+            size: d.size,
+            name: href::file_name(&p.location_href).to_string(),
+            checksum: (p.checksum.kind, p.checksum.value.clone()),
+        },
+        d.transferred,
+    ))
 }
 
-/// An exclusive lock on the partial file, or `None` if another process holds it.
-fn lock_partial(path: &PathBuf) -> Option<File> {
+/// Opens (creating) a partial file for reading and writing with an exclusive lock. `None` when
+/// `shared` and another process holds the lock.
+fn open_partial(path: &Path, shared: bool) -> Result<Option<File>, SyncError> {
     let f = OpenOptions::new()
         .create(true)
-        .truncate(false)
+        .truncate(!shared)
+        .read(true)
         .write(true)
         .open(path)
-        .ok()?;
-    f.try_lock().ok()?;
-    Some(f)
+        .map_err(|e| SyncError::Common(Error::io("cannot create", path, e)))?;
+    match f.try_lock() {
+        Ok(()) => Ok(Some(f)),
+        Err(_) => Ok(None),
+    }
 }

@@ -2,7 +2,7 @@
 //! CAs, basic auth, proxies) or a local `file://` tree. Retries with backoff, resumes partial
 //! downloads with Range requests, and verifies size and checksum while streaming.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -198,10 +198,13 @@ impl Transport {
     /// Downloads `rel` into the partial file `part`, resuming what a previous attempt or run
     /// left there, retrying transient failures, and verifying size and checksum. `progress`
     /// is called with each chunk's length.
+    /// `file` is `part`, opened for reading and writing (and locked by the caller); it is
+    /// left holding the verified content.
     pub async fn download(
         &self,
         rel: &str,
         part: &Path,
+        file: &mut File,
         expect: &Expect,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<Downloaded> {
@@ -214,6 +217,9 @@ impl Transport {
             }
             let result = match &self.kind {
                 Kind::File { root } => {
+                    let out = file.try_clone().map_err(|e| {
+                        SyncError::Common(chantal_common::Error::io("cannot open", part, e))
+                    })?;
                     let (src, part, expect, task_url, cancel) = (
                         root.join(rel),
                         part.to_path_buf(),
@@ -222,7 +228,7 @@ impl Transport {
                         self.cancel.clone(),
                     );
                     let progress_total = tokio::task::spawn_blocking(move || {
-                        copy_local(&src, &part, &expect, &task_url, &cancel)
+                        copy_local(&src, out, &part, &expect, &task_url, &cancel)
                     })
                     .await
                     .map_err(|e| SyncError::Transport {
@@ -235,7 +241,7 @@ impl Transport {
                     progress_total
                 }
                 Kind::Http { client, basic } => {
-                    self.attempt_http(client, basic, rel, &url, part, expect, progress)
+                    self.attempt_http(client, basic, rel, &url, part, file, expect, progress)
                         .await
                 }
             };
@@ -244,10 +250,11 @@ impl Transport {
                 // Data that does not verify may be a stale resumed prefix or a glitch: start
                 // over from nothing once, then give up. The partial file never survives it.
                 Err(e @ SyncError::Verify { .. }) => {
-                    let _ = std::fs::remove_file(part);
                     if restarted {
+                        let _ = std::fs::remove_file(part);
                         return Err(e);
                     }
+                    let _ = file.set_len(0);
                     restarted = true;
                 }
                 Err(e) if e.is_retryable() && attempt < self.retries => {
@@ -268,19 +275,13 @@ impl Transport {
         rel: &str,
         url: &str,
         part: &Path,
+        file: &mut File,
         expect: &Expect,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<Downloaded> {
         let io_err = |e: std::io::Error| {
             SyncError::Common(chantal_common::Error::io("cannot write", part, e))
         };
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(part)
-            .map_err(io_err)?;
         let mut have = file.metadata().map_err(io_err)?.len();
         if expect.size.is_some_and(|s| have > s) {
             file.set_len(0).map_err(io_err)?;
@@ -288,7 +289,7 @@ impl Transport {
         }
         let mut hasher = DualHasher::new(expect.checksum.kind);
         if have > 0 {
-            rehash_prefix(&mut file, have, &mut hasher).map_err(io_err)?;
+            rehash_prefix(file, have, &mut hasher).map_err(io_err)?;
         }
         let range = (have > 0).then(|| format!("bytes={have}-"));
         let resp = request(client, basic, &self.raw_url(rel), range.as_deref())
@@ -527,6 +528,7 @@ fn local_err(url: &str, e: &std::io::Error) -> SyncError {
 
 fn copy_local(
     src: &Path,
+    mut out: File,
     part: &Path,
     expect: &Expect,
     url: &str,
@@ -535,7 +537,8 @@ fn copy_local(
     let mut input = File::open(src).map_err(|e| local_err(url, &e))?;
     let io_err =
         |e: std::io::Error| SyncError::Common(chantal_common::Error::io("cannot write", part, e));
-    let mut out = File::create(part).map_err(io_err)?;
+    out.set_len(0).map_err(io_err)?;
+    out.seek(SeekFrom::Start(0)).map_err(io_err)?;
     let limit = expect.size.unwrap_or(expect.max_size);
     let mut hasher = DualHasher::new(expect.checksum.kind);
     let mut buf = vec![0u8; 1 << 20];
