@@ -297,7 +297,7 @@ impl Catalogue {
     pub fn resolve_known(
         &self,
         kind: ChecksumType,
-        checksums: &[String],
+        checksums: &[&str],
     ) -> Result<HashMap<String, KnownBlob>> {
         let mut conn = self.conn()?;
         let sql = if kind == ChecksumType::Sha256 {

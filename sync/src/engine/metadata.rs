@@ -85,9 +85,12 @@ pub async fn fetch_files(
     }
     for (kind, values) in by_kind {
         let cat = catalogue.clone();
-        let found = tokio::task::spawn_blocking(move || cat.resolve_known(kind, &values))
-            .await
-            .map_err(|e| meta_err("repomd.xml", e.to_string()))??;
+        let found = tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+            cat.resolve_known(kind, &refs)
+        })
+        .await
+        .map_err(|e| meta_err("repomd.xml", e.to_string()))??;
         known.extend(found);
     }
     let tmp = pool.tmp_dir();
@@ -154,6 +157,11 @@ pub async fn fetch_files(
     Ok(files)
 }
 
+fn hash(s: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(s)
+}
+
 fn open_decompressed(pool: &Pool, f: &MetaFile) -> Result<Box<dyn std::io::BufRead + Send>> {
     let path = pool.absolute(&f.blob.rel_path);
     let file = File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
@@ -184,8 +192,10 @@ pub fn parse(
         .ok_or_else(|| meta_err("repomd.xml", "no primary metadata"))?;
     let mut spill = Spill::new(&pool.tmp_dir())?;
     let mut packages: Vec<UpPkg> = Vec::new();
-    let mut seen_nevra: HashSet<String> = HashSet::new();
-    let mut seen_href: HashSet<String> = HashSet::new();
+    // Keyed by hash and checked against `packages` on a hit: exact, without a second copy of
+    // every href and NEVRA.
+    let mut seen_nevra: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut seen_href: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut filtered = 0usize;
     let mut duplicates = 0usize;
     let mut same_nevra = 0usize;
@@ -198,7 +208,12 @@ pub fn parse(
             filtered += 1;
             return Ok(());
         }
-        if !seen_href.insert(p.location_href.clone()) {
+        let index = packages.len();
+        let href_slot = seen_href.entry(hash(&p.location_href)).or_default();
+        if href_slot
+            .iter()
+            .any(|&i| packages[i].p.location_href == p.location_href)
+        {
             duplicates += 1;
             tracing::warn!(
                 "{} is listed more than once upstream: keeping the first entry",
@@ -206,9 +221,15 @@ pub fn parse(
             );
             return Ok(());
         }
-        if !seen_nevra.insert(p.nevra()) {
+        href_slot.push(index);
+        let nevra_slot = seen_nevra.entry(hash(&p.nevra())).or_default();
+        if nevra_slot
+            .iter()
+            .any(|&i| packages[i].p.nevra() == p.nevra())
+        {
             same_nevra += 1;
         }
+        nevra_slot.push(index);
         let primary = if have_rows.contains(&p.checksum.value) {
             None
         } else {
@@ -223,12 +244,12 @@ pub fn parse(
         Ok(())
     })
     .map_err(|e| meta_err(&what, e))?;
-    let need: HashMap<String, usize> = packages
-        .iter()
-        .enumerate()
-        .filter(|(_, u)| u.primary.is_some())
-        .map(|(i, u)| (u.p.checksum.value.clone(), i))
-        .collect();
+    let mut need: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (i, u) in packages.iter().enumerate() {
+        if u.primary.is_some() {
+            need.entry(hash(&u.p.checksum.value)).or_default().push(i);
+        }
+    }
     for (kind, root) in [("filelists", "filelists"), ("other", "otherdata")] {
         let Some(f) = files.iter().find(|f| f.record.kind == kind) else {
             continue;
@@ -238,7 +259,12 @@ pub fn parse(
         }
         let what = f.record.location_href.clone();
         fragments::parse(open_decompressed(pool, f)?, root, |pkgid, fragment| {
-            if let Some(&i) = need.get(pkgid) {
+            let found = need.get(&hash(pkgid)).and_then(|c| {
+                c.iter()
+                    .copied()
+                    .find(|&i| packages[i].p.checksum.value == pkgid)
+            });
+            if let Some(i) = found {
                 let span = spill.push(fragment).map_err(|e| e.to_string())?;
                 let slot = if kind == "filelists" {
                     &mut packages[i].filelists

@@ -249,7 +249,7 @@ impl Engine<'_> {
                     want_bytes += u.p.size_package;
                     jobs.push(Job {
                         index: i,
-                        package: u.p.clone(),
+                        package: &u.p,
                     });
                 }
             }
@@ -392,19 +392,19 @@ impl Engine<'_> {
     /// The pool's blob for each upstream checksum, from the catalogue, or for sha256 pkgids from
     /// the pool itself (a file a crashed run stored but did not record).
     fn resolve_known(&self, parsed: &Parsed) -> Result<HashMap<String, KnownBlob>> {
-        let mut by_kind: HashMap<ChecksumType, Vec<String>> = HashMap::new();
+        let mut by_kind: HashMap<ChecksumType, Vec<&str>> = HashMap::new();
         for u in &parsed.packages {
             by_kind
                 .entry(u.p.checksum.kind)
                 .or_default()
-                .push(u.p.checksum.value.clone());
+                .push(u.p.checksum.value.as_str());
         }
         let mut known = HashMap::new();
         for (kind, values) in by_kind {
             let found = self.catalogue.resolve_known(kind, &values)?;
             if kind == ChecksumType::Sha256 {
                 let mut adopted = Vec::new();
-                for v in values.iter().filter(|v| !found.contains_key(*v)) {
+                for v in values.iter().filter(|v| !found.contains_key(**v)) {
                     if let Some(path) = self.pool.find(v)? {
                         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                         let rel = path
@@ -412,16 +412,16 @@ impl Engine<'_> {
                             .map(|p| p.to_string_lossy().into_owned())
                             .unwrap_or_default();
                         let blob = StoredBlob {
-                            sha256: v.clone(),
+                            sha256: v.to_string(),
                             size,
                             rel_path: rel.clone(),
                             written: false,
                         };
                         adopted.push((blob, None));
                         known.insert(
-                            v.clone(),
+                            v.to_string(),
                             KnownBlob {
-                                sha256: v.clone(),
+                                sha256: v.to_string(),
                                 size: i64::try_from(size).unwrap_or(i64::MAX),
                                 path: rel,
                                 has_package: false,

@@ -23,13 +23,15 @@ use super::transport::{Expect, Transport};
 
 /// Files moved into the pool per file-system sync (and recorded per catalogue round trip).
 const BATCH: usize = 256;
+/// Files at least this large flush their data as soon as they are verified.
+const EARLY_FLUSH: u64 = 16 << 20;
 /// Longest a verified file waits for its batch.
 const BATCH_WAIT: Duration = Duration::from_millis(100);
 
-/// One package to fetch.
-pub struct Job {
+/// One package to fetch: its index in the parsed upstream, and its entry.
+pub struct Job<'a> {
     pub index: usize,
-    pub package: PrimaryPackage,
+    pub package: &'a PrimaryPackage,
 }
 
 /// What became of a job: the file's sha256 and the bytes transferred, or why it failed.
@@ -135,7 +137,7 @@ pub async fn download_all(
     transport: Arc<Transport>,
     pool: &Pool,
     adopter: &Adopter,
-    jobs: Vec<Job>,
+    jobs: Vec<Job<'_>>,
     workers: usize,
     progress: &Progress,
 ) -> Vec<Done> {
@@ -145,7 +147,7 @@ pub async fn download_all(
             let sender = adopter.sender();
             async move {
                 let nevra = job.package.nevra();
-                let result = match fetch_one(&transport, pool, &job.package, progress).await {
+                let result = match fetch_one(&transport, pool, job.package, progress).await {
                     Ok((pending, transferred)) => {
                         let sha256 = pending.sha256.clone();
                         progress.package(&nevra, Ok(pending.size));
@@ -208,6 +210,21 @@ async fn fetch_one(
             progress.bytes(n)
         })
         .await?;
+    // A large file's data is flushed here, overlapping the other downloads, rather than all
+    // at once in the batch sync (which stays cheap for the many small files).
+    if d.size >= EARLY_FLUSH {
+        let f = file
+            .try_clone()
+            .map_err(|e| SyncError::Common(Error::io("cannot open", &part, e)))?;
+        let path = part.clone();
+        tokio::task::spawn_blocking(move || f.sync_data())
+            .await
+            .map_err(|e| SyncError::Transport {
+                url: p.location_href.clone(),
+                reason: e.to_string(),
+            })?
+            .map_err(|e| SyncError::Common(Error::io("cannot sync", &path, e)))?;
+    }
     Ok((
         Pending {
             part,
