@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install what is missing, build chantal, start a private
-# PostgreSQL (unless $CHANTAL_DATABASE_URL names one), write an example configuration and
-# initialise the catalogue, then list the configured repositories.
+# PostgreSQL (unless $CHANTAL_DATABASE_URL names one), build a small file:// upstream from the
+# project's test RPMs, write an example configuration, initialise the catalogue, sync the
+# repository twice (the second run is a no-op) and show the result.
 #
 # Everything lives in $CHANTAL_QUICKSTART_DIR (default /var/tmp/chantal-quickstart); running the
 # script again reuses it. Stop the private database with:
@@ -25,7 +26,7 @@ if [ "${1:-}" = stop ]; then
     exit 0
 fi
 
-ensure_deps postgresql runuser
+ensure_deps postgresql runuser createrepo_c
 PGBIN=$(pg_bindir)
 
 log "building chantal (release)"
@@ -52,7 +53,12 @@ else
     DB_URL=$CHANTAL_DATABASE_URL
 fi
 
-mkdir -p "$QS/conf.d"
+log "building the example upstream $QS/upstream from tests/data/rpms"
+rm -rf "$QS/upstream"
+mkdir -p "$QS/upstream/Packages" "$QS/conf.d"
+cp "$ROOT"/tests/data/rpms/*.rpm "$QS/upstream/Packages/"
+createrepo_c --quiet --no-database "$QS/upstream"
+
 cat > "$QS/config.yaml" <<YAML
 include: conf.d/*.yaml
 storage:
@@ -64,13 +70,17 @@ cat > "$QS/conf.d/example.yaml" <<YAML
 name: example
 type: rpm
 upstream:
-  url: file://$ROOT/tests/data/upstream
+  url: file://$QS/upstream
+rpm:
+  architectures: [x86_64]
 retention:
   policy: mirror
 YAML
 
 export CHANTAL_CONFIG="$QS/config.yaml"
 "$CHANTAL" init
+"$CHANTAL" repo sync --repo-id example
+"$CHANTAL" repo sync --repo-id example
 "$CHANTAL" repo list
 echo
 echo "configuration: $QS/config.yaml (export CHANTAL_CONFIG=$QS/config.yaml to use it)"

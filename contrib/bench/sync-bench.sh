@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Sync benchmark: chantal against dnf reposync and the original Python chantal (PyPI 1.6.5),
+# side by side and interleaved, on the same upstreams served by nginx on 127.0.0.1:
+#   small   3,000 small RPMs          cold sync, no-op resync, peak RSS
+#   bulk    8 x 128 MiB RPMs          cold sync (MB/s), no-op resync, peak RSS
+#   meta100k repodata of 100,000 packages: metadata phase (chantal --dry-run; Python
+#            chantal's `repo check-updates`)
+# plus a parse of the real CentOS Stream 9 AppStream primary.xml.gz.
+#
+# Every cold run starts from an empty pool and catalogue, after `sync` and a settle pause
+# (ext4 allocates inodes slowly right after thousands were freed, whoever allocates them).
+# Usage: contrib/bench/sync-bench.sh [ROUNDS]   (env: BENCH_DIR, SETTLE seconds)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/contrib/lib/deps.sh"
+ROUNDS=${1:-3}
+SETTLE=${SETTLE:-10}
+export BENCH_DIR=${BENCH_DIR:-/var/tmp/chantal-bench}
+PORT=18080
+W="$BENCH_DIR/work"
+
+ensure_deps postgresql runuser createrepo_c rpmbuild nginx dnf
+dnf reposync --help >/dev/null 2>&1 || pkg_install dnf-plugins-core
+"$ROOT/contrib/bench/build-fixtures.sh" >/dev/null
+PGBIN=$(pg_bindir)
+
+log "building chantal (release)"
+(cd "$ROOT" && cargo build --release --quiet --bins --examples)
+CHANTAL="$ROOT/target/release/chantal"
+
+PY="$BENCH_DIR/pychantal/bin/python"
+if [ ! -x "$BENCH_DIR/pychantal/bin/chantal" ]; then
+    log "installing the original Python chantal 1.6.5 in a venv"
+    python3 -m venv "$BENCH_DIR/pychantal"
+    "$BENCH_DIR/pychantal/bin/pip" install -q --ignore-requires-python chantal==1.6.5
+fi
+
+run_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+mkdir -p "$W"
+if [ "$(id -u)" -eq 0 ]; then id postgres >/dev/null 2>&1 || useradd --system postgres; chown postgres: "$W"; fi
+if [ ! -f "$W/pg/PG_VERSION" ]; then
+    run_pg "$PGBIN/initdb" -D "$W/pg" -U chantal --auth=trust -E UTF8 --no-locale >/dev/null
+fi
+if ! run_pg "$PGBIN/pg_ctl" -D "$W/pg" status >/dev/null 2>&1; then
+    run_pg "$PGBIN/pg_ctl" -D "$W/pg" -l "$W/pg.log" -w -o "-c listen_addresses='' -k $W" start >/dev/null
+fi
+psql_admin() { psql -q "host=$W user=chantal dbname=postgres" "$@" >/dev/null 2>&1; }
+
+mkdir -p "$W/nginx"
+cat > "$W/nginx/nginx.conf" <<CONF
+user root;
+worker_processes 2;
+pid $W/nginx/nginx.pid;
+error_log $W/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;
+  client_body_temp_path $W/nginx/body; proxy_temp_path $W/nginx/proxy;
+  fastcgi_temp_path $W/nginx/fcgi; uwsgi_temp_path $W/nginx/uwsgi; scgi_temp_path $W/nginx/scgi;
+  server { listen 127.0.0.1:$PORT; root $BENCH_DIR; }
+}
+CONF
+/usr/sbin/nginx -c "$W/nginx/nginx.conf" 2>/dev/null || true
+trap '[ -f "$W/nginx/nginx.pid" ] && kill "$(cat "$W/nginx/nginx.pid")" 2>/dev/null; run_pg "$PGBIN/pg_ctl" -D "$W/pg" -m fast stop >/dev/null 2>&1 || true' EXIT
+BASE="http://127.0.0.1:$PORT"
+
+RESULTS="$W/results.tsv"
+: > "$RESULTS"
+# measure TOOL REPO CASE CMD...: runs CMD, records wall seconds and peak RSS (MB).
+measure() {
+    local tool=$1 repo=$2 case=$3; shift 3
+    local t; t=$(mktemp)
+    if ! /usr/bin/time -f "%e %M" -o "$t" "$@" >"$W/last.out" 2>&1; then
+        echo "FAILED: $tool $repo $case" >&2; tail -5 "$W/last.out" >&2
+    fi
+    read -r secs kb < <(tail -n 1 "$t"); rm -f "$t"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$tool" "$repo" "$case" "$secs" "$((kb / 1024))" >> "$RESULTS"
+    printf '  %-8s %-9s %-6s %6.2f s %5d MB\n' "$tool" "$repo" "$case" "$secs" "$((kb / 1024))" >&2
+}
+settle() { sync; sleep "$SETTLE"; }
+
+chantal_fresh() {
+    psql_admin -c "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench"
+    rm -rf "$W/chantal"; mkdir -p "$W/chantal/conf.d"
+    cat > "$W/chantal/config.yaml" <<YAML
+include: conf.d/*.yaml
+storage: {base_path: $W/chantal/storage}
+database: {url: "host=$W user=chantal dbname=bench"}
+YAML
+    for r in small bulk meta100k; do
+        printf 'name: %s\nupstream:\n  url: %s/%s\n' "$r" "$BASE" "$r" > "$W/chantal/conf.d/$r.yaml"
+    done
+    CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q init
+}
+pychantal_fresh() {
+    psql_admin -c "DROP DATABASE IF EXISTS pybench" -c "CREATE DATABASE pybench"
+    rm -rf "$W/py"; mkdir -p "$W/py"
+    cat > "$W/py/config.yaml" <<YAML
+database: {url: "postgresql+psycopg2://chantal@/pybench?host=$W"}
+storage: {base_path: $W/py/storage, published_path: $W/py/published}
+download: {parallel: 10}
+repositories:
+YAML
+    for r in small bulk meta100k; do
+        printf '  - {id: %s, name: %s, type: rpm, feed: "%s/%s", mode: mirror, enabled: true}\n' "$r" "$r" "$BASE" "$r" >> "$W/py/config.yaml"
+    done
+    # Schema from its models, and the repository rows its `repo sync` would create (its
+    # `repo check-updates`, used for the metadata phase, exits 0 doing nothing without them).
+    "$PY" -c "
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+from chantal.db.models import Base, Repository
+e = create_engine('postgresql+psycopg2://chantal@/pybench?host=$W')
+Base.metadata.create_all(e)
+with Session(e) as s:
+    for r in ('small', 'bulk', 'meta100k'):
+        s.add(Repository(repo_id=r, name=r, type='rpm', feed='$BASE/' + r, enabled=True, mode='MIRROR'))
+    s.commit()"
+    # The wheel ships no Alembic migrations, so its startup schema check cannot run: the
+    # schema was created from its models above.
+    cat > "$W/py/run.py" <<'PYRUN'
+import sys
+import chantal.db.migrations as m
+m.db_needs_upgrade = lambda url: False
+from chantal.cli.main import cli
+sys.exit(cli())
+PYRUN
+}
+PYC=("$PY" "$W/py/run.py" --config "$W/py/config.yaml")
+cat > "$W/dnf-sync" <<DNF
+#!/bin/sh
+exec dnf -q reposync --releasever=9 --setopt=reposdir=/dev/null --setopt=cachedir="$W/dnf/cache" \\
+    --repofrompath="\$1,$BASE/\$1" --repo="\$1" -p "$W/dnf/out" --norepopath
+DNF
+chmod +x "$W/dnf-sync"
+
+for round in $(seq 1 "$ROUNDS"); do
+    log "round $round of $ROUNDS"
+    for repo in small bulk; do
+        chantal_fresh; settle
+        measure chantal "$repo" cold env CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id "$repo"
+        measure chantal "$repo" noop env CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id "$repo"
+        rm -rf "$W/dnf"; settle
+        measure dnf "$repo" cold "$W/dnf-sync" "$repo"
+        measure dnf "$repo" noop "$W/dnf-sync" "$repo"
+        pychantal_fresh; settle
+        measure python "$repo" cold "${PYC[@]}" repo sync --repo-id "$repo"
+        measure python "$repo" noop "${PYC[@]}" repo sync --repo-id "$repo"
+    done
+    chantal_fresh; settle
+    measure chantal meta100k meta env CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id meta100k --dry-run
+    pychantal_fresh; settle
+    measure python meta100k meta "${PYC[@]}" repo check-updates --repo-id meta100k
+done
+CS9="$ROOT/../shared/fixtures/cs9/appstream/repodata/c03bb2ebc33bbee3046da091b45d90717273a43d3641a9d84e6eede05637bc8a-primary.xml.gz"
+if [ -f "$CS9" ]; then
+    for round in $(seq 1 "$ROUNDS"); do
+        measure chantal cs9 parse "$ROOT/target/release/examples/parse_primary" "$CS9"
+    done
+fi
+rm -rf "$W/chantal" "$W/py" "$W/dnf"
+
+echo
+echo "median of $ROUNDS rounds (wall seconds / peak RSS MB); bulk MB/s = 1024 MiB / cold seconds"
+python3 - "$RESULTS" <<'PYSUM'
+import sys, statistics, collections
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    tool, repo, case, secs, mb = line.split("\t")
+    rows[(repo, case, tool)].append((float(secs), int(mb)))
+print("| repository | case | tool | wall (s) | peak RSS (MB) | rate |")
+print("|---|---|---|---|---|---|")
+for (repo, case, tool), v in sorted(rows.items()):
+    s = statistics.median(x[0] for x in v)
+    m = statistics.median(x[1] for x in v)
+    rate = f"{1024 * 1.048576 / s:.0f} MB/s" if repo == "bulk" and case == "cold" and s > 0 else ""
+    print(f"| {repo} | {case} | {tool} | {s:.2f} | {m:.0f} | {rate} |")
+PYSUM
