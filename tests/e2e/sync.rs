@@ -893,3 +893,136 @@ fn tls_basic_auth_with_private_ca() {
     let err = env.chantal(&["repo", "sync", "--repo-id", "wrong"]).fails();
     assert!(err.contains("HTTP 401"), "{err}");
 }
+
+/// A tmpfs mounted for one test (the tests run as root) and unmounted when dropped.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn new(size: &str) -> Tmpfs {
+        let dir = tempfile::Builder::new()
+            .prefix("chantal-tmpfs-")
+            .tempdir()
+            .unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mounting a tmpfs needs root");
+        Tmpfs(dir)
+    }
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+    fn remount_ro(&self) {
+        let ok = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(self.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.path()).status();
+    }
+}
+
+fn env_with_storage(storage: &Path) -> Env {
+    let env = Env::new();
+    env.write(
+        "config.yaml",
+        &format!(
+            "include: conf.d/*.yaml\nstorage:\n  base_path: {}\ndatabase:\n  url: \"{}\"\n",
+            storage.display(),
+            env.db.url
+        ),
+    );
+    env
+}
+
+#[test]
+fn a_full_disk_fails_cleanly() {
+    let up = upstream_dir();
+    big_upstream(up.path());
+    let disk = Tmpfs::new("6m");
+    let env = env_with_storage(disk.path());
+    env.download("  retries: 0\n");
+    env.repo("big", &file_url(up.path()), "");
+    init(&env);
+    let run = env.chantal(&["repo", "sync", "--repo-id", "big"]);
+    let err = run.fails();
+    assert_eq!(run.code(), Some(1));
+    assert!(
+        err.contains("big: 1 of 2 packages failed, nothing committed"),
+        "{err}"
+    );
+    assert!(err.contains("No space left on device"), "{err}");
+    assert_eq!(env.latest("big"), None);
+    for (p, ok) in pool_files(disk.path()) {
+        assert!(ok, "{} does not match its name", p.display());
+    }
+}
+
+#[test]
+fn an_unwritable_pool_fails_cleanly() {
+    let up = upstream_dir();
+    createrepo(up.path(), &[test_rpm("hello-1.0-1.noarch.rpm")], &[]);
+    let disk = Tmpfs::new("16m");
+    let env = env_with_storage(disk.path());
+    env.repo("ro", &file_url(up.path()), "");
+    init(&env);
+    disk.remount_ro();
+    let run = env.chantal(&["repo", "sync", "--repo-id", "ro"]);
+    let err = run.fails();
+    let errors = error_lines(&err);
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(errors[0].contains("Read-only file system"), "{err}");
+    assert!(
+        errors[0].contains(&disk.path().display().to_string()),
+        "{err}"
+    );
+    assert_eq!(env.latest("ro"), None);
+}
+
+#[test]
+fn the_catalogue_going_away_mid_sync_commits_nothing() {
+    let up = upstream_dir();
+    big_upstream(up.path());
+    let server = HttpServer::start(up.path());
+    server.throttle(Some(6 << 20));
+    let cluster = chantal_tests::pg::Cluster::start();
+    let env = Env::with_db(chantal_tests::TestDb::on(&cluster));
+    env.repo("big", &server.url(""), "");
+    init(&env);
+    let child = env
+        .chantal_cmd()
+        .args(["repo", "sync", "--repo-id", "big"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("a partial download", || partial_size(&env) > 1 << 20);
+    cluster.stop();
+    let run = Run(child.wait_with_output().unwrap());
+    let err = run.fails();
+    assert_eq!(run.code(), Some(1));
+    let errors = error_lines(&err);
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].contains("cannot connect to the catalogue database"),
+        "{err}"
+    );
+    for (p, ok) in pool_files(&env.storage()) {
+        assert!(ok, "{} does not match its name", p.display());
+    }
+    cluster.restart();
+    assert_eq!(env.latest("big"), None, "nothing committed");
+    server.throttle(None);
+    let out = env.chantal(&["repo", "sync", "--repo-id", "big"]).ok();
+    assert!(out.starts_with("big: version 1: 2 added"), "{out}");
+}

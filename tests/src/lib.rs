@@ -37,11 +37,15 @@ pub struct Env {
 impl Env {
     /// A fresh installation whose `config.yaml` includes `conf.d/*.yaml`.
     pub fn new() -> Env {
+        Self::with_db(TestDb::new())
+    }
+
+    /// A fresh installation on a given database.
+    pub fn with_db(db: TestDb) -> Env {
         let dir = tempfile::Builder::new()
             .prefix("chantal-e2e-")
             .tempdir()
             .unwrap();
-        let db = TestDb::new();
         let env = Env { dir, db };
         env.write(
             "config.yaml",

@@ -16,9 +16,20 @@ pub const TEST_DATABASE_URL_ENV: &str = "CHANTAL_TEST_DATABASE_URL";
 struct Server {
     /// Connection string for the maintenance database.
     admin: String,
+    _cluster: Option<Cluster>,
+}
+
+/// A throwaway PostgreSQL cluster.
+pub struct Cluster {
+    /// Connection string for its `postgres` database.
+    pub admin: String,
+    data: PathBuf,
+    log: PathBuf,
+    opts: String,
+    as_postgres: bool,
     /// The guardian, whose stdin this process holds open: it closes at process exit, and the
-    /// guardian then stops the cluster.
-    _guardian: Option<Mutex<std::process::Child>>,
+    /// guardian then stops the cluster and removes its directory.
+    _guardian: Mutex<std::process::Child>,
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
@@ -28,9 +39,15 @@ fn server() -> &'static Server {
     SERVER.get_or_init(|| match std::env::var(TEST_DATABASE_URL_ENV) {
         Ok(url) if !url.is_empty() => Server {
             admin: url,
-            _guardian: None,
+            _cluster: None,
         },
-        _ => start_cluster(),
+        _ => {
+            let cluster = Cluster::start();
+            Server {
+                admin: cluster.admin.clone(),
+                _cluster: Some(cluster),
+            }
+        }
     })
 }
 
@@ -80,7 +97,62 @@ fn run_pg(as_postgres: bool, tool: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-fn start_cluster() -> Server {
+impl Cluster {
+    /// Starts a new cluster of its own (tests that stop the database use one).
+    pub fn start() -> Cluster {
+        start_cluster()
+    }
+
+    /// Stops the server (immediately, like a crash or a network cut).
+    pub fn stop(&self) {
+        let out = run_pg(
+            self.as_postgres,
+            &pg_tool("pg_ctl"),
+            &[
+                "-D",
+                self.data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        )
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Starts it again after [`Cluster::stop`].
+    pub fn restart(&self) {
+        let out = run_pg(
+            self.as_postgres,
+            &pg_tool("pg_ctl"),
+            &[
+                "-D",
+                self.data.to_str().unwrap(),
+                "-l",
+                self.log.to_str().unwrap(),
+                "-w",
+                "-o",
+                &self.opts,
+                "start",
+            ],
+        )
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn start_cluster() -> Cluster {
     let as_postgres = is_root();
     if as_postgres {
         let exists = Command::new("id")
@@ -181,9 +253,13 @@ fn start_cluster() -> Server {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    Server {
+    Cluster {
         admin: format!("host={} user=chantal dbname=postgres", base.display()),
-        _guardian: Some(Mutex::new(guardian)),
+        data,
+        log,
+        opts,
+        as_postgres,
+        _guardian: Mutex::new(guardian),
     }
 }
 
@@ -250,6 +326,16 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// The `postgres` database of a private cluster (dropped with the cluster).
+    pub fn on(cluster: &Cluster) -> TestDb {
+        TestDb {
+            name: String::new(),
+            url: cluster.admin.clone(),
+        }
+    }
+}
+
 impl Default for TestDb {
     fn default() -> Self {
         Self::new()
@@ -258,6 +344,9 @@ impl Default for TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if self.name.is_empty() {
+            return;
+        }
         if let Ok(mut admin) = postgres::Client::connect(&server().admin, postgres::NoTls) {
             let _ = admin.batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",

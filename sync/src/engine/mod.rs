@@ -156,8 +156,13 @@ impl Engine<'_> {
                 ..Default::default()
             },
         };
-        if let Err(e) = self.catalogue.finish_sync(sync_id, &finish) {
-            tracing::warn!("could not record the sync result: {e}");
+        // With the catalogue unreachable, recording the failure would only wait out the
+        // connection timeout once more; the next sync marks the row interrupted.
+        let unreachable = matches!(&result, Err(SyncError::Common(Error::Connect { .. })));
+        if !unreachable {
+            if let Err(e) = self.catalogue.finish_sync(sync_id, &finish) {
+                tracing::warn!("could not record the sync result: {e}");
+            }
         }
         result.map(|mut r| {
             r.elapsed = started.elapsed();
