@@ -180,14 +180,10 @@ impl Engine<'_> {
         ledger: &mut Ledger,
     ) -> Result<Report> {
         let (catalogue, pool, progress) = (self.catalogue, &self.pool, self.progress);
-        progress.phase(
-            &repo.name,
-            "metadata",
-            &format!(
-                "metadata: fetching {}",
-                transport.url("repodata/repomd.xml")
-            ),
-        );
+        progress.phase(&format!(
+            "metadata: fetching {}",
+            transport.url("repodata/repomd.xml")
+        ));
         let repomd = self
             .rt
             .block_on(transport.get_bytes("repodata/repomd.xml", MAX_REPOMD))?;
@@ -282,17 +278,13 @@ impl Engine<'_> {
                 failures: Vec::new(),
             });
         }
-        progress.phase(
-            &repo.name,
-            "packages",
-            &format!(
-                "packages: {} to download ({}), {} already in the pool",
-                jobs.len(),
-                human_bytes(want_bytes),
-                parsed.packages.len() - jobs.len()
-            ),
-        );
-        progress.downloads(jobs.len() as u64, want_bytes);
+        progress.phase(&format!(
+            "packages: {} to download ({}), {} already in the pool",
+            jobs.len(),
+            human_bytes(want_bytes),
+            parsed.packages.len() - jobs.len()
+        ));
+        progress.downloads(&repo.name, jobs.len() as u64, want_bytes);
         let adopter = Adopter::new(pool.clone(), catalogue.clone());
         let done = self.rt.block_on(packages::download_all(
             transport.clone(),
@@ -329,7 +321,7 @@ impl Engine<'_> {
             });
         }
 
-        progress.phase(&repo.name, "commit", "commit: publishing the new version");
+        progress.phase("commit: publishing the new version");
         let content: Vec<(String, String)> = parsed
             .packages
             .iter()
