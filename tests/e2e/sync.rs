@@ -610,57 +610,48 @@ fn hostile_metadata_is_refused_with_a_clear_error() {
     init(&env);
     let pkg = SynthPkg::new("p", "noarch", b"payload".to_vec());
     let href = pkg.href();
+    // Each case rewrites the generated primary.xml (or replaces it) before it is compressed.
+    let rewrite = |from: String, to: String| SynthOptions {
+        primary_hook: Box::new(move |s| s.replace(&from, &to)),
+        ..Default::default()
+    };
     let cases: Vec<(&str, SynthOptions, &str)> = vec![
         (
             "absolute",
-            SynthOptions {
-                primary_hook: Box::new({
-                    let h = href.clone();
-                    move |s| s.replace(&h, "/etc/passwd")
-                }),
-                ..Default::default()
-            },
+            rewrite(href.clone(), "/etc/passwd".into()),
             "absolute location href \"/etc/passwd\"",
         ),
         (
             "dotdot",
-            SynthOptions {
-                primary_hook: Box::new({
-                    let h = href.clone();
-                    move |s| s.replace(&h, "../../../../tmp/evil.rpm")
-                }),
-                ..Default::default()
-            },
+            rewrite(href.clone(), "../../../../tmp/evil.rpm".into()),
             "contains '..'",
         ),
         (
             "xmlbase",
-            SynthOptions {
-                primary_hook: Box::new(|s| {
-                    s.replace(
-                        "<location href",
-                        "<location xml:base=\"http://evil.example/\" href",
-                    )
-                }),
-                ..Default::default()
-            },
+            rewrite(
+                "<location href".into(),
+                "<location xml:base=\"http://evil.example/\" href".into(),
+            ),
             "xml:base \"http://evil.example/\" points outside the repository",
         ),
         (
             "size",
-            SynthOptions {
-                primary_hook: Box::new(|s| {
-                    s.replace("package=\"7\"", "package=\"99999999999999999\"")
-                }),
-                ..Default::default()
-            },
+            rewrite(
+                "package=\"7\"".into(),
+                "package=\"99999999999999999\"".into(),
+            ),
             "absurdly large",
         ),
         (
             "entity",
             SynthOptions {
                 primary_hook: Box::new(|s| {
-                    s.replacen("<?xml version=\"1.0\" encoding=\"UTF-8\"?>", "<?xml version=\"1.0\"?><!DOCTYPE metadata [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>", 1).replace("<name>p</name>", "<name>&xxe;</name>")
+                    s.replacen(
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+                        "<?xml version=\"1.0\"?><!DOCTYPE metadata [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>",
+                        1,
+                    )
+                    .replace("<name>p</name>", "<name>&xxe;</name>")
                 }),
                 ..Default::default()
             },
