@@ -1017,3 +1017,43 @@ fn the_catalogue_going_away_mid_sync_commits_nothing() {
     let out = env.chantal(&["repo", "sync", "--repo-id", "big"]).ok();
     assert!(out.starts_with("big: version 1: 2 added"), "{out}");
 }
+
+#[test]
+fn packages_listed_twice_are_synced_once() {
+    let up = upstream_dir();
+    let src = fixtures().join("createrepo_c/repo_with_duplicate_packages/repodata");
+    std::fs::create_dir_all(up.path().join("repodata")).unwrap();
+    for f in std::fs::read_dir(&src).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), up.path().join("repodata").join(f.file_name())).unwrap();
+    }
+    for rpm in [
+        "fake_bash-1.1.1-1.x86_64.rpm",
+        "super_kernel-6.0.1-2.x86_64.rpm",
+    ] {
+        std::fs::copy(
+            fixtures().join("createrepo_c/packages").join(rpm),
+            up.path().join(rpm),
+        )
+        .unwrap();
+    }
+    let env = Env::new();
+    env.repo("dup", &file_url(up.path()), "");
+    init(&env);
+    let run = env.chantal(&["repo", "sync", "--repo-id", "dup"]);
+    let out = run.ok();
+    assert!(out.starts_with("dup: version 1: 2 added"), "{out}");
+    let err = run.stderr();
+    assert!(
+        err.contains("fake_bash-1.1.1-1.x86_64.rpm is listed more than once upstream"),
+        "{err}"
+    );
+    assert!(err.contains("2 duplicates skipped"), "{err}");
+    assert_eq!(
+        env.latest_hrefs("dup"),
+        [
+            "fake_bash-1.1.1-1.x86_64.rpm",
+            "super_kernel-6.0.1-2.x86_64.rpm"
+        ]
+    );
+}
