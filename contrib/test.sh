@@ -12,6 +12,15 @@ export PATH="$PATH:$(pg_bindir)"
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
+log "crate boundaries"
+# chantal-fs serves files: no async runtime or HTTP client of its own, never the sync crate;
+# and nothing below common pulls in an HTTP client. (tokio does reach chantal-fs through the
+# blocking postgres client, which runs it internally.)
+if cargo tree -p chantal-fs -e normal --depth 1 --prefix none | grep -qE '^(tokio|reqwest|chantal-sync) ' \
+    || cargo tree -p chantal-common -e normal --prefix none | grep -qE '^reqwest '; then
+    echo "crate boundary broken: see docs/ARCHITECTURE.md" >&2
+    exit 1
+fi
 log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "cargo build"

@@ -1057,3 +1057,66 @@ fn packages_listed_twice_are_synced_once() {
         ]
     );
 }
+
+#[test]
+fn downloads_go_through_the_configured_proxy() {
+    let up = upstream_dir();
+    createrepo(up.path(), &[test_rpm("hello-1.0-1.noarch.rpm")], &[]);
+    // The "proxy" serves the upstream's files for absolute-form requests; the upstream host
+    // itself does not resolve, so only the proxy path can work.
+    let proxy = HttpServer::start(up.path());
+    let env = Env::new();
+    let port = proxy.url("").rsplit(':').next().unwrap().to_string();
+    env.download(&format!(
+        "  retries: 0\n  proxy: http://pxuser:pxpass@127.0.0.1:{port}\n"
+    ));
+    env.repo(
+        "viaproxy",
+        "http://upstream.chantal.invalid",
+        "credentials:\n  type: basic\n  username: mirror\n  password: s3cret\n",
+    );
+    init(&env);
+    env.chantal(&["repo", "sync", "--repo-id", "viaproxy"]).ok();
+    let reqs = proxy.requests();
+    assert!(!reqs.is_empty());
+    for r in &reqs {
+        assert!(
+            r.target.starts_with("http://upstream.chantal.invalid/"),
+            "{r:?}"
+        );
+        assert_eq!(
+            r.proxy_authorization.as_deref(),
+            Some(chantal_tests::http::basic_header("pxuser", "pxpass").as_str()),
+            "{r:?}"
+        );
+        assert_eq!(
+            r.authorization.as_deref(),
+            Some(chantal_tests::http::basic_header("mirror", "s3cret").as_str()),
+            "upstream credentials go to the upstream, proxy credentials only to the proxy: {r:?}"
+        );
+    }
+    let show = env.chantal(&["repo", "show", "--repo-id", "viaproxy"]).ok();
+    assert!(show.contains("http://pxuser:****@127.0.0.1:"), "{show}");
+    assert!(!show.contains("pxpass"), "{show}");
+}
+
+#[test]
+fn a_server_ignoring_range_gets_a_fresh_download() {
+    let up = upstream_dir();
+    let pkg = big_upstream(up.path());
+    let server = HttpServer::start(up.path());
+    let env = Env::new();
+    env.download("  retries: 2\n");
+    env.repo("norange", &server.url(""), "");
+    init(&env);
+    let path = format!("/{}", pkg.href());
+    server.ignore_range(true);
+    server.fail_next(&path, &[Fault::Truncate(3 << 20)]);
+    let out = env.chantal(&["repo", "sync", "--repo-id", "norange"]).ok();
+    assert!(out.starts_with("norange: version 1: 2 added"), "{out}");
+    let reqs = server.requests_for(&path);
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[1].range.as_deref(), Some("bytes=3145728-"));
+    assert_eq!(reqs[1].status, 200, "the server sent the whole file again");
+    assert_pool_sound(&env);
+}

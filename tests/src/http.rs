@@ -26,9 +26,14 @@ pub enum Fault {
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
 pub struct Logged {
+    /// The path, also for proxy-style requests (`GET http://host/path`).
     pub path: String,
+    /// The request target exactly as sent.
+    pub target: String,
     pub range: Option<String>,
     pub status: u16,
+    pub authorization: Option<String>,
+    pub proxy_authorization: Option<String>,
 }
 
 #[derive(Default)]
@@ -39,6 +44,7 @@ struct State {
     log: Vec<Logged>,
     throttle: Option<u64>,
     basic: Option<String>,
+    ignore_range: bool,
 }
 
 pub struct HttpServer {
@@ -109,25 +115,14 @@ impl HttpServer {
         self.state.lock().unwrap().throttle = bytes_per_sec;
     }
 
+    /// Answers every request with the whole file, as servers without Range support do.
+    pub fn ignore_range(&self, ignore: bool) {
+        self.state.lock().unwrap().ignore_range = ignore;
+    }
+
     /// Requires HTTP basic authentication with these credentials.
     pub fn require_basic(&self, user: &str, password: &str) {
-        use std::fmt::Write as _;
-        let raw = format!("{user}:{password}");
-        let mut b64 = String::new();
-        for chunk in raw.as_bytes().chunks(3) {
-            const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-            let n = (u32::from(chunk[0]) << 16)
-                | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-                | u32::from(*chunk.get(2).unwrap_or(&0));
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    b64.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                } else {
-                    let _ = write!(b64, "=");
-                }
-            }
-        }
-        self.state.lock().unwrap().basic = Some(format!("Basic {b64}"));
+        self.state.lock().unwrap().basic = Some(basic_header(user, password));
     }
 
     /// Every request so far.
@@ -144,6 +139,27 @@ impl HttpServer {
     }
 }
 
+/// The `Authorization: Basic ...` value for these credentials.
+pub fn basic_header(user: &str, password: &str) -> String {
+    use std::fmt::Write as _;
+    let raw = format!("{user}:{password}");
+    let mut b64 = String::new();
+    for chunk in raw.as_bytes().chunks(3) {
+        const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                let _ = write!(b64, "=");
+            }
+        }
+    }
+    format!("Basic {b64}")
+}
+
 impl Drop for HttpServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
@@ -157,9 +173,17 @@ fn handle(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) -> std:
     let mut conn = conn;
     let mut line = String::new();
     reader.read_line(&mut line)?;
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    // A forward proxy gets absolute URLs: serve them from the same root.
+    let path = match target.split_once("://") {
+        Some((_, rest)) => rest
+            .find('/')
+            .map_or("/".to_string(), |i| rest[i..].to_string()),
+        None => target.clone(),
+    };
     let mut range = None;
     let mut auth = None;
+    let mut proxy_auth = None;
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
@@ -169,24 +193,28 @@ fn handle(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) -> std:
             match k.trim().to_ascii_lowercase().as_str() {
                 "range" => range = Some(v.trim().to_string()),
                 "authorization" => auth = Some(v.trim().to_string()),
+                "proxy-authorization" => proxy_auth = Some(v.trim().to_string()),
                 _ => {}
             }
         }
     }
-    let (fault, throttle, basic) = {
+    let (fault, throttle, basic, ignore_range) = {
         let mut s = state.lock().unwrap();
         let fault = s
             .faults
             .get_mut(&path)
             .and_then(VecDeque::pop_front)
             .or_else(|| s.permanent.get(&path).cloned());
-        (fault, s.throttle, s.basic.clone())
+        (fault, s.throttle, s.basic.clone(), s.ignore_range)
     };
     let log = |status: u16| {
         state.lock().unwrap().log.push(Logged {
             path: path.clone(),
+            target: target.clone(),
             range: range.clone(),
             status,
+            authorization: auth.clone(),
+            proxy_authorization: proxy_auth.clone(),
         })
     };
     if let Some(expected) = basic {
@@ -226,7 +254,8 @@ fn handle(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) -> std:
     let mut start = 0u64;
     let mut status = 200;
     let mut headers = vec![("Accept-Ranges", "bytes".to_string())];
-    if let Some(r) = range.as_deref().and_then(|r| r.strip_prefix("bytes=")) {
+    let honoured = if ignore_range { None } else { range.as_deref() };
+    if let Some(r) = honoured.and_then(|r| r.strip_prefix("bytes=")) {
         let from: u64 = r.split('-').next().unwrap_or("0").parse().unwrap_or(0);
         if from >= total {
             log(416);
