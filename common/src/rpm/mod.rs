@@ -4,6 +4,7 @@
 
 pub mod checksum;
 pub mod decompress;
+pub mod evr;
 pub mod fragments;
 pub mod href;
 pub mod primary;
