@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod pool;
 pub mod redact;
+pub mod retention;
 pub mod rpm;
 
 pub use error::{Error, Result};

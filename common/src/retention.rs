@@ -1,0 +1,238 @@
+//! Retention: which packages a repository's next version holds, from what upstream lists now
+//! and what the latest version held. A pure function, so every policy is tested on its own.
+//!
+//! - `mirror`: upstream's set (after the architecture filter).
+//! - `newest-only`: the newest EVR of each name.arch upstream has now.
+//! - `keep-all`: everything ever seen accumulates.
+//! - `deleted_packages: keep`: what upstream dropped stays (for newest-only: the last newest
+//!   version of a name.arch that vanished upstream).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::config::{DeletedPackages, Policy};
+use crate::rpm::evr::compare_evr;
+
+/// A package as retention sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Evra<'a> {
+    pub name: &'a str,
+    pub arch: &'a str,
+    pub epoch: i64,
+    pub version: &'a str,
+    pub release: &'a str,
+}
+
+impl Evra<'_> {
+    fn nevra(&self) -> (&str, &str, i64, &str, &str) {
+        (self.name, self.arch, self.epoch, self.version, self.release)
+    }
+}
+
+/// Where a package of the next version comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Pick {
+    /// Index into the upstream list.
+    Upstream(usize),
+    /// Index into the previous version's list (a package upstream no longer has).
+    Previous(usize),
+}
+
+/// The next version's packages, in upstream order, then previous order.
+pub fn plan(
+    policy: Policy,
+    deleted: DeletedPackages,
+    upstream: &[Evra<'_>],
+    previous: &[Evra<'_>],
+) -> Vec<Pick> {
+    let mut picks: Vec<Pick> = match policy {
+        Policy::Mirror | Policy::KeepAll => (0..upstream.len()).map(Pick::Upstream).collect(),
+        Policy::NewestOnly => newest(upstream).into_iter().map(Pick::Upstream).collect(),
+    };
+    let keep_dropped = policy == Policy::KeepAll || deleted == DeletedPackages::Keep;
+    if keep_dropped {
+        let upstream_nevras: HashSet<_> = upstream.iter().map(Evra::nevra).collect();
+        let gone = previous
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !upstream_nevras.contains(&p.nevra()));
+        match policy {
+            // keep-all keeps every version; mirror/keep keeps what upstream dropped.
+            Policy::KeepAll | Policy::Mirror => picks.extend(gone.map(|(i, _)| Pick::Previous(i))),
+            // newest-only/keep: only name.archs upstream no longer has at all, and of those
+            // only the newest the previous version held.
+            Policy::NewestOnly => {
+                let upstream_names: HashSet<(&str, &str)> =
+                    upstream.iter().map(|u| (u.name, u.arch)).collect();
+                let vanished: Vec<usize> = gone
+                    .filter(|(_, p)| !upstream_names.contains(&(p.name, p.arch)))
+                    .map(|(i, _)| i)
+                    .collect();
+                let subset: Vec<Evra<'_>> = vanished.iter().map(|&i| previous[i]).collect();
+                picks.extend(newest(&subset).into_iter().map(|k| Pick::Previous(vanished[k])));
+            }
+        }
+    }
+    picks.sort();
+    picks.dedup();
+    picks
+}
+
+/// Indices of the newest EVR per name.arch (the first listed wins a tie).
+fn newest(items: &[Evra<'_>]) -> Vec<usize> {
+    let mut best: HashMap<(&str, &str), usize> = HashMap::new();
+    for (i, it) in items.iter().enumerate() {
+        best.entry((it.name, it.arch))
+            .and_modify(|b| {
+                let cur = &items[*b];
+                if compare_evr(
+                    (it.epoch, it.version, it.release),
+                    (cur.epoch, cur.version, cur.release),
+                )
+                .is_gt()
+                {
+                    *b = i;
+                }
+            })
+            .or_insert(i);
+    }
+    let mut v: Vec<usize> = best.into_values().collect();
+    v.sort_unstable();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses "name-[epoch:]version-release.arch".
+    fn p(s: &str) -> Evra<'_> {
+        let (rest, arch) = s.rsplit_once('.').unwrap();
+        let (rest, release) = rest.rsplit_once('-').unwrap();
+        let (name, ev) = rest.rsplit_once('-').unwrap();
+        let (epoch, version) = match ev.split_once(':') {
+            Some((e, v)) => (e.parse().unwrap(), v),
+            None => (0, ev),
+        };
+        Evra {
+            name,
+            arch,
+            epoch,
+            version,
+            release,
+        }
+    }
+
+    /// Runs the policy over upstream snapshots v1, v2, ... and returns each version's set.
+    fn sequence(policy: Policy, deleted: DeletedPackages, steps: &[&[&str]]) -> Vec<Vec<String>> {
+        let mut latest: Vec<String> = Vec::new();
+        let mut out = Vec::new();
+        for step in steps {
+            let up: Vec<Evra<'_>> = step.iter().map(|s| p(s)).collect();
+            let prev_owned = latest.clone();
+            let prev: Vec<Evra<'_>> = prev_owned.iter().map(|s| p(s)).collect();
+            let mut next: Vec<String> = plan(policy, deleted, &up, &prev)
+                .into_iter()
+                .map(|pick| match pick {
+                    Pick::Upstream(i) => step[i].to_string(),
+                    Pick::Previous(i) => prev_owned[i].clone(),
+                })
+                .collect();
+            next.sort();
+            latest = next.clone();
+            out.push(next);
+        }
+        out
+    }
+
+    const V1: &[&str] = &["a-1.0-1.noarch", "b-1.0-1.x86_64", "c-2.0~rc1-1.noarch"];
+    const V2: &[&str] = &[
+        "a-1.0-1.noarch",
+        "a-1.1-1.noarch",
+        "b-1.0-1.x86_64",
+        "c-2.0-1.noarch",
+        "c-2.0~rc1-1.noarch",
+    ];
+    // b vanished; a's epoch bump makes 0.9 newest; c keeps only its rc.
+    const V3: &[&str] = &["a-1:0.9-1.noarch", "a-1.1-1.noarch", "c-2.0~rc1-1.noarch"];
+
+    fn s(v: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn mirror_remove_is_upstream() {
+        let r = sequence(Policy::Mirror, DeletedPackages::Remove, &[V1, V2, V3]);
+        assert_eq!(r, vec![s(V1), s(V2), s(V3)]);
+    }
+
+    #[test]
+    fn mirror_keep_keeps_what_upstream_dropped() {
+        let r = sequence(Policy::Mirror, DeletedPackages::Keep, &[V1, V2, V3]);
+        assert_eq!(r[1], s(V2));
+        assert_eq!(
+            r[2],
+            s(&[
+                "a-1.0-1.noarch",
+                "a-1:0.9-1.noarch",
+                "a-1.1-1.noarch",
+                "b-1.0-1.x86_64",
+                "c-2.0-1.noarch",
+                "c-2.0~rc1-1.noarch",
+            ])
+        );
+    }
+
+    #[test]
+    fn newest_only_remove() {
+        let r = sequence(Policy::NewestOnly, DeletedPackages::Remove, &[V1, V2, V3]);
+        assert_eq!(r[0], s(V1));
+        assert_eq!(
+            r[1],
+            s(&["a-1.1-1.noarch", "b-1.0-1.x86_64", "c-2.0-1.noarch"]),
+            "2.0 beats 2.0~rc1"
+        );
+        assert_eq!(
+            r[2],
+            s(&["a-1:0.9-1.noarch", "c-2.0~rc1-1.noarch"]),
+            "the epoch wins; upstream's rc is all it has now"
+        );
+    }
+
+    #[test]
+    fn newest_only_keep_keeps_the_last_newest_of_a_vanished_name() {
+        let r = sequence(Policy::NewestOnly, DeletedPackages::Keep, &[V1, V2, V3]);
+        assert_eq!(
+            r[2],
+            s(&["a-1:0.9-1.noarch", "b-1.0-1.x86_64", "c-2.0~rc1-1.noarch"]),
+            "b stays at its last newest; c follows upstream back to the rc"
+        );
+    }
+
+    #[test]
+    fn keep_all_accumulates() {
+        for deleted in [DeletedPackages::Remove, DeletedPackages::Keep] {
+            let r = sequence(Policy::KeepAll, deleted, &[V1, V2, V3]);
+            assert_eq!(r[1], s(V2));
+            assert_eq!(
+                r[2],
+                s(&[
+                    "a-1.0-1.noarch",
+                    "a-1:0.9-1.noarch",
+                    "a-1.1-1.noarch",
+                    "b-1.0-1.x86_64",
+                    "c-2.0-1.noarch",
+                    "c-2.0~rc1-1.noarch",
+                ])
+            );
+        }
+    }
+
+    #[test]
+    fn architectures_are_separate_streams() {
+        let up = [p("t-2.0-1.x86_64"), p("t-1.0-1.aarch64"), p("t-1.0-1.x86_64")];
+        let picks = plan(Policy::NewestOnly, DeletedPackages::Remove, &up, &[]);
+        assert_eq!(picks, vec![Pick::Upstream(0), Pick::Upstream(1)]);
+    }
+}
