@@ -3,6 +3,7 @@
 
 pub mod catalogue;
 pub mod config;
+pub mod diff;
 pub mod error;
 pub mod pool;
 pub mod redact;

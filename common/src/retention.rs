@@ -68,7 +68,11 @@ pub fn plan(
                     .map(|(i, _)| i)
                     .collect();
                 let subset: Vec<Evra<'_>> = vanished.iter().map(|&i| previous[i]).collect();
-                picks.extend(newest(&subset).into_iter().map(|k| Pick::Previous(vanished[k])));
+                picks.extend(
+                    newest(&subset)
+                        .into_iter()
+                        .map(|k| Pick::Previous(vanished[k])),
+                );
             }
         }
     }
@@ -231,7 +235,11 @@ mod tests {
 
     #[test]
     fn architectures_are_separate_streams() {
-        let up = [p("t-2.0-1.x86_64"), p("t-1.0-1.aarch64"), p("t-1.0-1.x86_64")];
+        let up = [
+            p("t-2.0-1.x86_64"),
+            p("t-1.0-1.aarch64"),
+            p("t-1.0-1.x86_64"),
+        ];
         let picks = plan(Policy::NewestOnly, DeletedPackages::Remove, &up, &[]);
         assert_eq!(picks, vec![Pick::Upstream(0), Pick::Upstream(1)]);
     }

@@ -85,15 +85,71 @@ pub struct SyncArgs {
 
     /// Fetch and verify the metadata and plan the sync, but download no package and commit
     /// nothing; print what a sync would do.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "create_snapshot")]
     pub dry_run: bool,
+
+    /// After a successful sync (also a no-op one), name the repository's latest version.
+    #[arg(long)]
+    pub create_snapshot: bool,
+
+    /// The snapshot's name (default: today's date, YYYY-MM-DD in UTC, with -2, -3, ... if
+    /// taken).
+    #[arg(long, value_name = "SNAPSHOT", requires = "create_snapshot")]
+    pub snapshot_name: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SnapshotCommand {
+    /// Name a repository's current version. Copies nothing.
+    Create {
+        /// The repository.
+        #[arg(long, value_name = "NAME")]
+        repo_id: String,
+        /// The snapshot's name: letters, digits, '.', '_' and '-'.
+        #[arg(long, value_name = "SNAPSHOT")]
+        name: String,
+        /// Free text shown by list and show.
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+    },
     /// Snapshots of one repository, or of all.
     List {
         /// Only this repository's snapshots.
+        #[arg(long, value_name = "NAME")]
+        repo_id: Option<String>,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// One snapshot: version, packages, size, per-architecture counts, repomd revision.
+    Show {
+        #[arg(long, value_name = "SNAPSHOT")]
+        name: String,
+        /// Needed when several repositories have a snapshot of that name.
+        #[arg(long, value_name = "NAME")]
+        repo_id: Option<String>,
+        /// Also list every package (NEVRA and sha256).
+        #[arg(long)]
+        packages: bool,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// Remove a snapshot's name; its files go only through `db cleanup`.
+    Delete {
+        #[arg(long, value_name = "SNAPSHOT")]
+        name: String,
+        /// Needed when several repositories have a snapshot of that name.
+        #[arg(long, value_name = "NAME")]
+        repo_id: Option<String>,
+    },
+    /// Packages added, removed and updated between two snapshots (or `latest`).
+    Diff {
+        /// A snapshot name, or `latest`.
+        #[arg(long, value_name = "SNAPSHOT")]
+        from: String,
+        /// A snapshot name, or `latest`.
+        #[arg(long, value_name = "SNAPSHOT")]
+        to: String,
+        /// Needed when the names exist in several repositories, and with `latest`.
         #[arg(long, value_name = "NAME")]
         repo_id: Option<String>,
         #[command(flatten)]

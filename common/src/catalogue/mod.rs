@@ -23,7 +23,7 @@ use crate::error::{db_reason, Error, Result};
 pub use blobs::BlobRecord;
 pub use migrations::{Migration, SchemaStatus, MIGRATIONS};
 pub use repositories::{RepoSummary, SyncRecord};
-pub use snapshots::SnapshotRecord;
+pub use snapshots::{SnapshotRecord, VersionInfo, VersionPackage};
 pub use sync::{
     CommitInput, CommitResult, KnownBlob, LatestState, NevraSize, NewMetadata, NewPackage,
     RunningSync, SyncFinish, SyncLock,

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{db_err, Catalogue};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// One snapshot with the size of the version it names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,172 @@ impl Catalogue {
                 total_size: r.get(4),
                 created_at: r.get(5),
                 description: r.get(6),
+            })
+            .collect())
+    }
+}
+
+/// One package of a version, as `snapshot show --packages` and `snapshot diff` need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionPackage {
+    pub name: String,
+    pub epoch: i64,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    pub sha256: String,
+    pub location_href: String,
+}
+
+impl VersionPackage {
+    /// `name-[epoch:]version-release.arch`.
+    pub fn nevra(&self) -> String {
+        if self.epoch == 0 {
+            format!(
+                "{}-{}-{}.{}",
+                self.name, self.version, self.release, self.arch
+            )
+        } else {
+            format!(
+                "{}-{}:{}-{}.{}",
+                self.name, self.epoch, self.version, self.release, self.arch
+            )
+        }
+    }
+}
+
+/// A version of a repository and what describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    pub repository: String,
+    pub version: i64,
+    pub packages: i64,
+    pub total_size: i64,
+    pub created_at: DateTime<Utc>,
+    pub repomd_revision: Option<String>,
+}
+
+impl Catalogue {
+    /// Names the repository's latest version. O(1): one row. Fails if the repository has no
+    /// version yet or already has a snapshot of that name.
+    pub fn create_snapshot(
+        &self,
+        repository: &str,
+        name: &str,
+        description: Option<&str>,
+    ) -> Result<SnapshotRecord> {
+        let mut conn = self.conn()?;
+        let ctx = format!("creating snapshot {name} of {repository}");
+        let mut tx = conn.transaction().map_err(db_err(ctx.clone()))?;
+        let row = tx
+            .query_opt(
+                "SELECT id, latest_version FROM repositories WHERE name = $1",
+                &[&repository],
+            )
+            .map_err(db_err(ctx.clone()))?;
+        let (repo_id, latest): (i64, Option<i64>) = match row {
+            Some(r) => (r.get(0), r.get(1)),
+            None => (0, None),
+        };
+        let Some(version) = latest else {
+            return Err(Error::Missing(format!(
+                "{repository} has no version yet: sync it before taking a snapshot"
+            )));
+        };
+        let existing = tx
+            .query_opt(
+                "SELECT version FROM snapshots WHERE repository_id = $1 AND name = $2",
+                &[&repo_id, &name],
+            )
+            .map_err(db_err(ctx.clone()))?;
+        if let Some(r) = existing {
+            let v: i64 = r.get(0);
+            return Err(Error::Missing(format!(
+                "{repository} already has a snapshot named {name} (version {v})"
+            )));
+        }
+        tx.execute(
+            "INSERT INTO snapshots (repository_id, name, version, description)
+             VALUES ($1, $2, $3, $4)",
+            &[&repo_id, &name, &version, &description],
+        )
+        .map_err(db_err(ctx.clone()))?;
+        tx.commit().map_err(db_err(ctx))?;
+        let mut found = self.snapshots(Some(repository))?;
+        found.retain(|s| s.name == name);
+        found
+            .pop()
+            .ok_or_else(|| Error::Missing(format!("snapshot {name} vanished after creation")))
+    }
+
+    /// Whether `repository` has a snapshot called `name`.
+    pub fn snapshot_exists(&self, repository: &str, name: &str) -> Result<bool> {
+        Ok(self
+            .snapshots(Some(repository))?
+            .iter()
+            .any(|s| s.name == name))
+    }
+
+    /// Removes a snapshot's name. Files are only ever removed by cleanup.
+    pub fn delete_snapshot(&self, repository: &str, name: &str) -> Result<bool> {
+        let mut conn = self.conn()?;
+        let n = conn
+            .execute(
+                "DELETE FROM snapshots s USING repositories r
+                  WHERE r.id = s.repository_id AND r.name = $1 AND s.name = $2",
+                &[&repository, &name],
+            )
+            .map_err(db_err(format!("deleting snapshot {name} of {repository}")))?;
+        Ok(n > 0)
+    }
+
+    /// A version's summary.
+    pub fn version_info(&self, repository: &str, version: i64) -> Result<Option<VersionInfo>> {
+        let mut conn = self.conn()?;
+        let row = conn
+            .query_opt(
+                "SELECT r.name, v.number, v.package_count, v.total_size, v.created_at,
+                        v.repomd_revision
+                   FROM repository_versions v JOIN repositories r ON r.id = v.repository_id
+                  WHERE r.name = $1 AND v.number = $2",
+                &[&repository, &version],
+            )
+            .map_err(db_err(format!("reading version {version} of {repository}")))?;
+        Ok(row.map(|r| VersionInfo {
+            repository: r.get(0),
+            version: r.get(1),
+            packages: r.get(2),
+            total_size: r.get(3),
+            created_at: r.get(4),
+            repomd_revision: r.get(5),
+        }))
+    }
+
+    /// Every package of a version, ordered by name, arch and EVR text.
+    pub fn version_packages(&self, repository: &str, version: i64) -> Result<Vec<VersionPackage>> {
+        let mut conn = self.conn()?;
+        let rows = conn
+            .query(
+                "SELECT p.name, p.epoch, p.version, p.release, p.arch, p.sha256, c.location_href
+                   FROM repository_content c
+                   JOIN repositories r ON r.id = c.repository_id
+                   JOIN packages p ON p.id = c.package_id
+                  WHERE r.name = $1 AND c.added_in <= $2
+                    AND (c.removed_in IS NULL OR c.removed_in > $2)
+                  ORDER BY p.name, p.arch, p.epoch, p.version, p.release, c.location_href",
+                &[&repository, &version],
+            )
+            .map_err(db_err(format!("listing version {version} of {repository}")))?;
+        Ok(rows
+            .iter()
+            .map(|r| VersionPackage {
+                name: r.get(0),
+                epoch: r.get(1),
+                version: r.get(2),
+                release: r.get(3),
+                arch: r.get(4),
+                sha256: r.get(5),
+                location_href: r.get(6),
             })
             .collect())
     }

@@ -219,9 +219,21 @@ mod tests {
 
     #[test]
     fn epoch_wins_then_version_then_release() {
-        assert_eq!(compare_evr((1, "1.0", "1"), (0, "9.9", "9")), Ordering::Greater);
-        assert_eq!(compare_evr((0, "2.0", "1"), (0, "2.0~rc1", "9")), Ordering::Greater);
-        assert_eq!(compare_evr((0, "2.0", "1.el9"), (0, "2.0", "2.el9")), Ordering::Less);
-        assert_eq!(compare_evr((0, "2.0", "1"), (0, "2.0", "1")), Ordering::Equal);
+        assert_eq!(
+            compare_evr((1, "1.0", "1"), (0, "9.9", "9")),
+            Ordering::Greater
+        );
+        assert_eq!(
+            compare_evr((0, "2.0", "1"), (0, "2.0~rc1", "9")),
+            Ordering::Greater
+        );
+        assert_eq!(
+            compare_evr((0, "2.0", "1.el9"), (0, "2.0", "2.el9")),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare_evr((0, "2.0", "1"), (0, "2.0", "1")),
+            Ordering::Equal
+        );
     }
 }

@@ -55,9 +55,29 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         Command::Repo(RepoCommand::Show { repo_id, format }) => {
             repo::show(&ctx, repo_id, format.format)
         }
+        Command::Snapshot(SnapshotCommand::Create {
+            repo_id,
+            name,
+            description,
+        }) => snapshot::create(&ctx, repo_id, name, description.as_deref()),
         Command::Snapshot(SnapshotCommand::List { repo_id, format }) => {
             snapshot::list(&ctx, repo_id.as_deref(), format.format)
         }
+        Command::Snapshot(SnapshotCommand::Show {
+            name,
+            repo_id,
+            packages,
+            format,
+        }) => snapshot::show(&ctx, name, repo_id.as_deref(), *packages, format.format),
+        Command::Snapshot(SnapshotCommand::Delete { name, repo_id }) => {
+            snapshot::delete(&ctx, name, repo_id.as_deref())
+        }
+        Command::Snapshot(SnapshotCommand::Diff {
+            from,
+            to,
+            repo_id,
+            format,
+        }) => snapshot::diff(&ctx, from, to, repo_id.as_deref(), format.format),
         Command::Db(DbCommand::Migrate) => db::migrate(&ctx),
         Command::Db(DbCommand::Status(f)) => db::status(&ctx, f.format),
     }

@@ -56,6 +56,8 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
         }
         match engine.sync(repo, opts) {
             Ok(report) => {
+                let snapshot_ok =
+                    !matches!(report.outcome, Outcome::DryRun { .. } | Outcome::Partial(_));
                 let counts = format!(
                     "{} added, {} removed, {} unchanged",
                     report.added, report.removed, report.unchanged
@@ -79,6 +81,18 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
                         "{}: dry run: would be {counts}; would download {to_download} packages ({bytes}), {in_pool} already in the pool; planned {took}",
                         repo.name
                     )),
+                }
+                if args.create_snapshot && snapshot_ok {
+                    if let Err(e) = super::snapshot::create_after_sync(
+                        ctx,
+                        &catalogue,
+                        &repo.name,
+                        args.snapshot_name.as_deref(),
+                    ) {
+                        eprintln!("chantal: error: {}: snapshot: {e}", repo.name);
+                        status = ExitStatus::Failure;
+                        failed.push(repo.name.clone());
+                    }
                 }
                 if let Outcome::Partial(_) = report.outcome {
                     eprintln!(
