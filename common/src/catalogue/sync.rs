@@ -107,8 +107,6 @@ pub struct CommitInput<'a> {
     pub repository_id: i64,
     pub repository: &'a str,
     pub sync_id: i64,
-    /// Package rows to create first; read lazily so fragments need not sit in memory.
-    pub new_packages: &'a mut dyn Iterator<Item = Result<NewPackage>>,
     /// The complete content of the new version: (package sha256, location href).
     pub content: &'a [(String, String)],
     /// The complete repodata of the new version.
@@ -424,41 +422,24 @@ impl Catalogue {
         Ok(())
     }
 
-    /// Publishes a new version in one transaction: package rows, content and repodata rows
-    /// (as ranges), the version row, the latest pointer, and a notification for chantal-fs.
-    /// When the content and repodata equal the latest version's, nothing is written and the
-    /// result has no version.
-    pub fn commit_version(&self, input: CommitInput<'_>) -> Result<CommitResult> {
-        let repo = input.repository;
-        let ctx = |what: &str| format!("committing {repo}: {what}");
+    /// Creates package rows (with their fragments) for blobs now in the pool; rows that exist
+    /// already are left as they are. Read lazily so fragments need not sit in memory. Package
+    /// rows are shared and immutable: creating them ahead of a version commit is harmless.
+    pub fn insert_packages(
+        &self,
+        packages: &mut dyn Iterator<Item = Result<NewPackage>>,
+    ) -> Result<u64> {
+        let ctx = |what: &str| format!("creating package rows: {what}");
         let mut conn = self.conn()?;
         let mut tx = conn.transaction().map_err(db_err(ctx("begin")))?;
-        let latest: Option<i64> = tx
-            .query_one(
-                "SELECT latest_version FROM repositories WHERE id = $1 FOR UPDATE",
-                &[&input.repository_id],
-            )
-            .map_err(db_err(ctx("locking the repository row")))?
-            .get(0);
-        let next: i64 = tx
-            .query_one(
-                "SELECT coalesce(max(number), 0) + 1 FROM repository_versions WHERE repository_id = $1",
-                &[&input.repository_id],
-            )
-            .map_err(db_err(ctx("numbering the version")))?
-            .get(0);
         tx.batch_execute(
             "CREATE TEMP TABLE incoming_packages (
                  sha256 text, name text, epoch int8, version text, release text, arch text,
                  checksum_type text, checksum text, size_package int8, size_installed int8,
                  size_archive int8, time_file int8, time_build int8, sourcerpm text,
-                 primary_xml text, filelists_xml text, other_xml text) ON COMMIT DROP;
-             CREATE TEMP TABLE incoming_content (sha256 text, location_href text) ON COMMIT DROP;
-             CREATE TEMP TABLE incoming_metadata (type text, blob_sha256 text, location_href text)
-                 ON COMMIT DROP;",
+                 primary_xml text, filelists_xml text, other_xml text) ON COMMIT DROP;",
         )
         .map_err(db_err(ctx("preparing")))?;
-
         let sink = tx
             .copy_in("COPY incoming_packages FROM STDIN (FORMAT binary)")
             .map_err(db_err(ctx("copying packages")))?;
@@ -484,7 +465,7 @@ impl Catalogue {
                 Type::TEXT,
             ],
         );
-        for p in input.new_packages {
+        for p in packages {
             let p = p?;
             w.write(&[
                 &p.sha256,
@@ -508,6 +489,51 @@ impl Catalogue {
             .map_err(db_err(ctx("copying packages")))?;
         }
         w.finish().map_err(db_err(ctx("copying packages")))?;
+
+        let n = tx
+            .execute(
+                "INSERT INTO packages (sha256, name, epoch, version, release, arch, checksum_type,
+                                       checksum, size_package, size_installed, size_archive,
+                                       time_file, time_build, sourcerpm, primary_xml,
+                                       filelists_xml, other_xml)
+                 SELECT DISTINCT ON (sha256) * FROM incoming_packages
+                 ON CONFLICT (sha256) DO NOTHING",
+                &[],
+            )
+            .map_err(db_err(ctx("inserting")))?;
+        tx.commit().map_err(db_err(ctx("commit")))?;
+        Ok(n)
+    }
+
+    /// Publishes a new version in one transaction: package rows, content and repodata rows
+    /// (as ranges), the version row, the latest pointer, and a notification for chantal-fs.
+    /// When the content and repodata equal the latest version's, nothing is written and the
+    /// result has no version.
+    pub fn commit_version(&self, input: CommitInput<'_>) -> Result<CommitResult> {
+        let repo = input.repository;
+        let ctx = |what: &str| format!("committing {repo}: {what}");
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(db_err(ctx("begin")))?;
+        let latest: Option<i64> = tx
+            .query_one(
+                "SELECT latest_version FROM repositories WHERE id = $1 FOR UPDATE",
+                &[&input.repository_id],
+            )
+            .map_err(db_err(ctx("locking the repository row")))?
+            .get(0);
+        let next: i64 = tx
+            .query_one(
+                "SELECT coalesce(max(number), 0) + 1 FROM repository_versions WHERE repository_id = $1",
+                &[&input.repository_id],
+            )
+            .map_err(db_err(ctx("numbering the version")))?
+            .get(0);
+        tx.batch_execute(
+            "CREATE TEMP TABLE incoming_content (sha256 text, location_href text) ON COMMIT DROP;
+             CREATE TEMP TABLE incoming_metadata (type text, blob_sha256 text, location_href text)
+                 ON COMMIT DROP;",
+        )
+        .map_err(db_err(ctx("preparing")))?;
 
         let sink = tx
             .copy_in("COPY incoming_content FROM STDIN (FORMAT binary)")
@@ -538,13 +564,7 @@ impl Catalogue {
 
         let r = &input.repository_id;
         tx.batch_execute(
-            "INSERT INTO packages (sha256, name, epoch, version, release, arch, checksum_type,
-                                   checksum, size_package, size_installed, size_archive,
-                                   time_file, time_build, sourcerpm, primary_xml,
-                                   filelists_xml, other_xml)
-             SELECT DISTINCT ON (sha256) * FROM incoming_packages
-             ON CONFLICT (sha256) DO NOTHING;
-             CREATE TEMP TABLE incoming_ids ON COMMIT DROP AS
+            "CREATE TEMP TABLE incoming_ids ON COMMIT DROP AS
                  SELECT DISTINCT p.id AS package_id, c.location_href
                    FROM incoming_content c JOIN packages p ON p.sha256 = c.sha256;
              ANALYZE incoming_ids;",

@@ -339,11 +339,11 @@ impl Engine<'_> {
             location_href: f.record.location_href.clone(),
         }));
         let mut rows = new_package_rows(&parsed, &sha, &has_row);
+        catalogue.insert_packages(&mut rows)?;
         let result = catalogue.commit_version(CommitInput {
             repository_id: repo_id,
             repository: &repo.name,
             sync_id,
-            new_packages: &mut rows,
             content: &content,
             metadata: &metadata,
             repomd_revision: md.revision.as_deref(),
