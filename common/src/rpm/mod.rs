@@ -9,6 +9,8 @@ pub mod fragments;
 pub mod href;
 pub mod primary;
 pub mod repomd;
+pub mod updateinfo;
+pub mod writer;
 mod xml;
 
 pub use checksum::{Checksum, ChecksumType};
