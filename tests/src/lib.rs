@@ -5,6 +5,7 @@
 //! Failing loudly is this crate's job, so panics are how it reports a broken setup.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod dnf;
 pub mod http;
 pub mod nginx;
 pub mod pg;

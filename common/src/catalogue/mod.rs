@@ -25,8 +25,8 @@ pub use migrations::{Migration, SchemaStatus, MIGRATIONS};
 pub use repositories::{RepoSummary, SyncRecord};
 pub use snapshots::{SnapshotRecord, VersionInfo, VersionPackage};
 pub use sync::{
-    CommitInput, CommitResult, KnownBlob, LatestState, NevraSize, NewMetadata, NewPackage,
-    RunningSync, SyncFinish, SyncLock,
+    CommitInput, CommitResult, ContentItem, FragmentRow, KnownBlob, LatestState, NevraSize,
+    NewMetadata, NewPackage, RunningSync, SyncFinish, SyncLock,
 };
 
 type Manager = PostgresConnectionManager<NoTls>;

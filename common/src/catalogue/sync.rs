@@ -102,6 +102,33 @@ pub struct NevraSize {
     pub size: i64,
 }
 
+/// A package of the latest version, with its identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentItem {
+    pub sha256: String,
+    pub location_href: String,
+    pub name: String,
+    pub epoch: i64,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+}
+
+/// A package's stored metadata, for writing repodata.
+#[derive(Debug, Clone)]
+pub struct FragmentRow {
+    pub location_href: String,
+    pub pkgid: String,
+    pub name: String,
+    pub arch: String,
+    pub epoch: i64,
+    pub version: String,
+    pub release: String,
+    pub primary_xml: String,
+    pub filelists_xml: Option<String>,
+    pub other_xml: Option<String>,
+}
+
 /// Everything the commit of a new version needs.
 pub struct CommitInput<'a> {
     pub repository_id: i64,
@@ -374,6 +401,86 @@ impl Catalogue {
                 )
             })
             .collect())
+    }
+
+    /// The latest version's packages with their identity, for retention.
+    pub fn latest_content(&self, repository_id: i64) -> Result<Vec<ContentItem>> {
+        let mut conn = self.conn()?;
+        let rows = conn
+            .query(
+                "SELECT p.sha256, c.location_href, p.name, p.epoch, p.version, p.release, p.arch
+                   FROM repository_content c JOIN packages p ON p.id = c.package_id
+                  WHERE c.repository_id = $1 AND c.removed_in IS NULL
+                  ORDER BY c.location_href",
+                &[&repository_id],
+            )
+            .map_err(db_err("reading the latest version's packages"))?;
+        Ok(rows
+            .iter()
+            .map(|r| ContentItem {
+                sha256: r.get(0),
+                location_href: r.get(1),
+                name: r.get(2),
+                epoch: r.get(3),
+                version: r.get(4),
+                release: r.get(5),
+                arch: r.get(6),
+            })
+            .collect())
+    }
+
+    /// Streams the stored fragments of `content` ((sha256, href) pairs), ordered by href, to
+    /// `f`: rows arrive one at a time, so memory does not grow with the repository.
+    pub fn for_each_fragment(
+        &self,
+        content: &[(String, String)],
+        mut f: impl FnMut(FragmentRow) -> Result<()>,
+    ) -> Result<()> {
+        let shas: Vec<&str> = content.iter().map(|c| c.0.as_str()).collect();
+        let hrefs: Vec<&str> = content.iter().map(|c| c.1.as_str()).collect();
+        let mut conn = self.conn()?;
+        let params: [&(dyn postgres::types::ToSql + Sync); 2] = [&shas, &hrefs];
+        let rows = conn
+            .query_raw(
+                "SELECT c.href, p.checksum, p.name, p.arch, p.epoch, p.version, p.release,
+                        p.primary_xml, p.filelists_xml, p.other_xml
+                   FROM unnest($1::text[], $2::text[]) AS c(sha, href)
+                   JOIN packages p ON p.sha256 = c.sha
+                  ORDER BY c.href",
+                params,
+            )
+            .map_err(db_err("reading package fragments"))?;
+        let mut rows = rows;
+        use postgres::fallible_iterator::FallibleIterator;
+        while let Some(r) = rows.next().map_err(db_err("reading package fragments"))? {
+            f(FragmentRow {
+                location_href: r.get(0),
+                pkgid: r.get(1),
+                name: r.get(2),
+                arch: r.get(3),
+                epoch: r.get(4),
+                version: r.get(5),
+                release: r.get(6),
+                primary_xml: r.get(7),
+                filelists_xml: r.get(8),
+                other_xml: r.get(9),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The pool path of the latest version's repodata file of `kind`, if any.
+    pub fn latest_metadata_path(&self, repository_id: i64, kind: &str) -> Result<Option<String>> {
+        let mut conn = self.conn()?;
+        let row = conn
+            .query_opt(
+                "SELECT b.path FROM repository_metadata m JOIN blobs b ON b.sha256 = m.blob_sha256
+                  WHERE m.repository_id = $1 AND m.type = $2 AND m.removed_in IS NULL
+                  LIMIT 1",
+                &[&repository_id, &kind],
+            )
+            .map_err(db_err(format!("reading the latest {kind}")))?;
+        Ok(row.map(|r| r.get(0)))
     }
 
     /// Records blobs now in the pool, with the upstream checksum each was verified against.

@@ -170,7 +170,11 @@ pub fn relocate(fragment: &str, href: &str) -> String {
         return fragment.to_string();
     };
     let end = start + len + 1;
-    let close = if fragment[..end].ends_with("/>") { "/>" } else { ">" };
+    let close = if fragment[..end].ends_with("/>") {
+        "/>"
+    } else {
+        ">"
+    };
     format!(
         "{}<location href=\"{}\"{close}{}",
         &fragment[..start],
@@ -196,7 +200,10 @@ pub fn repomd_xml(revision: &str, entries: &[RepomdEntry]) -> String {
     let mut x = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<repomd xmlns=\"http://linux.duke.edu/metadata/repo\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">\n",
     );
-    x.push_str(&format!("  <revision>{}</revision>\n", escape_attr(revision)));
+    x.push_str(&format!(
+        "  <revision>{}</revision>\n",
+        escape_attr(revision)
+    ));
     for e in entries {
         x.push_str(&format!("  <data type=\"{}\">\n", escape_attr(&e.kind)));
         x.push_str(&format!(
@@ -267,12 +274,18 @@ mod tests {
             let f = w.finish(&pool, 1700000000).unwrap();
             pool.verify(&f.blob.rel_path).unwrap();
             let file = std::fs::File::open(pool.absolute(&f.blob.rel_path)).unwrap();
-            let (_, mut r) = crate::rpm::decompress::open(file, f.blob.size, Default::default()).unwrap();
+            let (_, mut r) =
+                crate::rpm::decompress::open(file, f.blob.size, Default::default()).unwrap();
             let mut text = String::new();
             std::io::Read::read_to_string(&mut r, &mut text).unwrap();
-            assert_eq!(text, format!("{}{}", header("primary", 0), footer("primary")));
+            assert_eq!(
+                text,
+                format!("{}{}", header("primary", 0), footer("primary"))
+            );
             assert_eq!(f.open_size, Some(text.len() as u64));
-            assert!(f.location_href.starts_with(&format!("repodata/{}-primary.xml.", f.blob.sha256)));
+            assert!(f
+                .location_href
+                .starts_with(&format!("repodata/{}-primary.xml.", f.blob.sha256)));
         }
         let md = repomd_xml("7", &[]);
         crate::rpm::RepoMd::parse(md.as_bytes()).unwrap_err();

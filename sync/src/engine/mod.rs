@@ -7,19 +7,21 @@ mod error;
 mod metadata;
 mod packages;
 mod progress;
+mod repodata;
 mod retry;
 mod spill;
 mod transport;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chantal_common::catalogue::{
     Catalogue, CommitInput, KnownBlob, NevraSize, NewMetadata, NewPackage,
 };
-use chantal_common::config::{Config, DeletedPackages, Policy, RepoConfig};
+use chantal_common::config::{Config, Policy, RepoConfig};
 use chantal_common::pool::{Pool, StoredBlob};
+use chantal_common::retention::{self, Evra, Pick};
 use chantal_common::rpm::{ChecksumType, RepoMd};
 use chantal_common::Error;
 use sha2::{Digest, Sha256};
@@ -84,17 +86,6 @@ impl Engine<'_> {
         let span = tracing::info_span!("sync", repo = %repo.name);
         let _guard = span.enter();
         let started = Instant::now();
-        if repo.retention.policy != Policy::Mirror
-            || repo.retention.deleted_packages != DeletedPackages::Remove
-        {
-            return Err(SyncError::Setup {
-                repo: repo.name.clone(),
-                reason: format!(
-                    "retention policy {} with deleted_packages {} is not supported by this release of chantal yet (only mirror/remove)",
-                    repo.retention.policy, repo.retention.deleted_packages
-                ),
-            });
-        }
         let transport = Arc::new(Transport::new(
             repo,
             &self.config.download,
@@ -234,6 +225,45 @@ impl Engine<'_> {
         );
         self.check_cancel()?;
 
+        // Retention: which upstream packages the new version takes, and which of the latest
+        // version's packages stay although upstream dropped them.
+        let previous = catalogue.latest_content(repo_id)?;
+        let up_items: Vec<Evra<'_>> = parsed
+            .packages
+            .iter()
+            .map(|u| Evra {
+                name: &u.p.name,
+                arch: &u.p.arch,
+                epoch: u.p.epoch,
+                version: &u.p.version,
+                release: &u.p.release,
+            })
+            .collect();
+        let prev_items: Vec<Evra<'_>> = previous
+            .iter()
+            .map(|c| Evra {
+                name: &c.name,
+                arch: &c.arch,
+                epoch: c.epoch,
+                version: &c.version,
+                release: &c.release,
+            })
+            .collect();
+        let mut chosen = vec![false; parsed.packages.len()];
+        let mut kept_previous: Vec<usize> = Vec::new();
+        for pick in retention::plan(
+            repo.retention.policy,
+            repo.retention.deleted_packages,
+            &up_items,
+            &prev_items,
+        ) {
+            match pick {
+                Pick::Upstream(i) => chosen[i] = true,
+                Pick::Previous(i) => kept_previous.push(i),
+            }
+        }
+        let all_upstream = chosen.iter().all(|c| *c);
+
         // Which packages does the pool already hold?
         let known = self.resolve_known(&parsed)?;
         let mut sha: Vec<Option<String>> = vec![None; parsed.packages.len()];
@@ -241,6 +271,9 @@ impl Engine<'_> {
         let mut jobs = Vec::new();
         let mut want_bytes = 0u64;
         for (i, u) in parsed.packages.iter().enumerate() {
+            if !chosen[i] {
+                continue;
+            }
             match known.get(&u.p.checksum.value) {
                 Some(k) if pool.absolute(&k.path).is_file() => {
                     sha[i] = Some(k.sha256.clone());
@@ -259,18 +292,21 @@ impl Engine<'_> {
             let latest_count = catalogue
                 .repository_summary(&repo.name)?
                 .map_or(0, |s| s.packages);
+            let taken = chosen.iter().filter(|c| **c).count();
             let kept = parsed
                 .packages
                 .iter()
-                .filter(|u| have_rows.contains(&u.p.checksum.value))
-                .count();
+                .zip(&chosen)
+                .filter(|(u, c)| **c && have_rows.contains(&u.p.checksum.value))
+                .count()
+                + kept_previous.len();
             let kept = i64::try_from(kept).unwrap_or(i64::MAX);
             return Ok(Report {
                 outcome: Outcome::DryRun {
                     to_download: jobs.len(),
-                    in_pool: parsed.packages.len() - jobs.len(),
+                    in_pool: taken - jobs.len(),
                 },
-                added: i64::try_from(parsed.packages.len()).unwrap_or(i64::MAX) - kept,
+                added: i64::try_from(taken + kept_previous.len()).unwrap_or(i64::MAX) - kept,
                 removed: (latest_count - kept).max(0),
                 unchanged: kept,
                 bytes: want_bytes,
@@ -282,7 +318,7 @@ impl Engine<'_> {
             "packages: {} to download ({}), {} already in the pool",
             jobs.len(),
             human_bytes(want_bytes),
-            parsed.packages.len() - jobs.len()
+            chosen.iter().filter(|c| **c).count() - jobs.len()
         ));
         progress.downloads(&repo.name, jobs.len() as u64, want_bytes);
         let adopter = Adopter::new(pool.clone(), catalogue.clone());
@@ -322,24 +358,60 @@ impl Engine<'_> {
         }
 
         progress.phase("commit: publishing the new version");
-        let content: Vec<(String, String)> = parsed
+        let mut content: Vec<(String, String)> = parsed
             .packages
             .iter()
             .zip(&sha)
             .filter_map(|(u, s)| s.clone().map(|s| (s, u.p.location_href.clone())))
             .collect();
-        let mut metadata = vec![NewMetadata {
-            kind: "repomd".into(),
-            blob_sha256: repomd_blob.sha256.clone(),
-            location_href: "repodata/repomd.xml".into(),
-        }];
-        metadata.extend(files.iter().map(|f: &MetaFile| NewMetadata {
-            kind: f.record.kind.clone(),
-            blob_sha256: f.blob.sha256.clone(),
-            location_href: f.record.location_href.clone(),
-        }));
+        let taken_hrefs: HashSet<&str> = content.iter().map(|(_, h)| h.as_str()).collect();
+        let mut retained = Vec::new();
+        for &i in &kept_previous {
+            let c = &previous[i];
+            if taken_hrefs.contains(c.location_href.as_str()) {
+                tracing::warn!(
+                    "{} now holds another file upstream: the retained older one is dropped",
+                    c.location_href
+                );
+                continue;
+            }
+            retained.push((c.sha256.clone(), c.location_href.clone()));
+        }
+        content.extend(retained);
         let mut rows = new_package_rows(&parsed, &sha, &has_row);
         catalogue.insert_packages(&mut rows)?;
+        // Upstream's repodata describes exactly upstream's set; anything else gets its own.
+        let exact =
+            all_upstream && kept_previous.is_empty() && parsed.filtered == 0 && failures.is_empty();
+        let metadata = if exact {
+            let mut m = vec![NewMetadata {
+                kind: "repomd".into(),
+                blob_sha256: repomd_blob.sha256.clone(),
+                location_href: "repodata/repomd.xml".into(),
+            }];
+            m.extend(files.iter().map(|f: &MetaFile| NewMetadata {
+                kind: f.record.kind.clone(),
+                blob_sha256: f.blob.sha256.clone(),
+                location_href: f.record.location_href.clone(),
+            }));
+            m
+        } else {
+            let previous_updateinfo = if repo.retention.policy == Policy::KeepAll {
+                catalogue.latest_metadata_path(repo_id, "updateinfo")?
+            } else {
+                None
+            };
+            repodata::generate(
+                pool,
+                catalogue,
+                &repodata::Inputs {
+                    content: &content,
+                    upstream: &files,
+                    previous_updateinfo,
+                    revision: md.revision.as_deref(),
+                },
+            )?
+        };
         let result = catalogue.commit_version(CommitInput {
             repository_id: repo_id,
             repository: &repo.name,

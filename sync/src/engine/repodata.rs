@@ -1,0 +1,207 @@
+//! Repodata for a version whose package set is not upstream's (an architecture filter, a
+//! retention policy, `--allow-partial`): primary, filelists and other written from the stored
+//! fragments; updateinfo filtered to advisories that still name a package of the set (under
+//! keep-all, accumulated by id across syncs); comps, productid, modules and other types carried
+//! over verbatim; sqlite and zchunk variants dropped; a repomd.xml that lists it all.
+
+use std::collections::HashSet;
+
+use chantal_common::catalogue::{Catalogue, FragmentRow, NewMetadata};
+use chantal_common::pool::{Pool, StoredBlob};
+use chantal_common::rpm::updateinfo::{self, Advisory, AdvisoryPackage};
+use chantal_common::rpm::writer::{
+    self, escape_attr, relocate, DocWriter, OutCompression, RepomdEntry,
+};
+use chantal_common::rpm::{decompress, ChecksumType};
+use chantal_common::Error;
+
+use super::error::Result;
+use super::metadata::MetaFile;
+
+/// What the generated repodata is for.
+pub struct Inputs<'a> {
+    /// The version's packages: (sha256, location href).
+    pub content: &'a [(String, String)],
+    /// Upstream's repodata files of this sync.
+    pub upstream: &'a [MetaFile],
+    /// The latest version's updateinfo (pool path), to accumulate advisories under keep-all.
+    pub previous_updateinfo: Option<String>,
+    pub revision: Option<&'a str>,
+}
+
+type Nevra = (String, i64, String, String, String);
+
+fn is_generated(kind: &str) -> bool {
+    matches!(kind, "primary" | "filelists" | "other" | "updateinfo")
+}
+
+fn is_dropped(kind: &str) -> bool {
+    kind.ends_with("_db") || kind.ends_with("_zck")
+}
+
+/// Writes the repodata and returns its files (repomd.xml first), recorded as blobs.
+pub fn generate(
+    pool: &Pool,
+    catalogue: &Catalogue,
+    inputs: &Inputs<'_>,
+) -> Result<Vec<NewMetadata>> {
+    let now = chrono::Utc::now().timestamp();
+    let compression = match inputs
+        .upstream
+        .iter()
+        .find(|f| f.record.kind == "primary")
+        .map(|f| f.record.location_href.ends_with(".zst"))
+    {
+        Some(true) => OutCompression::Zstd,
+        _ => OutCompression::Gzip,
+    };
+    let n = inputs.content.len();
+    let mut docs = Vec::new();
+    for kind in ["primary", "filelists", "other"] {
+        let mut w = DocWriter::new(pool, kind, compression)?;
+        w.write(&writer::header(kind, n))?;
+        docs.push(w);
+    }
+    let mut set: HashSet<Nevra> = HashSet::with_capacity(n);
+    catalogue.for_each_fragment(inputs.content, |row: FragmentRow| {
+        docs[0].write(&relocate(&row.primary_xml, &row.location_href))?;
+        docs[0].write("\n")?;
+        let minimal = || {
+            format!(
+                "<package pkgid=\"{}\" name=\"{}\" arch=\"{}\">\n  <version epoch=\"{}\" ver=\"{}\" rel=\"{}\"/>\n</package>",
+                escape_attr(&row.pkgid),
+                escape_attr(&row.name),
+                escape_attr(&row.arch),
+                row.epoch,
+                escape_attr(&row.version),
+                escape_attr(&row.release)
+            )
+        };
+        docs[1].write(&row.filelists_xml.clone().unwrap_or_else(minimal))?;
+        docs[1].write("\n")?;
+        docs[2].write(&row.other_xml.clone().unwrap_or_else(minimal))?;
+        docs[2].write("\n")?;
+        set.insert((row.name, row.epoch, row.version, row.release, row.arch));
+        Ok(())
+    })?;
+    let mut files = Vec::new();
+    for (kind, mut w) in ["primary", "filelists", "other"].into_iter().zip(docs) {
+        w.write(writer::footer(kind))?;
+        files.push(w.finish(pool, now)?);
+    }
+
+    // Advisories that still name a package of the set.
+    let upstream_ui = inputs
+        .upstream
+        .iter()
+        .find(|f| f.record.kind == "updateinfo");
+    if upstream_ui.is_some() || inputs.previous_updateinfo.is_some() {
+        let mut w = DocWriter::new(pool, "updateinfo", compression)?;
+        w.write(updateinfo::HEADER)?;
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut keep = |a: Advisory, w: &mut DocWriter| -> std::result::Result<(), String> {
+            let relevant = a.packages.iter().any(|p: &AdvisoryPackage| {
+                set.contains(&(
+                    p.name.clone(),
+                    p.epoch,
+                    p.version.clone(),
+                    p.release.clone(),
+                    p.arch.clone(),
+                ))
+            });
+            if relevant && seen.insert(a.id.clone()) {
+                w.write("  ").map_err(|e| e.to_string())?;
+                w.write(&a.fragment).map_err(|e| e.to_string())?;
+                w.write("\n").map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        };
+        let sources: Vec<(String, u64)> = upstream_ui
+            .map(|f| (f.blob.rel_path.clone(), f.blob.size))
+            .into_iter()
+            .chain(inputs.previous_updateinfo.iter().map(|p| (p.clone(), 0)))
+            .collect();
+        for (rel, size) in sources {
+            let path = pool.absolute(&rel);
+            let file =
+                std::fs::File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
+            let size = if size == 0 {
+                file.metadata().map(|m| m.len()).unwrap_or(1)
+            } else {
+                size
+            };
+            let (_, reader) =
+                decompress::open(file, size, Default::default()).map_err(|e| Error::Metadata {
+                    file: rel.clone(),
+                    message: e.to_string(),
+                })?;
+            updateinfo::parse(reader, |a| keep(a, &mut w)).map_err(|e| Error::Metadata {
+                file: rel.clone(),
+                message: e,
+            })?;
+        }
+        w.write(updateinfo::FOOTER)?;
+        files.push(w.finish(pool, now)?);
+    }
+
+    let mut entries: Vec<RepomdEntry> = files
+        .iter()
+        .map(|f| RepomdEntry {
+            kind: f.kind.clone(),
+            location_href: f.location_href.clone(),
+            sha256: f.blob.sha256.clone(),
+            size: f.blob.size,
+            open_sha256: f.open_sha256.clone(),
+            open_size: f.open_size,
+            timestamp: f.timestamp,
+        })
+        .collect();
+    let mut carried: Vec<(String, StoredBlob, String)> = Vec::new();
+    for f in inputs.upstream {
+        let kind = &f.record.kind;
+        if is_generated(kind) || is_dropped(kind) {
+            continue;
+        }
+        entries.push(RepomdEntry {
+            kind: kind.clone(),
+            location_href: f.record.location_href.clone(),
+            sha256: f.blob.sha256.clone(),
+            size: f.blob.size,
+            open_sha256: f
+                .record
+                .open_checksum
+                .as_ref()
+                .filter(|c| c.kind == ChecksumType::Sha256)
+                .map(|c| c.value.clone()),
+            open_size: f.record.open_size,
+            timestamp: f.record.timestamp.unwrap_or(now),
+        });
+        carried.push((kind.clone(), f.blob.clone(), f.record.location_href.clone()));
+    }
+    let revision = inputs
+        .revision
+        .map(str::to_string)
+        .unwrap_or_else(|| now.to_string());
+    let repomd = writer::repomd_xml(&revision, &entries);
+    let repomd_blob = pool.put_reader(repomd.as_bytes(), "repomd.xml")?;
+    let mut record: Vec<_> = files.iter().map(|f| (f.blob.clone(), None)).collect();
+    record.push((repomd_blob.clone(), None));
+    catalogue.record_blobs(&record)?;
+
+    let mut out = vec![NewMetadata {
+        kind: "repomd".into(),
+        blob_sha256: repomd_blob.sha256,
+        location_href: "repodata/repomd.xml".into(),
+    }];
+    out.extend(files.into_iter().map(|f| NewMetadata {
+        kind: f.kind,
+        blob_sha256: f.blob.sha256,
+        location_href: f.location_href,
+    }));
+    out.extend(carried.into_iter().map(|(kind, blob, href)| NewMetadata {
+        kind,
+        blob_sha256: blob.sha256,
+        location_href: href,
+    }));
+    Ok(out)
+}

@@ -1,0 +1,278 @@
+//! Retention policies and generated repodata, checked with a real dnf: the NEVRA sets dnf
+//! resolves from each version equal the catalogue's and the policy's; advisories, groups and
+//! package bytes come through.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+use chantal_tests::dnf::{advisories, download, groups, materialize, repoquery};
+use chantal_tests::repo::{createrepo, test_rpm};
+use chantal_tests::Env;
+
+const UPDATEINFO: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<updates>
+  <update from="tests@chantal.invalid" status="final" type="bugfix" version="1">
+    <id>CHANTAL-2024:0001</id>
+    <title>old hello fix</title>
+    <issued date="2024-01-01 00:00:00"/>
+    <pkglist><collection short="c"><name>c</name>
+      <package name="hello" version="1.0" release="1" epoch="0" arch="noarch"><filename>hello-1.0-1.noarch.rpm</filename></package>
+    </collection></pkglist>
+  </update>
+  <update from="tests@chantal.invalid" status="final" type="security" version="1">
+    <id>CHANTAL-2024:0002</id>
+    <title>new hello fix</title>
+    <issued date="2024-02-01 00:00:00"/>
+    <pkglist><collection short="c"><name>c</name>
+      <package name="hello" version="2.0~rc1" release="1" epoch="0" arch="noarch"><filename>hello-2.0~rc1-1.noarch.rpm</filename></package>
+    </collection></pkglist>
+  </update>
+</updates>
+"#;
+
+const COMPS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE comps PUBLIC "-//Red Hat, Inc.//DTD Comps info//EN" "comps.dtd">
+<comps>
+  <group>
+    <id>chantal-tools</id>
+    <name>Chantal test tools</name>
+    <description>Tools for tests</description>
+    <default>false</default>
+    <uservisible>true</uservisible>
+    <packagelist><packagereq type="mandatory">tool</packagereq></packagelist>
+  </group>
+</comps>
+"#;
+
+/// An upstream of test RPMs with comps and updateinfo.
+fn upstream(dir: &Path, rpms: &[&str]) {
+    let files: Vec<_> = rpms.iter().map(|r| test_rpm(r)).collect();
+    std::fs::write(dir.join("comps.xml"), COMPS).unwrap();
+    createrepo(dir, &files, &["-g", "comps.xml"]);
+    std::fs::write(dir.join("updateinfo.xml"), UPDATEINFO).unwrap();
+    let ok = Command::new("modifyrepo_c")
+        .args(["--mdtype=updateinfo"])
+        .arg(dir.join("updateinfo.xml"))
+        .arg(dir.join("repodata"))
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(ok, "modifyrepo_c");
+}
+
+fn nevra(s: &str) -> String {
+    // "hello-1.0-1.noarch" -> "hello-0:1.0-1.noarch"
+    let (rest, arch) = s.rsplit_once('.').unwrap();
+    let (rest, rel) = rest.rsplit_once('-').unwrap();
+    let (name, ver) = rest.rsplit_once('-').unwrap();
+    if ver.contains(':') {
+        format!("{name}-{ver}-{rel}.{arch}")
+    } else {
+        format!("{name}-0:{ver}-{rel}.{arch}")
+    }
+}
+
+fn set(v: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = v.iter().map(|s| nevra(s)).collect();
+    v.sort();
+    v
+}
+
+/// The catalogue's latest set as dnf spells it, for the x86_64 view.
+fn catalogue_set(env: &Env, repo: &str) -> Vec<String> {
+    let mut v: Vec<String> = env
+        .db
+        .client()
+        .query(
+            "SELECT p.name || '-' || p.epoch || ':' || p.version || '-' || p.release || '.' || p.arch
+               FROM repository_content c JOIN packages p ON p.id = c.package_id
+               JOIN repositories r ON r.id = c.repository_id
+              WHERE r.name = $1 AND c.removed_in IS NULL AND p.arch IN ('x86_64', 'noarch')",
+            &[&repo],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    v.sort();
+    v
+}
+
+const V1: &[&str] = &[
+    "hello-1.0-1.noarch.rpm",
+    "lib-1.0-1.x86_64.rpm",
+    "tool-2.0-1.x86_64.rpm",
+    "tool-2.0-1.aarch64.rpm",
+];
+const V2: &[&str] = &[
+    "hello-1.0-1.noarch.rpm",
+    "hello-1.1-1.noarch.rpm",
+    "hello-2.0~rc1-1.noarch.rpm",
+    "tool-2.0-1.x86_64.rpm",
+    "tool-3.0-1.x86_64.rpm",
+    "tool-2.0-1.aarch64.rpm",
+];
+
+#[test]
+fn policies_give_dnf_exactly_the_expected_sets() {
+    let up = tempfile::Builder::new()
+        .prefix("chantal-up-")
+        .tempdir()
+        .unwrap();
+    upstream(up.path(), V1);
+    let url = format!("file://{}", up.path().display());
+    let env = Env::new();
+    let repos = [
+        ("plain", ""),
+        ("newest", "retention:\n  policy: newest-only\n"),
+        (
+            "newestkeep",
+            "retention:\n  policy: newest-only\n  deleted_packages: keep\n",
+        ),
+        ("keepall", "retention:\n  policy: keep-all\n"),
+        ("mirrorkeep", "retention:\n  deleted_packages: keep\n"),
+        ("x86", "rpm:\n  architectures: [x86_64]\n"),
+    ];
+    for (name, extra) in repos {
+        env.repo(name, &url, extra);
+    }
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--all"]).ok();
+
+    // Version 1: every policy holds upstream's set.
+    let v1_x86 = set(&[
+        "hello-1.0-1.noarch",
+        "lib-1.0-1.x86_64",
+        "tool-2.0-1.x86_64",
+    ]);
+    for (name, _) in repos {
+        let tree = materialize(&env, name, None);
+        assert_eq!(repoquery(tree.path(), "x86_64"), v1_x86, "{name} v1");
+        assert_eq!(catalogue_set(&env, name), v1_x86, "{name} v1 catalogue");
+    }
+    // Upstream's repodata is served verbatim when the set is upstream's...
+    let tree = materialize(&env, "plain", None);
+    assert_eq!(
+        std::fs::read(tree.path().join("repodata/repomd.xml")).unwrap(),
+        std::fs::read(up.path().join("repodata/repomd.xml")).unwrap()
+    );
+    // ...and generated when a filter changed it.
+    let tree = materialize(&env, "x86", None);
+    assert_ne!(
+        std::fs::read(tree.path().join("repodata/repomd.xml")).unwrap(),
+        std::fs::read(up.path().join("repodata/repomd.xml")).unwrap()
+    );
+    assert!(repoquery(tree.path(), "aarch64")
+        .iter()
+        .all(|p| !p.ends_with(".aarch64")));
+
+    upstream(up.path(), V2);
+    env.chantal(&["repo", "sync", "--all"]).ok();
+    let expected: Vec<(&str, Vec<String>)> = vec![
+        (
+            "plain",
+            set(&[
+                "hello-1.0-1.noarch",
+                "hello-1.1-1.noarch",
+                "hello-2.0~rc1-1.noarch",
+                "tool-2.0-1.x86_64",
+                "tool-1:3.0-1.x86_64",
+            ]),
+        ),
+        (
+            "newest",
+            set(&["hello-2.0~rc1-1.noarch", "tool-1:3.0-1.x86_64"]),
+        ),
+        (
+            "newestkeep",
+            set(&[
+                "hello-2.0~rc1-1.noarch",
+                "lib-1.0-1.x86_64",
+                "tool-1:3.0-1.x86_64",
+            ]),
+        ),
+        (
+            "keepall",
+            set(&[
+                "hello-1.0-1.noarch",
+                "hello-1.1-1.noarch",
+                "hello-2.0~rc1-1.noarch",
+                "lib-1.0-1.x86_64",
+                "tool-2.0-1.x86_64",
+                "tool-1:3.0-1.x86_64",
+            ]),
+        ),
+        (
+            "mirrorkeep",
+            set(&[
+                "hello-1.0-1.noarch",
+                "hello-1.1-1.noarch",
+                "hello-2.0~rc1-1.noarch",
+                "lib-1.0-1.x86_64",
+                "tool-2.0-1.x86_64",
+                "tool-1:3.0-1.x86_64",
+            ]),
+        ),
+        (
+            "x86",
+            set(&[
+                "hello-1.0-1.noarch",
+                "hello-1.1-1.noarch",
+                "hello-2.0~rc1-1.noarch",
+                "tool-2.0-1.x86_64",
+                "tool-1:3.0-1.x86_64",
+            ]),
+        ),
+    ];
+    for (name, want) in &expected {
+        let tree = materialize(&env, name, None);
+        assert_eq!(&repoquery(tree.path(), "x86_64"), want, "{name} v2 via dnf");
+        assert_eq!(&catalogue_set(&env, name), want, "{name} v2 catalogue");
+    }
+    // newest-only on aarch64: its own stream.
+    let tree = materialize(&env, "newest", None);
+    assert!(repoquery(tree.path(), "aarch64").contains(&"tool-0:2.0-1.aarch64".to_string()));
+
+    // Version 1 of a generated repository is still intact for dnf.
+    let v1 = materialize(&env, "newest", Some(1));
+    assert_eq!(repoquery(v1.path(), "x86_64"), v1_x86);
+}
+
+#[test]
+fn advisories_groups_and_bytes_come_through_generated_repodata() {
+    let up = tempfile::Builder::new()
+        .prefix("chantal-up-")
+        .tempdir()
+        .unwrap();
+    upstream(up.path(), V2);
+    let url = format!("file://{}", up.path().display());
+    let env = Env::new();
+    env.repo("plain", &url, "");
+    env.repo("newest", &url, "retention:\n  policy: newest-only\n");
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--all"]).ok();
+    let installed = vec![test_rpm("hello-1.0-1.noarch.rpm")];
+
+    let plain = materialize(&env, "plain", None);
+    assert_eq!(
+        advisories(plain.path(), &installed),
+        ["CHANTAL-2024:0001", "CHANTAL-2024:0002"]
+    );
+    let newest = materialize(&env, "newest", None);
+    assert_eq!(
+        advisories(newest.path(), &installed),
+        ["CHANTAL-2024:0002"],
+        "the advisory naming only a dropped package is dropped"
+    );
+    assert!(groups(newest.path()).contains("Chantal test tools"));
+
+    let dest = tempfile::tempdir().unwrap();
+    let got = download(newest.path(), "tool", dest.path());
+    assert_eq!(
+        std::fs::read(&got).unwrap(),
+        std::fs::read(test_rpm("tool-3.0-1.x86_64.rpm")).unwrap(),
+        "byte-identical package"
+    );
+}
