@@ -47,10 +47,31 @@ const COMPS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 
 /// An upstream of test RPMs with comps and updateinfo.
 fn upstream(dir: &Path, rpms: &[&str]) {
+    upstream_with(dir, rpms, UPDATEINFO);
+}
+
+/// The same with only the advisories whose ids are listed.
+fn upstream_advisories(dir: &Path, rpms: &[&str], ids: &[&str]) {
+    let mut doc = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<updates>\n");
+    for block in UPDATEINFO.split("  <update ").skip(1) {
+        let block = block.split("</updates>").next().unwrap();
+        if ids
+            .iter()
+            .any(|id| block.contains(&format!("<id>{id}</id>")))
+        {
+            doc.push_str("  <update ");
+            doc.push_str(block);
+        }
+    }
+    doc.push_str("</updates>\n");
+    upstream_with(dir, rpms, &doc);
+}
+
+fn upstream_with(dir: &Path, rpms: &[&str], updateinfo: &str) {
     let files: Vec<_> = rpms.iter().map(|r| test_rpm(r)).collect();
     std::fs::write(dir.join("comps.xml"), COMPS).unwrap();
     createrepo(dir, &files, &["-g", "comps.xml"]);
-    std::fs::write(dir.join("updateinfo.xml"), UPDATEINFO).unwrap();
+    std::fs::write(dir.join("updateinfo.xml"), updateinfo).unwrap();
     let ok = Command::new("modifyrepo_c")
         .args(["--mdtype=updateinfo"])
         .arg(dir.join("updateinfo.xml"))
@@ -275,4 +296,68 @@ fn advisories_groups_and_bytes_come_through_generated_repodata() {
         std::fs::read(test_rpm("tool-3.0-1.x86_64.rpm")).unwrap(),
         "byte-identical package"
     );
+}
+
+#[test]
+fn keep_all_accumulates_advisories_and_diff_reports_new_ones() {
+    let up = tempfile::Builder::new()
+        .prefix("chantal-up-")
+        .tempdir()
+        .unwrap();
+    upstream_advisories(
+        up.path(),
+        &["hello-1.0-1.noarch.rpm"],
+        &["CHANTAL-2024:0001"],
+    );
+    let env = Env::new();
+    env.repo(
+        "all",
+        &format!("file://{}", up.path().display()),
+        "retention:\n  policy: keep-all\n",
+    );
+    env.chantal(&["init"]).ok();
+    env.chantal(&[
+        "repo",
+        "sync",
+        "--repo-id",
+        "all",
+        "--create-snapshot",
+        "--snapshot-name",
+        "jan",
+    ])
+    .ok();
+    // Upstream moves on: hello 1.0 and its advisory are gone there.
+    upstream_advisories(
+        up.path(),
+        &["hello-2.0~rc1-1.noarch.rpm"],
+        &["CHANTAL-2024:0002"],
+    );
+    env.chantal(&["repo", "sync", "--repo-id", "all"]).ok();
+    let tree = materialize(&env, "all", None);
+    assert_eq!(
+        repoquery(tree.path(), "x86_64"),
+        set(&["hello-1.0-1.noarch", "hello-2.0~rc1-1.noarch"])
+    );
+    assert_eq!(
+        advisories(tree.path(), &[test_rpm("hello-1.0-1.noarch.rpm")]),
+        ["CHANTAL-2024:0001", "CHANTAL-2024:0002"],
+        "keep-all keeps the advisory of a package it keeps"
+    );
+    let diff = env
+        .chantal(&[
+            "snapshot",
+            "diff",
+            "--from",
+            "jan",
+            "--to",
+            "latest",
+            "--repo-id",
+            "all",
+        ])
+        .ok();
+    assert!(
+        diff.contains("1 added, 0 removed, 0 updated, 1 advisories added"),
+        "{diff}"
+    );
+    assert!(diff.contains("! CHANTAL-2024:0002"), "{diff}");
 }

@@ -164,7 +164,7 @@ fn snapshots_do_not_change_when_latest_does_and_diff_says_how() {
         .ok();
     assert!(
         diff.starts_with(
-            "r: before (version 1) -> after (version 2): 1 added, 1 removed, 2 updated"
+            "r: before (version 1) -> after (version 2): 1 added, 1 removed, 2 updated, 0 advisories added"
         ),
         "{diff}"
     );

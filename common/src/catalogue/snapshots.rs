@@ -185,6 +185,30 @@ impl Catalogue {
         }))
     }
 
+    /// Pool path and size of a version's repodata file of `kind` (e.g. `updateinfo`).
+    pub fn version_metadata(
+        &self,
+        repository: &str,
+        version: i64,
+        kind: &str,
+    ) -> Result<Option<(String, i64)>> {
+        let mut conn = self.conn()?;
+        let row = conn
+            .query_opt(
+                "SELECT b.path, b.size FROM repository_metadata m
+                   JOIN repositories r ON r.id = m.repository_id
+                   JOIN blobs b ON b.sha256 = m.blob_sha256
+                  WHERE r.name = $1 AND m.type = $3 AND m.added_in <= $2
+                    AND (m.removed_in IS NULL OR m.removed_in > $2)
+                  LIMIT 1",
+                &[&repository, &version, &kind],
+            )
+            .map_err(db_err(format!(
+                "reading {kind} of version {version} of {repository}"
+            )))?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
     /// Every package of a version, ordered by name, arch and EVR text.
     pub fn version_packages(&self, repository: &str, version: i64) -> Result<Vec<VersionPackage>> {
         let mut conn = self.conn()?;

@@ -267,6 +267,12 @@ pub fn diff(
         &catalogue.version_packages(&repo_a, va)?,
         &catalogue.version_packages(&repo_b, vb)?,
     );
+    let pool = chantal_common::pool::Pool::new(&ctx.config.storage.base_path);
+    let before = advisory_ids(&catalogue, &pool, &repo_a, va)?;
+    let advisories: Vec<String> = advisory_ids(&catalogue, &pool, &repo_b, vb)?
+        .into_iter()
+        .filter(|id| !before.contains(id))
+        .collect();
     let mut out = std::io::stdout().lock();
     match format {
         Format::Json => output::json(
@@ -281,15 +287,17 @@ pub fn diff(
                     "name": u.name, "arch": u.arch, "from": u.from, "to": u.to,
                     "downgrade": u.downgrade,
                 })).collect::<Vec<_>>(),
+                "advisories_added": advisories,
             }),
         )?,
         Format::Table => {
             writeln!(
                 out,
-                "{repo_a}: {from} (version {va}) -> {to} (version {vb}): {} added, {} removed, {} updated",
+                "{repo_a}: {from} (version {va}) -> {to} (version {vb}): {} added, {} removed, {} updated, {} advisories added",
                 d.added.len(),
                 d.removed.len(),
-                d.updated.len()
+                d.updated.len(),
+                advisories.len()
             )?;
             for a in &d.added {
                 writeln!(out, "+ {a}")?;
@@ -308,7 +316,37 @@ pub fn diff(
                     u.to
                 )?;
             }
+            for a in &advisories {
+                writeln!(out, "! {a}")?;
+            }
         }
     }
     Ok(ExitStatus::Success)
+}
+
+/// Advisory ids in a version's updateinfo, in document order.
+fn advisory_ids(
+    catalogue: &Catalogue,
+    pool: &chantal_common::pool::Pool,
+    repo: &str,
+    version: i64,
+) -> anyhow::Result<Vec<String>> {
+    let Some((path, size)) = catalogue.version_metadata(repo, version, "updateinfo")? else {
+        return Ok(Vec::new());
+    };
+    let full = pool.absolute(&path);
+    let file = std::fs::File::open(&full)
+        .map_err(|e| chantal_common::Error::io("cannot open", &full, e))?;
+    let (_, reader) = chantal_common::rpm::decompress::open(
+        file,
+        u64::try_from(size).unwrap_or(0),
+        Default::default(),
+    )?;
+    let mut ids = Vec::new();
+    chantal_common::rpm::updateinfo::parse(reader, |a| {
+        ids.push(a.id);
+        Ok(())
+    })
+    .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+    Ok(ids)
 }
