@@ -361,3 +361,154 @@ fn keep_all_accumulates_advisories_and_diff_reports_new_ones() {
     );
     assert!(diff.contains("! CHANTAL-2024:0002"), "{diff}");
 }
+
+/// Writes a tree whose repomd.xml lists `files` ((kind, path to an existing file)).
+fn tree_with(files: &[(&str, &Path)]) -> tempfile::TempDir {
+    use chantal_common::rpm::writer::{repomd_xml, RepomdEntry};
+    use sha2::Digest;
+    let dir = tempfile::Builder::new()
+        .prefix("chantal-rt-")
+        .tempdir()
+        .unwrap();
+    std::fs::create_dir_all(dir.path().join("repodata")).unwrap();
+    let mut entries = Vec::new();
+    for (kind, path) in files {
+        let data = std::fs::read(path).unwrap();
+        let href = format!("repodata/{}", path.file_name().unwrap().to_string_lossy());
+        std::fs::write(dir.path().join(&href), &data).unwrap();
+        entries.push(RepomdEntry {
+            kind: kind.to_string(),
+            location_href: href,
+            sha256: hex::encode(sha2::Sha256::digest(&data)),
+            size: data.len() as u64,
+            open_sha256: None,
+            open_size: None,
+            timestamp: 1700000000,
+        });
+    }
+    std::fs::write(
+        dir.path().join("repodata/repomd.xml"),
+        repomd_xml("1", &entries),
+    )
+    .unwrap();
+    dir
+}
+
+fn query_all(tree: &Path) -> String {
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new("dnf")
+        .args(["-q", "--releasever=9", "--setopt=reposdir=/dev/null"])
+        .arg(format!("--setopt=cachedir={}", cache.path().display()))
+        .arg(format!("--repofrompath=t,file://{}", tree.display()))
+        .args([
+            "--repo=t",
+            "repoquery",
+            "--qf",
+            "%{name}-%{epoch}:%{version}-%{release}.%{arch} R:%{requires} P:%{provides} O:%{obsoletes} C:%{conflicts}",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines.join("\n")
+}
+
+#[test]
+fn cs9_appstream_round_trips_through_the_writer() {
+    use chantal_common::pool::Pool;
+    use chantal_common::rpm::writer::{footer, header, relocate, DocWriter, OutCompression};
+    let original = chantal_tests::repo::fixtures().join(
+        "cs9/appstream/repodata/c03bb2ebc33bbee3046da091b45d90717273a43d3641a9d84e6eede05637bc8a-primary.xml.gz",
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let pool = Pool::new(scratch.path());
+    pool.create_dirs().unwrap();
+    let file = std::fs::File::open(&original).unwrap();
+    let size = file.metadata().unwrap().len();
+    let (_, reader) =
+        chantal_common::rpm::decompress::open(file, size, Default::default()).unwrap();
+    let mut w = DocWriter::new(&pool, "primary", OutCompression::Gzip).unwrap();
+    w.write(&header("primary", 17649)).unwrap();
+    let mut n = 0;
+    chantal_common::rpm::primary::parse(reader, |p, fragment| {
+        n += 1;
+        w.write(&relocate(fragment, &p.location_href))
+            .map_err(|e| e.to_string())?;
+        w.write("\n").map_err(|e| e.to_string())
+    })
+    .unwrap();
+    assert_eq!(n, 17649);
+    w.write(footer("primary")).unwrap();
+    let written = w.finish(&pool, 1700000000).unwrap();
+
+    let a = tree_with(&[("primary", &original)]);
+    let b = tree_with(&[("primary", &pool.absolute(&written.blob.rel_path))]);
+    let (qa, qb) = (query_all(a.path()), query_all(b.path()));
+    // Every dependency is on a line of its own; the package lines carry the NEVRA.
+    assert!(qa.contains("389-ds-base-0:2.5.1-1.el9.x86_64 R:"), "dnf read nothing?");
+    assert!(qa.lines().count() > 17649);
+    assert!(
+        qa == qb,
+        "dnf sees a different package set or dependencies after the round trip"
+    );
+}
+
+#[test]
+fn modules_are_carried_into_generated_repodata() {
+    let up = tempfile::Builder::new()
+        .prefix("chantal-up-")
+        .tempdir()
+        .unwrap();
+    upstream(up.path(), V1);
+    let modules = chantal_tests::repo::fixtures().join(
+        "cs9/appstream/repodata/ffe6aa44abe8480c2f7a59b9e92f251f10018e1e79ac33e2807260dd03955592-modules.yaml.xz",
+    );
+    let plain = up.path().join("modules.yaml");
+    let out = Command::new("xz")
+        .arg("-dc")
+        .arg(&modules)
+        .output()
+        .unwrap();
+    std::fs::write(&plain, out.stdout).unwrap();
+    let ok = Command::new("modifyrepo_c")
+        .args(["--mdtype=modules"])
+        .arg(&plain)
+        .arg(up.path().join("repodata"))
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(ok);
+    let env = Env::new();
+    env.repo(
+        "x86",
+        &format!("file://{}", up.path().display()),
+        "rpm:\n  architectures: [x86_64]\n",
+    );
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "x86"]).ok();
+    let tree = materialize(&env, "x86", None);
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new("dnf")
+        .args(["-q", "--releasever=9", "--setopt=reposdir=/dev/null"])
+        .arg(format!("--setopt=cachedir={}", cache.path().display()))
+        .arg(format!("--repofrompath=t,file://{}", tree.path().display()))
+        .args(["--repo=t", "module", "list"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("nodejs"), "{text}");
+}
