@@ -453,7 +453,10 @@ fn cs9_appstream_round_trips_through_the_writer() {
     let b = tree_with(&[("primary", &pool.absolute(&written.blob.rel_path))]);
     let (qa, qb) = (query_all(a.path()), query_all(b.path()));
     // Every dependency is on a line of its own; the package lines carry the NEVRA.
-    assert!(qa.contains("389-ds-base-0:2.5.1-1.el9.x86_64 R:"), "dnf read nothing?");
+    assert!(
+        qa.contains("389-ds-base-0:2.5.1-1.el9.x86_64 R:"),
+        "dnf read nothing?"
+    );
     assert!(qa.lines().count() > 17649);
     assert!(
         qa == qb,

@@ -6,6 +6,7 @@
 //! runtime must use `spawn_blocking` (the driver starts its own runtime).
 
 mod blobs;
+mod cleanup;
 mod migrations;
 mod repositories;
 mod snapshots;
@@ -21,6 +22,7 @@ use r2d2_postgres::PostgresConnectionManager;
 use crate::error::{db_reason, Error, Result};
 
 pub use blobs::BlobRecord;
+pub use cleanup::CleanupReport;
 pub use migrations::{Migration, SchemaStatus, MIGRATIONS};
 pub use repositories::{RepoSummary, SyncRecord};
 pub use snapshots::{SnapshotRecord, VersionInfo, VersionPackage};

@@ -73,3 +73,50 @@ pub fn status(ctx: &Context, format: Format) -> anyhow::Result<ExitStatus> {
     }
     Ok(ExitStatus::Success)
 }
+
+pub fn cleanup(
+    ctx: &Context,
+    dry_run: bool,
+    grace: std::time::Duration,
+) -> anyhow::Result<ExitStatus> {
+    let catalogue = ctx.catalogue()?;
+    let pool = chantal_common::pool::Pool::new(&ctx.config.storage.base_path);
+    let r = catalogue.cleanup(grace, dry_run)?;
+    let mut failed = 0usize;
+    if !dry_run {
+        // The rows are gone: nothing can reference these files any more.
+        for rel in &r.paths {
+            let path = pool.absolute(rel);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("chantal: warning: cannot remove {}: {e}", path.display());
+                }
+            }
+        }
+    }
+    ctx.say(format!(
+        "{}: {} versions, {} package rows, {} files ({}){}",
+        if dry_run { "would remove" } else { "removed" },
+        r.versions,
+        r.packages,
+        r.blobs,
+        output::bytes(r.bytes),
+        if r.protected > 0 {
+            format!(
+                "; kept {} newer files (grace {} s or a running sync)",
+                r.protected,
+                grace.as_secs()
+            )
+        } else {
+            String::new()
+        }
+    ));
+    Ok(if failed > 0 {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
+}

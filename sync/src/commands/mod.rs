@@ -80,5 +80,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         }) => snapshot::diff(&ctx, from, to, repo_id.as_deref(), format.format),
         Command::Db(DbCommand::Migrate) => db::migrate(&ctx),
         Command::Db(DbCommand::Status(f)) => db::status(&ctx, f.format),
+        Command::Db(DbCommand::Cleanup { dry_run, grace }) => db::cleanup(&ctx, *dry_run, *grace),
     }
 }
