@@ -7,6 +7,7 @@ pub mod diff;
 pub mod error;
 pub mod pool;
 pub mod redact;
+pub mod repodata;
 pub mod retention;
 pub mod rpm;
 

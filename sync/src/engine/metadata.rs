@@ -40,10 +40,7 @@ pub struct Parsed {
 }
 
 /// A repodata file now in the pool.
-pub struct MetaFile {
-    pub record: RepoMdRecord,
-    pub blob: StoredBlob,
-}
+pub use chantal_common::repodata::UpstreamFile as MetaFile;
 
 fn meta_err(file: &str, message: impl Into<String>) -> SyncError {
     SyncError::Common(Error::Metadata {

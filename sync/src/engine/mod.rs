@@ -7,7 +7,6 @@ mod error;
 mod metadata;
 mod packages;
 mod progress;
-mod repodata;
 mod retry;
 mod spill;
 mod transport;
@@ -401,10 +400,10 @@ impl Engine<'_> {
             } else {
                 None
             };
-            repodata::generate(
+            chantal_common::repodata::generate(
                 pool,
                 catalogue,
-                &repodata::Inputs {
+                &chantal_common::repodata::Inputs {
                     content: &content,
                     upstream: &files,
                     previous_updateinfo,

@@ -6,24 +6,27 @@
 
 use std::collections::HashSet;
 
-use chantal_common::catalogue::{Catalogue, FragmentRow, NewMetadata};
-use chantal_common::pool::{Pool, StoredBlob};
-use chantal_common::rpm::updateinfo::{self, Advisory, AdvisoryPackage};
-use chantal_common::rpm::writer::{
-    self, escape_attr, relocate, DocWriter, OutCompression, RepomdEntry,
-};
-use chantal_common::rpm::{decompress, ChecksumType};
-use chantal_common::Error;
+use crate::catalogue::{Catalogue, FragmentRow, NewMetadata};
+use crate::error::{Error, Result};
+use crate::pool::{Pool, StoredBlob};
+use crate::rpm::repomd::RepoMdRecord;
+use crate::rpm::updateinfo::{self, Advisory, AdvisoryPackage};
+use crate::rpm::writer::{self, escape_attr, relocate, DocWriter, OutCompression, RepomdEntry};
+use crate::rpm::{decompress, ChecksumType};
 
-use super::error::Result;
-use super::metadata::MetaFile;
+/// An upstream repodata file that is in the pool.
+#[derive(Debug, Clone)]
+pub struct UpstreamFile {
+    pub record: RepoMdRecord,
+    pub blob: StoredBlob,
+}
 
 /// What the generated repodata is for.
 pub struct Inputs<'a> {
     /// The version's packages: (sha256, location href).
     pub content: &'a [(String, String)],
     /// Upstream's repodata files of this sync.
-    pub upstream: &'a [MetaFile],
+    pub upstream: &'a [UpstreamFile],
     /// The latest version's updateinfo (pool path), to accumulate advisories under keep-all.
     pub previous_updateinfo: Option<String>,
     pub revision: Option<&'a str>,

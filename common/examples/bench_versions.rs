@@ -1,0 +1,192 @@
+//! Prepares catalogue state for the version benchmarks (contrib/bench/versions-bench.sh) and
+//! times repodata generation:
+//!
+//! `bench_versions DATABASE_URL STORAGE CS9_PRIMARY`
+//!
+//! - repository `cs9`: version 1 = the 17,649 real CS9 AppStream packages (their real primary
+//!   fragments), version 2 = the same with every 17th package updated; snapshot `cs9-v1`;
+//! - repository `big`: one version of 100,000 generated packages;
+//! - then writes repodata for the CS9 set (primary, filelists, other, repomd) and prints the time.
+//!
+//! Package files are not needed: only catalogue rows and repodata are.
+
+use std::time::Instant;
+
+use chantal_common::catalogue::{Catalogue, CommitInput, NewPackage};
+use chantal_common::pool::{Pool, StoredBlob};
+use chantal_common::repodata::{generate, Inputs};
+
+type Error = Box<dyn std::error::Error>;
+
+fn fake_sha(i: u64, salt: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("{salt}{i}")))
+}
+
+fn blob(sha: &str, name: &str) -> StoredBlob {
+    StoredBlob {
+        sha256: sha.to_string(),
+        size: 1,
+        rel_path: format!("sha256/{}/{}/{sha}_{name}", &sha[..2], &sha[2..4]),
+        written: false,
+    }
+}
+
+fn commit(cat: &Catalogue, repo: &str, content: &[(String, String)]) -> Result<i64, Error> {
+    let id = cat.ensure_repository(repo, "rpm")?;
+    let sync = cat.start_sync(id, "bench", 1)?;
+    let r = cat.commit_version(CommitInput {
+        repository_id: id,
+        repository: repo,
+        sync_id: sync,
+        content,
+        metadata: &[],
+        repomd_revision: Some("1"),
+    })?;
+    cat.finish_sync(
+        sync,
+        &chantal_common::catalogue::SyncFinish {
+            status: "success",
+            version: r.version,
+            ..Default::default()
+        },
+    )?;
+    Ok(r.version.unwrap_or(0))
+}
+
+fn main() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, url, storage, cs9] = args.as_slice() else {
+        return Err("usage: bench_versions DATABASE_URL STORAGE CS9_PRIMARY".into());
+    };
+    let cat = Catalogue::connect(url)?;
+    cat.migrate()?;
+    let pool = Pool::new(std::path::Path::new(storage));
+    pool.create_dirs()?;
+
+    // cs9: the real packages with their real fragments.
+    let file = std::fs::File::open(cs9)?;
+    let size = file.metadata()?.len();
+    let (_, reader) = chantal_common::rpm::decompress::open(file, size, Default::default())?;
+    let mut rows = Vec::new();
+    chantal_common::rpm::primary::parse(reader, |p, fragment| {
+        rows.push((p, fragment.to_string()));
+        Ok(())
+    })?;
+    let to_new = |p: &chantal_common::rpm::PrimaryPackage, sha: &str, version: &str, frag: &str| NewPackage {
+        sha256: sha.to_string(),
+        name: p.name.clone(),
+        epoch: p.epoch,
+        version: version.to_string(),
+        release: p.release.clone(),
+        arch: p.arch.clone(),
+        checksum_type: "sha256".into(),
+        checksum: sha.to_string(),
+        size_package: i64::try_from(p.size_package).unwrap_or(0),
+        size_installed: None,
+        size_archive: None,
+        time_file: p.time_file,
+        time_build: p.time_build,
+        sourcerpm: p.sourcerpm.clone(),
+        primary_xml: frag.to_string(),
+        filelists_xml: None,
+        other_xml: None,
+    };
+    let blobs: Vec<_> = rows
+        .iter()
+        .map(|(p, _)| (blob(&p.checksum.value, "x.rpm"), None))
+        .collect();
+    cat.record_blobs(&blobs)?;
+    let mut it = rows
+        .iter()
+        .map(|(p, f)| Ok(to_new(p, &p.checksum.value, &p.version, f)));
+    cat.insert_packages(&mut it)?;
+    let v1: Vec<(String, String)> = rows
+        .iter()
+        .map(|(p, _)| (p.checksum.value.clone(), p.location_href.clone()))
+        .collect();
+    commit(&cat, "cs9", &v1)?;
+    cat.create_snapshot("cs9", "cs9-v1", Some("version 1"))?;
+    // Version 2: every 17th package updated to a newer version.
+    let updated: Vec<(usize, String)> = (0..rows.len())
+        .filter(|i| i % 17 == 0)
+        .map(|i| (i, fake_sha(i as u64, "update")))
+        .collect();
+    cat.record_blobs(
+        &updated
+            .iter()
+            .map(|(_, s)| (blob(s, "x.rpm"), None))
+            .collect::<Vec<_>>(),
+    )?;
+    let mut it = updated.iter().map(|(i, s)| {
+        let (p, f) = &rows[*i];
+        Ok(to_new(p, s, &format!("{}.1", p.version), f))
+    });
+    cat.insert_packages(&mut it)?;
+    let mut v2 = v1.clone();
+    for (i, s) in &updated {
+        v2[*i] = (s.clone(), format!("{}.new", v1[*i].1));
+    }
+    commit(&cat, "cs9", &v2)?;
+    println!("cs9: {} packages, {} updated in version 2", v1.len(), updated.len());
+
+    // big: 100,000 generated packages.
+    let n = 100_000u64;
+    let shas: Vec<String> = (0..n).map(|i| fake_sha(i, "big")).collect();
+    cat.record_blobs(&shas.iter().map(|s| (blob(s, "x.rpm"), None)).collect::<Vec<_>>())?;
+    let mut it = shas.iter().enumerate().map(|(i, s)| {
+        Ok(NewPackage {
+            sha256: s.clone(),
+            name: format!("gen-{i:06}"),
+            epoch: 0,
+            version: "1.0".into(),
+            release: "1".into(),
+            arch: "x86_64".into(),
+            checksum_type: "sha256".into(),
+            checksum: s.clone(),
+            size_package: 1,
+            size_installed: None,
+            size_archive: None,
+            time_file: None,
+            time_build: None,
+            sourcerpm: None,
+            primary_xml: format!("<package type=\"rpm\"><name>gen-{i:06}</name></package>"),
+            filelists_xml: None,
+            other_xml: None,
+        })
+    });
+    cat.insert_packages(&mut it)?;
+    let big: Vec<(String, String)> = shas
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.clone(), format!("Packages/gen-{i:06}-1.0-1.x86_64.rpm")))
+        .collect();
+    commit(&cat, "big", &big)?;
+    println!("big: {n} packages");
+    let started = Instant::now();
+    cat.create_snapshot("big", "in-process", None)?;
+    println!(
+        "snapshot create on the 100,000-package version, in process: {:.1} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+
+    // Repodata for the CS9 set, through the same code sync uses.
+    let started = Instant::now();
+    let files = generate(
+        &pool,
+        &cat,
+        &Inputs {
+            content: &v1,
+            upstream: &[],
+            previous_updateinfo: None,
+            revision: Some("1"),
+        },
+    )?;
+    println!(
+        "repodata for {} CS9 packages ({} files) written in {:.3} s",
+        v1.len(),
+        files.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

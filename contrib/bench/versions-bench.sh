@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Version and snapshot benchmark (issue: snapshots, retention, repodata):
+#   - snapshot create on a 100,000-package repository (target <= 10 ms, independent of size);
+#   - snapshot diff of two 17,649-package versions (the real CS9 AppStream set; <= 0.3 s);
+#   - repodata written for the CS9 AppStream set (<= 1.5 s);
+#   - against the original Python chantal's `snapshot create` + `publish snapshot` on the same
+#     3,000-package repository (synced by both, served by nginx on 127.0.0.1).
+# Usage: contrib/bench/versions-bench.sh [ROUNDS]   (env: BENCH_DIR)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/contrib/lib/deps.sh"
+ROUNDS=${1:-5}
+export BENCH_DIR=${BENCH_DIR:-/var/tmp/chantal-bench}
+W="$BENCH_DIR/work-versions"
+PORT=18081
+CS9="$ROOT/../shared/fixtures/cs9/appstream/repodata/c03bb2ebc33bbee3046da091b45d90717273a43d3641a9d84e6eede05637bc8a-primary.xml.gz"
+
+ensure_deps postgresql runuser createrepo_c rpmbuild nginx
+"$ROOT/contrib/bench/build-fixtures.sh" >/dev/null
+PGBIN=$(pg_bindir)
+(cd "$ROOT" && cargo build --release --quiet --bins --examples)
+CHANTAL="$ROOT/target/release/chantal"
+PY="$BENCH_DIR/pychantal/bin/python"
+if [ ! -x "$BENCH_DIR/pychantal/bin/chantal" ]; then
+    python3 -m venv "$BENCH_DIR/pychantal"
+    "$BENCH_DIR/pychantal/bin/pip" install -q --ignore-requires-python chantal==1.6.5
+fi
+
+run_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+rm -rf "$W"; mkdir -p "$W/nginx"
+if [ "$(id -u)" -eq 0 ]; then id postgres >/dev/null 2>&1 || useradd --system postgres; chown postgres: "$W"; fi
+run_pg "$PGBIN/initdb" -D "$W/pg" -U chantal --auth=trust -E UTF8 --no-locale >/dev/null
+run_pg "$PGBIN/pg_ctl" -D "$W/pg" -l "$W/pg.log" -w -o "-c listen_addresses='' -k $W" start >/dev/null
+cat > "$W/nginx/nginx.conf" <<CONF
+user root; worker_processes 2; pid $W/nginx/nginx.pid; error_log $W/nginx/error.log;
+events { worker_connections 256; }
+http { access_log off; sendfile on;
+  client_body_temp_path $W/nginx/b; proxy_temp_path $W/nginx/p; fastcgi_temp_path $W/nginx/f;
+  uwsgi_temp_path $W/nginx/u; scgi_temp_path $W/nginx/s;
+  server { listen 127.0.0.1:$PORT; root $BENCH_DIR; } }
+CONF
+/usr/sbin/nginx -c "$W/nginx/nginx.conf"
+trap 'kill "$(cat "$W/nginx/nginx.pid")" 2>/dev/null; run_pg "$PGBIN/pg_ctl" -D "$W/pg" -m fast stop >/dev/null 2>&1' EXIT
+
+RESULTS="$W/results.tsv"; : > "$RESULTS"
+measure() {
+    local tool=$1 case=$2; shift 2
+    local t; t=$(mktemp)
+    if ! /usr/bin/time -f "%e %M" -o "$t" "$@" >"$W/last.out" 2>&1; then
+        echo "FAILED: $tool $case" >&2; tail -5 "$W/last.out" >&2
+    fi
+    read -r secs kb < <(tail -n 1 "$t"); rm -f "$t"
+    printf '%s\t%s\t%s\t%s\n' "$tool" "$case" "$secs" "$((kb / 1024))" >> "$RESULTS"
+    printf '  %-8s %-28s %6.3f s %5d MB\n' "$tool" "$case" "$secs" "$((kb / 1024))" >&2
+}
+
+psql -q "host=$W user=chantal dbname=postgres" -c "CREATE DATABASE versions" -c "CREATE DATABASE pyv"
+DB="host=$W user=chantal dbname=versions"
+log "preparing catalogue state (CS9 AppStream x2 versions, 100,000-package repository)"
+"$ROOT/target/release/examples/bench_versions" "$DB" "$W/storage" "$CS9" | tee "$W/prepare.out" >&2
+mkdir -p "$W/chantal/conf.d"
+cat > "$W/chantal/config.yaml" <<YAML
+include: conf.d/*.yaml
+storage: {base_path: $W/storage}
+database: {url: "$DB"}
+YAML
+for r in cs9 big; do printf 'name: %s\nupstream:\n  url: file:///nonexistent/%s\n' "$r" "$r" > "$W/chantal/conf.d/$r.yaml"; done
+printf 'name: small\nupstream:\n  url: http://127.0.0.1:%s/small\n' "$PORT" > "$W/chantal/conf.d/small.yaml"
+export CHANTAL_CONFIG="$W/chantal/config.yaml"
+"$CHANTAL" -q repo sync --repo-id small
+
+cat > "$W/py.yaml" <<YAML
+database: {url: "postgresql+psycopg2://chantal@/pyv?host=$W"}
+storage: {base_path: $W/py/storage, published_path: $W/py/published}
+download: {parallel: 10}
+repositories:
+  - {id: small, name: small, type: rpm, feed: "http://127.0.0.1:$PORT/small", mode: mirror, enabled: true}
+YAML
+"$PY" -c "
+from sqlalchemy import create_engine
+from chantal.db.models import Base
+Base.metadata.create_all(create_engine('postgresql+psycopg2://chantal@/pyv?host=$W'))"
+cat > "$W/py.py" <<'PYRUN'
+import sys
+import chantal.db.migrations as m
+m.db_needs_upgrade = lambda url: False  # the wheel ships no Alembic migrations
+from chantal.cli.main import cli
+sys.exit(cli())
+PYRUN
+PYC=("$PY" "$W/py.py" --config "$W/py.yaml")
+"${PYC[@]}" repo sync --repo-id small >/dev/null
+
+for round in $(seq 1 "$ROUNDS"); do
+    measure chantal "snapshot create (100k pkgs)" "$CHANTAL" -q snapshot create --repo-id big --name "b$round"
+    measure chantal "snapshot create (3k pkgs)" "$CHANTAL" -q snapshot create --repo-id small --name "s$round"
+    measure chantal "snapshot diff (2x17,649)" "$CHANTAL" -q snapshot diff --from cs9-v1 --to latest --repo-id cs9
+    measure python "snapshot create (3k pkgs)" "${PYC[@]}" snapshot create --repo-id small --name "s$round"
+    measure python "publish snapshot (3k pkgs)" "${PYC[@]}" publish snapshot --snapshot "s$round" --repo-id small
+done
+echo
+grep -hE "written in|snapshot create" "$W/prepare.out"
+echo "median of $ROUNDS rounds (wall seconds incl. process start / peak RSS MB)"
+python3 - "$RESULTS" <<'PYSUM'
+import sys, statistics, collections
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    tool, case, secs, mb = line.rstrip("\n").split("\t")
+    rows[(case, tool)].append((float(secs), int(mb)))
+print("| case | tool | wall (s) | peak RSS (MB) |")
+print("|---|---|---|---|")
+for (case, tool), v in sorted(rows.items()):
+    print(f"| {case} | {tool} | {statistics.median(x[0] for x in v):.3f} | {statistics.median(x[1] for x in v):.0f} |")
+PYSUM
