@@ -73,24 +73,26 @@ fn main() -> Result<(), Error> {
         rows.push((p, fragment.to_string()));
         Ok(())
     })?;
-    let to_new = |p: &chantal_common::rpm::PrimaryPackage, sha: &str, version: &str, frag: &str| NewPackage {
-        sha256: sha.to_string(),
-        name: p.name.clone(),
-        epoch: p.epoch,
-        version: version.to_string(),
-        release: p.release.clone(),
-        arch: p.arch.clone(),
-        checksum_type: "sha256".into(),
-        checksum: sha.to_string(),
-        size_package: i64::try_from(p.size_package).unwrap_or(0),
-        size_installed: None,
-        size_archive: None,
-        time_file: p.time_file,
-        time_build: p.time_build,
-        sourcerpm: p.sourcerpm.clone(),
-        primary_xml: frag.to_string(),
-        filelists_xml: None,
-        other_xml: None,
+    let to_new = |p: &chantal_common::rpm::PrimaryPackage, sha: &str, version: &str, frag: &str| {
+        NewPackage {
+            sha256: sha.to_string(),
+            name: p.name.clone(),
+            epoch: p.epoch,
+            version: version.to_string(),
+            release: p.release.clone(),
+            arch: p.arch.clone(),
+            checksum_type: "sha256".into(),
+            checksum: sha.to_string(),
+            size_package: i64::try_from(p.size_package).unwrap_or(0),
+            size_installed: None,
+            size_archive: None,
+            time_file: p.time_file,
+            time_build: p.time_build,
+            sourcerpm: p.sourcerpm.clone(),
+            primary_xml: frag.to_string(),
+            filelists_xml: None,
+            other_xml: None,
+        }
     };
     let blobs: Vec<_> = rows
         .iter()
@@ -128,12 +130,21 @@ fn main() -> Result<(), Error> {
         v2[*i] = (s.clone(), format!("{}.new", v1[*i].1));
     }
     commit(&cat, "cs9", &v2)?;
-    println!("cs9: {} packages, {} updated in version 2", v1.len(), updated.len());
+    println!(
+        "cs9: {} packages, {} updated in version 2",
+        v1.len(),
+        updated.len()
+    );
 
     // big: 100,000 generated packages.
     let n = 100_000u64;
     let shas: Vec<String> = (0..n).map(|i| fake_sha(i, "big")).collect();
-    cat.record_blobs(&shas.iter().map(|s| (blob(s, "x.rpm"), None)).collect::<Vec<_>>())?;
+    cat.record_blobs(
+        &shas
+            .iter()
+            .map(|s| (blob(s, "x.rpm"), None))
+            .collect::<Vec<_>>(),
+    )?;
     let mut it = shas.iter().enumerate().map(|(i, s)| {
         Ok(NewPackage {
             sha256: s.clone(),

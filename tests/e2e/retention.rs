@@ -515,3 +515,93 @@ fn modules_are_carried_into_generated_repodata() {
     );
     assert!(text.contains("nodejs"), "{text}");
 }
+
+#[test]
+fn a_policy_change_applies_at_the_next_sync_without_downloading_again() {
+    let up = tempfile::Builder::new()
+        .prefix("chantal-up-")
+        .tempdir()
+        .unwrap();
+    upstream(up.path(), V2);
+    let url = format!("file://{}", up.path().display());
+    let env = Env::new();
+    env.repo("r", &url, "");
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    env.repo("r", &url, "retention:\n  policy: newest-only\n");
+    let out = env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    assert!(
+        out.starts_with("r: version 2: 0 added, 3 removed, 3 unchanged, 0 B downloaded"),
+        "{out}"
+    );
+    let tree = materialize(&env, "r", None);
+    assert_eq!(
+        repoquery(tree.path(), "x86_64"),
+        set(&["hello-2.0~rc1-1.noarch", "tool-1:3.0-1.x86_64"])
+    );
+    // dnf can install from it (rpm's transaction test in a private root).
+    let root = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    assert!(Command::new("rpm")
+        .arg("--root")
+        .arg(root.path())
+        .arg("--initdb")
+        .status()
+        .unwrap()
+        .success());
+    let out = Command::new("dnf")
+        .args([
+            "-q",
+            "-y",
+            "--releasever=9",
+            "--setopt=reposdir=/dev/null",
+            "--setopt=tsflags=test",
+        ])
+        .arg(format!("--setopt=cachedir={}", cache.path().display()))
+        .arg(format!("--installroot={}", root.path().display()))
+        .arg(format!("--repofrompath=t,file://{}", tree.path().display()))
+        .args(["--repo=t", "--nogpgcheck", "install", "hello", "tool"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn zstd_upstreams_get_zstd_repodata_and_sqlite_variants_are_dropped() {
+    let up = tempfile::Builder::new()
+        .prefix("chantal-up-")
+        .tempdir()
+        .unwrap();
+    let files: Vec<_> = V1.iter().map(|r| test_rpm(r)).collect();
+    createrepo(up.path(), &files, &["--database"]);
+    chantal_tests::repo::recompress_zstd(up.path());
+    let env = Env::new();
+    env.repo(
+        "z",
+        &format!("file://{}", up.path().display()),
+        "rpm:\n  architectures: [x86_64]\n",
+    );
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "z"]).ok();
+    let tree = materialize(&env, "z", None);
+    let repomd = std::fs::read_to_string(tree.path().join("repodata/repomd.xml")).unwrap();
+    assert!(repomd.contains("-primary.xml.zst\""), "{repomd}");
+    assert!(
+        !repomd.contains("_db\""),
+        "sqlite variants dropped: {repomd}"
+    );
+    let upstream_md = std::fs::read_to_string(up.path().join("repodata/repomd.xml")).unwrap();
+    assert!(upstream_md.contains("primary_db"), "the upstream had them");
+    assert_eq!(
+        repoquery(tree.path(), "x86_64"),
+        set(&[
+            "hello-1.0-1.noarch",
+            "lib-1.0-1.x86_64",
+            "tool-2.0-1.x86_64"
+        ])
+    );
+}

@@ -1125,3 +1125,38 @@ fn a_server_ignoring_range_gets_a_fresh_download() {
     assert_eq!(reqs[1].status, 200, "the server sent the whole file again");
     assert_pool_sound(&env);
 }
+
+#[test]
+fn cleanup_during_a_running_sync_keeps_its_files() {
+    let up = upstream_dir();
+    big_upstream(up.path());
+    let server = HttpServer::start(up.path());
+    server.throttle(Some(6 << 20));
+    let env = Env::new();
+    env.repo("big", &server.url(""), "");
+    init(&env);
+    let child = env
+        .chantal_cmd()
+        .args(["repo", "sync", "--repo-id", "big"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The small package and the metadata are in the pool and recorded; the big one downloads.
+    wait_for("a partial download", || partial_size(&env) > 1 << 20);
+    let out = env.chantal(&["db", "cleanup", "--grace", "0"]).ok();
+    assert!(
+        out.contains("removed: 0 versions, 0 package rows, 0 files"),
+        "{out}"
+    );
+    let run = Run(child.wait_with_output().unwrap());
+    assert!(run.0.status.success(), "{}", run.stderr());
+    assert!(
+        run.stdout().starts_with("big: version 1: 2 added"),
+        "{}",
+        run.stdout()
+    );
+    assert_pool_sound(&env);
+    let again = env.chantal(&["repo", "sync", "--repo-id", "big"]).ok();
+    assert!(again.contains("up to date"), "{again}");
+}

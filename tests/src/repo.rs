@@ -51,8 +51,12 @@ pub fn createrepo(dir: &Path, rpms: &[PathBuf], args: &[&str]) {
     for r in rpms {
         std::fs::copy(r, pkgs.join(r.file_name().unwrap())).unwrap();
     }
-    let out = Command::new("createrepo_c")
-        .args(["--quiet", "--no-database"])
+    let mut cmd = Command::new("createrepo_c");
+    cmd.arg("--quiet");
+    if !args.contains(&"--database") {
+        cmd.arg("--no-database");
+    }
+    let out = cmd
         .args(args)
         .arg(dir)
         .output()
