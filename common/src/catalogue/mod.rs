@@ -7,6 +7,7 @@
 
 mod blobs;
 mod cleanup;
+mod commit;
 mod migrations;
 mod repositories;
 mod snapshots;
@@ -23,12 +24,12 @@ use crate::error::{db_reason, Error, Result};
 
 pub use blobs::BlobRecord;
 pub use cleanup::CleanupReport;
+pub use commit::{CommitInput, CommitResult, NewMetadata, NewPackage};
 pub use migrations::{Migration, SchemaStatus, MIGRATIONS};
 pub use repositories::{RepoSummary, SyncRecord};
 pub use snapshots::{SnapshotRecord, VersionInfo, VersionPackage};
 pub use sync::{
-    CommitInput, CommitResult, ContentItem, FragmentRow, KnownBlob, LatestState, NevraSize,
-    NewMetadata, NewPackage, RunningSync, SyncFinish, SyncLock,
+    ContentItem, FragmentRow, KnownBlob, LatestState, NevraSize, RunningSync, SyncFinish, SyncLock,
 };
 
 type Manager = PostgresConnectionManager<NoTls>;
