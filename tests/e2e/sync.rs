@@ -954,7 +954,8 @@ fn a_full_disk_fails_cleanly() {
     let err = run.fails();
     assert_eq!(run.code(), Some(1));
     assert!(
-        err.contains("big: 1 of 2 packages failed, nothing committed"),
+        // Which downloads hit the full disk depends on their order: one or both.
+        err.contains(" of 2 packages failed, nothing committed"),
         "{err}"
     );
     assert!(err.contains("No space left on device"), "{err}");
