@@ -1,0 +1,239 @@
+//! A version's file tree: `repodata/` plus packages at their location hrefs, as chantal-fs
+//! serves it and the exporter writes it. Built once per (repository, version) from one
+//! catalogue query; directories keep their entries sorted so lookups are binary searches and
+//! readdir can resume at an offset. Node numbers are dense and stable for the tree's life.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+use crate::rpm::href;
+
+/// A file of the tree: where its bytes are in the pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leaf {
+    /// Relative to `<base_path>/data`.
+    pub pool_path: String,
+    pub size: u64,
+    /// Seconds since the epoch (a package's build time; repodata: the version's creation).
+    pub mtime: i64,
+}
+
+/// One node. Node 0 is the root directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    Dir {
+        parent: usize,
+        /// (name, node), sorted by name.
+        entries: Vec<(String, usize)>,
+    },
+    File {
+        parent: usize,
+        leaf: Leaf,
+    },
+}
+
+/// A version's tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tree {
+    nodes: Vec<Node>,
+}
+
+/// The root's node number.
+pub const ROOT: usize = 0;
+
+impl Tree {
+    /// Builds the tree from (href, leaf) pairs. Hrefs are checked like upstream metadata (no
+    /// absolute paths, no `..`); a leading `./` is ignored. A path that is both a file and a
+    /// directory, or two files at one path, is an error naming the href.
+    pub fn build(files: impl IntoIterator<Item = (String, Leaf)>) -> Result<Tree> {
+        enum Building {
+            Dir(BTreeMap<String, usize>, usize),
+            File(Leaf, usize),
+        }
+        let bad = |href: &str, message: String| Error::Metadata {
+            file: href.to_string(),
+            message,
+        };
+        let mut nodes: Vec<Building> = vec![Building::Dir(BTreeMap::new(), ROOT)];
+        for (raw, leaf) in files {
+            href::check(&raw).map_err(|e| bad(&raw, e))?;
+            let path = raw.trim_start_matches("./");
+            let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+            let Some((file, dirs)) = parts.split_last() else {
+                return Err(bad(&raw, "empty path".into()));
+            };
+            let mut dir = ROOT;
+            for part in dirs {
+                let next = match &nodes[dir] {
+                    Building::Dir(entries, _) => entries.get(*part).copied(),
+                    Building::File(..) => None,
+                };
+                dir = match next {
+                    Some(n) if matches!(nodes[n], Building::Dir(..)) => n,
+                    Some(_) => {
+                        return Err(bad(&raw, format!("{part} is both a file and a directory")))
+                    }
+                    None => {
+                        let n = nodes.len();
+                        nodes.push(Building::Dir(BTreeMap::new(), dir));
+                        if let Building::Dir(entries, _) = &mut nodes[dir] {
+                            entries.insert((*part).to_string(), n);
+                        }
+                        n
+                    }
+                };
+            }
+            let n = nodes.len();
+            let taken = match &mut nodes[dir] {
+                Building::Dir(entries, _) => {
+                    if entries.contains_key(*file) {
+                        true
+                    } else {
+                        entries.insert((*file).to_string(), n);
+                        false
+                    }
+                }
+                Building::File(..) => true,
+            };
+            if taken {
+                return Err(bad(&raw, "two entries at one path".into()));
+            }
+            nodes.push(Building::File(leaf, dir));
+        }
+        Ok(Tree {
+            nodes: nodes
+                .into_iter()
+                .map(|b| match b {
+                    Building::Dir(entries, parent) => Node::Dir {
+                        parent,
+                        entries: entries.into_iter().collect(),
+                    },
+                    Building::File(leaf, parent) => Node::File { parent, leaf },
+                })
+                .collect(),
+        })
+    }
+
+    /// Number of nodes (directories and files).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the tree is only its root.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.len() <= 1
+    }
+
+    pub fn node(&self, n: usize) -> Option<&Node> {
+        self.nodes.get(n)
+    }
+
+    /// The entry `name` of directory `dir`.
+    pub fn lookup(&self, dir: usize, name: &str) -> Option<usize> {
+        match self.nodes.get(dir)? {
+            Node::Dir { entries, .. } => entries
+                .binary_search_by(|(n, _)| n.as_str().cmp(name))
+                .ok()
+                .map(|i| entries[i].1),
+            Node::File { .. } => None,
+        }
+    }
+
+    /// A directory's entries, sorted by name (empty for a file).
+    pub fn entries(&self, dir: usize) -> &[(String, usize)] {
+        match self.nodes.get(dir) {
+            Some(Node::Dir { entries, .. }) => entries,
+            _ => &[],
+        }
+    }
+
+    /// The node at a slash-separated path from the root.
+    pub fn resolve(&self, path: &str) -> Option<usize> {
+        path.split('/')
+            .filter(|p| !p.is_empty())
+            .try_fold(ROOT, |dir, part| self.lookup(dir, part))
+    }
+
+    /// Every file with its path, in path order (what an exporter writes).
+    pub fn files(&self) -> Vec<(String, &Leaf)> {
+        let mut out = Vec::new();
+        let mut stack = vec![(ROOT, String::new())];
+        while let Some((dir, prefix)) = stack.pop() {
+            for (name, n) in self.entries(dir).iter().rev() {
+                let path = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}/{name}")
+                };
+                match &self.nodes[*n] {
+                    Node::Dir { .. } => stack.push((*n, path)),
+                    Node::File { leaf, .. } => out.push((path, leaf)),
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(p: &str) -> Leaf {
+        Leaf {
+            pool_path: p.into(),
+            size: p.len() as u64,
+            mtime: 1,
+        }
+    }
+
+    fn tree(hrefs: &[&str]) -> Result<Tree> {
+        Tree::build(hrefs.iter().map(|h| (h.to_string(), leaf(h))))
+    }
+
+    #[test]
+    fn builds_nested_sorted_directories() {
+        let t = tree(&[
+            "repodata/repomd.xml",
+            "Packages/z/zsh-5.rpm",
+            "./Packages/a/bash-5.rpm",
+            "repodata/abc-primary.xml.gz",
+            "top.rpm",
+        ])
+        .unwrap();
+        let names: Vec<&str> = t.entries(ROOT).iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["Packages", "repodata", "top.rpm"]);
+        let repodata = t.lookup(ROOT, "repodata").unwrap();
+        let names: Vec<&str> = t.entries(repodata).iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["abc-primary.xml.gz", "repomd.xml"]);
+        let bash = t.resolve("Packages/a/bash-5.rpm").unwrap();
+        match t.node(bash).unwrap() {
+            Node::File { leaf, parent } => {
+                assert_eq!(leaf.pool_path, "./Packages/a/bash-5.rpm");
+                assert_eq!(t.resolve("Packages/a"), Some(*parent));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(t.resolve("Packages/nope"), None);
+        assert_eq!(t.lookup(bash, "x"), None);
+        assert_eq!(t.files().len(), 5);
+        assert_eq!(t.files()[0].0, "Packages/a/bash-5.rpm");
+    }
+
+    #[test]
+    fn numbering_is_a_function_of_the_input() {
+        let hrefs = ["b/x.rpm", "a/y.rpm", "repodata/repomd.xml"];
+        assert_eq!(tree(&hrefs).unwrap(), tree(&hrefs).unwrap());
+    }
+
+    #[test]
+    fn conflicts_and_hostile_paths_are_errors() {
+        assert!(tree(&["a", "a/b"]).unwrap_err().to_string().contains("both a file"));
+        assert!(tree(&["a/b", "a"]).unwrap_err().to_string().contains("two entries"));
+        assert!(tree(&["x.rpm", "./x.rpm"]).is_err());
+        assert!(tree(&["../x.rpm"]).is_err());
+        assert!(tree(&["/etc/passwd"]).is_err());
+        assert!(tree(&[]).unwrap().is_empty());
+    }
+}
