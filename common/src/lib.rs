@@ -9,7 +9,7 @@ pub mod pool;
 pub mod redact;
 pub mod repodata;
 pub mod retention;
-pub mod tree;
 pub mod rpm;
+pub mod tree;
 
 pub use error::{Error, Result};

@@ -58,7 +58,10 @@ impl Tree {
         for (raw, leaf) in files {
             href::check(&raw).map_err(|e| bad(&raw, e))?;
             let path = raw.trim_start_matches("./");
-            let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+            let parts: Vec<&str> = path
+                .split('/')
+                .filter(|p| !p.is_empty() && *p != ".")
+                .collect();
             let Some((file, dirs)) = parts.split_last() else {
                 return Err(bad(&raw, "empty path".into()));
             };
@@ -205,7 +208,11 @@ mod tests {
         let names: Vec<&str> = t.entries(ROOT).iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["Packages", "repodata", "top.rpm"]);
         let repodata = t.lookup(ROOT, "repodata").unwrap();
-        let names: Vec<&str> = t.entries(repodata).iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<&str> = t
+            .entries(repodata)
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
         assert_eq!(names, ["abc-primary.xml.gz", "repomd.xml"]);
         let bash = t.resolve("Packages/a/bash-5.rpm").unwrap();
         match t.node(bash).unwrap() {
@@ -229,8 +236,14 @@ mod tests {
 
     #[test]
     fn conflicts_and_hostile_paths_are_errors() {
-        assert!(tree(&["a", "a/b"]).unwrap_err().to_string().contains("both a file"));
-        assert!(tree(&["a/b", "a"]).unwrap_err().to_string().contains("two entries"));
+        assert!(tree(&["a", "a/b"])
+            .unwrap_err()
+            .to_string()
+            .contains("both a file"));
+        assert!(tree(&["a/b", "a"])
+            .unwrap_err()
+            .to_string()
+            .contains("two entries"));
         assert!(tree(&["x.rpm", "./x.rpm"]).is_err());
         assert!(tree(&["../x.rpm"]).is_err());
         assert!(tree(&["/etc/passwd"]).is_err());

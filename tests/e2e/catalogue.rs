@@ -116,3 +116,46 @@ fn empty_catalogue_lists_nothing() {
     assert!(cat.recent_syncs("x", 5).unwrap().is_empty());
     assert!(cat.snapshots(None).unwrap().is_empty());
 }
+
+#[test]
+fn a_version_tree_matches_what_dnf_reads() {
+    use chantal_common::tree::{Node, Tree};
+    use chantal_tests::repo::{createrepo, test_rpms};
+    let up = tempfile::tempdir().unwrap();
+    createrepo(up.path(), &test_rpms(), &[]);
+    let env = chantal_tests::Env::new();
+    env.repo("t", &format!("file://{}", up.path().display()), "");
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "t"]).ok();
+    let cat = Catalogue::open(&env.db.url).unwrap();
+    let tree = Tree::build(cat.version_files("t", 1).unwrap()).unwrap();
+    // The same files, at the same paths, as the test harness's materialised tree.
+    let materialised = chantal_tests::dnf::materialize(&env, "t", None);
+    let mut on_disk = Vec::new();
+    let mut stack = vec![materialised.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p
+                    .strip_prefix(materialised.path())
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                on_disk.push((rel, std::fs::metadata(&p).unwrap().len()));
+            }
+        }
+    }
+    on_disk.sort();
+    let from_tree: Vec<(String, u64)> =
+        tree.files().into_iter().map(|(p, l)| (p, l.size)).collect();
+    assert_eq!(from_tree, on_disk);
+    let repomd = tree.resolve("repodata/repomd.xml").unwrap();
+    let Some(Node::File { leaf, .. }) = tree.node(repomd) else {
+        panic!("not a file")
+    };
+    assert!(env.storage().join("data").join(&leaf.pool_path).is_file());
+    assert!(leaf.mtime > 1_600_000_000);
+}

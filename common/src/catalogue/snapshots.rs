@@ -238,3 +238,48 @@ impl Catalogue {
             .collect())
     }
 }
+
+impl Catalogue {
+    /// Every file of a version — packages at their hrefs and repodata — with its pool path,
+    /// size and mtime (a package's build time; repodata: the version's creation time), in one
+    /// query: what chantal-fs and the exporter build a [`crate::tree::Tree`] from.
+    pub fn version_files(
+        &self,
+        repository: &str,
+        version: i64,
+    ) -> Result<Vec<(String, crate::tree::Leaf)>> {
+        let mut conn = self.conn()?;
+        let rows = conn
+            .query(
+                "WITH v AS (SELECT r.id, v.number, extract(epoch FROM v.created_at)::int8 AS t
+                              FROM repositories r JOIN repository_versions v ON v.repository_id = r.id
+                             WHERE r.name = $1 AND v.number = $2)
+                 SELECT c.location_href, b.path, b.size, coalesce(p.time_build, v.t)
+                   FROM v JOIN repository_content c ON c.repository_id = v.id
+                         AND c.added_in <= v.number
+                         AND (c.removed_in IS NULL OR c.removed_in > v.number)
+                   JOIN packages p ON p.id = c.package_id JOIN blobs b ON b.sha256 = p.sha256
+                 UNION ALL
+                 SELECT m.location_href, b.path, b.size, v.t
+                   FROM v JOIN repository_metadata m ON m.repository_id = v.id
+                         AND m.added_in <= v.number
+                         AND (m.removed_in IS NULL OR m.removed_in > v.number)
+                   JOIN blobs b ON b.sha256 = m.blob_sha256",
+                &[&repository, &version],
+            )
+            .map_err(db_err(format!("listing the files of version {version} of {repository}")))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    crate::tree::Leaf {
+                        pool_path: r.get(1),
+                        size: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+                        mtime: r.get(3),
+                    },
+                )
+            })
+            .collect())
+    }
+}
