@@ -455,6 +455,16 @@ fn big_upstream(dir: &Path) -> SynthPkg {
     pkg
 }
 
+/// Starts `chantal repo sync --repo-id NAME` in the background with captured output.
+fn spawn_sync(env: &Env, name: &str) -> std::process::Child {
+    env.chantal_cmd()
+        .args(["repo", "sync", "--repo-id", name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn partial_size(env: &Env) -> u64 {
     std::fs::read_dir(env.storage().join("data/tmp"))
         .unwrap()
@@ -482,13 +492,7 @@ fn kill_9_mid_download_resumes_with_range() {
     let env = Env::new();
     env.repo("big", &server.url(""), "");
     init(&env);
-    let mut child = env
-        .chantal_cmd()
-        .args(["repo", "sync", "--repo-id", "big"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_sync(&env, "big");
     wait_for("a partial download", || partial_size(&env) > 1 << 20);
     Command::new("kill")
         .args(["-9", &child.id().to_string()])
@@ -532,13 +536,7 @@ fn sigterm_stops_cleanly_and_keeps_partials() {
     let env = Env::new();
     env.repo("big", &server.url(""), "");
     init(&env);
-    let child = env
-        .chantal_cmd()
-        .args(["repo", "sync", "--repo-id", "big"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_sync(&env, "big");
     wait_for("a partial download", || partial_size(&env) > 1 << 20);
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -570,13 +568,7 @@ fn a_second_sync_of_the_same_repository_is_refused() {
     let env = Env::new();
     env.repo("big", &server.url(""), "");
     init(&env);
-    let mut first = env
-        .chantal_cmd()
-        .args(["repo", "sync", "--repo-id", "big"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = spawn_sync(&env, "big");
     wait_for("the first sync to download", || partial_size(&env) > 0);
     let started = Instant::now();
     let run = env.chantal(&["repo", "sync", "--repo-id", "big"]);
@@ -996,13 +988,7 @@ fn the_catalogue_going_away_mid_sync_commits_nothing() {
     let env = Env::with_db(chantal_tests::TestDb::on(&cluster));
     env.repo("big", &server.url(""), "");
     init(&env);
-    let child = env
-        .chantal_cmd()
-        .args(["repo", "sync", "--repo-id", "big"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_sync(&env, "big");
     wait_for("a partial download", || partial_size(&env) > 1 << 20);
     cluster.stop();
     let run = Run(child.wait_with_output().unwrap());
@@ -1136,13 +1122,7 @@ fn cleanup_during_a_running_sync_keeps_its_files() {
     let env = Env::new();
     env.repo("big", &server.url(""), "");
     init(&env);
-    let child = env
-        .chantal_cmd()
-        .args(["repo", "sync", "--repo-id", "big"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_sync(&env, "big");
     // The small package and the metadata are in the pool and recorded; the big one downloads.
     wait_for("a partial download", || partial_size(&env) > 1 << 20);
     let out = env.chantal(&["db", "cleanup", "--grace", "0"]).ok();

@@ -16,3 +16,12 @@ mod xml;
 pub use checksum::{Checksum, ChecksumType};
 pub use primary::PrimaryPackage;
 pub use repomd::{RepoMd, RepoMdRecord};
+
+/// `name-[epoch:]version-release.arch`, the way rpm and dnf print a package.
+pub fn nevra(name: &str, epoch: i64, version: &str, release: &str, arch: &str) -> String {
+    if epoch == 0 {
+        format!("{name}-{version}-{release}.{arch}")
+    } else {
+        format!("{name}-{epoch}:{version}-{release}.{arch}")
+    }
+}

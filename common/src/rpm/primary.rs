@@ -34,17 +34,13 @@ pub struct PrimaryPackage {
 impl PrimaryPackage {
     /// `name-[epoch:]version-release.arch`.
     pub fn nevra(&self) -> String {
-        if self.epoch == 0 {
-            format!(
-                "{}-{}-{}.{}",
-                self.name, self.version, self.release, self.arch
-            )
-        } else {
-            format!(
-                "{}-{}:{}-{}.{}",
-                self.name, self.epoch, self.version, self.release, self.arch
-            )
-        }
+        crate::rpm::nevra(
+            &self.name,
+            self.epoch,
+            &self.version,
+            &self.release,
+            &self.arch,
+        )
     }
 }
 
