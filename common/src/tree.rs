@@ -157,6 +157,22 @@ impl Tree {
             .try_fold(ROOT, |dir, part| self.lookup(dir, part))
     }
 
+    /// The path of a node from the root (`""` for the root).
+    pub fn path(&self, node: usize) -> Option<String> {
+        let mut parts = Vec::new();
+        let mut n = node;
+        while n != ROOT {
+            let parent = match self.nodes.get(n)? {
+                Node::Dir { parent, .. } | Node::File { parent, .. } => *parent,
+            };
+            let (name, _) = self.entries(parent).iter().find(|(_, c)| *c == n)?;
+            parts.push(name.as_str());
+            n = parent;
+        }
+        parts.reverse();
+        Some(parts.join("/"))
+    }
+
     /// Every file with its path, in path order (what an exporter writes).
     pub fn files(&self) -> Vec<(String, &Leaf)> {
         let mut out = Vec::new();
@@ -225,6 +241,8 @@ mod tests {
         assert_eq!(t.resolve("Packages/nope"), None);
         assert_eq!(t.lookup(bash, "x"), None);
         assert_eq!(t.files().len(), 5);
+        assert_eq!(t.path(bash).as_deref(), Some("Packages/a/bash-5.rpm"));
+        assert_eq!(t.path(ROOT).as_deref(), Some(""));
         assert_eq!(t.files()[0].0, "Packages/a/bash-5.rpm");
     }
 

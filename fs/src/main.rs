@@ -1,14 +1,19 @@
 //! `chantal-fs`: the read-only FUSE view of chantal's repositories.
-//!
-//! This release parses and checks its arguments and configuration only; serving arrives with
-//! the FUSE daemon itself.
 
-use std::path::PathBuf;
+mod fuse;
+mod view;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
+use chantal_common::catalogue::Catalogue;
 use clap::Parser;
+use signal_hook::consts::{SIGINT, SIGTERM};
 
-/// Serve every repository's latest version and snapshots as a read-only file system.
+/// Serve every repository's latest version and snapshots as a read-only file system:
+/// MOUNTPOINT/<repo>/latest/ and MOUNTPOINT/<repo>/snapshots/<name>/.
 #[derive(Debug, Parser)]
 #[command(name = "chantal-fs", version, max_term_width = 100)]
 struct Cli {
@@ -21,11 +26,7 @@ struct Cli {
     )]
     config: PathBuf,
 
-    /// Let other users (nginx) read the mount. On by default.
-    #[arg(long, default_value_t = true, overrides_with = "no_allow_other")]
-    allow_other: bool,
-
-    /// Only the mounting user may read the mount.
+    /// Only the mounting user may read the mount (by default everyone may, e.g. nginx).
     #[arg(long)]
     no_allow_other: bool,
 
@@ -37,15 +38,108 @@ struct Cli {
     mountpoint: PathBuf,
 }
 
+/// How long a version that stopped being latest stays reachable under `latest/`.
+const GRACE: Duration = Duration::from_secs(600);
+/// How often the catalogue is asked for new versions and snapshots.
+const REFRESH: Duration = Duration::from_secs(1);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(err) = chantal_common::config::Config::load(&cli.config) {
-        eprintln!("chantal-fs: error: {err}");
-        return ExitCode::from(1);
+    let filter = if cli.verbose {
+        "info,chantal_fs=debug"
+    } else {
+        "info"
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chantal-fs: error: {e}");
+            ExitCode::from(1)
+        }
     }
-    eprintln!(
-        "chantal-fs: error: serving {} is not available in this release of chantal",
-        cli.mountpoint.display()
-    );
-    ExitCode::from(1)
+}
+
+/// A mount left behind by a daemon that died answers "transport endpoint is not connected":
+/// unmount it so this one can take its place.
+fn clear_stale_mount(mountpoint: &Path) -> anyhow::Result<()> {
+    match std::fs::metadata(mountpoint) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+            tracing::warn!(
+                "{}: stale mount of a dead daemon, unmounting it",
+                mountpoint.display()
+            );
+            let ok = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(mountpoint)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if !ok {
+                anyhow::bail!(
+                    "{} is a stale mount and could not be unmounted: run `umount -l {}`",
+                    mountpoint.display(),
+                    mountpoint.display()
+                );
+            }
+            Ok(())
+        }
+        Err(e) => anyhow::bail!("cannot use mount point {}: {e}", mountpoint.display()),
+        Ok(m) if !m.is_dir() => anyhow::bail!("{} is not a directory", mountpoint.display()),
+        Ok(_) => Ok(()),
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    let config = chantal_common::config::Config::load(&cli.config)?;
+    let catalogue = Catalogue::open(config.database_url()?)?;
+    clear_stale_mount(&cli.mountpoint)?;
+    let view = Arc::new(view::View::new(
+        catalogue,
+        config.storage.base_path.join("data"),
+        GRACE,
+    ));
+    view.refresh();
+    // Signals are taken before mounting so none is lost; the handler thread only sets state.
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+    let mut mount = fuser::Config::default();
+    mount.mount_options.extend([
+        fuser::MountOption::RO,
+        fuser::MountOption::FSName("chantal".into()),
+        fuser::MountOption::NoDev,
+        fuser::MountOption::NoSuid,
+    ]);
+    mount.acl = if cli.no_allow_other {
+        fuser::SessionACL::Owner
+    } else {
+        fuser::SessionACL::All
+    };
+    mount.n_threads = Some(2);
+    let session = fuser::spawn_mount(
+        fuse::ChantalFs::new(Arc::clone(&view)),
+        &cli.mountpoint,
+        &mount,
+    )
+    .map_err(|e| anyhow::anyhow!("cannot mount {}: {e}", cli.mountpoint.display()))?;
+    tracing::info!("serving {}", cli.mountpoint.display());
+    let refresher = Arc::clone(&view);
+    std::thread::spawn(move || loop {
+        std::thread::sleep(REFRESH);
+        refresher.refresh();
+    });
+    if let Some(sig) = signals.forever().next() {
+        tracing::info!("signal {sig}: unmounting {}", cli.mountpoint.display());
+    }
+    session
+        .umount_and_join()
+        .map_err(|e| anyhow::anyhow!("cannot unmount {}: {e}", cli.mountpoint.display()))?;
+    Ok(())
 }

@@ -1,0 +1,244 @@
+//! The thin adapter between fuser and [`View`]: each callback unpacks its arguments, asks the
+//! view, and replies. File contents are read from the pool file with positional reads through a
+//! handle opened once per `open`.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use fuser::{
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner,
+    OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyXattr,
+    Request,
+};
+
+use crate::view::{Attr, Kind, View, ViewError};
+
+/// How long the kernel may cache what may change (latest, the repository list).
+const SHORT_TTL: Duration = Duration::from_secs(1);
+/// ... and what never changes (snapshot trees).
+const LONG_TTL: Duration = Duration::from_secs(3600);
+
+pub struct ChantalFs {
+    view: Arc<View>,
+    handles: Mutex<HashMap<u64, Arc<File>>>,
+    next_fh: AtomicU64,
+}
+
+impl ChantalFs {
+    pub fn new(view: Arc<View>) -> ChantalFs {
+        ChantalFs {
+            view,
+            handles: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+        }
+    }
+
+    fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<File>>> {
+        self.handles.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn errno(e: &ViewError) -> Errno {
+    match e {
+        ViewError::NotFound => Errno::ENOENT,
+        ViewError::NotADirectory => Errno::ENOTDIR,
+        ViewError::IsADirectory => Errno::EISDIR,
+        ViewError::Unavailable => Errno::EIO,
+    }
+}
+
+fn file_attr(a: &Attr) -> FileAttr {
+    let mtime = UNIX_EPOCH + Duration::from_secs(u64::try_from(a.mtime).unwrap_or(0));
+    let (kind, perm, nlink) = match a.kind {
+        Kind::Dir => (FileType::Directory, 0o555, 2),
+        Kind::File => (FileType::RegularFile, 0o444, 1),
+    };
+    FileAttr {
+        ino: INodeNo(a.ino),
+        size: a.size,
+        blocks: a.size.div_ceil(512),
+        atime: mtime,
+        mtime,
+        ctime: mtime,
+        crtime: mtime,
+        kind,
+        perm,
+        nlink,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        flags: 0,
+        blksize: 4096,
+    }
+}
+
+fn ttl(a: &Attr) -> &'static Duration {
+    if a.immutable {
+        &LONG_TTL
+    } else {
+        &SHORT_TTL
+    }
+}
+
+impl Filesystem for ChantalFs {
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let Some(name) = name.to_str() else {
+            reply.error(Errno::ENOENT);
+            return;
+        };
+        tracing::debug!("lookup {} {name}", parent.0);
+        match self.view.lookup(parent.0, name) {
+            Ok(a) => reply.entry(ttl(&a), &file_attr(&a), Generation(0)),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.view.getattr(ino.0) {
+            Ok(a) => reply.attr(ttl(&a), &file_attr(&a)),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let attr = self.view.getattr(ino.0);
+        let path = match self.view.path(ino.0) {
+            Ok(p) => p,
+            Err(e) => {
+                reply.error(errno(&e));
+                return;
+            }
+        };
+        match File::open(&path) {
+            Ok(f) => {
+                let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+                self.handles().insert(fh, Arc::new(f));
+                let flags = if attr.is_ok_and(|a| a.immutable) {
+                    FopenFlags::FOPEN_KEEP_CACHE
+                } else {
+                    FopenFlags::empty()
+                };
+                reply.opened(FileHandle(fh), flags);
+            }
+            Err(e) => {
+                tracing::error!("cannot open {}: {e}", path.display());
+                reply.error(Errno::EIO);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let Some(file) = self.handles().get(&fh.0).cloned() else {
+            reply.error(Errno::EIO);
+            return;
+        };
+        let mut buf = vec![0u8; size as usize];
+        let mut filled = 0;
+        while filled < buf.len() {
+            match file.read_at(&mut buf[filled..], offset + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    reply.error(Errno::EIO);
+                    return;
+                }
+            }
+        }
+        reply.data(&buf[..filled]);
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.handles().remove(&fh.0);
+        reply.ok();
+    }
+
+    // ENOSYS makes the kernel stop asking for these at all, keeping lookups and reads free of
+    // round trips; there is nothing to flush on a read-only file system.
+    fn getxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _size: u32,
+        reply: ReplyXattr,
+    ) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn listxattr(&self, _req: &Request, _ino: INodeNo, _size: u32, reply: ReplyXattr) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let entries = match self.view.readdir(ino.0) {
+            Ok(e) => e,
+            Err(e) => {
+                reply.error(errno(&e));
+                return;
+            }
+        };
+        let dots = [
+            (ino.0, Kind::Dir, ".".to_string()),
+            (ino.0, Kind::Dir, "..".to_string()),
+        ];
+        for (i, (child, kind, name)) in dots
+            .into_iter()
+            .chain(entries)
+            .enumerate()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        {
+            let kind = match kind {
+                Kind::Dir => FileType::Directory,
+                Kind::File => FileType::RegularFile,
+            };
+            if reply.add(INodeNo(child), (i + 1) as u64, kind, name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+}

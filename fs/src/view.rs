@@ -1,0 +1,479 @@
+//! What chantal-fs shows, computed from the catalogue, with no FUSE types:
+//!
+//! ```text
+//! /                                   repositories that have a version
+//! /<repo>/latest/                     the latest version's tree
+//! /<repo>/snapshots/<name>/           a snapshot's tree
+//! ```
+//!
+//! Inode numbers are stable for the life of the mount: fixed nodes (root, repository,
+//! `latest`, `snapshots`, snapshot directories) are numbered as they are first seen; a version's
+//! tree gets a base number the first time it is built and its nodes are `base + index`, and
+//! since a version never changes, rebuilding an evicted tree yields the same numbers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chantal_common::catalogue::Catalogue;
+use chantal_common::tree::{Node, Tree, ROOT};
+
+/// Trees kept built at once.
+const CACHED_TREES: usize = 32;
+/// Tree node numbers start here, above every fixed node.
+const TREE_BASE: u64 = 1 << 32;
+
+/// The kind of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+}
+
+/// What getattr needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attr {
+    pub ino: u64,
+    pub kind: Kind,
+    pub size: u64,
+    pub mtime: i64,
+    /// Snapshot trees never change: the kernel may cache them for long.
+    pub immutable: bool,
+}
+
+/// Why a request fails (the adapter maps these to errnos).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewError {
+    NotFound,
+    NotADirectory,
+    IsADirectory,
+    /// The catalogue could not be asked (outage): EIO.
+    Unavailable,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Fixed {
+    Root,
+    Repo(String),
+    Latest(String),
+    Snapshots(String),
+    Snapshot(String, String),
+}
+
+#[derive(Debug, Default, Clone)]
+struct RepoState {
+    latest: Option<i64>,
+    snapshots: BTreeMap<String, i64>,
+}
+
+struct State {
+    repos: BTreeMap<String, RepoState>,
+    fixed: HashMap<Fixed, u64>,
+    fixed_by_ino: Vec<Fixed>,
+    bases: HashMap<(String, i64), u64>,
+    /// base -> (repo, version, node count), for mapping an inode back to its tree.
+    by_base: BTreeMap<u64, (String, i64, u64)>,
+    next_base: u64,
+    trees: lru::LruCache<(String, i64), Arc<Tree>>,
+    /// Versions that were latest until recently: still reachable under `latest/` until the
+    /// deadline, so a client that read the old repomd.xml gets the files it names.
+    retiring: Vec<(String, i64, Instant)>,
+    outage: bool,
+}
+
+/// The view over the catalogue.
+pub struct View {
+    catalogue: Catalogue,
+    /// `<base_path>/data`.
+    data: PathBuf,
+    grace: Duration,
+    state: Mutex<State>,
+}
+
+/// The root's inode (FUSE's fixed number).
+pub const ROOT_INO: u64 = 1;
+
+impl View {
+    pub fn new(catalogue: Catalogue, data: PathBuf, grace: Duration) -> View {
+        let mut state = State {
+            repos: BTreeMap::new(),
+            fixed: HashMap::new(),
+            fixed_by_ino: vec![Fixed::Root, Fixed::Root],
+            bases: HashMap::new(),
+            by_base: BTreeMap::new(),
+            next_base: TREE_BASE,
+            trees: lru::LruCache::new(
+                std::num::NonZeroUsize::new(CACHED_TREES).unwrap_or(std::num::NonZeroUsize::MIN),
+            ),
+            retiring: Vec::new(),
+            outage: false,
+        };
+        state.fixed.insert(Fixed::Root, ROOT_INO);
+        View {
+            catalogue,
+            data,
+            grace,
+            state: Mutex::new(state),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves the state as it was between requests: keep
+        // serving rather than poisoning every later request.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reloads repositories, latest versions and snapshots (one query each). On a catalogue
+    /// outage the previous state stays and one line is logged per outage.
+    pub fn refresh(&self) {
+        let summaries = self.catalogue.repository_summaries();
+        let snapshots = self.catalogue.snapshots(None);
+        let mut st = self.lock();
+        let (summaries, snapshots) = match (summaries, snapshots) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => {
+                if !st.outage {
+                    tracing::error!("catalogue unavailable, serving cached trees: {e}");
+                    st.outage = true;
+                }
+                return;
+            }
+        };
+        if st.outage {
+            tracing::info!("catalogue available again");
+            st.outage = false;
+        }
+        let mut repos: BTreeMap<String, RepoState> = BTreeMap::new();
+        for s in summaries {
+            repos.entry(s.name).or_default().latest = s.latest_version;
+        }
+        for s in snapshots {
+            repos
+                .entry(s.repository)
+                .or_default()
+                .snapshots
+                .insert(s.name, s.version);
+        }
+        let now = Instant::now();
+        let deadline = now + self.grace;
+        for (name, new) in &repos {
+            if let Some(old) = st.repos.get(name).and_then(|r| r.latest) {
+                if new.latest != Some(old) {
+                    tracing::info!(
+                        "{name}: latest is now version {}",
+                        new.latest.map_or_else(|| "-".into(), |v| v.to_string())
+                    );
+                    st.retiring.push((name.clone(), old, deadline));
+                }
+            }
+        }
+        st.retiring.retain(|(_, _, until)| *until > now);
+        st.repos = repos;
+    }
+
+    fn fixed_ino(st: &mut State, node: Fixed) -> u64 {
+        if let Some(i) = st.fixed.get(&node) {
+            return *i;
+        }
+        let ino = st.fixed_by_ino.len() as u64;
+        st.fixed_by_ino.push(node.clone());
+        st.fixed.insert(node, ino);
+        ino
+    }
+
+    /// The tree of (repo, version), built from the catalogue if not cached.
+    fn tree(
+        &self,
+        st: &mut State,
+        repo: &str,
+        version: i64,
+    ) -> Result<(Arc<Tree>, u64), ViewError> {
+        let key = (repo.to_string(), version);
+        if let Some(t) = st.trees.get(&key) {
+            let t = Arc::clone(t);
+            let base = st.bases.get(&key).copied().unwrap_or(TREE_BASE);
+            return Ok((t, base));
+        }
+        let files = self.catalogue.version_files(repo, version).map_err(|e| {
+            tracing::warn!("{repo} version {version}: {e}");
+            ViewError::Unavailable
+        })?;
+        let tree = Arc::new(Tree::build(files).map_err(|e| {
+            tracing::error!("{repo} version {version}: {e}");
+            ViewError::Unavailable
+        })?);
+        let base = match st.bases.get(&key) {
+            Some(b) => *b,
+            None => {
+                let b = st.next_base;
+                st.next_base += tree.len() as u64 + 1;
+                st.bases.insert(key.clone(), b);
+                st.by_base
+                    .insert(b, (repo.to_string(), version, tree.len() as u64));
+                b
+            }
+        };
+        tracing::debug!("{repo} version {version}: {} nodes built", tree.len());
+        st.trees.put(key, Arc::clone(&tree));
+        Ok((tree, base))
+    }
+
+    /// Which tree node an inode is.
+    fn tree_node(
+        &self,
+        st: &mut State,
+        ino: u64,
+    ) -> Result<(Arc<Tree>, u64, usize, bool), ViewError> {
+        let (base, (repo, version, len)) = st
+            .by_base
+            .range(..=ino)
+            .next_back()
+            .map(|(b, v)| (*b, v.clone()))
+            .ok_or(ViewError::NotFound)?;
+        let index = ino - base;
+        if index >= len {
+            return Err(ViewError::NotFound);
+        }
+        let immutable = st.repos.get(&repo).is_some_and(|r| {
+            r.snapshots.values().any(|v| *v == version) && r.latest != Some(version)
+        });
+        let (tree, base) = self.tree(st, &repo, version)?;
+        Ok((
+            tree,
+            base,
+            usize::try_from(index).unwrap_or(usize::MAX),
+            immutable,
+        ))
+    }
+
+    fn dir_attr(ino: u64) -> Attr {
+        Attr {
+            ino,
+            kind: Kind::Dir,
+            size: 0,
+            mtime: 0,
+            immutable: false,
+        }
+    }
+
+    fn node_attr(tree: &Tree, base: u64, index: usize, immutable: bool) -> Result<Attr, ViewError> {
+        let ino = base + index as u64;
+        match tree.node(index).ok_or(ViewError::NotFound)? {
+            Node::Dir { .. } => Ok(Attr {
+                immutable,
+                ..Self::dir_attr(ino)
+            }),
+            Node::File { leaf, .. } => Ok(Attr {
+                ino,
+                kind: Kind::File,
+                size: leaf.size,
+                mtime: leaf.mtime,
+                immutable,
+            }),
+        }
+    }
+
+    /// The version a fixed directory shows, if it is a version root.
+    fn version_of(st: &State, node: &Fixed) -> Option<(String, i64, bool)> {
+        match node {
+            Fixed::Latest(r) => st.repos.get(r)?.latest.map(|v| (r.clone(), v, false)),
+            Fixed::Snapshot(r, s) => st
+                .repos
+                .get(r)?
+                .snapshots
+                .get(s)
+                .map(|v| (r.clone(), *v, true)),
+            _ => None,
+        }
+    }
+
+    /// `name` in directory `parent`.
+    pub fn lookup(&self, parent: u64, name: &str) -> Result<Attr, ViewError> {
+        let mut st = self.lock();
+        if parent >= TREE_BASE {
+            let (tree, base, index, immutable) = self.tree_node(&mut st, parent)?;
+            if let Some(child) = tree.lookup(index, name) {
+                return Self::node_attr(&tree, base, child, immutable);
+            }
+            // Deeper under latest/: the same path in the versions that were latest a moment ago.
+            let owner = st.by_base.get(&base).map(|(r, v, _)| (r.clone(), *v));
+            if let (Some((repo, version)), Some(dir)) = (owner, tree.path(index)) {
+                if st.repos.get(&repo).and_then(|r| r.latest) == Some(version) {
+                    let path = if dir.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{dir}/{name}")
+                    };
+                    if let Some(a) = self.retiring_lookup(&mut st, &repo, &path)? {
+                        return Ok(a);
+                    }
+                }
+            }
+            return Err(ViewError::NotFound);
+        }
+        let node = st
+            .fixed_by_ino
+            .get(usize::try_from(parent).unwrap_or(usize::MAX))
+            .cloned()
+            .ok_or(ViewError::NotFound)?;
+        let child = match &node {
+            Fixed::Root => st.repos.get(name).map(|_| Fixed::Repo(name.to_string())),
+            Fixed::Repo(r) => match name {
+                "latest" if st.repos.get(r).is_some_and(|x| x.latest.is_some()) => {
+                    Some(Fixed::Latest(r.clone()))
+                }
+                "snapshots" => Some(Fixed::Snapshots(r.clone())),
+                _ => None,
+            },
+            Fixed::Snapshots(r) => st
+                .repos
+                .get(r)
+                .filter(|x| x.snapshots.contains_key(name))
+                .map(|_| Fixed::Snapshot(r.clone(), name.to_string())),
+            Fixed::Latest(_) | Fixed::Snapshot(..) => None,
+        };
+        if let Some(child) = child {
+            let ino = Self::fixed_ino(&mut st, child);
+            return Ok(Self::dir_attr(ino));
+        }
+        let (repo, version, immutable) = Self::version_of(&st, &node).ok_or(ViewError::NotFound)?;
+        let (tree, base) = self.tree(&mut st, &repo, version)?;
+        if let Some(child) = tree.lookup(ROOT, name) {
+            return Self::node_attr(&tree, base, child, immutable);
+        }
+        // Under latest/: the versions that were latest a moment ago, for clients mid-update.
+        if let Fixed::Latest(r) = &node {
+            if let Some(a) = self.retiring_lookup(&mut st, r, name)? {
+                return Ok(a);
+            }
+        }
+        Err(ViewError::NotFound)
+    }
+
+    /// `path` (from a version's root) in the versions of `repo` that stopped being latest less
+    /// than the grace period ago, newest first.
+    fn retiring_lookup(
+        &self,
+        st: &mut State,
+        repo: &str,
+        path: &str,
+    ) -> Result<Option<Attr>, ViewError> {
+        let now = Instant::now();
+        let retiring: Vec<i64> = st
+            .retiring
+            .iter()
+            .rev()
+            .filter(|(name, _, until)| name == repo && *until > now)
+            .map(|(_, v, _)| *v)
+            .collect();
+        for v in retiring {
+            let (tree, base) = self.tree(st, repo, v)?;
+            if let Some(node) = tree.resolve(path) {
+                return Self::node_attr(&tree, base, node, false).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn getattr(&self, ino: u64) -> Result<Attr, ViewError> {
+        let mut st = self.lock();
+        if ino >= TREE_BASE {
+            let (tree, base, index, immutable) = self.tree_node(&mut st, ino)?;
+            return Self::node_attr(&tree, base, index, immutable);
+        }
+        if (ino as usize) < st.fixed_by_ino.len() && ino >= ROOT_INO {
+            Ok(Self::dir_attr(ino))
+        } else {
+            Err(ViewError::NotFound)
+        }
+    }
+
+    /// A directory's entries: (inode, kind, name), without `.` and `..`.
+    pub fn readdir(&self, ino: u64) -> Result<Vec<(u64, Kind, String)>, ViewError> {
+        let mut st = self.lock();
+        if ino >= TREE_BASE {
+            let (tree, base, index, _) = self.tree_node(&mut st, ino)?;
+            return Self::tree_entries(&tree, base, index);
+        }
+        let node = st
+            .fixed_by_ino
+            .get(usize::try_from(ino).unwrap_or(usize::MAX))
+            .cloned()
+            .ok_or(ViewError::NotFound)?;
+        let names: Vec<Fixed> = match &node {
+            Fixed::Root => st.repos.keys().map(|r| Fixed::Repo(r.clone())).collect(),
+            Fixed::Repo(r) => {
+                let mut v = Vec::new();
+                if st.repos.get(r).is_some_and(|x| x.latest.is_some()) {
+                    v.push(Fixed::Latest(r.clone()));
+                }
+                v.push(Fixed::Snapshots(r.clone()));
+                v
+            }
+            Fixed::Snapshots(r) => st
+                .repos
+                .get(r)
+                .map(|x| {
+                    x.snapshots
+                        .keys()
+                        .map(|s| Fixed::Snapshot(r.clone(), s.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Fixed::Latest(_) | Fixed::Snapshot(..) => {
+                let (repo, version, _) = Self::version_of(&st, &node).ok_or(ViewError::NotFound)?;
+                let (tree, base) = self.tree(&mut st, &repo, version)?;
+                return Self::tree_entries(&tree, base, ROOT);
+            }
+        };
+        Ok(names
+            .into_iter()
+            .map(|n| {
+                let name = match &n {
+                    Fixed::Repo(r) => r.clone(),
+                    Fixed::Latest(_) => "latest".into(),
+                    Fixed::Snapshots(_) => "snapshots".into(),
+                    Fixed::Snapshot(_, s) => s.clone(),
+                    Fixed::Root => String::new(),
+                };
+                (Self::fixed_ino(&mut st, n), Kind::Dir, name)
+            })
+            .collect())
+    }
+
+    fn tree_entries(
+        tree: &Tree,
+        base: u64,
+        index: usize,
+    ) -> Result<Vec<(u64, Kind, String)>, ViewError> {
+        match tree.node(index) {
+            Some(Node::Dir { entries, .. }) => Ok(entries
+                .iter()
+                .map(|(name, n)| {
+                    let kind = match tree.node(*n) {
+                        Some(Node::Dir { .. }) => Kind::Dir,
+                        _ => Kind::File,
+                    };
+                    (base + *n as u64, kind, name.clone())
+                })
+                .collect()),
+            Some(Node::File { .. }) => Err(ViewError::NotADirectory),
+            None => Err(ViewError::NotFound),
+        }
+    }
+
+    /// The pool file behind a file inode.
+    pub fn path(&self, ino: u64) -> Result<PathBuf, ViewError> {
+        let mut st = self.lock();
+        if ino < TREE_BASE {
+            return Err(ViewError::IsADirectory);
+        }
+        let (tree, _, index, _) = self.tree_node(&mut st, ino)?;
+        match tree.node(index) {
+            Some(Node::File { leaf, .. }) => Ok(self.data.join(&leaf.pool_path)),
+            Some(Node::Dir { .. }) => Err(ViewError::IsADirectory),
+            None => Err(ViewError::NotFound),
+        }
+    }
+}

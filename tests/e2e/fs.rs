@@ -1,0 +1,211 @@
+//! chantal-fs on a real FUSE mount: the trees it serves equal the catalogue's versions byte for
+//! byte, snapshots never change, latest follows a sync, writes fail with EROFS, dnf reads
+//! through it, and SIGTERM leaves no mount behind.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chantal_tests::dnf::{materialize, repoquery};
+use chantal_tests::repo::{createrepo, test_rpm};
+use chantal_tests::Env;
+
+/// A running chantal-fs; stopped (and the mount removed) when dropped.
+struct Mount {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl Mount {
+    fn start(env: &Env, ready: &str) -> Mount {
+        let dir = tempfile::Builder::new()
+            .prefix("chantal-mnt-")
+            .tempdir()
+            .unwrap();
+        let child = Command::new(chantal_tests::bin("chantal-fs"))
+            .arg("--config")
+            .arg(env.config())
+            .arg(dir.path())
+            .env_remove("CHANTAL_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let m = Mount {
+            child: Some(child),
+            dir,
+        };
+        wait_for("the mount", || m.path().join(ready).exists());
+        m
+    }
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    fn mounted(&self) -> bool {
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+        mounts.contains(&format!(" {} ", self.path().display()))
+    }
+    /// SIGTERM; returns the exit status.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        child.wait().unwrap()
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        if self.mounted() {
+            let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+        }
+    }
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every file below `root` with the sha256 of its bytes, by relative path.
+fn files(root: &Path) -> Vec<(String, String)> {
+    use sha2::Digest;
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p: PathBuf = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                let bytes = std::fs::read(&p).unwrap();
+                out.push((rel, hex::encode(sha2::Sha256::digest(&bytes))));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn up(dir: &Path, rpms: &[&str]) {
+    let files: Vec<_> = rpms.iter().map(|r| test_rpm(r)).collect();
+    createrepo(dir, &files, &[]);
+}
+
+#[test]
+fn serves_latest_and_snapshots_read_only() {
+    let upstream = tempfile::Builder::new()
+        .prefix("chantal-up-")
+        .tempdir()
+        .unwrap();
+    up(
+        upstream.path(),
+        &["hello-1.0-1.noarch.rpm", "lib-1.0-1.x86_64.rpm"],
+    );
+    let env = Env::new();
+    env.repo("r", &format!("file://{}", upstream.path().display()), "");
+    env.chantal(&["init"]).ok();
+    env.chantal(&[
+        "repo",
+        "sync",
+        "--repo-id",
+        "r",
+        "--create-snapshot",
+        "--snapshot-name",
+        "s1",
+    ])
+    .ok();
+    let mut mount = Mount::start(&env, "r/latest/repodata/repomd.xml");
+    let latest = mount.path().join("r/latest");
+    let v1 = materialize(&env, "r", Some(1));
+    assert_eq!(
+        files(&latest),
+        files(v1.path()),
+        "latest = version 1, byte for byte"
+    );
+    assert_eq!(
+        files(&mount.path().join("r/snapshots/s1")),
+        files(v1.path())
+    );
+    let names: Vec<String> = std::fs::read_dir(mount.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["r"]);
+
+    // Read-only: regular files 0444, directories 0555, owned by root; writes get EROFS.
+    let rpm = latest.join("Packages/hello-1.0-1.noarch.rpm");
+    let meta = std::fs::metadata(&rpm).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o444);
+    assert_eq!(
+        std::fs::metadata(&latest).unwrap().permissions().mode() & 0o777,
+        0o555
+    );
+    assert_eq!(
+        meta.len(),
+        std::fs::metadata(test_rpm("hello-1.0-1.noarch.rpm"))
+            .unwrap()
+            .len()
+    );
+    for err in [
+        std::fs::write(latest.join("new"), b"x").unwrap_err(),
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&rpm)
+            .unwrap_err(),
+        std::fs::remove_file(&rpm).unwrap_err(),
+        std::fs::create_dir(latest.join("d")).unwrap_err(),
+        std::fs::rename(&rpm, latest.join("moved.rpm")).unwrap_err(),
+    ] {
+        assert_eq!(err.raw_os_error(), Some(30), "EROFS expected: {err}");
+    }
+
+    // dnf reads through the mount.
+    assert_eq!(
+        repoquery(&latest, "x86_64"),
+        ["hello-0:1.0-1.noarch", "lib-0:1.0-1.x86_64"]
+    );
+
+    // A new sync: latest follows within seconds; the snapshot does not move; a file only the
+    // previous version had stays reachable under latest/ for clients mid-update.
+    up(
+        upstream.path(),
+        &["hello-1.1-1.noarch.rpm", "lib-1.0-1.x86_64.rpm"],
+    );
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    let new_rpm = latest.join("Packages/hello-1.1-1.noarch.rpm");
+    let switched = Instant::now();
+    wait_for("latest to follow the sync", || new_rpm.exists());
+    assert!(switched.elapsed() < Duration::from_secs(3));
+    let v2 = materialize(&env, "r", Some(2));
+    // The kernel may keep a directory entry of version 1 for its 1 s TTL.
+    let want = files(v2.path());
+    wait_for("latest to equal version 2 throughout", || {
+        files(&latest) == want
+    });
+    assert_eq!(
+        files(&mount.path().join("r/snapshots/s1")),
+        files(v1.path()),
+        "snapshot unchanged"
+    );
+    assert_eq!(
+        std::fs::read(&rpm).unwrap(),
+        std::fs::read(test_rpm("hello-1.0-1.noarch.rpm")).unwrap(),
+        "the previous version's package is still served during the grace period"
+    );
+
+    let status = mount.stop();
+    assert!(status.success(), "{status:?}");
+    assert!(!mount.mounted(), "SIGTERM leaves no mount behind");
+}
