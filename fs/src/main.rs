@@ -71,7 +71,9 @@ fn main() -> ExitCode {
 /// A mount left behind by a daemon that died answers "transport endpoint is not connected":
 /// unmount it so this one can take its place.
 fn clear_stale_mount(mountpoint: &Path) -> anyhow::Result<()> {
-    match std::fs::metadata(mountpoint) {
+    // A directory read always reaches the file system; a stat may be answered from the
+    // kernel's attribute cache even when the daemon is gone.
+    match std::fs::read_dir(mountpoint).and_then(|_| std::fs::metadata(mountpoint)) {
         Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
             tracing::warn!(
                 "{}: stale mount of a dead daemon, unmounting it",

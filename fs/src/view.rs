@@ -195,6 +195,11 @@ impl View {
             let base = st.bases.get(&key).copied().unwrap_or(TREE_BASE);
             return Ok((t, base));
         }
+        // During a known outage, fail at once (EIO) instead of waiting for a connection on
+        // every request; the refresher logs the outage once and notices its end.
+        if st.outage {
+            return Err(ViewError::Unavailable);
+        }
         let files = self.catalogue.version_files(repo, version).map_err(|e| {
             tracing::warn!("{repo} version {version}: {e}");
             ViewError::Unavailable

@@ -209,3 +209,77 @@ fn serves_latest_and_snapshots_read_only() {
     assert!(status.success(), "{status:?}");
     assert!(!mount.mounted(), "SIGTERM leaves no mount behind");
 }
+
+#[test]
+fn a_stale_mount_is_cleaned_up_and_an_outage_keeps_cached_trees_served() {
+    let upstream = tempfile::Builder::new()
+        .prefix("chantal-up-")
+        .tempdir()
+        .unwrap();
+    up(
+        upstream.path(),
+        &["hello-1.0-1.noarch.rpm", "lib-1.0-1.x86_64.rpm"],
+    );
+    let cluster = chantal_tests::pg::Cluster::start();
+    let env = Env::with_db(chantal_tests::TestDb::on(&cluster));
+    env.repo("r", &format!("file://{}", upstream.path().display()), "");
+    env.chantal(&["init"]).ok();
+    env.chantal(&[
+        "repo",
+        "sync",
+        "--repo-id",
+        "r",
+        "--create-snapshot",
+        "--snapshot-name",
+        "s1",
+    ])
+    .ok();
+    // Latest moves on, so the snapshot is a version of its own, built only when asked for.
+    up(
+        upstream.path(),
+        &["hello-1.1-1.noarch.rpm", "lib-1.0-1.x86_64.rpm"],
+    );
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+
+    // kill -9 leaves a dead mount behind; the next start clears it and serves again.
+    let mut first = Mount::start(&env, "r/latest/repodata/repomd.xml");
+    let child = first.child.take().unwrap();
+    Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut child = child;
+    child.wait().unwrap();
+    // (A directory read always reaches the daemon; attributes may come from the kernel cache.)
+    let err = std::fs::read_dir(first.path()).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOTCONN), "{err}");
+    let second = Command::new(chantal_tests::bin("chantal-fs"))
+        .arg("--config")
+        .arg(env.config())
+        .arg(first.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    first.child = Some(second);
+    wait_for("the remount", || {
+        std::fs::read(first.path().join("r/latest/repodata/repomd.xml")).is_ok()
+    });
+
+    // The catalogue goes away: what was already built keeps being served.
+    let latest = first.path().join("r/latest");
+    let before = files(&latest);
+    cluster.stop();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(files(&latest), before, "cached latest tree still served");
+    let snap = first.path().join("r/snapshots/s1/repodata/repomd.xml");
+    match std::fs::read(&snap) {
+        Ok(_) => panic!("an unbuilt tree cannot be served during an outage"),
+        Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}"),
+    }
+    cluster.restart();
+    wait_for("service to recover", || std::fs::read(&snap).is_ok());
+    let status = first.stop();
+    assert!(status.success(), "{status:?}");
+    assert!(!first.mounted());
+}
