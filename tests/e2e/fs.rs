@@ -283,3 +283,83 @@ fn a_stale_mount_is_cleaned_up_and_an_outage_keeps_cached_trees_served() {
     assert!(status.success(), "{status:?}");
     assert!(!first.mounted());
 }
+
+#[test]
+fn nginx_serves_the_mount_to_dnf() {
+    use chantal_tests::nginx::{Nginx, NginxOptions};
+    let upstream = tempfile::Builder::new()
+        .prefix("chantal-up-")
+        .tempdir()
+        .unwrap();
+    up(
+        upstream.path(),
+        &[
+            "hello-1.1-1.noarch.rpm",
+            "tool-3.0-1.x86_64.rpm",
+            "tool-2.0-1.aarch64.rpm",
+        ],
+    );
+    let env = Env::new();
+    env.repo(
+        "web",
+        &format!("file://{}", upstream.path().display()),
+        "rpm:\n  architectures: [x86_64]\n",
+    );
+    env.chantal(&["init"]).ok();
+    env.chantal(&[
+        "repo",
+        "sync",
+        "--repo-id",
+        "web",
+        "--create-snapshot",
+        "--snapshot-name",
+        "s",
+    ])
+    .ok();
+    let mut mount = Mount::start(&env, "web/latest/repodata/repomd.xml");
+    let nginx = Nginx::start(
+        mount.path(),
+        &NginxOptions {
+            plain: true,
+            ..Default::default()
+        },
+    );
+    for path in ["/web/latest", "/web/snapshots/s"] {
+        let cache = tempfile::tempdir().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let dnf = |args: &[&str]| {
+            let out = Command::new("dnf")
+                .args(["-q", "-y", "--releasever=9", "--setopt=reposdir=/dev/null"])
+                .arg(format!("--setopt=cachedir={}", cache.path().display()))
+                .arg(format!("--repofrompath=w,{}", nginx.url(path)))
+                .args(["--repo=w", "--forcearch=x86_64"])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let mut set: Vec<String> = dnf(&["repoquery", "--qf", "%{name}-%{version}.%{arch}"])
+            .lines()
+            .map(str::to_string)
+            .collect();
+        set.sort();
+        assert_eq!(set, ["hello-1.1.noarch", "tool-3.0.x86_64"], "{path}");
+        dnf(&[
+            "download",
+            &format!("--destdir={}", dest.path().display()),
+            "tool",
+        ]);
+        assert_eq!(
+            std::fs::read(dest.path().join("tool-3.0-1.x86_64.rpm")).unwrap(),
+            std::fs::read(test_rpm("tool-3.0-1.x86_64.rpm")).unwrap(),
+            "{path}: byte-identical through nginx and the mount"
+        );
+    }
+    drop(nginx);
+    assert!(mount.stop().success());
+}

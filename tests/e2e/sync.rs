@@ -784,7 +784,7 @@ fn tls_client_certificates() {
         up.path(),
         &NginxOptions {
             client_cert: true,
-            basic: None,
+            ..Default::default()
         },
     );
     let c = certs();
@@ -855,8 +855,8 @@ fn tls_basic_auth_with_private_ca() {
     let nginx = Nginx::start(
         up.path(),
         &NginxOptions {
-            client_cert: false,
             basic: Some(("mirror".into(), "pa55".into())),
+            ..Default::default()
         },
     );
     let env = Env::new();

@@ -120,11 +120,14 @@ pub struct NginxOptions {
     pub client_cert: bool,
     /// Require HTTP basic authentication.
     pub basic: Option<(String, String)>,
+    /// Plain HTTP instead of HTTPS.
+    pub plain: bool,
 }
 
 /// nginx serving a directory over HTTPS on 127.0.0.1; stopped when dropped.
 pub struct Nginx {
     pub port: u16,
+    plain: bool,
     child: Child,
     _dir: tempfile::TempDir,
 }
@@ -175,13 +178,20 @@ impl Nginx {
             ));
         }
         let d = dir.path().display();
+        let listen = if opts.plain {
+            format!("listen 127.0.0.1:{port};\n    sendfile on;")
+        } else {
+            format!(
+                "listen 127.0.0.1:{port} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};",
+                certs.server_cert.display(),
+                certs.server_key.display()
+            )
+        };
         let conf = format!(
             "user root;\nworker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
              events {{ worker_connections 256; }}\n\
              http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
-             server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};\n    {extra}\n    root {};\n  }}\n}}\n",
-            certs.server_cert.display(),
-            certs.server_key.display(),
+             server {{\n    {listen}\n    {extra}\n    root {};\n  }}\n}}\n",
             root.display()
         );
         std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
@@ -205,13 +215,16 @@ impl Nginx {
         }
         Nginx {
             port,
+            plain: opts.plain,
             child,
             _dir: dir,
         }
     }
 
+    /// `https://127.0.0.1:PORT` + path (`http://` for a plain server).
     pub fn url(&self, path: &str) -> String {
-        format!("https://127.0.0.1:{}{path}", self.port)
+        let scheme = if self.plain { "http" } else { "https" };
+        format!("{scheme}://127.0.0.1:{}{path}", self.port)
     }
 }
 
