@@ -6,14 +6,14 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, LockOwner,
-    OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyXattr,
-    Request,
+    BackingId, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
+    InitFlags, KernelConfig, LockOwner, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyXattr, Request,
 };
 
 use crate::view::{Attr, Kind, View, ViewError};
@@ -25,8 +25,17 @@ const LONG_TTL: Duration = Duration::from_secs(3600);
 
 pub struct ChantalFs {
     view: Arc<View>,
-    handles: Mutex<HashMap<u64, Arc<File>>>,
+    handles: Mutex<HashMap<u64, Handle>>,
     next_fh: AtomicU64,
+    /// Whether the kernel accepted FUSE passthrough (reads then bypass this daemon).
+    passthrough: AtomicBool,
+}
+
+/// An open file: a kernel backing id (passthrough) or our own descriptor for reads.
+enum Handle {
+    /// Kept until release: dropping it ends the kernel's use of the file.
+    Passthrough(BackingId),
+    Read(Arc<File>),
 }
 
 impl ChantalFs {
@@ -35,10 +44,11 @@ impl ChantalFs {
             view,
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
+            passthrough: AtomicBool::new(false),
         }
     }
 
-    fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<File>>> {
+    fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Handle>> {
         self.handles.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -86,6 +96,23 @@ fn ttl(a: &Attr) -> &'static Duration {
 }
 
 impl Filesystem for ChantalFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        // Passthrough lets the kernel read pool files directly; a kernel without it (or a pool
+        // on a stacked file system) gets the plain read path.
+        let ok = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
+            && config.set_max_stack_depth(2).is_ok();
+        self.passthrough.store(ok, Ordering::Relaxed);
+        tracing::info!(
+            "reads: {}",
+            if ok {
+                "FUSE passthrough"
+            } else {
+                "through the daemon"
+            }
+        );
+        Ok(())
+    }
+
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let Some(name) = name.to_str() else {
             reply.error(Errno::ENOENT);
@@ -117,7 +144,25 @@ impl Filesystem for ChantalFs {
         match File::open(&path) {
             Ok(f) => {
                 let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-                self.handles().insert(fh, Arc::new(f));
+                if self.passthrough.load(Ordering::Relaxed) {
+                    match reply.open_backing(&f) {
+                        Ok(id) => {
+                            // Recorded before the reply, so a release can never precede it.
+                            let mut handles = self.handles();
+                            handles.insert(fh, Handle::Passthrough(id));
+                            if let Some(Handle::Passthrough(id)) = handles.get(&fh) {
+                                // Passthrough with FOPEN_KEEP_CACHE makes opens fail.
+                                reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), id);
+                            }
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::warn!("passthrough refused ({e}): reading through the daemon");
+                            self.passthrough.store(false, Ordering::Relaxed);
+                        }
+                    }
+                }
+                self.handles().insert(fh, Handle::Read(Arc::new(f)));
                 let flags = if attr.is_ok_and(|a| a.immutable) {
                     FopenFlags::FOPEN_KEEP_CACHE
                 } else {
@@ -144,9 +189,12 @@ impl Filesystem for ChantalFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let Some(file) = self.handles().get(&fh.0).cloned() else {
-            reply.error(Errno::EIO);
-            return;
+        let file = match self.handles().get(&fh.0) {
+            Some(Handle::Read(f)) => Arc::clone(f),
+            _ => {
+                reply.error(Errno::EIO);
+                return;
+            }
         };
         let mut buf = vec![0u8; size as usize];
         let mut filled = 0;
