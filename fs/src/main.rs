@@ -103,6 +103,7 @@ fn clear_stale_mount(mountpoint: &Path) -> anyhow::Result<()> {
 fn run(cli: &Cli) -> anyhow::Result<()> {
     let config = chantal_common::config::Config::load(&cli.config)?;
     let catalogue = Catalogue::open(config.database_url()?)?;
+    let catalogue_for_listening = catalogue.clone();
     clear_stale_mount(&cli.mountpoint)?;
     let view = Arc::new(view::View::new(
         catalogue,
@@ -133,9 +134,21 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("cannot mount {}: {e}", cli.mountpoint.display()))?;
     tracing::info!("serving {}", cli.mountpoint.display());
     let refresher = Arc::clone(&view);
-    std::thread::spawn(move || loop {
-        std::thread::sleep(REFRESH);
-        refresher.refresh();
+    let listen_from = catalogue_for_listening;
+    std::thread::spawn(move || {
+        // A new version is announced by the commit itself (LISTEN/NOTIFY); polling every
+        // second covers a lost connection and anything else.
+        let mut listener = listen_from.listen_latest().ok();
+        loop {
+            match listener.as_mut().map(|l| l.wait(REFRESH)) {
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => {
+                    std::thread::sleep(REFRESH);
+                    listener = listen_from.listen_latest().ok();
+                }
+            }
+            refresher.refresh();
+        }
     });
     if let Some(sig) = signals.forever().next() {
         tracing::info!("signal {sig}: unmounting {}", cli.mountpoint.display());

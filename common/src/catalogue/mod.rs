@@ -29,7 +29,8 @@ pub use migrations::{Migration, SchemaStatus, MIGRATIONS};
 pub use repositories::{RepoSummary, SyncRecord};
 pub use snapshots::{SnapshotRecord, VersionInfo, VersionPackage};
 pub use sync::{
-    ContentItem, FragmentRow, KnownBlob, LatestState, NevraSize, RunningSync, SyncFinish, SyncLock,
+    ContentItem, FragmentRow, KnownBlob, LatestListener, LatestState, NevraSize, RunningSync,
+    SyncFinish, SyncLock,
 };
 
 type Manager = PostgresConnectionManager<NoTls>;

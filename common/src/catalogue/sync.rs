@@ -475,3 +475,48 @@ impl Catalogue {
         Ok(())
     }
 }
+
+/// A connection listening for new latest versions (`NOTIFY chantal_latest`, sent by every
+/// version commit), so readers need not poll to notice them quickly.
+pub struct LatestListener {
+    client: postgres::Client,
+}
+
+impl LatestListener {
+    /// Waits up to `timeout`; true if at least one new version was announced (all pending
+    /// notifications are consumed).
+    pub fn wait(&mut self, timeout: std::time::Duration) -> Result<bool> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let mut notifications = self.client.notifications();
+        // The first wait blocks up to `timeout`; then drain what is queued without waiting.
+        let first = notifications
+            .timeout_iter(timeout)
+            .next()
+            .map_err(db_err("waiting for notifications"))?;
+        let got = first.is_some();
+        if got {
+            while notifications
+                .iter()
+                .next()
+                .map_err(db_err("waiting for notifications"))?
+                .is_some()
+            {}
+        }
+        Ok(got)
+    }
+}
+
+impl Catalogue {
+    /// A dedicated connection listening on `chantal_latest`.
+    pub fn listen_latest(&self) -> Result<LatestListener> {
+        let mut client = self.config.connect(NoTls).map_err(|e| Error::Connect {
+            host: self.host.clone(),
+            database: self.database.clone(),
+            reason: crate::error::db_reason(&e),
+        })?;
+        client
+            .batch_execute("LISTEN chantal_latest")
+            .map_err(db_err("listening for new versions"))?;
+        Ok(LatestListener { client })
+    }
+}
