@@ -155,6 +155,8 @@ impl View {
                 .snapshots
                 .insert(s.name, s.version);
         }
+        // A repository appears once it has a version (a first sync that failed leaves a row).
+        repos.retain(|_, r| r.latest.is_some() || !r.snapshots.is_empty());
         let now = Instant::now();
         let deadline = now + self.grace;
         for (name, new) in &repos {

@@ -115,7 +115,11 @@ fn serves_latest_and_snapshots_read_only() {
     );
     let env = Env::new();
     env.repo("r", &format!("file://{}", upstream.path().display()), "");
+    // A repository whose only sync failed has no version: it does not appear.
+    env.repo("broken", "file:///nonexistent/chantal-broken", "");
     env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "broken"])
+        .fails();
     env.chantal(&[
         "repo",
         "sync",
