@@ -13,7 +13,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use fuser::{
     BackingId, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
     InitFlags, KernelConfig, LockOwner, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory,
-    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyXattr, Request,
+    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyXattr, Request,
 };
 
 use crate::view::{Attr, Kind, View, ViewError};
@@ -99,6 +99,8 @@ impl Filesystem for ChantalFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         // Passthrough lets the kernel read pool files directly; a kernel without it (or a pool
         // on a stacked file system) gets the plain read path.
+        // Listings carry attributes, so `ls -l` of a big Packages/ is not a lookup per entry.
+        let _ = config.add_capabilities(InitFlags::FUSE_DO_READDIRPLUS);
         let ok = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
             && config.set_max_stack_depth(2).is_ok();
         self.passthrough.store(ok, Ordering::Relaxed);
@@ -252,6 +254,45 @@ impl Filesystem for ChantalFs {
         reply: ReplyEmpty,
     ) {
         reply.error(Errno::ENOSYS);
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let entries = match self.view.readdir(ino.0) {
+            Ok(e) => e,
+            Err(e) => {
+                reply.error(errno(&e));
+                return;
+            }
+        };
+        let Ok(me) = self.view.getattr(ino.0) else {
+            reply.error(Errno::ENOENT);
+            return;
+        };
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let dots = [(me, ".".to_string()), (me, "..".to_string())];
+        let children = entries
+            .into_iter()
+            .filter_map(|(child, _, name)| self.view.getattr(child).ok().map(|a| (a, name)));
+        for (i, (attr, name)) in dots.into_iter().chain(children).enumerate().skip(start) {
+            if reply.add(
+                INodeNo(attr.ino),
+                (i + 1) as u64,
+                name,
+                ttl(&attr),
+                &file_attr(&attr),
+                Generation(0),
+            ) {
+                break;
+            }
+        }
+        reply.ok();
     }
 
     fn readdir(
