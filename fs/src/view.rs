@@ -8,8 +8,12 @@
 //!
 //! Inode numbers are stable for the life of the mount: fixed nodes (root, repository,
 //! `latest`, `snapshots`, snapshot directories) are numbered as they are first seen; a version's
-//! tree gets a base number the first time it is built and its nodes are `base + index`, and
-//! since a version never changes, rebuilding an evicted tree yields the same numbers.
+//! tree gets a base number per context (under `latest/`, or under a snapshot) the first time it
+//! is shown there, its nodes are `base + index`, and since a version never changes, rebuilding an
+//! evicted tree yields the same numbers. Under `latest/` a lookup that misses in one version is
+//! tried in the current latest and in the versions that were latest until recently, so a client
+//! holding a directory of the previous version (the kernel caches entries for a second) or
+//! reading files named by the previous repomd.xml still finds them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -71,9 +75,10 @@ struct State {
     repos: BTreeMap<String, RepoState>,
     fixed: HashMap<Fixed, u64>,
     fixed_by_ino: Vec<Fixed>,
-    bases: HashMap<(String, i64), u64>,
-    /// base -> (repo, version, node count), for mapping an inode back to its tree.
-    by_base: BTreeMap<u64, (String, i64, u64)>,
+    /// (repo, version, under latest/) -> base inode.
+    bases: HashMap<(String, i64, bool), u64>,
+    /// base -> (repo, version, under latest/, node count): an inode back to its tree.
+    by_base: BTreeMap<u64, (String, i64, bool, u64)>,
     next_base: u64,
     trees: lru::LruCache<(String, i64), Arc<Tree>>,
     /// Versions that were latest until recently: still reachable under `latest/` until the
@@ -89,6 +94,17 @@ pub struct View {
     data: PathBuf,
     grace: Duration,
     state: Mutex<State>,
+}
+
+/// A node of a version tree, in its context.
+struct NodeRef {
+    tree: Arc<Tree>,
+    base: u64,
+    index: usize,
+    repo: String,
+    version: i64,
+    /// Shown under `latest/` (else under a snapshot, where nothing ever changes).
+    latest: bool,
 }
 
 /// The root's inode (FUSE's fixed number).
@@ -184,55 +200,55 @@ impl View {
         ino
     }
 
-    /// The tree of (repo, version), built from the catalogue if not cached.
+    /// The tree of (repo, version) and its base inode in a context (`latest`: under
+    /// `latest/`), built from the catalogue if not cached.
     fn tree(
         &self,
         st: &mut State,
         repo: &str,
         version: i64,
+        latest: bool,
     ) -> Result<(Arc<Tree>, u64), ViewError> {
         let key = (repo.to_string(), version);
-        if let Some(t) = st.trees.get(&key) {
-            let t = Arc::clone(t);
-            let base = st.bases.get(&key).copied().unwrap_or(TREE_BASE);
-            return Ok((t, base));
-        }
-        // During a known outage, fail at once (EIO) instead of waiting for a connection on
-        // every request; the refresher logs the outage once and notices its end.
-        if st.outage {
-            return Err(ViewError::Unavailable);
-        }
-        let files = self.catalogue.version_files(repo, version).map_err(|e| {
-            tracing::warn!("{repo} version {version}: {e}");
-            ViewError::Unavailable
-        })?;
-        let tree = Arc::new(Tree::build(files).map_err(|e| {
-            tracing::error!("{repo} version {version}: {e}");
-            ViewError::Unavailable
-        })?);
-        let base = match st.bases.get(&key) {
+        let tree = match st.trees.get(&key) {
+            Some(t) => Arc::clone(t),
+            None => {
+                // During a known outage, fail at once (EIO) instead of waiting for a
+                // connection on every request; the refresher logs the outage once.
+                if st.outage {
+                    return Err(ViewError::Unavailable);
+                }
+                let files = self.catalogue.version_files(repo, version).map_err(|e| {
+                    tracing::warn!("{repo} version {version}: {e}");
+                    ViewError::Unavailable
+                })?;
+                let tree = Arc::new(Tree::build(files).map_err(|e| {
+                    tracing::error!("{repo} version {version}: {e}");
+                    ViewError::Unavailable
+                })?);
+                tracing::debug!("{repo} version {version}: {} nodes built", tree.len());
+                st.trees.put(key, Arc::clone(&tree));
+                tree
+            }
+        };
+        let bkey = (repo.to_string(), version, latest);
+        let base = match st.bases.get(&bkey) {
             Some(b) => *b,
             None => {
                 let b = st.next_base;
                 st.next_base += tree.len() as u64 + 1;
-                st.bases.insert(key.clone(), b);
                 st.by_base
-                    .insert(b, (repo.to_string(), version, tree.len() as u64));
+                    .insert(b, (repo.to_string(), version, latest, tree.len() as u64));
+                st.bases.insert(bkey, b);
                 b
             }
         };
-        tracing::debug!("{repo} version {version}: {} nodes built", tree.len());
-        st.trees.put(key, Arc::clone(&tree));
         Ok((tree, base))
     }
 
-    /// Which tree node an inode is.
-    fn tree_node(
-        &self,
-        st: &mut State,
-        ino: u64,
-    ) -> Result<(Arc<Tree>, u64, usize, bool), ViewError> {
-        let (base, (repo, version, len)) = st
+    /// Which tree node an inode is, in its context.
+    fn tree_node(&self, st: &mut State, ino: u64) -> Result<NodeRef, ViewError> {
+        let (base, (repo, version, latest, len)) = st
             .by_base
             .range(..=ino)
             .next_back()
@@ -242,16 +258,15 @@ impl View {
         if index >= len {
             return Err(ViewError::NotFound);
         }
-        let immutable = st.repos.get(&repo).is_some_and(|r| {
-            r.snapshots.values().any(|v| *v == version) && r.latest != Some(version)
-        });
-        let (tree, base) = self.tree(st, &repo, version)?;
-        Ok((
+        let (tree, base) = self.tree(st, &repo, version, latest)?;
+        Ok(NodeRef {
             tree,
             base,
-            usize::try_from(index).unwrap_or(usize::MAX),
-            immutable,
-        ))
+            index: usize::try_from(index).unwrap_or(usize::MAX),
+            repo,
+            version,
+            latest,
+        })
     }
 
     fn dir_attr(ino: u64) -> Attr {
@@ -281,16 +296,17 @@ impl View {
         }
     }
 
-    /// The version a fixed directory shows, if it is a version root.
+    /// The version a fixed directory shows, if it is a version root, and whether that is
+    /// `latest/`.
     fn version_of(st: &State, node: &Fixed) -> Option<(String, i64, bool)> {
         match node {
-            Fixed::Latest(r) => st.repos.get(r)?.latest.map(|v| (r.clone(), v, false)),
+            Fixed::Latest(r) => st.repos.get(r)?.latest.map(|v| (r.clone(), v, true)),
             Fixed::Snapshot(r, s) => st
                 .repos
                 .get(r)?
                 .snapshots
                 .get(s)
-                .map(|v| (r.clone(), *v, true)),
+                .map(|v| (r.clone(), *v, false)),
             _ => None,
         }
     }
@@ -299,20 +315,18 @@ impl View {
     pub fn lookup(&self, parent: u64, name: &str) -> Result<Attr, ViewError> {
         let mut st = self.lock();
         if parent >= TREE_BASE {
-            let (tree, base, index, immutable) = self.tree_node(&mut st, parent)?;
-            if let Some(child) = tree.lookup(index, name) {
-                return Self::node_attr(&tree, base, child, immutable);
+            let n = self.tree_node(&mut st, parent)?;
+            if let Some(child) = n.tree.lookup(n.index, name) {
+                return Self::node_attr(&n.tree, n.base, child, !n.latest);
             }
-            // Deeper under latest/: the same path in the versions that were latest a moment ago.
-            let owner = st.by_base.get(&base).map(|(r, v, _)| (r.clone(), *v));
-            if let (Some((repo, version)), Some(dir)) = (owner, tree.path(index)) {
-                if st.repos.get(&repo).and_then(|r| r.latest) == Some(version) {
+            if n.latest {
+                if let Some(dir) = n.tree.path(n.index) {
                     let path = if dir.is_empty() {
                         name.to_string()
                     } else {
                         format!("{dir}/{name}")
                     };
-                    if let Some(a) = self.retiring_lookup(&mut st, &repo, &path)? {
+                    if let Some(a) = self.latest_fallback(&mut st, &n.repo, n.version, &path)? {
                         return Ok(a);
                     }
                 }
@@ -344,38 +358,46 @@ impl View {
             let ino = Self::fixed_ino(&mut st, child);
             return Ok(Self::dir_attr(ino));
         }
-        let (repo, version, immutable) = Self::version_of(&st, &node).ok_or(ViewError::NotFound)?;
-        let (tree, base) = self.tree(&mut st, &repo, version)?;
+        let (repo, version, latest) = Self::version_of(&st, &node).ok_or(ViewError::NotFound)?;
+        let (tree, base) = self.tree(&mut st, &repo, version, latest)?;
         if let Some(child) = tree.lookup(ROOT, name) {
-            return Self::node_attr(&tree, base, child, immutable);
+            return Self::node_attr(&tree, base, child, !latest);
         }
-        // Under latest/: the versions that were latest a moment ago, for clients mid-update.
-        if let Fixed::Latest(r) = &node {
-            if let Some(a) = self.retiring_lookup(&mut st, r, name)? {
+        if latest {
+            if let Some(a) = self.latest_fallback(&mut st, &repo, version, name)? {
                 return Ok(a);
             }
         }
         Err(ViewError::NotFound)
     }
 
-    /// `path` (from a version's root) in the versions of `repo` that stopped being latest less
-    /// than the grace period ago, newest first.
-    fn retiring_lookup(
+    /// `path` (from a version's root) under `latest/` in the other versions that are or were
+    /// recently latest: the current one first, then those retiring, newest first.
+    fn latest_fallback(
         &self,
         st: &mut State,
         repo: &str,
+        tried: i64,
         path: &str,
     ) -> Result<Option<Attr>, ViewError> {
         let now = Instant::now();
-        let retiring: Vec<i64> = st
-            .retiring
-            .iter()
-            .rev()
-            .filter(|(name, _, until)| name == repo && *until > now)
-            .map(|(_, v, _)| *v)
+        let mut versions: Vec<i64> = st
+            .repos
+            .get(repo)
+            .and_then(|r| r.latest)
+            .into_iter()
             .collect();
-        for v in retiring {
-            let (tree, base) = self.tree(st, repo, v)?;
+        versions.extend(
+            st.retiring
+                .iter()
+                .rev()
+                .filter(|(name, _, until)| name == repo && *until > now)
+                .map(|(_, v, _)| *v),
+        );
+        versions.retain(|v| *v != tried);
+        versions.dedup();
+        for v in versions {
+            let (tree, base) = self.tree(st, repo, v, true)?;
             if let Some(node) = tree.resolve(path) {
                 return Self::node_attr(&tree, base, node, false).map(Some);
             }
@@ -386,8 +408,8 @@ impl View {
     pub fn getattr(&self, ino: u64) -> Result<Attr, ViewError> {
         let mut st = self.lock();
         if ino >= TREE_BASE {
-            let (tree, base, index, immutable) = self.tree_node(&mut st, ino)?;
-            return Self::node_attr(&tree, base, index, immutable);
+            let n = self.tree_node(&mut st, ino)?;
+            return Self::node_attr(&n.tree, n.base, n.index, !n.latest);
         }
         if (ino as usize) < st.fixed_by_ino.len() && ino >= ROOT_INO {
             Ok(Self::dir_attr(ino))
@@ -400,8 +422,8 @@ impl View {
     pub fn readdir(&self, ino: u64) -> Result<Vec<(u64, Kind, String)>, ViewError> {
         let mut st = self.lock();
         if ino >= TREE_BASE {
-            let (tree, base, index, _) = self.tree_node(&mut st, ino)?;
-            return Self::tree_entries(&tree, base, index);
+            let n = self.tree_node(&mut st, ino)?;
+            return Self::tree_entries(&n.tree, n.base, n.index);
         }
         let node = st
             .fixed_by_ino
@@ -429,8 +451,9 @@ impl View {
                 })
                 .unwrap_or_default(),
             Fixed::Latest(_) | Fixed::Snapshot(..) => {
-                let (repo, version, _) = Self::version_of(&st, &node).ok_or(ViewError::NotFound)?;
-                let (tree, base) = self.tree(&mut st, &repo, version)?;
+                let (repo, version, latest) =
+                    Self::version_of(&st, &node).ok_or(ViewError::NotFound)?;
+                let (tree, base) = self.tree(&mut st, &repo, version, latest)?;
                 return Self::tree_entries(&tree, base, ROOT);
             }
         };
@@ -476,8 +499,8 @@ impl View {
         if ino < TREE_BASE {
             return Err(ViewError::IsADirectory);
         }
-        let (tree, _, index, _) = self.tree_node(&mut st, ino)?;
-        match tree.node(index) {
+        let n = self.tree_node(&mut st, ino)?;
+        match n.tree.node(n.index) {
             Some(Node::File { leaf, .. }) => Ok(self.data.join(&leaf.pool_path)),
             Some(Node::Dir { .. }) => Err(ViewError::IsADirectory),
             None => Err(ViewError::NotFound),

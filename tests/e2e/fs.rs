@@ -371,3 +371,91 @@ fn nginx_serves_the_mount_to_dnf() {
     drop(nginx);
     assert!(mount.stop().success());
 }
+
+/// Reads repomd.xml under `latest` and then every file it names, checking sizes and
+/// checksums; returns the number of packages checked.
+fn read_consistent_snapshot_of_latest(latest: &Path) -> Result<usize, String> {
+    use chantal_common::rpm::{decompress, primary, RepoMd};
+    use sha2::Digest;
+    let repomd =
+        std::fs::read(latest.join("repodata/repomd.xml")).map_err(|e| format!("repomd: {e}"))?;
+    let md = RepoMd::parse(&repomd).map_err(|e| format!("repomd: {e}"))?;
+    let mut primary_bytes = None;
+    for r in &md.records {
+        let data = std::fs::read(latest.join(&r.location_href))
+            .map_err(|e| format!("{}: {e}", r.location_href))?;
+        let sum = hex::encode(sha2::Sha256::digest(&data));
+        if sum != r.checksum.value {
+            return Err(format!("{}: checksum mismatch", r.location_href));
+        }
+        if r.kind == "primary" {
+            primary_bytes = Some(data);
+        }
+    }
+    let data = primary_bytes.ok_or("no primary")?;
+    let size = data.len() as u64;
+    let (_, reader) = decompress::open(std::io::Cursor::new(data), size, Default::default())
+        .map_err(|e| e.to_string())?;
+    let mut packages = Vec::new();
+    primary::parse(reader, |p, _| {
+        packages.push((p.location_href, p.checksum.value));
+        Ok(())
+    })?;
+    for (href, sum) in &packages {
+        let bytes = std::fs::read(latest.join(href)).map_err(|e| format!("{href}: {e}"))?;
+        if hex::encode(sha2::Sha256::digest(&bytes)) != *sum {
+            return Err(format!("{href}: checksum mismatch"));
+        }
+    }
+    Ok(packages.len())
+}
+
+#[test]
+fn a_reader_never_sees_a_missing_or_mismatched_file_while_latest_switches() {
+    let upstream = tempfile::Builder::new()
+        .prefix("chantal-up-")
+        .tempdir()
+        .unwrap();
+    let sets: [&[&str]; 2] = [
+        &[
+            "hello-1.0-1.noarch.rpm",
+            "lib-1.0-1.x86_64.rpm",
+            "tool-2.0-1.x86_64.rpm",
+        ],
+        &["hello-1.1-1.noarch.rpm", "tool-3.0-1.x86_64.rpm"],
+    ];
+    up(upstream.path(), sets[0]);
+    let env = Env::new();
+    env.repo("loop", &format!("file://{}", upstream.path().display()), "");
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "loop"]).ok();
+    let mut mount = Mount::start(&env, "loop/latest/repodata/repomd.xml");
+    let latest = mount.path().join("loop/latest");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (reads, syncs) = std::thread::scope(|scope| {
+        let syncer = scope.spawn(|| {
+            let mut n = 0;
+            for round in 1..=8 {
+                up(upstream.path(), sets[round % 2]);
+                env.chantal(&["repo", "sync", "--repo-id", "loop", "-q"])
+                    .ok();
+                n += 1;
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            n
+        });
+        let mut reads = 0;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            match read_consistent_snapshot_of_latest(&latest) {
+                Ok(_) => reads += 1,
+                Err(e) => panic!("a reader saw a broken latest/: {e}"),
+            }
+        }
+        (reads, syncer.join().unwrap())
+    });
+    assert_eq!(syncs, 8);
+    assert!(reads > 8, "the reader ran {reads} times");
+    assert_eq!(env.latest("loop"), Some(9));
+    assert!(mount.stop().success());
+}
