@@ -396,12 +396,8 @@ fn tree_with(files: &[(&str, &Path)]) -> tempfile::TempDir {
 
 fn query_all(tree: &Path) -> String {
     let cache = tempfile::tempdir().unwrap();
-    let out = Command::new("dnf")
-        .args(["-q", "--releasever=9", "--setopt=reposdir=/dev/null"])
-        .arg(format!("--setopt=cachedir={}", cache.path().display()))
-        .arg(format!("--repofrompath=t,file://{}", tree.display()))
+    let out = chantal_tests::dnf::command(tree, cache.path(), None)
         .args([
-            "--repo=t",
             "repoquery",
             "--qf",
             "%{name}-%{epoch}:%{version}-%{release}.%{arch} R:%{requires} P:%{provides} O:%{obsoletes} C:%{conflicts}",
@@ -500,11 +496,8 @@ fn modules_are_carried_into_generated_repodata() {
     env.chantal(&["repo", "sync", "--repo-id", "x86"]).ok();
     let tree = materialize(&env, "x86", None);
     let cache = tempfile::tempdir().unwrap();
-    let out = Command::new("dnf")
-        .args(["-q", "--releasever=9", "--setopt=reposdir=/dev/null"])
-        .arg(format!("--setopt=cachedir={}", cache.path().display()))
-        .arg(format!("--repofrompath=t,file://{}", tree.path().display()))
-        .args(["--repo=t", "module", "list"])
+    let out = chantal_tests::dnf::command(tree.path(), cache.path(), None)
+        .args(["module", "list"])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -549,18 +542,14 @@ fn a_policy_change_applies_at_the_next_sync_without_downloading_again() {
         .status()
         .unwrap()
         .success());
-    let out = Command::new("dnf")
+    let out = chantal_tests::dnf::command(tree.path(), cache.path(), Some(root.path()))
         .args([
-            "-q",
-            "-y",
-            "--releasever=9",
-            "--setopt=reposdir=/dev/null",
             "--setopt=tsflags=test",
+            "--nogpgcheck",
+            "install",
+            "hello",
+            "tool",
         ])
-        .arg(format!("--setopt=cachedir={}", cache.path().display()))
-        .arg(format!("--installroot={}", root.path().display()))
-        .arg(format!("--repofrompath=t,file://{}", tree.path().display()))
-        .args(["--repo=t", "--nogpgcheck", "install", "hello", "tool"])
         .output()
         .unwrap();
     assert!(

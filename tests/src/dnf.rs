@@ -48,7 +48,9 @@ pub fn materialize(env: &Env, repo: &str, version: Option<i64>) -> tempfile::Tem
     dir
 }
 
-fn dnf(tree: &Path, cache: &Path, root: Option<&Path>) -> Command {
+/// `dnf` with a private cache, no system repositories, and the tree at `tree` as repo `t`
+/// (optionally against a private install root).
+pub fn command(tree: &Path, cache: &Path, root: Option<&Path>) -> Command {
     let mut c = Command::new("dnf");
     c.args(["-q", "-y", "--releasever=9", "--setopt=reposdir=/dev/null"])
         .arg(format!("--setopt=cachedir={}", cache.display()))
@@ -74,7 +76,7 @@ fn run(mut c: Command) -> String {
 /// `name-epoch:version-release.arch` of every package dnf sees for `arch` (and noarch).
 pub fn repoquery(tree: &Path, arch: &str) -> Vec<String> {
     let cache = tempfile::tempdir().unwrap();
-    let mut c = dnf(tree, cache.path(), None);
+    let mut c = command(tree, cache.path(), None);
     c.arg(format!("--forcearch={arch}")).args([
         "repoquery",
         "--qf",
@@ -117,7 +119,7 @@ pub fn advisories(tree: &Path, installed: &[PathBuf]) -> Vec<String> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let mut c = dnf(tree, cache.path(), Some(root.path()));
+    let mut c = command(tree, cache.path(), Some(root.path()));
     c.args(["updateinfo", "list", "--all"]);
     let mut ids: Vec<String> = run(c)
         .lines()
@@ -136,7 +138,7 @@ pub fn advisories(tree: &Path, installed: &[PathBuf]) -> Vec<String> {
 /// Group names `dnf group list --hidden` shows.
 pub fn groups(tree: &Path) -> String {
     let cache = tempfile::tempdir().unwrap();
-    let mut c = dnf(tree, cache.path(), None);
+    let mut c = command(tree, cache.path(), None);
     c.args(["group", "list", "--hidden"]);
     run(c)
 }
@@ -144,7 +146,7 @@ pub fn groups(tree: &Path) -> String {
 /// Downloads a package with dnf into `dest` and returns the file's path.
 pub fn download(tree: &Path, spec: &str, dest: &Path) -> PathBuf {
     let cache = tempfile::tempdir().unwrap();
-    let mut c = dnf(tree, cache.path(), None);
+    let mut c = command(tree, cache.path(), None);
     c.args(["download", "--forcearch=x86_64"])
         .arg(format!("--destdir={}", dest.display()))
         .arg(spec);
