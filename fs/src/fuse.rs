@@ -277,10 +277,7 @@ impl Filesystem for ChantalFs {
         };
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
         let dots = [(me, ".".to_string()), (me, "..".to_string())];
-        let children = entries
-            .into_iter()
-            .filter_map(|(child, _, name)| self.view.getattr(child).ok().map(|a| (a, name)));
-        for (i, (attr, name)) in dots.into_iter().chain(children).enumerate().skip(start) {
+        for (i, (attr, name)) in dots.into_iter().chain(entries).enumerate().skip(start) {
             if reply.add(
                 INodeNo(attr.ino),
                 (i + 1) as u64,
@@ -314,9 +311,10 @@ impl Filesystem for ChantalFs {
             (ino.0, Kind::Dir, ".".to_string()),
             (ino.0, Kind::Dir, "..".to_string()),
         ];
+        let children = entries.into_iter().map(|(a, name)| (a.ino, a.kind, name));
         for (i, (child, kind, name)) in dots
             .into_iter()
-            .chain(entries)
+            .chain(children)
             .enumerate()
             .skip(usize::try_from(offset).unwrap_or(usize::MAX))
         {

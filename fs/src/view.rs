@@ -418,12 +418,13 @@ impl View {
         }
     }
 
-    /// A directory's entries: (inode, kind, name), without `.` and `..`.
-    pub fn readdir(&self, ino: u64) -> Result<Vec<(u64, Kind, String)>, ViewError> {
+    /// A directory's entries with their attributes (one pass, one lock: `ls -l` of a big
+    /// `Packages/` needs no request per entry), without `.` and `..`.
+    pub fn readdir(&self, ino: u64) -> Result<Vec<(Attr, String)>, ViewError> {
         let mut st = self.lock();
         if ino >= TREE_BASE {
             let n = self.tree_node(&mut st, ino)?;
-            return Self::tree_entries(&n.tree, n.base, n.index);
+            return Self::tree_entries(&n.tree, n.base, n.index, !n.latest);
         }
         let node = st
             .fixed_by_ino
@@ -454,7 +455,7 @@ impl View {
                 let (repo, version, latest) =
                     Self::version_of(&st, &node).ok_or(ViewError::NotFound)?;
                 let (tree, base) = self.tree(&mut st, &repo, version, latest)?;
-                return Self::tree_entries(&tree, base, ROOT);
+                return Self::tree_entries(&tree, base, ROOT, !latest);
             }
         };
         Ok(names
@@ -467,7 +468,7 @@ impl View {
                     Fixed::Snapshot(_, s) => s.clone(),
                     Fixed::Root => String::new(),
                 };
-                (Self::fixed_ino(&mut st, n), Kind::Dir, name)
+                (Self::dir_attr(Self::fixed_ino(&mut st, n)), name)
             })
             .collect())
     }
@@ -476,18 +477,13 @@ impl View {
         tree: &Tree,
         base: u64,
         index: usize,
-    ) -> Result<Vec<(u64, Kind, String)>, ViewError> {
+        immutable: bool,
+    ) -> Result<Vec<(Attr, String)>, ViewError> {
         match tree.node(index) {
-            Some(Node::Dir { entries, .. }) => Ok(entries
+            Some(Node::Dir { entries, .. }) => entries
                 .iter()
-                .map(|(name, n)| {
-                    let kind = match tree.node(*n) {
-                        Some(Node::Dir { .. }) => Kind::Dir,
-                        _ => Kind::File,
-                    };
-                    (base + *n as u64, kind, name.clone())
-                })
-                .collect()),
+                .map(|(name, n)| Ok((Self::node_attr(tree, base, *n, immutable)?, name.clone())))
+                .collect(),
             Some(Node::File { .. }) => Err(ViewError::NotADirectory),
             None => Err(ViewError::NotFound),
         }
