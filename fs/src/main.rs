@@ -40,6 +40,8 @@ struct Cli {
 
 /// How long a version that stopped being latest stays reachable under `latest/`.
 const GRACE: Duration = Duration::from_secs(600);
+/// How long a request that needs the catalogue waits for it before failing with EIO.
+const CATALOGUE_WAIT: Duration = Duration::from_secs(2);
 /// How often the catalogue is asked for new versions and snapshots.
 const REFRESH: Duration = Duration::from_secs(1);
 
@@ -102,7 +104,7 @@ fn clear_stale_mount(mountpoint: &Path) -> anyhow::Result<()> {
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
     let config = chantal_common::config::Config::load(&cli.config)?;
-    let catalogue = Catalogue::open(config.database_url()?)?;
+    let catalogue = Catalogue::open_waiting(config.database_url()?, CATALOGUE_WAIT)?;
     let catalogue_for_listening = catalogue.clone();
     clear_stale_mount(&cli.mountpoint)?;
     let view = Arc::new(view::View::new(

@@ -17,11 +17,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chantal_common::catalogue::Catalogue;
 use chantal_common::tree::{Node, Tree, ROOT};
+use parking_lot::{Mutex, MutexGuard};
 
 /// Trees kept built at once.
 const CACHED_TREES: usize = 32;
@@ -134,10 +135,8 @@ impl View {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // A panic while holding the lock leaves the state as it was between requests: keep
-        // serving rather than poisoning every later request.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
     }
 
     /// Reloads repositories, latest versions and snapshots (one query each). On a catalogue
@@ -201,10 +200,11 @@ impl View {
     }
 
     /// The tree of (repo, version) and its base inode in a context (`latest`: under
-    /// `latest/`), built from the catalogue if not cached.
+    /// `latest/`), built from the catalogue if not cached. The state lock is released while
+    /// the catalogue is asked, so requests for cached trees never wait on the database.
     fn tree(
         &self,
-        st: &mut State,
+        st: &mut MutexGuard<'_, State>,
         repo: &str,
         version: i64,
         latest: bool,
@@ -214,19 +214,38 @@ impl View {
             Some(t) => Arc::clone(t),
             None => {
                 // During a known outage, fail at once (EIO) instead of waiting for a
-                // connection on every request; the refresher logs the outage once.
+                // connection on every request.
                 if st.outage {
                     return Err(ViewError::Unavailable);
                 }
-                let files = self.catalogue.version_files(repo, version).map_err(|e| {
-                    tracing::warn!("{repo} version {version}: {e}");
-                    ViewError::Unavailable
-                })?;
-                let tree = Arc::new(Tree::build(files).map_err(|e| {
-                    tracing::error!("{repo} version {version}: {e}");
-                    ViewError::Unavailable
-                })?);
-                tracing::debug!("{repo} version {version}: {} nodes built", tree.len());
+                let started = Instant::now();
+                let built = MutexGuard::unlocked(st, || {
+                    let files = self.catalogue.version_files(repo, version)?;
+                    Tree::build(files)
+                });
+                let tree = match built {
+                    Ok(t) => Arc::new(t),
+                    Err(e @ chantal_common::Error::Metadata { .. }) => {
+                        tracing::error!("{repo} version {version}: {e}");
+                        return Err(ViewError::Unavailable);
+                    }
+                    Err(e) => {
+                        // One line per outage: the refresher says when it is over.
+                        if !st.outage {
+                            tracing::error!(
+                                "catalogue unavailable, serving cached trees only: {e}"
+                            );
+                            st.outage = true;
+                        }
+                        return Err(ViewError::Unavailable);
+                    }
+                };
+                tracing::debug!(
+                    "{repo} version {version}: {} nodes built in {:?}",
+                    tree.len(),
+                    started.elapsed()
+                );
+                // Another request may have built it meanwhile; both are identical.
                 st.trees.put(key, Arc::clone(&tree));
                 tree
             }
@@ -247,7 +266,7 @@ impl View {
     }
 
     /// Which tree node an inode is, in its context.
-    fn tree_node(&self, st: &mut State, ino: u64) -> Result<NodeRef, ViewError> {
+    fn tree_node(&self, st: &mut MutexGuard<'_, State>, ino: u64) -> Result<NodeRef, ViewError> {
         let (base, (repo, version, latest, len)) = st
             .by_base
             .range(..=ino)
@@ -375,7 +394,7 @@ impl View {
     /// recently latest: the current one first, then those retiring, newest first.
     fn latest_fallback(
         &self,
-        st: &mut State,
+        st: &mut MutexGuard<'_, State>,
         repo: &str,
         tried: i64,
         path: &str,

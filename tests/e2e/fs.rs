@@ -261,12 +261,13 @@ fn a_stale_mount_is_cleaned_up_and_an_outage_keeps_cached_trees_served() {
     // (A directory read always reaches the daemon; attributes may come from the kernel cache.)
     let err = std::fs::read_dir(first.path()).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::ENOTCONN), "{err}");
+    let log = tempfile::NamedTempFile::new().unwrap();
     let second = Command::new(chantal_tests::bin("chantal-fs"))
         .arg("--config")
         .arg(env.config())
         .arg(first.path())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log.reopen().unwrap())
         .spawn()
         .unwrap();
     first.child = Some(second);
@@ -281,31 +282,76 @@ fn a_stale_mount_is_cleaned_up_and_an_outage_keeps_cached_trees_served() {
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(files(&latest), before, "cached latest tree still served");
     let snap = first.path().join("r/snapshots/s1/repodata/repomd.xml");
-    match std::fs::read(&snap) {
-        Ok(_) => panic!("an unbuilt tree cannot be served during an outage"),
-        Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}"),
+    for _ in 0..5 {
+        match std::fs::read(&snap) {
+            Ok(_) => panic!("an unbuilt tree cannot be served during an outage"),
+            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}"),
+        }
     }
     cluster.restart();
     wait_for("service to recover", || std::fs::read(&snap).is_ok());
     let status = first.stop();
     assert!(status.success(), "{status:?}");
     assert!(!first.mounted());
+    let log = std::fs::read_to_string(log.path()).unwrap();
+    assert_eq!(
+        log.matches("catalogue unavailable").count(),
+        1,
+        "one line per outage, not per request:\n{log}"
+    );
+    assert_eq!(log.matches("catalogue available again").count(), 1, "{log}");
+}
+
+const COMPS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<comps>
+  <group>
+    <id>chantal-tools</id>
+    <name>Chantal test tools</name>
+    <description>Tools for tests</description>
+    <default>false</default>
+    <uservisible>true</uservisible>
+    <packagelist><packagereq type="mandatory">tool</packagereq></packagelist>
+  </group>
+</comps>
+"#;
+
+/// An updateinfo with one advisory per (id, hello version).
+fn updateinfo(advisories: &[(&str, &str)]) -> String {
+    let mut doc = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<updates>\n");
+    for (id, v) in advisories {
+        doc.push_str(&format!(
+            r#"  <update from="tests@chantal.invalid" status="final" type="bugfix" version="1">
+    <id>{id}</id><title>hello {v}</title><issued date="2024-01-01 00:00:00"/>
+    <pkglist><collection short="c"><name>c</name>
+      <package name="hello" version="{v}" release="1" epoch="0" arch="noarch"><filename>hello-{v}-1.noarch.rpm</filename></package>
+    </collection></pkglist>
+  </update>
+"#
+        ));
+    }
+    doc.push_str("</updates>\n");
+    doc
 }
 
 #[test]
-fn nginx_serves_the_mount_to_dnf() {
+fn nginx_serves_latest_and_a_snapshot_to_dnf() {
+    use chantal_tests::dnf::{advisories, download, groups};
     use chantal_tests::nginx::{Nginx, NginxOptions};
+    use chantal_tests::repo::createrepo_with;
     let upstream = tempfile::Builder::new()
         .prefix("chantal-up-")
         .tempdir()
         .unwrap();
-    up(
+    let rpms = |names: &[&str]| names.iter().map(|n| test_rpm(n)).collect::<Vec<_>>();
+    createrepo_with(
         upstream.path(),
-        &[
-            "hello-1.1-1.noarch.rpm",
+        &rpms(&[
+            "hello-1.0-1.noarch.rpm",
             "tool-3.0-1.x86_64.rpm",
             "tool-2.0-1.aarch64.rpm",
-        ],
+        ]),
+        COMPS,
+        &updateinfo(&[("FS-1", "1.0")]),
     );
     let env = Env::new();
     env.repo(
@@ -332,41 +378,61 @@ fn nginx_serves_the_mount_to_dnf() {
             ..Default::default()
         },
     );
-    for path in ["/web/latest", "/web/snapshots/s"] {
-        let cache = tempfile::tempdir().unwrap();
-        let dest = tempfile::tempdir().unwrap();
-        let dnf = |args: &[&str]| {
-            let out = Command::new("dnf")
-                .args(["-q", "-y", "--releasever=9", "--setopt=reposdir=/dev/null"])
-                .arg(format!("--setopt=cachedir={}", cache.path().display()))
-                .arg(format!("--repofrompath=w,{}", nginx.url(path)))
-                .args(["--repo=w", "--forcearch=x86_64"])
-                .args(args)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        };
-        let mut set: Vec<String> = dnf(&["repoquery", "--qf", "%{name}-%{version}.%{arch}"])
-            .lines()
-            .map(str::to_string)
-            .collect();
-        set.sort();
-        assert_eq!(set, ["hello-1.1.noarch", "tool-3.0.x86_64"], "{path}");
-        dnf(&[
-            "download",
-            &format!("--destdir={}", dest.path().display()),
-            "tool",
-        ]);
+    // The next sync moves latest on; the snapshot stays where it was.
+    createrepo_with(
+        upstream.path(),
+        &rpms(&["hello-1.1-1.noarch.rpm", "tool-3.0-1.x86_64.rpm"]),
+        COMPS,
+        &updateinfo(&[("FS-1", "1.0"), ("FS-2", "1.1")]),
+    );
+    env.chantal(&["repo", "sync", "--repo-id", "web"]).ok();
+    let new_hello = mount
+        .path()
+        .join("web/latest/Packages/hello-1.1-1.noarch.rpm");
+    wait_for("latest to follow the sync", || new_hello.exists());
+    // Past the kernel's 1 s entry cache, so nginx sees only version 2 under latest/.
+    std::thread::sleep(Duration::from_millis(1100));
+
+    let installed = [test_rpm("hello-1.0-1.noarch.rpm")];
+    let cases = [
+        (
+            "/web/latest",
+            2,
+            "hello-1.1-1.noarch.rpm",
+            vec!["FS-1", "FS-2"],
+        ),
+        (
+            "/web/snapshots/s",
+            1,
+            "hello-1.0-1.noarch.rpm",
+            vec!["FS-1"],
+        ),
+    ];
+    for (path, version, hello, ids) in cases {
+        let url = nginx.url(path);
+        let expected = materialize(&env, "web", Some(version));
+        let set = repoquery(&url, "x86_64");
+        assert_eq!(set, repoquery(expected.path(), "x86_64"), "{path}");
         assert_eq!(
-            std::fs::read(dest.path().join("tool-3.0-1.x86_64.rpm")).unwrap(),
-            std::fs::read(test_rpm("tool-3.0-1.x86_64.rpm")).unwrap(),
-            "{path}: byte-identical through nginx and the mount"
+            set,
+            [
+                format!("hello-0:{}.noarch", &hello[6..hello.len() - 11]),
+                "tool-1:3.0-1.x86_64".to_string()
+            ],
+            "{path}"
         );
+        assert_eq!(advisories(&url, &installed), ids, "{path}");
+        assert!(groups(&url).contains("Chantal test tools"), "{path}");
+        for (spec, file) in [("tool", "tool-3.0-1.x86_64.rpm"), ("hello", hello)] {
+            let dest = tempfile::tempdir().unwrap();
+            let got = download(&url, spec, dest.path());
+            assert_eq!(got.file_name().unwrap(), file, "{path}");
+            assert_eq!(
+                std::fs::read(&got).unwrap(),
+                std::fs::read(test_rpm(file)).unwrap(),
+                "{path}: {file} byte-identical through nginx and the mount"
+            );
+        }
     }
     drop(nginx);
     assert!(mount.stop().success());

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use chantal_tests::dnf::{advisories, download, groups, materialize, repoquery};
-use chantal_tests::repo::{createrepo, test_rpm};
+use chantal_tests::repo::{createrepo, createrepo_with, test_rpm};
 use chantal_tests::Env;
 
 const UPDATEINFO: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -69,18 +69,7 @@ fn upstream_advisories(dir: &Path, rpms: &[&str], ids: &[&str]) {
 
 fn upstream_with(dir: &Path, rpms: &[&str], updateinfo: &str) {
     let files: Vec<_> = rpms.iter().map(|r| test_rpm(r)).collect();
-    std::fs::write(dir.join("comps.xml"), COMPS).unwrap();
-    createrepo(dir, &files, &["-g", "comps.xml"]);
-    std::fs::write(dir.join("updateinfo.xml"), updateinfo).unwrap();
-    let ok = Command::new("modifyrepo_c")
-        .args(["--mdtype=updateinfo"])
-        .arg(dir.join("updateinfo.xml"))
-        .arg(dir.join("repodata"))
-        .output()
-        .unwrap()
-        .status
-        .success();
-    assert!(ok, "modifyrepo_c");
+    createrepo_with(dir, &files, COMPS, updateinfo);
 }
 
 fn nevra(s: &str) -> String {

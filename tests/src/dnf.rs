@@ -48,13 +48,42 @@ pub fn materialize(env: &Env, repo: &str, version: Option<i64>) -> tempfile::Tem
     dir
 }
 
-/// `dnf` with a private cache, no system repositories, and the tree at `tree` as repo `t`
-/// (optionally against a private install root).
-pub fn command(tree: &Path, cache: &Path, root: Option<&Path>) -> Command {
+/// Where dnf finds a repository: a directory (`file://`) or a URL (`http://…`).
+pub trait Base {
+    fn base_url(&self) -> String;
+}
+
+impl Base for Path {
+    fn base_url(&self) -> String {
+        format!("file://{}", self.display())
+    }
+}
+
+impl Base for PathBuf {
+    fn base_url(&self) -> String {
+        self.as_path().base_url()
+    }
+}
+
+impl Base for str {
+    fn base_url(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Base for String {
+    fn base_url(&self) -> String {
+        self.clone()
+    }
+}
+
+/// `dnf` with a private cache, no system repositories, and the repository at `tree` as repo
+/// `t` (optionally against a private install root).
+pub fn command(tree: &(impl Base + ?Sized), cache: &Path, root: Option<&Path>) -> Command {
     let mut c = Command::new("dnf");
     c.args(["-q", "-y", "--releasever=9", "--setopt=reposdir=/dev/null"])
         .arg(format!("--setopt=cachedir={}", cache.display()))
-        .arg(format!("--repofrompath=t,file://{}", tree.display()))
+        .arg(format!("--repofrompath=t,{}", tree.base_url()))
         .arg("--repo=t");
     if let Some(r) = root {
         c.arg(format!("--installroot={}", r.display()));
@@ -74,7 +103,7 @@ fn run(mut c: Command) -> String {
 }
 
 /// `name-epoch:version-release.arch` of every package dnf sees for `arch` (and noarch).
-pub fn repoquery(tree: &Path, arch: &str) -> Vec<String> {
+pub fn repoquery(tree: &(impl Base + ?Sized), arch: &str) -> Vec<String> {
     let cache = tempfile::tempdir().unwrap();
     let mut c = command(tree, cache.path(), None);
     c.arg(format!("--forcearch={arch}")).args([
@@ -94,7 +123,7 @@ pub fn repoquery(tree: &Path, arch: &str) -> Vec<String> {
 }
 
 /// Advisory ids `dnf updateinfo list --all` shows with `installed` in a private rpmdb.
-pub fn advisories(tree: &Path, installed: &[PathBuf]) -> Vec<String> {
+pub fn advisories(tree: &(impl Base + ?Sized), installed: &[PathBuf]) -> Vec<String> {
     let cache = tempfile::tempdir().unwrap();
     let root = tempfile::tempdir().unwrap();
     let ok = Command::new("rpm")
@@ -136,7 +165,7 @@ pub fn advisories(tree: &Path, installed: &[PathBuf]) -> Vec<String> {
 }
 
 /// Group names `dnf group list --hidden` shows.
-pub fn groups(tree: &Path) -> String {
+pub fn groups(tree: &(impl Base + ?Sized)) -> String {
     let cache = tempfile::tempdir().unwrap();
     let mut c = command(tree, cache.path(), None);
     c.args(["group", "list", "--hidden"]);
@@ -144,7 +173,7 @@ pub fn groups(tree: &Path) -> String {
 }
 
 /// Downloads a package with dnf into `dest` and returns the file's path.
-pub fn download(tree: &Path, spec: &str, dest: &Path) -> PathBuf {
+pub fn download(tree: &(impl Base + ?Sized), spec: &str, dest: &Path) -> PathBuf {
     let cache = tempfile::tempdir().unwrap();
     let mut c = command(tree, cache.path(), None);
     c.args(["download", "--forcearch=x86_64"])

@@ -68,6 +68,22 @@ pub fn createrepo(dir: &Path, rpms: &[PathBuf], args: &[&str]) {
     );
 }
 
+/// [`createrepo`] with a comps file, then an updateinfo added with modifyrepo_c.
+pub fn createrepo_with(dir: &Path, rpms: &[PathBuf], comps: &str, updateinfo: &str) {
+    std::fs::write(dir.join("comps.xml"), comps).unwrap();
+    createrepo(dir, rpms, &["-g", "comps.xml"]);
+    std::fs::write(dir.join("updateinfo.xml"), updateinfo).unwrap();
+    let ok = Command::new("modifyrepo_c")
+        .args(["--mdtype=updateinfo"])
+        .arg(dir.join("updateinfo.xml"))
+        .arg(dir.join("repodata"))
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(ok, "modifyrepo_c");
+}
+
 /// A file to publish as a package in a synthetic repository.
 #[derive(Debug, Clone)]
 pub struct SynthPkg {

@@ -58,6 +58,13 @@ impl std::fmt::Debug for Catalogue {
 impl Catalogue {
     /// Connects without looking at the schema (for `init` and `db` commands).
     pub fn connect(url: &str) -> Result<Catalogue> {
+        Self::connect_waiting(url, CONNECT_TIMEOUT)
+    }
+
+    /// Like [`Catalogue::connect`], but a request waits at most `wait` for a connection once
+    /// the server is gone: a daemon serving from caches (chantal-fs) wants to learn of an
+    /// outage quickly rather than hold its callers for the default 10 s.
+    pub fn connect_waiting(url: &str, wait: Duration) -> Result<Catalogue> {
         let mut config = postgres::Config::from_str(url).map_err(|e| {
             Error::Missing(format!(
                 "invalid database URL {}: {e}",
@@ -65,7 +72,7 @@ impl Catalogue {
             ))
         })?;
         if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
+            config.connect_timeout(wait.min(CONNECT_TIMEOUT));
         }
         if config.get_application_name().is_none() {
             config.application_name("chantal");
@@ -87,7 +94,7 @@ impl Catalogue {
         let pool = r2d2::Pool::builder()
             .max_size(8)
             .min_idle(Some(0))
-            .connection_timeout(CONNECT_TIMEOUT)
+            .connection_timeout(wait)
             .build_unchecked(PostgresConnectionManager::new(config.clone(), NoTls));
         Ok(Catalogue {
             pool,
@@ -99,7 +106,12 @@ impl Catalogue {
 
     /// Connects and checks that the schema is exactly the one this binary knows.
     pub fn open(url: &str) -> Result<Catalogue> {
-        let catalogue = Self::connect(url)?;
+        Self::open_waiting(url, CONNECT_TIMEOUT)
+    }
+
+    /// [`Catalogue::open`] with [`Catalogue::connect_waiting`]'s bound on waiting.
+    pub fn open_waiting(url: &str, wait: Duration) -> Result<Catalogue> {
+        let catalogue = Self::connect_waiting(url, wait)?;
         catalogue.require_current_schema()?;
         Ok(catalogue)
     }
