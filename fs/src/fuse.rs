@@ -264,32 +264,20 @@ impl Filesystem for ChantalFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let entries = match self.view.readdir(ino.0) {
-            Ok(e) => e,
-            Err(e) => {
-                reply.error(errno(&e));
-                return;
-            }
-        };
-        let Ok(me) = self.view.getattr(ino.0) else {
-            reply.error(Errno::ENOENT);
-            return;
-        };
-        let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        let dots = [(me, ".".to_string()), (me, "..".to_string())];
-        for (i, (attr, name)) in dots.into_iter().chain(entries).enumerate().skip(start) {
-            if reply.add(
+        let listed = self.view.readdir(ino.0, offset, |attr, name, next| {
+            reply.add(
                 INodeNo(attr.ino),
-                (i + 1) as u64,
+                next,
                 name,
-                ttl(&attr),
-                &file_attr(&attr),
+                ttl(attr),
+                &file_attr(attr),
                 Generation(0),
-            ) {
-                break;
-            }
+            )
+        });
+        match listed {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
         }
-        reply.ok();
     }
 
     fn readdir(
@@ -300,32 +288,16 @@ impl Filesystem for ChantalFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let entries = match self.view.readdir(ino.0) {
-            Ok(e) => e,
-            Err(e) => {
-                reply.error(errno(&e));
-                return;
-            }
-        };
-        let dots = [
-            (ino.0, Kind::Dir, ".".to_string()),
-            (ino.0, Kind::Dir, "..".to_string()),
-        ];
-        let children = entries.into_iter().map(|(a, name)| (a.ino, a.kind, name));
-        for (i, (child, kind, name)) in dots
-            .into_iter()
-            .chain(children)
-            .enumerate()
-            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-        {
-            let kind = match kind {
+        let listed = self.view.readdir(ino.0, offset, |attr, name, next| {
+            let kind = match attr.kind {
                 Kind::Dir => FileType::Directory,
                 Kind::File => FileType::RegularFile,
             };
-            if reply.add(INodeNo(child), (i + 1) as u64, kind, name) {
-                break;
-            }
+            reply.add(INodeNo(attr.ino), next, kind, name)
+        });
+        match listed {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
         }
-        reply.ok();
     }
 }

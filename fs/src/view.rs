@@ -437,27 +437,76 @@ impl View {
         }
     }
 
-    /// A directory's entries with their attributes (one pass, one lock: `ls -l` of a big
-    /// `Packages/` needs no request per entry), without `.` and `..`.
-    pub fn readdir(&self, ino: u64) -> Result<Vec<(Attr, String)>, ViewError> {
+    /// A directory's entries with their attributes, `.` and `..` first, from position `offset`
+    /// on: `add(attr, name, next offset)` is called for each until it returns true (the
+    /// kernel's buffer is full). No allocation per entry and no walk over the entries before
+    /// `offset`, so `ls -l` of a 50,000-entry `Packages/` costs one pass over it.
+    pub fn readdir(
+        &self,
+        ino: u64,
+        offset: u64,
+        mut add: impl FnMut(&Attr, &str, u64) -> bool,
+    ) -> Result<(), ViewError> {
         let mut st = self.lock();
-        if ino >= TREE_BASE {
+        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+        let tree_dir = if ino >= TREE_BASE {
             let n = self.tree_node(&mut st, ino)?;
-            return Self::tree_entries(&n.tree, n.base, n.index, !n.latest);
+            Some((n.tree, n.base, n.index, !n.latest))
+        } else {
+            let node = st
+                .fixed_by_ino
+                .get(usize::try_from(ino).unwrap_or(usize::MAX))
+                .cloned()
+                .ok_or(ViewError::NotFound)?;
+            match Self::version_of(&st, &node) {
+                Some((repo, version, latest)) => {
+                    let (tree, base) = self.tree(&mut st, &repo, version, latest)?;
+                    Some((tree, base, ROOT, !latest))
+                }
+                None => None,
+            }
+        };
+        if let Some((tree, base, index, immutable)) = tree_dir {
+            // The tree is immutable and held by its Arc: no lock needed to walk it.
+            drop(st);
+            let me = Self::node_attr(&tree, base, index, immutable)?;
+            if me.kind != Kind::Dir {
+                return Err(ViewError::NotADirectory);
+            }
+            let entries = tree.entries(index);
+            for i in skip..entries.len() + 2 {
+                let full = match i {
+                    0 => add(&me, ".", 1),
+                    1 => add(&me, "..", 2),
+                    _ => {
+                        let (name, n) = &entries[i - 2];
+                        let attr = Self::node_attr(&tree, base, *n, immutable)?;
+                        add(&attr, name, i as u64 + 1)
+                    }
+                };
+                if full {
+                    break;
+                }
+            }
+            return Ok(());
         }
         let node = st
             .fixed_by_ino
             .get(usize::try_from(ino).unwrap_or(usize::MAX))
             .cloned()
             .ok_or(ViewError::NotFound)?;
-        let names: Vec<Fixed> = match &node {
-            Fixed::Root => st.repos.keys().map(|r| Fixed::Repo(r.clone())).collect(),
+        let children: Vec<(Fixed, String)> = match &node {
+            Fixed::Root => st
+                .repos
+                .keys()
+                .map(|r| (Fixed::Repo(r.clone()), r.clone()))
+                .collect(),
             Fixed::Repo(r) => {
                 let mut v = Vec::new();
                 if st.repos.get(r).is_some_and(|x| x.latest.is_some()) {
-                    v.push(Fixed::Latest(r.clone()));
+                    v.push((Fixed::Latest(r.clone()), "latest".to_string()));
                 }
-                v.push(Fixed::Snapshots(r.clone()));
+                v.push((Fixed::Snapshots(r.clone()), "snapshots".to_string()));
                 v
             }
             Fixed::Snapshots(r) => st
@@ -466,46 +515,25 @@ impl View {
                 .map(|x| {
                     x.snapshots
                         .keys()
-                        .map(|s| Fixed::Snapshot(r.clone(), s.clone()))
+                        .map(|s| (Fixed::Snapshot(r.clone(), s.clone()), s.clone()))
                         .collect()
                 })
                 .unwrap_or_default(),
-            Fixed::Latest(_) | Fixed::Snapshot(..) => {
-                let (repo, version, latest) =
-                    Self::version_of(&st, &node).ok_or(ViewError::NotFound)?;
-                let (tree, base) = self.tree(&mut st, &repo, version, latest)?;
-                return Self::tree_entries(&tree, base, ROOT, !latest);
-            }
+            // Version roots were handled above; one whose version is gone is empty.
+            Fixed::Latest(_) | Fixed::Snapshot(..) => Vec::new(),
         };
-        Ok(names
-            .into_iter()
-            .map(|n| {
-                let name = match &n {
-                    Fixed::Repo(r) => r.clone(),
-                    Fixed::Latest(_) => "latest".into(),
-                    Fixed::Snapshots(_) => "snapshots".into(),
-                    Fixed::Snapshot(_, s) => s.clone(),
-                    Fixed::Root => String::new(),
-                };
-                (Self::dir_attr(Self::fixed_ino(&mut st, n)), name)
-            })
-            .collect())
-    }
-
-    fn tree_entries(
-        tree: &Tree,
-        base: u64,
-        index: usize,
-        immutable: bool,
-    ) -> Result<Vec<(Attr, String)>, ViewError> {
-        match tree.node(index) {
-            Some(Node::Dir { entries, .. }) => entries
-                .iter()
-                .map(|(name, n)| Ok((Self::node_attr(tree, base, *n, immutable)?, name.clone())))
-                .collect(),
-            Some(Node::File { .. }) => Err(ViewError::NotADirectory),
-            None => Err(ViewError::NotFound),
+        let me = Self::dir_attr(ino);
+        let mut all = vec![(me, ".".to_string()), (me, "..".to_string())];
+        for (child, name) in children {
+            all.push((Self::dir_attr(Self::fixed_ino(&mut st, child)), name));
         }
+        drop(st);
+        for (i, (attr, name)) in all.iter().enumerate().skip(skip) {
+            if add(attr, name, i as u64 + 1) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// The pool file behind a file inode.

@@ -525,3 +525,58 @@ fn a_reader_never_sees_a_missing_or_mismatched_file_while_latest_switches() {
     assert_eq!(env.latest("loop"), Some(9));
     assert!(mount.stop().success());
 }
+
+#[test]
+fn a_directory_larger_than_one_kernel_buffer_lists_whole() {
+    use chantal_tests::repo::{random_bytes, synthetic_repo, SynthOptions, SynthPkg};
+    use std::os::unix::fs::MetadataExt;
+    let upstream = tempfile::Builder::new()
+        .prefix("chantal-up-")
+        .tempdir()
+        .unwrap();
+    // Hundreds of entries take many readdir calls, each resuming at an offset.
+    let pkgs: Vec<SynthPkg> = (0..700)
+        .map(|i| {
+            SynthPkg::new(
+                &format!("p{i:04}"),
+                "noarch",
+                random_bytes(64 + i, i as u64),
+            )
+        })
+        .collect();
+    synthetic_repo(upstream.path(), &pkgs, SynthOptions::default());
+    let env = Env::new();
+    env.repo("many", &format!("file://{}", upstream.path().display()), "");
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "many", "-q"])
+        .ok();
+    let mut mount = Mount::start(&env, "many/latest/repodata/repomd.xml");
+    let dir = mount.path().join("many/latest/Packages");
+    let mut listed: Vec<(String, u64, u64)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let m = e.metadata().unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                m.len(),
+                m.ino(),
+            )
+        })
+        .collect();
+    let mut inos: Vec<u64> = listed.iter().map(|x| x.2).collect();
+    inos.sort();
+    inos.dedup();
+    assert_eq!(inos.len(), 700, "one inode per entry");
+    listed.sort();
+    let want: Vec<(String, u64)> = pkgs
+        .iter()
+        .map(|p| {
+            let href = p.href();
+            (href["Packages/".len()..].to_string(), p.data.len() as u64)
+        })
+        .collect();
+    let got: Vec<(String, u64)> = listed.into_iter().map(|(n, l, _)| (n, l)).collect();
+    assert_eq!(got, want);
+    assert!(mount.stop().success());
+}
