@@ -41,70 +41,84 @@ pub struct Tree {
 /// The root's node number.
 pub const ROOT: usize = 0;
 
-impl Tree {
-    /// Builds the tree from (href, leaf) pairs. Hrefs are checked like upstream metadata (no
-    /// absolute paths, no `..`); a leading `./` is ignored. A path that is both a file and a
-    /// directory, or two files at one path, is an error naming the href.
-    pub fn build(files: impl IntoIterator<Item = (String, Leaf)>) -> Result<Tree> {
-        enum Building {
-            Dir(BTreeMap<String, usize>, usize),
-            File(Leaf, usize),
+/// A directory or file while the tree is being built.
+enum Building {
+    Dir(BTreeMap<String, usize>, usize),
+    File(Leaf, usize),
+}
+
+/// Builds a [`Tree`] one file at a time, so a caller can feed rows as they arrive.
+pub struct TreeBuilder {
+    nodes: Vec<Building>,
+}
+
+impl Default for TreeBuilder {
+    fn default() -> Self {
+        TreeBuilder {
+            nodes: vec![Building::Dir(BTreeMap::new(), ROOT)],
         }
-        let bad = |href: &str, message: String| Error::Metadata {
-            file: href.to_string(),
+    }
+}
+
+impl TreeBuilder {
+    /// Adds a file. Hrefs are checked like upstream metadata (no absolute paths, no `..`); a
+    /// leading `./` is ignored. A path that is both a file and a directory, or two files at
+    /// one path, is an error naming the href.
+    pub fn add(&mut self, raw: &str, leaf: Leaf) -> Result<()> {
+        let bad = |message: String| Error::Metadata {
+            file: raw.to_string(),
             message,
         };
-        let mut nodes: Vec<Building> = vec![Building::Dir(BTreeMap::new(), ROOT)];
-        for (raw, leaf) in files {
-            href::check(&raw).map_err(|e| bad(&raw, e))?;
-            let path = raw.trim_start_matches("./");
-            let parts: Vec<&str> = path
-                .split('/')
-                .filter(|p| !p.is_empty() && *p != ".")
-                .collect();
-            let Some((file, dirs)) = parts.split_last() else {
-                return Err(bad(&raw, "empty path".into()));
+        let nodes = &mut self.nodes;
+        href::check(raw).map_err(bad)?;
+        let path = raw.trim_start_matches("./");
+        let mut parts = path.split('/').filter(|p| !p.is_empty() && *p != ".");
+        let Some(mut file) = parts.next() else {
+            return Err(bad("empty path".into()));
+        };
+        let mut dir = ROOT;
+        for next in parts {
+            let part = std::mem::replace(&mut file, next);
+            let found = match &nodes[dir] {
+                Building::Dir(entries, _) => entries.get(part).copied(),
+                Building::File(..) => None,
             };
-            let mut dir = ROOT;
-            for part in dirs {
-                let next = match &nodes[dir] {
-                    Building::Dir(entries, _) => entries.get(*part).copied(),
-                    Building::File(..) => None,
-                };
-                dir = match next {
-                    Some(n) if matches!(nodes[n], Building::Dir(..)) => n,
-                    Some(_) => {
-                        return Err(bad(&raw, format!("{part} is both a file and a directory")))
+            dir = match found {
+                Some(n) if matches!(nodes[n], Building::Dir(..)) => n,
+                Some(_) => return Err(bad(format!("{part} is both a file and a directory"))),
+                None => {
+                    let n = nodes.len();
+                    nodes.push(Building::Dir(BTreeMap::new(), dir));
+                    if let Building::Dir(entries, _) = &mut nodes[dir] {
+                        entries.insert(part.to_string(), n);
                     }
-                    None => {
-                        let n = nodes.len();
-                        nodes.push(Building::Dir(BTreeMap::new(), dir));
-                        if let Building::Dir(entries, _) = &mut nodes[dir] {
-                            entries.insert((*part).to_string(), n);
-                        }
-                        n
-                    }
-                };
-            }
-            let n = nodes.len();
-            let taken = match &mut nodes[dir] {
-                Building::Dir(entries, _) => {
-                    if entries.contains_key(*file) {
-                        true
-                    } else {
-                        entries.insert((*file).to_string(), n);
-                        false
-                    }
+                    n
                 }
-                Building::File(..) => true,
             };
-            if taken {
-                return Err(bad(&raw, "two entries at one path".into()));
-            }
-            nodes.push(Building::File(leaf, dir));
         }
-        Ok(Tree {
-            nodes: nodes
+        let n = nodes.len();
+        let taken = match &mut nodes[dir] {
+            Building::Dir(entries, _) => {
+                if entries.contains_key(file) {
+                    true
+                } else {
+                    entries.insert(file.to_string(), n);
+                    false
+                }
+            }
+            Building::File(..) => true,
+        };
+        if taken {
+            return Err(bad("two entries at one path".into()));
+        }
+        nodes.push(Building::File(leaf, dir));
+        Ok(())
+    }
+
+    pub fn finish(self) -> Tree {
+        Tree {
+            nodes: self
+                .nodes
                 .into_iter()
                 .map(|b| match b {
                     Building::Dir(entries, parent) => Node::Dir {
@@ -114,7 +128,18 @@ impl Tree {
                     Building::File(leaf, parent) => Node::File { parent, leaf },
                 })
                 .collect(),
-        })
+        }
+    }
+}
+
+impl Tree {
+    /// Builds the tree from (href, leaf) pairs (see [`TreeBuilder::add`]).
+    pub fn build(files: impl IntoIterator<Item = (String, Leaf)>) -> Result<Tree> {
+        let mut b = TreeBuilder::default();
+        for (href, leaf) in files {
+            b.add(&href, leaf)?;
+        }
+        Ok(b.finish())
     }
 
     /// Number of nodes (directories and files).

@@ -3,6 +3,7 @@
 #   small/  3,000 small RPMs (subpackages of one spec, one rpmbuild run) + createrepo_c
 #   bulk/   8 RPMs of 128 MiB each (uncompressed payload of random data) + createrepo_c
 #   meta100k/  repodata for 100,000 generated packages (no package files)
+#   fs50k/  50,000 packages of 4 KiB and one of 1 GiB, flat in Packages/ (chantal-fs bench)
 set -euo pipefail
 BENCH_DIR=${BENCH_DIR:-/var/tmp/chantal-bench}
 N_SMALL=${N_SMALL:-3000}
@@ -60,5 +61,10 @@ fi
 if [ ! -f meta100k/repodata/repomd.xml ]; then
     echo "generating repodata for 100,000 packages" >&2
     python3 "$HERE/gen_meta.py" 100000 meta100k
+fi
+if [ ! -f fs50k/repodata/repomd.xml ]; then
+    echo "generating 50,000 small packages and one of 1 GiB" >&2
+    rm -rf fs50k
+    python3 "$HERE/gen_files.py" fs50k 50000 4096 1073741824
 fi
 echo "$BENCH_DIR"

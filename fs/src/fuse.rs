@@ -11,16 +11,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use fuser::{
-    BackingId, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
-    InitFlags, KernelConfig, LockOwner, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory,
-    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyXattr, Request,
+    AccessFlags, BackingId, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
+    Generation, INodeNo, InitFlags, IoctlFlags, KernelConfig, LockOwner, OpenFlags, ReplyAttr,
+    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLseek,
+    ReplyOpen, ReplyXattr, Request,
 };
 
 use crate::view::{Attr, Kind, View, ViewError};
 
-/// How long the kernel may cache what may change (latest, the repository list).
+/// How long the kernel may cache what may change (what `latest/` holds, the repository and
+/// snapshot lists).
 const SHORT_TTL: Duration = Duration::from_secs(1);
-/// ... and what never changes (snapshot trees).
+/// ... and what never changes (names and attributes inside a version).
 const LONG_TTL: Duration = Duration::from_secs(3600);
 
 pub struct ChantalFs {
@@ -88,7 +90,7 @@ fn file_attr(a: &Attr) -> FileAttr {
 }
 
 fn ttl(a: &Attr) -> &'static Duration {
-    if a.immutable {
+    if a.stable {
         &LONG_TTL
     } else {
         &SHORT_TTL
@@ -135,7 +137,6 @@ impl Filesystem for ChantalFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let attr = self.view.getattr(ino.0);
         let path = match self.view.path(ino.0) {
             Ok(p) => p,
             Err(e) => {
@@ -165,12 +166,8 @@ impl Filesystem for ChantalFs {
                     }
                 }
                 self.handles().insert(fh, Handle::Read(Arc::new(f)));
-                let flags = if attr.is_ok_and(|a| a.immutable) {
-                    FopenFlags::FOPEN_KEEP_CACHE
-                } else {
-                    FopenFlags::empty()
-                };
-                reply.opened(FileHandle(fh), flags);
+                // Pool files never change: the page cache stays valid across opens.
+                reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
             }
             Err(e) => {
                 tracing::error!("cannot open {}: {e}", path.display());
@@ -228,6 +225,37 @@ impl Filesystem for ChantalFs {
         reply.ok();
     }
 
+    /// Reading is allowed to all (the mount's ACL decides who reaches it at all); writing
+    /// never, and packages are not programs.
+    fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        if mask.contains(AccessFlags::W_OK) {
+            reply.error(Errno::EROFS);
+        } else if mask.contains(AccessFlags::X_OK)
+            && self.view.getattr(ino.0).is_ok_and(|a| a.kind == Kind::File)
+        {
+            reply.error(Errno::EACCES);
+        } else {
+            reply.ok();
+        }
+    }
+
+    /// No file here is a terminal or a device; answered without a log line, since every
+    /// `isatty()` on an open file lands here.
+    #[allow(clippy::too_many_arguments)]
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: IoctlFlags,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: ReplyIoctl,
+    ) {
+        reply.error(Errno::ENOTTY);
+    }
+
     // ENOSYS makes the kernel stop asking for these at all, keeping lookups and reads free of
     // round trips; there is nothing to flush on a read-only file system.
     fn getxattr(
@@ -237,6 +265,19 @@ impl Filesystem for ChantalFs {
         _name: &OsStr,
         _size: u32,
         reply: ReplyXattr,
+    ) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    /// Files have no holes: the kernel's own SEEK_DATA/SEEK_HOLE answer is right.
+    fn lseek(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _offset: i64,
+        _whence: i32,
+        reply: ReplyLseek,
     ) {
         reply.error(Errno::ENOSYS);
     }

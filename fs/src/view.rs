@@ -43,8 +43,11 @@ pub struct Attr {
     pub kind: Kind,
     pub size: u64,
     pub mtime: i64,
-    /// Snapshot trees never change: the kernel may cache them for long.
-    pub immutable: bool,
+    /// The kernel may keep this entry and these attributes for long. A version never changes,
+    /// so a name inside one of its directories always means the same node, under `latest/`
+    /// as under a snapshot; only the entries of a version's root (`latest/Packages`, whose
+    /// version moves on) and the fixed directories must be asked for again soon.
+    pub stable: bool,
 }
 
 /// Why a request fails (the adapter maps these to errnos).
@@ -219,10 +222,8 @@ impl View {
                     return Err(ViewError::Unavailable);
                 }
                 let started = Instant::now();
-                let built = MutexGuard::unlocked(st, || {
-                    let files = self.catalogue.version_files(repo, version)?;
-                    Tree::build(files)
-                });
+                let built =
+                    MutexGuard::unlocked(st, || self.catalogue.version_tree(repo, version));
                 let tree = match built {
                     Ok(t) => Arc::new(t),
                     Err(e @ chantal_common::Error::Metadata { .. }) => {
@@ -294,15 +295,15 @@ impl View {
             kind: Kind::Dir,
             size: 0,
             mtime: 0,
-            immutable: false,
+            stable: false,
         }
     }
 
-    fn node_attr(tree: &Tree, base: u64, index: usize, immutable: bool) -> Result<Attr, ViewError> {
+    fn node_attr(tree: &Tree, base: u64, index: usize, stable: bool) -> Result<Attr, ViewError> {
         let ino = base + index as u64;
         match tree.node(index).ok_or(ViewError::NotFound)? {
             Node::Dir { .. } => Ok(Attr {
-                immutable,
+                stable,
                 ..Self::dir_attr(ino)
             }),
             Node::File { leaf, .. } => Ok(Attr {
@@ -310,7 +311,7 @@ impl View {
                 kind: Kind::File,
                 size: leaf.size,
                 mtime: leaf.mtime,
-                immutable,
+                stable,
             }),
         }
     }
@@ -336,7 +337,7 @@ impl View {
         if parent >= TREE_BASE {
             let n = self.tree_node(&mut st, parent)?;
             if let Some(child) = n.tree.lookup(n.index, name) {
-                return Self::node_attr(&n.tree, n.base, child, !n.latest);
+                return Self::node_attr(&n.tree, n.base, child, true);
             }
             if n.latest {
                 if let Some(dir) = n.tree.path(n.index) {
@@ -380,7 +381,7 @@ impl View {
         let (repo, version, latest) = Self::version_of(&st, &node).ok_or(ViewError::NotFound)?;
         let (tree, base) = self.tree(&mut st, &repo, version, latest)?;
         if let Some(child) = tree.lookup(ROOT, name) {
-            return Self::node_attr(&tree, base, child, !latest);
+            return Self::node_attr(&tree, base, child, false);
         }
         if latest {
             if let Some(a) = self.latest_fallback(&mut st, &repo, version, name)? {
@@ -428,7 +429,7 @@ impl View {
         let mut st = self.lock();
         if ino >= TREE_BASE {
             let n = self.tree_node(&mut st, ino)?;
-            return Self::node_attr(&n.tree, n.base, n.index, !n.latest);
+            return Self::node_attr(&n.tree, n.base, n.index, true);
         }
         if (ino as usize) < st.fixed_by_ino.len() && ino >= ROOT_INO {
             Ok(Self::dir_attr(ino))
@@ -451,7 +452,7 @@ impl View {
         let skip = usize::try_from(offset).unwrap_or(usize::MAX);
         let tree_dir = if ino >= TREE_BASE {
             let n = self.tree_node(&mut st, ino)?;
-            Some((n.tree, n.base, n.index, !n.latest))
+            Some((n.tree, n.base, n.index, true))
         } else {
             let node = st
                 .fixed_by_ino
@@ -461,15 +462,15 @@ impl View {
             match Self::version_of(&st, &node) {
                 Some((repo, version, latest)) => {
                     let (tree, base) = self.tree(&mut st, &repo, version, latest)?;
-                    Some((tree, base, ROOT, !latest))
+                    Some((tree, base, ROOT, false))
                 }
                 None => None,
             }
         };
-        if let Some((tree, base, index, immutable)) = tree_dir {
+        if let Some((tree, base, index, stable)) = tree_dir {
             // The tree is immutable and held by its Arc: no lock needed to walk it.
             drop(st);
-            let me = Self::node_attr(&tree, base, index, immutable)?;
+            let me = Self::node_attr(&tree, base, index, stable)?;
             if me.kind != Kind::Dir {
                 return Err(ViewError::NotADirectory);
             }
@@ -480,7 +481,7 @@ impl View {
                     1 => add(&me, "..", 2),
                     _ => {
                         let (name, n) = &entries[i - 2];
-                        let attr = Self::node_attr(&tree, base, *n, immutable)?;
+                        let attr = Self::node_attr(&tree, base, *n, stable)?;
                         add(&attr, name, i as u64 + 1)
                     }
                 };

@@ -119,7 +119,7 @@ fn empty_catalogue_lists_nothing() {
 
 #[test]
 fn a_version_tree_matches_what_dnf_reads() {
-    use chantal_common::tree::{Node, Tree};
+    use chantal_common::tree::Node;
     use chantal_tests::repo::{createrepo, test_rpms};
     let up = tempfile::tempdir().unwrap();
     createrepo(up.path(), &test_rpms(), &[]);
@@ -128,7 +128,7 @@ fn a_version_tree_matches_what_dnf_reads() {
     env.chantal(&["init"]).ok();
     env.chantal(&["repo", "sync", "--repo-id", "t"]).ok();
     let cat = Catalogue::open(&env.db.url).unwrap();
-    let tree = Tree::build(cat.version_files("t", 1).unwrap()).unwrap();
+    let tree = cat.version_tree("t", 1).unwrap();
     // The same files, at the same paths, as the test harness's materialised tree.
     let materialised = chantal_tests::dnf::materialize(&env, "t", None);
     let mut on_disk = Vec::new();

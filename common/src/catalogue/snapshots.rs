@@ -233,20 +233,22 @@ impl Catalogue {
             })
             .collect())
     }
-}
 
-impl Catalogue {
-    /// Every file of a version — packages at their hrefs and repodata — with its pool path,
-    /// size and mtime (a package's build time; repodata: the version's creation time), in one
-    /// query: what chantal-fs and the exporter build a [`crate::tree::Tree`] from.
-    pub fn version_files(
-        &self,
-        repository: &str,
-        version: i64,
-    ) -> Result<Vec<(String, crate::tree::Leaf)>> {
+    /// The file tree of a version of a repository — packages at their hrefs plus repodata,
+    /// each with its pool path, size and mtime (a package's build time; repodata: the
+    /// version's creation time) — what chantal-fs serves and the exporter writes. One query,
+    /// whose rows are consumed as they arrive.
+    pub fn version_tree(&self, repository: &str, version: i64) -> Result<crate::tree::Tree> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let context = || format!("listing the files of version {version} of {repository}");
         let mut conn = self.conn()?;
-        let rows = conn
-            .query(
+        let mut tx = conn.transaction().map_err(db_err(context()))?;
+        // The package -> blob hash join of a large version stays in memory.
+        tx.batch_execute("SET LOCAL work_mem = '64MB'")
+            .map_err(db_err(context()))?;
+        let params: [&(dyn postgres::types::ToSql + Sync); 2] = [&repository, &version];
+        let mut rows = tx
+            .query_raw(
                 "WITH v AS (SELECT r.id, v.number, extract(epoch FROM v.created_at)::int8 AS t
                               FROM repositories r JOIN repository_versions v ON v.repository_id = r.id
                              WHERE r.name = $1 AND v.number = $2)
@@ -261,21 +263,20 @@ impl Catalogue {
                          AND m.added_in <= v.number
                          AND (m.removed_in IS NULL OR m.removed_in > v.number)
                    JOIN blobs b ON b.sha256 = m.blob_sha256",
-                &[&repository, &version],
+                params,
             )
-            .map_err(db_err(format!("listing the files of version {version} of {repository}")))?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                (
-                    r.get(0),
-                    crate::tree::Leaf {
-                        pool_path: r.get(1),
-                        size: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
-                        mtime: r.get(3),
-                    },
-                )
-            })
-            .collect())
+            .map_err(db_err(context()))?;
+        let mut tree = crate::tree::TreeBuilder::default();
+        while let Some(r) = rows.next().map_err(db_err(context()))? {
+            tree.add(
+                r.get(0),
+                crate::tree::Leaf {
+                    pool_path: r.get(1),
+                    size: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+                    mtime: r.get(3),
+                },
+            )?;
+        }
+        Ok(tree.finish())
     }
 }

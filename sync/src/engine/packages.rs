@@ -27,6 +27,9 @@ const BATCH: usize = 256;
 const EARLY_FLUSH: u64 = 16 << 20;
 /// Longest a verified file waits for its batch.
 const BATCH_WAIT: Duration = Duration::from_millis(100);
+/// Verified files waiting for the adopter at most (each holds an open descriptor): a fast
+/// upstream (file://, a LAN mirror) must not outrun the pool's batches into EMFILE.
+const MAX_PENDING: usize = 4 * BATCH;
 
 /// One package to fetch: its index in the parsed upstream, and its entry.
 pub struct Job<'a> {
@@ -45,6 +48,8 @@ pub struct Done {
 struct Pending {
     part: PathBuf,
     file: File,
+    /// Released when the file has been adopted (or given up).
+    _slot: tokio::sync::OwnedSemaphorePermit,
     sha256: String,
     size: u64,
     name: String,
@@ -55,6 +60,7 @@ struct Pending {
 /// client is blocking).
 pub struct Adopter {
     tx: Option<mpsc::Sender<Pending>>,
+    slots: Arc<tokio::sync::Semaphore>,
     handle: Option<std::thread::JoinHandle<Result<Vec<StoredBlob>, Error>>>,
 }
 
@@ -95,6 +101,7 @@ impl Adopter {
         });
         Adopter {
             tx: Some(tx),
+            slots: Arc::new(tokio::sync::Semaphore::new(MAX_PENDING)),
             handle: Some(handle),
         }
     }
@@ -145,9 +152,14 @@ pub async fn download_all(
         .map(|job| {
             let transport = transport.clone();
             let sender = adopter.sender();
+            let slots = Arc::clone(&adopter.slots);
             async move {
                 let nevra = job.package.nevra();
-                let result = match fetch_one(&transport, pool, job.package, progress).await {
+                let fetched = match slots.acquire_owned().await {
+                    Ok(slot) => fetch_one(&transport, pool, job.package, progress, slot).await,
+                    Err(_) => Err(SyncError::Interrupted),
+                };
+                let result = match fetched {
                     Ok((pending, transferred)) => {
                         let sha256 = pending.sha256.clone();
                         progress.package(&nevra, Ok(pending.size));
@@ -179,6 +191,7 @@ async fn fetch_one(
     pool: &Pool,
     p: &PrimaryPackage,
     progress: &Progress,
+    slot: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<(Pending, u64), SyncError> {
     let tmp = pool.tmp_dir();
     let stable = tmp.join(format!("pkg-{}-{}.part", p.checksum.kind, p.checksum.value));
@@ -229,6 +242,7 @@ async fn fetch_one(
         Pending {
             part,
             file,
+            _slot: slot,
             sha256: d.sha256,
             size: d.size,
             name: href::file_name(&p.location_href).to_string(),
