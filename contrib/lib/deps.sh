@@ -58,6 +58,7 @@ ensure_deps() {
                     createrepo_c) pkgs+=(createrepo_c) ;;
                     rpmbuild) pkgs+=(rpm-build) ;;
                     runuser|setsid) pkgs+=(util-linux) ;;
+                    fusermount3) pkgs+=(fuse3) ;;
                     *) pkgs+=("$m") ;;
                 esac
             else
@@ -65,6 +66,7 @@ ensure_deps() {
                     createrepo_c) pkgs+=(createrepo-c) ;;
                     rpmbuild) pkgs+=(rpm) ;;
                     runuser|setsid) pkgs+=(util-linux) ;;
+                    fusermount3) pkgs+=(fuse3) ;;
                     *) pkgs+=("$m") ;;
                 esac
             fi

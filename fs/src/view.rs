@@ -222,8 +222,7 @@ impl View {
                     return Err(ViewError::Unavailable);
                 }
                 let started = Instant::now();
-                let built =
-                    MutexGuard::unlocked(st, || self.catalogue.version_tree(repo, version));
+                let built = MutexGuard::unlocked(st, || self.catalogue.version_tree(repo, version));
                 let tree = match built {
                     Ok(t) => Arc::new(t),
                     Err(e @ chantal_common::Error::Metadata { .. }) => {

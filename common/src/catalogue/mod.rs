@@ -74,6 +74,10 @@ impl Catalogue {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(wait.min(CONNECT_TIMEOUT));
         }
+        if config.get_options().is_none() {
+            // Server notices ("relation ... already exists, skipping") are not for operators.
+            config.options("-c client_min_messages=warning");
+        }
         if config.get_application_name().is_none() {
             config.application_name("chantal");
         }

@@ -163,8 +163,8 @@ pub async fn download_all(
                     Ok((pending, transferred)) => {
                         let sha256 = pending.sha256.clone();
                         progress.package(&nevra, Ok(pending.size));
-                        match sender.map(|s| s.send(pending)) {
-                            Some(Ok(())) => Ok((sha256, transferred)),
+                        match sender.map(|s| s.send(pending).is_ok()) {
+                            Some(true) => Ok((sha256, transferred)),
                             _ => Err("the pool adopter stopped".to_string()),
                         }
                     }
