@@ -76,6 +76,10 @@ pub enum Error {
     /// A name that would escape its directory or is otherwise unusable as a pool file name.
     #[error("invalid file name for the pool: {0:?}")]
     BadFileName(String),
+
+    /// An export cannot be written where it is configured to go.
+    #[error("{path}: {message}")]
+    Export { path: PathBuf, message: String },
 }
 
 fn key_prefix(key: &str) -> String {

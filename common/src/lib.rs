@@ -5,6 +5,7 @@ pub mod catalogue;
 pub mod config;
 pub mod diff;
 pub mod error;
+pub mod export;
 pub mod pool;
 pub mod redact;
 pub mod repodata;

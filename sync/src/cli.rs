@@ -57,6 +57,9 @@ pub enum RepoCommand {
     List(FormatArg),
     /// Mirror repositories: fetch metadata and new packages, then commit a new version.
     Sync(SyncArgs),
+    /// (Re)write the on-disk export (publish.latest_path, publish.snapshots_path): latest
+    /// and every snapshot, repairing damaged or deleted trees.
+    Export(ExportArgs),
     /// A repository's effective configuration (secrets masked) and catalogue state.
     Show {
         /// Repository name.
@@ -65,6 +68,18 @@ pub enum RepoCommand {
         #[command(flatten)]
         format: FormatArg,
     },
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["repo_id", "all"])))]
+pub struct ExportArgs {
+    /// The repository to export.
+    #[arg(long, value_name = "NAME")]
+    pub repo_id: Option<String>,
+
+    /// Every repository that sets publish:.
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,12 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chantal_tests::dnf::{materialize, repoquery};
 use chantal_tests::repo::{createrepo, test_rpm};
+use chantal_tests::trees::{files, read_consistent_snapshot_of_latest};
 use chantal_tests::Env;
 
 /// A running chantal-fs; stopped (and the mount removed) when dropped.
@@ -75,27 +76,6 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// Every file below `root` with the sha256 of its bytes, by relative path.
-fn files(root: &Path) -> Vec<(String, String)> {
-    use sha2::Digest;
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p: PathBuf = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                let bytes = std::fs::read(&p).unwrap();
-                out.push((rel, hex::encode(sha2::Sha256::digest(&bytes))));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn up(dir: &Path, rpms: &[&str]) {
@@ -436,44 +416,6 @@ fn nginx_serves_latest_and_a_snapshot_to_dnf() {
     }
     drop(nginx);
     assert!(mount.stop().success());
-}
-
-/// Reads repomd.xml under `latest` and then every file it names, checking sizes and
-/// checksums; returns the number of packages checked.
-fn read_consistent_snapshot_of_latest(latest: &Path) -> Result<usize, String> {
-    use chantal_common::rpm::{decompress, primary, RepoMd};
-    use sha2::Digest;
-    let repomd =
-        std::fs::read(latest.join("repodata/repomd.xml")).map_err(|e| format!("repomd: {e}"))?;
-    let md = RepoMd::parse(&repomd).map_err(|e| format!("repomd: {e}"))?;
-    let mut primary_bytes = None;
-    for r in &md.records {
-        let data = std::fs::read(latest.join(&r.location_href))
-            .map_err(|e| format!("{}: {e}", r.location_href))?;
-        let sum = hex::encode(sha2::Sha256::digest(&data));
-        if sum != r.checksum.value {
-            return Err(format!("{}: checksum mismatch", r.location_href));
-        }
-        if r.kind == "primary" {
-            primary_bytes = Some(data);
-        }
-    }
-    let data = primary_bytes.ok_or("no primary")?;
-    let size = data.len() as u64;
-    let (_, reader) = decompress::open(std::io::Cursor::new(data), size, Default::default())
-        .map_err(|e| e.to_string())?;
-    let mut packages = Vec::new();
-    primary::parse(reader, |p, _| {
-        packages.push((p.location_href, p.checksum.value));
-        Ok(())
-    })?;
-    for (href, sum) in &packages {
-        let bytes = std::fs::read(latest.join(href)).map_err(|e| format!("{href}: {e}"))?;
-        if hex::encode(sha2::Sha256::digest(&bytes)) != *sum {
-            return Err(format!("{href}: checksum mismatch"));
-        }
-    }
-    Ok(packages.len())
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub mod http;
 pub mod nginx;
 pub mod pg;
 pub mod repo;
+pub mod trees;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,6 +1,7 @@
 //! One module per command group; `run` dispatches.
 
 mod db;
+mod export;
 mod init;
 mod repo;
 mod snapshot;
@@ -52,6 +53,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         Command::Init => init::run(&ctx),
         Command::Repo(RepoCommand::List(f)) => repo::list(&ctx, f.format),
         Command::Repo(RepoCommand::Sync(args)) => sync::run(&ctx, args, cli.verbose),
+        Command::Repo(RepoCommand::Export(args)) => export::run(&ctx, args),
         Command::Repo(RepoCommand::Show { repo_id, format }) => {
             repo::show(&ctx, repo_id, format.format)
         }

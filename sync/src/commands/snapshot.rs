@@ -19,13 +19,18 @@ pub fn create(
     name: &str,
     description: Option<&str>,
 ) -> anyhow::Result<ExitStatus> {
-    ctx.config.repository(repo)?;
+    let config = ctx.config.repository(repo)?;
     check_name(name)?;
-    let s = ctx.catalogue()?.create_snapshot(repo, name, description)?;
+    let catalogue = ctx.catalogue()?;
+    let s = catalogue.create_snapshot(repo, name, description)?;
     ctx.say(format!(
         "{}: snapshot {} of version {} ({} packages)",
         s.repository, s.name, s.version, s.packages
     ));
+    if let Err(e) = super::export::publish(ctx, &catalogue, config, false) {
+        eprintln!("chantal: error: {repo}: export: {e}");
+        return Ok(ExitStatus::Failure);
+    }
     Ok(ExitStatus::Success)
 }
 
@@ -220,6 +225,7 @@ pub fn delete(ctx: &Context, name: &str, repo: Option<&str>) -> anyhow::Result<E
         "{}: snapshot {} deleted (version {} stays until cleanup)",
         s.repository, s.name, s.version
     ));
+    super::export::unpublish_snapshot(ctx, &s.repository, &s.name)?;
     Ok(ExitStatus::Success)
 }
 

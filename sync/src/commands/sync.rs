@@ -94,6 +94,13 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
                         failed.push(repo.name.clone());
                     }
                 }
+                if !matches!(report.outcome, Outcome::DryRun { .. }) {
+                    if let Err(e) = super::export::publish(ctx, &catalogue, repo, false) {
+                        eprintln!("chantal: error: {}: export: {e}", repo.name);
+                        status = ExitStatus::Failure;
+                        failed.push(repo.name.clone());
+                    }
+                }
                 if let Outcome::Partial(_) = report.outcome {
                     eprintln!(
                         "chantal: warning: {}: {} packages failed and are not in version:",

@@ -1,0 +1,132 @@
+//! The on-disk export of repositories that set `publish:`: after a sync or a snapshot, and
+//! on demand with `chantal repo export`.
+
+use chantal_common::catalogue::Catalogue;
+use chantal_common::config::RepoConfig;
+use chantal_common::export::{Exporter, DEFAULT_GRACE};
+
+use super::Context;
+use crate::cli::ExportArgs;
+use crate::ExitStatus;
+
+fn exporter(ctx: &Context, repo: &RepoConfig) -> Option<Exporter> {
+    repo.publish.as_ref().map(|p| Exporter {
+        data: ctx.config.storage.base_path.join("data"),
+        link: p.link,
+        grace: DEFAULT_GRACE,
+    })
+}
+
+/// Exports what is missing or out of date for `repo` (everything when `force`): latest when
+/// its version changed or its tree is damaged, and each snapshot without a tree.
+pub fn publish(
+    ctx: &Context,
+    catalogue: &Catalogue,
+    repo: &RepoConfig,
+    force: bool,
+) -> anyhow::Result<()> {
+    let (Some(publish), Some(ex)) = (repo.publish.as_ref(), exporter(ctx, repo)) else {
+        return Ok(());
+    };
+    if let Some(latest_path) = &publish.latest_path {
+        let latest = catalogue
+            .repository_summaries()?
+            .into_iter()
+            .find(|s| s.name == repo.name)
+            .and_then(|s| s.latest_version);
+        match latest {
+            Some(v) if force || !ex.latest_is(latest_path, v) => {
+                let started = std::time::Instant::now();
+                let tree = catalogue.version_tree(&repo.name, v)?;
+                let p = ex.publish_latest(&tree, v, latest_path)?;
+                if let Some(aside) = &p.migrated {
+                    eprintln!(
+                        "chantal: {}: {} was a directory: moved to {} (removed after the grace period); it is now a symlink",
+                        repo.name,
+                        latest_path.display(),
+                        aside.display()
+                    );
+                }
+                ctx.say(format!(
+                    "{}: exported version {v} to {} ({} files in {:.2} s)",
+                    repo.name,
+                    latest_path.display(),
+                    p.files,
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+            _ => {
+                ex.sweep_latest(latest_path)?;
+            }
+        }
+    }
+    if let Some(dir) = &publish.snapshots_path {
+        for s in catalogue.snapshots(Some(&repo.name))? {
+            if force || !dir.join(&s.name).join("repodata/repomd.xml").is_file() {
+                let tree = catalogue.version_tree(&repo.name, s.version)?;
+                let files = ex.publish_snapshot(&tree, dir, &s.name)?;
+                ctx.say(format!(
+                    "{}: exported snapshot {} to {} ({files} files)",
+                    repo.name,
+                    s.name,
+                    dir.join(&s.name).display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes a deleted snapshot's tree, if the repository exports snapshots.
+pub fn unpublish_snapshot(ctx: &Context, repo: &str, name: &str) -> anyhow::Result<()> {
+    let Ok(repo) = ctx.config.repository(repo) else {
+        return Ok(());
+    };
+    if let (Some(dir), Some(ex)) = (
+        repo.publish
+            .as_ref()
+            .and_then(|p| p.snapshots_path.as_ref()),
+        exporter(ctx, repo),
+    ) {
+        if ex.remove_snapshot(dir, name)? {
+            ctx.say(format!(
+                "{}: removed {}",
+                repo.name,
+                dir.join(name).display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `chantal repo export`: (re)materialises latest and every snapshot.
+pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
+    let repos: Vec<&RepoConfig> = match &args.repo_id {
+        Some(name) => {
+            let r = ctx.config.repository(name)?;
+            if r.publish.is_none() {
+                anyhow::bail!("{name}: nothing to export: set publish.latest_path and/or publish.snapshots_path");
+            }
+            vec![r]
+        }
+        None => ctx
+            .config
+            .repositories
+            .iter()
+            .filter(|r| r.publish.is_some())
+            .collect(),
+    };
+    if repos.is_empty() {
+        ctx.say("no repository sets publish:");
+        return Ok(ExitStatus::Success);
+    }
+    let catalogue = ctx.catalogue()?;
+    let mut status = ExitStatus::Success;
+    for repo in repos {
+        if let Err(e) = publish(ctx, &catalogue, repo, true) {
+            eprintln!("chantal: error: {}: export: {e}", repo.name);
+            status = ExitStatus::Failure;
+        }
+    }
+    Ok(status)
+}
