@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Export benchmark (issue: hardlink export): `chantal repo export` of a 3,000-package version
+# (the small fixture, synced from nginx) and of the 17,649-package CS9 AppStream version
+# (catalogue rows from common/examples/bench_versions.rs; its pool files are created empty,
+# which costs a hardlink exactly what a full file does). Targets: <= 0.2 s and <= 1 s.
+# Usage: contrib/bench/export-bench.sh [ROUNDS]   (env: BENCH_DIR)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/contrib/lib/deps.sh"
+ROUNDS=${1:-5}
+export BENCH_DIR=${BENCH_DIR:-/var/tmp/chantal-bench}
+W="$BENCH_DIR/work-export"
+PORT=18083
+CS9="$ROOT/../shared/fixtures/cs9/appstream/repodata/c03bb2ebc33bbee3046da091b45d90717273a43d3641a9d84e6eede05637bc8a-primary.xml.gz"
+
+ensure_deps postgresql runuser createrepo_c rpmbuild nginx
+"$ROOT/contrib/bench/build-fixtures.sh" >/dev/null
+PGBIN=$(pg_bindir)
+(cd "$ROOT" && cargo build --release --quiet --bins --examples)
+CHANTAL="$ROOT/target/release/chantal"
+run_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+rm -rf "$W"; mkdir -p "$W/nginx"
+if [ "$(id -u)" -eq 0 ]; then id postgres >/dev/null 2>&1 || useradd --system postgres; chown postgres: "$W"; fi
+run_pg "$PGBIN/initdb" -D "$W/pg" -U chantal --auth=trust -E UTF8 --no-locale >/dev/null
+run_pg "$PGBIN/pg_ctl" -D "$W/pg" -l "$W/pg.log" -w -o "-c listen_addresses='' -k $W" start >/dev/null
+cat > "$W/nginx/nginx.conf" <<CONF
+worker_processes 2; pid $W/nginx/nginx.pid; error_log $W/nginx/error.log;
+events { worker_connections 256; }
+http { access_log off; sendfile on;
+  client_body_temp_path $W/nginx/b; proxy_temp_path $W/nginx/p; fastcgi_temp_path $W/nginx/f;
+  uwsgi_temp_path $W/nginx/u; scgi_temp_path $W/nginx/s;
+  server { listen 127.0.0.1:$PORT; root $BENCH_DIR; } }
+CONF
+/usr/sbin/nginx -c "$W/nginx/nginx.conf"
+trap 'kill "$(cat "$W/nginx/nginx.pid")" 2>/dev/null; run_pg "$PGBIN/pg_ctl" -D "$W/pg" -m fast stop >/dev/null 2>&1' EXIT
+
+psql -q "host=$W user=chantal dbname=postgres" -c "CREATE DATABASE export"
+DB="host=$W user=chantal dbname=export"
+"$ROOT/target/release/examples/bench_versions" "$DB" "$W/storage" "$CS9" > "$W/prepare.out"
+psql -At "$DB" -c "SELECT DISTINCT b.path FROM blobs b" | while read -r p; do
+    f="$W/storage/data/$p"; [ -e "$f" ] || { mkdir -p "$(dirname "$f")"; : > "$f"; }
+done
+mkdir -p "$W/chantal/conf.d"
+cat > "$W/chantal/config.yaml" <<YAML
+include: conf.d/*.yaml
+storage: {base_path: $W/storage}
+database: {url: "$DB"}
+YAML
+printf 'name: cs9\nupstream:\n  url: file:///nonexistent/cs9\npublish:\n  latest_path: %s/published/cs9\n' "$W" > "$W/chantal/conf.d/cs9.yaml"
+printf 'name: small\nupstream:\n  url: http://127.0.0.1:%s/small\npublish:\n  latest_path: %s/published/small\n' "$PORT" "$W" > "$W/chantal/conf.d/small.yaml"
+export CHANTAL_CONFIG="$W/chantal/config.yaml"
+"$CHANTAL" -q repo sync --repo-id small
+
+RESULTS="$W/results.tsv"; : > "$RESULTS"
+for round in $(seq 1 "$ROUNDS"); do
+    for r in small cs9; do
+        t=$(mktemp)
+        /usr/bin/time -f "%e %M" -o "$t" "$CHANTAL" repo export --repo-id "$r" > "$W/last.out"
+        read -r secs kb < <(tail -n 1 "$t"); rm -f "$t"
+        inner=$(grep -o 'files in [0-9.]* s' "$W/last.out" | awk '{print $3}')
+        printf '%s\t%s\t%s\t%s\n' "$r" "$secs" "$inner" "$((kb / 1024))" >> "$RESULTS"
+        printf '  %-6s wall %6.3f s  export %6.3f s  %4d MB  (%s)\n' "$r" "$secs" "$inner" "$((kb / 1024))" "$(cat "$W/last.out")" >&2
+    done
+done
+echo "median of $ROUNDS rounds"
+python3 - "$RESULTS" <<'PYSUM'
+import sys, statistics, collections
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    r, wall, inner, mb = line.split()
+    rows[r].append((float(wall), float(inner), int(mb)))
+print("| repository | packages | repo export wall (s) | export itself (s) | peak RSS (MB) |")
+print("|---|---|---|---|---|")
+for r, n in (("small", "3,000"), ("cs9", "17,649")):
+    v = rows[r]
+    print(f"| {r} | {n} | {statistics.median(x[0] for x in v):.3f} | {statistics.median(x[1] for x in v):.3f} | {statistics.median(x[2] for x in v):.0f} |")
+PYSUM
