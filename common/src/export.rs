@@ -142,7 +142,7 @@ impl Exporter {
                 LinkMode::Symlink => std::os::unix::fs::symlink(&from, &to),
             };
             done.map_err(|e| {
-                if e.raw_os_error() == Some(libc_exdev()) {
+                if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) {
                     export_err(
                         &to,
                         format!(
@@ -349,11 +349,6 @@ impl Exporter {
         }
         Ok(())
     }
-}
-
-/// EXDEV ("Invalid cross-device link") on Linux.
-fn libc_exdev() -> i32 {
-    rustix::io::Errno::XDEV.raw_os_error()
 }
 
 #[cfg(test)]

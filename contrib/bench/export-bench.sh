@@ -7,6 +7,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/contrib/lib/deps.sh"
+. "$ROOT/contrib/bench/lib.sh"
 ROUNDS=${1:-5}
 export BENCH_DIR=${BENCH_DIR:-/var/tmp/chantal-bench}
 W="$BENCH_DIR/work-export"
@@ -15,24 +16,12 @@ CS9="$ROOT/../shared/fixtures/cs9/appstream/repodata/c03bb2ebc33bbee3046da091b45
 
 ensure_deps postgresql runuser createrepo_c rpmbuild nginx
 "$ROOT/contrib/bench/build-fixtures.sh" >/dev/null
-PGBIN=$(pg_bindir)
 (cd "$ROOT" && cargo build --release --quiet --bins --examples)
 CHANTAL="$ROOT/target/release/chantal"
-run_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-rm -rf "$W"; mkdir -p "$W/nginx"
-if [ "$(id -u)" -eq 0 ]; then id postgres >/dev/null 2>&1 || useradd --system postgres; chown postgres: "$W"; fi
-run_pg "$PGBIN/initdb" -D "$W/pg" -U chantal --auth=trust -E UTF8 --no-locale >/dev/null
-run_pg "$PGBIN/pg_ctl" -D "$W/pg" -l "$W/pg.log" -w -o "-c listen_addresses='' -k $W" start >/dev/null
-cat > "$W/nginx/nginx.conf" <<CONF
-worker_processes 2; pid $W/nginx/nginx.pid; error_log $W/nginx/error.log;
-events { worker_connections 256; }
-http { access_log off; sendfile on;
-  client_body_temp_path $W/nginx/b; proxy_temp_path $W/nginx/p; fastcgi_temp_path $W/nginx/f;
-  uwsgi_temp_path $W/nginx/u; scgi_temp_path $W/nginx/s;
-  server { listen 127.0.0.1:$PORT; root $BENCH_DIR; } }
-CONF
-/usr/sbin/nginx -c "$W/nginx/nginx.conf"
-trap 'kill "$(cat "$W/nginx/nginx.pid")" 2>/dev/null; run_pg "$PGBIN/pg_ctl" -D "$W/pg" -m fast stop >/dev/null 2>&1' EXIT
+rm -rf "$W"
+bench_pg_start
+bench_nginx_start "$PORT" "$BENCH_DIR"
+trap bench_stop EXIT
 
 psql -q "host=$W user=chantal dbname=postgres" -c "CREATE DATABASE export"
 DB="host=$W user=chantal dbname=export"

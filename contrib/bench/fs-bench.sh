@@ -10,6 +10,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/contrib/lib/deps.sh"
+. "$ROOT/contrib/bench/lib.sh"
 ROUNDS=${1:-5}
 export BENCH_DIR=${BENCH_DIR:-/var/tmp/chantal-bench}
 W="$BENCH_DIR/work-fs"
@@ -20,25 +21,20 @@ CS9="$ROOT/../shared/fixtures/cs9/appstream/repodata/c03bb2ebc33bbee3046da091b45
 ensure_deps postgresql runuser createrepo_c rpmbuild nginx bindfs curl fusermount3
 "$ROOT/contrib/bench/build-fixtures.sh" >/dev/null
 UP="$BENCH_DIR/fs50k"
-PGBIN=$(pg_bindir)
 (cd "$ROOT" && cargo build --release --quiet --bins --examples)
 CHANTAL="$ROOT/target/release/chantal"
 CHANTAL_FS="$ROOT/target/release/chantal-fs"
 
-run_pg() { runuser -u postgres -- "$@"; }
 FS_PID=
 cleanup() {
-    [ -n "$FS_PID" ] && kill "$FS_PID" 2>/dev/null && wait "$FS_PID" 2>/dev/null
-    mountpoint -q "$W/bindfs" && umount "$W/bindfs"
-    [ -f "$W/nginx/nginx.pid" ] && kill "$(cat "$W/nginx/nginx.pid")" 2>/dev/null
-    run_pg "$PGBIN/pg_ctl" -D "$W/pg" -m fast stop >/dev/null 2>&1 || true
+    if [ -n "$FS_PID" ]; then kill "$FS_PID" 2>/dev/null && wait "$FS_PID" 2>/dev/null; fi
+    if mountpoint -q "$W/bindfs"; then umount "$W/bindfs"; fi
+    bench_stop
 }
-for m in "$W/mnt" "$W/bindfs"; do mountpoint -q "$m" && umount -l "$m"; done
-rm -rf "$W"; mkdir -p "$W/nginx" "$W/mnt" "$W/bindfs" "$W/www"
-id postgres >/dev/null 2>&1 || useradd --system postgres
-chown postgres: "$W"
-run_pg "$PGBIN/initdb" -D "$W/pg" -U chantal --auth=trust -E UTF8 --no-locale >/dev/null
-run_pg "$PGBIN/pg_ctl" -D "$W/pg" -l "$W/pg.log" -w -o "-c listen_addresses='' -k $W" start >/dev/null
+for m in "$W/mnt" "$W/bindfs"; do if mountpoint -q "$m"; then umount -l "$m"; fi; done
+rm -rf "$W"
+bench_pg_start
+mkdir -p "$W/mnt" "$W/bindfs" "$W/www"
 trap cleanup EXIT
 psql -q "host=$W user=chantal dbname=postgres" -c "CREATE DATABASE fs"
 DB="host=$W user=chantal dbname=fs"
@@ -72,15 +68,7 @@ bindfs -r "$UP" "$W/bindfs"
 ln -s "$UP" "$W/www/native"
 ln -s "$W/bindfs" "$W/www/bindfs"
 ln -s "$W/mnt/fs50k/latest" "$W/www/chantal"
-cat > "$W/nginx/nginx.conf" <<CONF
-user root; worker_processes 2; pid $W/nginx/nginx.pid; error_log $W/nginx/error.log;
-events { worker_connections 256; }
-http { access_log off; sendfile on;
-  client_body_temp_path $W/nginx/b; proxy_temp_path $W/nginx/p; fastcgi_temp_path $W/nginx/f;
-  uwsgi_temp_path $W/nginx/u; scgi_temp_path $W/nginx/s;
-  server { listen 127.0.0.1:$PORT; root $W/www; } }
-CONF
-/usr/sbin/nginx -c "$W/nginx/nginx.conf"
+bench_nginx_start "$PORT" "$W/www"
 
 (cd "$UP/Packages" && ls | grep '^small-') > "$W/small.list"
 # Plain open/read/close, as nginx or dnf do (Python's open() would add an isatty ioctl).

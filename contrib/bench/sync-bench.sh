@@ -13,6 +13,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/contrib/lib/deps.sh"
+. "$ROOT/contrib/bench/lib.sh"
 ROUNDS=${1:-3}
 SETTLE=${SETTLE:-10}
 export BENCH_DIR=${BENCH_DIR:-/var/tmp/chantal-bench}
@@ -35,33 +36,10 @@ if [ ! -x "$BENCH_DIR/pychantal/bin/chantal" ]; then
     "$BENCH_DIR/pychantal/bin/pip" install -q --ignore-requires-python chantal==1.6.5
 fi
 
-run_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-mkdir -p "$W"
-if [ "$(id -u)" -eq 0 ]; then id postgres >/dev/null 2>&1 || useradd --system postgres; chown postgres: "$W"; fi
-if [ ! -f "$W/pg/PG_VERSION" ]; then
-    run_pg "$PGBIN/initdb" -D "$W/pg" -U chantal --auth=trust -E UTF8 --no-locale >/dev/null
-fi
-if ! run_pg "$PGBIN/pg_ctl" -D "$W/pg" status >/dev/null 2>&1; then
-    run_pg "$PGBIN/pg_ctl" -D "$W/pg" -l "$W/pg.log" -w -o "-c listen_addresses='' -k $W" start >/dev/null
-fi
+bench_pg_start
 psql_admin() { psql -q "host=$W user=chantal dbname=postgres" "$@" >/dev/null 2>&1; }
-
-mkdir -p "$W/nginx"
-cat > "$W/nginx/nginx.conf" <<CONF
-user root;
-worker_processes 2;
-pid $W/nginx/nginx.pid;
-error_log $W/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;
-  client_body_temp_path $W/nginx/body; proxy_temp_path $W/nginx/proxy;
-  fastcgi_temp_path $W/nginx/fcgi; uwsgi_temp_path $W/nginx/uwsgi; scgi_temp_path $W/nginx/scgi;
-  server { listen 127.0.0.1:$PORT; root $BENCH_DIR; }
-}
-CONF
-/usr/sbin/nginx -c "$W/nginx/nginx.conf" 2>/dev/null || true
-trap '[ -f "$W/nginx/nginx.pid" ] && kill "$(cat "$W/nginx/nginx.pid")" 2>/dev/null; run_pg "$PGBIN/pg_ctl" -D "$W/pg" -m fast stop >/dev/null 2>&1 || true' EXIT
+bench_nginx_start "$PORT" "$BENCH_DIR" 2>/dev/null || true
+trap bench_stop EXIT
 BASE="http://127.0.0.1:$PORT"
 
 RESULTS="$W/results.tsv"

@@ -202,18 +202,17 @@ impl View {
         ino
     }
 
-    /// The tree of (repo, version) and its base inode in a context (`latest`: under
-    /// `latest/`), built from the catalogue if not cached. The state lock is released while
-    /// the catalogue is asked, so requests for cached trees never wait on the database.
-    fn tree(
+    /// The tree of (repo, version), built from the catalogue if not cached. The state lock is
+    /// released while the catalogue is asked, so requests for cached trees never wait on the
+    /// database.
+    fn cached_tree(
         &self,
         st: &mut MutexGuard<'_, State>,
         repo: &str,
         version: i64,
-        latest: bool,
-    ) -> Result<(Arc<Tree>, u64), ViewError> {
+    ) -> Result<Arc<Tree>, ViewError> {
         let key = (repo.to_string(), version);
-        let tree = match st.trees.get(&key) {
+        Ok(match st.trees.get(&key) {
             Some(t) => Arc::clone(t),
             None => {
                 // During a known outage, fail at once (EIO) instead of waiting for a
@@ -249,7 +248,19 @@ impl View {
                 st.trees.put(key, Arc::clone(&tree));
                 tree
             }
-        };
+        })
+    }
+
+    /// The tree of (repo, version) and its base inode in a context (`latest`: under
+    /// `latest/`), numbering the context the first time it is shown.
+    fn tree(
+        &self,
+        st: &mut MutexGuard<'_, State>,
+        repo: &str,
+        version: i64,
+        latest: bool,
+    ) -> Result<(Arc<Tree>, u64), ViewError> {
+        let tree = self.cached_tree(st, repo, version)?;
         let bkey = (repo.to_string(), version, latest);
         let base = match st.bases.get(&bkey) {
             Some(b) => *b,
@@ -277,7 +288,8 @@ impl View {
         if index >= len {
             return Err(ViewError::NotFound);
         }
-        let (tree, base) = self.tree(st, &repo, version, latest)?;
+        // The inode's context already has its base: only the tree is needed.
+        let tree = self.cached_tree(st, &repo, version)?;
         Ok(NodeRef {
             tree,
             base,

@@ -4,13 +4,12 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use chantal_tests::dnf::{materialize, repoquery};
-use chantal_tests::repo::{
-    createrepo, random_bytes, synthetic_repo, test_rpm, SynthOptions, SynthPkg,
-};
+use chantal_tests::mount::Mount;
+use chantal_tests::repo::{createrepo, synth_pkgs, synthetic_repo, test_rpm, SynthOptions};
 use chantal_tests::trees::{files, read_consistent_snapshot_of_latest};
 use chantal_tests::Env;
 
@@ -133,27 +132,10 @@ fn exports_hardlinks_that_nginx_serves_to_dnf_and_equal_chantal_fs() {
     drop(nginx);
 
     // The same paths and bytes as chantal-fs serves.
-    let mnt = tempfile::tempdir().unwrap();
-    let mut fs = Command::new(chantal_tests::bin("chantal-fs"))
-        .arg("--config")
-        .arg(env.config())
-        .arg(mnt.path())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let ready = mnt.path().join("r/latest/repodata/repomd.xml");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !ready.exists() {
-        assert!(Instant::now() < deadline, "chantal-fs did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let same = files(&mnt.path().join("r/latest")) == files(&latest.join("."))
-        && files(&mnt.path().join("r/snapshots/s1")) == files(&publ.join("r-snapshots/s1"));
-    Command::new("kill")
-        .args(["-TERM", &fs.id().to_string()])
-        .status()
-        .unwrap();
-    fs.wait().unwrap();
+    let mut mount = Mount::start(&env, "r/latest/repodata/repomd.xml");
+    let same = files(&mount.path().join("r/latest")) == files(&latest.join("."))
+        && files(&mount.path().join("r/snapshots/s1")) == files(&publ.join("r-snapshots/s1"));
+    assert!(mount.stop().success());
     assert!(same, "export and chantal-fs differ");
 
     // A deleted tree is repaired; a deleted snapshot's tree goes.
@@ -203,15 +185,7 @@ fn a_real_directory_is_migrated_and_other_file_systems_need_copy() {
 #[test]
 fn readers_never_see_a_gap_and_a_killed_export_leaves_latest_served() {
     let upstream = tempfile::tempdir().unwrap();
-    let pkgs: Vec<SynthPkg> = (0..600)
-        .map(|i| {
-            SynthPkg::new(
-                &format!("p{i:04}"),
-                "noarch",
-                random_bytes(200 + i, i as u64),
-            )
-        })
-        .collect();
+    let pkgs = synth_pkgs(600, 200);
     synthetic_repo(upstream.path(), &pkgs, SynthOptions::default());
     let env = Env::new();
     let publ = env.storage().parent().unwrap().join("published");

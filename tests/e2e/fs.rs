@@ -5,78 +5,14 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chantal_tests::dnf::{materialize, repoquery};
+use chantal_tests::mount::{wait_for, Mount};
 use chantal_tests::repo::{createrepo, test_rpm};
 use chantal_tests::trees::{files, read_consistent_snapshot_of_latest};
 use chantal_tests::Env;
-
-/// A running chantal-fs; stopped (and the mount removed) when dropped.
-struct Mount {
-    child: Option<Child>,
-    dir: tempfile::TempDir,
-}
-
-impl Mount {
-    fn start(env: &Env, ready: &str) -> Mount {
-        let dir = tempfile::Builder::new()
-            .prefix("chantal-mnt-")
-            .tempdir()
-            .unwrap();
-        let child = Command::new(chantal_tests::bin("chantal-fs"))
-            .arg("--config")
-            .arg(env.config())
-            .arg(dir.path())
-            .env_remove("CHANTAL_DATABASE_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let m = Mount {
-            child: Some(child),
-            dir,
-        };
-        wait_for("the mount", || m.path().join(ready).exists());
-        m
-    }
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-    fn mounted(&self) -> bool {
-        let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
-        mounts.contains(&format!(" {} ", self.path().display()))
-    }
-    /// SIGTERM; returns the exit status.
-    fn stop(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().unwrap();
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        child.wait().unwrap()
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            self.stop();
-        }
-        if self.mounted() {
-            let _ = Command::new("umount").arg("-l").arg(self.path()).status();
-        }
-    }
-}
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn up(dir: &Path, rpms: &[&str]) {
     let files: Vec<_> = rpms.iter().map(|r| test_rpm(r)).collect();
@@ -282,19 +218,6 @@ fn a_stale_mount_is_cleaned_up_and_an_outage_keeps_cached_trees_served() {
     assert_eq!(log.matches("catalogue available again").count(), 1, "{log}");
 }
 
-const COMPS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<comps>
-  <group>
-    <id>chantal-tools</id>
-    <name>Chantal test tools</name>
-    <description>Tools for tests</description>
-    <default>false</default>
-    <uservisible>true</uservisible>
-    <packagelist><packagereq type="mandatory">tool</packagereq></packagelist>
-  </group>
-</comps>
-"#;
-
 /// An updateinfo with one advisory per (id, hello version).
 fn updateinfo(advisories: &[(&str, &str)]) -> String {
     let mut doc = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<updates>\n");
@@ -317,7 +240,7 @@ fn updateinfo(advisories: &[(&str, &str)]) -> String {
 fn nginx_serves_latest_and_a_snapshot_to_dnf() {
     use chantal_tests::dnf::{advisories, download, groups};
     use chantal_tests::nginx::{Nginx, NginxOptions};
-    use chantal_tests::repo::createrepo_with;
+    use chantal_tests::repo::{createrepo_with, COMPS};
     let upstream = tempfile::Builder::new()
         .prefix("chantal-up-")
         .tempdir()
@@ -470,22 +393,14 @@ fn a_reader_never_sees_a_missing_or_mismatched_file_while_latest_switches() {
 
 #[test]
 fn a_directory_larger_than_one_kernel_buffer_lists_whole() {
-    use chantal_tests::repo::{random_bytes, synthetic_repo, SynthOptions, SynthPkg};
+    use chantal_tests::repo::{synth_pkgs, synthetic_repo, SynthOptions};
     use std::os::unix::fs::MetadataExt;
     let upstream = tempfile::Builder::new()
         .prefix("chantal-up-")
         .tempdir()
         .unwrap();
     // Hundreds of entries take many readdir calls, each resuming at an offset.
-    let pkgs: Vec<SynthPkg> = (0..700)
-        .map(|i| {
-            SynthPkg::new(
-                &format!("p{i:04}"),
-                "noarch",
-                random_bytes(64 + i, i as u64),
-            )
-        })
-        .collect();
+    let pkgs = synth_pkgs(700, 64);
     synthetic_repo(upstream.path(), &pkgs, SynthOptions::default());
     let env = Env::new();
     env.repo("many", &format!("file://{}", upstream.path().display()), "");

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use chantal_tests::dnf::{advisories, download, groups, materialize, repoquery};
-use chantal_tests::repo::{createrepo, createrepo_with, test_rpm};
+use chantal_tests::repo::{createrepo, createrepo_with, test_rpm, COMPS};
 use chantal_tests::Env;
 
 const UPDATEINFO: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -29,20 +29,6 @@ const UPDATEINFO: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
     </collection></pkglist>
   </update>
 </updates>
-"#;
-
-const COMPS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE comps PUBLIC "-//Red Hat, Inc.//DTD Comps info//EN" "comps.dtd">
-<comps>
-  <group>
-    <id>chantal-tools</id>
-    <name>Chantal test tools</name>
-    <description>Tools for tests</description>
-    <default>false</default>
-    <uservisible>true</uservisible>
-    <packagelist><packagereq type="mandatory">tool</packagereq></packagelist>
-  </group>
-</comps>
 "#;
 
 /// An upstream of test RPMs with comps and updateinfo.

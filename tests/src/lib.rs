@@ -7,6 +7,7 @@
 
 pub mod dnf;
 pub mod http;
+pub mod mount;
 pub mod nginx;
 pub mod pg;
 pub mod repo;

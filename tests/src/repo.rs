@@ -68,6 +68,21 @@ pub fn createrepo(dir: &Path, rpms: &[PathBuf], args: &[&str]) {
     );
 }
 
+/// A comps file with one group, "Chantal test tools" (`chantal-tools`: `tool`).
+pub const COMPS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE comps PUBLIC "-//Red Hat, Inc.//DTD Comps info//EN" "comps.dtd">
+<comps>
+  <group>
+    <id>chantal-tools</id>
+    <name>Chantal test tools</name>
+    <description>Tools for tests</description>
+    <default>false</default>
+    <uservisible>true</uservisible>
+    <packagelist><packagereq type="mandatory">tool</packagereq></packagelist>
+  </group>
+</comps>
+"#;
+
 /// [`createrepo`] with a comps file, then an updateinfo added with modifyrepo_c.
 pub fn createrepo_with(dir: &Path, rpms: &[PathBuf], comps: &str, updateinfo: &str) {
     std::fs::write(dir.join("comps.xml"), comps).unwrap();
@@ -111,6 +126,19 @@ impl SynthPkg {
             self.name, self.version, self.release, self.arch
         )
     }
+}
+
+/// `n` noarch packages `p0000`, `p0001`..., of `min_len + i` pseudo-random bytes each.
+pub fn synth_pkgs(n: usize, min_len: usize) -> Vec<SynthPkg> {
+    (0..n)
+        .map(|i| {
+            SynthPkg::new(
+                &format!("p{i:04}"),
+                "noarch",
+                random_bytes(min_len + i, i as u64),
+            )
+        })
+        .collect()
 }
 
 /// Pseudo-random bytes (deterministic per seed).

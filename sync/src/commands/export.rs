@@ -30,9 +30,7 @@ pub fn publish(
     };
     if let Some(latest_path) = &publish.latest_path {
         let latest = catalogue
-            .repository_summaries()?
-            .into_iter()
-            .find(|s| s.name == repo.name)
+            .repository_summary(&repo.name)?
             .and_then(|s| s.latest_version);
         match latest {
             Some(v) if force || !ex.latest_is(latest_path, v) => {

@@ -1,0 +1,46 @@
+# Shared by the benchmark scripts (sourced after contrib/lib/deps.sh): a private PostgreSQL
+# cluster and a private nginx under a work directory $W, both stopped by bench_stop.
+
+run_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# bench_pg_start: a cluster in $W/pg (created once), socket in $W, superuser `chantal`.
+bench_pg_start() {
+    PGBIN=$(pg_bindir)
+    mkdir -p "$W"
+    if [ "$(id -u)" -eq 0 ]; then
+        id postgres >/dev/null 2>&1 || useradd --system postgres
+        chown postgres: "$W"
+    fi
+    if [ ! -f "$W/pg/PG_VERSION" ]; then
+        run_pg "$PGBIN/initdb" -D "$W/pg" -U chantal --auth=trust -E UTF8 --no-locale >/dev/null
+    fi
+    if ! run_pg "$PGBIN/pg_ctl" -D "$W/pg" status >/dev/null 2>&1; then
+        run_pg "$PGBIN/pg_ctl" -D "$W/pg" -l "$W/pg.log" -w -o "-c listen_addresses='' -k $W" start >/dev/null
+    fi
+}
+
+# bench_nginx_start PORT ROOT: nginx (as root, sendfile on, no access log) serving ROOT on
+# 127.0.0.1:PORT, configured in $W/nginx.
+bench_nginx_start() {
+    mkdir -p "$W/nginx"
+    cat > "$W/nginx/nginx.conf" <<CONF
+user root;
+worker_processes 2;
+pid $W/nginx/nginx.pid;
+error_log $W/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;
+  client_body_temp_path $W/nginx/body; proxy_temp_path $W/nginx/proxy;
+  fastcgi_temp_path $W/nginx/fcgi; uwsgi_temp_path $W/nginx/uwsgi; scgi_temp_path $W/nginx/scgi;
+  server { listen 127.0.0.1:$1; root $2; }
+}
+CONF
+    /usr/sbin/nginx -c "$W/nginx/nginx.conf"
+}
+
+# bench_stop: stops what bench_pg_start and bench_nginx_start started.
+bench_stop() {
+    if [ -f "$W/nginx/nginx.pid" ]; then kill "$(cat "$W/nginx/nginx.pid")" 2>/dev/null || true; fi
+    run_pg "$(pg_bindir)/pg_ctl" -D "$W/pg" -m fast stop >/dev/null 2>&1 || true
+}
