@@ -1,6 +1,7 @@
 //! The thin adapter between fuser and [`View`]: each callback unpacks its arguments, asks the
-//! view, and replies. File contents are read from the pool file with positional reads through a
-//! handle opened once per `open`.
+//! view, and replies. File contents come from the pool file: through the kernel (FUSE
+//! passthrough, one backing id per open inode) or with positional reads through a handle
+//! opened once per `open`.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -27,31 +28,54 @@ const LONG_TTL: Duration = Duration::from_secs(3600);
 
 pub struct ChantalFs {
     view: Arc<View>,
-    handles: Mutex<HashMap<u64, Handle>>,
+    /// Handles read through the daemon, by file handle.
+    files: Mutex<HashMap<u64, Arc<File>>>,
+    /// Passthrough: one kernel backing id per inode, shared by every open of it at the time,
+    /// with the number of those opens. The kernel refuses a second, different backing file
+    /// for an inode that is open (the open fails with EIO), so two clients fetching one
+    /// package at once must get the same id. Dropping the id ends the kernel's use of it.
+    backings: Mutex<HashMap<u64, (BackingId, usize)>>,
     next_fh: AtomicU64,
     /// Whether the kernel accepted FUSE passthrough (reads then bypass this daemon).
     passthrough: AtomicBool,
-}
-
-/// An open file: a kernel backing id (passthrough) or our own descriptor for reads.
-enum Handle {
-    /// Kept until release: dropping it ends the kernel's use of the file.
-    Passthrough(BackingId),
-    Read(Arc<File>),
 }
 
 impl ChantalFs {
     pub fn new(view: Arc<View>) -> ChantalFs {
         ChantalFs {
             view,
-            handles: Mutex::new(HashMap::new()),
+            files: Mutex::new(HashMap::new()),
+            backings: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             passthrough: AtomicBool::new(false),
         }
     }
 
-    fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Handle>> {
-        self.handles.lock().unwrap_or_else(|e| e.into_inner())
+    fn files(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<File>>> {
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn backings(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (BackingId, usize)>> {
+        self.backings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Answers an open with the inode's registered backing id (one more user), or gives the
+/// reply back. Called with the lock held, so a release cannot drop the id before the reply.
+fn reuse_backing(
+    backings: &mut HashMap<u64, (BackingId, usize)>,
+    ino: u64,
+    fh: u64,
+    reply: ReplyOpen,
+) -> Result<(), ReplyOpen> {
+    match backings.get_mut(&ino) {
+        Some((id, opens)) => {
+            *opens += 1;
+            // Passthrough with FOPEN_KEEP_CACHE makes opens fail.
+            reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), id);
+            Ok(())
+        }
+        None => Err(reply),
     }
 }
 
@@ -137,6 +161,16 @@ impl Filesystem for ChantalFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        let passthrough = self.passthrough.load(Ordering::Relaxed);
+        let reply = if passthrough {
+            match reuse_backing(&mut self.backings(), ino.0, fh, reply) {
+                Ok(()) => return,
+                Err(reply) => reply,
+            }
+        } else {
+            reply
+        };
         let path = match self.view.path(ino.0) {
             Ok(p) => p,
             Err(e) => {
@@ -144,36 +178,39 @@ impl Filesystem for ChantalFs {
                 return;
             }
         };
-        match File::open(&path) {
-            Ok(f) => {
-                let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-                if self.passthrough.load(Ordering::Relaxed) {
-                    match reply.open_backing(&f) {
-                        Ok(id) => {
-                            // Recorded before the reply, so a release can never precede it.
-                            let mut handles = self.handles();
-                            handles.insert(fh, Handle::Passthrough(id));
-                            if let Some(Handle::Passthrough(id)) = handles.get(&fh) {
-                                // Passthrough with FOPEN_KEEP_CACHE makes opens fail.
-                                reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), id);
-                            }
-                            return;
-                        }
-                        Err(e) => {
-                            tracing::warn!("passthrough refused ({e}): reading through the daemon");
-                            self.passthrough.store(false, Ordering::Relaxed);
-                        }
-                    }
-                }
-                self.handles().insert(fh, Handle::Read(Arc::new(f)));
-                // Pool files never change: the page cache stays valid across opens.
-                reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
-            }
+        let f = match File::open(&path) {
+            Ok(f) => f,
             Err(e) => {
                 tracing::error!("cannot open {}: {e}", path.display());
                 reply.error(Errno::EIO);
+                return;
             }
-        }
+        };
+        let reply = if passthrough {
+            let mut backings = self.backings();
+            // Another open of this inode may have registered one meanwhile.
+            let reply = match reuse_backing(&mut backings, ino.0, fh, reply) {
+                Ok(()) => return,
+                Err(reply) => reply,
+            };
+            match reply.open_backing(&f) {
+                Ok(id) => {
+                    let (id, _) = backings.entry(ino.0).or_insert((id, 1));
+                    reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), id);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!("passthrough refused ({e}): reading through the daemon");
+                    self.passthrough.store(false, Ordering::Relaxed);
+                    reply
+                }
+            }
+        } else {
+            reply
+        };
+        self.files().insert(fh, Arc::new(f));
+        // Pool files never change: the page cache stays valid across opens.
+        reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -188,9 +225,9 @@ impl Filesystem for ChantalFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let file = match self.handles().get(&fh.0) {
-            Some(Handle::Read(f)) => Arc::clone(f),
-            _ => {
+        let file = match self.files().get(&fh.0) {
+            Some(f) => Arc::clone(f),
+            None => {
                 reply.error(Errno::EIO);
                 return;
             }
@@ -214,14 +251,23 @@ impl Filesystem for ChantalFs {
     fn release(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.handles().remove(&fh.0);
+        // A handle not read through the daemon is one of the inode's passthrough opens.
+        if self.files().remove(&fh.0).is_none() {
+            let mut backings = self.backings();
+            if let Some((_, opens)) = backings.get_mut(&ino.0) {
+                *opens -= 1;
+                if *opens == 0 {
+                    backings.remove(&ino.0);
+                }
+            }
+        }
         reply.ok();
     }
 

@@ -91,6 +91,31 @@ fn serves_latest_and_snapshots_read_only() {
         assert_eq!(err.raw_os_error(), Some(30), "EROFS expected: {err}");
     }
 
+    // Clients fetching one package at once: every open of the file reads it whole.
+    let want = std::fs::read(test_rpm("hello-1.0-1.noarch.rpm")).unwrap();
+    let read_all = |f: &mut std::fs::File| {
+        use std::io::Read;
+        let mut v = Vec::new();
+        f.read_to_end(&mut v).unwrap();
+        v
+    };
+    let mut first = std::fs::File::open(&rpm).unwrap();
+    let mut second = std::fs::File::open(&rpm).expect("a second open while the first is open");
+    assert_eq!(read_all(&mut first), want);
+    drop(first);
+    let mut third = std::fs::File::open(&rpm).unwrap();
+    assert_eq!(read_all(&mut second), want);
+    assert_eq!(read_all(&mut third), want);
+    drop((second, third));
+    std::thread::scope(|scope| {
+        let readers: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| (0..50).all(|_| std::fs::read(&rpm).unwrap() == want)))
+            .collect();
+        for r in readers {
+            assert!(r.join().unwrap(), "a concurrent reader got other bytes");
+        }
+    });
+
     // dnf reads through the mount.
     assert_eq!(
         repoquery(&latest, "x86_64"),
