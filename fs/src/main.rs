@@ -104,7 +104,7 @@ fn clear_stale_mount(mountpoint: &Path) -> anyhow::Result<()> {
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
     let config = chantal_common::config::Config::load(&cli.config)?;
-    let catalogue = Catalogue::open_waiting(config.database_url()?, CATALOGUE_WAIT)?;
+    let catalogue = Catalogue::open_waiting(&config.database_url(), CATALOGUE_WAIT)?;
     let catalogue_for_listening = catalogue.clone();
     clear_stale_mount(&cli.mountpoint)?;
     let view = Arc::new(view::View::new(

@@ -174,8 +174,14 @@ pub enum SnapshotCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
-    /// Apply pending migrations and list what was applied.
-    Migrate,
+    /// Apply pending migrations and list what was applied; with --to, copy the embedded
+    /// SQLite catalogue into an empty PostgreSQL database instead.
+    Migrate {
+        /// An empty PostgreSQL database to copy the SQLite catalogue into
+        /// (postgresql://user@host/db). The copy is verified; then set database.url to it.
+        #[arg(long, value_name = "URL")]
+        to: Option<String>,
+    },
     /// Show the schema version and pending migrations.
     Status(FormatArg),
     /// Remove versions that are neither latest nor a snapshot, then pool files nothing

@@ -1,4 +1,5 @@
-//! The catalogue API against a real PostgreSQL: migrations, schema checks, blobs.
+//! The catalogue API on the run's backend (PostgreSQL or SQLite): migrations, schema checks,
+//! blobs, the sync lock, change notification; and the copy from SQLite to PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chantal_common::catalogue::{Catalogue, MIGRATIONS};
@@ -55,12 +56,9 @@ fn a_newer_schema_is_refused() {
     let db = TestDb::new();
     let cat = Catalogue::connect(&db.url).unwrap();
     cat.migrate().unwrap();
-    db.client()
-        .execute(
-            "INSERT INTO chantal_schema_migrations (version, name) VALUES (9999, '9999_future')",
-            &[],
-        )
-        .unwrap();
+    db.execute_batch(
+        "INSERT INTO chantal_schema_migrations (version, name) VALUES (9999, '9999_future')",
+    );
     let err = Catalogue::open(&db.url).unwrap_err().to_string();
     assert!(err.contains("upgrade chantal"), "{err}");
     let err = cat.migrate().unwrap_err().to_string();
@@ -158,4 +156,98 @@ fn a_version_tree_matches_what_dnf_reads() {
     };
     assert!(env.storage().join("data").join(&leaf.pool_path).is_file());
     assert!(leaf.mtime > 1_600_000_000);
+}
+
+#[test]
+fn database_urls_name_their_backend_or_fail_in_one_line() {
+    use chantal_common::catalogue::{BackendKind, Target};
+    let err = Catalogue::open("sqlite:///nonexistent-dir/catalog.db")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "no catalogue at /nonexistent-dir/catalog.db: run `chantal init` first"
+    );
+    let err = Catalogue::connect("mysql://x@y/z").unwrap_err().to_string();
+    assert!(
+        err.contains("unsupported database URL scheme 'mysql://'"),
+        "{err}"
+    );
+    assert!(Catalogue::connect("sqlite://").is_err());
+    assert_eq!(
+        Target::parse("host=/run/postgresql dbname=chantal").unwrap(),
+        Target::Postgres("host=/run/postgresql dbname=chantal".into())
+    );
+    let db = TestDb::new();
+    let cat = Catalogue::connect(&db.url).unwrap();
+    let expected = match db.backend() {
+        chantal_tests::Backend::Postgres => BackendKind::Postgres,
+        chantal_tests::Backend::Sqlite => BackendKind::Sqlite,
+    };
+    assert_eq!(cat.backend_kind(), expected);
+}
+
+#[test]
+fn the_sync_lock_is_exclusive_and_released_on_drop_or_death() {
+    let db = TestDb::new();
+    let cat = Catalogue::connect(&db.url).unwrap();
+    cat.migrate().unwrap();
+    let id = cat.ensure_repository("r", "rpm").unwrap();
+    let lock = cat.try_lock_sync("r").unwrap().ok().expect("first lock");
+    cat.start_sync(id, "host-a", 4242).unwrap();
+    // A second handle (as a second process would) is refused and told who holds it.
+    let other = Catalogue::connect(&db.url).unwrap();
+    match other.try_lock_sync("r").unwrap() {
+        Ok(_) => panic!("second lock granted"),
+        Err(holder) => {
+            let holder = holder.expect("holder from the history");
+            assert_eq!((holder.host.as_str(), holder.pid), ("host-a", 4242));
+        }
+    }
+    assert!(other.try_lock_sync("another").unwrap().is_ok());
+    drop(lock);
+    assert!(other.try_lock_sync("r").unwrap().is_ok());
+}
+
+#[test]
+fn a_sync_waits_for_no_one_while_another_holds_the_lock() {
+    use chantal_tests::repo::{createrepo, test_rpms};
+    let up = tempfile::tempdir().unwrap();
+    createrepo(up.path(), &test_rpms(), &[]);
+    let env = chantal_tests::Env::new();
+    env.repo("t", &format!("file://{}", up.path().display()), "");
+    env.chantal(&["init"]).ok();
+    let cat = Catalogue::open(&env.db.url).unwrap();
+    let lock = cat.try_lock_sync("t").unwrap().ok().unwrap();
+    let run = env.chantal(&["repo", "sync", "--repo-id", "t"]);
+    assert!(
+        run.fails().contains("t is being synced"),
+        "{}",
+        run.stderr()
+    );
+    drop(lock);
+    env.chantal(&["repo", "sync", "--repo-id", "t"]).ok();
+    assert_eq!(env.latest("t"), Some(1));
+}
+
+#[test]
+fn readers_hear_of_a_new_version() {
+    use chantal_tests::repo::{createrepo, test_rpms};
+    let up = tempfile::tempdir().unwrap();
+    createrepo(up.path(), &test_rpms(), &[]);
+    let env = chantal_tests::Env::new();
+    env.repo("t", &format!("file://{}", up.path().display()), "");
+    env.chantal(&["init"]).ok();
+    let cat = Catalogue::open(&env.db.url).unwrap();
+    let mut listener = cat.listen_latest().unwrap();
+    assert!(!listener
+        .wait(std::time::Duration::from_millis(300))
+        .unwrap());
+    env.chantal(&["repo", "sync", "--repo-id", "t"]).ok();
+    let start = std::time::Instant::now();
+    let mut heard = false;
+    while !heard && start.elapsed() < std::time::Duration::from_secs(10) {
+        heard = listener.wait(std::time::Duration::from_secs(1)).unwrap();
+    }
+    assert!(heard, "no notification of version 1");
 }

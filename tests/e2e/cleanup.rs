@@ -25,10 +25,7 @@ fn rpm_files(env: &Env) -> Vec<String> {
 
 /// Every file of every version still named (latest or snapshot) is present and sound.
 fn assert_referenced_files_sound(env: &Env) {
-    let rows = env
-        .db
-        .client()
-        .query(
+    let rows = env.db.strings(
             "WITH keep AS (SELECT id AS repository_id, latest_version AS number FROM repositories
                             WHERE latest_version IS NOT NULL
                            UNION SELECT repository_id, version FROM snapshots)
@@ -39,14 +36,13 @@ fn assert_referenced_files_sound(env: &Env) {
              SELECT b.path FROM keep k JOIN repository_metadata m ON m.repository_id = k.repository_id
                 AND m.added_in <= k.number AND (m.removed_in IS NULL OR m.removed_in > k.number)
                JOIN blobs b ON b.sha256 = m.blob_sha256",
-            &[],
-        )
-        .unwrap();
+        &[],
+    );
     assert!(!rows.is_empty());
     let data = env.storage().join("data");
     let sound: std::collections::HashMap<_, _> = pool_files(&env.storage()).into_iter().collect();
     for r in rows {
-        let path = data.join(r.get::<_, String>(0));
+        let path = data.join(r);
         assert_eq!(
             sound.get(&path),
             Some(&true),

@@ -104,16 +104,16 @@ fn repo_list_shows_config_and_catalogue_state() {
     );
 
     // A repository as a finished sync leaves it: version 1 with 2 packages.
-    let mut db = env.db.client();
-    db.batch_execute(
+    env.db.execute_batch(&format!(
         "INSERT INTO repositories (name, type, latest_version) VALUES ('epel9', 'rpm', 1);
          INSERT INTO sync_history (repository_id, started_at, finished_at, status, host, pid, version, added)
-              SELECT id, '2026-01-02 03:04:05+00', '2026-01-02 03:05:06+00', 'success', 'h', 1, 1, 2
+              SELECT id, {}, {}, 'success', 'h', 1, 1, 2
                 FROM repositories;
          INSERT INTO repository_versions (repository_id, number, package_count, total_size)
               SELECT id, 1, 2, 4096 FROM repositories;",
-    )
-    .unwrap();
+        env.db.timestamp("2026-01-02 03:04:05"),
+        env.db.timestamp("2026-01-02 03:05:06"),
+    ));
     let table = env.chantal(&["repo", "list"]).ok();
     let epel = table.lines().nth(1).unwrap();
     assert!(epel.contains("2026-01-02 03:05:06 UTC"), "{table}");
@@ -223,9 +223,9 @@ fn include_matching_nothing_warns_but_works() {
     env.write(
         "config.yaml",
         &format!(
-            "include: [conf.d/*.yaml, extra.d/*.yaml]\nstorage:\n  base_path: {}\ndatabase:\n  url: \"{}\"\n",
+            "include: [conf.d/*.yaml, extra.d/*.yaml]\nstorage:\n  base_path: {}\n{}",
             env.storage().display(),
-            env.db.url
+            env.database_yaml()
         ),
     );
     env.write("conf.d/a.yaml", &repo_yaml("a", ""));

@@ -78,20 +78,13 @@ fn set(v: &[&str]) -> Vec<String> {
 
 /// The catalogue's latest set as dnf spells it, for the x86_64 view.
 fn catalogue_set(env: &Env, repo: &str) -> Vec<String> {
-    let mut v: Vec<String> = env
-        .db
-        .client()
-        .query(
-            "SELECT p.name || '-' || p.epoch || ':' || p.version || '-' || p.release || '.' || p.arch
+    let mut v = env.db.strings(
+        "SELECT p.name || '-' || p.epoch || ':' || p.version || '-' || p.release || '.' || p.arch
                FROM repository_content c JOIN packages p ON p.id = c.package_id
                JOIN repositories r ON r.id = c.repository_id
               WHERE r.name = $1 AND c.removed_in IS NULL AND p.arch IN ('x86_64', 'noarch')",
-            &[&repo],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        &[repo.into()],
+    );
     v.sort();
     v
 }

@@ -547,15 +547,11 @@ fn sigterm_stops_cleanly_and_keeps_partials() {
     assert!(run.stderr().contains("interrupted"), "{}", run.stderr());
     assert!(partial_size(&env) > 1 << 20, "partial kept for resume");
     assert_eq!(env.latest("big"), None);
-    let status: String = env
-        .db
-        .client()
-        .query_one(
-            "SELECT status FROM sync_history ORDER BY id DESC LIMIT 1",
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let status = env.db.strings(
+        "SELECT status FROM sync_history ORDER BY id DESC LIMIT 1",
+        &[],
+    )[0]
+    .clone();
     assert_eq!(status, "interrupted");
 }
 
@@ -588,6 +584,9 @@ fn a_second_sync_of_the_same_repository_is_refused() {
         .status()
         .unwrap();
     first.wait().unwrap();
+    // The killed sync's lock went with it.
+    let cat = chantal_common::catalogue::Catalogue::open(&env.db.url).unwrap();
+    assert!(cat.try_lock_sync("big").unwrap().is_ok());
 }
 
 fn hostile(env: &Env, name: &str, pkgs: &[SynthPkg], opts: SynthOptions) -> String {
@@ -927,6 +926,7 @@ fn env_with_storage(storage: &Path) -> Env {
         &format!(
             "include: conf.d/*.yaml\nstorage:\n  base_path: {}\ndatabase:\n  url: \"{}\"\n",
             storage.display(),
+            // Named explicitly: the SQLite default would follow the storage onto the small disk.
             env.db.url
         ),
     );

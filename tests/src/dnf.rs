@@ -13,34 +13,25 @@ pub fn materialize(env: &Env, repo: &str, version: Option<i64>) -> tempfile::Tem
         .prefix("chantal-tree-")
         .tempdir()
         .unwrap();
-    let mut db = env.db.client();
     let v: i64 = match version {
         Some(v) => v,
-        None => db
-            .query_one(
-                "SELECT latest_version FROM repositories WHERE name = $1",
-                &[&repo],
-            )
-            .unwrap()
-            .get(0),
+        None => env.latest(repo).unwrap(),
     };
-    let rows = db
-        .query(
-            "SELECT c.location_href, b.path FROM repository_content c
-               JOIN repositories r ON r.id = c.repository_id
-               JOIN packages p ON p.id = c.package_id JOIN blobs b ON b.sha256 = p.sha256
-              WHERE r.name = $1 AND c.added_in <= $2 AND (c.removed_in IS NULL OR c.removed_in > $2)
-             UNION ALL
-             SELECT m.location_href, b.path FROM repository_metadata m
-               JOIN repositories r ON r.id = m.repository_id JOIN blobs b ON b.sha256 = m.blob_sha256
-              WHERE r.name = $1 AND m.added_in <= $2 AND (m.removed_in IS NULL OR m.removed_in > $2)",
-            &[&repo, &v],
-        )
-        .unwrap();
+    let rows = env.db.query(
+        "SELECT c.location_href, b.path FROM repository_content c
+           JOIN repositories r ON r.id = c.repository_id
+           JOIN packages p ON p.id = c.package_id JOIN blobs b ON b.sha256 = p.sha256
+          WHERE r.name = $1 AND c.added_in <= $2 AND (c.removed_in IS NULL OR c.removed_in > $2)
+         UNION ALL
+         SELECT m.location_href, b.path FROM repository_metadata m
+           JOIN repositories r ON r.id = m.repository_id JOIN blobs b ON b.sha256 = m.blob_sha256
+          WHERE r.name = $1 AND m.added_in <= $2 AND (m.removed_in IS NULL OR m.removed_in > $2)",
+        &[repo.into(), v.into()],
+    );
     let data = env.storage().join("data");
     for r in rows {
-        let href: String = r.get(0);
-        let path: String = r.get(1);
+        let href = r[0].text();
+        let path = r[1].text();
         let dest = dir.path().join(&href);
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
         std::fs::hard_link(data.join(&path), &dest).unwrap();

@@ -1,10 +1,12 @@
-//! Test support for chantal's end-to-end tests: a real PostgreSQL (a throwaway cluster per test
-//! process, or `$CHANTAL_TEST_DATABASE_URL`), one database per test, and helpers to run the real
-//! binaries against a temporary configuration.
+//! Test support for chantal's end-to-end tests: a catalogue per test on the run's backend (a
+//! real PostgreSQL — a throwaway cluster per test process, or `$CHANTAL_TEST_DATABASE_URL` — or
+//! the embedded SQLite default, see [`db`]), and helpers to run the real binaries against a
+//! temporary configuration.
 //!
 //! Failing loudly is this crate's job, so panics are how it reports a broken setup.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod db;
 pub mod dnf;
 pub mod http;
 pub mod mount;
@@ -16,7 +18,7 @@ pub mod trees;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub use pg::TestDb;
+pub use db::{Backend, Param, TestDb};
 
 /// Path of a binary built by this workspace (`cargo build` puts it beside the test's `deps/`).
 pub fn bin(name: &str) -> PathBuf {
@@ -38,28 +40,46 @@ pub struct Env {
 }
 
 impl Env {
-    /// A fresh installation whose `config.yaml` includes `conf.d/*.yaml`.
+    /// A fresh installation whose `config.yaml` includes `conf.d/*.yaml`, on the run's
+    /// backend: a PostgreSQL database, or (SQLite) no `database:` at all, so that the embedded
+    /// default below the storage directory is what the binaries use.
     pub fn new() -> Env {
-        Self::with_db(TestDb::new())
+        match db::backend() {
+            Backend::Postgres => Self::with_db(TestDb::new()),
+            Backend::Sqlite => {
+                let dir = tempdir();
+                let db = TestDb::sqlite_default(&dir.path().join("storage"));
+                Self::setup(dir, db)
+            }
+        }
     }
 
     /// A fresh installation on a given database.
     pub fn with_db(db: TestDb) -> Env {
-        let dir = tempfile::Builder::new()
-            .prefix("chantal-e2e-")
-            .tempdir()
-            .unwrap();
+        Self::setup(tempdir(), db)
+    }
+
+    fn setup(dir: tempfile::TempDir, db: TestDb) -> Env {
         let env = Env { dir, db };
         env.write(
             "config.yaml",
             &format!(
-                "include: conf.d/*.yaml\nstorage:\n  base_path: {}\ndatabase:\n  url: \"{}\"\n",
+                "include: conf.d/*.yaml\nstorage:\n  base_path: {}\n{}",
                 env.storage().display(),
-                env.db.url
+                env.database_yaml()
             ),
         );
         std::fs::create_dir_all(env.dir.path().join("conf.d")).unwrap();
         env
+    }
+
+    /// The `database:` section of this installation's config (empty for the embedded default).
+    pub fn database_yaml(&self) -> String {
+        if self.db.explicit {
+            format!("database:\n  url: \"{}\"\n", self.db.url)
+        } else {
+            String::new()
+        }
     }
 
     /// Where this installation keeps its pool.
@@ -106,35 +126,24 @@ impl Env {
 
     /// A catalogue query returning one i64 (or NULL as None).
     pub fn query_i64(&self, sql: &str) -> Option<i64> {
-        self.db.client().query_one(sql, &[]).unwrap().get(0)
+        self.db.i64(sql, &[])
     }
 
     /// The latest version of a repository.
     pub fn latest(&self, repo: &str) -> Option<i64> {
-        self.db
-            .client()
-            .query_opt(
-                "SELECT latest_version FROM repositories WHERE name = $1",
-                &[&repo],
-            )
-            .unwrap()
-            .and_then(|r| r.get(0))
+        self.db.i64(
+            "SELECT latest_version FROM repositories WHERE name = $1",
+            &[repo.into()],
+        )
     }
 
     /// Location hrefs in a repository's latest version, sorted.
     pub fn latest_hrefs(&self, repo: &str) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .db
-            .client()
-            .query(
-                "SELECT c.location_href FROM repository_content c JOIN repositories r ON r.id = c.repository_id
-                  WHERE r.name = $1 AND c.removed_in IS NULL ORDER BY 1",
-                &[&repo],
-            )
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let mut v = self.db.strings(
+            "SELECT c.location_href FROM repository_content c JOIN repositories r ON r.id = c.repository_id
+              WHERE r.name = $1 AND c.removed_in IS NULL",
+            &[repo.into()],
+        );
         v.sort();
         v
     }
@@ -143,6 +152,13 @@ impl Env {
     pub fn chantal(&self, args: &[&str]) -> Run {
         Run(self.chantal_cmd().args(args).output().unwrap())
     }
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("chantal-e2e-")
+        .tempdir()
+        .unwrap()
 }
 
 impl Default for Env {

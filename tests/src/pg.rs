@@ -292,16 +292,16 @@ fn with_dbname(url: &str, db: &str) -> String {
     }
 }
 
-/// A database of its own for one test; dropped when the value is.
-pub struct TestDb {
+/// A PostgreSQL database of its own for one test; dropped when the value is.
+pub struct PgDb {
     pub name: String,
     /// Connection string for this database (what goes into `database.url`).
     pub url: String,
 }
 
-impl TestDb {
+impl PgDb {
     /// Creates an empty database on the test server.
-    pub fn new() -> TestDb {
+    pub fn new() -> PgDb {
         let server = server();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let nanos = std::time::SystemTime::now()
@@ -314,7 +314,7 @@ impl TestDb {
         admin
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .unwrap();
-        TestDb {
+        PgDb {
             url: with_dbname(&server.admin, &name),
             name,
         }
@@ -326,23 +326,23 @@ impl TestDb {
     }
 }
 
-impl TestDb {
+impl PgDb {
     /// The `postgres` database of a private cluster (dropped with the cluster).
-    pub fn on(cluster: &Cluster) -> TestDb {
-        TestDb {
+    pub fn on(cluster: &Cluster) -> PgDb {
+        PgDb {
             name: String::new(),
             url: cluster.admin.clone(),
         }
     }
 }
 
-impl Default for TestDb {
+impl Default for PgDb {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Drop for TestDb {
+impl Drop for PgDb {
     fn drop(&mut self) {
         if self.name.is_empty() {
             return;

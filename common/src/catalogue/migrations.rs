@@ -1,28 +1,27 @@
-//! Schema migrations: numbered `.sql` files in the workspace's `migrations/` directory, embedded
-//! at build time, applied in order, each in its own transaction, and recorded in
-//! `chantal_schema_migrations`.
+//! Schema migrations: numbered `.sql` files, one per change, embedded at build time, applied in
+//! order, each in its own transaction, and recorded in `chantal_schema_migrations`. Every
+//! migration exists once per backend (`migrations/postgresql/`, `migrations/sqlite/`) under the
+//! same number and name, so both schemas move in step.
 
-use super::{db_err, Catalogue};
 use crate::error::{Error, Result};
 
-/// One migration file.
+/// One migration, in both dialects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Migration {
     pub version: i64,
     pub name: &'static str,
-    pub sql: &'static str,
+    pub postgresql: &'static str,
+    pub sqlite: &'static str,
 }
 
 /// Every migration this binary knows, in order. A test checks this list against the files in
-/// `migrations/` so that a new file cannot be forgotten here.
+/// `migrations/` so that a new file cannot be forgotten here or for one backend.
 pub const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
     name: "0001_initial",
-    sql: include_str!("../../../migrations/0001_initial.sql"),
+    postgresql: include_str!("../../../migrations/postgresql/0001_initial.sql"),
+    sqlite: include_str!("../../../migrations/sqlite/0001_initial.sql"),
 }];
-
-/// Arbitrary constant for the advisory lock that serialises concurrent `db migrate` runs.
-const MIGRATION_LOCK: i64 = 0x6368_616e_7461_6c00; // "chantal\0"
 
 /// Where the schema stands relative to this binary.
 #[derive(Debug, Clone)]
@@ -37,37 +36,11 @@ pub struct SchemaStatus {
     pub pending: Vec<Migration>,
 }
 
-const CREATE_SCHEMA_TABLE: &str = "CREATE TABLE IF NOT EXISTS chantal_schema_migrations (
-    version     BIGINT PRIMARY KEY,
-    name        TEXT NOT NULL,
-    applied_at  TIMESTAMPTZ NOT NULL DEFAULT now()
-)";
-
-impl Catalogue {
-    /// Reads the schema table (absent means version 0).
-    pub fn schema_status(&self) -> Result<SchemaStatus> {
-        let mut conn = self.conn()?;
-        let exists: bool = conn
-            .query_one(
-                "SELECT to_regclass('chantal_schema_migrations') IS NOT NULL",
-                &[],
-            )
-            .map_err(db_err("reading the schema version"))?
-            .get(0);
-        let applied: Vec<(i64, String, chrono::DateTime<chrono::Utc>)> = if exists {
-            conn.query(
-                "SELECT version, name, applied_at FROM chantal_schema_migrations ORDER BY version",
-                &[],
-            )
-            .map_err(db_err("reading the schema version"))?
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect()
-        } else {
-            Vec::new()
-        };
+impl SchemaStatus {
+    /// The status given the applied migrations a backend read from its schema table.
+    pub(super) fn from_applied(applied: Vec<(i64, String, chrono::DateTime<chrono::Utc>)>) -> Self {
         let current = applied.iter().map(|a| a.0).max().unwrap_or(0);
-        Ok(SchemaStatus {
+        SchemaStatus {
             current,
             latest_known: latest_known(),
             pending: MIGRATIONS
@@ -76,21 +49,20 @@ impl Catalogue {
                 .copied()
                 .collect(),
             applied,
-        })
+        }
     }
 
     /// Fails unless the schema is exactly at the version this binary knows.
-    pub fn require_current_schema(&self) -> Result<()> {
-        let status = self.schema_status()?;
-        let expected = status.latest_known;
-        if status.current > expected {
+    pub fn require_current(&self) -> Result<()> {
+        let expected = self.latest_known;
+        if self.current > expected {
             Err(Error::SchemaTooNew {
-                current: status.current,
+                current: self.current,
                 expected,
             })
-        } else if status.current < expected || !status.pending.is_empty() {
+        } else if self.current < expected || !self.pending.is_empty() {
             Err(Error::SchemaOutdated {
-                current: status.current,
+                current: self.current,
                 expected,
             })
         } else {
@@ -98,45 +70,15 @@ impl Catalogue {
         }
     }
 
-    /// Applies every pending migration, each in its own transaction, and returns those applied.
-    /// Safe to run concurrently: an advisory lock serialises the runs and each re-checks.
-    pub fn migrate(&self) -> Result<Vec<Migration>> {
-        let status = self.schema_status()?;
-        if status.current > status.latest_known {
+    /// Refuses to migrate a schema newer than this binary.
+    pub(super) fn check_not_newer(&self) -> Result<()> {
+        if self.current > self.latest_known {
             return Err(Error::SchemaTooNew {
-                current: status.current,
-                expected: status.latest_known,
+                current: self.current,
+                expected: self.latest_known,
             });
         }
-        let mut conn = self.conn()?;
-        let mut applied = Vec::new();
-        for m in MIGRATIONS {
-            let context = format!("applying migration {}", m.name);
-            let mut tx = conn.transaction().map_err(db_err(context.clone()))?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-                .map_err(db_err(context.clone()))?;
-            tx.batch_execute(CREATE_SCHEMA_TABLE)
-                .map_err(db_err(context.clone()))?;
-            let done = tx
-                .query_opt(
-                    "SELECT 1 FROM chantal_schema_migrations WHERE version = $1",
-                    &[&m.version],
-                )
-                .map_err(db_err(context.clone()))?
-                .is_some();
-            if done {
-                continue;
-            }
-            tx.batch_execute(m.sql).map_err(db_err(context.clone()))?;
-            tx.execute(
-                "INSERT INTO chantal_schema_migrations (version, name) VALUES ($1, $2)",
-                &[&m.version, &m.name],
-            )
-            .map_err(db_err(context.clone()))?;
-            tx.commit().map_err(db_err(context))?;
-            applied.push(*m);
-        }
-        Ok(applied)
+        Ok(())
     }
 }
 
@@ -148,20 +90,27 @@ fn latest_known() -> i64 {
 mod tests {
     use super::MIGRATIONS;
 
-    #[test]
-    fn every_migration_file_is_registered_in_order() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    fn sql_files(backend: &str) -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../migrations")
+            .join(backend);
         let mut files: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n.ends_with(".sql"))
             .collect();
         files.sort();
+        files
+    }
+
+    #[test]
+    fn every_migration_file_is_registered_in_order_for_both_backends() {
         let names: Vec<String> = MIGRATIONS
             .iter()
             .map(|m| format!("{}.sql", m.name))
             .collect();
-        assert_eq!(files, names);
+        assert_eq!(sql_files("postgresql"), names);
+        assert_eq!(sql_files("sqlite"), names);
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.version, i as i64 + 1);
             assert!(m.name.starts_with(&format!("{:04}_", m.version)));

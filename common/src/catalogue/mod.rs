@@ -1,62 +1,129 @@
 //! The catalogue: what every repository contained at every version, which files the pool holds,
 //! snapshots and sync history. All SQL of the project lives below this module, behind methods
-//! named for what they do, so that a second backend can slot in behind the same API.
+//! named for what they do.
 //!
-//! Connections come from an r2d2 pool of blocking `postgres` clients. Callers inside a tokio
-//! runtime must use `spawn_blocking` (the driver starts its own runtime).
+//! Two backends implement the same API: an embedded SQLite file (the default, when
+//! `database.url` is absent or `sqlite://…`) for a single mirror host, and PostgreSQL
+//! (`postgresql://…` or a libpq `host=… dbname=…` string) for sites with several hosts. Both
+//! apply the same numbered migrations and give the same results and errors; [`copy`] moves a
+//! catalogue from one to the other.
 
-mod blobs;
-mod cleanup;
-mod commit;
+pub mod copy;
 mod migrations;
-mod repositories;
-mod snapshots;
-mod sync;
+mod model;
+mod pg;
+mod sqlite;
 
-use std::str::FromStr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use postgres::config::Host;
-use postgres::NoTls;
-use r2d2_postgres::PostgresConnectionManager;
+use crate::error::{Error, Result};
+use crate::pool::StoredBlob;
+use crate::rpm::ChecksumType;
 
-use crate::error::{db_reason, Error, Result};
-
-pub use blobs::BlobRecord;
-pub use cleanup::CleanupReport;
-pub use commit::{CommitInput, CommitResult, NewMetadata, NewPackage};
 pub use migrations::{Migration, SchemaStatus, MIGRATIONS};
-pub use repositories::{RepoSummary, SyncRecord};
-pub use snapshots::{SnapshotRecord, VersionInfo, VersionPackage};
-pub use sync::{
-    ContentItem, FragmentRow, KnownBlob, LatestListener, LatestState, NevraSize, RunningSync,
-    SyncFinish, SyncLock,
+pub use model::{
+    BlobRecord, CleanupReport, CommitInput, CommitResult, ContentItem, FragmentRow, KnownBlob,
+    LatestState, NevraSize, NewMetadata, NewPackage, RepoSummary, RunningSync, SnapshotRecord,
+    SyncFinish, SyncRecord, VersionInfo, VersionPackage,
 };
 
-type Manager = PostgresConnectionManager<NoTls>;
-type Conn = r2d2::PooledConnection<Manager>;
-
-/// How long to wait for the server before giving up, unless the URL says otherwise.
+/// How long to wait for the database before giving up, unless told otherwise.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// File name of the embedded catalogue below `storage.base_path`.
+pub const DEFAULT_SQLITE_FILE: &str = "catalog.db";
+
+/// Which database holds the catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Sqlite,
+    Postgres,
+}
+
+impl BackendKind {
+    /// The name operators know it by ("SQLite", "PostgreSQL").
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Sqlite => "SQLite",
+            BackendKind::Postgres => "PostgreSQL",
+        }
+    }
+
+    /// The lower-case name used in JSON output and URLs.
+    pub fn id(self) -> &'static str {
+        match self {
+            BackendKind::Sqlite => "sqlite",
+            BackendKind::Postgres => "postgresql",
+        }
+    }
+}
+
+/// What a `database.url` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection string (URL or libpq keywords).
+    Postgres(String),
+}
+
+impl Target {
+    /// Parses `sqlite:///path`, `postgresql://…`/`postgres://…` or `host=… dbname=…`.
+    pub fn parse(url: &str) -> Result<Target> {
+        if let Some(rest) = url.strip_prefix("sqlite://") {
+            if rest.is_empty() {
+                return Err(Error::Missing(format!(
+                    "invalid database URL {url}: a SQLite URL names a file, as in sqlite:///var/lib/chantal/catalog.db"
+                )));
+            }
+            return Ok(Target::Sqlite(PathBuf::from(rest)));
+        }
+        if url.starts_with("postgresql://")
+            || url.starts_with("postgres://")
+            || !url.contains("://")
+        {
+            return Ok(Target::Postgres(url.to_string()));
+        }
+        let scheme = url.split("://").next().unwrap_or(url);
+        Err(Error::Missing(format!(
+            "unsupported database URL scheme '{scheme}://' (use sqlite:///path/to/catalog.db or postgresql://…)"
+        )))
+    }
+
+    /// The URL of the default embedded catalogue below `base_path`.
+    pub fn default_url(base_path: &Path) -> String {
+        format!("sqlite://{}", base_path.join(DEFAULT_SQLITE_FILE).display())
+    }
+}
 
 /// A handle on the catalogue database. Cheap to clone; safe to share between threads.
 #[derive(Clone)]
 pub struct Catalogue {
-    pool: r2d2::Pool<Manager>,
-    /// For connections that must not come from the pool (the sync lock's session).
-    config: postgres::Config,
-    host: String,
-    database: String,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Postgres(Arc<pg::PgStore>),
+    Sqlite(Arc<sqlite::SqliteStore>),
 }
 
 impl std::fmt::Debug for Catalogue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Catalogue({} on {})", self.database, self.host)
+        write!(
+            f,
+            "Catalogue({}, {})",
+            self.backend_kind().name(),
+            self.describe()
+        )
     }
 }
 
 impl Catalogue {
-    /// Connects without looking at the schema (for `init` and `db` commands).
+    /// Connects without looking at the schema (for `init` and `db` commands). A SQLite file
+    /// that does not exist yet is created.
     pub fn connect(url: &str) -> Result<Catalogue> {
         Self::connect_waiting(url, CONNECT_TIMEOUT)
     }
@@ -65,47 +132,17 @@ impl Catalogue {
     /// the server is gone: a daemon serving from caches (chantal-fs) wants to learn of an
     /// outage quickly rather than hold its callers for the default 10 s.
     pub fn connect_waiting(url: &str, wait: Duration) -> Result<Catalogue> {
-        let mut config = postgres::Config::from_str(url).map_err(|e| {
-            Error::Missing(format!(
-                "invalid database URL {}: {e}",
-                crate::redact::redact_url(url)
-            ))
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(wait.min(CONNECT_TIMEOUT));
-        }
-        if config.get_options().is_none() {
-            // Server notices ("relation ... already exists, skipping") are not for operators.
-            config.options("-c client_min_messages=warning");
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("chantal");
-        }
-        let host = describe_host(&config);
-        let database = config
-            .get_dbname()
-            .or(config.get_user())
-            .unwrap_or("postgres")
-            .to_string();
-        // One direct attempt first: r2d2 would retry until its own timeout and then report
-        // only "timed out", hiding the server's reason.
-        let probe = config.connect(NoTls).map_err(|e| Error::Connect {
-            host: host.clone(),
-            database: database.clone(),
-            reason: db_reason(&e),
-        })?;
-        drop(probe);
-        let pool = r2d2::Pool::builder()
-            .max_size(8)
-            .min_idle(Some(0))
-            .connection_timeout(wait)
-            .build_unchecked(PostgresConnectionManager::new(config.clone(), NoTls));
-        Ok(Catalogue {
-            pool,
-            config,
-            host,
-            database,
-        })
+        Self::connect_target(url, wait, true)
+    }
+
+    fn connect_target(url: &str, wait: Duration, create: bool) -> Result<Catalogue> {
+        let backend = match Target::parse(url)? {
+            Target::Postgres(url) => Backend::Postgres(Arc::new(pg::PgStore::connect(&url, wait)?)),
+            Target::Sqlite(path) => {
+                Backend::Sqlite(Arc::new(sqlite::SqliteStore::open(&path, create)?))
+            }
+        };
+        Ok(Catalogue { backend })
     }
 
     /// Connects and checks that the schema is exactly the one this binary knows.
@@ -113,38 +150,204 @@ impl Catalogue {
         Self::open_waiting(url, CONNECT_TIMEOUT)
     }
 
-    /// [`Catalogue::open`] with [`Catalogue::connect_waiting`]'s bound on waiting.
+    /// [`Catalogue::open`] with [`Catalogue::connect_waiting`]'s bound on waiting. A SQLite
+    /// catalogue must exist already (`chantal init` creates it).
     pub fn open_waiting(url: &str, wait: Duration) -> Result<Catalogue> {
-        let catalogue = Self::connect_waiting(url, wait)?;
+        let catalogue = Self::connect_target(url, wait, false)?;
         catalogue.require_current_schema()?;
         Ok(catalogue)
     }
 
-    /// "database on host", for messages.
+    /// Which database this is.
+    pub fn backend_kind(&self) -> BackendKind {
+        match &self.backend {
+            Backend::Postgres(_) => BackendKind::Postgres,
+            Backend::Sqlite(_) => BackendKind::Sqlite,
+        }
+    }
+
+    /// "database on host" or the SQLite file, for messages.
     pub fn describe(&self) -> String {
-        format!("{} on {}", self.database, self.host)
+        match &self.backend {
+            Backend::Postgres(b) => b.describe(),
+            Backend::Sqlite(b) => b.describe(),
+        }
     }
 
-    fn conn(&self) -> Result<Conn> {
-        self.pool.get().map_err(|e| Error::Connect {
-            host: self.host.clone(),
-            database: self.database.clone(),
-            reason: e.to_string(),
-        })
+    /// Fails unless the schema is exactly at the version this binary knows.
+    pub fn require_current_schema(&self) -> Result<()> {
+        self.schema_status()?.require_current()
+    }
+
+    /// Whether `repository` has a snapshot called `name`.
+    pub fn snapshot_exists(&self, repository: &str, name: &str) -> Result<bool> {
+        Ok(self
+            .snapshots(Some(repository))?
+            .iter()
+            .any(|s| s.name == name))
     }
 }
 
-fn describe_host(config: &postgres::Config) -> String {
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    match config.get_hosts().first() {
-        Some(Host::Tcp(h)) => format!("{h}:{port}"),
-        Some(Host::Unix(p)) => format!("{} (unix socket, port {port})", p.display()),
-        None => format!("localhost:{port}"),
+/// The catalogue API: each method is implemented once per backend, with the same name and
+/// signature; this writes the dispatch.
+macro_rules! catalogue_api {
+    ($( $(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident : $ty:ty)* $(,)?) -> $ret:ty; )*) => {
+        impl Catalogue {
+            $(
+                $(#[$doc])*
+                pub fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    match &self.backend {
+                        Backend::Postgres(b) => b.$name($($arg),*),
+                        Backend::Sqlite(b) => b.$name($($arg),*),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+catalogue_api! {
+    /// Reads the schema table (absent means version 0).
+    fn schema_status(&self) -> Result<SchemaStatus>;
+    /// Applies every pending migration, each in its own transaction, and returns those
+    /// applied. Safe to run concurrently.
+    fn migrate(&self) -> Result<Vec<Migration>>;
+
+    /// Records a blob that is now in the pool. Recording it twice is harmless.
+    fn record_blob(&self, blob: &StoredBlob) -> Result<()>;
+    /// The recorded blob with this sha256, if any.
+    fn blob(&self, sha256: &str) -> Result<Option<BlobRecord>>;
+    /// Records blobs now in the pool, with the upstream checksum each was verified against.
+    fn record_blobs(&self, blobs: &[(StoredBlob, Option<(ChecksumType, String)>)]) -> Result<()>;
+
+    /// Every repository the catalogue has seen, by name.
+    fn repository_summaries(&self) -> Result<Vec<RepoSummary>>;
+    /// One repository, or `None` if it was never synced.
+    fn repository_summary(&self, name: &str) -> Result<Option<RepoSummary>>;
+    /// The newest `limit` syncs of a repository, newest first.
+    fn recent_syncs(&self, name: &str, limit: i64) -> Result<Vec<SyncRecord>>;
+
+    /// The repository's id, creating its row on first use.
+    fn ensure_repository(&self, name: &str, kind: &str) -> Result<i64>;
+    /// Takes the repository's sync lock, or says who holds it. The lock is released when the
+    /// returned guard drops or the process dies, however it dies.
+    fn try_lock_sync(&self, name: &str) -> Result<std::result::Result<SyncLock, Option<RunningSync>>>;
+    /// Records the start of a sync. Call with the lock held: any other `running` row of the
+    /// repository is then a leftover of a process that died, and is marked so.
+    fn start_sync(&self, repository_id: i64, host: &str, pid: i32) -> Result<i64>;
+    /// Records how a sync ended.
+    fn finish_sync(&self, sync_id: i64, f: &SyncFinish) -> Result<()>;
+    /// The latest version and the upstream state it came from: the most recent sync that
+    /// ended well. A partial sync records no repomd checksum, so the next run never takes it
+    /// for a complete one.
+    fn latest_state(&self, repository_id: i64) -> Result<LatestState>;
+    /// Checksums (upstream pkgid and sha256) of the packages in the latest version: these
+    /// already have package rows, so a sync need not keep their fragments.
+    fn latest_checksums(&self, repository_id: i64) -> Result<std::collections::HashSet<String>>;
+    /// Pool paths of every blob the latest version references (packages and repodata).
+    fn latest_blob_paths(&self, repository_id: i64) -> Result<Vec<(String, i64)>>;
+    /// For each upstream checksum of one algorithm, the blob the pool already holds, if any.
+    fn resolve_known(&self, kind: ChecksumType, checksums: &[&str]) -> Result<std::collections::HashMap<String, KnownBlob>>;
+    /// Pool blobs whose package has this NEVRA and size, for upstreams that list a file under
+    /// a checksum the catalogue has not seen: the caller verifies a candidate by hashing it.
+    /// Keys are `name-epoch:version-release.arch/size`.
+    fn candidates_by_nevra(&self, wanted: &[NevraSize]) -> Result<Vec<(String, KnownBlob)>>;
+    /// The latest version's packages with their identity, for retention.
+    fn latest_content(&self, repository_id: i64) -> Result<Vec<ContentItem>>;
+    /// Streams the stored fragments of `content` ((sha256, href) pairs), ordered by href, to
+    /// `f`: rows arrive one at a time, so memory does not grow with the repository.
+    fn for_each_fragment(&self, content: &[(String, String)], f: impl FnMut(FragmentRow) -> Result<()>) -> Result<()>;
+    /// The pool path of the latest version's repodata file of `kind`, if any.
+    fn latest_metadata_path(&self, repository_id: i64, kind: &str) -> Result<Option<String>>;
+    /// Something that wakes readers (chantal-fs) soon after a new version is committed.
+    fn listen_latest(&self) -> Result<LatestListener>;
+
+    /// Creates package rows (with their fragments) for blobs now in the pool; rows that exist
+    /// already are left as they are. Read lazily so fragments need not sit in memory.
+    fn insert_packages(&self, packages: &mut dyn Iterator<Item = Result<NewPackage>>) -> Result<u64>;
+    /// Publishes a new version in one transaction: content and repodata rows (as ranges), the
+    /// version row and the latest pointer. When the content and repodata equal the latest
+    /// version's, nothing is written and the result has no version.
+    fn commit_version(&self, input: CommitInput<'_>) -> Result<CommitResult>;
+
+    /// Snapshots of one repository, or of all, ordered by repository then creation.
+    fn snapshots(&self, repository: Option<&str>) -> Result<Vec<SnapshotRecord>>;
+    /// Names the repository's latest version. O(1): one row. Fails if the repository has no
+    /// version yet or already has a snapshot of that name.
+    fn create_snapshot(&self, repository: &str, name: &str, description: Option<&str>) -> Result<SnapshotRecord>;
+    /// Removes a snapshot's name. Files are only ever removed by cleanup.
+    fn delete_snapshot(&self, repository: &str, name: &str) -> Result<bool>;
+    /// A version's summary.
+    fn version_info(&self, repository: &str, version: i64) -> Result<Option<VersionInfo>>;
+    /// Pool path and size of a version's repodata file of `kind` (e.g. `updateinfo`).
+    fn version_metadata(&self, repository: &str, version: i64, kind: &str) -> Result<Option<(String, i64)>>;
+    /// Every package of a version, ordered by name, arch and EVR text.
+    fn version_packages(&self, repository: &str, version: i64) -> Result<Vec<VersionPackage>>;
+    /// The file tree of a version of a repository — packages at their hrefs plus repodata,
+    /// each with its pool path, size and mtime (a package's build time; repodata: the
+    /// version's creation time) — what chantal-fs serves and the exporter writes.
+    fn version_tree(&self, repository: &str, version: i64) -> Result<crate::tree::Tree>;
+
+    /// Removes versions that are neither latest nor a snapshot, the rows only they needed,
+    /// package rows and blob rows nothing references. Returns the pool paths to delete.
+    fn cleanup(&self, grace: Duration, dry_run: bool) -> Result<CleanupReport>;
+}
+
+/// Holds a repository's sync lock until dropped. PostgreSQL: a session-level advisory lock on a
+/// connection of its own; SQLite: an `flock` on a file beside the catalogue. Either way the
+/// kernel or the server releases it when the process dies, however it dies.
+pub struct SyncLock {
+    _held: Held,
+}
+
+enum Held {
+    Postgres(#[allow(dead_code)] postgres::Client),
+    File(#[allow(dead_code)] std::fs::File),
+}
+
+impl SyncLock {
+    fn postgres(client: postgres::Client) -> SyncLock {
+        SyncLock {
+            _held: Held::Postgres(client),
+        }
+    }
+
+    fn file(file: std::fs::File) -> SyncLock {
+        SyncLock {
+            _held: Held::File(file),
+        }
     }
 }
 
-/// Maps a driver error to [`Error::Db`] with what was being done.
-fn db_err(context: impl Into<String>) -> impl FnOnce(postgres::Error) -> Error {
-    let context = context.into();
-    move |e| Error::db(context, &e)
+/// Wakes readers when a new version may have been committed: LISTEN/NOTIFY on PostgreSQL,
+/// a cheap poll of `PRAGMA data_version` on SQLite.
+pub struct LatestListener {
+    inner: Listening,
+}
+
+enum Listening {
+    Postgres(postgres::Client),
+    Sqlite(sqlite::ChangeWatcher),
+}
+
+impl LatestListener {
+    fn postgres(client: postgres::Client) -> LatestListener {
+        LatestListener {
+            inner: Listening::Postgres(client),
+        }
+    }
+
+    fn sqlite(watcher: sqlite::ChangeWatcher) -> LatestListener {
+        LatestListener {
+            inner: Listening::Sqlite(watcher),
+        }
+    }
+
+    /// Waits up to `timeout`; true if something was (or may have been) committed meanwhile.
+    pub fn wait(&mut self, timeout: Duration) -> Result<bool> {
+        match &mut self.inner {
+            Listening::Postgres(client) => pg::wait_notifications(client, timeout),
+            Listening::Sqlite(watcher) => watcher.wait(timeout),
+        }
+    }
 }

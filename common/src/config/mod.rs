@@ -51,7 +51,8 @@ pub struct StorageConfig {
 /// `database:`.
 #[derive(Debug, Clone)]
 pub struct DatabaseConfig {
-    /// A `postgresql://` URL or a libpq `host=... dbname=...` string; `None` when unset.
+    /// `sqlite:///path`, a `postgresql://` URL or a libpq `host=... dbname=...` string; `None`
+    /// when unset (the embedded SQLite catalogue below `storage.base_path`).
     pub url: Option<String>,
     /// Where the URL came from, for messages ("config.yaml:7" or "$CHANTAL_DATABASE_URL").
     pub origin: String,
@@ -326,14 +327,13 @@ impl Config {
             })
     }
 
-    /// The database URL, or an error saying where to set it.
-    pub fn database_url(&self) -> Result<&str> {
-        self.database.url.as_deref().ok_or_else(|| {
-            Error::Missing(format!(
-                "no catalogue database configured: set database.url in {} or ${DATABASE_URL_ENV}",
-                self.path.display()
-            ))
-        })
+    /// The catalogue's URL: `database.url` (or `$CHANTAL_DATABASE_URL`) when set, otherwise
+    /// the embedded SQLite file `<storage.base_path>/catalog.db`.
+    pub fn database_url(&self) -> String {
+        self.database
+            .url
+            .clone()
+            .unwrap_or_else(|| crate::catalogue::Target::default_url(&self.storage.base_path))
     }
 }
 

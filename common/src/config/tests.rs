@@ -285,17 +285,21 @@ fn database_url_override_and_origin() {
         c.database.origin
     );
     let c = Config::load_with_database_override(&p, Some("host=/tmp dbname=x".into())).unwrap();
-    assert_eq!(c.database_url().unwrap(), "host=/tmp dbname=x");
+    assert_eq!(c.database_url(), "host=/tmp dbname=x");
     assert_eq!(c.database.origin, "$CHANTAL_DATABASE_URL");
 
     d.write("config.yaml", "storage:\n  base_path: data\n");
     let c = d.load().unwrap();
-    assert!(c
-        .database_url()
-        .unwrap_err()
-        .to_string()
-        .contains("database.url"));
+    // No database.url: the embedded catalogue below the storage directory.
     assert_eq!(c.storage.base_path, d.path().join("data"));
+    assert_eq!(
+        c.database_url(),
+        format!("sqlite://{}", d.path().join("data/catalog.db").display())
+    );
+    assert_eq!(
+        crate::catalogue::Target::parse(&c.database_url()).unwrap(),
+        crate::catalogue::Target::Sqlite(d.path().join("data/catalog.db"))
+    );
 }
 
 #[test]

@@ -20,6 +20,29 @@ pub fn migrate(ctx: &Context) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
+/// `db migrate --to URL`: copies the SQLite catalogue into an empty PostgreSQL database and
+/// verifies the copy. The configuration is left alone: the operator switches `database.url`.
+pub fn copy_to(ctx: &Context, url: &str) -> anyhow::Result<ExitStatus> {
+    let source = ctx.catalogue()?;
+    let report =
+        chantal_common::catalogue::copy::sqlite_to_postgres(&source, url, &mut |table, rows| {
+            ctx.say(format!("copied {table}: {rows} rows"));
+        })?;
+    ctx.say(format!(
+        "verified: {} repositories, {} versions, {} snapshots identical in {}",
+        report.repositories,
+        report.versions_verified,
+        report.snapshots,
+        chantal_common::redact::redact_url(url)
+    ));
+    ctx.say(format!(
+        "to switch, set database.url in {} to this database (the SQLite file {} is left as it was)",
+        ctx.config.path.display(),
+        source.describe()
+    ));
+    Ok(ExitStatus::Success)
+}
+
 pub fn status(ctx: &Context, format: Format) -> anyhow::Result<ExitStatus> {
     let catalogue = ctx.catalogue_unchecked()?;
     let s = catalogue.schema_status()?;
@@ -35,7 +58,7 @@ pub fn status(ctx: &Context, format: Format) -> anyhow::Result<ExitStatus> {
         Format::Json => output::json(
             &mut out,
             &json!({
-                "backend": "postgresql",
+                "backend": catalogue.backend_kind().id(),
                 "database": catalogue.describe(),
                 "schema_version": s.current,
                 "latest_known": s.latest_known,
@@ -50,7 +73,12 @@ pub fn status(ctx: &Context, format: Format) -> anyhow::Result<ExitStatus> {
         )?,
         Format::Table => {
             use std::io::Write;
-            writeln!(out, "catalogue:       PostgreSQL, {}", catalogue.describe())?;
+            writeln!(
+                out,
+                "catalogue:       {}, {}",
+                catalogue.backend_kind().name(),
+                catalogue.describe()
+            )?;
             writeln!(
                 out,
                 "schema version:  {} ({state}; this chantal knows {})",

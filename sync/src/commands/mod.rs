@@ -22,12 +22,12 @@ pub struct Context {
 impl Context {
     /// The catalogue, checked to be at this binary's schema version.
     pub fn catalogue(&self) -> anyhow::Result<Catalogue> {
-        Ok(Catalogue::open(self.config.database_url()?)?)
+        Ok(Catalogue::open(&self.config.database_url())?)
     }
 
     /// The catalogue without the schema check (for `init` and `db`).
     pub fn catalogue_unchecked(&self) -> anyhow::Result<Catalogue> {
-        Ok(Catalogue::connect(self.config.database_url()?)?)
+        Ok(Catalogue::connect(&self.config.database_url())?)
     }
 
     /// Prints a line on stdout unless `--quiet`.
@@ -80,7 +80,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
             repo_id,
             format,
         }) => snapshot::diff(&ctx, from, to, repo_id.as_deref(), format.format),
-        Command::Db(DbCommand::Migrate) => db::migrate(&ctx),
+        Command::Db(DbCommand::Migrate { to: None }) => db::migrate(&ctx),
+        Command::Db(DbCommand::Migrate { to: Some(url) }) => db::copy_to(&ctx, url),
         Command::Db(DbCommand::Status(f)) => db::status(&ctx, f.format),
         Command::Db(DbCommand::Cleanup { dry_run, grace }) => db::cleanup(&ctx, *dry_run, *grace),
     }

@@ -90,11 +90,18 @@ pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitSta
         Format::Json => {
             let mut v = view;
             v["catalogue"] = catalogue_json(summary.as_ref(), &syncs);
+            v["catalogue"]["backend"] = json!(catalogue.backend_kind().id());
+            v["catalogue"]["database"] = json!(catalogue.describe());
             output::json(&mut out, &v)?;
         }
         Format::Table => {
             print_config(&mut out, repo, &ctx.config.download)?;
-            print_catalogue(&mut out, summary.as_ref(), &syncs)?;
+            let database = format!(
+                "{}, {}",
+                catalogue.backend_kind().name(),
+                catalogue.describe()
+            );
+            print_catalogue(&mut out, &database, summary.as_ref(), &syncs)?;
         }
     }
     Ok(ExitStatus::Success)
@@ -270,10 +277,12 @@ fn catalogue_json(summary: Option<&RepoSummary>, syncs: &[SyncRecord]) -> Value 
 
 fn print_catalogue(
     out: &mut impl Write,
+    database: &str,
     summary: Option<&RepoSummary>,
     syncs: &[SyncRecord],
 ) -> std::io::Result<()> {
     writeln!(out)?;
+    writeln!(out, "database:         {database}")?;
     match summary.filter(|s| s.latest_version.is_some()) {
         None => writeln!(out, "catalogue:        never synced successfully")?,
         Some(s) => {

@@ -1,19 +1,11 @@
 //! The `blobs` table: which files the pool holds.
 
-use super::{db_err, Catalogue};
+use super::{db_err, PgStore};
+use crate::catalogue::model::*;
 use crate::error::Result;
 use crate::pool::StoredBlob;
 
-/// A blob as the catalogue records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlobRecord {
-    pub sha256: String,
-    pub size: i64,
-    /// Relative to `<base_path>/data`.
-    pub path: String,
-}
-
-impl Catalogue {
+impl PgStore {
     /// Records a blob that is now in the pool. Recording it twice is harmless.
     pub fn record_blob(&self, blob: &StoredBlob) -> Result<()> {
         let mut conn = self.conn()?;

@@ -1,23 +1,10 @@
 //! Snapshots: names for repository versions.
 
-use chrono::{DateTime, Utc};
-
-use super::{db_err, Catalogue};
+use super::{db_err, PgStore};
+use crate::catalogue::model::*;
 use crate::error::{Error, Result};
 
-/// One snapshot with the size of the version it names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotRecord {
-    pub repository: String,
-    pub name: String,
-    pub version: i64,
-    pub packages: i64,
-    pub total_size: i64,
-    pub created_at: DateTime<Utc>,
-    pub description: Option<String>,
-}
-
-impl Catalogue {
+impl PgStore {
     /// Snapshots of one repository, or of all, ordered by repository then creation.
     pub fn snapshots(&self, repository: Option<&str>) -> Result<Vec<SnapshotRecord>> {
         let mut conn = self.conn()?;
@@ -49,43 +36,7 @@ impl Catalogue {
     }
 }
 
-/// One package of a version, as `snapshot show --packages` and `snapshot diff` need it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionPackage {
-    pub name: String,
-    pub epoch: i64,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
-    pub sha256: String,
-    pub location_href: String,
-}
-
-impl VersionPackage {
-    /// `name-[epoch:]version-release.arch`.
-    pub fn nevra(&self) -> String {
-        crate::rpm::nevra(
-            &self.name,
-            self.epoch,
-            &self.version,
-            &self.release,
-            &self.arch,
-        )
-    }
-}
-
-/// A version of a repository and what describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionInfo {
-    pub repository: String,
-    pub version: i64,
-    pub packages: i64,
-    pub total_size: i64,
-    pub created_at: DateTime<Utc>,
-    pub repomd_revision: Option<String>,
-}
-
-impl Catalogue {
+impl PgStore {
     /// Names the repository's latest version. O(1): one row. Fails if the repository has no
     /// version yet or already has a snapshot of that name.
     pub fn create_snapshot(
@@ -136,14 +87,6 @@ impl Catalogue {
         found
             .pop()
             .ok_or_else(|| Error::Missing(format!("snapshot {name} vanished after creation")))
-    }
-
-    /// Whether `repository` has a snapshot called `name`.
-    pub fn snapshot_exists(&self, repository: &str, name: &str) -> Result<bool> {
-        Ok(self
-            .snapshots(Some(repository))?
-            .iter()
-            .any(|s| s.name == name))
     }
 
     /// Removes a snapshot's name. Files are only ever removed by cleanup.

@@ -3,103 +3,16 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
-use postgres::NoTls;
-
-use super::{db_err, Catalogue};
-use crate::error::{Error, Result};
+use super::{db_err, PgStore};
+use crate::catalogue::model::*;
+use crate::catalogue::{LatestListener, SyncLock};
+use crate::error::Result;
 use crate::pool::StoredBlob;
 use crate::rpm::ChecksumType;
 
-/// Holds the repository's sync lock: a PostgreSQL session-level advisory lock on a connection
-/// of its own, so it is released when the process dies, however it dies.
-pub struct SyncLock {
-    _client: postgres::Client,
-}
-
-/// Who holds a repository's sync lock, as far as the history says.
-#[derive(Debug, Clone)]
-pub struct RunningSync {
-    pub host: String,
-    pub pid: i32,
-    pub started_at: DateTime<Utc>,
-}
-
-/// What the last successful sync left behind.
-#[derive(Debug, Clone, Default)]
-pub struct LatestState {
-    pub version: Option<i64>,
-    /// sha256 of the upstream repomd.xml the latest version came from.
-    pub repomd_sha256: Option<String>,
-    /// The filter/retention settings it was computed with.
-    pub settings: Option<String>,
-}
-
-/// A blob the pool already holds for an upstream checksum.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KnownBlob {
-    pub sha256: String,
-    pub size: i64,
-    pub path: String,
-    /// Whether a `packages` row (with fragments) exists for it.
-    pub has_package: bool,
-}
-
-/// How a sync ended, for `sync_history`.
-#[derive(Debug, Clone, Default)]
-pub struct SyncFinish {
-    pub status: &'static str,
-    pub version: Option<i64>,
-    pub added: i64,
-    pub removed: i64,
-    pub unchanged: i64,
-    pub bytes_downloaded: i64,
-    pub error: Option<String>,
-    pub repomd_sha256: Option<String>,
-    pub settings: Option<String>,
-}
-
-/// A package's identity and size, for finding the same file under another checksum.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NevraSize {
-    pub name: String,
-    pub epoch: i64,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
-    pub size: i64,
-}
-
-/// A package of the latest version, with its identity.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContentItem {
-    pub sha256: String,
-    pub location_href: String,
-    pub name: String,
-    pub epoch: i64,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
-}
-
-/// A package's stored metadata, for writing repodata.
-#[derive(Debug, Clone)]
-pub struct FragmentRow {
-    pub location_href: String,
-    pub pkgid: String,
-    pub name: String,
-    pub arch: String,
-    pub epoch: i64,
-    pub version: String,
-    pub release: String,
-    pub primary_xml: String,
-    pub filelists_xml: Option<String>,
-    pub other_xml: Option<String>,
-}
-
 const LOCK_KEY: &str = "hashtextextended('chantal-sync/' || $1, 0)";
 
-impl Catalogue {
+impl PgStore {
     /// The repository's id, creating its row on first use.
     pub fn ensure_repository(&self, name: &str, kind: &str) -> Result<i64> {
         let mut conn = self.conn()?;
@@ -119,11 +32,7 @@ impl Catalogue {
         &self,
         name: &str,
     ) -> Result<std::result::Result<SyncLock, Option<RunningSync>>> {
-        let mut client = self.config.connect(NoTls).map_err(|e| Error::Connect {
-            host: self.host.clone(),
-            database: self.database.clone(),
-            reason: crate::error::db_reason(&e),
-        })?;
+        let mut client = self.dedicated()?;
         let got: bool = client
             .query_one(
                 &format!("SELECT pg_try_advisory_lock({LOCK_KEY})"),
@@ -132,7 +41,7 @@ impl Catalogue {
             .map_err(db_err(format!("locking repository {name}")))?
             .get(0);
         if got {
-            return Ok(Ok(SyncLock { _client: client }));
+            return Ok(Ok(SyncLock::postgres(client)));
         }
         let holder = client
             .query_opt(
@@ -476,47 +385,38 @@ impl Catalogue {
     }
 }
 
-/// A connection listening for new latest versions (`NOTIFY chantal_latest`, sent by every
-/// version commit), so readers need not poll to notice them quickly.
-pub struct LatestListener {
-    client: postgres::Client,
-}
-
-impl LatestListener {
-    /// Waits up to `timeout`; true if at least one new version was announced (all pending
-    /// notifications are consumed).
-    pub fn wait(&mut self, timeout: std::time::Duration) -> Result<bool> {
-        use postgres::fallible_iterator::FallibleIterator;
-        let mut notifications = self.client.notifications();
-        // The first wait blocks up to `timeout`; then drain what is queued without waiting.
-        let first = notifications
-            .timeout_iter(timeout)
+/// Waits up to `timeout` on a connection that listens on `chantal_latest`; true if at least one
+/// new version was announced (all pending notifications are consumed).
+pub(in crate::catalogue) fn wait_notifications(
+    client: &mut postgres::Client,
+    timeout: std::time::Duration,
+) -> Result<bool> {
+    use postgres::fallible_iterator::FallibleIterator;
+    let mut notifications = client.notifications();
+    // The first wait blocks up to `timeout`; then drain what is queued without waiting.
+    let first = notifications
+        .timeout_iter(timeout)
+        .next()
+        .map_err(db_err("waiting for notifications"))?;
+    let got = first.is_some();
+    if got {
+        while notifications
+            .iter()
             .next()
-            .map_err(db_err("waiting for notifications"))?;
-        let got = first.is_some();
-        if got {
-            while notifications
-                .iter()
-                .next()
-                .map_err(db_err("waiting for notifications"))?
-                .is_some()
-            {}
-        }
-        Ok(got)
+            .map_err(db_err("waiting for notifications"))?
+            .is_some()
+        {}
     }
+    Ok(got)
 }
 
-impl Catalogue {
+impl PgStore {
     /// A dedicated connection listening on `chantal_latest`.
     pub fn listen_latest(&self) -> Result<LatestListener> {
-        let mut client = self.config.connect(NoTls).map_err(|e| Error::Connect {
-            host: self.host.clone(),
-            database: self.database.clone(),
-            reason: crate::error::db_reason(&e),
-        })?;
+        let mut client = self.dedicated()?;
         client
             .batch_execute("LISTEN chantal_latest")
             .map_err(db_err("listening for new versions"))?;
-        Ok(LatestListener { client })
+        Ok(LatestListener::postgres(client))
     }
 }

@@ -8,26 +8,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{db_err, Catalogue};
+use super::{db_err, PgStore};
+use crate::catalogue::model::*;
 use crate::error::Result;
 
 /// Arbitrary constant for the advisory lock that keeps two cleanups apart.
 const CLEANUP_LOCK: i64 = 0x6368_616e_7461_6c01;
-
-/// What a cleanup removed (or, with `dry_run`, would remove).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CleanupReport {
-    pub versions: i64,
-    pub content_rows: i64,
-    pub metadata_rows: i64,
-    pub packages: i64,
-    pub blobs: i64,
-    pub bytes: i64,
-    /// Pool paths (relative to `<base_path>/data`) whose files the caller deletes.
-    pub paths: Vec<String>,
-    /// Blobs kept only because of the grace window or a running sync.
-    pub protected: i64,
-}
 
 const NEEDED_VERSIONS: &str = "
     CREATE TEMP TABLE keep_versions ON COMMIT DROP AS
@@ -38,7 +24,7 @@ const NEEDED_VERSIONS: &str = "
     CREATE INDEX ON keep_versions (repository_id, number);
     ANALYZE keep_versions;";
 
-impl Catalogue {
+impl PgStore {
     /// Removes versions that are neither latest nor a snapshot, the rows only they needed,
     /// package rows and blob rows nothing references. Returns the pool paths to delete.
     pub fn cleanup(&self, grace: Duration, dry_run: bool) -> Result<CleanupReport> {

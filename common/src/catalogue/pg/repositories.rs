@@ -1,41 +1,8 @@
 //! Repositories, their latest version and their sync history.
 
-use chrono::{DateTime, Utc};
-
-use super::{db_err, Catalogue};
+use super::{db_err, PgStore};
+use crate::catalogue::model::*;
 use crate::error::Result;
-
-/// What the catalogue knows of one repository.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepoSummary {
-    pub name: String,
-    pub kind: String,
-    pub latest_version: Option<i64>,
-    /// Packages in the latest version (0 before the first sync).
-    pub packages: i64,
-    /// Bytes of those packages.
-    pub total_size: i64,
-    /// End of the last sync that succeeded (changed something or found nothing to do).
-    pub last_success: Option<DateTime<Utc>>,
-    /// Snapshots of this repository.
-    pub snapshots: i64,
-}
-
-/// One row of sync history.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncRecord {
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub status: String,
-    pub host: String,
-    pub pid: i32,
-    pub version: Option<i64>,
-    pub added: i64,
-    pub removed: i64,
-    pub unchanged: i64,
-    pub bytes_downloaded: i64,
-    pub error: Option<String>,
-}
 
 const SUMMARY_SELECT: &str = "
     SELECT r.name, r.type, r.latest_version,
@@ -59,7 +26,7 @@ fn summary(row: &postgres::Row) -> RepoSummary {
     }
 }
 
-impl Catalogue {
+impl PgStore {
     /// Every repository the catalogue has seen, by name.
     pub fn repository_summaries(&self) -> Result<Vec<RepoSummary>> {
         let mut conn = self.conn()?;

@@ -5,62 +5,11 @@
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 
-use super::{db_err, Catalogue};
+use super::{db_err, PgStore};
+use crate::catalogue::model::*;
 use crate::error::{Error, Result};
 
-/// A package row to create (the blob is already in the pool).
-#[derive(Debug, Clone)]
-pub struct NewPackage {
-    pub sha256: String,
-    pub name: String,
-    pub epoch: i64,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
-    pub checksum_type: String,
-    pub checksum: String,
-    pub size_package: i64,
-    pub size_installed: Option<i64>,
-    pub size_archive: Option<i64>,
-    pub time_file: Option<i64>,
-    pub time_build: Option<i64>,
-    pub sourcerpm: Option<String>,
-    pub primary_xml: String,
-    pub filelists_xml: Option<String>,
-    pub other_xml: Option<String>,
-}
-
-/// A repodata file of the new version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewMetadata {
-    pub kind: String,
-    pub blob_sha256: String,
-    pub location_href: String,
-}
-
-/// Everything the commit of a new version needs.
-pub struct CommitInput<'a> {
-    pub repository_id: i64,
-    pub repository: &'a str,
-    pub sync_id: i64,
-    /// The complete content of the new version: (package sha256, location href).
-    pub content: &'a [(String, String)],
-    /// The complete repodata of the new version.
-    pub metadata: &'a [NewMetadata],
-    pub repomd_revision: Option<&'a str>,
-}
-
-/// What the commit did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CommitResult {
-    /// The new version, or `None` when nothing changed.
-    pub version: Option<i64>,
-    pub added: i64,
-    pub removed: i64,
-    pub unchanged: i64,
-}
-
-impl Catalogue {
+impl PgStore {
     /// Creates package rows (with their fragments) for blobs now in the pool; rows that exist
     /// already are left as they are. Read lazily so fragments need not sit in memory. Package
     /// rows are shared and immutable: creating them ahead of a version commit is harmless.

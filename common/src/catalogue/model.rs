@@ -1,0 +1,239 @@
+//! The values the catalogue API takes and returns, the same for every backend.
+
+use chrono::{DateTime, Utc};
+
+/// A blob as the catalogue records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRecord {
+    pub sha256: String,
+    pub size: i64,
+    /// Relative to `<base_path>/data`.
+    pub path: String,
+}
+
+/// What a cleanup removed (or, with `dry_run`, would remove).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CleanupReport {
+    pub versions: i64,
+    pub content_rows: i64,
+    pub metadata_rows: i64,
+    pub packages: i64,
+    pub blobs: i64,
+    pub bytes: i64,
+    /// Pool paths (relative to `<base_path>/data`) whose files the caller deletes.
+    pub paths: Vec<String>,
+    /// Blobs kept only because of the grace window or a running sync.
+    pub protected: i64,
+}
+
+/// A package row to create (the blob is already in the pool).
+#[derive(Debug, Clone)]
+pub struct NewPackage {
+    pub sha256: String,
+    pub name: String,
+    pub epoch: i64,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    pub checksum_type: String,
+    pub checksum: String,
+    pub size_package: i64,
+    pub size_installed: Option<i64>,
+    pub size_archive: Option<i64>,
+    pub time_file: Option<i64>,
+    pub time_build: Option<i64>,
+    pub sourcerpm: Option<String>,
+    pub primary_xml: String,
+    pub filelists_xml: Option<String>,
+    pub other_xml: Option<String>,
+}
+
+/// A repodata file of the new version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMetadata {
+    pub kind: String,
+    pub blob_sha256: String,
+    pub location_href: String,
+}
+
+/// Everything the commit of a new version needs.
+pub struct CommitInput<'a> {
+    pub repository_id: i64,
+    pub repository: &'a str,
+    pub sync_id: i64,
+    /// The complete content of the new version: (package sha256, location href).
+    pub content: &'a [(String, String)],
+    /// The complete repodata of the new version.
+    pub metadata: &'a [NewMetadata],
+    pub repomd_revision: Option<&'a str>,
+}
+
+/// What the commit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CommitResult {
+    /// The new version, or `None` when nothing changed.
+    pub version: Option<i64>,
+    pub added: i64,
+    pub removed: i64,
+    pub unchanged: i64,
+}
+
+/// What the catalogue knows of one repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoSummary {
+    pub name: String,
+    pub kind: String,
+    pub latest_version: Option<i64>,
+    /// Packages in the latest version (0 before the first sync).
+    pub packages: i64,
+    /// Bytes of those packages.
+    pub total_size: i64,
+    /// End of the last sync that succeeded (changed something or found nothing to do).
+    pub last_success: Option<DateTime<Utc>>,
+    /// Snapshots of this repository.
+    pub snapshots: i64,
+}
+
+/// One row of sync history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncRecord {
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub status: String,
+    pub host: String,
+    pub pid: i32,
+    pub version: Option<i64>,
+    pub added: i64,
+    pub removed: i64,
+    pub unchanged: i64,
+    pub bytes_downloaded: i64,
+    pub error: Option<String>,
+}
+
+/// One snapshot with the size of the version it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRecord {
+    pub repository: String,
+    pub name: String,
+    pub version: i64,
+    pub packages: i64,
+    pub total_size: i64,
+    pub created_at: DateTime<Utc>,
+    pub description: Option<String>,
+}
+
+/// One package of a version, as `snapshot show --packages` and `snapshot diff` need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionPackage {
+    pub name: String,
+    pub epoch: i64,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    pub sha256: String,
+    pub location_href: String,
+}
+
+impl VersionPackage {
+    /// `name-[epoch:]version-release.arch`.
+    pub fn nevra(&self) -> String {
+        crate::rpm::nevra(
+            &self.name,
+            self.epoch,
+            &self.version,
+            &self.release,
+            &self.arch,
+        )
+    }
+}
+
+/// A version of a repository and what describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    pub repository: String,
+    pub version: i64,
+    pub packages: i64,
+    pub total_size: i64,
+    pub created_at: DateTime<Utc>,
+    pub repomd_revision: Option<String>,
+}
+
+/// Who holds a repository's sync lock, as far as the history says.
+#[derive(Debug, Clone)]
+pub struct RunningSync {
+    pub host: String,
+    pub pid: i32,
+    pub started_at: DateTime<Utc>,
+}
+
+/// What the last successful sync left behind.
+#[derive(Debug, Clone, Default)]
+pub struct LatestState {
+    pub version: Option<i64>,
+    /// sha256 of the upstream repomd.xml the latest version came from.
+    pub repomd_sha256: Option<String>,
+    /// The filter/retention settings it was computed with.
+    pub settings: Option<String>,
+}
+
+/// A blob the pool already holds for an upstream checksum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownBlob {
+    pub sha256: String,
+    pub size: i64,
+    pub path: String,
+    /// Whether a `packages` row (with fragments) exists for it.
+    pub has_package: bool,
+}
+
+/// How a sync ended, for `sync_history`.
+#[derive(Debug, Clone, Default)]
+pub struct SyncFinish {
+    pub status: &'static str,
+    pub version: Option<i64>,
+    pub added: i64,
+    pub removed: i64,
+    pub unchanged: i64,
+    pub bytes_downloaded: i64,
+    pub error: Option<String>,
+    pub repomd_sha256: Option<String>,
+    pub settings: Option<String>,
+}
+
+/// A package's identity and size, for finding the same file under another checksum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NevraSize {
+    pub name: String,
+    pub epoch: i64,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    pub size: i64,
+}
+
+/// A package of the latest version, with its identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentItem {
+    pub sha256: String,
+    pub location_href: String,
+    pub name: String,
+    pub epoch: i64,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+}
+
+/// A package's stored metadata, for writing repodata.
+#[derive(Debug, Clone)]
+pub struct FragmentRow {
+    pub location_href: String,
+    pub pkgid: String,
+    pub name: String,
+    pub arch: String,
+    pub epoch: i64,
+    pub version: String,
+    pub release: String,
+    pub primary_xml: String,
+    pub filelists_xml: Option<String>,
+    pub other_xml: Option<String>,
+}

@@ -1,0 +1,287 @@
+//! The embedded SQLite backend: the default for a single mirror host, a file below
+//! `storage.base_path` in WAL mode so that chantal-fs reads while a sync writes.
+//!
+//! Writers take the database's write lock at `BEGIN IMMEDIATE` and wait for it (busy timeout)
+//! rather than fail; readers never wait. What PostgreSQL does with server features has a local
+//! counterpart here: the sync lock is an `flock` on a file beside the catalogue (released by
+//! the kernel when the process dies), and LISTEN/NOTIFY is a poll of `PRAGMA data_version`.
+
+mod blobs;
+mod cleanup;
+mod commit;
+mod migrations;
+mod repositories;
+mod snapshots;
+mod sync;
+
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::{Error, Result};
+
+/// SQL for "now" in the schema's time unit (microseconds since the Unix epoch, UTC). Must match
+/// the columns' DEFAULT in `migrations/sqlite/`.
+const NOW: &str = "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)";
+
+/// How long a writer waits for another writer before giving up. Write transactions are short
+/// (a batch of rows, one version commit), so reaching this means something is stuck.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Idle connections kept for reuse.
+const MAX_IDLE: usize = 8;
+
+/// How often a [`ChangeWatcher`] looks for commits of other connections.
+const WATCH_INTERVAL: Duration = Duration::from_millis(100);
+
+pub(super) struct SqliteStore {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens the catalogue file; with `create`, creates it (and its directory) when missing.
+    pub fn open(path: &Path, create: bool) -> Result<SqliteStore> {
+        if !create && !path.exists() {
+            return Err(Error::Missing(format!(
+                "no catalogue at {}: run `chantal init` first",
+                path.display()
+            )));
+        }
+        if create {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Error::io("cannot create the catalogue directory", dir, e))?;
+            }
+        }
+        let store = SqliteStore {
+            path: path.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+        };
+        let conn = store.new_connection(create)?;
+        // WAL is a property of the file: set once, kept by every later connection.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(store.connect_err())?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Connect {
+                host: "this host (SQLite)".into(),
+                database: path.display().to_string(),
+                reason: format!("cannot switch the journal to WAL mode (got {mode})"),
+            });
+        }
+        store.put_back(conn);
+        Ok(store)
+    }
+
+    /// The catalogue file, for messages.
+    pub fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn new_connection(&self, create: bool) -> Result<Connection> {
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if create {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+        let conn = Connection::open_with_flags(&self.path, flags).map_err(self.connect_err())?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(self.connect_err())?;
+        // FULL: a committed version survives a power cut, like PostgreSQL's default.
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             PRAGMA synchronous = FULL;
+             PRAGMA temp_store = MEMORY;
+             PRAGMA cache_size = -65536;",
+        )
+        .map_err(self.connect_err())?;
+        Ok(conn)
+    }
+
+    fn connect_err(&self) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+        move |e| Error::Connect {
+            host: "this host (SQLite)".into(),
+            database: self.path.display().to_string(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// A connection from the idle list, or a new one.
+    fn conn(&self) -> Result<Conn<'_>> {
+        let reused = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let conn = match reused {
+            Some(c) => c,
+            None => self.new_connection(false)?,
+        };
+        Ok(Conn {
+            store: self,
+            conn: Some(conn),
+        })
+    }
+
+    fn put_back(&self, conn: Connection) {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+    }
+
+    /// The directory of lock files beside the catalogue (`catalog.db-locks/`).
+    fn lock_dir(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push("-locks");
+        self.path.with_file_name(name)
+    }
+
+    /// Takes an exclusive `flock` on `<lock dir>/<name>.lock` without waiting; `None` if another
+    /// process (or another handle in this one) holds it.
+    fn try_flock(&self, name: &str) -> Result<Option<std::fs::File>> {
+        let dir = self.lock_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        let path = dir.join(format!("{name}.lock"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o644)
+            .open(&path)
+            .map_err(|e| Error::io("cannot open the lock file", &path, e))?;
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(Some(file)),
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+            Err(e) => Err(Error::io("cannot lock", &path, e.into())),
+        }
+    }
+}
+
+/// A pooled connection, returned to the idle list when dropped.
+struct Conn<'a> {
+    store: &'a SqliteStore,
+    conn: Option<Connection>,
+}
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        // Invariant: `conn` is only taken in `drop`.
+        #[allow(clippy::unwrap_used)]
+        self.conn.as_ref().unwrap()
+    }
+}
+
+impl std::ops::DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        // Invariant: `conn` is only taken in `drop`.
+        #[allow(clippy::unwrap_used)]
+        self.conn.as_mut().unwrap()
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // A connection left inside a transaction (an error mid-way) is not reused.
+            if conn.is_autocommit() {
+                self.store.put_back(conn);
+            }
+        }
+    }
+}
+
+/// Polls `PRAGMA data_version`, which changes when another connection commits: the SQLite
+/// counterpart of LISTEN/NOTIFY, costing one shared-memory read per poll.
+pub(super) struct ChangeWatcher {
+    conn: Connection,
+    last: i64,
+}
+
+impl ChangeWatcher {
+    fn data_version(conn: &Connection) -> Result<i64> {
+        conn.query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(db_err("watching for new versions"))
+    }
+
+    /// Waits up to `timeout`; true as soon as another connection committed something.
+    pub fn wait(&mut self, timeout: Duration) -> Result<bool> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = Self::data_version(&self.conn)?;
+            if now != self.last {
+                self.last = now;
+                return Ok(true);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            std::thread::sleep(left.min(WATCH_INTERVAL));
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Runs `f` inside one read transaction: a consistent view of the whole catalogue.
+    pub(in crate::catalogue) fn with_read_transaction(
+        &self,
+        f: &mut dyn FnMut(&rusqlite::Transaction<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction()
+            .map_err(db_err("reading the catalogue"))?;
+        f(&tx)?;
+        tx.finish().map_err(db_err("reading the catalogue"))
+    }
+
+    /// A dedicated connection watching for commits.
+    pub fn listen_latest(&self) -> Result<super::LatestListener> {
+        let conn = self.new_connection(false)?;
+        let last = ChangeWatcher::data_version(&conn)?;
+        Ok(super::LatestListener::sqlite(ChangeWatcher { conn, last }))
+    }
+}
+
+/// Maps a driver error to [`Error::Db`] with what was being done.
+pub(in crate::catalogue) fn db_err(
+    context: impl Into<String>,
+) -> impl FnOnce(rusqlite::Error) -> Error {
+    let context = context.into();
+    move |e| Error::Db {
+        context,
+        reason: reason(&e),
+    }
+}
+
+/// The driver's message, with the one an operator may meet explained.
+fn reason(e: &rusqlite::Error) -> String {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => {
+            format!(
+                "{e} (another process kept the catalogue locked for more than {} s)",
+                BUSY_TIMEOUT.as_secs()
+            )
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// A stored time (microseconds since the epoch) as a UTC time.
+pub(in crate::catalogue) fn time(micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+/// A time as stored.
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
