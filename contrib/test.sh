@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what a fresh machine lacks (PostgreSQL server,
 # createrepo_c, nginx, openssl, dnf, rpm), then cargo fmt --check, clippy with warnings as errors, and
-# every test against real services.
+# every test against real services, once with a PostgreSQL catalogue and once with SQLite.
 # Ends with one summary line "tests: N passed, N failed" and a non-zero exit on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,10 +26,15 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "cargo build"
 cargo build --workspace --quiet
 
-log "cargo test"
+# The whole suite once per catalogue backend (tests/src/db.rs reads CHANTAL_TEST_BACKEND).
 mkdir -p target
+: > target/test-output.log
 status=0
-cargo test --workspace --lib --bins --tests --no-fail-fast 2>&1 | tee target/test-output.log || status=$?
+for backend in postgresql sqlite; do
+    log "cargo test (catalogue: $backend)"
+    CHANTAL_TEST_BACKEND=$backend cargo test --workspace --lib --bins --tests --no-fail-fast 2>&1 \
+        | tee -a target/test-output.log || status=$?
+done
 
 count() {
     awk -v what="$1" '/^test result: /{for(i=1;i<NF;i++) if($(i+1) ~ "^" what) n+=$i} END{print n+0}' \

@@ -193,7 +193,7 @@ fn the_sync_lock_is_exclusive_and_released_on_drop_or_death() {
     let cat = Catalogue::connect(&db.url).unwrap();
     cat.migrate().unwrap();
     let id = cat.ensure_repository("r", "rpm").unwrap();
-    let lock = cat.try_lock_sync("r").unwrap().ok().expect("first lock");
+    let lock = cat.try_lock_sync("r").unwrap().expect("first lock");
     cat.start_sync(id, "host-a", 4242).unwrap();
     // A second handle (as a second process would) is refused and told who holds it.
     let other = Catalogue::connect(&db.url).unwrap();

@@ -34,6 +34,19 @@ fn commands_refuse_an_unmigrated_catalogue() {
     let env = Env::new();
     env.write("conf.d/a.yaml", &repo_yaml("a", ""));
     let err = env.chantal(&["repo", "list"]).fails();
+    if env.db.backend() == chantal_tests::Backend::Sqlite {
+        // No catalogue file yet: init creates it.
+        assert_eq!(
+            err.trim(),
+            format!(
+                "chantal: error: no catalogue at {}: run `chantal init` first",
+                env.storage().join("catalog.db").display()
+            )
+        );
+        // An empty file (as `db status` leaves it) is an unmigrated catalogue.
+        env.chantal(&["db", "status"]).ok();
+    }
+    let err = env.chantal(&["repo", "list"]).fails();
     assert!(err.contains("run `chantal db migrate`"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
@@ -62,7 +75,24 @@ fn db_status_and_migrate() {
         serde_json::from_str(&env.chantal(&["db", "status", "--format", "json"]).ok()).unwrap();
     assert_eq!(json["schema_version"], 1);
     assert_eq!(json["pending"].as_array().unwrap().len(), 0);
-    assert_eq!(json["backend"], "postgresql");
+    match env.db.backend() {
+        chantal_tests::Backend::Postgres => {
+            assert_eq!(json["backend"], "postgresql");
+            assert!(
+                status.starts_with("catalogue:       PostgreSQL, "),
+                "{status}"
+            );
+        }
+        chantal_tests::Backend::Sqlite => {
+            assert_eq!(json["backend"], "sqlite");
+            let file = env.storage().join("catalog.db");
+            assert_eq!(json["database"], file.display().to_string());
+            assert!(
+                status.starts_with(&format!("catalogue:       SQLite, {}\n", file.display())),
+                "{status}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -191,6 +221,21 @@ fn repo_show_masks_secrets() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["credentials"]["password"], "********");
     assert_eq!(v["catalogue"]["latest_version"], serde_json::Value::Null);
+    // Which catalogue answered.
+    let (id, line) = match env.db.backend() {
+        chantal_tests::Backend::Postgres => {
+            ("postgresql", "database:         PostgreSQL, ".to_string())
+        }
+        chantal_tests::Backend::Sqlite => (
+            "sqlite",
+            format!(
+                "database:         SQLite, {}\n",
+                env.storage().join("catalog.db").display()
+            ),
+        ),
+    };
+    assert_eq!(v["catalogue"]["backend"], id);
+    assert!(rhel.contains(&line), "{rhel}");
     assert_eq!(v["retention"]["policy"], "mirror");
 
     let err = env.chantal(&["repo", "show", "--repo-id", "nope"]).fails();

@@ -385,21 +385,41 @@ fn a_reader_never_sees_a_missing_or_mismatched_file_while_latest_switches() {
     env.repo("loop", &format!("file://{}", upstream.path().display()), "");
     env.chantal(&["init"]).ok();
     env.chantal(&["repo", "sync", "--repo-id", "loop"]).ok();
+    // A second repository synced at the same time: two writers and the daemon's reads contend
+    // for the catalogue (on SQLite, one file).
+    let other = tempfile::Builder::new()
+        .prefix("chantal-up-")
+        .tempdir()
+        .unwrap();
+    up(other.path(), sets[1]);
+    env.repo("other", &format!("file://{}", other.path().display()), "");
     let mut mount = Mount::start(&env, "loop/latest/repodata/repomd.xml");
     let latest = mount.path().join("loop/latest");
     let done = std::sync::atomic::AtomicBool::new(false);
+    let quiet_sync = |repo: &str| {
+        let run = env.chantal(&["repo", "sync", "--repo-id", repo, "-q"]);
+        run.ok();
+        assert_eq!(run.stderr(), "", "a sync of {repo} said something");
+    };
     let (reads, syncs) = std::thread::scope(|scope| {
         let syncer = scope.spawn(|| {
             let mut n = 0;
             for round in 1..=8 {
                 up(upstream.path(), sets[round % 2]);
-                env.chantal(&["repo", "sync", "--repo-id", "loop", "-q"])
-                    .ok();
+                quiet_sync("loop");
                 n += 1;
                 std::thread::sleep(Duration::from_millis(300));
             }
             done.store(true, std::sync::atomic::Ordering::SeqCst);
             n
+        });
+        scope.spawn(|| {
+            let mut round = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                round += 1;
+                up(other.path(), sets[round % 2]);
+                quiet_sync("other");
+            }
         });
         let mut reads = 0;
         while !done.load(std::sync::atomic::Ordering::SeqCst) {
@@ -413,7 +433,13 @@ fn a_reader_never_sees_a_missing_or_mismatched_file_while_latest_switches() {
     assert_eq!(syncs, 8);
     assert!(reads > 8, "the reader ran {reads} times");
     assert_eq!(env.latest("loop"), Some(9));
+    assert!(env.latest("other").unwrap() >= 2);
     assert!(mount.stop().success());
+    let log = mount.log();
+    assert!(
+        !log.contains("locked") && !log.contains("ERROR") && !log.contains("WARN"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -46,12 +46,15 @@ impl Env {
     pub fn new() -> Env {
         match db::backend() {
             Backend::Postgres => Self::with_db(TestDb::new()),
-            Backend::Sqlite => {
-                let dir = tempdir();
-                let db = TestDb::sqlite_default(&dir.path().join("storage"));
-                Self::setup(dir, db)
-            }
+            Backend::Sqlite => Self::sqlite(),
         }
+    }
+
+    /// A fresh installation on the embedded SQLite default, whatever the run's backend.
+    pub fn sqlite() -> Env {
+        let dir = tempdir();
+        let db = TestDb::sqlite_default(&dir.path().join("storage"));
+        Self::setup(dir, db)
     }
 
     /// A fresh installation on a given database.

@@ -11,6 +11,8 @@ pub struct Mount {
     /// The daemon (None once stopped; a test may replace it to remount).
     pub child: Option<Child>,
     dir: tempfile::TempDir,
+    /// The daemon's stderr.
+    log: tempfile::NamedTempFile,
 }
 
 impl Mount {
@@ -20,24 +22,31 @@ impl Mount {
             .prefix("chantal-mnt-")
             .tempdir()
             .unwrap();
+        let log = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new(crate::bin("chantal-fs"))
             .arg("--config")
             .arg(env.config())
             .arg(dir.path())
             .env_remove("CHANTAL_DATABASE_URL")
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log.reopen().unwrap())
             .spawn()
             .unwrap();
         let m = Mount {
             child: Some(child),
             dir,
+            log,
         };
         wait_for("the mount", || m.path().join(ready).exists());
         m
     }
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+    /// What the daemon logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap()
     }
     pub fn mounted(&self) -> bool {
         let mounts = std::fs::read_to_string("/proc/mounts").unwrap();

@@ -324,14 +324,7 @@ trait SourceRows {
 
 impl sqlite::SqliteStore {
     /// Streams every table of [`TABLES`] to `each`, all from one read transaction.
-    fn read_all(
-        &self,
-        each: &mut dyn FnMut(
-            &'static str,
-            &[(&'static str, Col)],
-            &mut dyn SourceRows,
-        ) -> Result<()>,
-    ) -> Result<()> {
+    fn read_all(&self, each: &mut TableSink<'_>) -> Result<()> {
         self.with_read_transaction(&mut |tx| {
             for (table, columns) in TABLES {
                 let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
@@ -349,6 +342,10 @@ impl sqlite::SqliteStore {
         })
     }
 }
+
+/// Receives one table: its name, its columns and its rows.
+type TableSink<'a> =
+    dyn FnMut(&'static str, &[(&'static str, Col)], &mut dyn SourceRows) -> Result<()> + 'a;
 
 struct SqliteRows<'s> {
     rows: rusqlite::Rows<'s>,

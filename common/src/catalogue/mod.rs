@@ -301,14 +301,14 @@ pub struct SyncLock {
 }
 
 enum Held {
-    Postgres(#[allow(dead_code)] postgres::Client),
+    Postgres(#[allow(dead_code)] Box<postgres::Client>),
     File(#[allow(dead_code)] std::fs::File),
 }
 
 impl SyncLock {
     fn postgres(client: postgres::Client) -> SyncLock {
         SyncLock {
-            _held: Held::Postgres(client),
+            _held: Held::Postgres(Box::new(client)),
         }
     }
 
@@ -326,14 +326,14 @@ pub struct LatestListener {
 }
 
 enum Listening {
-    Postgres(postgres::Client),
+    Postgres(Box<postgres::Client>),
     Sqlite(sqlite::ChangeWatcher),
 }
 
 impl LatestListener {
     fn postgres(client: postgres::Client) -> LatestListener {
         LatestListener {
-            inner: Listening::Postgres(client),
+            inner: Listening::Postgres(Box::new(client)),
         }
     }
 

@@ -109,19 +109,33 @@ pub async fn fetch_files(
                         return Ok(MetaFile { record, blob });
                     }
                 }
-                let part = tmp.join(format!("meta-{}.part", record.checksum.value));
+                // Another repository's sync may fetch the same file (identical repodata) at the
+                // same time: whoever holds the lock on the shared name resumes it, the other
+                // downloads to a private one, as for packages.
+                let stable = tmp.join(format!("meta-{}.part", record.checksum.value));
+                let (part, mut file) = match super::packages::open_partial(&stable, true)? {
+                    Some(f) => (stable, f),
+                    None => {
+                        let private = tmp.join(format!(
+                            "meta-{}.{}.part",
+                            record.checksum.value,
+                            std::process::id()
+                        ));
+                        let f =
+                            super::packages::open_partial(&private, false)?.ok_or_else(|| {
+                                meta_err(
+                                    &record.location_href,
+                                    format!("cannot lock {}", private.display()),
+                                )
+                            })?;
+                        (private, f)
+                    }
+                };
                 let expect = Expect {
                     size: record.size,
                     checksum: record.checksum.clone(),
                     max_size: MAX_METADATA_SIZE,
                 };
-                let mut file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .truncate(false)
-                    .read(true)
-                    .write(true)
-                    .open(&part)
-                    .map_err(|e| Error::io("cannot create", &part, e))?;
                 let d = transport
                     .download(&record.location_href, &part, &mut file, &expect, &|_| {})
                     .await?;

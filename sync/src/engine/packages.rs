@@ -254,7 +254,7 @@ async fn fetch_one(
 
 /// Opens (creating) a partial file for reading and writing with an exclusive lock. `None` when
 /// `shared` and another process holds the lock.
-fn open_partial(path: &Path, shared: bool) -> Result<Option<File>, SyncError> {
+pub(super) fn open_partial(path: &Path, shared: bool) -> Result<Option<File>, SyncError> {
     let f = OpenOptions::new()
         .create(true)
         .truncate(!shared)

@@ -84,7 +84,7 @@ impl PgStore {
                                        checksum, size_package, size_installed, size_archive,
                                        time_file, time_build, sourcerpm, primary_xml,
                                        filelists_xml, other_xml)
-                 SELECT DISTINCT ON (sha256) * FROM incoming_packages
+                 SELECT DISTINCT ON (sha256) * FROM incoming_packages ORDER BY sha256
                  ON CONFLICT (sha256) DO NOTHING",
                 &[],
             )

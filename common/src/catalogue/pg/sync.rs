@@ -365,8 +365,10 @@ impl PgStore {
         let mut conn = self.conn()?;
         let mut tx = conn.transaction().map_err(db_err("recording blobs"))?;
         tx.execute(
+            // In key order: two syncs recording the same blobs at once then take their row
+            // locks in the same order instead of deadlocking.
             "INSERT INTO blobs (sha256, size, path)
-             SELECT * FROM unnest($1::text[], $2::int8[], $3::text[])
+             SELECT * FROM unnest($1::text[], $2::int8[], $3::text[]) ORDER BY 1
              ON CONFLICT (sha256) DO NOTHING",
             &[&sha, &size, &path],
         )
@@ -374,7 +376,7 @@ impl PgStore {
         if !alt_sha.is_empty() {
             tx.execute(
                 "INSERT INTO blob_checksums (sha256, checksum_type, checksum)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ORDER BY 2, 3
                  ON CONFLICT DO NOTHING",
                 &[&alt_sha, &alt_kind, &alt_value],
             )
