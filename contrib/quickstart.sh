@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: install what is missing, build chantal, start a private
-# PostgreSQL (unless $CHANTAL_DATABASE_URL names one), build a small file:// upstream from the
-# project's test RPMs, write an example configuration, initialise the catalogue, sync the
-# repository twice (the second run is a no-op), freeze a snapshot, serve everything through
-# chantal-fs and a private nginx, and print the URL to point dnf at.
+# The main job on a fresh machine: install what is missing, build chantal, build a small file://
+# upstream from the project's test RPMs, write an example configuration (the catalogue is the
+# embedded SQLite default, <storage>/catalog.db, unless $CHANTAL_DATABASE_URL names a
+# PostgreSQL database), initialise it, sync the repository twice (the second run is a no-op),
+# freeze a snapshot, serve everything through chantal-fs and a private nginx, and print the URL
+# to point dnf at. No database server is needed.
 #
 # Everything lives in $CHANTAL_QUICKSTART_DIR (default /var/tmp/chantal-quickstart); running the
 # script again reuses it. nginx listens on 127.0.0.1:$CHANTAL_QUICKSTART_PORT (default 8080).
-# Stop nginx, chantal-fs (unmounting) and the private database with:
+# Stop nginx and chantal-fs (unmounting) with:
 #   contrib/quickstart.sh stop
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,13 +16,8 @@ cd "$ROOT"
 . contrib/lib/deps.sh
 
 QS=${CHANTAL_QUICKSTART_DIR:-/var/tmp/chantal-quickstart}
-PGDATA="$QS/pg"
 PORT=${CHANTAL_QUICKSTART_PORT:-8080}
 MNT="$QS/mnt"
-
-run_pg() {  # PostgreSQL refuses to run as root: use the postgres user then.
-    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
 
 # Stops what an earlier run started (by its recorded PID) and unmounts.
 stop_serving() {
@@ -41,14 +37,10 @@ stop_serving() {
 
 if [ "${1:-}" = stop ]; then
     stop_serving
-    if [ -f "$PGDATA/postmaster.pid" ]; then
-        run_pg "$(pg_bindir)/pg_ctl" -D "$PGDATA" -m fast -w stop
-    fi
     exit 0
 fi
 
-ensure_deps postgresql runuser createrepo_c nginx fusermount3 curl
-PGBIN=$(pg_bindir)
+ensure_deps createrepo_c nginx fusermount3 curl
 
 log "building chantal and chantal-fs (release)"
 cargo build --release --quiet --bins
@@ -56,23 +48,9 @@ CHANTAL="$ROOT/target/release/chantal"
 CHANTAL_FS="$ROOT/target/release/chantal-fs"
 
 mkdir -p "$QS"
-if [ -z "${CHANTAL_DATABASE_URL:-}" ]; then
-    if [ "$(id -u)" -eq 0 ]; then
-        id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
-        chown postgres: "$QS"
-    fi
-    if [ ! -f "$PGDATA/PG_VERSION" ]; then
-        log "creating a private PostgreSQL cluster in $PGDATA"
-        run_pg "$PGBIN/initdb" -D "$PGDATA" -U chantal --auth=trust -E UTF8 --no-locale >/dev/null
-    fi
-    if ! run_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
-        log "starting PostgreSQL (unix socket in $QS)"
-        run_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$QS/postgresql.log" -w \
-            -o "-c listen_addresses='' -k $QS" start >/dev/null
-    fi
-    DB_URL="host=$QS user=chantal dbname=postgres"
-else
-    DB_URL=$CHANTAL_DATABASE_URL
+DB_YAML=""
+if [ -n "${CHANTAL_DATABASE_URL:-}" ]; then
+    DB_YAML=$(printf 'database:\n  url: "%s"' "$CHANTAL_DATABASE_URL")
 fi
 
 log "building the example upstream $QS/upstream from tests/data/rpms"
@@ -85,8 +63,7 @@ cat > "$QS/config.yaml" <<YAML
 include: conf.d/*.yaml
 storage:
   base_path: $QS/storage
-database:
-  url: "$DB_URL"
+$DB_YAML
 YAML
 cat > "$QS/conf.d/example.yaml" <<YAML
 name: example
@@ -108,6 +85,7 @@ if ! "$CHANTAL" snapshot list --repo-id example | grep -qw -- "$SNAP"; then
     "$CHANTAL" snapshot create --repo-id example --name "$SNAP"
 fi
 "$CHANTAL" repo list
+"$CHANTAL" db status | head -1
 
 stop_serving
 log "serving $MNT with chantal-fs (log: $QS/chantal-fs.log)"
