@@ -6,7 +6,9 @@
 # Figures: nginx -> curl of a 1 GiB package; `ls -l` of a 50,001-entry Packages/; open+read of
 # 50,000 small (4 KiB) packages; first lookup in a 100,000-package version after a fresh mount;
 # chantal-fs's RSS before and after that version's tree is built (and CS9 AppStream's, 17,649).
-# Usage: contrib/bench/fs-bench.sh [ROUNDS]   (env: BENCH_DIR)
+# chantal-fs runs once per catalogue backend in $BACKENDS (default "postgresql sqlite"), the
+# two catalogues recording the same pool.
+# Usage: contrib/bench/fs-bench.sh [ROUNDS]   (env: BENCH_DIR, BACKENDS)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/contrib/lib/deps.sh"
@@ -25,49 +27,58 @@ UP="$BENCH_DIR/fs50k"
 CHANTAL="$ROOT/target/release/chantal"
 CHANTAL_FS="$ROOT/target/release/chantal-fs"
 
-FS_PID=
+declare -A FS_PID=()
 cleanup() {
-    if [ -n "$FS_PID" ]; then kill "$FS_PID" 2>/dev/null && wait "$FS_PID" 2>/dev/null; fi
+    local b
+    for b in "${!FS_PID[@]}"; do
+        kill "${FS_PID[$b]}" 2>/dev/null && wait "${FS_PID[$b]}" 2>/dev/null
+    done
     if mountpoint -q "$W/bindfs"; then umount "$W/bindfs"; fi
     bench_stop
 }
-for m in "$W/mnt" "$W/bindfs"; do if mountpoint -q "$m"; then umount -l "$m"; fi; done
+for m in "$W"/mnt-* "$W/bindfs"; do if mountpoint -q "$m"; then umount -l "$m"; fi; done
 rm -rf "$W"
 bench_pg_start
-mkdir -p "$W/mnt" "$W/bindfs" "$W/www"
+mkdir -p "$W/bindfs" "$W/www"
 trap cleanup EXIT
-psql -q "host=$W user=chantal dbname=postgres" -c "CREATE DATABASE fs"
-DB="host=$W user=chantal dbname=fs"
 
-log "catalogue: repositories big (100,000 packages) and cs9 (17,649), rows only"
-"$ROOT/target/release/examples/bench_versions" "$DB" "$W/storage" "$CS9" > "$W/prepare.out"
-mkdir -p "$W/chantal/conf.d"
-cat > "$W/chantal/config.yaml" <<YAML
+# One catalogue per backend, all on the one pool in $W/storage.
+for b in $BACKENDS; do
+    DB=$(bench_db "$b" fs)
+    log "catalogue on $b: repositories big (100,000 packages) and cs9 (17,649), rows only"
+    mkdir -p "$W/$b/conf.d" "$W/mnt-$b"
+    "$ROOT/target/release/examples/bench_versions" "$DB" "$W/storage" "$CS9" > "$W/$b/prepare.out"
+    cat > "$W/$b/config.yaml" <<YAML
 include: conf.d/*.yaml
 storage: {base_path: $W/storage}
 database: {url: "$DB"}
 YAML
-for r in cs9 big; do printf 'name: %s\nupstream:\n  url: file:///nonexistent/%s\n' "$r" "$r" > "$W/chantal/conf.d/$r.yaml"; done
-printf 'name: fs50k\nupstream:\n  url: file://%s\n' "$UP" > "$W/chantal/conf.d/fs50k.yaml"
-export CHANTAL_CONFIG="$W/chantal/config.yaml"
-log "syncing fs50k (50,001 packages, 1.2 GiB) into the pool"
-"$CHANTAL" -q repo sync --repo-id fs50k
+    for r in cs9 big; do printf 'name: %s\nupstream:\n  url: file:///nonexistent/%s\n' "$r" "$r" > "$W/$b/conf.d/$r.yaml"; done
+    printf 'name: fs50k\nupstream:\n  url: file://%s\n' "$UP" > "$W/$b/conf.d/fs50k.yaml"
+    log "syncing fs50k (50,001 packages, 1.2 GiB) into the pool, catalogue on $b"
+    CHANTAL_CONFIG="$W/$b/config.yaml" "$CHANTAL" -q repo sync --repo-id fs50k
+done
 
+# start_fs BACKEND / stop_fs BACKEND / rss_mb BACKEND
 start_fs() {
-    "$CHANTAL_FS" "$W/mnt" 2>>"$W/chantal-fs.log" &
-    FS_PID=$!
+    CHANTAL_CONFIG="$W/$1/config.yaml" "$CHANTAL_FS" "$W/mnt-$1" 2>>"$W/chantal-fs-$1.log" &
+    FS_PID[$1]=$!
     local i
-    for i in $(seq 1 200); do [ -d "$W/mnt/fs50k/latest" ] && return 0; sleep 0.05; done
-    die "chantal-fs did not come up (see $W/chantal-fs.log)"
+    for i in $(seq 1 200); do [ -d "$W/mnt-$1/fs50k/latest" ] && return 0; sleep 0.05; done
+    die "chantal-fs did not come up (see $W/chantal-fs-$1.log)"
 }
-stop_fs() { kill "$FS_PID"; wait "$FS_PID" || true; FS_PID=; }
-rss_mb() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$FS_PID/status"; }
+stop_fs() { kill "${FS_PID[$1]}"; wait "${FS_PID[$1]}" || true; unset "FS_PID[$1]"; }
+rss_mb() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/${FS_PID[$1]}/status"; }
 
-start_fs
+TOOLS="native bindfs"
+for b in $BACKENDS; do
+    start_fs "$b"
+    ln -s "$W/mnt-$b/fs50k/latest" "$W/www/chantal-$b"
+    TOOLS="$TOOLS chantal-$b"
+done
 bindfs -r "$UP" "$W/bindfs"
 ln -s "$UP" "$W/www/native"
 ln -s "$W/bindfs" "$W/www/bindfs"
-ln -s "$W/mnt/fs50k/latest" "$W/www/chantal"
 bench_nginx_start "$PORT" "$W/www"
 
 (cd "$UP/Packages" && ls | grep '^small-') > "$W/small.list"
@@ -84,13 +95,13 @@ for n in names:
 print(f"{time.perf_counter() - t:.3f}")
 PY
 secs() { local s e; s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N); awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", (e - s) / 1e9 }'; }
-dir_of() { case $1 in native) echo "$UP" ;; bindfs) echo "$W/bindfs" ;; chantal) echo "$W/mnt/fs50k/latest" ;; esac; }
+dir_of() { case $1 in native) echo "$UP" ;; bindfs) echo "$W/bindfs" ;; chantal-*) echo "$W/mnt-${1#chantal-}/fs50k/latest" ;; esac; }
 
 RESULTS="$W/results.tsv"; : > "$RESULTS"
-record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$RESULTS"; printf '  %-8s %-34s %s\n' "$1" "$2" "$3" >&2; }
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$RESULTS"; printf '  %-18s %-34s %s\n' "$1" "$2" "$3" >&2; }
 
 log "warming the page cache (every file read once through each path)"
-for t in native bindfs chantal; do
+for t in $TOOLS; do
     curl -s -o /dev/null "http://127.0.0.1:$PORT/$t/Packages/huge-1.0-1.noarch.rpm"
     python3 "$W/readall.py" "$(dir_of $t)/Packages" "$W/small.list" >/dev/null
 done
@@ -100,7 +111,7 @@ done
 drop_dentries() { sync; echo 2 > /proc/sys/vm/drop_caches; }
 for round in $(seq 1 "$ROUNDS"); do
     log "round $round/$ROUNDS"
-    for t in native bindfs chantal; do
+    for t in $TOOLS; do
         d=$(dir_of "$t")
         # The second of two downloads: the page cache holds the file for all three alike.
         curl -s -o /dev/null "http://127.0.0.1:$PORT/$t/Packages/huge-1.0-1.noarch.rpm"
@@ -112,23 +123,26 @@ for round in $(seq 1 "$ROUNDS"); do
         record "$t" "open+read 50,000 x 4 KiB, cold (s)" "$(python3 "$W/readall.py" "$d/Packages" "$W/small.list")"
         record "$t" "open+read 50,000 x 4 KiB, again (s)" "$(python3 "$W/readall.py" "$d/Packages" "$W/small.list")"
     done
-    # A fresh daemon: the first lookup in a 100,000-package version builds its tree.
-    stop_fs; start_fs
-    before=$(rss_mb)
-    first=$(python3 -c 'import os, sys, time
-t = time.perf_counter(); os.stat(sys.argv[1]); print(f"{time.perf_counter() - t:.3f}")' "$W/mnt/big/latest/Packages")
-    record chantal "first lookup, 100,000 pkgs (s)" "$first"
-    record chantal "RSS after mount (MB)" "$before"
-    record chantal "RSS + 100,000-pkg tree (MB)" "$(rss_mb)"
-    ls "$W/mnt/cs9/latest" >/dev/null
-    record chantal "RSS + CS9 17,649-pkg tree (MB)" "$(rss_mb)"
+    for b in $BACKENDS; do
+        # A fresh daemon: the first lookup in a 100,000-package version builds its tree.
+        stop_fs "$b"; start_fs "$b"
+        before=$(rss_mb "$b")
+        first=$(python3 -c 'import os, sys, time
+t = time.perf_counter(); os.stat(sys.argv[1]); print(f"{time.perf_counter() - t:.3f}")' "$W/mnt-$b/big/latest/Packages")
+        record "chantal-$b" "first lookup, 100,000 pkgs (s)" "$first"
+        record "chantal-$b" "RSS after mount (MB)" "$before"
+        record "chantal-$b" "RSS + 100,000-pkg tree (MB)" "$(rss_mb "$b")"
+        ls "$W/mnt-$b/cs9/latest" >/dev/null
+        record "chantal-$b" "RSS + CS9 17,649-pkg tree (MB)" "$(rss_mb "$b")"
+    done
 done
 
 echo
-echo "kernel $(uname -r); chantal-fs $(grep -o 'reads: .*' "$W/chantal-fs.log" | tail -1)"
+echo "kernel $(uname -r); chantal-fs $(cat "$W"/chantal-fs-*.log | grep -o 'reads: .*' | tail -1)"
 echo "median of $ROUNDS rounds"
-python3 - "$RESULTS" <<'PYSUM'
+python3 - "$RESULTS" $TOOLS <<'PYSUM'
 import sys, statistics, collections
+tools = sys.argv[2:]
 rows = collections.defaultdict(dict)
 order = []
 for line in open(sys.argv[1]):
@@ -136,11 +150,11 @@ for line in open(sys.argv[1]):
     if case not in order:
         order.append(case)
     rows[case].setdefault(tool, []).append(float(v))
-print("| figure | native | bindfs | chantal-fs |")
-print("|---|---|---|---|")
+print("| figure | " + " | ".join(tools) + " |")
+print("|---" * (len(tools) + 1) + "|")
 for case in order:
     cells = []
-    for tool in ("native", "bindfs", "chantal"):
+    for tool in tools:
         v = rows[case].get(tool)
         cells.append(f"{statistics.median(v):g}" if v else "-")
     print(f"| {case} | " + " | ".join(cells) + " |")

@@ -1,5 +1,9 @@
 # Shared by the benchmark scripts (sourced after contrib/lib/deps.sh): a private PostgreSQL
-# cluster and a private nginx under a work directory $W, both stopped by bench_stop.
+# cluster and a private nginx under a work directory $W, both stopped by bench_stop, and a
+# catalogue per backend. $BACKENDS lists the catalogue backends chantal is measured on
+# (default: both, "postgresql sqlite").
+
+BACKENDS=${BACKENDS:-postgresql sqlite}
 
 run_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
@@ -17,6 +21,21 @@ bench_pg_start() {
     if ! run_pg "$PGBIN/pg_ctl" -D "$W/pg" status >/dev/null 2>&1; then
         run_pg "$PGBIN/pg_ctl" -D "$W/pg" -l "$W/pg.log" -w -o "-c listen_addresses='' -k $W" start >/dev/null
     fi
+}
+
+# bench_db BACKEND NAME: prints the database URL of an empty catalogue called NAME on BACKEND:
+# a fresh database in the private cluster, or a SQLite file $W/NAME.db (removed first).
+bench_db() {
+    case $1 in
+        postgresql)
+            psql -q "host=$W user=chantal dbname=postgres" -c "DROP DATABASE IF EXISTS $2" \
+                -c "CREATE DATABASE $2" >/dev/null 2>&1
+            echo "host=$W user=chantal dbname=$2" ;;
+        sqlite)
+            rm -rf "$W/$2.db" "$W/$2.db-wal" "$W/$2.db-shm" "$W/$2.db-locks"
+            echo "sqlite://$W/$2.db" ;;
+        *) die "unknown backend $1 (BACKENDS: postgresql sqlite)" ;;
+    esac
 }
 
 # bench_nginx_start PORT ROOT: nginx (as root, sendfile on, no access log) serving ROOT on

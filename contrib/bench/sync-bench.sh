@@ -9,13 +9,16 @@
 #
 # Every cold run starts from an empty pool and catalogue, after `sync` and a settle pause
 # (ext4 allocates inodes slowly right after thousands were freed, whoever allocates them).
-# Usage: contrib/bench/sync-bench.sh [ROUNDS]   (env: BENCH_DIR, SETTLE seconds)
+# chantal runs once per catalogue backend in $BACKENDS (default "postgresql sqlite"); COMPARE=0
+# skips dnf and Python chantal.
+# Usage: contrib/bench/sync-bench.sh [ROUNDS]   (env: BENCH_DIR, SETTLE seconds, BACKENDS, COMPARE)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/contrib/lib/deps.sh"
 . "$ROOT/contrib/bench/lib.sh"
 ROUNDS=${1:-3}
 SETTLE=${SETTLE:-10}
+COMPARE=${COMPARE:-1}
 export BENCH_DIR=${BENCH_DIR:-/var/tmp/chantal-bench}
 PORT=18080
 W="$BENCH_DIR/work"
@@ -53,17 +56,18 @@ measure() {
     fi
     read -r secs kb < <(tail -n 1 "$t"); rm -f "$t"
     printf '%s\t%s\t%s\t%s\t%s\n' "$tool" "$repo" "$case" "$secs" "$((kb / 1024))" >> "$RESULTS"
-    printf '  %-8s %-9s %-6s %6.2f s %5d MB\n' "$tool" "$repo" "$case" "$secs" "$((kb / 1024))" >&2
+    printf '  %-18s %-9s %-6s %6.2f s %5d MB\n' "$tool" "$repo" "$case" "$secs" "$((kb / 1024))" >&2
 }
 settle() { sync; sleep "$SETTLE"; }
 
+# chantal_fresh BACKEND: an empty pool and catalogue.
 chantal_fresh() {
-    psql_admin -c "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench"
+    local url; url=$(bench_db "$1" bench)
     rm -rf "$W/chantal"; mkdir -p "$W/chantal/conf.d"
     cat > "$W/chantal/config.yaml" <<YAML
 include: conf.d/*.yaml
 storage: {base_path: $W/chantal/storage}
-database: {url: "host=$W user=chantal dbname=bench"}
+database: {url: "$url"}
 YAML
     for r in small bulk meta100k; do
         printf 'name: %s\nupstream:\n  url: %s/%s\n' "$r" "$BASE" "$r" > "$W/chantal/conf.d/$r.yaml"
@@ -115,9 +119,12 @@ chmod +x "$W/dnf-sync"
 for round in $(seq 1 "$ROUNDS"); do
     log "round $round of $ROUNDS"
     for repo in small bulk; do
-        chantal_fresh; settle
-        measure chantal "$repo" cold env CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id "$repo"
-        measure chantal "$repo" noop env CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id "$repo"
+        for b in $BACKENDS; do
+            chantal_fresh "$b"; settle
+            measure "chantal/$b" "$repo" cold env CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id "$repo"
+            measure "chantal/$b" "$repo" noop env CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id "$repo"
+        done
+        [ "$COMPARE" = 1 ] || continue
         rm -rf "$W/dnf"; settle
         measure dnf "$repo" cold "$W/dnf-sync" "$repo"
         measure dnf "$repo" noop "$W/dnf-sync" "$repo"
@@ -125,10 +132,14 @@ for round in $(seq 1 "$ROUNDS"); do
         measure python "$repo" cold "${PYC[@]}" repo sync --repo-id "$repo"
         measure python "$repo" noop "${PYC[@]}" repo sync --repo-id "$repo"
     done
-    chantal_fresh; settle
-    measure chantal meta100k meta env CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id meta100k --dry-run
-    pychantal_fresh; settle
-    measure python meta100k meta "${PYC[@]}" repo check-updates --repo-id meta100k
+    for b in $BACKENDS; do
+        chantal_fresh "$b"; settle
+        measure "chantal/$b" meta100k meta env CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id meta100k --dry-run
+    done
+    if [ "$COMPARE" = 1 ]; then
+        pychantal_fresh; settle
+        measure python meta100k meta "${PYC[@]}" repo check-updates --repo-id meta100k
+    fi
 done
 CS9="$ROOT/../shared/fixtures/cs9/appstream/repodata/c03bb2ebc33bbee3046da091b45d90717273a43d3641a9d84e6eede05637bc8a-primary.xml.gz"
 if [ -f "$CS9" ]; then

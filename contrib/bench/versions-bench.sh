@@ -5,7 +5,8 @@
 #   - repodata written for the CS9 AppStream set (<= 1.5 s);
 #   - against the original Python chantal's `snapshot create` + `publish snapshot` on the same
 #     3,000-package repository (synced by both, served by nginx on 127.0.0.1).
-# Usage: contrib/bench/versions-bench.sh [ROUNDS]   (env: BENCH_DIR)
+# chantal runs once per catalogue backend in $BACKENDS (default "postgresql sqlite").
+# Usage: contrib/bench/versions-bench.sh [ROUNDS]   (env: BENCH_DIR, BACKENDS)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/contrib/lib/deps.sh"
@@ -40,23 +41,26 @@ measure() {
     fi
     read -r secs kb < <(tail -n 1 "$t"); rm -f "$t"
     printf '%s\t%s\t%s\t%s\n' "$tool" "$case" "$secs" "$((kb / 1024))" >> "$RESULTS"
-    printf '  %-8s %-28s %6.3f s %5d MB\n' "$tool" "$case" "$secs" "$((kb / 1024))" >&2
+    printf '  %-18s %-28s %6.3f s %5d MB\n' "$tool" "$case" "$secs" "$((kb / 1024))" >&2
 }
 
-psql -q "host=$W user=chantal dbname=postgres" -c "CREATE DATABASE versions" -c "CREATE DATABASE pyv"
-DB="host=$W user=chantal dbname=versions"
-log "preparing catalogue state (CS9 AppStream x2 versions, 100,000-package repository)"
-"$ROOT/target/release/examples/bench_versions" "$DB" "$W/storage" "$CS9" | tee "$W/prepare.out" >&2
-mkdir -p "$W/chantal/conf.d"
-cat > "$W/chantal/config.yaml" <<YAML
+psql -q "host=$W user=chantal dbname=postgres" -c "CREATE DATABASE pyv"
+# Per backend: the catalogue state (CS9 AppStream x2 versions, a 100,000-package repository)
+# and the 3,000-package repository synced over HTTP, each in $W/<backend>/.
+for b in $BACKENDS; do
+    DB=$(bench_db "$b" versions)
+    log "preparing catalogue state on $b (CS9 AppStream x2 versions, 100,000-package repository)"
+    mkdir -p "$W/$b/chantal/conf.d"
+    "$ROOT/target/release/examples/bench_versions" "$DB" "$W/$b/storage" "$CS9" | tee "$W/$b/prepare.out" >&2
+    cat > "$W/$b/chantal/config.yaml" <<YAML
 include: conf.d/*.yaml
-storage: {base_path: $W/storage}
+storage: {base_path: $W/$b/storage}
 database: {url: "$DB"}
 YAML
-for r in cs9 big; do printf 'name: %s\nupstream:\n  url: file:///nonexistent/%s\n' "$r" "$r" > "$W/chantal/conf.d/$r.yaml"; done
-printf 'name: small\nupstream:\n  url: http://127.0.0.1:%s/small\n' "$PORT" > "$W/chantal/conf.d/small.yaml"
-export CHANTAL_CONFIG="$W/chantal/config.yaml"
-"$CHANTAL" -q repo sync --repo-id small
+    for r in cs9 big; do printf 'name: %s\nupstream:\n  url: file:///nonexistent/%s\n' "$r" "$r" > "$W/$b/chantal/conf.d/$r.yaml"; done
+    printf 'name: small\nupstream:\n  url: http://127.0.0.1:%s/small\n' "$PORT" > "$W/$b/chantal/conf.d/small.yaml"
+    CHANTAL_CONFIG="$W/$b/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id small
+done
 
 cat > "$W/py.yaml" <<YAML
 database: {url: "postgresql+psycopg2://chantal@/pyv?host=$W"}
@@ -80,14 +84,17 @@ PYC=("$PY" "$W/py.py" --config "$W/py.yaml")
 "${PYC[@]}" repo sync --repo-id small >/dev/null
 
 for round in $(seq 1 "$ROUNDS"); do
-    measure chantal "snapshot create (100k pkgs)" "$CHANTAL" -q snapshot create --repo-id big --name "b$round"
-    measure chantal "snapshot create (3k pkgs)" "$CHANTAL" -q snapshot create --repo-id small --name "s$round"
-    measure chantal "snapshot diff (2x17,649)" "$CHANTAL" -q snapshot diff --from cs9-v1 --to latest --repo-id cs9
+    for b in $BACKENDS; do
+        export CHANTAL_CONFIG="$W/$b/chantal/config.yaml"
+        measure "chantal/$b" "snapshot create (100k pkgs)" "$CHANTAL" -q snapshot create --repo-id big --name "b$round"
+        measure "chantal/$b" "snapshot create (3k pkgs)" "$CHANTAL" -q snapshot create --repo-id small --name "s$round"
+        measure "chantal/$b" "snapshot diff (2x17,649)" "$CHANTAL" -q snapshot diff --from cs9-v1 --to latest --repo-id cs9
+    done
     measure python "snapshot create (3k pkgs)" "${PYC[@]}" snapshot create --repo-id small --name "s$round"
     measure python "publish snapshot (3k pkgs)" "${PYC[@]}" publish snapshot --snapshot "s$round" --repo-id small
 done
 echo
-grep -hE "written in|snapshot create" "$W/prepare.out"
+for b in $BACKENDS; do echo "$b:"; grep -hE "written in|snapshot create" "$W/$b/prepare.out"; done
 echo "median of $ROUNDS rounds (wall seconds incl. process start / peak RSS MB)"
 python3 - "$RESULTS" <<'PYSUM'
 import sys, statistics, collections
