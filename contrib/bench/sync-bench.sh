@@ -7,8 +7,10 @@
 #            chantal's `repo check-updates`)
 # plus a parse of the real CentOS Stream 9 AppStream primary.xml.gz.
 #
-# Every cold run starts from an empty pool and catalogue, after `sync` and a settle pause
-# (ext4 allocates inodes slowly right after thousands were freed, whoever allocates them).
+# Every cold run starts from an empty pool and catalogue, after `sync` and a settle pause.
+# Earlier runs' trees are moved aside, not deleted, until the end: ext4 allocates inodes slowly
+# right after thousands were freed, whoever allocates them, which made whichever tool ran
+# after a deletion up to 3x slower.
 # chantal runs once per catalogue backend in $BACKENDS (default "postgresql sqlite"); COMPARE=0
 # skips dnf and Python chantal.
 # Usage: contrib/bench/sync-bench.sh [ROUNDS]   (env: BENCH_DIR, SETTLE seconds, BACKENDS, COMPARE)
@@ -59,11 +61,13 @@ measure() {
     printf '  %-18s %-9s %-6s %6.2f s %5d MB\n' "$tool" "$repo" "$case" "$secs" "$((kb / 1024))" >&2
 }
 settle() { sync; sleep "$SETTLE"; }
+# discard DIR: out of the way now, deleted at the end.
+discard() { if [ -e "$1" ]; then mkdir -p "$W/trash"; mv "$1" "$(mktemp -u -p "$W/trash")"; fi; }
 
 # chantal_fresh BACKEND: an empty pool and catalogue.
 chantal_fresh() {
     local url; url=$(bench_db "$1" bench)
-    rm -rf "$W/chantal"; mkdir -p "$W/chantal/conf.d"
+    discard "$W/chantal"; mkdir -p "$W/chantal/conf.d"
     cat > "$W/chantal/config.yaml" <<YAML
 include: conf.d/*.yaml
 storage: {base_path: $W/chantal/storage}
@@ -76,7 +80,7 @@ YAML
 }
 pychantal_fresh() {
     psql_admin -c "DROP DATABASE IF EXISTS pybench" -c "CREATE DATABASE pybench"
-    rm -rf "$W/py"; mkdir -p "$W/py"
+    discard "$W/py"; mkdir -p "$W/py"
     cat > "$W/py/config.yaml" <<YAML
 database: {url: "postgresql+psycopg2://chantal@/pybench?host=$W"}
 storage: {base_path: $W/py/storage, published_path: $W/py/published}
@@ -118,21 +122,24 @@ chmod +x "$W/dnf-sync"
 
 for round in $(seq 1 "$ROUNDS"); do
     log "round $round of $ROUNDS"
+    # Backends take turns going first.
+    order=$BACKENDS
+    if [ $((round % 2)) -eq 0 ]; then order=$(printf '%s\n' $BACKENDS | tac | xargs); fi
     for repo in small bulk; do
-        for b in $BACKENDS; do
+        for b in $order; do
             chantal_fresh "$b"; settle
             measure "chantal/$b" "$repo" cold env CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id "$repo"
             measure "chantal/$b" "$repo" noop env CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id "$repo"
         done
         [ "$COMPARE" = 1 ] || continue
-        rm -rf "$W/dnf"; settle
+        discard "$W/dnf"; settle
         measure dnf "$repo" cold "$W/dnf-sync" "$repo"
         measure dnf "$repo" noop "$W/dnf-sync" "$repo"
         pychantal_fresh; settle
         measure python "$repo" cold "${PYC[@]}" repo sync --repo-id "$repo"
         measure python "$repo" noop "${PYC[@]}" repo sync --repo-id "$repo"
     done
-    for b in $BACKENDS; do
+    for b in $order; do
         chantal_fresh "$b"; settle
         measure "chantal/$b" meta100k meta env CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id meta100k --dry-run
     done
@@ -147,7 +154,7 @@ if [ -f "$CS9" ]; then
         measure chantal cs9 parse "$ROOT/target/release/examples/parse_primary" "$CS9"
     done
 fi
-rm -rf "$W/chantal" "$W/py" "$W/dnf"
+rm -rf "$W/chantal" "$W/py" "$W/dnf" "$W/trash"
 
 echo
 echo "median of $ROUNDS rounds (wall seconds / peak RSS MB); bulk MB/s = 1024 MiB / cold seconds"
