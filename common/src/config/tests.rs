@@ -328,6 +328,8 @@ fn shipped_examples_load() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/examples/config.yaml");
     let c = Config::load_with_database_override(&path, None).unwrap();
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // The shipped example uses the embedded catalogue.
+    assert_eq!(c.database_url(), "sqlite:///var/lib/chantal/catalog.db");
     let names: Vec<_> = c.repositories.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(
         names,

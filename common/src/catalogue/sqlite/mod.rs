@@ -91,12 +91,14 @@ impl SqliteStore {
         let conn = Connection::open_with_flags(&self.path, flags).map_err(self.connect_err())?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(self.connect_err())?;
-        // FULL: a committed version survives a power cut, like PostgreSQL's default.
+        // FULL: a committed version survives a power cut, like PostgreSQL's default. The page
+        // cache stays at SQLite's default (2 MB per connection): the kernel caches the file
+        // anyway, and a larger one showed up as chantal-fs's resident memory (98 MB with a
+        // 100,000-package tree at 64 MB, against 33 MB on PostgreSQL).
         conn.execute_batch(
             "PRAGMA foreign_keys = ON;
              PRAGMA synchronous = FULL;
-             PRAGMA temp_store = MEMORY;
-             PRAGMA cache_size = -65536;",
+             PRAGMA temp_store = MEMORY;",
         )
         .map_err(self.connect_err())?;
         Ok(conn)
