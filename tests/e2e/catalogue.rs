@@ -7,6 +7,18 @@ use chantal_common::pool::Pool;
 use chantal_common::Error;
 use chantal_tests::TestDb;
 
+/// An installation with one repository `name` on a `file://` upstream of the test RPMs,
+/// initialised but not synced (the upstream lives as long as the returned directory).
+fn initialised(name: &str) -> (chantal_tests::Env, tempfile::TempDir) {
+    use chantal_tests::repo::{createrepo, test_rpms};
+    let up = tempfile::tempdir().unwrap();
+    createrepo(up.path(), &test_rpms(), &[]);
+    let env = chantal_tests::Env::new();
+    env.repo(name, &format!("file://{}", up.path().display()), "");
+    env.chantal(&["init"]).ok();
+    (env, up)
+}
+
 #[test]
 fn migrations_apply_once_and_are_idempotent() {
     let db = TestDb::new();
@@ -118,12 +130,7 @@ fn empty_catalogue_lists_nothing() {
 #[test]
 fn a_version_tree_matches_what_dnf_reads() {
     use chantal_common::tree::Node;
-    use chantal_tests::repo::{createrepo, test_rpms};
-    let up = tempfile::tempdir().unwrap();
-    createrepo(up.path(), &test_rpms(), &[]);
-    let env = chantal_tests::Env::new();
-    env.repo("t", &format!("file://{}", up.path().display()), "");
-    env.chantal(&["init"]).ok();
+    let (env, _up) = initialised("t");
     env.chantal(&["repo", "sync", "--repo-id", "t"]).ok();
     let cat = Catalogue::open(&env.db.url).unwrap();
     let tree = cat.version_tree("t", 1).unwrap();
@@ -211,12 +218,7 @@ fn the_sync_lock_is_exclusive_and_released_on_drop_or_death() {
 
 #[test]
 fn a_sync_waits_for_no_one_while_another_holds_the_lock() {
-    use chantal_tests::repo::{createrepo, test_rpms};
-    let up = tempfile::tempdir().unwrap();
-    createrepo(up.path(), &test_rpms(), &[]);
-    let env = chantal_tests::Env::new();
-    env.repo("t", &format!("file://{}", up.path().display()), "");
-    env.chantal(&["init"]).ok();
+    let (env, _up) = initialised("t");
     let cat = Catalogue::open(&env.db.url).unwrap();
     let lock = cat.try_lock_sync("t").unwrap().ok().unwrap();
     let run = env.chantal(&["repo", "sync", "--repo-id", "t"]);
@@ -232,12 +234,7 @@ fn a_sync_waits_for_no_one_while_another_holds_the_lock() {
 
 #[test]
 fn readers_hear_of_a_new_version() {
-    use chantal_tests::repo::{createrepo, test_rpms};
-    let up = tempfile::tempdir().unwrap();
-    createrepo(up.path(), &test_rpms(), &[]);
-    let env = chantal_tests::Env::new();
-    env.repo("t", &format!("file://{}", up.path().display()), "");
-    env.chantal(&["init"]).ok();
+    let (env, _up) = initialised("t");
     let cat = Catalogue::open(&env.db.url).unwrap();
     let mut listener = cat.listen_latest().unwrap();
     assert!(!listener
