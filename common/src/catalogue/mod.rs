@@ -135,6 +135,12 @@ impl Catalogue {
         Self::connect_target(url, wait, true)
     }
 
+    /// Like [`Catalogue::connect`], but a SQLite file must exist already: for commands that
+    /// only look (`db status`), which should not leave an empty catalogue behind.
+    pub fn connect_existing(url: &str) -> Result<Catalogue> {
+        Self::connect_target(url, CONNECT_TIMEOUT, false)
+    }
+
     fn connect_target(url: &str, wait: Duration, create: bool) -> Result<Catalogue> {
         let backend = match Target::parse(url)? {
             Target::Postgres(url) => Backend::Postgres(Arc::new(pg::PgStore::connect(&url, wait)?)),

@@ -44,7 +44,7 @@ pub fn copy_to(ctx: &Context, url: &str) -> anyhow::Result<ExitStatus> {
 }
 
 pub fn status(ctx: &Context, format: Format) -> anyhow::Result<ExitStatus> {
-    let catalogue = ctx.catalogue_unchecked()?;
+    let catalogue = ctx.catalogue_existing()?;
     let s = catalogue.schema_status()?;
     let state = if s.current > s.latest_known {
         "newer than this chantal: upgrade chantal"

@@ -25,9 +25,15 @@ impl Context {
         Ok(Catalogue::open(&self.config.database_url())?)
     }
 
-    /// The catalogue without the schema check (for `init` and `db`).
+    /// The catalogue without the schema check, created if it is a SQLite file that does not
+    /// exist yet (for `init` and `db migrate`).
     pub fn catalogue_unchecked(&self) -> anyhow::Result<Catalogue> {
         Ok(Catalogue::connect(&self.config.database_url())?)
+    }
+
+    /// The catalogue without the schema check, never created (for `db status`).
+    pub fn catalogue_existing(&self) -> anyhow::Result<Catalogue> {
+        Ok(Catalogue::connect_existing(&self.config.database_url())?)
     }
 
     /// Prints a line on stdout unless `--quiet`.
