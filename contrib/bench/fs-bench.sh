@@ -3,7 +3,8 @@
 #   native  the upstream directory itself (ext4/xfs, the page cache warm)
 #   bindfs  bindfs -r over that directory (the generic FUSE baseline)
 #   chantal chantal-fs serving the same packages synced into the pool (<repo>/latest/)
-# Figures: nginx -> curl of a 1 GiB package; `ls -l` of a 50,001-entry Packages/; open+read of
+# Figures: nginx -> curl of a 1 GiB package; `ls -l` of a 50,001-entry Packages/ (cold, then at
+# once again with the kernel's caches warm); open+read of
 # 50,000 small (4 KiB) packages; first lookup in a 100,000-package version after a fresh mount;
 # chantal-fs's RSS before and after that version's tree is built (and CS9 AppStream's, 17,649).
 # chantal-fs runs once per catalogue backend in $BACKENDS (default "postgresql sqlite"), the
@@ -119,6 +120,7 @@ for round in $(seq 1 "$ROUNDS"); do
         record "$t" "nginx->curl 1 GiB (MB/s)" "$(awk -v b="$speed" 'BEGIN { printf "%d", b / 1e6 }')"
         drop_dentries
         record "$t" "ls -l 50,001 entries, cold (s)" "$(secs ls -l --color=never "$d/Packages")"
+        record "$t" "ls -l 50,001 entries, again (s)" "$(secs ls -l --color=never "$d/Packages")"
         drop_dentries
         record "$t" "open+read 50,000 x 4 KiB, cold (s)" "$(python3 "$W/readall.py" "$d/Packages" "$W/small.list")"
         record "$t" "open+read 50,000 x 4 KiB, again (s)" "$(python3 "$W/readall.py" "$d/Packages" "$W/small.list")"
