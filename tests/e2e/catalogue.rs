@@ -180,7 +180,14 @@ fn database_urls_name_their_backend_or_fail_in_one_line() {
         err.contains("unsupported database URL scheme 'mysql://'"),
         "{err}"
     );
-    assert!(Catalogue::connect("sqlite://").is_err());
+    for relative in [
+        "sqlite://",
+        "sqlite://catalog.db",
+        "sqlite://var/lib/chantal/catalog.db",
+    ] {
+        let err = Catalogue::connect(relative).unwrap_err().to_string();
+        assert!(err.contains("by its absolute path"), "{err}");
+    }
     assert_eq!(
         Target::parse("host=/run/postgresql dbname=chantal").unwrap(),
         Target::Postgres("host=/run/postgresql dbname=chantal".into())

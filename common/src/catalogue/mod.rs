@@ -73,9 +73,10 @@ impl Target {
     /// Parses `sqlite:///path`, `postgresql://…`/`postgres://…` or `host=… dbname=…`.
     pub fn parse(url: &str) -> Result<Target> {
         if let Some(rest) = url.strip_prefix("sqlite://") {
-            if rest.is_empty() {
+            // A relative path would depend on the directory cron or systemd starts in.
+            if !rest.starts_with('/') {
                 return Err(Error::Missing(format!(
-                    "invalid database URL {url}: a SQLite URL names a file, as in sqlite:///var/lib/chantal/catalog.db"
+                    "invalid database URL {url}: a SQLite URL names a file by its absolute path, as in sqlite:///var/lib/chantal/catalog.db"
                 )));
             }
             return Ok(Target::Sqlite(PathBuf::from(rest)));
