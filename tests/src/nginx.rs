@@ -74,11 +74,35 @@ fn issue(dir: &Path, ca: &str, name: &str, cn: &str, ext: &str) {
     );
 }
 
+/// `chantal-certs-<pid>` in the temporary directory, for this process. The certificates live
+/// as long as the process (a static is never dropped), so the directories of test processes
+/// that have ended are removed here instead of accumulating.
+fn certs_dir() -> std::path::PathBuf {
+    let tmp = std::env::temp_dir();
+    for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(suffix) = name.strip_prefix("chantal-certs-") else {
+            continue;
+        };
+        // Random suffixes are left by older versions of this harness.
+        let ended = suffix.parse::<u32>().map_or(true, |pid| {
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if ended {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = tmp.join(format!("chantal-certs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// The process's test certificates.
 pub fn certs() -> &'static Certs {
     static CERTS: OnceLock<Certs> = OnceLock::new();
     CERTS.get_or_init(|| {
-        let dir = tempfile::Builder::new().prefix("chantal-certs-").tempdir().unwrap().keep();
+        let dir = certs_dir();
         for ca in ["ca", "other-ca"] {
             openssl(
                 &dir,
