@@ -2,15 +2,8 @@
 //! they needed; nothing a remaining version or snapshot references is ever touched.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-
-use chantal_tests::repo::{createrepo, pool_files, test_rpm, test_rpms};
+use chantal_tests::repo::{createrepo, pool_files, test_rpms, up, upstream_dir};
 use chantal_tests::Env;
-
-fn up(dir: &Path, rpms: &[&str]) {
-    let files: Vec<_> = rpms.iter().map(|r| test_rpm(r)).collect();
-    createrepo(dir, &files, &[]);
-}
 
 fn rpm_files(env: &Env) -> Vec<String> {
     let mut v: Vec<String> = pool_files(&env.storage())
@@ -54,10 +47,7 @@ fn assert_referenced_files_sound(env: &Env) {
 
 #[test]
 fn cleanup_keeps_latest_and_snapshots_and_frees_the_rest() {
-    let dir = tempfile::Builder::new()
-        .prefix("chantal-up-")
-        .tempdir()
-        .unwrap();
+    let dir = upstream_dir();
     let env = Env::new();
     env.repo("r", &format!("file://{}", dir.path().display()), "");
     env.chantal(&["init"]).ok();
@@ -154,10 +144,7 @@ impl Rng {
 #[test]
 fn randomized_syncs_snapshots_and_cleanups_never_lose_a_referenced_file() {
     let rpms = test_rpms();
-    let dir = tempfile::Builder::new()
-        .prefix("chantal-up-")
-        .tempdir()
-        .unwrap();
+    let dir = upstream_dir();
     let env = Env::new();
     env.repo("a", &format!("file://{}", dir.path().display()), "");
     env.repo(

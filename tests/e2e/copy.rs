@@ -2,22 +2,8 @@
 //! versions and snapshots copied into PostgreSQL, verified, and served from there unchanged.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-
-use chantal_tests::repo::{createrepo, test_rpm};
+use chantal_tests::repo::{up, upstream_dir};
 use chantal_tests::{Env, TestDb};
-
-fn up(dir: &Path, rpms: &[&str]) {
-    let files: Vec<_> = rpms.iter().map(|r| test_rpm(r)).collect();
-    createrepo(dir, &files, &[]);
-}
-
-fn upstream() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("chantal-up-")
-        .tempdir()
-        .unwrap()
-}
 
 /// What operators see, for comparison across backends.
 fn views(env: &Env) -> Vec<String> {
@@ -61,8 +47,8 @@ fn views(env: &Env) -> Vec<String> {
 
 #[test]
 fn a_sqlite_catalogue_moves_to_postgresql_intact() {
-    let ua = upstream();
-    let ub = upstream();
+    let ua = upstream_dir();
+    let ub = upstream_dir();
     up(
         ua.path(),
         &["hello-1.0-1.noarch.rpm", "lib-1.0-1.x86_64.rpm"],

@@ -9,14 +9,9 @@ use std::time::Duration;
 
 use chantal_tests::dnf::{materialize, repoquery};
 use chantal_tests::mount::Mount;
-use chantal_tests::repo::{createrepo, synth_pkgs, synthetic_repo, test_rpm, SynthOptions};
+use chantal_tests::repo::{synth_pkgs, synthetic_repo, up, SynthOptions};
 use chantal_tests::trees::{files, read_consistent_snapshot_of_latest};
 use chantal_tests::Env;
-
-fn up(dir: &Path, rpms: &[&str]) {
-    let files: Vec<_> = rpms.iter().map(|r| test_rpm(r)).collect();
-    createrepo(dir, &files, &[]);
-}
 
 /// Every file below `root` (following the top symlink) with its inode.
 fn inodes(root: &Path) -> Vec<(String, u64)> {

@@ -4,27 +4,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chantal_tests::dnf::{materialize, repoquery};
 use chantal_tests::mount::{wait_for, Mount};
-use chantal_tests::repo::{createrepo, test_rpm};
+use chantal_tests::repo::{test_rpm, up, upstream_dir};
 use chantal_tests::trees::{files, read_consistent_snapshot_of_latest};
 use chantal_tests::Env;
 
-fn up(dir: &Path, rpms: &[&str]) {
-    let files: Vec<_> = rpms.iter().map(|r| test_rpm(r)).collect();
-    createrepo(dir, &files, &[]);
-}
-
 #[test]
 fn serves_latest_and_snapshots_read_only() {
-    let upstream = tempfile::Builder::new()
-        .prefix("chantal-up-")
-        .tempdir()
-        .unwrap();
+    let upstream = upstream_dir();
     up(
         upstream.path(),
         &["hello-1.0-1.noarch.rpm", "lib-1.0-1.x86_64.rpm"],
@@ -161,10 +152,7 @@ fn serves_latest_and_snapshots_read_only() {
 
 #[test]
 fn a_stale_mount_is_cleaned_up_and_an_outage_keeps_cached_trees_served() {
-    let upstream = tempfile::Builder::new()
-        .prefix("chantal-up-")
-        .tempdir()
-        .unwrap();
+    let upstream = upstream_dir();
     up(
         upstream.path(),
         &["hello-1.0-1.noarch.rpm", "lib-1.0-1.x86_64.rpm"],
@@ -266,10 +254,7 @@ fn nginx_serves_latest_and_a_snapshot_to_dnf() {
     use chantal_tests::dnf::{advisories, download, groups};
     use chantal_tests::nginx::{Nginx, NginxOptions};
     use chantal_tests::repo::{createrepo_with, COMPS};
-    let upstream = tempfile::Builder::new()
-        .prefix("chantal-up-")
-        .tempdir()
-        .unwrap();
+    let upstream = upstream_dir();
     let rpms = |names: &[&str]| names.iter().map(|n| test_rpm(n)).collect::<Vec<_>>();
     createrepo_with(
         upstream.path(),
@@ -368,10 +353,7 @@ fn nginx_serves_latest_and_a_snapshot_to_dnf() {
 
 #[test]
 fn a_reader_never_sees_a_missing_or_mismatched_file_while_latest_switches() {
-    let upstream = tempfile::Builder::new()
-        .prefix("chantal-up-")
-        .tempdir()
-        .unwrap();
+    let upstream = upstream_dir();
     let sets: [&[&str]; 2] = [
         &[
             "hello-1.0-1.noarch.rpm",
@@ -387,10 +369,7 @@ fn a_reader_never_sees_a_missing_or_mismatched_file_while_latest_switches() {
     env.chantal(&["repo", "sync", "--repo-id", "loop"]).ok();
     // A second repository synced at the same time: two writers and the daemon's reads contend
     // for the catalogue (on SQLite, one file).
-    let other = tempfile::Builder::new()
-        .prefix("chantal-up-")
-        .tempdir()
-        .unwrap();
+    let other = upstream_dir();
     up(other.path(), sets[1]);
     env.repo("other", &format!("file://{}", other.path().display()), "");
     let mut mount = Mount::start(&env, "loop/latest/repodata/repomd.xml");
@@ -446,10 +425,7 @@ fn a_reader_never_sees_a_missing_or_mismatched_file_while_latest_switches() {
 fn a_directory_larger_than_one_kernel_buffer_lists_whole() {
     use chantal_tests::repo::{synth_pkgs, synthetic_repo, SynthOptions};
     use std::os::unix::fs::MetadataExt;
-    let upstream = tempfile::Builder::new()
-        .prefix("chantal-up-")
-        .tempdir()
-        .unwrap();
+    let upstream = upstream_dir();
     // Hundreds of entries take many readdir calls, each resuming at an offset.
     let pkgs = synth_pkgs(700, 64);
     synthetic_repo(upstream.path(), &pkgs, SynthOptions::default());

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use chantal_tests::dnf::{advisories, download, groups, materialize, repoquery};
-use chantal_tests::repo::{createrepo, createrepo_with, test_rpm, COMPS};
+use chantal_tests::repo::{createrepo, createrepo_with, test_rpm, upstream_dir, COMPS};
 use chantal_tests::Env;
 
 const UPDATEINFO: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -106,10 +106,7 @@ const V2: &[&str] = &[
 
 #[test]
 fn policies_give_dnf_exactly_the_expected_sets() {
-    let up = tempfile::Builder::new()
-        .prefix("chantal-up-")
-        .tempdir()
-        .unwrap();
+    let up = upstream_dir();
     upstream(up.path(), V1);
     let url = format!("file://{}", up.path().display());
     let env = Env::new();
@@ -231,10 +228,7 @@ fn policies_give_dnf_exactly_the_expected_sets() {
 
 #[test]
 fn advisories_groups_and_bytes_come_through_generated_repodata() {
-    let up = tempfile::Builder::new()
-        .prefix("chantal-up-")
-        .tempdir()
-        .unwrap();
+    let up = upstream_dir();
     upstream(up.path(), V2);
     let url = format!("file://{}", up.path().display());
     let env = Env::new();
@@ -268,10 +262,7 @@ fn advisories_groups_and_bytes_come_through_generated_repodata() {
 
 #[test]
 fn keep_all_accumulates_advisories_and_diff_reports_new_ones() {
-    let up = tempfile::Builder::new()
-        .prefix("chantal-up-")
-        .tempdir()
-        .unwrap();
+    let up = upstream_dir();
     upstream_advisories(
         up.path(),
         &["hello-1.0-1.noarch.rpm"],
@@ -430,10 +421,7 @@ fn cs9_appstream_round_trips_through_the_writer() {
 
 #[test]
 fn modules_are_carried_into_generated_repodata() {
-    let up = tempfile::Builder::new()
-        .prefix("chantal-up-")
-        .tempdir()
-        .unwrap();
+    let up = upstream_dir();
     upstream(up.path(), V1);
     let modules = chantal_tests::repo::fixtures().join(
         "cs9/appstream/repodata/ffe6aa44abe8480c2f7a59b9e92f251f10018e1e79ac33e2807260dd03955592-modules.yaml.xz",
@@ -479,10 +467,7 @@ fn modules_are_carried_into_generated_repodata() {
 
 #[test]
 fn a_policy_change_applies_at_the_next_sync_without_downloading_again() {
-    let up = tempfile::Builder::new()
-        .prefix("chantal-up-")
-        .tempdir()
-        .unwrap();
+    let up = upstream_dir();
     upstream(up.path(), V2);
     let url = format!("file://{}", up.path().display());
     let env = Env::new();
@@ -529,10 +514,7 @@ fn a_policy_change_applies_at_the_next_sync_without_downloading_again() {
 
 #[test]
 fn zstd_upstreams_get_zstd_repodata_and_sqlite_variants_are_dropped() {
-    let up = tempfile::Builder::new()
-        .prefix("chantal-up-")
-        .tempdir()
-        .unwrap();
+    let up = upstream_dir();
     let files: Vec<_> = V1.iter().map(|r| test_rpm(r)).collect();
     createrepo(up.path(), &files, &["--database"]);
     chantal_tests::repo::recompress_zstd(up.path());

@@ -2,21 +2,11 @@
 //! and immutability across later syncs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-
-use chantal_tests::repo::{createrepo, test_rpm};
+use chantal_tests::repo::{up, upstream_dir};
 use chantal_tests::Env;
 
-fn up(dir: &Path, rpms: &[&str]) {
-    let files: Vec<_> = rpms.iter().map(|r| test_rpm(r)).collect();
-    createrepo(dir, &files, &[]);
-}
-
 fn setup() -> (Env, tempfile::TempDir) {
-    let dir = tempfile::Builder::new()
-        .prefix("chantal-up-")
-        .tempdir()
-        .unwrap();
+    let dir = upstream_dir();
     up(
         dir.path(),
         &[

@@ -11,16 +11,9 @@ use chantal_tests::http::{Fault, HttpServer};
 use chantal_tests::nginx::{certs, Nginx, NginxOptions};
 use chantal_tests::repo::{
     createrepo, fixture_rpms, fixtures, pool_files, random_bytes, recompress_zstd, synthetic_repo,
-    test_rpm, test_rpms, SynthOptions, SynthPkg,
+    test_rpm, test_rpms, upstream_dir, SynthOptions, SynthPkg,
 };
 use chantal_tests::{Env, Run};
-
-fn upstream_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("chantal-up-")
-        .tempdir()
-        .unwrap()
-}
 
 fn file_url(p: &Path) -> String {
     format!("file://{}", p.display())

@@ -7,6 +7,20 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
+/// An empty directory for an upstream repository, removed when dropped.
+pub fn upstream_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("chantal-up-")
+        .tempdir()
+        .unwrap()
+}
+
+/// Makes `dir` a repository of the project's test RPMs named `rpms` (replacing its repodata).
+pub fn up(dir: &Path, rpms: &[&str]) {
+    let files: Vec<_> = rpms.iter().map(|r| test_rpm(r)).collect();
+    createrepo(dir, &files, &[]);
+}
+
 /// `../shared/fixtures` beside the project.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
