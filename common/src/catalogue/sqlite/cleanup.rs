@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::TransactionBehavior;
 
-use super::{db_err, micros, time, SqliteStore};
+use super::{db_err, micros, query_all, time, SqliteStore};
 use crate::catalogue::model::CleanupReport;
 use crate::error::Result;
 
@@ -91,21 +91,18 @@ impl SqliteStore {
             )
             .map_err(db_err(ctx))?;
         let removed: Vec<(String, i64)> = {
-            let mut stmt = tx
-                .prepare(
-                    "DELETE FROM blobs
+            query_all(
+                &tx,
+                "DELETE FROM blobs
                       WHERE created_at < ?1
                         AND NOT EXISTS (SELECT 1 FROM packages p WHERE p.sha256 = blobs.sha256)
                         AND NOT EXISTS (SELECT 1 FROM repository_metadata m
                                          WHERE m.blob_sha256 = blobs.sha256)
                      RETURNING path, size",
-                )
-                .map_err(db_err(ctx))?;
-            let rows = stmt
-                .query_map([cutoff], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(db_err(ctx))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(db_err(ctx))?
+                [cutoff],
+                ctx,
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?
         };
         tx.execute_batch("DROP TABLE temp.keep_versions")
             .map_err(db_err(ctx))?;
@@ -135,18 +132,15 @@ impl SqliteStore {
         let running: Vec<(String, i64)> = {
             let conn = self.conn()?;
             let ctx = "looking for running syncs";
-            let mut stmt = conn
-                .prepare(
-                    "SELECT r.name, h.started_at FROM sync_history h
+            query_all(
+                &conn,
+                "SELECT r.name, h.started_at FROM sync_history h
                        JOIN repositories r ON r.id = h.repository_id
                       WHERE h.status = 'running'",
-                )
-                .map_err(db_err(ctx))?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(db_err(ctx))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(db_err(ctx))?
+                [],
+                ctx,
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?
         };
         for (name, started) in running {
             // A row whose lock we can take is a leftover of a dead process.

@@ -254,6 +254,20 @@ impl SqliteStore {
     }
 }
 
+/// Runs a query and maps every row: the prepare, query and collect of every list query.
+fn query_all<T, P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    context: &str,
+    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare(sql).map_err(db_err(context))?;
+    let rows = stmt.query_map(params, f).map_err(db_err(context))?;
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db_err(context))
+}
+
 /// Maps a driver error to [`Error::Db`] with what was being done.
 pub(in crate::catalogue) fn db_err(
     context: impl Into<String>,

@@ -2,7 +2,7 @@
 
 use rusqlite::OptionalExtension;
 
-use super::{db_err, time, SqliteStore};
+use super::{db_err, query_all, time, SqliteStore};
 use crate::catalogue::model::{RepoSummary, SyncRecord};
 use crate::error::Result;
 
@@ -32,12 +32,13 @@ impl SqliteStore {
     pub fn repository_summaries(&self) -> Result<Vec<RepoSummary>> {
         let conn = self.conn()?;
         let ctx = "listing repositories";
-        let mut stmt = conn
-            .prepare(&format!("{SUMMARY_SELECT} ORDER BY r.name"))
-            .map_err(db_err(ctx))?;
-        let rows = stmt.query_map([], summary).map_err(db_err(ctx))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db_err(ctx))
+        query_all(
+            &conn,
+            &format!("{SUMMARY_SELECT} ORDER BY r.name"),
+            [],
+            ctx,
+            summary,
+        )
     }
 
     pub fn repository_summary(&self, name: &str) -> Result<Option<RepoSummary>> {
@@ -53,19 +54,17 @@ impl SqliteStore {
 
     pub fn recent_syncs(&self, name: &str, limit: i64) -> Result<Vec<SyncRecord>> {
         let conn = self.conn()?;
-        let ctx = || format!("reading the sync history of {name}");
-        let mut stmt = conn
-            .prepare(
-                "SELECT h.started_at, h.finished_at, h.status, h.host, h.pid, h.version,
+        query_all(
+            &conn,
+            "SELECT h.started_at, h.finished_at, h.status, h.host, h.pid, h.version,
                         h.added, h.removed, h.unchanged, h.bytes_downloaded, h.error
                    FROM sync_history h JOIN repositories r ON r.id = h.repository_id
                   WHERE r.name = ?1
                   ORDER BY h.started_at DESC, h.id DESC
                   LIMIT ?2",
-            )
-            .map_err(db_err(ctx()))?;
-        let rows = stmt
-            .query_map((name, limit), |r| {
+            (name, limit),
+            &format!("reading the sync history of {name}"),
+            |r| {
                 Ok(SyncRecord {
                     started_at: time(r.get(0)?),
                     finished_at: r.get::<_, Option<i64>>(1)?.map(time),
@@ -79,9 +78,7 @@ impl SqliteStore {
                     bytes_downloaded: r.get(9)?,
                     error: r.get(10)?,
                 })
-            })
-            .map_err(db_err(ctx()))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db_err(ctx()))
+            },
+        )
     }
 }

@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
-use super::{db_err, time, SqliteStore};
+use super::{db_err, query_all, time, SqliteStore};
 use crate::catalogue::model::{SnapshotRecord, VersionInfo, VersionPackage};
 use crate::error::{Error, Result};
 
@@ -10,9 +10,9 @@ impl SqliteStore {
     pub fn snapshots(&self, repository: Option<&str>) -> Result<Vec<SnapshotRecord>> {
         let conn = self.conn()?;
         let ctx = "listing snapshots";
-        let mut stmt = conn
-            .prepare(
-                "SELECT r.name, s.name, s.version, v.package_count, v.total_size,
+        query_all(
+            &conn,
+            "SELECT r.name, s.name, s.version, v.package_count, v.total_size,
                         s.created_at, s.description
                    FROM snapshots s
                    JOIN repositories r ON r.id = s.repository_id
@@ -20,10 +20,9 @@ impl SqliteStore {
                      ON v.repository_id = s.repository_id AND v.number = s.version
                   WHERE ?1 IS NULL OR r.name = ?1
                   ORDER BY r.name, s.created_at, s.name",
-            )
-            .map_err(db_err(ctx))?;
-        let rows = stmt
-            .query_map([repository], |r| {
+            [repository],
+            ctx,
+            |r| {
                 Ok(SnapshotRecord {
                     repository: r.get(0)?,
                     name: r.get(1)?,
@@ -33,10 +32,8 @@ impl SqliteStore {
                     created_at: time(r.get(5)?),
                     description: r.get(6)?,
                 })
-            })
-            .map_err(db_err(ctx))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db_err(ctx))
+            },
+        )
     }
 
     pub fn create_snapshot(
@@ -154,20 +151,18 @@ impl SqliteStore {
 
     pub fn version_packages(&self, repository: &str, version: i64) -> Result<Vec<VersionPackage>> {
         let conn = self.conn()?;
-        let ctx = || format!("listing version {version} of {repository}");
-        let mut stmt = conn
-            .prepare(
-                "SELECT p.name, p.epoch, p.version, p.release, p.arch, p.sha256, c.location_href
+        query_all(
+            &conn,
+            "SELECT p.name, p.epoch, p.version, p.release, p.arch, p.sha256, c.location_href
                    FROM repository_content c
                    JOIN repositories r ON r.id = c.repository_id
                    JOIN packages p ON p.id = c.package_id
                   WHERE r.name = ?1 AND c.added_in <= ?2
                     AND (c.removed_in IS NULL OR c.removed_in > ?2)
                   ORDER BY p.name, p.arch, p.epoch, p.version, p.release, c.location_href",
-            )
-            .map_err(db_err(ctx()))?;
-        let rows = stmt
-            .query_map((repository, version), |r| {
+            (repository, version),
+            &format!("listing version {version} of {repository}"),
+            |r| {
                 Ok(VersionPackage {
                     name: r.get(0)?,
                     epoch: r.get(1)?,
@@ -177,10 +172,8 @@ impl SqliteStore {
                     sha256: r.get(5)?,
                     location_href: r.get(6)?,
                 })
-            })
-            .map_err(db_err(ctx()))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db_err(ctx()))
+            },
+        )
     }
 
     pub fn version_tree(&self, repository: &str, version: i64) -> Result<crate::tree::Tree> {

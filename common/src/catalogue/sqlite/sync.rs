@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
-use super::{db_err, time, SqliteStore, NOW};
+use super::{db_err, query_all, time, SqliteStore, NOW};
 use crate::catalogue::model::{
     ContentItem, FragmentRow, KnownBlob, LatestState, NevraSize, RunningSync, SyncFinish,
 };
@@ -151,9 +151,9 @@ impl SqliteStore {
     pub fn latest_blob_paths(&self, repository_id: i64) -> Result<Vec<(String, i64)>> {
         let conn = self.conn()?;
         let ctx = "listing the latest version's files";
-        let mut stmt = conn
-            .prepare(
-                "SELECT b.path, b.size FROM repository_content c
+        query_all(
+            &conn,
+            "SELECT b.path, b.size FROM repository_content c
                    JOIN packages p ON p.id = c.package_id
                    JOIN blobs b ON b.sha256 = p.sha256
                   WHERE c.repository_id = ?1 AND c.removed_in IS NULL
@@ -161,13 +161,10 @@ impl SqliteStore {
                  SELECT b.path, b.size FROM repository_metadata m
                    JOIN blobs b ON b.sha256 = m.blob_sha256
                   WHERE m.repository_id = ?1 AND m.removed_in IS NULL",
-            )
-            .map_err(db_err(ctx))?;
-        let rows = stmt
-            .query_map([repository_id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(db_err(ctx))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db_err(ctx))
+            [repository_id],
+            ctx,
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     pub fn resolve_known(
@@ -264,16 +261,15 @@ impl SqliteStore {
     pub fn latest_content(&self, repository_id: i64) -> Result<Vec<ContentItem>> {
         let conn = self.conn()?;
         let ctx = "reading the latest version's packages";
-        let mut stmt = conn
-            .prepare(
-                "SELECT p.sha256, c.location_href, p.name, p.epoch, p.version, p.release, p.arch
+        query_all(
+            &conn,
+            "SELECT p.sha256, c.location_href, p.name, p.epoch, p.version, p.release, p.arch
                    FROM repository_content c JOIN packages p ON p.id = c.package_id
                   WHERE c.repository_id = ?1 AND c.removed_in IS NULL
                   ORDER BY c.location_href",
-            )
-            .map_err(db_err(ctx))?;
-        let rows = stmt
-            .query_map([repository_id], |r| {
+            [repository_id],
+            ctx,
+            |r| {
                 Ok(ContentItem {
                     sha256: r.get(0)?,
                     location_href: r.get(1)?,
@@ -283,10 +279,8 @@ impl SqliteStore {
                     release: r.get(5)?,
                     arch: r.get(6)?,
                 })
-            })
-            .map_err(db_err(ctx))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(db_err(ctx))
+            },
+        )
     }
 
     pub fn for_each_fragment(
