@@ -211,17 +211,9 @@ pub struct NevraSize {
     pub size: i64,
 }
 
-/// A package of the latest version, with its identity.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContentItem {
-    pub sha256: String,
-    pub location_href: String,
-    pub name: String,
-    pub epoch: i64,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
-}
+/// A package of the latest version, with its identity (for retention): the same fields as a
+/// package of any version.
+pub type ContentItem = VersionPackage;
 
 /// A package's stored metadata, for writing repodata.
 #[derive(Debug, Clone)]
