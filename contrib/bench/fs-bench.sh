@@ -6,10 +6,13 @@
 # Figures: nginx -> curl of a 1 GiB package; `ls -l` of a 50,001-entry Packages/ (cold, then at
 # once again with the kernel's caches warm); open+read of
 # 50,000 small (4 KiB) packages; first lookup in a 100,000-package version after a fresh mount;
-# chantal-fs's RSS before and after that version's tree is built (and CS9 AppStream's, 17,649).
+# chantal-fs's RSS before and after that version's tree is built (and CS9 AppStream's, 17,649);
+# and the machine's cross-CPU wake-up time (contrib/bench/wakeup.py), which sets the cost of
+# every FUSE request.
 # chantal-fs runs once per catalogue backend in $BACKENDS (default "postgresql sqlite"), the
 # two catalogues recording the same pool.
-# Usage: contrib/bench/fs-bench.sh [ROUNDS]   (env: BENCH_DIR, BACKENDS)
+# Usage: contrib/bench/fs-bench.sh [ROUNDS]   (env: BENCH_DIR, BACKENDS, and FS_ARGS: more
+# chantal-fs arguments, e.g. FS_ARGS="--threads 2")
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/contrib/lib/deps.sh"
@@ -62,7 +65,8 @@ done
 
 # start_fs BACKEND / stop_fs BACKEND / rss_mb BACKEND
 start_fs() {
-    CHANTAL_CONFIG="$W/$1/config.yaml" "$CHANTAL_FS" "$W/mnt-$1" 2>>"$W/chantal-fs-$1.log" &
+    # shellcheck disable=SC2086 # FS_ARGS is a list of words
+    CHANTAL_CONFIG="$W/$1/config.yaml" "$CHANTAL_FS" ${FS_ARGS:-} "$W/mnt-$1" 2>>"$W/chantal-fs-$1.log" &
     FS_PID[$1]=$!
     local i
     for i in $(seq 1 200); do [ -d "$W/mnt-$1/fs50k/latest" ] && return 0; sleep 0.05; done
@@ -98,6 +102,9 @@ PY
 secs() { local s e; s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N); awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", (e - s) / 1e9 }'; }
 dir_of() { case $1 in native) echo "$UP" ;; bindfs) echo "$W/bindfs" ;; chantal-*) echo "$W/mnt-${1#chantal-}/fs50k/latest" ;; esac; }
 
+# What one FUSE request costs depends on how fast one CPU wakes a task on another (a request
+# is a wake-up each way); measured before the rounds, printed with the results.
+python3 "$ROOT/contrib/bench/wakeup.py" > "$W/wakeup.txt"
 RESULTS="$W/results.tsv"; : > "$RESULTS"
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$RESULTS"; printf '  %-18s %-34s %s\n' "$1" "$2" "$3" >&2; }
 
@@ -140,7 +147,8 @@ t = time.perf_counter(); os.stat(sys.argv[1]); print(f"{time.perf_counter() - t:
 done
 
 echo
-echo "kernel $(uname -r); chantal-fs $(cat "$W"/chantal-fs-*.log | grep -o 'reads: .*' | tail -1)"
+echo "kernel $(uname -r); chantal-fs ${FS_ARGS:+$FS_ARGS; }$(cat "$W"/chantal-fs-*.log | grep -o 'reads: .*' | tail -1)"
+sed 's/^/machine: /' "$W/wakeup.txt"
 echo "median of $ROUNDS rounds"
 python3 - "$RESULTS" $TOOLS <<'PYSUM'
 import sys, statistics, collections

@@ -34,6 +34,13 @@ struct Cli {
     #[arg(short, long)]
     verbose: bool,
 
+    /// Threads answering the kernel's requests (each request wakes one). On a 2-CPU virtual
+    /// machine 4 read many small files fastest without halt polling, 2 with it (see
+    /// docs/PERFORMANCE.md).
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: u16,
+
     /// Where to mount.
     mountpoint: PathBuf,
 }
@@ -127,16 +134,21 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     } else {
         fuser::SessionACL::All
     };
-    // More threads than cores: a release or a tree build in one thread must not hold up the
-    // lookups and opens of another client (measured: 4 beat 1 and 2 on a 2-core machine).
-    mount.n_threads = Some(4);
+    // The default is more threads than cores: a release or a tree build in one thread must not
+    // hold up the lookups and opens of another client (measured on a 2-core virtual machine
+    // without halt polling: 4 beat 1 and 2; with halt polling 2 beat 4).
+    mount.n_threads = Some(usize::from(cli.threads));
     let session = fuser::spawn_mount(
         fuse::ChantalFs::new(Arc::clone(&view)),
         &cli.mountpoint,
         &mount,
     )
     .map_err(|e| anyhow::anyhow!("cannot mount {}: {e}", cli.mountpoint.display()))?;
-    tracing::info!("serving {}", cli.mountpoint.display());
+    tracing::info!(
+        "serving {} (request threads: {})",
+        cli.mountpoint.display(),
+        cli.threads
+    );
     let refresher = Arc::clone(&view);
     let listen_from = catalogue_for_listening;
     std::thread::spawn(move || {

@@ -422,6 +422,25 @@ fn a_reader_never_sees_a_missing_or_mismatched_file_while_latest_switches() {
 }
 
 #[test]
+fn a_thread_count_of_zero_is_refused_before_mounting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(chantal_tests::bin("chantal-fs"))
+        .args(["--threads", "0"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let first = err.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("error: ") && first.contains("--threads"),
+        "{err}"
+    );
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(!mounts.contains(&format!(" {} ", dir.path().display())));
+}
+
+#[test]
 fn a_directory_larger_than_one_kernel_buffer_lists_whole() {
     use chantal_tests::repo::{synth_pkgs, synthetic_repo, SynthOptions};
     use std::os::unix::fs::MetadataExt;
@@ -434,7 +453,13 @@ fn a_directory_larger_than_one_kernel_buffer_lists_whole() {
     env.chantal(&["init"]).ok();
     env.chantal(&["repo", "sync", "--repo-id", "many", "-q"])
         .ok();
-    let mut mount = Mount::start(&env, "many/latest/repodata/repomd.xml");
+    // One request thread: every readdir, lookup and open waits its turn, and still all is served.
+    let mut mount = Mount::start_with(&env, "many/latest/repodata/repomd.xml", &["--threads", "1"]);
+    assert!(
+        mount.log().contains("(request threads: 1)"),
+        "{}",
+        mount.log()
+    );
     let dir = mount.path().join("many/latest/Packages");
     let mut listed: Vec<(String, u64, u64)> = std::fs::read_dir(&dir)
         .unwrap()

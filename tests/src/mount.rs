@@ -18,6 +18,11 @@ pub struct Mount {
 impl Mount {
     /// Mounts with `env`'s configuration and waits for `ready` (a path below the mount).
     pub fn start(env: &Env, ready: &str) -> Mount {
+        Mount::start_with(env, ready, &[])
+    }
+
+    /// The same, with more arguments for chantal-fs.
+    pub fn start_with(env: &Env, ready: &str, args: &[&str]) -> Mount {
         let dir = tempfile::Builder::new()
             .prefix("chantal-mnt-")
             .tempdir()
@@ -26,6 +31,7 @@ impl Mount {
         let child = Command::new(crate::bin("chantal-fs"))
             .arg("--config")
             .arg(env.config())
+            .args(args)
             .arg(dir.path())
             .env_remove("CHANTAL_DATABASE_URL")
             .env("NO_COLOR", "1")
