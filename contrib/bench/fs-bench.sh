@@ -147,7 +147,7 @@ t = time.perf_counter(); os.stat(sys.argv[1]); print(f"{time.perf_counter() - t:
 done
 
 echo
-echo "kernel $(uname -r); chantal-fs ${FS_ARGS:+$FS_ARGS; }$(cat "$W"/chantal-fs-*.log | grep -o 'reads: .*' | tail -1)"
+echo "kernel $(uname -r); chantal-fs ${FS_ARGS:+$FS_ARGS; }$(cat "$W"/chantal-fs-*.log | grep -o '\<reads: .*' | tail -1)"
 sed 's/^/machine: /' "$W/wakeup.txt"
 echo "median of $ROUNDS rounds"
 python3 - "$RESULTS" $TOOLS <<'PYSUM'
