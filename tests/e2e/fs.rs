@@ -455,11 +455,21 @@ fn a_directory_larger_than_one_kernel_buffer_lists_whole() {
         .ok();
     // One request thread: every readdir, lookup and open waits its turn, and still all is served.
     let mut mount = Mount::start_with(&env, "many/latest/repodata/repomd.xml", &["--threads", "1"]);
-    assert!(
-        mount.log().contains("(request threads: 1)"),
-        "{}",
-        mount.log()
-    );
+    // (The daemon logs its start line just after mounting, so it may trail the mount a little.)
+    wait_for("the start line", || {
+        mount.log().contains("(request threads: 1)")
+    });
+    let pid = mount.child.as_ref().unwrap().id();
+    let request_threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter(|t| {
+            let comm = std::fs::read_to_string(t.as_ref().unwrap().path().join("comm")).unwrap();
+            // fuser names them fuser-0, fuser-1, ... (and its spawning thread fuser-bg).
+            comm.strip_prefix("fuser-")
+                .is_some_and(|n| n.trim().parse::<u32>().is_ok())
+        })
+        .count();
+    assert_eq!(request_threads, 1);
     let dir = mount.path().join("many/latest/Packages");
     let mut listed: Vec<(String, u64, u64)> = std::fs::read_dir(&dir)
         .unwrap()
