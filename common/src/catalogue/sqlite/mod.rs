@@ -63,10 +63,7 @@ impl SqliteStore {
             idle: Mutex::new(Vec::new()),
         };
         let conn = store.new_connection(create)?;
-        // WAL is a property of the file: set once, kept by every later connection.
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(store.connect_err())?;
+        let mode = store.switch_to_wal(&conn)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::Connect {
                 host: "this host (SQLite)".into(),
@@ -76,6 +73,25 @@ impl SqliteStore {
         }
         store.put_back(conn);
         Ok(store)
+    }
+
+    /// WAL is a property of the file: set once, kept by every later connection. Switching a
+    /// new file needs it to itself, and when several processes open a new catalogue at once,
+    /// SQLite answers "database is locked" at once rather than call the busy handler (two
+    /// readers each waiting for the other's lock would wait forever), so that is retried here
+    /// for as long as a writer would wait. Once the file is in WAL mode this is a plain read.
+    fn switch_to_wal(&self, conn: &Connection) -> Result<String> {
+        let deadline = Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                r => return r.map_err(self.connect_err()),
+            }
+        }
     }
 
     /// The catalogue file, for messages.
