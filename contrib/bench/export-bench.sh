@@ -9,15 +9,11 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/contrib/lib/deps.sh"
 . "$ROOT/contrib/bench/lib.sh"
 ROUNDS=${1:-5}
-export BENCH_DIR=${BENCH_DIR:-/var/tmp/chantal-bench}
 W="$BENCH_DIR/work-export"
 PORT=18083
-CS9="$ROOT/../shared/fixtures/cs9/appstream/repodata/c03bb2ebc33bbee3046da091b45d90717273a43d3641a9d84e6eede05637bc8a-primary.xml.gz"
 
 ensure_deps postgresql runuser createrepo_c rpmbuild nginx
-"$ROOT/contrib/bench/build-fixtures.sh" >/dev/null
-(cd "$ROOT" && cargo build --release --quiet --bins --examples)
-CHANTAL="$ROOT/target/release/chantal"
+bench_build
 rm -rf "$W"
 bench_pg_start
 bench_nginx_start "$PORT" "$BENCH_DIR"

@@ -18,18 +18,13 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/contrib/lib/deps.sh"
 . "$ROOT/contrib/bench/lib.sh"
 ROUNDS=${1:-5}
-export BENCH_DIR=${BENCH_DIR:-/var/tmp/chantal-bench}
 W="$BENCH_DIR/work-fs"
 PORT=18082
-CS9="$ROOT/../shared/fixtures/cs9/appstream/repodata/c03bb2ebc33bbee3046da091b45d90717273a43d3641a9d84e6eede05637bc8a-primary.xml.gz"
 
 [ "$(id -u)" -eq 0 ] || die "run as root (FUSE mounts with allow_other, nginx reading them)"
 ensure_deps postgresql runuser createrepo_c rpmbuild nginx bindfs curl fusermount3
-"$ROOT/contrib/bench/build-fixtures.sh" >/dev/null
+bench_build
 UP="$BENCH_DIR/fs50k"
-(cd "$ROOT" && cargo build --release --quiet --bins --examples)
-CHANTAL="$ROOT/target/release/chantal"
-CHANTAL_FS="$ROOT/target/release/chantal-fs"
 
 declare -A FS_PID=()
 cleanup() {

@@ -1,9 +1,21 @@
-# Shared by the benchmark scripts (sourced after contrib/lib/deps.sh): a private PostgreSQL
-# cluster and a private nginx under a work directory $W, both stopped by bench_stop, and a
-# catalogue per backend. $BACKENDS lists the catalogue backends chantal is measured on
-# (default: both, "postgresql sqlite").
+# Shared by the benchmark scripts (sourced after contrib/lib/deps.sh, with $ROOT set): the
+# paths every script uses, the build, a private PostgreSQL cluster and a private nginx under a
+# work directory $W, both stopped by bench_stop, and a catalogue per backend. $BACKENDS lists
+# the catalogue backends chantal is measured on (default: both, "postgresql sqlite").
 
 BACKENDS=${BACKENDS:-postgresql sqlite}
+export BENCH_DIR=${BENCH_DIR:-/var/tmp/chantal-bench}
+# The real CS9 AppStream primary.xml.gz (17,649 packages) of the shared fixtures.
+CS9="$ROOT/../shared/fixtures/cs9/appstream/repodata/c03bb2ebc33bbee3046da091b45d90717273a43d3641a9d84e6eede05637bc8a-primary.xml.gz"
+CHANTAL="$ROOT/target/release/chantal"
+CHANTAL_FS="$ROOT/target/release/chantal-fs"
+
+# bench_build: the benchmark fixtures (made once) and chantal's release binaries and examples.
+bench_build() {
+    "$ROOT/contrib/bench/build-fixtures.sh" >/dev/null
+    log "building chantal (release)"
+    (cd "$ROOT" && cargo build --release --quiet --bins --examples)
+}
 
 run_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 

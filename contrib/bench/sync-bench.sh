@@ -21,18 +21,13 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ROUNDS=${1:-3}
 SETTLE=${SETTLE:-10}
 COMPARE=${COMPARE:-1}
-export BENCH_DIR=${BENCH_DIR:-/var/tmp/chantal-bench}
 PORT=18080
 W="$BENCH_DIR/work"
 
 ensure_deps postgresql runuser createrepo_c rpmbuild nginx dnf
 dnf reposync --help >/dev/null 2>&1 || pkg_install dnf-plugins-core
-"$ROOT/contrib/bench/build-fixtures.sh" >/dev/null
+bench_build
 PGBIN=$(pg_bindir)
-
-log "building chantal (release)"
-(cd "$ROOT" && cargo build --release --quiet --bins --examples)
-CHANTAL="$ROOT/target/release/chantal"
 
 PY="$BENCH_DIR/pychantal/bin/python"
 if [ ! -x "$BENCH_DIR/pychantal/bin/chantal" ]; then
@@ -148,7 +143,6 @@ for round in $(seq 1 "$ROUNDS"); do
         measure python meta100k meta "${PYC[@]}" repo check-updates --repo-id meta100k
     fi
 done
-CS9="$ROOT/../shared/fixtures/cs9/appstream/repodata/c03bb2ebc33bbee3046da091b45d90717273a43d3641a9d84e6eede05637bc8a-primary.xml.gz"
 if [ -f "$CS9" ]; then
     for round in $(seq 1 "$ROUNDS"); do
         measure chantal cs9 parse "$ROOT/target/release/examples/parse_primary" "$CS9"

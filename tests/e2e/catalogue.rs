@@ -10,8 +10,8 @@ use chantal_tests::TestDb;
 /// An installation with one repository `name` on a `file://` upstream of the test RPMs,
 /// initialised but not synced (the upstream lives as long as the returned directory).
 fn initialised(name: &str) -> (chantal_tests::Env, tempfile::TempDir) {
-    use chantal_tests::repo::{createrepo, test_rpms};
-    let up = tempfile::tempdir().unwrap();
+    use chantal_tests::repo::{createrepo, test_rpms, upstream_dir};
+    let up = upstream_dir();
     createrepo(up.path(), &test_rpms(), &[]);
     let env = chantal_tests::Env::new();
     env.repo(name, &format!("file://{}", up.path().display()), "");

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chantal_tests::dnf::{materialize, repoquery};
 use chantal_tests::mount::Mount;
-use chantal_tests::repo::{synth_pkgs, synthetic_repo, up, SynthOptions};
+use chantal_tests::repo::{synth_pkgs, synthetic_repo, up, upstream_dir, SynthOptions};
 use chantal_tests::trees::{files, read_consistent_snapshot_of_latest};
 use chantal_tests::Env;
 
@@ -44,7 +44,7 @@ fn publish_yaml(root: &Path, extra: &str) -> String {
 #[test]
 fn exports_hardlinks_that_nginx_serves_to_dnf_and_equal_chantal_fs() {
     use chantal_tests::nginx::{Nginx, NginxOptions};
-    let upstream = tempfile::tempdir().unwrap();
+    let upstream = upstream_dir();
     up(
         upstream.path(),
         &[
@@ -146,7 +146,7 @@ fn exports_hardlinks_that_nginx_serves_to_dnf_and_equal_chantal_fs() {
 
 #[test]
 fn a_real_directory_is_migrated_and_other_file_systems_need_copy() {
-    let upstream = tempfile::tempdir().unwrap();
+    let upstream = upstream_dir();
     up(upstream.path(), &["hello-1.0-1.noarch.rpm"]);
     let env = Env::new();
     let publ = env.storage().parent().unwrap().join("published");
@@ -179,7 +179,7 @@ fn a_real_directory_is_migrated_and_other_file_systems_need_copy() {
 
 #[test]
 fn readers_never_see_a_gap_and_a_killed_export_leaves_latest_served() {
-    let upstream = tempfile::tempdir().unwrap();
+    let upstream = upstream_dir();
     let pkgs = synth_pkgs(600, 200);
     synthetic_repo(upstream.path(), &pkgs, SynthOptions::default());
     let env = Env::new();
