@@ -40,7 +40,8 @@ if [ "${1:-}" = stop ]; then
     exit 0
 fi
 
-ensure_deps createrepo_c nginx fusermount3 curl
+# rpm: createrepo_c reads rpm's configuration (/usr/lib/rpm/rpmrc) and complains without it.
+ensure_deps createrepo_c rpm nginx fusermount3 curl
 
 log "building chantal and chantal-fs (release)"
 cargo build --release --quiet --bins

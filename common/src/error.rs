@@ -27,6 +27,10 @@ pub enum Error {
     #[error("unknown repository '{name}' (configured: {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
     UnknownRepository { name: String, known: Vec<String> },
 
+    /// A name or value given on the command line is unusable (a reserved snapshot name...).
+    #[error("{0}")]
+    Invalid(String),
+
     /// The configuration lacks something a command needs.
     #[error("{0}")]
     Missing(String),
@@ -72,6 +76,12 @@ pub enum Error {
     /// (its location href or URL).
     #[error("{file}: {message}")]
     Metadata { file: String, message: String },
+
+    /// A version's files do not form a tree that can be served (two files at one path, a file
+    /// that is also a directory, a package in `repodata/`): refused before anything is
+    /// published, so the previous version stays latest.
+    #[error("{repository}: refusing to publish the new version: {message}; nothing was committed")]
+    Layout { repository: String, message: String },
 
     /// A name that would escape its directory or is otherwise unusable as a pool file name.
     #[error("invalid file name for the pool: {0:?}")]

@@ -14,3 +14,8 @@ pub mod rpm;
 pub mod tree;
 
 pub use error::{Error, Result};
+
+/// How long a version that stopped being latest stays reachable under `latest/` (chantal-fs)
+/// and as the previous exported tree: a client that fetched its repomd.xml just before the
+/// switch can still fetch every file it names. Cleanup keeps such versions that long.
+pub const SERVING_GRACE: std::time::Duration = std::time::Duration::from_secs(600);

@@ -3,9 +3,15 @@
 //! pairs of hex digits of the file's sha256.
 //!
 //! A file only ever appears under its final name complete and hashed: writers stream into a
-//! temporary file in `<base_path>/data/tmp` (the same file system, so the final rename is
-//! atomic), fsync it, and rename it into place. A blob that is already present is not written
-//! again, and two writers racing on the same content both succeed with one file.
+//! temporary file in `<base_path>/data/tmp` (the same file system, so the final link is
+//! atomic), fsync it, and hard-link it into place. A blob that is already present is not
+//! written again, and two writers racing on the same content both succeed with one file.
+//!
+//! The temporary name is kept until the catalogue has recorded the blob ([`Pool::record`]):
+//! `chantal db cleanup` removes a file together with its old record, so a writer that found an
+//! identical file in place (or linked its own over a name whose old record cleanup had just
+//! claimed) checks after recording that the file is still there and restores it from the
+//! temporary name if not. A recorded blob therefore always has its file.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -13,7 +19,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::catalogue::Catalogue;
 use crate::error::{Error, Result};
+use crate::rpm::ChecksumType;
 
 /// Size of the buffer used to stream files through the hasher.
 const CHUNK: usize = 256 * 1024;
@@ -33,6 +41,25 @@ pub struct StoredBlob {
     pub rel_path: String,
     /// False when an identical file was already present and nothing was written.
     pub written: bool,
+}
+
+/// A file that has its pool name while its temporary name still exists: record it in the
+/// catalogue, then settle it ([`Pool::record`] does both).
+#[must_use = "a placed file must be recorded and settled"]
+#[derive(Debug)]
+pub struct Placed {
+    pub blob: StoredBlob,
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    /// A file the caller wrote (a download's partial file), removed when settled.
+    Kept(PathBuf),
+    /// A temporary file of the pool's own, removed when settled or dropped.
+    Temp(tempfile::TempPath),
+    /// Renamed into place (a file system without hard links): nothing to restore from.
+    Gone,
 }
 
 impl Pool {
@@ -89,7 +116,7 @@ impl Pool {
     }
 
     /// Streams `reader` into the pool as `filename`, hashing on the way.
-    pub fn put_reader(&self, mut reader: impl Read, filename: &str) -> Result<StoredBlob> {
+    pub fn put_reader(&self, mut reader: impl Read, filename: &str) -> Result<Placed> {
         check_filename(filename)?;
         let tmp_dir = self.tmp_dir();
         let mut tmp = tempfile::Builder::new()
@@ -123,24 +150,22 @@ impl Pool {
         sha256: &str,
         size: u64,
         filename: &str,
-    ) -> Result<StoredBlob> {
+    ) -> Result<Placed> {
         let (file, path) = tmp.into_parts();
-        // Keep the TempPath until the rename so a failure still removes the file.
-        let blob = self.adopt_file(&file, &path, sha256, size, filename)?;
-        if blob.written {
-            // A single put is durable on return: sync its directory entry too.
-            let dir = self.absolute(&blob.rel_path);
-            if let Some(dir) = dir.parent() {
-                File::open(dir)
-                    .and_then(|d| d.sync_all())
-                    .map_err(|e| Error::io("cannot sync", dir, e))?;
-            }
+        let mut placed = self.adopt_file(&file, &path, sha256, size, filename)?;
+        if matches!(placed.source, Source::Kept(_)) {
+            // Keep the TempPath instead: a failure or a drop still removes the file.
+            placed.source = Source::Temp(path);
         }
-        Ok(blob)
+        if placed.blob.written {
+            // A single put is durable on return: sync its directory entry too.
+            self.sync_bucket(&placed.blob.rel_path)?;
+        }
+        Ok(placed)
     }
 
     /// [`Pool::adopt`] for a file known by path (a download's partial file): syncs its data,
-    /// then [`Pool::place`]s it. The rename becomes durable with [`Pool::sync_filesystem`].
+    /// then [`Pool::place`]s it. The link becomes durable with [`Pool::sync_filesystem`].
     pub fn adopt_file(
         &self,
         file: &File,
@@ -148,23 +173,18 @@ impl Pool {
         sha256: &str,
         size: u64,
         filename: &str,
-    ) -> Result<StoredBlob> {
+    ) -> Result<Placed> {
         file.sync_all()
             .map_err(|e| Error::io("cannot sync", path, e))?;
         self.place(path, sha256, size, filename)
     }
 
-    /// Renames a complete, verified file whose data is already durable (synced by the caller,
-    /// one file or a whole batch at once) to its pool name. If an identical blob is already
-    /// present, the file is removed instead. The rename is durable after
-    /// [`Pool::sync_filesystem`]: call it before publishing anything that references the blob.
-    pub fn place(
-        &self,
-        path: &Path,
-        sha256: &str,
-        size: u64,
-        filename: &str,
-    ) -> Result<StoredBlob> {
+    /// Gives a complete, verified file whose data is already durable (synced by the caller,
+    /// one file or a whole batch at once) its pool name, by a hard link: `path` stays until
+    /// the blob is settled. If an identical blob is already present, nothing is written. The
+    /// link is durable after [`Pool::sync_filesystem`]: call it before publishing anything
+    /// that references the blob.
+    pub fn place(&self, path: &Path, sha256: &str, size: u64, filename: &str) -> Result<Placed> {
         let rel_path = Self::relative_path(sha256, filename)?;
         let dest = self.absolute(&rel_path);
         let existing = match fs::metadata(&dest) {
@@ -173,31 +193,137 @@ impl Pool {
                 .find(sha256)?
                 .and_then(|p| fs::metadata(&p).ok().map(|m| (p, m.len()))),
         };
-        if let Some((existing, existing_size)) = existing {
-            if existing_size == size {
+        let kept = |blob: StoredBlob| Placed {
+            blob,
+            source: Source::Kept(path.to_path_buf()),
+        };
+        if let Some((existing, existing_size)) = &existing {
+            if *existing_size == size {
                 let rel = existing
                     .strip_prefix(&self.data)
                     .map(|p| p.to_string_lossy().into_owned())
                     .unwrap_or(rel_path);
-                let _ = fs::remove_file(path);
-                return Ok(StoredBlob {
+                return Ok(kept(StoredBlob {
                     sha256: sha256.to_string(),
                     size,
                     rel_path: rel,
                     written: false,
-                });
+                }));
             }
         }
         let bucket = dest.parent().unwrap_or(&self.data).to_path_buf();
         fs::create_dir_all(&bucket).map_err(|e| Error::io("cannot create", &bucket, e))?;
-        fs::rename(path, &dest)
-            .map_err(|e| Error::io("cannot move a temporary file to", &dest, e))?;
-        Ok(StoredBlob {
+        let blob = StoredBlob {
             sha256: sha256.to_string(),
             size,
             rel_path,
             written: true,
+        };
+        if existing.is_none() {
+            match fs::hard_link(path, &dest) {
+                Ok(()) => return Ok(kept(blob)),
+                // Another writer of the same content got there first.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    return Ok(kept(StoredBlob {
+                        written: false,
+                        ..blob
+                    }))
+                }
+                // A file system without hard links: rename instead.
+                Err(_) => {}
+            }
+        }
+        // Replacing a damaged file of the wrong size, or no hard links: the file moves.
+        fs::rename(path, &dest)
+            .map_err(|e| Error::io("cannot move a temporary file to", &dest, e))?;
+        Ok(Placed {
+            blob,
+            source: Source::Gone,
         })
+    }
+
+    /// Records placed blobs in the catalogue, with the upstream checksum each was verified
+    /// against, then settles them: a pool file that a concurrent cleanup removed together with
+    /// an older record of the same blob is restored from its temporary name (see the module
+    /// documentation), and the temporary names go. Returns the blobs.
+    pub fn record(
+        &self,
+        catalogue: &Catalogue,
+        placed: Vec<(Placed, Option<(ChecksumType, String)>)>,
+    ) -> Result<Vec<StoredBlob>> {
+        let records: Vec<(StoredBlob, Option<(ChecksumType, String)>)> = placed
+            .iter()
+            .map(|(p, alt)| (p.blob.clone(), alt.clone()))
+            .collect();
+        catalogue.record_blobs(&records)?;
+        placed.into_iter().map(|(p, _)| self.settle(p)).collect()
+    }
+
+    /// After the catalogue recorded `placed`: makes sure its pool file exists (restoring it
+    /// from the temporary name if a cleanup removed it meanwhile) and removes the temporary
+    /// name. Once recorded, a blob is protected from cleanup, so this check is final.
+    pub fn settle(&self, placed: Placed) -> Result<StoredBlob> {
+        let Placed { blob, source } = placed;
+        let dest = self.absolute(&blob.rel_path);
+        let present = dest.is_file();
+        match source {
+            Source::Kept(path) => {
+                if !present {
+                    self.restore(&path, &dest)?;
+                }
+                match fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("cannot remove", &path, e)),
+                }
+            }
+            Source::Temp(path) => {
+                if !present {
+                    self.restore(&path, &dest)?;
+                }
+                drop(path);
+            }
+            Source::Gone if !present => {
+                return Err(Error::Missing(format!(
+                    "{} was removed by a concurrent `chantal db cleanup` before it was recorded: run again",
+                    dest.display()
+                )));
+            }
+            Source::Gone => {}
+        }
+        Ok(blob)
+    }
+
+    fn restore(&self, from: &Path, dest: &Path) -> Result<()> {
+        tracing::info!(
+            "{}: removed by a concurrent cleanup, restored from {}",
+            dest.display(),
+            from.display()
+        );
+        if let Some(bucket) = dest.parent() {
+            fs::create_dir_all(bucket).map_err(|e| Error::io("cannot create", bucket, e))?;
+        }
+        match fs::hard_link(from, dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io("cannot restore", dest, e)),
+        }
+        let rel = dest
+            .strip_prefix(&self.data)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.sync_bucket(&rel)
+    }
+
+    /// fsyncs the directory holding a pool file, making its name durable.
+    fn sync_bucket(&self, rel_path: &str) -> Result<()> {
+        let path = self.absolute(rel_path);
+        if let Some(dir) = path.parent() {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::io("cannot sync", dir, e))?;
+        }
+        Ok(())
     }
 
     /// Flushes everything written to the pool's file system (data and renames) in one journal
@@ -206,6 +332,62 @@ impl Pool {
         let dir = File::open(&self.data).map_err(|e| Error::io("cannot open", &self.data, e))?;
         rustix::fs::syncfs(&dir)
             .map_err(|e| Error::io("cannot sync the file system of", &self.data, e.into()))
+    }
+
+    /// Removes what interrupted runs left in [`Pool::tmp_dir`]: partial downloads (`*.part`)
+    /// untouched for longer than `grace` whose lock no running sync holds, and other
+    /// temporary files untouched for longer than the larger of `grace` and an hour (a write
+    /// in progress touches its file all the time). Returns the files and bytes removed (with
+    /// `dry_run`, that would be).
+    pub fn sweep_partials(&self, grace: std::time::Duration, dry_run: bool) -> Result<(u64, u64)> {
+        const OTHER_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+        let dir = self.tmp_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((0, 0)),
+            Err(e) => return Err(Error::io("cannot list", &dir, e)),
+        };
+        let now = std::time::SystemTime::now();
+        let (mut files, mut bytes) = (0u64, 0u64);
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("cannot list", &dir, e))?;
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let age = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .unwrap_or_default();
+            let partial = path.extension().is_some_and(|e| e == "part");
+            let min_age = if partial {
+                grace
+            } else {
+                grace.max(OTHER_MIN_AGE)
+            };
+            if age <= min_age {
+                continue;
+            }
+            // A running sync holds the lock of each partial file it works on.
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            if file.try_lock().is_err() {
+                continue;
+            }
+            if !dry_run {
+                match fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(Error::io("cannot remove", &path, e)),
+                }
+            }
+            files += 1;
+            bytes += meta.len();
+        }
+        Ok((files, bytes))
     }
 
     /// The pool file holding `sha256`, whatever name it was stored under.
@@ -297,6 +479,10 @@ mod tests {
 
     const HELLO_SHA: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
 
+    fn put(pool: &Pool, data: &[u8], name: &str) -> StoredBlob {
+        pool.settle(pool.put_reader(data, name).unwrap()).unwrap()
+    }
+
     fn pool() -> (tempfile::TempDir, Pool) {
         let dir = tempfile::tempdir().unwrap();
         let pool = Pool::new(dir.path());
@@ -308,7 +494,7 @@ mod tests {
     #[test]
     fn put_stores_under_hash_layout() {
         let (_d, pool) = pool();
-        let blob = pool.put_reader(&b"hello"[..], "hello.rpm").unwrap();
+        let blob = put(&pool, b"hello", "hello.rpm");
         assert_eq!(blob.sha256, HELLO_SHA);
         assert_eq!(blob.size, 5);
         assert!(blob.written);
@@ -321,8 +507,8 @@ mod tests {
     #[test]
     fn put_dedups_identical_content() {
         let (_d, pool) = pool();
-        let a = pool.put_reader(&b"hello"[..], "a.rpm").unwrap();
-        let b = pool.put_reader(&b"hello"[..], "b.rpm").unwrap();
+        let a = put(&pool, b"hello", "a.rpm");
+        let b = put(&pool, b"hello", "b.rpm");
         assert!(!b.written);
         assert_eq!(a.rel_path, b.rel_path, "the existing file is reused");
         assert_eq!(fs::read_dir(pool.tmp_dir()).unwrap().count(), 0);
@@ -334,7 +520,7 @@ mod tests {
         let data: Vec<u8> = (0..4_000_000u32).map(|i| (i % 251) as u8).collect();
         let results: Vec<StoredBlob> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..8)
-                .map(|_| s.spawn(|| pool.put_reader(&data[..], "big.rpm").unwrap()))
+                .map(|_| s.spawn(|| put(&pool, &data, "big.rpm")))
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
@@ -349,7 +535,7 @@ mod tests {
     #[test]
     fn verify_detects_corruption() {
         let (_d, pool) = pool();
-        let blob = pool.put_reader(&b"hello"[..], "x").unwrap();
+        let blob = put(&pool, b"hello", "x");
         fs::write(pool.absolute(&blob.rel_path), b"jello").unwrap();
         let err = pool.verify(&blob.rel_path).unwrap_err().to_string();
         assert!(err.contains(&format!("expected {HELLO_SHA}")), "{err}");
@@ -358,11 +544,38 @@ mod tests {
     #[test]
     fn a_truncated_blob_is_replaced_not_trusted() {
         let (_d, pool) = pool();
-        let blob = pool.put_reader(&b"hello"[..], "x").unwrap();
+        let blob = put(&pool, b"hello", "x");
         fs::write(pool.absolute(&blob.rel_path), b"he").unwrap();
-        let again = pool.put_reader(&b"hello"[..], "x").unwrap();
+        let again = put(&pool, b"hello", "x");
         assert!(again.written);
         pool.verify(&again.rel_path).unwrap();
+    }
+
+    #[test]
+    fn a_file_removed_before_it_was_recorded_is_restored_when_settled() {
+        let (_d, pool) = pool();
+        // A cleanup removes the file between the put (which found or wrote it) and the
+        // settle that follows the catalogue record.
+        for present_before in [false, true] {
+            if present_before {
+                put(&pool, b"hello", "x");
+            }
+            let placed = pool.put_reader(&b"hello"[..], "x").unwrap();
+            assert_eq!(placed.blob.written, !present_before);
+            fs::remove_file(pool.absolute(&placed.blob.rel_path)).unwrap();
+            let blob = pool.settle(placed).unwrap();
+            pool.verify(&blob.rel_path).unwrap();
+            assert_eq!(fs::read_dir(pool.tmp_dir()).unwrap().count(), 0);
+            fs::remove_file(pool.absolute(&blob.rel_path)).unwrap();
+        }
+        // A download's partial file is linked, kept until settled, then removed.
+        let part = pool.tmp_dir().join("pkg.part");
+        fs::write(&part, b"hello").unwrap();
+        let placed = pool.place(&part, HELLO_SHA, 5, "p.rpm").unwrap();
+        assert!(part.exists());
+        let blob = pool.settle(placed).unwrap();
+        assert!(!part.exists());
+        pool.verify(&blob.rel_path).unwrap();
     }
 
     #[test]

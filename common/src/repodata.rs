@@ -88,9 +88,12 @@ pub fn generate(
         Ok(())
     })?;
     let mut files = Vec::new();
+    let mut placed = Vec::new();
     for (kind, mut w) in ["primary", "filelists", "other"].into_iter().zip(docs) {
         w.write(writer::footer(kind))?;
-        files.push(w.finish(pool, now)?);
+        let (file, p) = w.finish(pool, now)?;
+        files.push(file);
+        placed.push((p, None));
     }
 
     // Advisories that still name a package of the set.
@@ -144,7 +147,9 @@ pub fn generate(
             })?;
         }
         w.write(updateinfo::FOOTER)?;
-        files.push(w.finish(pool, now)?);
+        let (file, p) = w.finish(pool, now)?;
+        files.push(file);
+        placed.push((p, None));
     }
 
     let mut entries: Vec<RepomdEntry> = files
@@ -186,10 +191,10 @@ pub fn generate(
         .map(str::to_string)
         .unwrap_or_else(|| now.to_string());
     let repomd = writer::repomd_xml(&revision, &entries);
-    let repomd_blob = pool.put_reader(repomd.as_bytes(), "repomd.xml")?;
-    let mut record: Vec<_> = files.iter().map(|f| (f.blob.clone(), None)).collect();
-    record.push((repomd_blob.clone(), None));
-    catalogue.record_blobs(&record)?;
+    let repomd_placed = pool.put_reader(repomd.as_bytes(), "repomd.xml")?;
+    let repomd_blob = repomd_placed.blob.clone();
+    placed.push((repomd_placed, None));
+    pool.record(catalogue, placed)?;
 
     let mut out = vec![NewMetadata {
         kind: "repomd".into(),

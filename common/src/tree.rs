@@ -61,9 +61,9 @@ impl Default for TreeBuilder {
 }
 
 impl TreeBuilder {
-    /// Adds a file. Hrefs are checked like upstream metadata (no absolute paths, no `..`); a
-    /// leading `./` is ignored. A path that is both a file and a directory, or two files at
-    /// one path, is an error naming the href.
+    /// Adds a file. Hrefs are checked like upstream metadata (no absolute paths, no `..`) and
+    /// served at their normalised path ([`href::normalize`]). A path that is both a file and a
+    /// directory, or two files at one path, is an error naming the href.
     pub fn add(&mut self, raw: &str, leaf: Leaf) -> Result<()> {
         let bad = |message: String| Error::Metadata {
             file: raw.to_string(),
@@ -71,8 +71,8 @@ impl TreeBuilder {
         };
         let nodes = &mut self.nodes;
         href::check(raw).map_err(bad)?;
-        let path = raw.trim_start_matches("./");
-        let mut parts = path.split('/').filter(|p| !p.is_empty() && *p != ".");
+        let path = href::normalize(raw);
+        let mut parts = path.split('/');
         let Some(mut file) = parts.next() else {
             return Err(bad("empty path".into()));
         };
@@ -220,6 +220,60 @@ impl Tree {
     }
 }
 
+/// What a file of a version's tree is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Package,
+    Repodata,
+}
+
+/// The directory that holds a repository's metadata; nothing else may live there.
+pub const REPODATA_DIR: &str = "repodata";
+
+/// Checks the paths of a version as a whole, before anything is published: every href is
+/// acceptable ([`href::check`]), no two name the same file once normalised, no file is also a
+/// directory of another, and no package lies in `repodata/`. A set that fails would make the
+/// tree unservable (chantal-fs and the exporter refuse it), so it must never become a version.
+/// The message names the hrefs involved.
+pub fn check_layout<'a>(
+    entries: impl IntoIterator<Item = (&'a str, Role)>,
+) -> std::result::Result<(), String> {
+    use std::collections::HashMap;
+    let mut files: HashMap<std::borrow::Cow<'a, str>, &'a str> = HashMap::new();
+    let mut all: Vec<(std::borrow::Cow<'a, str>, &'a str)> = Vec::new();
+    for (raw, role) in entries {
+        href::check(raw)?;
+        let path = href::normalize(raw);
+        if role == Role::Package
+            && (path == REPODATA_DIR || path.starts_with(&format!("{REPODATA_DIR}/")))
+        {
+            return Err(format!(
+                "package href {raw:?} lies in {REPODATA_DIR}/, which holds only the repository's metadata"
+            ));
+        }
+        all.push((path, raw));
+    }
+    for (path, raw) in &all {
+        if let Some(other) = files.insert(path.clone(), raw) {
+            return Err(format!("{other:?} and {raw:?} name the same file"));
+        }
+    }
+    // Every directory a file needs must not be a file itself.
+    for (path, raw) in &all {
+        let mut end = 0;
+        while let Some(i) = path[end..].find('/') {
+            end += i;
+            if let Some(file) = files.get(&path[..end]) {
+                return Err(format!(
+                    "{file:?} is a file, but {raw:?} needs it to be a directory"
+                ));
+            }
+            end += 1;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,5 +345,45 @@ mod tests {
         assert!(tree(&["../x.rpm"]).is_err());
         assert!(tree(&["/etc/passwd"]).is_err());
         assert!(tree(&[]).unwrap().is_empty());
+        assert!(tree(&["a//b.rpm", "a/b.rpm"]).is_err());
+    }
+
+    fn layout(packages: &[&str], repodata: &[&str]) -> std::result::Result<(), String> {
+        check_layout(
+            packages
+                .iter()
+                .map(|p| (*p, Role::Package))
+                .chain(repodata.iter().map(|p| (*p, Role::Repodata))),
+        )
+    }
+
+    #[test]
+    fn layouts_are_checked_as_a_whole() {
+        let repodata = ["repodata/repomd.xml", "repodata/abc-primary.xml.gz"];
+        layout(&["Packages/a.rpm", "b.rpm", "repodata.rpm"], &repodata).unwrap();
+        for (packages, expected) in [
+            (vec!["repodata/repomd.xml"], "lies in repodata/"),
+            (vec!["repodata"], "lies in repodata/"),
+            (vec!["./repodata/x.rpm"], "lies in repodata/"),
+            (
+                vec!["x.rpm", "x.rpm/sub.rpm"],
+                "\"x.rpm\" is a file, but \"x.rpm/sub.rpm\" needs it to be a directory",
+            ),
+            (
+                vec!["a/b/c.rpm", "a/b"],
+                "\"a/b\" is a file, but \"a/b/c.rpm\" needs it to be a directory",
+            ),
+            (
+                vec!["Packages/a.rpm", "./Packages//a.rpm"],
+                "\"Packages/a.rpm\" and \"./Packages//a.rpm\" name the same file",
+            ),
+            (vec!["../x.rpm"], "'..'"),
+        ] {
+            let err = layout(&packages, &repodata).unwrap_err();
+            assert!(err.contains(expected), "{packages:?}: {err}");
+        }
+        // Repodata outside repodata/ is allowed, but not on top of a package.
+        layout(&["a.rpm"], &["meta/primary.xml.gz"]).unwrap();
+        assert!(layout(&["a.rpm"], &["a.rpm"]).is_err());
     }
 }

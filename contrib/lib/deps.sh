@@ -45,6 +45,9 @@ ensure_deps() {
         case "$tool" in
             postgresql) pg_bindir >/dev/null || missing+=(postgresql) ;;
             nginx) [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx) ;;
+            # `dnf download`, which the end-to-end tests use, is a plugin.
+            dnf-plugins-core) { command -v dnf >/dev/null && dnf download --help >/dev/null 2>&1; } \
+                || missing+=(dnf-plugins-core) ;;
             *) command -v "$tool" >/dev/null || missing+=("$tool") ;;
         esac
     done

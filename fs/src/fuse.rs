@@ -18,11 +18,14 @@ use fuser::{
     ReplyOpen, ReplyXattr, Request,
 };
 
-use crate::view::{Attr, Kind, View, ViewError};
+use crate::view::{Attr, Cache, Kind, View, ViewError};
 
-/// How long the kernel may cache what may change (what `latest/` holds, the repository and
-/// snapshot lists).
+/// How long the kernel may cache what may change unannounced (the repository and snapshot
+/// lists, a snapshot's root).
 const SHORT_TTL: Duration = Duration::from_secs(1);
+/// ... the entries of `latest/`: the daemon invalidates them when latest moves, so this only
+/// bounds how long a missed invalidation could last.
+const LATEST_TTL: Duration = Duration::from_secs(10);
 /// ... and what never changes (names and attributes inside a version).
 const LONG_TTL: Duration = Duration::from_secs(3600);
 
@@ -114,10 +117,10 @@ fn file_attr(a: &Attr) -> FileAttr {
 }
 
 fn ttl(a: &Attr) -> &'static Duration {
-    if a.stable {
-        &LONG_TTL
-    } else {
-        &SHORT_TTL
+    match a.cache {
+        Cache::Short => &SHORT_TTL,
+        Cache::Latest => &LATEST_TTL,
+        Cache::Long => &LONG_TTL,
     }
 }
 

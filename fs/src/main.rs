@@ -46,18 +46,26 @@ struct Cli {
 }
 
 /// How long a version that stopped being latest stays reachable under `latest/`.
-const GRACE: Duration = Duration::from_secs(600);
+const GRACE: Duration = chantal_common::SERVING_GRACE;
 /// How long a request that needs the catalogue waits for it before failing with EIO.
 const CATALOGUE_WAIT: Duration = Duration::from_secs(2);
 /// How often the catalogue is asked for new versions and snapshots.
 const REFRESH: Duration = Duration::from_secs(1);
+/// When latest moves, the kernel is told again this much later to forget the old entries: a
+/// lookup answered just before the move (a tree being built) may have re-cached one.
+const REINVALIDATE: Duration = Duration::from_secs(1);
+/// After SIGTERM the mount is detached at once (new opens fail, open files keep working);
+/// the daemon serves the open files this long at most, then exits.
+const DRAIN: Duration = Duration::from_secs(30);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // fuser's own unmount at the end of a session fails by design here (the mount was
+    // detached on SIGTERM already) and would log that it did.
     let filter = if cli.verbose {
-        "info,chantal_fs=debug"
+        "info,chantal_fs=debug,fuser::mnt=error"
     } else {
-        "info"
+        "info,fuser::mnt=error"
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -105,7 +113,92 @@ fn clear_stale_mount(mountpoint: &Path) -> anyhow::Result<()> {
         }
         Err(e) => anyhow::bail!("cannot use mount point {}: {e}", mountpoint.display()),
         Ok(m) if !m.is_dir() => anyhow::bail!("{} is not a directory", mountpoint.display()),
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            if let Some(m) = mounted_at(mountpoint) {
+                anyhow::bail!(
+                    "{} is already mounted ({}, source {}): stop whatever serves it (another chantal-fs?) first",
+                    mountpoint.display(),
+                    m.fstype,
+                    m.source
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A mount found in /proc/self/mountinfo.
+struct MountEntry {
+    fstype: String,
+    source: String,
+}
+
+/// The mount whose mount point is `path`, if any (a second daemon must not stack a mount on
+/// a live one).
+fn mounted_at(path: &Path) -> Option<MountEntry> {
+    let path = std::fs::canonicalize(path).ok()?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    // "36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw": the mount point
+    // is the fifth field (octal escapes for spaces and the like), then fstype and source
+    // after the " - " separator.
+    info.lines().rev().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        let point = unescape_mountinfo(left.split(' ').nth(4)?);
+        let mut right = right.split(' ');
+        let (fstype, source) = (right.next()?, right.next()?);
+        (Path::new(&point) == path).then(|| MountEntry {
+            fstype: fstype.to_string(),
+            source: unescape_mountinfo(source),
+        })
+    })
+}
+
+fn unescape_mountinfo(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 4 <= bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Detaches the mount (MNT_DETACH): it leaves the directory tree at once, so new opens fail,
+/// while files already open keep working until they are closed.
+fn detach(mountpoint: &Path) -> anyhow::Result<()> {
+    match rustix::mount::unmount(mountpoint, rustix::mount::UnmountFlags::DETACH) {
+        Ok(()) => Ok(()),
+        // Not root: fusermount3 may detach a FUSE mount of its user.
+        Err(rustix::io::Errno::PERM) => {
+            let ok = std::process::Command::new("fusermount3")
+                .arg("-u")
+                .arg("-z")
+                .arg(mountpoint)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ok {
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "cannot detach {}: fusermount3 -uz failed",
+                    mountpoint.display()
+                )
+            }
+        }
+        Err(e) => anyhow::bail!("cannot detach {}: {e}", mountpoint.display()),
     }
 }
 
@@ -119,7 +212,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         config.storage.base_path.join("data"),
         GRACE,
     ));
-    view.refresh();
+    let _ = view.refresh();
     // Signals are taken before mounting so none is lost; the handler thread only sets state.
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
     let mut mount = fuser::Config::default();
@@ -151,26 +244,71 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     );
     let refresher = Arc::clone(&view);
     let listen_from = catalogue_for_listening;
+    let notifier = session.notifier();
     std::thread::spawn(move || {
-        // A new version is announced by the commit itself (LISTEN/NOTIFY); polling every
-        // second covers a lost connection and anything else.
+        // A new version is announced by the commit itself (LISTEN/NOTIFY, or SQLite's
+        // data_version); polling every second covers a lost connection and anything else.
         let mut listener = listen_from.listen_latest().ok();
+        let mut again: Vec<(std::time::Instant, view::Invalidations)> = Vec::new();
         loop {
-            match listener.as_mut().map(|l| l.wait(REFRESH)) {
+            match listener.as_mut().map(|l| l.wait(REFRESH.min(REINVALIDATE))) {
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => {
                     std::thread::sleep(REFRESH);
                     listener = listen_from.listen_latest().ok();
                 }
             }
-            refresher.refresh();
+            let fresh = refresher.refresh();
+            let now = std::time::Instant::now();
+            let due: Vec<view::Invalidations> = {
+                let (due, later): (Vec<_>, Vec<_>) =
+                    again.drain(..).partition(|(at, _)| *at <= now);
+                again = later;
+                due.into_iter().map(|(_, i)| i).collect()
+            };
+            for (parent, name) in fresh.iter().chain(due.iter().flatten()) {
+                // ENOENT: the kernel held no such entry; nothing to forget.
+                let _ = notifier.inval_entry(fuser::INodeNo(*parent), std::ffi::OsStr::new(name));
+            }
+            if !fresh.is_empty() {
+                again.push((now + REINVALIDATE, fresh));
+            }
         }
     });
+    let handle = signals.handle();
     if let Some(sig) = signals.forever().next() {
-        tracing::info!("signal {sig}: unmounting {}", cli.mountpoint.display());
+        tracing::info!(
+            "signal {sig}: detaching {} (open files are served up to {} s more)",
+            cli.mountpoint.display(),
+            DRAIN.as_secs()
+        );
     }
-    session
-        .umount_and_join()
-        .map_err(|e| anyhow::anyhow!("cannot unmount {}: {e}", cli.mountpoint.display()))?;
+    detach(&cli.mountpoint)?;
+    // The session ends when the kernel drops the detached mount: when its last open file is
+    // closed. A second signal, or the drain time, ends the wait.
+    let deadline = std::time::Instant::now() + DRAIN;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_on_signal = Arc::clone(&stop);
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            stop_on_signal.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    while !session.guard.is_finished()
+        && std::time::Instant::now() < deadline
+        && !stop.load(std::sync::atomic::Ordering::SeqCst)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    handle.close();
+    if !session.guard.is_finished() {
+        tracing::warn!(
+            "files under {} are still open: exiting anyway (their readers get an error)",
+            cli.mountpoint.display()
+        );
+    }
+    // The mount is detached already: dropping the session would try to unmount a path that
+    // no longer holds it (and log that it could not).
+    std::mem::forget(session);
     Ok(())
 }

@@ -15,7 +15,7 @@
 //! holding a directory of the previous version (the kernel caches entries for a second) or
 //! reading files named by the previous repomd.xml still finds them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,11 +43,21 @@ pub struct Attr {
     pub kind: Kind,
     pub size: u64,
     pub mtime: i64,
-    /// The kernel may keep this entry and these attributes for long. A version never changes,
-    /// so a name inside one of its directories always means the same node, under `latest/`
-    /// as under a snapshot; only the entries of a version's root (`latest/Packages`, whose
-    /// version moves on) and the fixed directories must be asked for again soon.
-    pub stable: bool,
+    pub cache: Cache,
+}
+
+/// How long the kernel may keep an entry and its attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    /// The fixed directories and a snapshot's root (a snapshot may be deleted and its name
+    /// given to another version): ask again soon.
+    Short,
+    /// An entry of `latest/` (`latest/repodata`): it changes only when latest moves, and then
+    /// the daemon tells the kernel to forget it ([`View::refresh`]).
+    Latest,
+    /// Inside a version: a version never changes, so a name in one of its directories always
+    /// means the same node, under `latest/` as under a snapshot.
+    Long,
 }
 
 /// Why a request fails (the adapter maps these to errnos).
@@ -88,8 +98,25 @@ struct State {
     /// Versions that were latest until recently: still reachable under `latest/` until the
     /// deadline, so a client that read the old repomd.xml gets the files it names.
     retiring: Vec<(String, i64, Instant)>,
-    outage: bool,
+    /// Names given out in each repository's `latest/` (the kernel may hold entries for them)
+    /// since latest last moved.
+    latest_names: HashMap<String, BTreeSet<String>>,
+    outage: Option<Outage>,
 }
+
+/// A catalogue outage in progress: logged when it starts, reminded of at most once a minute,
+/// and when it ends.
+struct Outage {
+    since: Instant,
+    reminded: Instant,
+}
+
+/// How often a continuing outage is logged again.
+const OUTAGE_REMINDER: Duration = Duration::from_secs(60);
+
+/// What the kernel must forget after a refresh: `(directory inode, name)` entries that now
+/// mean something else.
+pub type Invalidations = Vec<(u64, String)>;
 
 /// The view over the catalogue.
 pub struct View {
@@ -127,7 +154,8 @@ impl View {
                 std::num::NonZeroUsize::new(CACHED_TREES).unwrap_or(std::num::NonZeroUsize::MIN),
             ),
             retiring: Vec::new(),
-            outage: false,
+            latest_names: HashMap::new(),
+            outage: None,
         };
         state.fixed.insert(Fixed::Root, ROOT_INO);
         View {
@@ -142,25 +170,26 @@ impl View {
         self.state.lock()
     }
 
-    /// Reloads repositories, latest versions and snapshots (one query each). On a catalogue
-    /// outage the previous state stays and one line is logged per outage.
-    pub fn refresh(&self) {
+    /// Reloads repositories, latest versions and snapshots (one query each) and returns the
+    /// kernel entries that latest's move made wrong. On a catalogue outage the previous state
+    /// stays; the outage is logged when it starts, once a minute while it lasts, and when it
+    /// ends.
+    pub fn refresh(&self) -> Invalidations {
         let summaries = self.catalogue.repository_summaries();
         let snapshots = self.catalogue.snapshots(None);
         let mut st = self.lock();
         let (summaries, snapshots) = match (summaries, snapshots) {
             (Ok(a), Ok(b)) => (a, b),
             (Err(e), _) | (_, Err(e)) => {
-                if !st.outage {
-                    tracing::error!("catalogue unavailable, serving cached trees: {e}");
-                    st.outage = true;
-                }
-                return;
+                Self::outage(&mut st, &e);
+                return Vec::new();
             }
         };
-        if st.outage {
-            tracing::info!("catalogue available again");
-            st.outage = false;
+        if let Some(o) = st.outage.take() {
+            tracing::info!(
+                "catalogue available again after {:.1} s",
+                o.since.elapsed().as_secs_f64()
+            );
         }
         let mut repos: BTreeMap<String, RepoState> = BTreeMap::new();
         for s in summaries {
@@ -177,6 +206,7 @@ impl View {
         repos.retain(|_, r| r.latest.is_some() || !r.snapshots.is_empty());
         let now = Instant::now();
         let deadline = now + self.grace;
+        let mut invalidate = Vec::new();
         for (name, new) in &repos {
             if let Some(old) = st.repos.get(name).and_then(|r| r.latest) {
                 if new.latest != Some(old) {
@@ -185,11 +215,49 @@ impl View {
                         new.latest.map_or_else(|| "-".into(), |v| v.to_string())
                     );
                     st.retiring.push((name.clone(), old, deadline));
+                    let names = st.latest_names.remove(name).unwrap_or_default();
+                    if let Some(ino) = st.fixed.get(&Fixed::Latest(name.clone())) {
+                        invalidate.extend(names.into_iter().map(|n| (*ino, n)));
+                    }
                 }
             }
         }
         st.retiring.retain(|(_, _, until)| *until > now);
         st.repos = repos;
+        invalidate
+    }
+
+    /// Logs an outage: its start, then at most one reminder a minute.
+    fn outage(st: &mut State, e: &chantal_common::Error) {
+        let now = Instant::now();
+        match &mut st.outage {
+            None => {
+                tracing::error!("catalogue unavailable, serving cached trees only: {e}");
+                st.outage = Some(Outage {
+                    since: now,
+                    reminded: now,
+                });
+            }
+            Some(o) if now.duration_since(o.reminded) >= OUTAGE_REMINDER => {
+                tracing::warn!(
+                    "catalogue still unavailable after {} s, serving cached trees only: {e}",
+                    now.duration_since(o.since).as_secs()
+                );
+                o.reminded = now;
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Remembers the names of a version's root shown under `latest/`, so they can be
+    /// invalidated when latest moves.
+    fn shown_in_latest(st: &mut State, repo: &str, tree: &Tree) {
+        let names = st.latest_names.entry(repo.to_string()).or_default();
+        for (name, _) in tree.entries(ROOT) {
+            if !names.contains(name) {
+                names.insert(name.clone());
+            }
+        }
     }
 
     fn fixed_ino(st: &mut State, node: Fixed) -> u64 {
@@ -217,7 +285,7 @@ impl View {
             None => {
                 // During a known outage, fail at once (EIO) instead of waiting for a
                 // connection on every request.
-                if st.outage {
+                if st.outage.is_some() {
                     return Err(ViewError::Unavailable);
                 }
                 let started = Instant::now();
@@ -229,13 +297,8 @@ impl View {
                         return Err(ViewError::Unavailable);
                     }
                     Err(e) => {
-                        // One line per outage: the refresher says when it is over.
-                        if !st.outage {
-                            tracing::error!(
-                                "catalogue unavailable, serving cached trees only: {e}"
-                            );
-                            st.outage = true;
-                        }
+                        // Logged once; the refresher reminds and says when it is over.
+                        Self::outage(st, &e);
                         return Err(ViewError::Unavailable);
                     }
                 };
@@ -306,15 +369,15 @@ impl View {
             kind: Kind::Dir,
             size: 0,
             mtime: 0,
-            stable: false,
+            cache: Cache::Short,
         }
     }
 
-    fn node_attr(tree: &Tree, base: u64, index: usize, stable: bool) -> Result<Attr, ViewError> {
+    fn node_attr(tree: &Tree, base: u64, index: usize, cache: Cache) -> Result<Attr, ViewError> {
         let ino = base + index as u64;
         match tree.node(index).ok_or(ViewError::NotFound)? {
             Node::Dir { .. } => Ok(Attr {
-                stable,
+                cache,
                 ..Self::dir_attr(ino)
             }),
             Node::File { leaf, .. } => Ok(Attr {
@@ -322,8 +385,18 @@ impl View {
                 kind: Kind::File,
                 size: leaf.size,
                 mtime: leaf.mtime,
-                stable,
+                cache,
             }),
+        }
+    }
+
+    /// How the entries of a version's root may be cached: under `latest/` until latest moves
+    /// (then invalidated), under a snapshot briefly.
+    fn root_cache(latest: bool) -> Cache {
+        if latest {
+            Cache::Latest
+        } else {
+            Cache::Short
         }
     }
 
@@ -348,7 +421,7 @@ impl View {
         if parent >= TREE_BASE {
             let n = self.tree_node(&mut st, parent)?;
             if let Some(child) = n.tree.lookup(n.index, name) {
-                return Self::node_attr(&n.tree, n.base, child, true);
+                return Self::node_attr(&n.tree, n.base, child, Cache::Long);
             }
             if n.latest {
                 if let Some(dir) = n.tree.path(n.index) {
@@ -391,8 +464,11 @@ impl View {
         }
         let (repo, version, latest) = Self::version_of(&st, &node).ok_or(ViewError::NotFound)?;
         let (tree, base) = self.tree(&mut st, &repo, version, latest)?;
+        if latest {
+            Self::shown_in_latest(&mut st, &repo, &tree);
+        }
         if let Some(child) = tree.lookup(ROOT, name) {
-            return Self::node_attr(&tree, base, child, false);
+            return Self::node_attr(&tree, base, child, Self::root_cache(latest));
         }
         if latest {
             if let Some(a) = self.latest_fallback(&mut st, &repo, version, name)? {
@@ -430,7 +506,8 @@ impl View {
         for v in versions {
             let (tree, base) = self.tree(st, repo, v, true)?;
             if let Some(node) = tree.resolve(path) {
-                return Self::node_attr(&tree, base, node, false).map(Some);
+                // A file of another version answers this name only for now.
+                return Self::node_attr(&tree, base, node, Cache::Short).map(Some);
             }
         }
         Ok(None)
@@ -440,7 +517,7 @@ impl View {
         let mut st = self.lock();
         if ino >= TREE_BASE {
             let n = self.tree_node(&mut st, ino)?;
-            return Self::node_attr(&n.tree, n.base, n.index, true);
+            return Self::node_attr(&n.tree, n.base, n.index, Cache::Long);
         }
         if (ino as usize) < st.fixed_by_ino.len() && ino >= ROOT_INO {
             Ok(Self::dir_attr(ino))
@@ -463,7 +540,7 @@ impl View {
         let skip = usize::try_from(offset).unwrap_or(usize::MAX);
         let tree_dir = if ino >= TREE_BASE {
             let n = self.tree_node(&mut st, ino)?;
-            Some((n.tree, n.base, n.index, true))
+            Some((n.tree, n.base, n.index, Cache::Long))
         } else {
             let node = st
                 .fixed_by_ino
@@ -473,15 +550,18 @@ impl View {
             match Self::version_of(&st, &node) {
                 Some((repo, version, latest)) => {
                     let (tree, base) = self.tree(&mut st, &repo, version, latest)?;
-                    Some((tree, base, ROOT, false))
+                    if latest {
+                        Self::shown_in_latest(&mut st, &repo, &tree);
+                    }
+                    Some((tree, base, ROOT, Self::root_cache(latest)))
                 }
                 None => None,
             }
         };
-        if let Some((tree, base, index, stable)) = tree_dir {
+        if let Some((tree, base, index, cache)) = tree_dir {
             // The tree is immutable and held by its Arc: no lock needed to walk it.
             drop(st);
-            let me = Self::node_attr(&tree, base, index, stable)?;
+            let me = Self::node_attr(&tree, base, index, cache)?;
             if me.kind != Kind::Dir {
                 return Err(ViewError::NotADirectory);
             }
@@ -492,7 +572,7 @@ impl View {
                     1 => add(&me, "..", 2),
                     _ => {
                         let (name, n) = &entries[i - 2];
-                        let attr = Self::node_attr(&tree, base, *n, stable)?;
+                        let attr = Self::node_attr(&tree, base, *n, cache)?;
                         add(&attr, name, i as u64 + 1)
                     }
                 };

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// chantal mirrors RPM repositories into a deduplicated sha256 pool, records every sync as an
-/// immutable version in a PostgreSQL catalogue, and keeps snapshots for patch management.
+/// immutable version in its catalogue (an embedded SQLite file, or PostgreSQL for several
+/// hosts), and keeps snapshots for patch management.
 #[derive(Debug, Parser)]
 #[command(
     name = "chantal",
@@ -120,7 +121,7 @@ pub enum SnapshotCommand {
         /// The repository.
         #[arg(long, value_name = "NAME")]
         repo_id: String,
-        /// The snapshot's name: letters, digits, '.', '_' and '-'.
+        /// The snapshot's name: letters, digits, '.', '_' and '-', at most 128; not `latest`.
         #[arg(long, value_name = "SNAPSHOT")]
         name: String,
         /// Free text shown by list and show.
@@ -137,6 +138,7 @@ pub enum SnapshotCommand {
     },
     /// One snapshot: version, packages, size, per-architecture counts, repomd revision.
     Show {
+        /// The snapshot's name.
         #[arg(long, value_name = "SNAPSHOT")]
         name: String,
         /// Needed when several repositories have a snapshot of that name.
@@ -150,6 +152,7 @@ pub enum SnapshotCommand {
     },
     /// Remove a snapshot's name; its files go only through `db cleanup`.
     Delete {
+        /// The snapshot's name.
         #[arg(long, value_name = "SNAPSHOT")]
         name: String,
         /// Needed when several repositories have a snapshot of that name.
@@ -184,8 +187,8 @@ pub enum DbCommand {
     },
     /// Show the schema version and pending migrations.
     Status(FormatArg),
-    /// Remove versions that are neither latest nor a snapshot, then pool files nothing
-    /// references any more.
+    /// Remove versions that are neither latest, nor a snapshot, nor latest until less than 10
+    /// minutes ago; then pool files and partial downloads nothing references any more.
     Cleanup {
         /// Report what would be removed; remove nothing.
         #[arg(long)]

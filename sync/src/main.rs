@@ -36,13 +36,25 @@ impl From<ExitStatus> for ExitCode {
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.quiet, cli.verbose);
-    match commands::run(&cli) {
-        Ok(status) => status.into(),
+    let status = match commands::run(&cli) {
+        Ok(status) => status,
         Err(err) => {
             // Our errors carry their cause in their own message: print only the top line.
-            eprintln!("chantal: error: {err}");
-            ExitStatus::Failure.into()
+            output::error(err);
+            ExitStatus::Failure
         }
+    };
+    // Output that could not be written is reported once, now that the work is done.
+    match output::finish() {
+        Some(e) => {
+            output::error(format_args!("cannot write to standard output: {e}"));
+            match status {
+                ExitStatus::Success | ExitStatus::Partial => ExitStatus::Failure,
+                other => other,
+            }
+            .into()
+        }
+        None => status.into(),
     }
 }
 
@@ -64,5 +76,7 @@ fn init_tracing(quiet: bool, verbose: bool) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .without_time()
+        // A closed standard error must not turn a log line into a panic.
+        .log_internal_errors(false)
         .init();
 }

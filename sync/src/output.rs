@@ -1,8 +1,82 @@
-//! Formatting for command output: aligned tables, sizes, times, JSON.
+//! Command output: standard output that a closed pipe cannot break, warnings and errors on
+//! standard error, and formatting (aligned tables, sizes, times, JSON).
+//!
+//! A command's results go through [`Out`]. When the reader goes away (`chantal repo list |
+//! head -1`), output ends quietly and the command goes on: a read-only command exits 0, as
+//! coreutils do, and a sync still commits, exports and moves on to the next repository. Any
+//! other write error (a full disk behind `> file`) is kept and reported once, by [`finish`],
+//! after the work is done.
 
-use std::io::Write;
+use std::fmt;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+
+/// Set once standard output cannot take more: further output is dropped.
+static CLOSED: AtomicBool = AtomicBool::new(false);
+/// The first write error that was not a closed pipe.
+static FAILED: Mutex<Option<io::Error>> = Mutex::new(None);
+
+/// Standard output for command results; writing to it never fails (see the module docs).
+pub struct Out;
+
+impl Out {
+    fn failed(e: io::Error) {
+        CLOSED.store(true, Ordering::SeqCst);
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            let mut failed = FAILED.lock().unwrap_or_else(|p| p.into_inner());
+            failed.get_or_insert(e);
+        }
+    }
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !CLOSED.load(Ordering::SeqCst) {
+            if let Err(e) = io::stdout().lock().write_all(buf) {
+                Self::failed(e);
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !CLOSED.load(Ordering::SeqCst) {
+            if let Err(e) = io::stdout().lock().flush() {
+                Self::failed(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Prints one line of results.
+pub fn line(text: impl fmt::Display) {
+    let _ = writeln!(Out, "{text}");
+}
+
+/// Flushes standard output; the first write error other than a closed pipe, if any.
+pub fn finish() -> Option<io::Error> {
+    let _ = Out.flush();
+    FAILED.lock().unwrap_or_else(|p| p.into_inner()).take()
+}
+
+/// `chantal: warning: …` on standard error (a closed standard error is ignored).
+pub fn warn(text: impl fmt::Display) {
+    let _ = writeln!(io::stderr().lock(), "chantal: warning: {text}");
+}
+
+/// `chantal: error: …` on standard error (a closed standard error is ignored).
+pub fn error(text: impl fmt::Display) {
+    let _ = writeln!(io::stderr().lock(), "chantal: error: {text}");
+}
+
+/// A line on standard error as it is (a closed standard error is ignored).
+pub fn err_line(text: impl fmt::Display) {
+    let _ = writeln!(io::stderr().lock(), "{text}");
+}
 
 /// Prints rows as left-aligned columns separated by two spaces; the last column is not padded.
 pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {

@@ -101,9 +101,10 @@ fn blobs_are_recorded_once() {
     let dir = tempfile::tempdir().unwrap();
     let pool = Pool::new(dir.path());
     pool.create_dirs().unwrap();
-    let blob = pool
+    let placed = pool
         .put_reader(&b"package bytes"[..], "p-1-1.noarch.rpm")
         .unwrap();
+    let blob = pool.settle(placed).unwrap();
     cat.record_blob(&blob).unwrap();
     cat.record_blob(&blob).unwrap();
     let rec = cat.blob(&blob.sha256).unwrap().unwrap();
@@ -206,31 +207,46 @@ fn the_sync_lock_is_exclusive_and_released_on_drop_or_death() {
     let db = TestDb::new();
     let cat = Catalogue::connect(&db.url).unwrap();
     cat.migrate().unwrap();
-    let id = cat.ensure_repository("r", "rpm").unwrap();
-    let lock = cat.try_lock_sync("r").unwrap().expect("first lock");
-    cat.start_sync(id, "host-a", 4242).unwrap();
+    cat.ensure_repository("r", "rpm").unwrap();
+    cat.ensure_repository("another", "rpm").unwrap();
+    assert!(!cat.sync_lock_held("r").unwrap());
+    let lock = cat
+        .try_lock_sync("r", "host-a", 4242)
+        .unwrap()
+        .expect("first lock");
+    assert!(cat.sync_lock_held("r").unwrap());
     // A second handle (as a second process would) is refused and told who holds it.
     let other = Catalogue::connect(&db.url).unwrap();
-    match other.try_lock_sync("r").unwrap() {
+    assert!(other.sync_lock_held("r").unwrap());
+    match other.try_lock_sync("r", "host-b", 1).unwrap() {
         Ok(_) => panic!("second lock granted"),
         Err(holder) => {
-            let holder = holder.expect("holder from the history");
+            let holder = holder.expect("the holder recorded with the lock");
             assert_eq!((holder.host.as_str(), holder.pid), ("host-a", 4242));
         }
     }
-    assert!(other.try_lock_sync("another").unwrap().is_ok());
+    // Probing never takes the lock from a sync that starts meanwhile.
+    assert!(other.sync_lock_held("r").unwrap());
+    assert!(other.try_lock_sync("another", "host-b", 1).unwrap().is_ok());
     drop(lock);
-    assert!(other.try_lock_sync("r").unwrap().is_ok());
+    assert!(!other.sync_lock_held("r").unwrap());
+    assert!(other.try_lock_sync("r", "host-b", 1).unwrap().is_ok());
 }
 
 #[test]
 fn a_sync_waits_for_no_one_while_another_holds_the_lock() {
     let (env, _up) = initialised("t");
     let cat = Catalogue::open(&env.db.url).unwrap();
-    let lock = cat.try_lock_sync("t").unwrap().ok().unwrap();
+    cat.ensure_repository("t", "rpm").unwrap();
+    let lock = cat
+        .try_lock_sync("t", "elsewhere", 77)
+        .unwrap()
+        .ok()
+        .unwrap();
     let run = env.chantal(&["repo", "sync", "--repo-id", "t"]);
     assert!(
-        run.fails().contains("t is being synced"),
+        run.fails()
+            .contains("t is being synced by elsewhere pid 77 since "),
         "{}",
         run.stderr()
     );

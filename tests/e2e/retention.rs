@@ -402,10 +402,10 @@ fn cs9_appstream_round_trips_through_the_writer() {
     .unwrap();
     assert_eq!(n, 17649);
     w.write(footer("primary")).unwrap();
-    let written = w.finish(&pool, 1700000000).unwrap();
+    let written = pool.settle(w.finish(&pool, 1700000000).unwrap().1).unwrap();
 
     let a = tree_with(&[("primary", &original)]);
-    let b = tree_with(&[("primary", &pool.absolute(&written.blob.rel_path))]);
+    let b = tree_with(&[("primary", &pool.absolute(&written.rel_path))]);
     let (qa, qb) = (query_all(a.path()), query_all(b.path()));
     // Every dependency is on a line of its own; the package lines carry the NEVRA.
     assert!(

@@ -336,7 +336,8 @@ fn dead_server_is_a_clear_error() {
     let errors = error_lines(&err);
     assert_eq!(errors.len(), 1, "{err}");
     assert!(
-        errors[0].starts_with("chantal: error: http://127.0.0.1:1/repo/repodata/repomd.xml: "),
+        errors[0]
+            .starts_with("chantal: error: dead: http://127.0.0.1:1/repo/repodata/repomd.xml: "),
         "{err}"
     );
     assert!(errors[0].contains("Connection refused"), "{err}");
@@ -579,7 +580,8 @@ fn a_second_sync_of_the_same_repository_is_refused() {
     first.wait().unwrap();
     // The killed sync's lock went with it.
     let cat = chantal_common::catalogue::Catalogue::open(&env.db.url).unwrap();
-    assert!(cat.try_lock_sync("big").unwrap().is_ok());
+    assert!(!cat.sync_lock_held("big").unwrap());
+    assert!(cat.try_lock_sync("big", "test", 1).unwrap().is_ok());
 }
 
 fn hostile(env: &Env, name: &str, pkgs: &[SynthPkg], opts: SynthOptions) -> String {
@@ -981,6 +983,8 @@ fn the_catalogue_going_away_mid_sync_commits_nothing() {
     let env = Env::with_db(chantal_tests::TestDb::on(&cluster));
     env.repo("big", &server.url(""), "");
     init(&env);
+    // The test cluster commits asynchronously: make the schema durable before the crash.
+    env.db.execute_batch("CHECKPOINT");
     let child = spawn_sync(&env, "big");
     wait_for("a partial download", || partial_size(&env) > 1 << 20);
     cluster.stop();

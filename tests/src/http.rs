@@ -21,12 +21,15 @@ pub enum Fault {
     Truncate(u64),
     /// Send the body with one byte changed.
     Corrupt,
+    /// Answer 302 with this Location.
+    Redirect(String),
 }
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
 pub struct Logged {
-    /// The path, also for proxy-style requests (`GET http://host/path`).
+    /// The path, percent-decoded as a web server decodes it (also for proxy-style requests,
+    /// `GET http://host/path`).
     pub path: String,
     /// The request target exactly as sent.
     pub target: String,
@@ -45,6 +48,8 @@ struct State {
     throttle: Option<u64>,
     basic: Option<String>,
     ignore_range: bool,
+    /// URL paths answered with another file than the root's (a hostile upstream's layout).
+    aliases: HashMap<String, PathBuf>,
 }
 
 pub struct HttpServer {
@@ -120,6 +125,15 @@ impl HttpServer {
         self.state.lock().unwrap().ignore_range = ignore;
     }
 
+    /// Answers requests for the (decoded) URL path `path` with `file`, whatever the root holds.
+    pub fn serve_as(&self, path: &str, file: impl Into<PathBuf>) {
+        self.state
+            .lock()
+            .unwrap()
+            .aliases
+            .insert(path.to_string(), file.into());
+    }
+
     /// Requires HTTP basic authentication with these credentials.
     pub fn require_basic(&self, user: &str, password: &str) {
         self.state.lock().unwrap().basic = Some(basic_header(user, password));
@@ -175,12 +189,13 @@ fn handle(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) -> std:
     reader.read_line(&mut line)?;
     let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
     // A forward proxy gets absolute URLs: serve them from the same root.
-    let path = match target.split_once("://") {
+    let raw_path = match target.split_once("://") {
         Some((_, rest)) => rest
             .find('/')
             .map_or("/".to_string(), |i| rest[i..].to_string()),
         None => target.clone(),
     };
+    let path = percent_decode(raw_path.split('?').next().unwrap_or("/"));
     let mut range = None;
     let mut auth = None;
     let mut proxy_auth = None;
@@ -198,14 +213,15 @@ fn handle(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) -> std:
             }
         }
     }
-    let (fault, throttle, basic, ignore_range) = {
+    let (fault, throttle, basic, ignore_range, alias) = {
         let mut s = state.lock().unwrap();
         let fault = s
             .faults
             .get_mut(&path)
             .and_then(VecDeque::pop_front)
             .or_else(|| s.permanent.get(&path).cloned());
-        (fault, s.throttle, s.basic.clone(), s.ignore_range)
+        let alias = s.aliases.get(&path).cloned();
+        (fault, s.throttle, s.basic.clone(), s.ignore_range, alias)
     };
     let log = |status: u16| {
         state.lock().unwrap().log.push(Logged {
@@ -237,10 +253,14 @@ fn handle(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) -> std:
             log(0);
             return Ok(());
         }
+        Some(Fault::Redirect(location)) => {
+            log(302);
+            return respond(&mut conn, 302, &[("Location", location)], b"");
+        }
         _ => {}
     }
     let rel = path.trim_start_matches('/');
-    let file = root.join(rel);
+    let file = alias.unwrap_or_else(|| root.join(rel));
     if rel.split('/').any(|s| s == "..") || !file.is_file() {
         log(404);
         return respond(&mut conn, 404, &[], b"not found");
@@ -296,6 +316,29 @@ fn handle(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) -> std:
     let mut sink = [0u8; 256];
     let _ = reader.read(&mut sink);
     Ok(())
+}
+
+/// `%xx` sequences to bytes, as nginx and Apache decode a request path.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' {
+            if let (Some(h), Some(l)) = (
+                b.get(i + 1).copied().and_then(hex),
+                b.get(i + 2).copied().and_then(hex),
+            ) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn write_head(

@@ -127,6 +127,17 @@ impl Env {
         self.write("conf.d/00-download.yaml", &format!("download:\n{yaml}"));
     }
 
+    /// Moves every version's retirement 11 minutes into the past, as if the serving grace
+    /// period (10 minutes) had passed since latest last moved.
+    pub fn age_retirements(&self) {
+        self.db.execute_batch(match self.db.backend() {
+            Backend::Postgres => {
+                "UPDATE repository_versions SET retired_at = retired_at - interval '11 minutes'"
+            }
+            Backend::Sqlite => "UPDATE repository_versions SET retired_at = retired_at - 660000000",
+        });
+    }
+
     /// A catalogue query returning one i64 (or NULL as None).
     pub fn query_i64(&self, sql: &str) -> Option<i64> {
         self.db.i64(sql, &[])

@@ -121,6 +121,8 @@ pub struct SynthPkg {
     pub version: String,
     pub release: String,
     pub data: Vec<u8>,
+    /// The location href, when not the usual `Packages/<nevra>.rpm` (a hostile one).
+    pub location: Option<String>,
 }
 
 impl SynthPkg {
@@ -131,14 +133,23 @@ impl SynthPkg {
             version: "1.0".into(),
             release: "1".into(),
             data,
+            location: None,
         }
     }
 
+    /// The same package listed at `href` (XML-escaped as it is written into primary.xml).
+    pub fn at(mut self, href: &str) -> SynthPkg {
+        self.location = Some(href.into());
+        self
+    }
+
     pub fn href(&self) -> String {
-        format!(
-            "Packages/{}-{}-{}.{}.rpm",
-            self.name, self.version, self.release, self.arch
-        )
+        self.location.clone().unwrap_or_else(|| {
+            format!(
+                "Packages/{}-{}-{}.{}.rpm",
+                self.name, self.version, self.release, self.arch
+            )
+        })
     }
 }
 
@@ -221,6 +232,10 @@ pub fn synthetic_repo(dir: &Path, pkgs: &[SynthPkg], opts: SynthOptions) {
     );
     for p in pkgs {
         let href = p.href();
+        let href_xml = href
+            .replace('&', "&amp;")
+            .replace('"', "&quot;")
+            .replace('<', "&lt;");
         if opts.write_packages {
             let path = dir.join(&href);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -228,7 +243,7 @@ pub fn synthetic_repo(dir: &Path, pkgs: &[SynthPkg], opts: SynthOptions) {
         }
         let id = sha256(&p.data);
         primary.push_str(&format!(
-            "<package type=\"rpm\">\n  <name>{n}</name>\n  <arch>{a}</arch>\n  <version epoch=\"0\" ver=\"{v}\" rel=\"{r}\"/>\n  <checksum type=\"sha256\" pkgid=\"YES\">{id}</checksum>\n  <summary>synthetic {n}</summary>\n  <description>synthetic</description>\n  <packager></packager>\n  <url></url>\n  <time file=\"1700000000\" build=\"1700000000\"/>\n  <size package=\"{s}\" installed=\"{s}\" archive=\"{s}\"/>\n  <location href=\"{href}\"/>\n  <format>\n    <rpm:license>MIT</rpm:license>\n    <rpm:sourcerpm>{n}-{v}-{r}.src.rpm</rpm:sourcerpm>\n    <rpm:provides>\n      <rpm:entry name=\"{n}\" flags=\"EQ\" epoch=\"0\" ver=\"{v}\" rel=\"{r}\"/>\n    </rpm:provides>\n  </format>\n</package>\n",
+            "<package type=\"rpm\">\n  <name>{n}</name>\n  <arch>{a}</arch>\n  <version epoch=\"0\" ver=\"{v}\" rel=\"{r}\"/>\n  <checksum type=\"sha256\" pkgid=\"YES\">{id}</checksum>\n  <summary>synthetic {n}</summary>\n  <description>synthetic</description>\n  <packager></packager>\n  <url></url>\n  <time file=\"1700000000\" build=\"1700000000\"/>\n  <size package=\"{s}\" installed=\"{s}\" archive=\"{s}\"/>\n  <location href=\"{href_xml}\"/>\n  <format>\n    <rpm:license>MIT</rpm:license>\n    <rpm:sourcerpm>{n}-{v}-{r}.src.rpm</rpm:sourcerpm>\n    <rpm:provides>\n      <rpm:entry name=\"{n}\" flags=\"EQ\" epoch=\"0\" ver=\"{v}\" rel=\"{r}\"/>\n    </rpm:provides>\n  </format>\n</package>\n",
             n = p.name, a = p.arch, v = p.version, r = p.release, s = p.data.len()
         ));
         filelists.push_str(&format!(

@@ -42,6 +42,7 @@ const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("size", Col::Int8),
             ("path", Col::Text),
             ("created_at", Col::Time),
+            ("used_at", Col::Time),
         ],
     ),
     (
@@ -60,6 +61,9 @@ const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("type", Col::Text),
             ("latest_version", Col::Int8),
             ("created_at", Col::Time),
+            ("sync_host", Col::Text),
+            ("sync_pid", Col::Int4),
+            ("sync_since", Col::Time),
         ],
     ),
     (
@@ -92,6 +96,7 @@ const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("package_count", Col::Int8),
             ("total_size", Col::Int8),
             ("repomd_revision", Col::Text),
+            ("retired_at", Col::Time),
         ],
     ),
     (

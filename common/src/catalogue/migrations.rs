@@ -16,12 +16,22 @@ pub struct Migration {
 
 /// Every migration this binary knows, in order. A test checks this list against the files in
 /// `migrations/` so that a new file cannot be forgotten here or for one backend.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_initial",
-    postgresql: include_str!("../../../migrations/postgresql/0001_initial.sql"),
-    sqlite: include_str!("../../../migrations/sqlite/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_initial",
+        postgresql: include_str!("../../../migrations/postgresql/0001_initial.sql"),
+        sqlite: include_str!("../../../migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_serving_grace_and_lock_holders",
+        postgresql: include_str!(
+            "../../../migrations/postgresql/0002_serving_grace_and_lock_holders.sql"
+        ),
+        sqlite: include_str!("../../../migrations/sqlite/0002_serving_grace_and_lock_holders.sql"),
+    },
+];
 
 /// Where the schema stands relative to this binary.
 #[derive(Debug, Clone)]

@@ -24,9 +24,9 @@ use crate::rpm::ChecksumType;
 
 pub use migrations::{Migration, SchemaStatus, MIGRATIONS};
 pub use model::{
-    BlobRecord, CleanupReport, CommitInput, CommitResult, ContentItem, FragmentRow, KnownBlob,
-    LatestState, NevraSize, NewMetadata, NewPackage, RepoSummary, RunningSync, SnapshotRecord,
-    SyncFinish, SyncRecord, VersionInfo, VersionPackage,
+    BlobRecord, CleanupReport, CleanupRun, CommitInput, CommitResult, ContentItem, FragmentRow,
+    KnownBlob, LatestState, NevraSize, NewMetadata, NewPackage, RepoSummary, RunningSync,
+    SnapshotRecord, SyncFinish, SyncRecord, VersionInfo, VersionPackage,
 };
 
 /// How long to wait for the database before giving up, unless told otherwise.
@@ -186,6 +186,52 @@ impl Catalogue {
         self.schema_status()?.require_current()
     }
 
+    /// Publishes a new version in one transaction: content and repodata rows (as ranges), the
+    /// version row and the latest pointer (the version it replaces is stamped as retired, for
+    /// the serving grace period). When the content and repodata equal the latest version's,
+    /// nothing is written and the result has no version. The version's paths are checked as a
+    /// whole first ([`crate::tree::check_layout`]): a tree that cannot be served is never
+    /// published.
+    pub fn commit_version(&self, input: CommitInput<'_>) -> Result<CommitResult> {
+        use crate::tree::Role;
+        crate::tree::check_layout(
+            input
+                .content
+                .iter()
+                .map(|(_, href)| (href.as_str(), Role::Package))
+                .chain(
+                    input
+                        .metadata
+                        .iter()
+                        .map(|m| (m.location_href.as_str(), Role::Repodata)),
+                ),
+        )
+        .map_err(|message| Error::Layout {
+            repository: input.repository.to_string(),
+            message,
+        })?;
+        match &self.backend {
+            Backend::Postgres(b) => b.commit_version(input),
+            Backend::Sqlite(b) => b.commit_version(input),
+        }
+    }
+
+    /// Names the repository's latest version. O(1): one row. Fails if the name is not one a
+    /// snapshot may have ([`crate::config::check_snapshot_name`]), if the repository has no
+    /// version yet, or if it already has a snapshot of that name.
+    pub fn create_snapshot(
+        &self,
+        repository: &str,
+        name: &str,
+        description: Option<&str>,
+    ) -> Result<SnapshotRecord> {
+        crate::config::check_snapshot_name(name).map_err(Error::Invalid)?;
+        match &self.backend {
+            Backend::Postgres(b) => b.create_snapshot(repository, name, description),
+            Backend::Sqlite(b) => b.create_snapshot(repository, name, description),
+        }
+    }
+
     /// Whether `repository` has a snapshot called `name`.
     pub fn snapshot_exists(&self, repository: &str, name: &str) -> Result<bool> {
         Ok(self
@@ -236,9 +282,16 @@ catalogue_api! {
 
     /// The repository's id, creating its row on first use.
     fn ensure_repository(&self, name: &str, kind: &str) -> Result<i64>;
-    /// Takes the repository's sync lock, or says who holds it. The lock is released when the
-    /// returned guard drops or the process dies, however it dies.
-    fn try_lock_sync(&self, name: &str) -> Result<std::result::Result<SyncLock, Option<RunningSync>>>;
+    /// Takes the repository's sync lock and records `host` and `pid` as its holder in the same
+    /// serialised step, or says who holds it (`None` only for a holder that recorded nothing).
+    /// The lock is released when the returned guard drops or the process dies, however it
+    /// dies.
+    fn try_lock_sync(&self, name: &str, host: &str, pid: i32) -> Result<std::result::Result<SyncLock, Option<RunningSync>>>;
+    /// Whether a process holds the repository's sync lock, without taking it.
+    fn sync_lock_held(&self, name: &str) -> Result<bool>;
+    /// Marks blobs a sync is about to reuse as used now (no cleanup collects them while it
+    /// runs) and returns those still recorded, with whether each has a package row.
+    fn reserve_blobs(&self, sha256s: &[&str]) -> Result<std::collections::HashMap<String, bool>>;
     /// Records the start of a sync. Call with the lock held: any other `running` row of the
     /// repository is then a leftover of a process that died, and is marked so.
     fn start_sync(&self, repository_id: i64, host: &str, pid: i32) -> Result<i64>;
@@ -272,16 +325,9 @@ catalogue_api! {
     /// Creates package rows (with their fragments) for blobs now in the pool; rows that exist
     /// already are left as they are. Read lazily so fragments need not sit in memory.
     fn insert_packages(&self, packages: &mut dyn Iterator<Item = Result<NewPackage>>) -> Result<u64>;
-    /// Publishes a new version in one transaction: content and repodata rows (as ranges), the
-    /// version row and the latest pointer. When the content and repodata equal the latest
-    /// version's, nothing is written and the result has no version.
-    fn commit_version(&self, input: CommitInput<'_>) -> Result<CommitResult>;
 
     /// Snapshots of one repository, or of all, ordered by repository then creation.
     fn snapshots(&self, repository: Option<&str>) -> Result<Vec<SnapshotRecord>>;
-    /// Names the repository's latest version. O(1): one row. Fails if the repository has no
-    /// version yet or already has a snapshot of that name.
-    fn create_snapshot(&self, repository: &str, name: &str, description: Option<&str>) -> Result<SnapshotRecord>;
     /// Removes a snapshot's name. Files are only ever removed by cleanup.
     fn delete_snapshot(&self, repository: &str, name: &str) -> Result<bool>;
     /// A version's summary.
@@ -295,9 +341,12 @@ catalogue_api! {
     /// version's creation time) — what chantal-fs serves and the exporter writes.
     fn version_tree(&self, repository: &str, version: i64) -> Result<crate::tree::Tree>;
 
-    /// Removes versions that are neither latest nor a snapshot, the rows only they needed,
-    /// package rows and blob rows nothing references. Returns the pool paths to delete.
-    fn cleanup(&self, grace: Duration, dry_run: bool) -> Result<CleanupReport>;
+    /// Removes versions that are neither latest, nor a snapshot, nor latest until less than
+    /// [`crate::SERVING_GRACE`] ago; the rows only they needed; package rows nothing
+    /// references; then, in batches, pool files nothing references that were neither stored
+    /// nor reused within the grace window or since a running sync started, each with its row
+    /// in one transaction (file first, so a crash leaves the row and the next run finishes).
+    fn cleanup(&self, run: CleanupRun<'_>) -> Result<CleanupReport>;
 }
 
 /// Holds a repository's sync lock until dropped. PostgreSQL: a session-level advisory lock on a

@@ -18,12 +18,34 @@ pub struct CleanupReport {
     pub content_rows: i64,
     pub metadata_rows: i64,
     pub packages: i64,
+    /// Pool files removed, with their rows.
     pub blobs: i64,
     pub bytes: i64,
-    /// Pool paths (relative to `<base_path>/data`) whose files the caller deletes.
-    pub paths: Vec<String>,
     /// Blobs kept only because of the grace window or a running sync.
     pub protected: i64,
+    /// Versions kept only because they were latest until less than the serving grace period
+    /// ago (clients that read their repomd.xml may still fetch their files).
+    pub serving: i64,
+    /// Files that could not be removed, with why: their rows stay, so the next cleanup tries
+    /// again.
+    pub failed: Vec<(String, String)>,
+    /// Stopped early when asked to (SIGINT/SIGTERM): what was done is complete and
+    /// consistent, and the next cleanup goes on from there.
+    pub interrupted: bool,
+}
+
+/// How a cleanup runs.
+pub struct CleanupRun<'a> {
+    /// Files stored or reused more recently than this are kept.
+    pub grace: std::time::Duration,
+    /// Count what would go; remove nothing.
+    pub dry_run: bool,
+    /// Removes one pool file (path relative to `<base_path>/data`); called inside the
+    /// transaction that deletes its row, so a crash leaves the row and the next run retries.
+    /// A file that is already gone is success.
+    pub remove: &'a mut dyn FnMut(&str) -> std::io::Result<()>,
+    /// Checked between batches: true stops the cleanup after the current batch.
+    pub stop: &'a dyn Fn() -> bool,
 }
 
 /// A package row to create (the blob is already in the pool).

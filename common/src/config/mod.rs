@@ -19,7 +19,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-pub use file::valid_name;
+pub use file::{
+    check_repo_name, check_snapshot_name, valid_name, MAX_REPO_NAME, MAX_SNAPSHOT_NAME,
+    RESERVED_SNAPSHOT_NAMES,
+};
 use file::{CredentialsType, GlobalFile, RepoFile};
 
 /// Where the configuration is read from when neither `--config` nor `$CHANTAL_CONFIG` says.
@@ -245,6 +248,16 @@ impl Config {
     /// [`Config::load`] with the environment override passed in (tests set it explicitly).
     pub fn load_with_database_override(path: &Path, env_url: Option<String>) -> Result<Config> {
         let text = read(path)?;
+        if is_empty(&text) {
+            // Running on defaults from an empty file is never what was meant (a truncated
+            // copy, a template not filled in).
+            return Err(Error::Config {
+                file: path.to_path_buf(),
+                line: 1,
+                key: String::new(),
+                message: "the configuration file is empty: set at least storage.base_path (see contrib/examples/config.yaml)".into(),
+            });
+        }
         let main: GlobalFile = parse(path, &text)?;
         let mut globals = Globals::default();
         globals.apply(path, &text, &main);
@@ -257,6 +270,13 @@ impl Config {
             for pattern in include.patterns() {
                 for file in expand_include(path, &text, &base_dir, pattern, &mut warnings)? {
                     let text = read(&file)?;
+                    if is_empty(&text) {
+                        warnings.push(format!(
+                            "{}: empty configuration file, ignored",
+                            file.display()
+                        ));
+                        continue;
+                    }
                     if is_repository_file(&text) {
                         let repo = parse_repo(&file, &text)?;
                         if let Some((first, line)) = seen.get(&repo.name) {
@@ -417,10 +437,24 @@ impl Globals {
     }
 }
 
+/// Reads a configuration file. A UTF-8 byte order mark (editors on other systems write one)
+/// is not part of the YAML.
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
         path: path.to_path_buf(),
         source,
+    })?;
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
+}
+
+/// Whether a file holds nothing but white space and comments.
+fn is_empty(text: &str) -> bool {
+    text.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#') || t == "---"
     })
 }
 
@@ -434,10 +468,7 @@ fn parent_dir(path: &Path) -> PathBuf {
 /// Deserialises `text`, turning serde's error into one line with file, line and key path.
 fn parse<T: serde::de::DeserializeOwned + Default>(file: &Path, text: &str) -> Result<T> {
     // An empty file (or one with only comments) is an empty mapping, not an error.
-    if text.lines().all(|l| {
-        let t = l.trim();
-        t.is_empty() || t.starts_with('#') || t == "---"
-    }) {
+    if is_empty(text) {
         return Ok(T::default());
     }
     parse_strict(file, text)
@@ -446,8 +477,15 @@ fn parse<T: serde::de::DeserializeOwned + Default>(file: &Path, text: &str) -> R
 fn parse_strict<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T> {
     let de = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|err| {
-        let key = err.path().to_string();
-        let key = if key == "." { String::new() } else { key };
+        // serde_path_to_error writes `?` for a part of the path it could not name (a syntax
+        // error inside a mapping): the known part is the key to report.
+        let key = err
+            .path()
+            .to_string()
+            .split('.')
+            .filter(|part| !part.is_empty() && *part != "?")
+            .collect::<Vec<_>>()
+            .join(".");
         let inner = err.into_inner();
         let line = inner.location().map(|l| l.line()).unwrap_or_else(|| {
             let parts: Vec<&str> = key.split('.').collect();

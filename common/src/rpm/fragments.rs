@@ -14,7 +14,15 @@ pub fn parse<R: BufRead>(
     root: &str,
     mut on_package: impl FnMut(&str, &str) -> Result<(), String>,
 ) -> Result<u64, String> {
-    let mut reader = xml::reader(input);
+    let limit = if root == "filelists" {
+        xml::FILELISTS_LIMIT
+    } else {
+        xml::PACKAGE_LIMIT
+    };
+    let mut reader = xml::reader(input, limit);
+    // Elements open inside the current package, innermost last (for the error that names it).
+    let mut open: Vec<String> = Vec::new();
+    let mut package_name: Option<String> = None;
     let mut buf = Vec::new();
     let mut depth = 0usize;
     let mut count = 0u64;
@@ -22,13 +30,25 @@ pub fn parse<R: BufRead>(
     let mut pkgid: Option<String> = None;
     let mut saw_root = false;
     loop {
-        let event = reader.read_event_into(&mut buf).map_err(|e| {
-            format!(
-                "not valid XML at byte {} (package {}): {e}",
-                reader.error_position(),
-                count + 1
-            )
-        })?;
+        let event = match reader.read_event_into(&mut buf) {
+            Ok(e) => e,
+            Err(_) if reader.get_ref().exhausted() => {
+                return Err(xml::too_large(
+                    "package",
+                    count.max(1),
+                    package_name.as_deref(),
+                    open.last().map_or(root, String::as_str),
+                    reader.get_ref().limit(),
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "not valid XML at byte {} (package {}): {e}",
+                    reader.error_position(),
+                    count + 1
+                ))
+            }
+        };
         xml::refuse_doctype(&event)?;
         if pkgid.is_some() {
             xml::append_raw(&mut fragment, &event);
@@ -50,24 +70,31 @@ pub fn parse<R: BufRead>(
                         .filter(|s| !s.trim().is_empty())
                         .ok_or_else(|| format!("package {} has no pkgid", count + 1))?;
                     count += 1;
+                    package_name = xml::attr(e, "name")?;
                     fragment.clear();
                     xml::append_raw(&mut fragment, &event);
                     if empty {
                         on_package(id.trim(), &fragment)?;
+                        reader.get_mut().reset();
                     } else {
                         pkgid = Some(id.trim().to_ascii_lowercase());
                     }
                 }
                 if !empty {
                     depth += 1;
+                    if pkgid.is_some() {
+                        open.push(e.name().as_ref().to_string());
+                    }
                 }
             }
             Event::End(_) => {
                 depth = depth.saturating_sub(1);
+                open.pop();
                 if depth == 1 {
                     if let Some(id) = pkgid.take() {
                         on_package(&id, &fragment)?;
                     }
+                    reader.get_mut().reset();
                 }
             }
             Event::Eof => break,
@@ -111,6 +138,28 @@ mod tests {
         assert_eq!(o.len(), f.len());
         run("unknown_element_00-filelists.xml", "filelists").unwrap();
         run("unknown_element_01-other.xml", "otherdata").unwrap();
+    }
+
+    #[test]
+    fn one_huge_package_is_refused_after_the_limit() {
+        use std::io::Read;
+        let head = "<filelists><package pkgid=\"a\" name=\"small\" arch=\"noarch\"><file>/a</file></package><package pkgid=\"b\" name=\"huge\" arch=\"noarch\"><file>";
+        let input = std::io::BufReader::new(
+            head.as_bytes()
+                .chain(std::io::repeat(b'f').take(1 << 40))
+                .chain(&b"</file></package></filelists>"[..]),
+        );
+        let mut seen = Vec::new();
+        let err = parse(input, "filelists", |id, _| {
+            seen.push(id.to_string());
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(seen, ["a"]);
+        assert!(
+            err.starts_with("package 2 (huge): <file> makes it larger than 64 MiB"),
+            "{err}"
+        );
     }
 
     #[test]

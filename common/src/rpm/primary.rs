@@ -77,8 +77,10 @@ pub fn parse<R: BufRead>(
     input: R,
     mut on_package: impl FnMut(PrimaryPackage, &str) -> Result<(), String>,
 ) -> Result<PrimaryStats, String> {
-    let mut reader = xml::reader(input);
+    let mut reader = xml::reader(input, xml::PACKAGE_LIMIT);
     let mut buf = Vec::new();
+    // Elements open inside the current package, innermost last (for the error that names it).
+    let mut open: Vec<String> = Vec::new();
     let mut depth = 0usize;
     let mut declared = None;
     let mut parsed = 0u64;
@@ -88,13 +90,25 @@ pub fn parse<R: BufRead>(
     let mut text = String::new();
     let mut saw_root = false;
     loop {
-        let event = reader.read_event_into(&mut buf).map_err(|e| {
-            format!(
-                "not valid XML at byte {} (package {}): {e}",
-                reader.error_position(),
-                parsed + 1
-            )
-        })?;
+        let event = match reader.read_event_into(&mut buf) {
+            Ok(e) => e,
+            Err(_) if reader.get_ref().exhausted() => {
+                return Err(xml::too_large(
+                    "package",
+                    parsed + 1,
+                    fields.name.as_deref(),
+                    open.last().map_or("metadata", String::as_str),
+                    reader.get_ref().limit(),
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "not valid XML at byte {} (package {}): {e}",
+                    reader.error_position(),
+                    parsed + 1
+                ))
+            }
+        };
         xml::refuse_doctype(&event)?;
         if in_package {
             xml::append_raw(&mut fragment, &event);
@@ -147,10 +161,14 @@ pub fn parse<R: BufRead>(
                 text.clear();
                 if !empty {
                     depth += 1;
+                    if in_package {
+                        open.push(name.to_string());
+                    }
                 }
             }
             Event::End(e) => {
                 depth = depth.saturating_sub(1);
+                open.pop();
                 let name = e.name();
                 let name = name.as_ref();
                 if in_package {
@@ -165,6 +183,7 @@ pub fn parse<R: BufRead>(
                             let pkg = finish(std::mem::take(&mut fields))
                                 .map_err(|e| format!("package {parsed}: {e}"))?;
                             on_package(pkg, &fragment)?;
+                            reader.get_mut().reset();
                         }
                         _ => {}
                     }
@@ -352,6 +371,46 @@ mod tests {
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// A primary.xml whose second package has a `<description>` of `len` bytes, produced as
+    /// it is read (nothing of that size is ever in memory here).
+    fn with_huge_description(len: u64) -> impl std::io::BufRead {
+        use std::io::Read;
+        let first = PKG.replace("HREF", "a-1-1.noarch.rpm");
+        let head = format!(
+            "<metadata packages=\"2\">{first}<package type=\"rpm\"><name>bomb</name><arch>noarch</arch><description>"
+        );
+        let tail = "</description></package></metadata>";
+        std::io::BufReader::new(
+            std::io::Cursor::new(head.into_bytes())
+                .chain(std::io::repeat(b'x').take(len))
+                .chain(tail.as_bytes()),
+        )
+    }
+
+    #[test]
+    fn one_huge_element_is_refused_after_the_limit_whatever_the_sizes_claim() {
+        // 10 GiB of description: the parse stops once one package has taken the limit.
+        let mut seen = 0;
+        let err = parse(with_huge_description(10 << 30), |_, _| {
+            seen += 1;
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(seen, 1, "the package before the bomb is parsed");
+        assert!(
+            err.starts_with("package 2 (bomb): <description> makes it larger than 16 MiB"),
+            "{err}"
+        );
+        // Just under the limit is fine.
+        let mut names = Vec::new();
+        let ok = parse(with_huge_description(8 << 20), |p, _| {
+            names.push(p.name);
+            Ok(())
+        });
+        let err = ok.unwrap_err();
+        assert!(err.contains("bomb: no version"), "parsed to the end: {err}");
     }
 
     #[test]

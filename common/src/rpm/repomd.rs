@@ -40,7 +40,8 @@ impl RepoMd {
 
     /// Parses and validates repomd.xml. The error says what is wrong, without the file name.
     pub fn parse(bytes: &[u8]) -> Result<RepoMd, String> {
-        let mut reader = xml::reader(bytes);
+        // The whole document is already bounded (it is read into memory, 16 MiB at most).
+        let mut reader = xml::reader(bytes, u64::MAX);
         let mut buf = Vec::new();
         let mut saw_root = false;
         let mut revision = None;

@@ -30,7 +30,7 @@ pub fn parse<R: BufRead>(
     input: R,
     mut on_update: impl FnMut(Advisory) -> Result<(), String>,
 ) -> Result<u64, String> {
-    let mut reader = xml::reader(input);
+    let mut reader = xml::reader(input, xml::PACKAGE_LIMIT);
     let mut buf = Vec::new();
     let mut depth = 0usize;
     let mut count = 0u64;
@@ -38,13 +38,26 @@ pub fn parse<R: BufRead>(
     let mut in_id = false;
     let mut saw_root = false;
     loop {
-        let event = reader.read_event_into(&mut buf).map_err(|e| {
-            format!(
-                "not valid XML at byte {} (advisory {}): {e}",
-                reader.error_position(),
-                count + 1
-            )
-        })?;
+        let event = match reader.read_event_into(&mut buf) {
+            Ok(e) => e,
+            Err(_) if reader.get_ref().exhausted() => {
+                let id = current.as_ref().map(|a| a.id.trim().to_string());
+                return Err(xml::too_large(
+                    "advisory",
+                    count + 1,
+                    id.as_deref().filter(|i| !i.is_empty()),
+                    "update",
+                    reader.get_ref().limit(),
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "not valid XML at byte {} (advisory {}): {e}",
+                    reader.error_position(),
+                    count + 1
+                ))
+            }
+        };
         xml::refuse_doctype(&event)?;
         if let Some(a) = current.as_mut() {
             xml::append_raw(&mut a.fragment, &event);
@@ -98,6 +111,7 @@ pub fn parse<R: BufRead>(
                         count += 1;
                         a.id = a.id.trim().to_string();
                         on_update(a)?;
+                        reader.get_mut().reset();
                     }
                 }
             }

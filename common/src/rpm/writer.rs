@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::pool::{Pool, StoredBlob};
+use crate::pool::{Placed, Pool, StoredBlob};
 
 /// Compression of generated files: gzip, or zstd where upstream used it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,8 +113,9 @@ impl DocWriter {
         r.map_err(|e| Error::io("cannot write repodata", &self.kind, e))
     }
 
-    /// Completes the file and stores it in the pool as `<sha256>-<kind>.xml.<ext>`.
-    pub fn finish(self, pool: &Pool, timestamp: i64) -> Result<RepoFile> {
+    /// Completes the file and stores it in the pool as `<sha256>-<kind>.xml.<ext>`; the caller
+    /// records the [`Placed`] file ([`Pool::record`]).
+    pub fn finish(self, pool: &Pool, timestamp: i64) -> Result<(RepoFile, Placed)> {
         let kind = self.kind.clone();
         let io_err = |e: io::Error| Error::io("cannot write repodata", kind.clone(), e);
         let sink = match self.encoder {
@@ -132,15 +133,16 @@ impl DocWriter {
             self.kind,
             self.compression.extension()
         );
-        let blob = pool.adopt(tmp, &sha256, size, &name)?;
-        Ok(RepoFile {
+        let placed = pool.adopt(tmp, &sha256, size, &name)?;
+        let file = RepoFile {
             kind: self.kind,
             location_href: format!("repodata/{name}"),
-            blob,
+            blob: placed.blob.clone(),
             open_sha256: Some(hex::encode(self.open.finalize())),
             open_size: Some(self.open_len),
             timestamp,
-        })
+        };
+        Ok((file, placed))
     }
 }
 
@@ -271,7 +273,8 @@ mod tests {
             let mut w = DocWriter::new(&pool, "primary", c).unwrap();
             w.write(&header("primary", 0)).unwrap();
             w.write(footer("primary")).unwrap();
-            let f = w.finish(&pool, 1700000000).unwrap();
+            let (f, placed) = w.finish(&pool, 1700000000).unwrap();
+            pool.settle(placed).unwrap();
             pool.verify(&f.blob.rel_path).unwrap();
             let file = std::fs::File::open(pool.absolute(&f.blob.rel_path)).unwrap();
             let (_, mut r) =

@@ -1,22 +1,104 @@
 //! quick-xml plumbing shared by the repodata parsers: a reader configured for untrusted input,
-//! verbatim re-serialisation of events into fragments, and entity handling that resolves only
-//! XML's five predefined entities and character references (DTDs are refused outright, so no
-//! entity is ever expanded from the document itself).
+//! a budget on how much of the document one package may take, verbatim re-serialisation of
+//! events into fragments, and entity handling that resolves only XML's five predefined
+//! entities and character references (DTDs are refused outright, so no entity is ever expanded
+//! from the document itself).
 
 use std::borrow::Cow;
-use std::io::BufRead;
+use std::io::{self, BufRead, Read};
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 
+/// Largest part of primary.xml one package may take (the largest in CentOS Stream 9
+/// AppStream is 284 KiB).
+pub const PACKAGE_LIMIT: u64 = 16 << 20;
+/// Largest part of filelists.xml one package may take (the largest in CentOS Stream 9 BaseOS is
+/// 861 KiB: every file of a kernel's modules).
+pub const FILELISTS_LIMIT: u64 = 64 << 20;
+
 /// A reader that keeps all white space (trimming would eat the spaces around entity
-/// references, which arrive as separate events) and checks that end tags match.
-pub fn reader<R: BufRead>(r: R) -> Reader<R> {
-    let mut reader = Reader::from_reader(r);
+/// references, which arrive as separate events), checks that end tags match, and lets at most
+/// `limit` bytes of the document pass between two [`Budget::reset`]s (the parsers reset after
+/// each package): the parser's buffer, a text node and a package's fragment all stay below it,
+/// whatever sizes the document or repomd.xml claim.
+pub fn reader<R: BufRead>(r: R, limit: u64) -> Reader<Budget<R>> {
+    let mut reader = Reader::from_reader(Budget {
+        inner: r,
+        used: 0,
+        limit,
+    });
     let config = reader.config_mut();
     config.trim_text(false);
     config.check_end_names = true;
     reader
+}
+
+/// Counts what passes through to the XML parser and fails once more than the limit went by
+/// since the last reset.
+pub struct Budget<R> {
+    inner: R,
+    used: u64,
+    limit: u64,
+}
+
+impl<R> Budget<R> {
+    /// Starts a new allowance (a new package).
+    pub fn reset(&mut self) {
+        self.used = 0;
+    }
+
+    /// Whether the allowance ran out (the cause of the parser's I/O error, then).
+    pub fn exhausted(&self) -> bool {
+        self.used >= self.limit
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+}
+
+impl<R: BufRead> BufRead for Budget<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let left = self.limit.saturating_sub(self.used);
+        if left == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "one element is larger than the limit",
+            ));
+        }
+        let buf = self.inner.fill_buf()?;
+        let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        Ok(&buf[..n])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.used += amount as u64;
+        self.inner.consume(amount);
+    }
+}
+
+impl<R: BufRead> Read for Budget<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = {
+            let available = self.fill_buf()?;
+            let n = available.len().min(out.len());
+            out[..n].copy_from_slice(&available[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// The error for a package that went over its budget: names the package and the element that
+/// was being read.
+pub fn too_large(what: &str, number: u64, name: Option<&str>, element: &str, limit: u64) -> String {
+    format!(
+        "{what} {number}{}: <{element}> makes it larger than {} MiB, the limit for one {what}: refusing it (a decompression bomb?)",
+        name.map(|n| format!(" ({n})")).unwrap_or_default(),
+        limit >> 20
+    )
 }
 
 /// Appends the event to `out` exactly as it was written in the document.

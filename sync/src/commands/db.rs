@@ -53,7 +53,7 @@ pub fn status(ctx: &Context, format: Format) -> anyhow::Result<ExitStatus> {
     } else {
         "outdated: run `chantal db migrate`"
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::Out;
     match format {
         Format::Json => output::json(
             &mut out,
@@ -109,42 +109,73 @@ pub fn cleanup(
 ) -> anyhow::Result<ExitStatus> {
     let catalogue = ctx.catalogue()?;
     let pool = chantal_common::pool::Pool::new(&ctx.config.storage.base_path);
-    let r = catalogue.cleanup(grace, dry_run)?;
-    let mut failed = 0usize;
-    if !dry_run {
-        // The rows are gone: nothing can reference these files any more.
-        for rel in &r.paths {
-            let path = pool.absolute(rel);
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    failed += 1;
-                    eprintln!("chantal: warning: cannot remove {}: {e}", path.display());
-                }
-            }
-        }
+    // SIGINT/SIGTERM stop it between batches: everything done so far is consistent.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let cancel = crate::engine::Cancel::default();
+    cancel.on_signals(&rt);
+    let mut remove = |rel: &str| match std::fs::remove_file(pool.absolute(rel)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    };
+    let r = catalogue.cleanup(chantal_common::catalogue::CleanupRun {
+        grace,
+        dry_run,
+        remove: &mut remove,
+        stop: &|| cancel.is_cancelled(),
+    })?;
+    let (partials, partial_bytes) = if r.interrupted {
+        (0, 0)
+    } else {
+        pool.sweep_partials(grace, dry_run)?
+    };
+    for (path, why) in &r.failed {
+        crate::output::warn(format_args!(
+            "cannot remove {}: {why}",
+            pool.absolute(path).display()
+        ));
+    }
+    let mut kept = Vec::new();
+    if r.protected > 0 {
+        kept.push(format!(
+            "{} newer files (grace {} s or a running sync)",
+            r.protected,
+            grace.as_secs()
+        ));
+    }
+    if r.serving > 0 {
+        kept.push(format!(
+            "{} versions latest until less than {} min ago (still served under latest/)",
+            r.serving,
+            chantal_common::SERVING_GRACE.as_secs() / 60
+        ));
     }
     ctx.say(format!(
-        "{}: {} versions, {} package rows, {} files ({}){}",
+        "{}: {} versions, {} package rows, {} files ({}), {} partial downloads ({}){}",
         if dry_run { "would remove" } else { "removed" },
         r.versions,
         r.packages,
         r.blobs,
         output::bytes(r.bytes),
-        if r.protected > 0 {
-            format!(
-                "; kept {} newer files (grace {} s or a running sync)",
-                r.protected,
-                grace.as_secs()
-            )
-        } else {
+        partials,
+        output::bytes(i64::try_from(partial_bytes).unwrap_or(i64::MAX)),
+        if kept.is_empty() {
             String::new()
+        } else {
+            format!("; kept {}", kept.join(" and "))
         }
     ));
-    Ok(if failed > 0 {
-        ExitStatus::Failure
-    } else {
+    if r.interrupted {
+        crate::output::warn(format_args!(
+            "cleanup interrupted: what was removed is consistent; run it again to finish"
+        ));
+        return Ok(ExitStatus::Interrupted);
+    }
+    Ok(if r.failed.is_empty() {
         ExitStatus::Success
+    } else {
+        ExitStatus::Failure
     })
 }

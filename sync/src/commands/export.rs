@@ -38,12 +38,12 @@ pub fn publish(
                 let tree = catalogue.version_tree(&repo.name, v)?;
                 let p = ex.publish_latest(&tree, v, latest_path)?;
                 if let Some(aside) = &p.migrated {
-                    eprintln!(
+                    crate::output::err_line(format_args!(
                         "chantal: {}: {} was a directory: moved to {} (removed after the grace period); it is now a symlink",
                         repo.name,
                         latest_path.display(),
                         aside.display()
-                    );
+                    ));
                 }
                 ctx.say(format!(
                     "{}: exported version {v} to {} ({} files in {:.2} s)",
@@ -122,7 +122,7 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
     let mut status = ExitStatus::Success;
     for repo in repos {
         if let Err(e) = publish(ctx, &catalogue, repo, true) {
-            eprintln!("chantal: error: {}: export: {e}", repo.name);
+            crate::output::error(format_args!("{}: export: {e}", repo.name));
             status = ExitStatus::Failure;
         }
     }

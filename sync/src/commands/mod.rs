@@ -39,7 +39,7 @@ impl Context {
     /// Prints a line on stdout unless `--quiet`.
     pub fn say(&self, line: impl std::fmt::Display) {
         if !self.quiet {
-            println!("{line}");
+            crate::output::line(line);
         }
     }
 }
@@ -48,7 +48,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
     let config = Config::load(&cli.config)?;
     if !cli.quiet {
         for warning in &config.warnings {
-            eprintln!("chantal: warning: {warning}");
+            crate::output::warn(warning);
         }
     }
     let ctx = Context {

@@ -21,7 +21,7 @@ const MASK: &str = "********";
 pub fn list(ctx: &Context, format: Format) -> anyhow::Result<ExitStatus> {
     let summaries = ctx.catalogue()?.repository_summaries()?;
     let state = |name: &str| summaries.iter().find(|s| s.name == name);
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::Out;
     let repos = &ctx.config.repositories;
     match format {
         Format::Json => {
@@ -83,9 +83,18 @@ pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitSta
     let repo = ctx.config.repository(name)?;
     let catalogue = ctx.catalogue()?;
     let summary = catalogue.repository_summary(name)?;
-    let syncs = catalogue.recent_syncs(name, RECENT_SYNCS)?;
+    let mut syncs = catalogue.recent_syncs(name, RECENT_SYNCS)?;
+    // A run still marked running whose lock nobody holds was killed or crashed; the next
+    // sync records that, but it is true already.
+    if syncs.iter().any(|s| s.status == "running") && !catalogue.sync_lock_held(name)? {
+        for s in syncs.iter_mut().filter(|s| s.status == "running") {
+            s.status = "interrupted".into();
+            s.error
+                .get_or_insert_with(|| "the sync process ended without finishing".into());
+        }
+    }
     let view = effective_config(repo, &ctx.config.download);
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::Out;
     match format {
         Format::Json => {
             let mut v = view;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use chantal_common::catalogue::{Catalogue, SnapshotRecord};
-use chantal_common::config::valid_name;
+use chantal_common::config::check_snapshot_name;
 use chantal_common::diff::diff as version_diff;
 use serde_json::{json, Value};
 
@@ -28,7 +28,7 @@ pub fn create(
         s.repository, s.name, s.version, s.packages
     ));
     if let Err(e) = super::export::publish(ctx, &catalogue, config, false) {
-        eprintln!("chantal: error: {repo}: export: {e}");
+        crate::output::error(format_args!("{repo}: export: {e}"));
         return Ok(ExitStatus::Failure);
     }
     Ok(ExitStatus::Success)
@@ -67,10 +67,7 @@ pub fn create_after_sync(
 }
 
 fn check_name(name: &str) -> anyhow::Result<()> {
-    if !valid_name(name) {
-        anyhow::bail!("invalid snapshot name {name:?}: use letters, digits, '.', '_' and '-'");
-    }
-    Ok(())
+    check_snapshot_name(name).map_err(anyhow::Error::msg)
 }
 
 /// Finds the one snapshot called `name` (in `repo` if given), or says why not.
@@ -102,7 +99,7 @@ pub fn list(ctx: &Context, repo: Option<&str>, format: Format) -> anyhow::Result
         ctx.config.repository(name)?;
     }
     let snapshots = ctx.catalogue()?.snapshots(repo)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::Out;
     match format {
         Format::Json => output::json(
             &mut out,
@@ -169,7 +166,7 @@ pub fn show(
         *per_arch.entry(p.arch.as_str()).or_default() += 1;
     }
     let revision = info.as_ref().and_then(|i| i.repomd_revision.clone());
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::Out;
     match format {
         Format::Json => {
             let mut v = snapshot_json(&s);
@@ -279,7 +276,7 @@ pub fn diff(
         .into_iter()
         .filter(|id| !before.contains(id))
         .collect();
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::output::Out;
     match format {
         Format::Json => output::json(
             &mut out,

@@ -6,7 +6,7 @@ use chantal_common::pool::Pool;
 use super::Context;
 use crate::cli::SyncArgs;
 use crate::engine::{human_bytes, Cancel, Engine, Outcome, Progress, SyncError, SyncOptions};
-use crate::ExitStatus;
+use crate::{output, ExitStatus};
 
 pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<ExitStatus> {
     let repos: Vec<&RepoConfig> = match &args.repo_id {
@@ -64,14 +64,22 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
                 );
                 let took = format!("in {:.2} s", report.elapsed.as_secs_f64());
                 let bytes = human_bytes(report.bytes);
+                let downloaded = if report.resumed > 0 {
+                    format!(
+                        "{bytes} downloaded, {} resumed from an earlier run,",
+                        human_bytes(report.resumed)
+                    )
+                } else {
+                    format!("{bytes} downloaded")
+                };
                 match report.outcome {
                     Outcome::UpToDate(v) => ctx.say(format!(
-                        "{}: up to date ({}): {counts}, {bytes} downloaded {took}",
+                        "{}: up to date ({}): {counts}, {downloaded} {took}",
                         repo.name,
                         v.map_or_else(|| "no version yet".to_string(), |v| format!("version {v}")),
                     )),
                     Outcome::NewVersion(v) | Outcome::Partial(v) => ctx.say(format!(
-                        "{}: version {v}: {counts}, {bytes} downloaded {took}",
+                        "{}: version {v}: {counts}, {downloaded} {took}",
                         repo.name
                     )),
                     Outcome::DryRun {
@@ -89,26 +97,26 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
                         &repo.name,
                         args.snapshot_name.as_deref(),
                     ) {
-                        eprintln!("chantal: error: {}: snapshot: {e}", repo.name);
+                        output::error(format_args!("{}: snapshot: {e}", repo.name));
                         status = ExitStatus::Failure;
                         failed.push(repo.name.clone());
                     }
                 }
                 if !matches!(report.outcome, Outcome::DryRun { .. }) {
                     if let Err(e) = super::export::publish(ctx, &catalogue, repo, false) {
-                        eprintln!("chantal: error: {}: export: {e}", repo.name);
+                        output::error(format_args!("{}: export: {e}", repo.name));
                         status = ExitStatus::Failure;
                         failed.push(repo.name.clone());
                     }
                 }
                 if let Outcome::Partial(_) = report.outcome {
-                    eprintln!(
-                        "chantal: warning: {}: {} packages failed and are not in version:",
+                    output::warn(format_args!(
+                        "{}: {} packages failed and are not in the version:",
                         repo.name,
                         report.failures.len()
-                    );
+                    ));
                     for (nevra, why) in &report.failures {
-                        eprintln!("  {nevra}: {why}");
+                        output::err_line(format_args!("  {nevra}: {why}"));
                     }
                     if status == ExitStatus::Success {
                         status = ExitStatus::Partial;
@@ -117,14 +125,26 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
                 }
             }
             Err(SyncError::Interrupted) => {
-                eprintln!("chantal: {}: {}", repo.name, SyncError::Interrupted);
+                output::err_line(format_args!(
+                    "chantal: {}: {}",
+                    repo.name,
+                    SyncError::Interrupted
+                ));
                 return Ok(ExitStatus::Interrupted);
             }
             Err(e) => {
-                eprintln!("chantal: error: {e}");
+                // Every error names its repository: in `--all` a URL alone does not say which.
+                let text = e.to_string();
+                if text.starts_with(&format!("{}:", repo.name))
+                    || text.starts_with(&format!("{} ", repo.name))
+                {
+                    output::error(text);
+                } else {
+                    output::error(format_args!("{}: {text}", repo.name));
+                }
                 if let SyncError::PackagesFailed { failures, .. } = &e {
                     for (nevra, why) in failures {
-                        eprintln!("  {nevra}: {why}");
+                        output::err_line(format_args!("  {nevra}: {why}"));
                     }
                 }
                 status = ExitStatus::Failure;
@@ -137,11 +157,11 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
         if failed.is_empty() {
             ctx.say(format!("synced {ok} repositories"));
         } else {
-            eprintln!(
+            output::err_line(format_args!(
                 "chantal: {ok} of {} repositories synced; failed: {}",
                 repos.len(),
                 failed.join(", ")
-            );
+            ));
         }
     }
     Ok(status)

@@ -17,6 +17,11 @@ pub enum SyncError {
         hint: &'static str,
     },
 
+    /// The upstream cannot give this file, and retrying will not change it: a local file that
+    /// does not exist or cannot be read, a redirect chantal will not follow.
+    #[error("{url}: {reason}")]
+    Refused { url: String, reason: String },
+
     /// The request did not complete (connection, TLS, timeout, truncated body).
     #[error("{url}: {reason}")]
     Transport { url: String, reason: String },

@@ -90,8 +90,18 @@ pub async fn fetch_files(
         .map_err(|e| meta_err("repomd.xml", e.to_string()))??;
         known.extend(found);
     }
+    // Reserved before use, so no cleanup collects them while this sync runs.
+    let cat = catalogue.clone();
+    let shas: Vec<String> = known.values().map(|k| k.sha256.clone()).collect();
+    let reserved = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = shas.iter().map(String::as_str).collect();
+        cat.reserve_blobs(&refs)
+    })
+    .await
+    .map_err(|e| meta_err("repomd.xml", e.to_string()))??;
+    known.retain(|_, k| reserved.contains_key(&k.sha256));
     let tmp = pool.tmp_dir();
-    let files: Vec<MetaFile> = stream::iter(records.iter().cloned())
+    let fetched = stream::iter(records.iter().cloned())
         .map(|record| {
             let transport = transport.clone();
             let known = known.get(&record.checksum.value).cloned();
@@ -106,7 +116,7 @@ pub async fn fetch_files(
                             rel_path: k.path,
                             written: false,
                         };
-                        return Ok(MetaFile { record, blob });
+                        return Ok((MetaFile { record, blob }, None));
                     }
                 }
                 // Another repository's sync may fetch the same file (identical repodata) at the
@@ -140,29 +150,36 @@ pub async fn fetch_files(
                     .download(&record.location_href, &part, &mut file, &expect, &|_| {})
                     .await?;
                 let name = href::file_name(&record.location_href).to_string();
-                let blob = tokio::task::spawn_blocking(move || {
+                let placed = tokio::task::spawn_blocking(move || {
+                    // The partial file stays locked until it is recorded and settled.
                     pool.adopt_file(&file, &part, &d.sha256, d.size, &name)
+                        .map(|p| (p, file))
                 })
                 .await
                 .map_err(|e| meta_err(&record.location_href, e.to_string()))??;
-                Ok::<_, SyncError>(MetaFile { record, blob })
+                let blob = placed.0.blob.clone();
+                Ok::<_, SyncError>((MetaFile { record, blob }, Some(placed)))
             }
         })
         .buffer_unordered(workers.max(1))
-        .try_collect()
+        .try_collect::<Vec<_>>()
         .await?;
     pool.sync_filesystem()?;
-    let to_record: Vec<_> = files
-        .iter()
-        .map(|f| {
-            (
-                f.blob.clone(),
+    let mut files = Vec::with_capacity(fetched.len());
+    let mut placed = Vec::new();
+    let mut locks = Vec::new();
+    for (f, p) in fetched {
+        if let Some((p, lock)) = p {
+            placed.push((
+                p,
                 Some((f.record.checksum.kind, f.record.checksum.value.clone())),
-            )
-        })
-        .collect();
-    let cat = catalogue.clone();
-    tokio::task::spawn_blocking(move || cat.record_blobs(&to_record))
+            ));
+            locks.push(lock);
+        }
+        files.push(f);
+    }
+    let (cat, pool) = (catalogue.clone(), pool.clone());
+    tokio::task::spawn_blocking(move || pool.record(&cat, placed).map(|_| drop(locks)))
         .await
         .map_err(|e| meta_err("repodata", e.to_string()))??;
     Ok(files)

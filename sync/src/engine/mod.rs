@@ -74,6 +74,8 @@ pub struct Report {
     pub removed: i64,
     pub unchanged: i64,
     pub bytes: u64,
+    /// Bytes of packages that earlier, interrupted runs had already fetched.
+    pub resumed: u64,
     pub elapsed: Duration,
     pub failures: Vec<(String, String)>,
 }
@@ -91,7 +93,10 @@ impl Engine<'_> {
             self.cancel.clone(),
         )?);
         let repo_id = self.catalogue.ensure_repository(&repo.name, "rpm")?;
-        let _lock = match self.catalogue.try_lock_sync(&repo.name)? {
+        let _lock = match self
+            .catalogue
+            .try_lock_sync(&repo.name, &hostname(), pid())?
+        {
             Ok(lock) => lock,
             Err(holder) => {
                 return Err(SyncError::Locked {
@@ -195,8 +200,10 @@ impl Engine<'_> {
             file: transport.url("repodata/repomd.xml"),
             message: e,
         })?;
-        let repomd_blob = pool.put_reader(&repomd[..], "repomd.xml")?;
-        catalogue.record_blobs(&[(repomd_blob.clone(), None)])?;
+        let repomd_placed = pool.put_reader(&repomd[..], "repomd.xml")?;
+        let repomd_blob = pool
+            .record(catalogue, vec![(repomd_placed, None)])?
+            .remove(0);
         let files = self.rt.block_on(metadata::fetch_files(
             transport.clone(),
             pool,
@@ -263,8 +270,58 @@ impl Engine<'_> {
         }
         let all_upstream = chosen.iter().all(|c| *c);
 
-        // Which packages does the pool already hold?
+        // The new version's paths as a whole, before anything is fetched: a set that could
+        // not be served is refused now, not after the downloads. (Retained packages whose
+        // href upstream now uses for another file give way below, so they are left out.)
+        {
+            use chantal_common::tree::{check_layout, Role};
+            let upstream_hrefs: Vec<&str> = parsed
+                .packages
+                .iter()
+                .zip(&chosen)
+                .filter(|(_, c)| **c)
+                .map(|(u, _)| u.p.location_href.as_str())
+                .collect();
+            let taken: HashSet<&str> = upstream_hrefs.iter().copied().collect();
+            let retained = kept_previous
+                .iter()
+                .map(|&i| previous[i].location_href.as_str())
+                .filter(|h| !taken.contains(h));
+            let repodata = std::iter::once("repodata/repomd.xml")
+                .chain(files.iter().map(|f| f.record.location_href.as_str()));
+            check_layout(
+                upstream_hrefs
+                    .iter()
+                    .copied()
+                    .chain(retained)
+                    .map(|h| (h, Role::Package))
+                    .chain(repodata.map(|h| (h, Role::Repodata))),
+            )
+            .map_err(|message| Error::Layout {
+                repository: repo.name.clone(),
+                message,
+            })?;
+        }
+
+        // Which packages does the pool already hold? Those found are reserved first, so no
+        // cleanup (on any host) collects them while this sync downloads the rest.
         let known = self.resolve_known(&parsed)?;
+        let reserved = if opts.dry_run {
+            known
+                .values()
+                .map(|k| (k.sha256.clone(), k.has_package))
+                .collect()
+        } else {
+            let wanted: HashSet<&str> = parsed
+                .packages
+                .iter()
+                .zip(&chosen)
+                .filter(|(_, c)| **c)
+                .filter_map(|(u, _)| known.get(&u.p.checksum.value))
+                .map(|k| k.sha256.as_str())
+                .collect();
+            catalogue.reserve_blobs(&wanted.into_iter().collect::<Vec<_>>())?
+        };
         let mut sha: Vec<Option<String>> = vec![None; parsed.packages.len()];
         let mut has_row: Vec<bool> = vec![false; parsed.packages.len()];
         let mut jobs = Vec::new();
@@ -273,10 +330,14 @@ impl Engine<'_> {
             if !chosen[i] {
                 continue;
             }
-            match known.get(&u.p.checksum.value) {
-                Some(k) if pool.absolute(&k.path).is_file() => {
+            let reuse = known.get(&u.p.checksum.value).and_then(|k| {
+                let has_package = *reserved.get(&k.sha256)?;
+                pool.absolute(&k.path).is_file().then_some((k, has_package))
+            });
+            match reuse {
+                Some((k, has_package)) => {
                     sha[i] = Some(k.sha256.clone());
-                    has_row[i] = k.has_package;
+                    has_row[i] = has_package;
                 }
                 _ => {
                     want_bytes += u.p.size_package;
@@ -309,6 +370,7 @@ impl Engine<'_> {
                 removed: (latest_count - kept).max(0),
                 unchanged: kept,
                 bytes: want_bytes,
+                resumed: 0,
                 elapsed: Duration::ZERO,
                 failures: Vec::new(),
             });
@@ -332,11 +394,11 @@ impl Engine<'_> {
         let adopted = adopter.finish();
         let mut failures = Vec::new();
         for d in done {
+            // Bytes that crossed the wire count even for a package that then failed.
+            ledger.bytes += d.transferred;
+            ledger.resumed += d.resumed;
             match d.result {
-                Ok((sha256, transferred)) => {
-                    ledger.bytes += transferred;
-                    sha[d.index] = Some(sha256);
-                }
+                Ok(sha256) => sha[d.index] = Some(sha256),
                 Err(e) => failures.push((parsed.packages[d.index].p.nevra(), e)),
             }
         }
@@ -430,6 +492,7 @@ impl Engine<'_> {
             removed: result.removed,
             unchanged: result.unchanged,
             bytes: ledger.bytes,
+            resumed: ledger.resumed,
             elapsed: Duration::ZERO,
             failures,
         })
@@ -625,6 +688,7 @@ fn new_package_rows<'a>(
 struct Ledger {
     repomd_sha256: Option<String>,
     bytes: u64,
+    resumed: u64,
 }
 
 impl Report {
@@ -635,6 +699,7 @@ impl Report {
             removed: 0,
             unchanged: packages,
             bytes: 0,
+            resumed: 0,
             elapsed: Duration::ZERO,
             failures: Vec::new(),
         }

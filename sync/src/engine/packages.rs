@@ -19,7 +19,7 @@ use futures_util::stream::{self, StreamExt};
 
 use super::error::SyncError;
 use super::progress::Progress;
-use super::transport::{Expect, Transport};
+use super::transport::{Downloaded, Expect, Transport};
 
 /// Files moved into the pool per file-system sync (and recorded per catalogue round trip).
 const BATCH: usize = 256;
@@ -37,10 +37,13 @@ pub struct Job<'a> {
     pub package: &'a PrimaryPackage,
 }
 
-/// What became of a job: the file's sha256 and the bytes transferred, or why it failed.
+/// What became of a job: the file's sha256, or why it failed.
 pub struct Done {
     pub index: usize,
-    pub result: Result<(String, u64), String>,
+    pub result: Result<String, String>,
+    /// Bytes transferred in this run, and bytes an earlier run had fetched (resumed).
+    pub transferred: u64,
+    pub resumed: u64,
 }
 
 /// A verified download waiting to be moved into the pool. Holding `file` holds the partial
@@ -128,14 +131,20 @@ fn adopt_batch(
 ) -> Result<Vec<StoredBlob>, Error> {
     // One sync makes the data of the whole batch durable before any of it gets a pool name.
     pool.sync_filesystem()?;
-    let mut records = Vec::with_capacity(batch.len());
+    let mut placed = Vec::with_capacity(batch.len());
+    let mut locks = Vec::with_capacity(batch.len());
     for p in batch {
-        let blob = pool.place(&p.part, &p.sha256, p.size, &p.name)?;
-        drop(p.file);
-        records.push((blob, Some(p.checksum)));
+        placed.push((
+            pool.place(&p.part, &p.sha256, p.size, &p.name)?,
+            Some(p.checksum),
+        ));
+        // The partial files stay locked until recorded and settled (they are the copies a
+        // settle restores from).
+        locks.push(p.file);
     }
-    catalogue.record_blobs(&records)?;
-    Ok(records.into_iter().map(|(b, _)| b).collect())
+    let stored = pool.record(catalogue, placed)?;
+    drop(locks);
+    Ok(stored)
 }
 
 /// Downloads every job with `workers` in parallel and hands verified files to `adopter`.
@@ -159,12 +168,14 @@ pub async fn download_all(
                     Ok(slot) => fetch_one(&transport, pool, job.package, progress, slot).await,
                     Err(_) => Err(SyncError::Interrupted),
                 };
+                let (mut transferred, mut resumed) = (0, 0);
                 let result = match fetched {
-                    Ok((pending, transferred)) => {
+                    Ok((pending, d)) => {
+                        (transferred, resumed) = (d.transferred, d.resumed);
                         let sha256 = pending.sha256.clone();
                         progress.package(&nevra, Ok(pending.size));
                         match sender.map(|s| s.send(pending).is_ok()) {
-                            Some(true) => Ok((sha256, transferred)),
+                            Some(true) => Ok(sha256),
                             _ => Err("the pool adopter stopped".to_string()),
                         }
                     }
@@ -178,6 +189,8 @@ pub async fn download_all(
                 Done {
                     index: job.index,
                     result,
+                    transferred,
+                    resumed,
                 }
             }
         })
@@ -192,7 +205,7 @@ async fn fetch_one(
     p: &PrimaryPackage,
     progress: &Progress,
     slot: tokio::sync::OwnedSemaphorePermit,
-) -> Result<(Pending, u64), SyncError> {
+) -> Result<(Pending, Downloaded), SyncError> {
     let tmp = pool.tmp_dir();
     let stable = tmp.join(format!("pkg-{}-{}.part", p.checksum.kind, p.checksum.value));
     // Another repository's sync may be fetching the same file into the same partial path: the
@@ -243,27 +256,40 @@ async fn fetch_one(
             part,
             file,
             _slot: slot,
-            sha256: d.sha256,
+            sha256: d.sha256.clone(),
             size: d.size,
             name: href::file_name(&p.location_href).to_string(),
             checksum: (p.checksum.kind, p.checksum.value.clone()),
         },
-        d.transferred,
+        d,
     ))
 }
 
 /// Opens (creating) a partial file for reading and writing with an exclusive lock. `None` when
 /// `shared` and another process holds the lock.
 pub(super) fn open_partial(path: &Path, shared: bool) -> Result<Option<File>, SyncError> {
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(!shared)
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|e| SyncError::Common(Error::io("cannot create", path, e)))?;
-    match f.try_lock() {
-        Ok(()) => Ok(Some(f)),
-        Err(_) => Ok(None),
+    let open = || {
+        OpenOptions::new()
+            .create(true)
+            .truncate(!shared)
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| SyncError::Common(Error::io("cannot create", path, e)))
+    };
+    let f = open()?;
+    if f.try_lock().is_err() {
+        return Ok(None);
     }
+    // A partial file is hard-linked into the pool until its blob is recorded; one a killed
+    // run left linked must not be written through (that would write into the pool file).
+    use std::os::unix::fs::MetadataExt;
+    if f.metadata().is_ok_and(|m| m.nlink() > 1) {
+        std::fs::remove_file(path)
+            .map_err(|e| SyncError::Common(Error::io("cannot remove", path, e)))?;
+        drop(f);
+        let f = open()?;
+        return Ok(f.try_lock().is_ok().then_some(f));
+    }
+    Ok(Some(f))
 }

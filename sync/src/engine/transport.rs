@@ -10,6 +10,8 @@ use std::sync::Once;
 use chantal_common::config::{Auth, DownloadConfig, RepoConfig};
 use chantal_common::redact::redact_url;
 use chantal_common::rpm::checksum::{Checksum, DualHasher};
+use chantal_common::rpm::href;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::cancel::Cancel;
 use super::error::{Result, SyncError};
@@ -32,8 +34,19 @@ pub struct Expect {
 pub struct Downloaded {
     pub sha256: String,
     pub size: u64,
-    /// Bytes that came over the wire in this run (less than `size` after a resume).
+    /// Bytes that came over the wire in this run, over every attempt (a retry's bytes too).
     pub transferred: u64,
+    /// Bytes of the file that an earlier run had already fetched (a resumed partial file).
+    pub resumed: u64,
+}
+
+/// What the attempts of one download did, for [`Downloaded`].
+#[derive(Default)]
+struct Tally {
+    transferred: AtomicU64,
+    /// The partial file an earlier run left was thrown away (the server ignored the range,
+    /// or the data did not verify).
+    restarted: AtomicBool,
 }
 
 pub struct Transport {
@@ -132,9 +145,13 @@ impl Transport {
         })
     }
 
-    /// Full URL of a path below the repository (for messages: credentials redacted).
+    /// Full URL of a path below the repository, as requested (for messages: credentials
+    /// redacted). A local tree's files are named by their literal path.
     pub fn url(&self, rel: &str) -> String {
-        redact_url(&format!("{}/{}", self.base, rel.trim_start_matches("./")))
+        match &self.kind {
+            Kind::File { .. } => format!("{}/{}", self.base, href::normalize(rel)),
+            Kind::Http { .. } => redact_url(&self.raw_url(rel)),
+        }
     }
 
     /// Fetches a small file whole (repomd.xml), with retries.
@@ -143,7 +160,7 @@ impl Transport {
         let mut attempt = 0;
         loop {
             let result = match &self.kind {
-                Kind::File { root } => read_local(&root.join(rel), &url, max),
+                Kind::File { root } => read_local(&root.join(&*href::normalize(rel)), &url, max),
                 Kind::Http { client, basic } => self.get_http(client, basic, rel, &url, max).await,
             };
             match result {
@@ -169,7 +186,7 @@ impl Transport {
             .send()
             .await
             .map_err(|e| transport_err(url, &e))?;
-        check_status(url, resp.status().as_u16())?;
+        check_response(url, &resp)?;
         let mut resp = resp;
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| transport_err(url, &e))? {
@@ -184,8 +201,11 @@ impl Transport {
         Ok(body)
     }
 
+    /// The URL to request: the href's literal path percent-encoded as librepo encodes it,
+    /// so chantal fetches exactly the file dnf would (`a%20b.rpm` is requested as
+    /// `a%2520b.rpm`), and nothing in it can climb out of the repository.
     fn raw_url(&self, rel: &str) -> String {
-        format!("{}/{}", self.base, rel.trim_start_matches("./"))
+        format!("{}/{}", self.base, href::url_path(rel))
     }
 
     async fn sleep(&self, attempt: u32) -> Result<()> {
@@ -211,6 +231,12 @@ impl Transport {
         let url = self.url(rel);
         let mut attempt = 0;
         let mut restarted = false;
+        let had = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let tally = Tally::default();
+        let counted = |n: u64| {
+            tally.transferred.fetch_add(n, Ordering::Relaxed);
+            progress(n);
+        };
         loop {
             if self.cancel.is_cancelled() {
                 return Err(SyncError::Interrupted);
@@ -221,7 +247,7 @@ impl Transport {
                         SyncError::Common(chantal_common::Error::io("cannot open", part, e))
                     })?;
                     let (src, part, expect, task_url, cancel) = (
-                        root.join(rel),
+                        root.join(&*href::normalize(rel)),
                         part.to_path_buf(),
                         expect.clone(),
                         url.clone(),
@@ -236,17 +262,27 @@ impl Transport {
                         reason: e.to_string(),
                     })?;
                     if let Ok(d) = &progress_total {
-                        progress(d.transferred);
+                        counted(d.transferred);
                     }
                     progress_total
                 }
                 Kind::Http { client, basic } => {
-                    self.attempt_http(client, basic, rel, &url, part, file, expect, progress)
-                        .await
+                    self.attempt_http(
+                        client, basic, rel, &url, part, file, expect, &counted, &tally,
+                    )
+                    .await
                 }
             };
             match result {
-                Ok(d) => return Ok(d),
+                Ok(d) => {
+                    let kept_prefix = matches!(self.kind, Kind::Http { .. })
+                        && !tally.restarted.load(Ordering::Relaxed);
+                    return Ok(Downloaded {
+                        transferred: tally.transferred.load(Ordering::Relaxed),
+                        resumed: if kept_prefix { had.min(d.size) } else { 0 },
+                        ..d
+                    });
+                }
                 // Data that does not verify may be a stale resumed prefix or a glitch: start
                 // over from nothing once, then give up. The partial file never survives it.
                 Err(e @ SyncError::Verify { .. }) => {
@@ -255,6 +291,7 @@ impl Transport {
                         return Err(e);
                     }
                     let _ = file.set_len(0);
+                    tally.restarted.store(true, Ordering::Relaxed);
                     restarted = true;
                 }
                 Err(e) if e.is_retryable() && attempt < self.retries => {
@@ -278,6 +315,7 @@ impl Transport {
         file: &mut File,
         expect: &Expect,
         progress: &(dyn Fn(u64) + Send + Sync),
+        tally: &Tally,
     ) -> Result<Downloaded> {
         let io_err = |e: std::io::Error| {
             SyncError::Common(chantal_common::Error::io("cannot write", part, e))
@@ -285,6 +323,7 @@ impl Transport {
         let mut have = file.metadata().map_err(io_err)?.len();
         if expect.size.is_some_and(|s| have > s) {
             file.set_len(0).map_err(io_err)?;
+            tally.restarted.store(true, Ordering::Relaxed);
             have = 0;
         }
         let mut hasher = DualHasher::new(expect.checksum.kind);
@@ -309,6 +348,7 @@ impl Transport {
             200 | 206 => {
                 if have > 0 {
                     tracing::debug!("{url}: server ignored the range request, starting over");
+                    tally.restarted.store(true, Ordering::Relaxed);
                 }
                 file.set_len(0).map_err(io_err)?;
                 file.seek(SeekFrom::Start(0)).map_err(io_err)?;
@@ -322,7 +362,7 @@ impl Transport {
                     });
                 }
             }
-            s => check_status(url, s)?,
+            _ => check_response(url, &resp)?,
         }
         let limit = expect.size.unwrap_or(expect.max_size);
         if let Some(len) = resp.content_length() {
@@ -399,6 +439,7 @@ fn finish(
         sha256,
         size,
         transferred,
+        resumed: 0,
     })
 }
 
@@ -426,6 +467,39 @@ fn content_range_start(resp: &reqwest::Response) -> Option<u64> {
         .ok()?;
     let rest = v.strip_prefix("bytes ")?;
     rest.split('-').next()?.trim().parse().ok()
+}
+
+/// Fails unless the response is a success. A redirect that was not followed (reqwest follows
+/// http and https ones) names where it pointed: a remote server must not send chantal to a
+/// local file.
+fn check_response(url: &str, resp: &reqwest::Response) -> Result<()> {
+    let status = resp.status().as_u16();
+    if (300..400).contains(&status) {
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let scheme = location
+            .split_once("://")
+            .map(|(s, _)| s.to_ascii_lowercase());
+        let reason = match scheme.as_deref() {
+            Some("http") | Some("https") => {
+                format!("HTTP {status} redirect to {} not followed (too many redirects?)", redact_url(location))
+            }
+            Some(other) => format!(
+                "HTTP {status} redirect to {other}:// refused ({}): chantal follows redirects only to http and https",
+                redact_url(location)
+            ),
+            None if location.is_empty() => format!("HTTP {status} redirect without a Location"),
+            None => format!("HTTP {status} redirect to {location:?} not followed"),
+        };
+        return Err(SyncError::Refused {
+            url: url.into(),
+            reason,
+        });
+    }
+    check_status(url, status)
 }
 
 fn check_status(url: &str, status: u16) -> Result<()> {
@@ -511,18 +585,14 @@ fn read_local(path: &Path, url: &str, max: u64) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| local_err(url, &e))
 }
 
+/// A local tree's error, as it is: no such file, permission denied... (never retried).
 fn local_err(url: &str, e: &std::io::Error) -> SyncError {
-    if e.kind() == std::io::ErrorKind::NotFound {
-        SyncError::Status {
-            url: url.into(),
-            status: 404,
-            hint: " (not found)",
-        }
-    } else {
-        SyncError::Transport {
-            url: url.into(),
-            reason: e.to_string(),
-        }
+    SyncError::Refused {
+        url: url.into(),
+        reason: match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".into(),
+            _ => e.to_string(),
+        },
     }
 }
 

@@ -12,7 +12,7 @@ impl PgStore {
         let size = i64::try_from(blob.size).unwrap_or(i64::MAX);
         conn.execute(
             "INSERT INTO blobs (sha256, size, path) VALUES ($1, $2, $3)
-             ON CONFLICT (sha256) DO NOTHING",
+             ON CONFLICT (sha256) DO UPDATE SET used_at = now()",
             &[&blob.sha256, &size, &blob.rel_path],
         )
         .map_err(db_err(format!("recording blob {}", blob.sha256)))?;

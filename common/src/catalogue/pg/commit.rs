@@ -251,6 +251,14 @@ impl PgStore {
             ],
         )
         .map_err(db_err(ctx("recording the version")))?;
+        // When the previous latest stopped being it: chantal-fs serves it for a grace period
+        // more, and cleanup must keep it that long.
+        tx.execute(
+            "UPDATE repository_versions SET retired_at = now()
+              WHERE repository_id = $1 AND number = $2",
+            &[r, &latest],
+        )
+        .map_err(db_err(ctx("retiring the previous version")))?;
         tx.execute(
             "UPDATE repositories SET latest_version = $2 WHERE id = $1",
             &[r, &next],

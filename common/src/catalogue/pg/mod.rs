@@ -31,6 +31,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(super) struct PgStore {
     pool: r2d2::Pool<Manager>,
+    /// The pool's latest failure to connect (r2d2 itself would log every attempt, several
+    /// a second during an outage, and report only "timed out").
+    last_error: std::sync::Arc<std::sync::Mutex<Option<String>>>,
     /// For connections that must not come from the pool (the sync lock's session, LISTEN).
     config: postgres::Config,
     host: String,
@@ -70,13 +73,16 @@ impl PgStore {
             reason: db_reason(&e),
         })?;
         drop(probe);
+        let last_error = std::sync::Arc::new(std::sync::Mutex::new(None));
         let pool = r2d2::Pool::builder()
             .max_size(8)
             .min_idle(Some(0))
             .connection_timeout(wait)
+            .error_handler(Box::new(KeepLastError(std::sync::Arc::clone(&last_error))))
             .build_unchecked(PostgresConnectionManager::new(config.clone(), NoTls));
         Ok(PgStore {
             pool,
+            last_error,
             config,
             host,
             database,
@@ -92,7 +98,12 @@ impl PgStore {
         self.pool.get().map_err(|e| Error::Connect {
             host: self.host.clone(),
             database: self.database.clone(),
-            reason: e.to_string(),
+            reason: self
+                .last_error
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+                .unwrap_or_else(|| e.to_string()),
         })
     }
 
@@ -103,6 +114,19 @@ impl PgStore {
             database: self.database.clone(),
             reason: db_reason(&e),
         })
+    }
+}
+
+/// Keeps the pool's connection errors for the caller's message instead of logging each one.
+#[derive(Debug)]
+struct KeepLastError(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl r2d2::HandleError<postgres::Error> for KeepLastError {
+    fn handle_error(&self, error: postgres::Error) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(db_reason(&error));
     }
 }
 

@@ -27,37 +27,86 @@ impl PgStore {
         Ok(row.get(0))
     }
 
-    /// Takes the repository's sync lock, or says who holds it.
+    /// Takes the repository's sync lock, recording `host` and `pid` as its holder in the same
+    /// step, or says who holds it. Lock takers of one repository are serialised on its row, so
+    /// the holder named is always the one that holds the lock.
     pub fn try_lock_sync(
         &self,
         name: &str,
+        host: &str,
+        pid: i32,
     ) -> Result<std::result::Result<SyncLock, Option<RunningSync>>> {
+        let ctx = || format!("locking repository {name}");
         let mut client = self.dedicated()?;
-        let got: bool = client
+        let holder = {
+            let mut tx = client.transaction().map_err(db_err(ctx()))?;
+            tx.query(
+                "SELECT 1 FROM repositories WHERE name = $1 FOR UPDATE",
+                &[&name],
+            )
+            .map_err(db_err(ctx()))?;
+            let got: bool = tx
+                .query_one(
+                    &format!("SELECT pg_try_advisory_lock({LOCK_KEY})"),
+                    &[&name],
+                )
+                .map_err(db_err(ctx()))?
+                .get(0);
+            let holder = if got {
+                // The session lock outlives this transaction; a failure below drops the
+                // connection, and the lock with it.
+                tx.execute(
+                    "UPDATE repositories SET sync_host = $2, sync_pid = $3, sync_since = now()
+                      WHERE name = $1",
+                    &[&name, &host, &pid],
+                )
+                .map_err(db_err(format!("recording who syncs {name}")))?;
+                None
+            } else {
+                let row = tx
+                    .query_opt(
+                        "SELECT sync_host, sync_pid, sync_since FROM repositories
+                          WHERE name = $1",
+                        &[&name],
+                    )
+                    .map_err(db_err(format!("reading who syncs {name}")))?;
+                Some(row.and_then(|r| {
+                    Some(RunningSync {
+                        host: r.get::<_, Option<String>>(0)?,
+                        pid: r.get::<_, Option<i32>>(1)?,
+                        started_at: r.get::<_, Option<chrono::DateTime<chrono::Utc>>>(2)?,
+                    })
+                }))
+            };
+            tx.commit().map_err(db_err(ctx()))?;
+            holder
+        };
+        Ok(match holder {
+            None => Ok(SyncLock::postgres(client)),
+            Some(h) => Err(h),
+        })
+    }
+
+    /// Whether some process holds the repository's sync lock, without taking it (a probe that
+    /// took it, even for an instant, could turn a starting sync away).
+    pub fn sync_lock_held(&self, name: &str) -> Result<bool> {
+        let mut conn = self.conn()?;
+        // A bigint advisory key shows in pg_locks as its two halves, objsubid 1.
+        let row = conn
             .query_one(
-                &format!("SELECT pg_try_advisory_lock({LOCK_KEY})"),
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks l
+                                     WHERE l.locktype = 'advisory' AND l.granted
+                                       AND l.objsubid = 1
+                                       AND l.database = (SELECT oid FROM pg_database
+                                                          WHERE datname = current_database())
+                                       AND ((l.classid::int8 << 32) | l.objid::int8)
+                                           = {LOCK_KEY})"
+                ),
                 &[&name],
             )
-            .map_err(db_err(format!("locking repository {name}")))?
-            .get(0);
-        if got {
-            return Ok(Ok(SyncLock::postgres(client)));
-        }
-        let holder = client
-            .query_opt(
-                "SELECT h.host, h.pid, h.started_at FROM sync_history h
-                   JOIN repositories r ON r.id = h.repository_id
-                  WHERE r.name = $1 AND h.status = 'running'
-                  ORDER BY h.started_at DESC LIMIT 1",
-                &[&name],
-            )
-            .map_err(db_err(format!("reading who syncs {name}")))?
-            .map(|r| RunningSync {
-                host: r.get(0),
-                pid: r.get(1),
-                started_at: r.get(2),
-            });
-        Ok(Err(holder))
+            .map_err(db_err(format!("looking whether {name} is being synced")))?;
+        Ok(row.get(0))
     }
 
     /// Records the start of a sync. Call with the lock held: any other `running` row of the
@@ -338,6 +387,38 @@ impl PgStore {
         Ok(row.map(|r| r.get(0)))
     }
 
+    /// Marks blobs a sync is about to reuse as used now, so that no cleanup collects them
+    /// while the sync runs, and returns those still recorded with whether each has a package
+    /// row. A blob missing from the answer was collected meanwhile: the sync fetches it again.
+    pub fn reserve_blobs(&self, sha256s: &[&str]) -> Result<HashMap<String, bool>> {
+        if sha256s.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ctx = "reserving pool files for reuse";
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(db_err(ctx))?;
+        // Waits for a cleanup batch in progress; the statements below then see its result.
+        tx.batch_execute("LOCK TABLE blobs IN ROW EXCLUSIVE MODE")
+            .map_err(db_err(ctx))?;
+        // Rows are locked in key order, as record_blobs does, so two syncs never deadlock.
+        tx.execute(
+            "UPDATE blobs SET used_at = now()
+              WHERE sha256 IN (SELECT sha256 FROM blobs WHERE sha256 = ANY($1)
+                                ORDER BY sha256 FOR UPDATE)",
+            &[&sha256s],
+        )
+        .map_err(db_err(ctx))?;
+        let rows = tx
+            .query(
+                "SELECT b.sha256, EXISTS (SELECT 1 FROM packages p WHERE p.sha256 = b.sha256)
+                   FROM blobs b WHERE b.sha256 = ANY($1)",
+                &[&sha256s],
+            )
+            .map_err(db_err(ctx))?;
+        tx.commit().map_err(db_err(ctx))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// Records blobs now in the pool, with the upstream checksum each was verified against.
     pub fn record_blobs(
         &self,
@@ -366,10 +447,12 @@ impl PgStore {
         let mut tx = conn.transaction().map_err(db_err("recording blobs"))?;
         tx.execute(
             // In key order: two syncs recording the same blobs at once then take their row
-            // locks in the same order instead of deadlocking.
+            // locks in the same order instead of deadlocking. A blob recorded again counts as
+            // used now, so a cleanup cannot take it from under the sync that brought it.
             "INSERT INTO blobs (sha256, size, path)
-             SELECT * FROM unnest($1::text[], $2::int8[], $3::text[]) ORDER BY 1
-             ON CONFLICT (sha256) DO NOTHING",
+             SELECT DISTINCT ON (s) s, z, p FROM unnest($1::text[], $2::int8[], $3::text[])
+                    AS u(s, z, p) ORDER BY s
+             ON CONFLICT (sha256) DO UPDATE SET used_at = now()",
             &[&sha, &size, &path],
         )
         .map_err(db_err("recording blobs"))?;

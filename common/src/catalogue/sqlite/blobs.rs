@@ -2,7 +2,7 @@
 
 use rusqlite::OptionalExtension;
 
-use super::{db_err, SqliteStore};
+use super::{db_err, SqliteStore, NOW};
 use crate::catalogue::model::BlobRecord;
 use crate::error::Result;
 use crate::pool::StoredBlob;
@@ -12,8 +12,10 @@ impl SqliteStore {
         let conn = self.conn()?;
         let size = i64::try_from(blob.size).unwrap_or(i64::MAX);
         conn.execute(
-            "INSERT INTO blobs (sha256, size, path) VALUES (?1, ?2, ?3)
-             ON CONFLICT (sha256) DO NOTHING",
+            &format!(
+                "INSERT INTO blobs (sha256, size, path) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (sha256) DO UPDATE SET used_at = {NOW}"
+            ),
             (&blob.sha256, size, &blob.rel_path),
         )
         .map_err(db_err(format!("recording blob {}", blob.sha256)))?;

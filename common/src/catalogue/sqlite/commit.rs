@@ -4,7 +4,7 @@
 
 use rusqlite::TransactionBehavior;
 
-use super::{db_err, SqliteStore};
+use super::{db_err, SqliteStore, NOW};
 use crate::catalogue::model::{CommitInput, CommitResult, NewPackage};
 use crate::error::{Error, Result};
 
@@ -200,6 +200,16 @@ impl SqliteStore {
             (r, next, input.sync_id, count, size, input.repomd_revision),
         )
         .map_err(db_err(ctx("recording the version")))?;
+        // When the previous latest stopped being it: chantal-fs serves it for a grace period
+        // more, and cleanup must keep it that long.
+        tx.execute(
+            &format!(
+                "UPDATE repository_versions SET retired_at = {NOW}
+                  WHERE repository_id = ?1 AND number = ?2"
+            ),
+            (r, latest),
+        )
+        .map_err(db_err(ctx("retiring the previous version")))?;
         tx.execute(
             "UPDATE repositories SET latest_version = ?2 WHERE id = ?1",
             (r, next),

@@ -36,7 +36,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(300);
 const MAX_IDLE: usize = 8;
 
 /// How often a [`ChangeWatcher`] looks for commits of other connections.
-const WATCH_INTERVAL: Duration = Duration::from_millis(100);
+const WATCH_INTERVAL: Duration = Duration::from_millis(50);
 
 pub(super) struct SqliteStore {
     path: PathBuf,
@@ -58,6 +58,7 @@ impl SqliteStore {
                     .map_err(|e| Error::io("cannot create the catalogue directory", dir, e))?;
             }
         }
+        check_local_file_system(path)?;
         let store = SqliteStore {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
@@ -181,6 +182,52 @@ impl SqliteStore {
             Err(e) => Err(Error::io("cannot lock", &path, e.into())),
         }
     }
+}
+
+/// Refuses a catalogue on a network or FUSE file system. SQLite's WAL mode keeps its lock
+/// state in shared memory (the `-shm` file, mapped by every process): hosts that share a file
+/// system over the network do not share that memory, so two of them would corrupt the
+/// catalogue without any error. Several hosts share a PostgreSQL catalogue instead.
+fn check_local_file_system(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(st) = rustix::fs::statfs(dir) else {
+        // Whatever stops statfs stops the open too, with a better message.
+        return Ok(());
+    };
+    #[allow(clippy::unnecessary_cast)]
+    let magic = st.f_type as i64;
+    match network_file_system(magic) {
+        Some(kind) => Err(Error::Invalid(format!(
+            "the SQLite catalogue {} is on a {kind} file system, which cannot share SQLite's locks between hosts: keep storage.base_path (or the sqlite:// file) on a local disk, or set database.url to a PostgreSQL database for several hosts (docs/SCALE-OUT.md)",
+            path.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The name of a network or FUSE file system by its statfs magic number (linux/magic.h and
+/// the file systems' own headers).
+pub(in crate::catalogue) fn network_file_system(magic: i64) -> Option<&'static str> {
+    Some(match magic {
+        0x6969 => "NFS",
+        0xFF53_4D42 => "CIFS",
+        0xFE53_4D42 => "SMB2",
+        0x517B => "SMB",
+        0x00C3_6400 => "Ceph",
+        0x6573_5546 => "FUSE (GlusterFS, sshfs, s3fs, ceph-fuse...)",
+        0x0102_1997 => "9p",
+        0x5346_414F => "AFS",
+        0x6B41_4653 => "AFS (kAFS)",
+        0x0BD0_0BD0 => "Lustre",
+        0x0116_1970 => "GFS2",
+        0x7461_636F => "OCFS2",
+        0x564C => "NCP",
+        0x7375_7245 => "Coda",
+        _ => return None,
+    })
 }
 
 /// A pooled connection, returned to the idle list when dropped.
@@ -316,4 +363,19 @@ pub(in crate::catalogue) fn time(micros: i64) -> DateTime<Utc> {
 /// A time as stored.
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn network_and_fuse_file_systems_are_named() {
+        use super::network_file_system as fs;
+        assert_eq!(fs(0x6969), Some("NFS"));
+        assert!(fs(0x6573_5546).unwrap().starts_with("FUSE"));
+        assert!(fs(0xFF53_4D42).is_some() && fs(0x00C3_6400).is_some());
+        // ext4, xfs, btrfs, tmpfs, overlayfs are local.
+        for local in [0xEF53, 0x5846_5342, 0x9123_683E, 0x0102_1994, 0x794C_7630] {
+            assert_eq!(fs(local), None, "{local:#x}");
+        }
+    }
 }

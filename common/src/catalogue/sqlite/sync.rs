@@ -30,29 +30,95 @@ impl SqliteStore {
     pub fn try_lock_sync(
         &self,
         name: &str,
+        host: &str,
+        pid: i32,
     ) -> Result<std::result::Result<SyncLock, Option<RunningSync>>> {
-        if let Some(file) = self.try_flock(&format!("sync-{name}"))? {
-            return Ok(Ok(SyncLock::file(file)));
-        }
-        let conn = self.conn()?;
-        let holder = conn
-            .query_row(
-                "SELECT h.host, h.pid, h.started_at FROM sync_history h
-                   JOIN repositories r ON r.id = h.repository_id
-                  WHERE r.name = ?1 AND h.status = 'running'
-                  ORDER BY h.started_at DESC LIMIT 1",
-                [name],
-                |r| {
-                    Ok(RunningSync {
-                        host: r.get(0)?,
-                        pid: r.get(1)?,
-                        started_at: time(r.get(2)?),
+        let ctx = || format!("locking repository {name}");
+        // The write transaction serialises lock takers (and probes): the holder is recorded
+        // before anyone else can find the lock taken.
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err(ctx()))?;
+        let result = match self.try_flock(&format!("sync-{name}"))? {
+            Some(file) => {
+                tx.execute(
+                    &format!(
+                        "UPDATE repositories SET sync_host = ?2, sync_pid = ?3, sync_since = {NOW}
+                          WHERE name = ?1"
+                    ),
+                    (name, host, pid),
+                )
+                .map_err(db_err(format!("recording who syncs {name}")))?;
+                Ok(SyncLock::file(file))
+            }
+            None => {
+                let holder = tx
+                    .query_row(
+                        "SELECT sync_host, sync_pid, sync_since FROM repositories WHERE name = ?1",
+                        [name],
+                        |r| {
+                            Ok((
+                                r.get::<_, Option<String>>(0)?,
+                                r.get::<_, Option<i32>>(1)?,
+                                r.get::<_, Option<i64>>(2)?,
+                            ))
+                        },
+                    )
+                    .optional()
+                    .map_err(db_err(format!("reading who syncs {name}")))?;
+                Err(holder.and_then(|(host, pid, since)| {
+                    Some(RunningSync {
+                        host: host?,
+                        pid: pid?,
+                        started_at: time(since?),
                     })
-                },
-            )
-            .optional()
-            .map_err(db_err(format!("reading who syncs {name}")))?;
-        Ok(Err(holder))
+                }))
+            }
+        };
+        tx.commit().map_err(db_err(ctx()))?;
+        Ok(result)
+    }
+
+    pub fn sync_lock_held(&self, name: &str) -> Result<bool> {
+        let ctx = || format!("looking whether {name} is being synced");
+        // Under the write lock, like lock takers: a sync starting meanwhile waits for this
+        // probe instead of finding its lock taken.
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err(ctx()))?;
+        let held = self.try_flock(&format!("sync-{name}"))?.is_none();
+        tx.commit().map_err(db_err(ctx()))?;
+        Ok(held)
+    }
+
+    pub fn reserve_blobs(&self, sha256s: &[&str]) -> Result<HashMap<String, bool>> {
+        let ctx = "reserving pool files for reuse";
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err(ctx))?;
+        let mut found = HashMap::new();
+        {
+            let mut touch = tx
+                .prepare(&format!(
+                    "UPDATE blobs SET used_at = {NOW} WHERE sha256 = ?1
+                     RETURNING EXISTS (SELECT 1 FROM packages p WHERE p.sha256 = blobs.sha256)"
+                ))
+                .map_err(db_err(ctx))?;
+            for sha in sha256s {
+                if let Some(has_package) = touch
+                    .query_row([sha], |r| r.get::<_, bool>(0))
+                    .optional()
+                    .map_err(db_err(ctx))?
+                {
+                    found.insert((*sha).to_string(), has_package);
+                }
+            }
+        }
+        tx.commit().map_err(db_err(ctx))?;
+        Ok(found)
     }
 
     pub fn start_sync(&self, repository_id: i64, host: &str, pid: i32) -> Result<i64> {
@@ -356,10 +422,10 @@ impl SqliteStore {
             .map_err(db_err(ctx))?;
         {
             let mut blob = tx
-                .prepare(
+                .prepare(&format!(
                     "INSERT INTO blobs (sha256, size, path) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (sha256) DO NOTHING",
-                )
+                     ON CONFLICT (sha256) DO UPDATE SET used_at = {NOW}"
+                ))
                 .map_err(db_err(ctx))?;
             let mut alt = tx
                 .prepare(
