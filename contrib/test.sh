@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . contrib/lib/deps.sh
 
-ensure_deps postgresql runuser setsid createrepo_c nginx openssl dnf rpm dnf-plugins-core fusermount3
+ensure_deps postgresql runuser setsid createrepo_c nginx openssl dnf rpm dnf-plugins-core fusermount3 bindfs
 export PATH="$PATH:$(pg_bindir)"
 
 log "cargo fmt --check"

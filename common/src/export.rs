@@ -21,8 +21,9 @@ use crate::config::LinkMode;
 use crate::error::{Error, Result};
 use crate::tree::Tree;
 
-/// How long a tree that stopped being latest stays on disk.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(600);
+/// How long a tree that stopped being latest stays on disk: as long as chantal-fs serves a
+/// retired latest.
+pub const DEFAULT_GRACE: Duration = crate::SERVING_GRACE;
 
 /// Writes trees from the pool at `data` (`<base_path>/data`).
 #[derive(Debug, Clone)]

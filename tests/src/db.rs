@@ -125,6 +125,18 @@ impl TestDb {
         }
     }
 
+    /// The same PostgreSQL database, for a second installation (another "host") that shares
+    /// it; the database stays until the original is dropped.
+    pub fn shared(&self) -> TestDb {
+        match &self.inner {
+            Inner::Postgres(db) => Self::from_pg(PgDb {
+                name: String::new(),
+                url: db.url.clone(),
+            }),
+            Inner::Sqlite { .. } => panic!("only a PostgreSQL catalogue is shared by hosts"),
+        }
+    }
+
     /// The embedded default of an installation whose storage is `base_path`: not named in
     /// the configuration.
     pub fn sqlite_default(base_path: &Path) -> TestDb {

@@ -50,6 +50,8 @@ struct State {
     ignore_range: bool,
     /// URL paths answered with another file than the root's (a hostile upstream's layout).
     aliases: HashMap<String, PathBuf>,
+    /// Waited before every answer (a slow upstream).
+    delay: Option<Duration>,
 }
 
 pub struct HttpServer {
@@ -132,6 +134,11 @@ impl HttpServer {
             .unwrap()
             .aliases
             .insert(path.to_string(), file.into());
+    }
+
+    /// Waits this long before answering each request (None: answer at once).
+    pub fn delay(&self, delay: Option<Duration>) {
+        self.state.lock().unwrap().delay = delay;
     }
 
     /// Requires HTTP basic authentication with these credentials.
@@ -221,7 +228,13 @@ fn handle(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) -> std:
             .and_then(VecDeque::pop_front)
             .or_else(|| s.permanent.get(&path).cloned());
         let alias = s.aliases.get(&path).cloned();
-        (fault, s.throttle, s.basic.clone(), s.ignore_range, alias)
+        let delay = s.delay;
+        let answer = (fault, s.throttle, s.basic.clone(), s.ignore_range, alias);
+        drop(s);
+        if let Some(d) = delay {
+            std::thread::sleep(d);
+        }
+        answer
     };
     let log = |status: u16| {
         state.lock().unwrap().log.push(Logged {

@@ -90,6 +90,16 @@ impl Transport {
                 .connect_timeout(download.timeout.min(std::time::Duration::from_secs(30)))
                 .read_timeout(download.timeout)
                 .pool_max_idle_per_host(download.workers)
+                // A redirect elsewhere than http(s) comes back as the 3xx it is, for
+                // check_response to refuse by name.
+                .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                    let web = matches!(attempt.url().scheme(), "http" | "https");
+                    if !web || attempt.previous().len() >= 10 {
+                        attempt.stop()
+                    } else {
+                        attempt.follow()
+                    }
+                }))
                 .user_agent(concat!("chantal/", env!("CARGO_PKG_VERSION")));
             if let Some(proxy) = repo.effective_proxy(download) {
                 let p = reqwest::Proxy::all(proxy)
@@ -485,7 +495,10 @@ fn check_response(url: &str, resp: &reqwest::Response) -> Result<()> {
             .map(|(s, _)| s.to_ascii_lowercase());
         let reason = match scheme.as_deref() {
             Some("http") | Some("https") => {
-                format!("HTTP {status} redirect to {} not followed (too many redirects?)", redact_url(location))
+                format!(
+                    "HTTP {status} redirect to {} not followed: too many redirects",
+                    redact_url(location)
+                )
             }
             Some(other) => format!(
                 "HTTP {status} redirect to {other}:// refused ({}): chantal follows redirects only to http and https",

@@ -59,6 +59,11 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("chantal");
         }
+        // Notices ("terminating connection due to immediate shutdown") are for the server's
+        // log, not ours: an outage is reported once, by whoever meets it.
+        config.notice_callback(|notice| {
+            tracing::debug!("PostgreSQL {}: {}", notice.severity(), notice.message());
+        });
         let host = describe_host(&config);
         let database = config
             .get_dbname()
