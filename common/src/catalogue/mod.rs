@@ -353,24 +353,35 @@ catalogue_api! {
 /// connection of its own; SQLite: an `flock` on a file beside the catalogue. Either way the
 /// kernel or the server releases it when the process dies, however it dies.
 pub struct SyncLock {
-    _held: Held,
+    held: Held,
 }
 
 enum Held {
-    Postgres(#[allow(dead_code)] Box<postgres::Client>),
+    Postgres(Box<postgres::Client>),
     File(#[allow(dead_code)] std::fs::File),
+}
+
+impl Drop for SyncLock {
+    fn drop(&mut self) {
+        // The server drops a session's advisory locks when its backend process ends, a moment
+        // after the client closes the connection: release it explicitly, so the next sync of
+        // the repository (right after this one) finds it free.
+        if let Held::Postgres(client) = &mut self.held {
+            let _ = client.batch_execute("SELECT pg_advisory_unlock_all()");
+        }
+    }
 }
 
 impl SyncLock {
     fn postgres(client: postgres::Client) -> SyncLock {
         SyncLock {
-            _held: Held::Postgres(Box::new(client)),
+            held: Held::Postgres(Box::new(client)),
         }
     }
 
     fn file(file: std::fs::File) -> SyncLock {
         SyncLock {
-            _held: Held::File(file),
+            held: Held::File(file),
         }
     }
 }
