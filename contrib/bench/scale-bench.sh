@@ -46,7 +46,7 @@ PGBIN=$(pg_bindir)
 if [ "$(id -u)" -eq 0 ]; then id postgres >/dev/null 2>&1 || useradd --system postgres; chown postgres: "$W"; fi
 run_pg "$PGBIN/initdb" -D "$W/pg" -U chantal --auth=trust -E UTF8 --no-locale >/dev/null
 run_pg "$PGBIN/pg_ctl" -D "$W/pg" -l "$W/pg.log" -w \
-    -o "-c listen_addresses='' -k $W -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" \
+    -o "-c listen_addresses='' -k $W -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top" \
     start >/dev/null
 psql -q "host=$W user=chantal dbname=postgres" -c "CREATE DATABASE scale" >/dev/null
 PGURL="host=$W user=chantal dbname=scale"
@@ -82,13 +82,14 @@ measure() { # LABEL
                       || ' updated, ' || tup_deleted || ' deleted'
                  FROM pg_stat_database WHERE datname = 'scale'")
     printf '%-22s %6.2f s  %s; %s\n' "$1" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b - a}')" "$stmts" "$xacts"
+    q "SELECT calls, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110) FROM pg_stat_statements s
+         JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'scale' AND s.query NOT LIKE '%pg_stat%'
+        ORDER BY rows DESC, calls DESC LIMIT 12" > "$W/statements-${1// /-}.txt"
 }
 echo "== catalogue work per sync of 50,000 packages (PostgreSQL)"
 measure "first sync"
 measure "no-op sync"
-echo "   top statements of the first sync are in $W/top-statements.txt"
-q "SELECT calls, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 100) FROM pg_stat_statements
-    ORDER BY calls DESC LIMIT 15" > "$W/top-statements.txt" || true
+echo "   (the statements with the most rows: $W/statements-*.txt)"
 
 for b in $BACKENDS; do
     if [ "$b" = sqlite ]; then
@@ -102,7 +103,7 @@ HOT="$W/hot.txt"
 {
     echo "/repodata/repomd.xml"
     sed -n 's:.*<location href="\([^"]*\)"/>.*:/\1:p' "$UP/repodata/repomd.xml"
-    ls "$UP/Packages" | head -200 | sed 's:^:/Packages/:'
+    ls "$UP/Packages" | sed -n '1,200s:^:/Packages/:p'
 } > "$HOT"
 cat > "$W/hot.lua" <<'LUA'
 local paths = {}
