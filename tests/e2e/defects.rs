@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -857,27 +857,8 @@ fn interrupted_runs_are_shown_as_such_and_their_partial_files_swept() {
     let env = Env::new();
     env.repo("i", &server.url(""), "");
     env.chantal(&["init"]).ok();
-    let partial = |env: &Env| -> Vec<PathBuf> {
-        std::fs::read_dir(env.storage().join("data/tmp"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "part"))
-            .collect()
-    };
-    let partial_size = |env: &Env| -> u64 {
-        partial(env)
-            .iter()
-            .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-            .sum()
-    };
-    let mut child = env
-        .chantal_cmd()
-        .args(["repo", "sync", "--repo-id", "i"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for("a partial download", || partial_size(&env) > 2 << 20);
+    let mut child = env.spawn_sync("i");
+    wait_for("a partial download", || env.partial_bytes() > 2 << 20);
     Command::new("kill")
         .args(["-KILL", &child.id().to_string()])
         .status()
@@ -891,7 +872,7 @@ fn interrupted_runs_are_shown_as_such_and_their_partial_files_swept() {
     );
 
     // A resumed download counts what came in this run and says what was resumed.
-    let had = partial_size(&env);
+    let had = env.partial_bytes();
     server.throttle(None);
     let out = sync(&env, "i").ok();
     let resumed = chantal_bytes(had);

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -77,32 +77,10 @@ impl Hosts {
     }
 }
 
-fn spawn_sync(env: &Env, repo: &str) -> Child {
-    env.chantal_cmd()
-        .args(["repo", "sync", "--repo-id", repo])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 fn assert_pool_sound(env: &Env) {
     for (p, ok) in pool_files(&env.storage()) {
         assert!(ok, "{} does not match its name", p.display());
     }
-}
-
-/// Partial downloads in the shared temporary directory, with their sizes.
-fn partial_size(env: &Env) -> u64 {
-    std::fs::read_dir(env.storage().join("data/tmp"))
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter(|e| e.path().extension().is_some_and(|x| x == "part"))
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 fn fast(i: u64) -> SynthPkg {
@@ -134,8 +112,8 @@ fn a_cleanup_on_one_host_never_takes_what_a_sync_on_another_reuses() {
     u4b.push(SynthPkg::new("slow", "noarch", random_bytes(6 << 20, 99)));
     synthetic_repo(root.path(), &u4b, SynthOptions::default());
     server.throttle(Some(2 << 20));
-    let sync_a = spawn_sync(&hosts.a, "r");
-    wait_for("A's download", || partial_size(&hosts.a) > 1 << 20);
+    let sync_a = hosts.a.spawn_sync("r");
+    wait_for("A's download", || hosts.a.partial_bytes() > 1 << 20);
     let out = hosts.b.chantal(&["db", "cleanup", "--grace", "0"]).ok();
     assert!(
         out.starts_with("removed: 1 versions, 0 package rows, "),
@@ -176,7 +154,7 @@ fn the_host_that_loses_the_lock_always_names_the_one_that_holds_it() {
         let barrier = Barrier::new(2);
         let race = |env: &Env| {
             barrier.wait();
-            let child = spawn_sync(env, "r3");
+            let child = env.spawn_sync("r3");
             let pid = child.id();
             (pid, Run(child.wait_with_output().unwrap()))
         };
@@ -253,14 +231,14 @@ fn a_sync_killed_on_one_host_is_resumed_by_the_other() {
     hosts.repo("k", &server.url(""), "");
     hosts.a.chantal(&["init"]).ok();
     server.throttle(Some(2 << 20));
-    let mut child = spawn_sync(&hosts.a, "k");
-    wait_for("A's partial download", || partial_size(&hosts.a) > 2 << 20);
+    let mut child = hosts.a.spawn_sync("k");
+    wait_for("A's partial download", || hosts.a.partial_bytes() > 2 << 20);
     Command::new("kill")
         .args(["-KILL", &child.id().to_string()])
         .status()
         .unwrap();
     child.wait().unwrap();
-    let had = partial_size(&hosts.b);
+    let had = hosts.b.partial_bytes();
     assert!(had > 2 << 20, "B sees A's partial file");
     server.throttle(None);
     let out = hosts.b.chantal(&["repo", "sync", "--repo-id", "k"]).ok();

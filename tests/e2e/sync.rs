@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chantal_tests::http::{Fault, HttpServer};
@@ -450,15 +450,6 @@ fn big_upstream(dir: &Path) -> SynthPkg {
 }
 
 /// Starts `chantal repo sync --repo-id NAME` in the background with captured output.
-fn spawn_sync(env: &Env, name: &str) -> std::process::Child {
-    env.chantal_cmd()
-        .args(["repo", "sync", "--repo-id", name])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 fn partial_size(env: &Env) -> u64 {
     std::fs::read_dir(env.storage().join("data/tmp"))
         .unwrap()
@@ -486,7 +477,7 @@ fn kill_9_mid_download_resumes_with_range() {
     let env = Env::new();
     env.repo("big", &server.url(""), "");
     init(&env);
-    let mut child = spawn_sync(&env, "big");
+    let mut child = env.spawn_sync("big");
     wait_for("a partial download", || partial_size(&env) > 1 << 20);
     Command::new("kill")
         .args(["-9", &child.id().to_string()])
@@ -530,7 +521,7 @@ fn sigterm_stops_cleanly_and_keeps_partials() {
     let env = Env::new();
     env.repo("big", &server.url(""), "");
     init(&env);
-    let child = spawn_sync(&env, "big");
+    let child = env.spawn_sync("big");
     wait_for("a partial download", || partial_size(&env) > 1 << 20);
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -558,7 +549,7 @@ fn a_second_sync_of_the_same_repository_is_refused() {
     let env = Env::new();
     env.repo("big", &server.url(""), "");
     init(&env);
-    let mut first = spawn_sync(&env, "big");
+    let mut first = env.spawn_sync("big");
     wait_for("the first sync to download", || partial_size(&env) > 0);
     let started = Instant::now();
     let run = env.chantal(&["repo", "sync", "--repo-id", "big"]);
@@ -985,7 +976,7 @@ fn the_catalogue_going_away_mid_sync_commits_nothing() {
     init(&env);
     // The test cluster commits asynchronously: make the schema durable before the crash.
     env.db.execute_batch("CHECKPOINT");
-    let child = spawn_sync(&env, "big");
+    let child = env.spawn_sync("big");
     wait_for("a partial download", || partial_size(&env) > 1 << 20);
     cluster.stop();
     let run = Run(child.wait_with_output().unwrap());
@@ -1119,7 +1110,7 @@ fn cleanup_during_a_running_sync_keeps_its_files() {
     let env = Env::new();
     env.repo("big", &server.url(""), "");
     init(&env);
-    let child = spawn_sync(&env, "big");
+    let child = env.spawn_sync("big");
     // The small package and the metadata are in the pool and recorded; the big one downloads.
     wait_for("a partial download", || partial_size(&env) > 1 << 20);
     let out = env.chantal(&["db", "cleanup", "--grace", "0"]).ok();

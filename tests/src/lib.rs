@@ -162,6 +162,29 @@ impl Env {
         v
     }
 
+    /// Starts `chantal repo sync --repo-id REPO` with its output captured.
+    pub fn spawn_sync(&self, repo: &str) -> std::process::Child {
+        self.chantal_cmd()
+            .args(["repo", "sync", "--repo-id", repo])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Bytes of partial downloads (`*.part`) in the storage's temporary directory.
+    pub fn partial_bytes(&self) -> u64 {
+        std::fs::read_dir(self.storage().join("data/tmp"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "part"))
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
     /// Runs `chantal ARGS` and returns its output.
     pub fn chantal(&self, args: &[&str]) -> Run {
         Run(self.chantal_cmd().args(args).output().unwrap())

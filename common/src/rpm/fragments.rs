@@ -30,26 +30,16 @@ pub fn parse<R: BufRead>(
     let mut pkgid: Option<String> = None;
     let mut saw_root = false;
     loop {
-        let event = match reader.read_event_into(&mut buf) {
-            Ok(e) => e,
-            Err(_) if reader.get_ref().exhausted() => {
-                return Err(xml::too_large(
-                    "package",
-                    count.max(1),
-                    package_name.as_deref(),
-                    open.last().map_or(root, String::as_str),
-                    reader.get_ref().limit(),
-                ));
-            }
-            Err(e) => {
-                return Err(format!(
-                    "not valid XML at byte {} (package {}): {e}",
-                    reader.error_position(),
-                    count + 1
-                ))
-            }
-        };
-        xml::refuse_doctype(&event)?;
+        let event = xml::next_event(
+            &mut reader,
+            &mut buf,
+            xml::At {
+                what: "package",
+                number: if pkgid.is_some() { count } else { count + 1 },
+                name: package_name.as_deref(),
+                element: open.last().map_or(root, String::as_str),
+            },
+        )?;
         if pkgid.is_some() {
             xml::append_raw(&mut fragment, &event);
             // Resolving entities is only a check here: the fragment keeps the raw text.

@@ -90,26 +90,16 @@ pub fn parse<R: BufRead>(
     let mut text = String::new();
     let mut saw_root = false;
     loop {
-        let event = match reader.read_event_into(&mut buf) {
-            Ok(e) => e,
-            Err(_) if reader.get_ref().exhausted() => {
-                return Err(xml::too_large(
-                    "package",
-                    parsed + 1,
-                    fields.name.as_deref(),
-                    open.last().map_or("metadata", String::as_str),
-                    reader.get_ref().limit(),
-                ));
-            }
-            Err(e) => {
-                return Err(format!(
-                    "not valid XML at byte {} (package {}): {e}",
-                    reader.error_position(),
-                    parsed + 1
-                ))
-            }
-        };
-        xml::refuse_doctype(&event)?;
+        let event = xml::next_event(
+            &mut reader,
+            &mut buf,
+            xml::At {
+                what: "package",
+                number: parsed + 1,
+                name: fields.name.as_deref(),
+                element: open.last().map_or("metadata", String::as_str),
+            },
+        )?;
         if in_package {
             xml::append_raw(&mut fragment, &event);
         }

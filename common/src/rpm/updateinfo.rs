@@ -38,27 +38,19 @@ pub fn parse<R: BufRead>(
     let mut in_id = false;
     let mut saw_root = false;
     loop {
-        let event = match reader.read_event_into(&mut buf) {
-            Ok(e) => e,
-            Err(_) if reader.get_ref().exhausted() => {
-                let id = current.as_ref().map(|a| a.id.trim().to_string());
-                return Err(xml::too_large(
-                    "advisory",
-                    count + 1,
-                    id.as_deref().filter(|i| !i.is_empty()),
-                    "update",
-                    reader.get_ref().limit(),
-                ));
-            }
-            Err(e) => {
-                return Err(format!(
-                    "not valid XML at byte {} (advisory {}): {e}",
-                    reader.error_position(),
-                    count + 1
-                ))
-            }
-        };
-        xml::refuse_doctype(&event)?;
+        let event = xml::next_event(
+            &mut reader,
+            &mut buf,
+            xml::At {
+                what: "advisory",
+                number: count + 1,
+                name: current
+                    .as_ref()
+                    .map(|a| a.id.trim())
+                    .filter(|i| !i.is_empty()),
+                element: "update",
+            },
+        )?;
         if let Some(a) = current.as_mut() {
             xml::append_raw(&mut a.fragment, &event);
             if in_id {

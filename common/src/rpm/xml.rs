@@ -91,14 +91,47 @@ impl<R: BufRead> Read for Budget<R> {
     }
 }
 
-/// The error for a package that went over its budget: names the package and the element that
-/// was being read.
-pub fn too_large(what: &str, number: u64, name: Option<&str>, element: &str, limit: u64) -> String {
-    format!(
-        "{what} {number}{}: <{element}> makes it larger than {} MiB, the limit for one {what}: refusing it (a decompression bomb?)",
-        name.map(|n| format!(" ({n})")).unwrap_or_default(),
-        limit >> 20
-    )
+/// Where a parse is, for its errors: the `number`th `what` (package, advisory), its name once
+/// known, and the element being read.
+pub struct At<'a> {
+    pub what: &'a str,
+    pub number: u64,
+    pub name: Option<&'a str>,
+    pub element: &'a str,
+}
+
+/// The next event, with DTDs refused; an error says where: a package that went over its
+/// budget is named with the element that was being read, any other error with its byte.
+pub fn next_event<'b, R: BufRead>(
+    reader: &mut Reader<Budget<R>>,
+    buf: &'b mut Vec<u8>,
+    at: At<'_>,
+) -> Result<Event<'b>, String> {
+    match reader.read_event_into(buf) {
+        Ok(event) => {
+            refuse_doctype(&event)?;
+            Ok(event)
+        }
+        Err(e) => {
+            if reader.get_ref().exhausted() {
+                Err(format!(
+                    "{what} {number}{}: <{element}> makes it larger than {} MiB, the limit for one {what}: refusing it (a decompression bomb?)",
+                    at.name.map(|n| format!(" ({n})")).unwrap_or_default(),
+                    reader.get_ref().limit() >> 20,
+                    what = at.what,
+                    number = at.number,
+                    element = at.element,
+                ))
+            } else {
+                Err(format!(
+                    "not valid XML at byte {} ({} {}): {e}",
+                    reader.error_position(),
+                    at.what,
+                    at.number
+                ))
+            }
+        }
+    }
 }
 
 /// Appends the event to `out` exactly as it was written in the document.
