@@ -46,7 +46,7 @@ fn commit(cat: &Catalogue, repo: &str, content: &[(String, String)]) -> Result<i
     cat.finish_sync(
         sync,
         &chantal_common::catalogue::SyncFinish {
-            status: "success",
+            status: chantal_common::catalogue::SyncStatus::Success,
             version: r.version,
             ..Default::default()
         },

@@ -6,11 +6,8 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use postgres::binary_copy::BinaryCopyInWriter;
-use postgres::types::{ToSql, Type};
-
-use super::{sqlite, Backend, Catalogue};
+use super::db::{self, Conflict, Kind, Row, Val};
+use super::{Backend, Catalogue};
 use crate::error::{Error, Result};
 
 /// What a copy moved.
@@ -24,134 +21,125 @@ pub struct CopyReport {
     pub snapshots: usize,
 }
 
-#[derive(Clone, Copy)]
-enum Col {
-    Text,
-    Int8,
-    Int4,
-    /// Microseconds in SQLite, TIMESTAMPTZ in PostgreSQL.
-    Time,
-}
-
 /// Tables in foreign-key order, with their columns as both schemas name them.
-const TABLES: &[(&str, &[(&str, Col)])] = &[
+const TABLES: &[(&str, &[(&str, Kind)])] = &[
     (
         "blobs",
         &[
-            ("sha256", Col::Text),
-            ("size", Col::Int8),
-            ("path", Col::Text),
-            ("created_at", Col::Time),
-            ("used_at", Col::Time),
+            ("sha256", Kind::Text),
+            ("size", Kind::Int8),
+            ("path", Kind::Text),
+            ("created_at", Kind::Time),
+            ("used_at", Kind::Time),
         ],
     ),
     (
         "blob_checksums",
         &[
-            ("checksum_type", Col::Text),
-            ("checksum", Col::Text),
-            ("sha256", Col::Text),
+            ("checksum_type", Kind::Text),
+            ("checksum", Kind::Text),
+            ("sha256", Kind::Text),
         ],
     ),
     (
         "repositories",
         &[
-            ("id", Col::Int8),
-            ("name", Col::Text),
-            ("type", Col::Text),
-            ("latest_version", Col::Int8),
-            ("created_at", Col::Time),
-            ("sync_host", Col::Text),
-            ("sync_pid", Col::Int4),
-            ("sync_since", Col::Time),
+            ("id", Kind::Int8),
+            ("name", Kind::Text),
+            ("type", Kind::Text),
+            ("latest_version", Kind::Int8),
+            ("created_at", Kind::Time),
+            ("sync_host", Kind::Text),
+            ("sync_pid", Kind::Int4),
+            ("sync_since", Kind::Time),
         ],
     ),
     (
         "sync_history",
         &[
-            ("id", Col::Int8),
-            ("repository_id", Col::Int8),
-            ("started_at", Col::Time),
-            ("finished_at", Col::Time),
-            ("status", Col::Text),
-            ("host", Col::Text),
-            ("pid", Col::Int4),
-            ("version", Col::Int8),
-            ("added", Col::Int8),
-            ("removed", Col::Int8),
-            ("unchanged", Col::Int8),
-            ("bytes_downloaded", Col::Int8),
-            ("error", Col::Text),
-            ("repomd_sha256", Col::Text),
-            ("settings", Col::Text),
+            ("id", Kind::Int8),
+            ("repository_id", Kind::Int8),
+            ("started_at", Kind::Time),
+            ("finished_at", Kind::Time),
+            ("status", Kind::Text),
+            ("host", Kind::Text),
+            ("pid", Kind::Int4),
+            ("version", Kind::Int8),
+            ("added", Kind::Int8),
+            ("removed", Kind::Int8),
+            ("unchanged", Kind::Int8),
+            ("bytes_downloaded", Kind::Int8),
+            ("error", Kind::Text),
+            ("repomd_sha256", Kind::Text),
+            ("settings", Kind::Text),
         ],
     ),
     (
         "repository_versions",
         &[
-            ("repository_id", Col::Int8),
-            ("number", Col::Int8),
-            ("created_at", Col::Time),
-            ("sync_id", Col::Int8),
-            ("package_count", Col::Int8),
-            ("total_size", Col::Int8),
-            ("repomd_revision", Col::Text),
-            ("retired_at", Col::Time),
+            ("repository_id", Kind::Int8),
+            ("number", Kind::Int8),
+            ("created_at", Kind::Time),
+            ("sync_id", Kind::Int8),
+            ("package_count", Kind::Int8),
+            ("total_size", Kind::Int8),
+            ("repomd_revision", Kind::Text),
+            ("retired_at", Kind::Time),
         ],
     ),
     (
         "packages",
         &[
-            ("id", Col::Int8),
-            ("sha256", Col::Text),
-            ("name", Col::Text),
-            ("epoch", Col::Int8),
-            ("version", Col::Text),
-            ("release", Col::Text),
-            ("arch", Col::Text),
-            ("checksum_type", Col::Text),
-            ("checksum", Col::Text),
-            ("size_package", Col::Int8),
-            ("size_installed", Col::Int8),
-            ("size_archive", Col::Int8),
-            ("time_file", Col::Int8),
-            ("time_build", Col::Int8),
-            ("sourcerpm", Col::Text),
-            ("primary_xml", Col::Text),
-            ("filelists_xml", Col::Text),
-            ("other_xml", Col::Text),
+            ("id", Kind::Int8),
+            ("sha256", Kind::Text),
+            ("name", Kind::Text),
+            ("epoch", Kind::Int8),
+            ("version", Kind::Text),
+            ("release", Kind::Text),
+            ("arch", Kind::Text),
+            ("checksum_type", Kind::Text),
+            ("checksum", Kind::Text),
+            ("size_package", Kind::Int8),
+            ("size_installed", Kind::Int8),
+            ("size_archive", Kind::Int8),
+            ("time_file", Kind::Int8),
+            ("time_build", Kind::Int8),
+            ("sourcerpm", Kind::Text),
+            ("primary_xml", Kind::Text),
+            ("filelists_xml", Kind::Text),
+            ("other_xml", Kind::Text),
         ],
     ),
     (
         "repository_content",
         &[
-            ("repository_id", Col::Int8),
-            ("package_id", Col::Int8),
-            ("location_href", Col::Text),
-            ("added_in", Col::Int8),
-            ("removed_in", Col::Int8),
+            ("repository_id", Kind::Int8),
+            ("package_id", Kind::Int8),
+            ("location_href", Kind::Text),
+            ("added_in", Kind::Int8),
+            ("removed_in", Kind::Int8),
         ],
     ),
     (
         "repository_metadata",
         &[
-            ("repository_id", Col::Int8),
-            ("type", Col::Text),
-            ("blob_sha256", Col::Text),
-            ("location_href", Col::Text),
-            ("added_in", Col::Int8),
-            ("removed_in", Col::Int8),
+            ("repository_id", Kind::Int8),
+            ("type", Kind::Text),
+            ("blob_sha256", Kind::Text),
+            ("location_href", Kind::Text),
+            ("added_in", Kind::Int8),
+            ("removed_in", Kind::Int8),
         ],
     ),
     (
         "snapshots",
         &[
-            ("id", Col::Int8),
-            ("repository_id", Col::Int8),
-            ("name", Col::Text),
-            ("version", Col::Int8),
-            ("description", Col::Text),
-            ("created_at", Col::Time),
+            ("id", Kind::Int8),
+            ("repository_id", Kind::Int8),
+            ("name", Kind::Text),
+            ("version", Kind::Int8),
+            ("description", Kind::Text),
+            ("created_at", Kind::Time),
         ],
     ),
 ];
@@ -190,70 +178,52 @@ pub fn sqlite_to_postgres(
     target.require_current_schema()?;
 
     let mut report = CopyReport::default();
-    let mut client = dst.dedicated()?;
-    let ctx = |what: &str| format!("copying the catalogue to {}: {what}", target.describe());
-    let pg_err = |what: &str| {
-        let c = ctx(what);
-        move |e: postgres::Error| Error::db(c, &e)
-    };
-    let mut tx = client.transaction().map_err(pg_err("begin"))?;
-    for (table, _) in TABLES {
-        let rows: i64 = tx
-            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
-            .map_err(pg_err("checking that the target is empty"))?
-            .get(0);
-        if rows > 0 {
-            return Err(Error::Missing(format!(
-                "the target database {} is not empty ({table} has {rows} rows): copy into a new database",
-                target.describe()
-            )));
+    let ctx = format!("copying the catalogue to {}", target.describe());
+    db::write(&**dst, &ctx, |pg| {
+        for (table, _) in TABLES {
+            let rows = pg.one(&ctx, &format!("SELECT count(*) FROM {table}"), &[], |r| {
+                r.i64(0)
+            })?;
+            if rows > 0 {
+                return Err(Error::Missing(format!(
+                    "the target database {} is not empty ({table} has {rows} rows): copy into a new database",
+                    target.describe()
+                )));
+            }
         }
-    }
-    src.read_all(&mut |table, columns, rows| {
-        let types: Vec<Type> = columns
-            .iter()
-            .map(|(_, c)| match c {
-                Col::Text => Type::TEXT,
-                Col::Int8 => Type::INT8,
-                Col::Int4 => Type::INT4,
-                Col::Time => Type::TIMESTAMPTZ,
-            })
-            .collect();
-        let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
-        let sink = tx
-            .copy_in(&format!(
-                "COPY {table} ({}) FROM STDIN (FORMAT binary)",
-                names.join(", ")
-            ))
-            .map_err(pg_err(table))?;
-        let mut writer = BinaryCopyInWriter::new(sink, &types);
-        let mut n = 0u64;
-        while let Some(row) = rows.next()? {
-            let values: Vec<Box<dyn ToSql + Sync>> = columns
-                .iter()
-                .enumerate()
-                .map(|(i, (_, c))| row.value(i, *c))
-                .collect::<Result<_>>()?;
-            let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
-            writer.write(&refs).map_err(pg_err(table))?;
-            n += 1;
+        // Every table from one read transaction of the source: a consistent copy.
+        db::read(&**src, "reading the SQLite catalogue", |lite| {
+            for (table, columns) in TABLES {
+                let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+                let select = format!("SELECT {} FROM {table}", names.join(", "));
+                let n = pg.bulk_insert(&ctx, table, columns, Conflict::None, &mut |sink| {
+                    lite.query(&ctx, &select, &[], &mut |row| {
+                        let values = columns
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (_, k))| Owned::read(row, i, *k))
+                            .collect::<Result<Vec<_>>>()?;
+                        let vals: Vec<Val<'_>> = values.iter().map(Owned::val).collect();
+                        sink.row(&vals)
+                    })
+                })?;
+                progress(table, n);
+                report.tables.push((table, n));
+            }
+            Ok(())
+        })?;
+        for table in SERIAL_TABLES {
+            pg.execute(
+                &ctx,
+                &format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'),
+                                   coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
+                ),
+                &[],
+            )?;
         }
-        writer.finish().map_err(pg_err(table))?;
-        progress(table, n);
-        report.tables.push((table, n));
         Ok(())
     })?;
-    for table in SERIAL_TABLES {
-        tx.execute(
-            &format!(
-                "SELECT setval(pg_get_serial_sequence('{table}', 'id'),
-                               coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
-            ),
-            &[],
-        )
-        .map_err(pg_err("moving sequences past the copied ids"))?;
-    }
-    tx.commit().map_err(pg_err("commit"))?;
     verify(source, &target, &mut report)?;
     Ok(report)
 }
@@ -317,69 +287,30 @@ fn verify(source: &Catalogue, target: &Catalogue, report: &mut CopyReport) -> Re
     Ok(())
 }
 
-/// One source row, read by column kind.
-trait SourceRow {
-    fn value(&self, i: usize, col: Col) -> Result<Box<dyn ToSql + Sync>>;
+/// A nullable value read from the source, to write to the target.
+enum Owned {
+    Text(Option<String>),
+    Int8(Option<i64>),
+    Int4(Option<i32>),
+    Time(Option<chrono::DateTime<chrono::Utc>>),
 }
 
-/// Rows of one table, read one at a time.
-trait SourceRows {
-    fn next(&mut self) -> Result<Option<&dyn SourceRow>>;
-}
-
-impl sqlite::SqliteStore {
-    /// Streams every table of [`TABLES`] to `each`, all from one read transaction.
-    fn read_all(&self, each: &mut TableSink<'_>) -> Result<()> {
-        self.with_read_transaction(&mut |tx| {
-            for (table, columns) in TABLES {
-                let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
-                let sql = format!("SELECT {} FROM {table}", names.join(", "));
-                let mut stmt = tx
-                    .prepare(&sql)
-                    .map_err(sqlite::db_err(format!("reading {table}")))?;
-                let rows = stmt
-                    .query([])
-                    .map_err(sqlite::db_err(format!("reading {table}")))?;
-                let mut rows = SqliteRows { rows, table };
-                each(table, columns, &mut rows)?;
-            }
-            Ok(())
+impl Owned {
+    fn read(row: &dyn Row, i: usize, kind: Kind) -> Result<Owned> {
+        Ok(match kind {
+            Kind::Text => Owned::Text(row.opt_string(i)?),
+            Kind::Int8 => Owned::Int8(row.opt_i64(i)?),
+            Kind::Int4 => Owned::Int4(row.opt_i32(i)?),
+            Kind::Time => Owned::Time(row.opt_time(i)?),
         })
     }
-}
 
-/// Receives one table: its name, its columns and its rows.
-type TableSink<'a> =
-    dyn FnMut(&'static str, &[(&'static str, Col)], &mut dyn SourceRows) -> Result<()> + 'a;
-
-struct SqliteRows<'s> {
-    rows: rusqlite::Rows<'s>,
-    table: &'static str,
-}
-
-impl SourceRows for SqliteRows<'_> {
-    fn next(&mut self) -> Result<Option<&dyn SourceRow>> {
-        let table = self.table;
-        Ok(self
-            .rows
-            .next()
-            .map_err(sqlite::db_err(format!("reading {table}")))?
-            .map(|r| r as &dyn SourceRow))
-    }
-}
-
-impl SourceRow for rusqlite::Row<'_> {
-    fn value(&self, i: usize, col: Col) -> Result<Box<dyn ToSql + Sync>> {
-        let err = sqlite::db_err("reading a row to copy");
-        Ok(match col {
-            Col::Text => Box::new(self.get::<_, Option<String>>(i).map_err(err)?),
-            Col::Int8 => Box::new(self.get::<_, Option<i64>>(i).map_err(err)?),
-            Col::Int4 => Box::new(self.get::<_, Option<i32>>(i).map_err(err)?),
-            Col::Time => Box::new(
-                self.get::<_, Option<i64>>(i)
-                    .map_err(err)?
-                    .map(sqlite::time) as Option<DateTime<Utc>>,
-            ),
-        })
+    fn val(&self) -> Val<'_> {
+        match self {
+            Owned::Text(v) => Val::OptStr(v.as_deref()),
+            Owned::Int8(v) => Val::OptI64(*v),
+            Owned::Int4(v) => Val::OptI32(*v),
+            Owned::Time(v) => Val::OptTime(*v),
+        }
     }
 }

@@ -9,8 +9,10 @@
 //! catalogue from one to the other.
 
 pub mod copy;
+mod db;
 mod migrations;
 mod model;
+mod ops;
 mod pg;
 mod sqlite;
 
@@ -26,7 +28,7 @@ pub use migrations::{Migration, SchemaStatus, MIGRATIONS};
 pub use model::{
     BlobRecord, CleanupReport, CleanupRun, CommitInput, CommitResult, ContentItem, FragmentRow,
     KnownBlob, LatestState, NevraSize, NewMetadata, NewPackage, RepoSummary, RunningSync,
-    SnapshotRecord, SyncFinish, SyncRecord, VersionInfo, VersionPackage,
+    SnapshotRecord, SyncFinish, SyncRecord, SyncStatus, VersionInfo, VersionPackage,
 };
 
 /// How long to wait for the database before giving up, unless told otherwise.
@@ -186,52 +188,6 @@ impl Catalogue {
         self.schema_status()?.require_current()
     }
 
-    /// Publishes a new version in one transaction: content and repodata rows (as ranges), the
-    /// version row and the latest pointer (the version it replaces is stamped as retired, for
-    /// the serving grace period). When the content and repodata equal the latest version's,
-    /// nothing is written and the result has no version. The version's paths are checked as a
-    /// whole first ([`crate::tree::check_layout`]): a tree that cannot be served is never
-    /// published.
-    pub fn commit_version(&self, input: CommitInput<'_>) -> Result<CommitResult> {
-        use crate::tree::Role;
-        crate::tree::check_layout(
-            input
-                .content
-                .iter()
-                .map(|(_, href)| (href.as_str(), Role::Package))
-                .chain(
-                    input
-                        .metadata
-                        .iter()
-                        .map(|m| (m.location_href.as_str(), Role::Repodata)),
-                ),
-        )
-        .map_err(|message| Error::Layout {
-            repository: input.repository.to_string(),
-            message,
-        })?;
-        match &self.backend {
-            Backend::Postgres(b) => b.commit_version(input),
-            Backend::Sqlite(b) => b.commit_version(input),
-        }
-    }
-
-    /// Names the repository's latest version. O(1): one row. Fails if the name is not one a
-    /// snapshot may have ([`crate::config::check_snapshot_name`]), if the repository has no
-    /// version yet, or if it already has a snapshot of that name.
-    pub fn create_snapshot(
-        &self,
-        repository: &str,
-        name: &str,
-        description: Option<&str>,
-    ) -> Result<SnapshotRecord> {
-        crate::config::check_snapshot_name(name).map_err(Error::Invalid)?;
-        match &self.backend {
-            Backend::Postgres(b) => b.create_snapshot(repository, name, description),
-            Backend::Sqlite(b) => b.create_snapshot(repository, name, description),
-        }
-    }
-
     /// Whether `repository` has a snapshot called `name`.
     pub fn snapshot_exists(&self, repository: &str, name: &str) -> Result<bool> {
         Ok(self
@@ -241,17 +197,17 @@ impl Catalogue {
     }
 }
 
-/// The catalogue API: each method is implemented once per backend, with the same name and
-/// signature; this writes the dispatch.
+/// The catalogue API. Each method's rules are written once, in `ops/`, generic over the
+/// backend's [`db::Store`]; this writes the dispatch to the backend at hand.
 macro_rules! catalogue_api {
-    ($( $(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident : $ty:ty)* $(,)?) -> $ret:ty; )*) => {
+    ($( $(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident : $ty:ty)* $(,)?) -> $ret:ty = $rule:path; )*) => {
         impl Catalogue {
             $(
                 $(#[$doc])*
                 pub fn $name(&self $(, $arg: $ty)*) -> $ret {
                     match &self.backend {
-                        Backend::Postgres(b) => b.$name($($arg),*),
-                        Backend::Sqlite(b) => b.$name($($arg),*),
+                        Backend::Postgres(b) => $rule(&**b $(, $arg)*),
+                        Backend::Sqlite(b) => $rule(&**b $(, $arg)*),
                     }
                 }
             )*
@@ -261,92 +217,111 @@ macro_rules! catalogue_api {
 
 catalogue_api! {
     /// Reads the schema table (absent means version 0).
-    fn schema_status(&self) -> Result<SchemaStatus>;
+    fn schema_status(&self) -> Result<SchemaStatus> = ops::schema::schema_status;
     /// Applies every pending migration, each in its own transaction, and returns those
     /// applied. Safe to run concurrently.
-    fn migrate(&self) -> Result<Vec<Migration>>;
+    fn migrate(&self) -> Result<Vec<Migration>> = ops::schema::migrate;
 
     /// Records a blob that is now in the pool. Recording it twice is harmless.
-    fn record_blob(&self, blob: &StoredBlob) -> Result<()>;
+    fn record_blob(&self, blob: &StoredBlob) -> Result<()> = ops::blobs::record_blob;
     /// The recorded blob with this sha256, if any.
-    fn blob(&self, sha256: &str) -> Result<Option<BlobRecord>>;
+    fn blob(&self, sha256: &str) -> Result<Option<BlobRecord>> = ops::blobs::blob;
     /// Records blobs now in the pool, with the upstream checksum each was verified against.
-    fn record_blobs(&self, blobs: &[(StoredBlob, Option<(ChecksumType, String)>)]) -> Result<()>;
+    fn record_blobs(&self, blobs: &[(StoredBlob, Option<(ChecksumType, String)>)]) -> Result<()> = ops::blobs::record_blobs;
+    /// Marks blobs a sync is about to reuse as used now (no cleanup collects them while it
+    /// runs) and returns those still recorded, with whether each has a package row.
+    fn reserve_blobs(&self, sha256s: &[&str]) -> Result<std::collections::HashMap<String, bool>> = ops::blobs::reserve_blobs;
+    /// For each upstream checksum of one algorithm, the blob the pool already holds, if any.
+    fn resolve_known(&self, kind: ChecksumType, checksums: &[&str]) -> Result<std::collections::HashMap<String, KnownBlob>> = ops::blobs::resolve_known;
+    /// Pool blobs whose package has this NEVRA and size, for upstreams that list a file under
+    /// a checksum the catalogue has not seen: the caller verifies a candidate by hashing it.
+    /// Keys are [`NevraSize::key`].
+    fn candidates_by_nevra(&self, wanted: &[NevraSize]) -> Result<Vec<(String, KnownBlob)>> = ops::blobs::candidates_by_nevra;
 
     /// Every repository the catalogue has seen, by name.
-    fn repository_summaries(&self) -> Result<Vec<RepoSummary>>;
+    fn repository_summaries(&self) -> Result<Vec<RepoSummary>> = ops::repositories::repository_summaries;
     /// One repository, or `None` if it was never synced.
-    fn repository_summary(&self, name: &str) -> Result<Option<RepoSummary>>;
+    fn repository_summary(&self, name: &str) -> Result<Option<RepoSummary>> = ops::repositories::repository_summary;
     /// The newest `limit` syncs of a repository, newest first.
-    fn recent_syncs(&self, name: &str, limit: i64) -> Result<Vec<SyncRecord>>;
-
+    fn recent_syncs(&self, name: &str, limit: i64) -> Result<Vec<SyncRecord>> = ops::repositories::recent_syncs;
     /// The repository's id, creating its row on first use.
-    fn ensure_repository(&self, name: &str, kind: &str) -> Result<i64>;
+    fn ensure_repository(&self, name: &str, kind: &str) -> Result<i64> = ops::repositories::ensure_repository;
+
     /// Takes the repository's sync lock and records `host` and `pid` as its holder in the same
     /// serialised step, or says who holds it (`None` only for a holder that recorded nothing).
     /// The lock is released when the returned guard drops or the process dies, however it
     /// dies.
-    fn try_lock_sync(&self, name: &str, host: &str, pid: i32) -> Result<std::result::Result<SyncLock, Option<RunningSync>>>;
+    fn try_lock_sync(&self, name: &str, host: &str, pid: i32) -> Result<std::result::Result<SyncLock, Option<RunningSync>>> = ops::sync::try_lock_sync;
     /// Whether a process holds the repository's sync lock, without taking it.
-    fn sync_lock_held(&self, name: &str) -> Result<bool>;
-    /// Marks blobs a sync is about to reuse as used now (no cleanup collects them while it
-    /// runs) and returns those still recorded, with whether each has a package row.
-    fn reserve_blobs(&self, sha256s: &[&str]) -> Result<std::collections::HashMap<String, bool>>;
+    fn sync_lock_held(&self, name: &str) -> Result<bool> = ops::sync::sync_lock_held;
     /// Records the start of a sync. Call with the lock held: any other `running` row of the
     /// repository is then a leftover of a process that died, and is marked so.
-    fn start_sync(&self, repository_id: i64, host: &str, pid: i32) -> Result<i64>;
+    fn start_sync(&self, repository_id: i64, host: &str, pid: i32) -> Result<i64> = ops::sync::start_sync;
     /// Records how a sync ended.
-    fn finish_sync(&self, sync_id: i64, f: &SyncFinish) -> Result<()>;
+    fn finish_sync(&self, sync_id: i64, f: &SyncFinish) -> Result<()> = ops::sync::finish_sync;
     /// The latest version and the upstream state it came from: the most recent sync that
     /// ended well. A partial sync records no repomd checksum, so the next run never takes it
     /// for a complete one.
-    fn latest_state(&self, repository_id: i64) -> Result<LatestState>;
+    fn latest_state(&self, repository_id: i64) -> Result<LatestState> = ops::sync::latest_state;
     /// Checksums (upstream pkgid and sha256) of the packages in the latest version: these
     /// already have package rows, so a sync need not keep their fragments.
-    fn latest_checksums(&self, repository_id: i64) -> Result<std::collections::HashSet<String>>;
+    fn latest_checksums(&self, repository_id: i64) -> Result<std::collections::HashSet<String>> = ops::sync::latest_checksums;
     /// Pool paths of every blob the latest version references (packages and repodata).
-    fn latest_blob_paths(&self, repository_id: i64) -> Result<Vec<(String, i64)>>;
-    /// For each upstream checksum of one algorithm, the blob the pool already holds, if any.
-    fn resolve_known(&self, kind: ChecksumType, checksums: &[&str]) -> Result<std::collections::HashMap<String, KnownBlob>>;
-    /// Pool blobs whose package has this NEVRA and size, for upstreams that list a file under
-    /// a checksum the catalogue has not seen: the caller verifies a candidate by hashing it.
-    /// Keys are `name-epoch:version-release.arch/size`.
-    fn candidates_by_nevra(&self, wanted: &[NevraSize]) -> Result<Vec<(String, KnownBlob)>>;
+    fn latest_blob_paths(&self, repository_id: i64) -> Result<Vec<(String, i64)>> = ops::sync::latest_blob_paths;
     /// The latest version's packages with their identity, for retention.
-    fn latest_content(&self, repository_id: i64) -> Result<Vec<ContentItem>>;
+    fn latest_content(&self, repository_id: i64) -> Result<Vec<ContentItem>> = ops::sync::latest_content;
     /// Streams the stored fragments of `content` ((sha256, href) pairs), ordered by href, to
     /// `f`: rows arrive one at a time, so memory does not grow with the repository.
-    fn for_each_fragment(&self, content: &[(String, String)], f: impl FnMut(FragmentRow) -> Result<()>) -> Result<()>;
+    fn for_each_fragment(&self, content: &[(String, String)], f: impl FnMut(FragmentRow) -> Result<()>) -> Result<()> = ops::sync::for_each_fragment;
     /// The pool path of the latest version's repodata file of `kind`, if any.
-    fn latest_metadata_path(&self, repository_id: i64, kind: &str) -> Result<Option<String>>;
-    /// Something that wakes readers (chantal-fs) soon after a new version is committed.
-    fn listen_latest(&self) -> Result<LatestListener>;
+    fn latest_metadata_path(&self, repository_id: i64, kind: &str) -> Result<Option<String>> = ops::sync::latest_metadata_path;
 
     /// Creates package rows (with their fragments) for blobs now in the pool; rows that exist
     /// already are left as they are. Read lazily so fragments need not sit in memory.
-    fn insert_packages(&self, packages: &mut dyn Iterator<Item = Result<NewPackage>>) -> Result<u64>;
+    fn insert_packages(&self, packages: &mut dyn Iterator<Item = Result<NewPackage>>) -> Result<u64> = ops::commit::insert_packages;
+    /// Publishes a new version in one transaction: content and repodata rows (as ranges), the
+    /// version row and the latest pointer (the version it replaces is stamped as retired, for
+    /// the serving grace period). When the content and repodata equal the latest version's,
+    /// nothing is written and the result has no version. The version's paths are checked as
+    /// a whole first ([`crate::tree::check_layout`]): a tree that cannot be served is never
+    /// published.
+    fn commit_version(&self, input: CommitInput<'_>) -> Result<CommitResult> = ops::commit::commit_version;
 
     /// Snapshots of one repository, or of all, ordered by repository then creation.
-    fn snapshots(&self, repository: Option<&str>) -> Result<Vec<SnapshotRecord>>;
+    fn snapshots(&self, repository: Option<&str>) -> Result<Vec<SnapshotRecord>> = ops::snapshots::snapshots;
+    /// Names the repository's latest version. O(1): one row. Fails if the name is not one a
+    /// snapshot may have ([`crate::config::check_snapshot_name`]), if the repository has no
+    /// version yet, or if it already has a snapshot of that name.
+    fn create_snapshot(&self, repository: &str, name: &str, description: Option<&str>) -> Result<SnapshotRecord> = ops::snapshots::create_snapshot;
     /// Removes a snapshot's name. Files are only ever removed by cleanup.
-    fn delete_snapshot(&self, repository: &str, name: &str) -> Result<bool>;
+    fn delete_snapshot(&self, repository: &str, name: &str) -> Result<bool> = ops::snapshots::delete_snapshot;
     /// A version's summary.
-    fn version_info(&self, repository: &str, version: i64) -> Result<Option<VersionInfo>>;
+    fn version_info(&self, repository: &str, version: i64) -> Result<Option<VersionInfo>> = ops::snapshots::version_info;
     /// Pool path and size of a version's repodata file of `kind` (e.g. `updateinfo`).
-    fn version_metadata(&self, repository: &str, version: i64, kind: &str) -> Result<Option<(String, i64)>>;
+    fn version_metadata(&self, repository: &str, version: i64, kind: &str) -> Result<Option<(String, i64)>> = ops::snapshots::version_metadata;
     /// Every package of a version, ordered by name, arch and EVR text.
-    fn version_packages(&self, repository: &str, version: i64) -> Result<Vec<VersionPackage>>;
+    fn version_packages(&self, repository: &str, version: i64) -> Result<Vec<VersionPackage>> = ops::snapshots::version_packages;
     /// The file tree of a version of a repository — packages at their hrefs plus repodata,
     /// each with its pool path, size and mtime (a package's build time; repodata: the
     /// version's creation time) — what chantal-fs serves and the exporter writes.
-    fn version_tree(&self, repository: &str, version: i64) -> Result<crate::tree::Tree>;
+    fn version_tree(&self, repository: &str, version: i64) -> Result<crate::tree::Tree> = ops::snapshots::version_tree;
 
     /// Removes versions that are neither latest, nor a snapshot, nor latest until less than
     /// [`crate::SERVING_GRACE`] ago; the rows only they needed; package rows nothing
     /// references; then, in batches, pool files nothing references that were neither stored
     /// nor reused within the grace window or since a running sync started, each with its row
     /// in one transaction (file first, so a crash leaves the row and the next run finishes).
-    fn cleanup(&self, run: CleanupRun<'_>) -> Result<CleanupReport>;
+    fn cleanup(&self, run: CleanupRun<'_>) -> Result<CleanupReport> = ops::cleanup::cleanup;
+}
+
+impl Catalogue {
+    /// Something that wakes readers (chantal-fs) soon after a new version is committed.
+    pub fn listen_latest(&self) -> Result<LatestListener> {
+        match &self.backend {
+            Backend::Postgres(b) => b.listen_latest(),
+            Backend::Sqlite(b) => b.listen_latest(),
+        }
+    }
 }
 
 /// Holds a repository's sync lock until dropped. PostgreSQL: a session-level advisory lock on a

@@ -116,12 +116,80 @@ pub struct RepoSummary {
     pub snapshots: i64,
 }
 
+/// How a sync run stands or ended (`sync_history.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SyncStatus {
+    /// Started and not finished: running, or killed (then its lock is free).
+    #[default]
+    Running,
+    /// Committed a new version.
+    Success,
+    /// Nothing changed upstream.
+    UpToDate,
+    /// Committed a version without the packages that failed (`--allow-partial`).
+    Partial,
+    Failed,
+    /// Stopped by a signal, or found dead by the next run.
+    Interrupted,
+}
+
+impl SyncStatus {
+    /// Every status, as the schema's CHECK lists them.
+    pub const ALL: [SyncStatus; 6] = [
+        SyncStatus::Running,
+        SyncStatus::Success,
+        SyncStatus::UpToDate,
+        SyncStatus::Partial,
+        SyncStatus::Failed,
+        SyncStatus::Interrupted,
+    ];
+
+    /// The runs whose result a later sync may build on ("up to date" compares against them).
+    pub const ENDED_WELL: [SyncStatus; 3] = [
+        SyncStatus::Success,
+        SyncStatus::UpToDate,
+        SyncStatus::Partial,
+    ];
+
+    /// The name stored in the catalogue and shown by `repo show`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncStatus::Running => "running",
+            SyncStatus::Success => "success",
+            SyncStatus::UpToDate => "up-to-date",
+            SyncStatus::Partial => "partial",
+            SyncStatus::Failed => "failed",
+            SyncStatus::Interrupted => "interrupted",
+        }
+    }
+
+    /// The status stored as `s`.
+    pub fn parse(s: &str) -> Option<SyncStatus> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// `'success', 'up-to-date', 'partial'`: a list for SQL's `IN (...)`.
+    pub fn sql_list(statuses: &[SyncStatus]) -> String {
+        statuses
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl std::fmt::Display for SyncStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One row of sync history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncRecord {
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
-    pub status: String,
+    pub status: SyncStatus,
     pub host: String,
     pub pid: i32,
     pub version: Option<i64>,
@@ -211,7 +279,7 @@ pub struct KnownBlob {
 /// How a sync ended, for `sync_history`.
 #[derive(Debug, Clone, Default)]
 pub struct SyncFinish {
-    pub status: &'static str,
+    pub status: SyncStatus,
     pub version: Option<i64>,
     pub added: i64,
     pub removed: i64,
@@ -231,6 +299,17 @@ pub struct NevraSize {
     pub release: String,
     pub arch: String,
     pub size: i64,
+}
+
+impl NevraSize {
+    /// `name-epoch:version-release.arch/size`: how candidates are matched to the packages
+    /// asked for.
+    pub fn key(&self) -> String {
+        format!(
+            "{}-{}:{}-{}.{}/{}",
+            self.name, self.epoch, self.version, self.release, self.arch, self.size
+        )
+    }
 }
 
 /// A package of the latest version, with its identity (for retention): the same fields as a

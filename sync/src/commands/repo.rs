@@ -86,9 +86,10 @@ pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitSta
     let mut syncs = catalogue.recent_syncs(name, RECENT_SYNCS)?;
     // A run still marked running whose lock nobody holds was killed or crashed; the next
     // sync records that, but it is true already.
-    if syncs.iter().any(|s| s.status == "running") && !catalogue.sync_lock_held(name)? {
-        for s in syncs.iter_mut().filter(|s| s.status == "running") {
-            s.status = "interrupted".into();
+    use chantal_common::catalogue::SyncStatus;
+    if syncs.iter().any(|s| s.status == SyncStatus::Running) && !catalogue.sync_lock_held(name)? {
+        for s in syncs.iter_mut().filter(|s| s.status == SyncStatus::Running) {
+            s.status = SyncStatus::Interrupted;
             s.error
                 .get_or_insert_with(|| "the sync process ended without finishing".into());
         }
@@ -271,7 +272,7 @@ fn catalogue_json(summary: Option<&RepoSummary>, syncs: &[SyncRecord]) -> Value 
         "recent_syncs": syncs.iter().map(|h| json!({
             "started_at": h.started_at.to_rfc3339(),
             "finished_at": h.finished_at.map(|t| t.to_rfc3339()),
-            "status": h.status,
+            "status": h.status.as_str(),
             "host": h.host,
             "pid": h.pid,
             "version": h.version,
@@ -321,7 +322,7 @@ fn print_catalogue(
             .map(|h| {
                 vec![
                     output::time(&h.started_at),
-                    h.status.clone(),
+                    h.status.to_string(),
                     h.version
                         .map(|v| v.to_string())
                         .unwrap_or_else(|| "-".into()),

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chantal_common::catalogue::{
-    Catalogue, CommitInput, KnownBlob, NevraSize, NewMetadata, NewPackage,
+    Catalogue, CommitInput, KnownBlob, NevraSize, NewMetadata, NewPackage, SyncStatus,
 };
 use chantal_common::config::{Config, Policy, RepoConfig};
 use chantal_common::pool::{Pool, StoredBlob};
@@ -120,9 +120,9 @@ impl Engine<'_> {
         let finish = match &result {
             Ok(r) => chantal_common::catalogue::SyncFinish {
                 status: match r.outcome {
-                    Outcome::NewVersion(_) => "success",
-                    Outcome::UpToDate(_) | Outcome::DryRun { .. } => "up-to-date",
-                    Outcome::Partial(_) => "partial",
+                    Outcome::NewVersion(_) => SyncStatus::Success,
+                    Outcome::UpToDate(_) | Outcome::DryRun { .. } => SyncStatus::UpToDate,
+                    Outcome::Partial(_) => SyncStatus::Partial,
                 },
                 version: match r.outcome {
                     Outcome::NewVersion(v) | Outcome::Partial(v) => Some(v),
@@ -142,9 +142,9 @@ impl Engine<'_> {
             },
             Err(e) => chantal_common::catalogue::SyncFinish {
                 status: if matches!(e, SyncError::Interrupted) {
-                    "interrupted"
+                    SyncStatus::Interrupted
                 } else {
-                    "failed"
+                    SyncStatus::Failed
                 },
                 bytes_downloaded: i64::try_from(ledger.bytes).unwrap_or(i64::MAX),
                 error: Some(e.to_string()),

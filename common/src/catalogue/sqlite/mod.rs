@@ -5,14 +5,10 @@
 //! rather than fail; readers never wait. What PostgreSQL does with server features has a local
 //! counterpart here: the sync lock is an `flock` on a file beside the catalogue (released by
 //! the kernel when the process dies), and LISTEN/NOTIFY is a poll of `PRAGMA data_version`.
+//! This backend supplies only that, the connections and the driver glue ([`db::SqliteDb`]);
+//! the rules are in `../ops/`.
 
-mod blobs;
-mod cleanup;
-mod commit;
-mod migrations;
-mod repositories;
-mod snapshots;
-mod sync;
+mod db;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -22,11 +18,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 
+use super::db::{fail, Db, Done, Mode, Store};
+use super::SyncLock;
 use crate::error::{Error, Result};
-
-/// SQL for "now" in the schema's time unit (microseconds since the Unix epoch, UTC). Must match
-/// the columns' DEFAULT in `migrations/sqlite/`.
-const NOW: &str = "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)";
+use db::SqliteDb;
 
 /// How long a writer waits for another writer before giving up. Write transactions are short
 /// (a batch of rows, one version commit), so reaching this means something is stuck.
@@ -108,6 +103,8 @@ impl SqliteStore {
         let conn = Connection::open_with_flags(&self.path, flags).map_err(self.connect_err())?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(self.connect_err())?;
+        // Every statement of the rules, prepared once per connection.
+        conn.set_prepared_statement_cache_capacity(128);
         // FULL: a committed version survives a power cut, like PostgreSQL's default. The page
         // cache stays at SQLite's default (2 MB per connection): the kernel caches the file
         // anyway, and a larger one showed up as chantal-fs's resident memory (98 MB with a
@@ -264,6 +261,70 @@ impl Drop for Conn<'_> {
     }
 }
 
+impl Store for SqliteStore {
+    fn transaction<T>(
+        &self,
+        ctx: &str,
+        mode: Mode,
+        f: impl FnOnce(&mut dyn Db) -> Result<Done<T>>,
+    ) -> Result<T> {
+        let mut conn = self.conn()?;
+        let behavior = match mode {
+            Mode::Read => rusqlite::TransactionBehavior::Deferred,
+            Mode::Write => rusqlite::TransactionBehavior::Immediate,
+        };
+        let tx = conn
+            .transaction_with_behavior(behavior)
+            .map_err(|e| fail(ctx, reason(&e)))?;
+        let mut db = SqliteDb {
+            conn: &tx,
+            temp_tables: Vec::new(),
+        };
+        let result = f(&mut db);
+        let temp_tables = std::mem::take(&mut db.temp_tables);
+        let end = |tx: rusqlite::Transaction<'_>, commit: bool| {
+            // The connection is reused: its temporary tables go with the transaction.
+            for t in &temp_tables {
+                tx.execute_batch(&format!("DROP TABLE IF EXISTS temp.{t}"))
+                    .map_err(|e| fail(ctx, reason(&e)))?;
+            }
+            if commit { tx.commit() } else { tx.rollback() }.map_err(|e| fail(ctx, reason(&e)))
+        };
+        match result {
+            Ok(Done::Commit(v)) => end(tx, true).map(|()| v),
+            Ok(Done::Rollback(v)) => end(tx, false).map(|()| v),
+            Err(e) => {
+                let _ = end(tx, false);
+                Err(e)
+            }
+        }
+    }
+
+    fn autocommit<T>(&self, f: impl FnOnce(&mut dyn Db) -> Result<T>) -> Result<T> {
+        let conn = self.conn()?;
+        f(&mut SqliteDb {
+            conn: &conn,
+            temp_tables: Vec::new(),
+        })
+    }
+
+    /// An `flock` on `<catalogue>-locks/sync-<name>.lock`, which the kernel releases if the
+    /// process dies.
+    fn take_sync_lock(&self, name: &str) -> Result<Option<SyncLock>> {
+        Ok(self.try_flock(&format!("sync-{name}"))?.map(SyncLock::file))
+    }
+
+    fn sync_lock_taken(&self, name: &str) -> Result<bool> {
+        Ok(self.try_flock(&format!("sync-{name}"))?.is_none())
+    }
+
+    fn take_cleanup_lock(&self) -> Result<Option<Box<dyn std::any::Any>>> {
+        Ok(self
+            .try_flock("cleanup")?
+            .map(|f| Box::new(f) as Box<dyn std::any::Any>))
+    }
+}
+
 /// Polls `PRAGMA data_version`, which changes when another connection commits: the SQLite
 /// counterpart of LISTEN/NOTIFY, costing one shared-memory read per poll.
 pub(super) struct ChangeWatcher {
@@ -274,7 +335,7 @@ pub(super) struct ChangeWatcher {
 impl ChangeWatcher {
     fn data_version(conn: &Connection) -> Result<i64> {
         conn.query_row("PRAGMA data_version", [], |r| r.get(0))
-            .map_err(db_err("watching for new versions"))
+            .map_err(|e| fail("watching for new versions", reason(&e)))
     }
 
     /// Waits up to `timeout`; true as soon as another connection committed something.
@@ -296,19 +357,6 @@ impl ChangeWatcher {
 }
 
 impl SqliteStore {
-    /// Runs `f` inside one read transaction: a consistent view of the whole catalogue.
-    pub(in crate::catalogue) fn with_read_transaction(
-        &self,
-        f: &mut dyn FnMut(&rusqlite::Transaction<'_>) -> Result<()>,
-    ) -> Result<()> {
-        let mut conn = self.conn()?;
-        let tx = conn
-            .transaction()
-            .map_err(db_err("reading the catalogue"))?;
-        f(&tx)?;
-        tx.finish().map_err(db_err("reading the catalogue"))
-    }
-
     /// A dedicated connection watching for commits.
     pub fn listen_latest(&self) -> Result<super::LatestListener> {
         let conn = self.new_connection(false)?;
@@ -317,33 +365,8 @@ impl SqliteStore {
     }
 }
 
-/// Runs a query and maps every row: the prepare, query and collect of every list query.
-fn query_all<T, P: rusqlite::Params>(
-    conn: &Connection,
-    sql: &str,
-    params: P,
-    context: &str,
-    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-) -> Result<Vec<T>> {
-    let mut stmt = conn.prepare(sql).map_err(db_err(context))?;
-    let rows = stmt.query_map(params, f).map_err(db_err(context))?;
-    rows.collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(db_err(context))
-}
-
-/// Maps a driver error to [`Error::Db`] with what was being done.
-pub(in crate::catalogue) fn db_err(
-    context: impl Into<String>,
-) -> impl FnOnce(rusqlite::Error) -> Error {
-    let context = context.into();
-    move |e| Error::Db {
-        context,
-        reason: reason(&e),
-    }
-}
-
 /// The driver's message, with the one an operator may meet explained.
-fn reason(e: &rusqlite::Error) -> String {
+pub(super) fn reason(e: &rusqlite::Error) -> String {
     match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => {
             format!(
@@ -356,7 +379,7 @@ fn reason(e: &rusqlite::Error) -> String {
 }
 
 /// A stored time (microseconds since the epoch) as a UTC time.
-pub(in crate::catalogue) fn time(micros: i64) -> DateTime<Utc> {
+pub(super) fn time(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
 

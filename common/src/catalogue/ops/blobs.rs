@@ -1,0 +1,276 @@
+//! Blob rows: which files the pool holds, which upstream checksums name them, and the
+//! reservations that keep cleanup from collecting what a running sync reuses.
+
+use std::collections::HashMap;
+
+use super::super::db::{self, BlobLock, Conflict, Kind, Store, Val};
+use crate::catalogue::model::{BlobRecord, KnownBlob, NevraSize};
+use crate::error::Result;
+use crate::pool::StoredBlob;
+use crate::rpm::ChecksumType;
+
+const BLOB_COLUMNS: &[(&str, Kind)] = &[
+    ("sha256", Kind::Text),
+    ("size", Kind::Int8),
+    ("path", Kind::Text),
+];
+
+/// Records blobs now in the pool, with the upstream checksum each was verified against. A
+/// blob recorded again counts as used now, so a cleanup cannot take it from under the sync
+/// that brought it (see [`reserve_blobs`]).
+pub fn record_blobs<S: Store>(
+    s: &S,
+    blobs: &[(StoredBlob, Option<(ChecksumType, String)>)],
+) -> Result<()> {
+    if blobs.is_empty() {
+        return Ok(());
+    }
+    let ctx = "recording blobs";
+    db::write(s, ctx, |db| {
+        db.lock_blobs(ctx, BlobLock::Writer)?;
+        let set = format!("used_at = {}", db.dialect().now());
+        db.bulk_insert(
+            ctx,
+            "blobs",
+            BLOB_COLUMNS,
+            Conflict::Update {
+                key: "sha256",
+                set: &set,
+            },
+            &mut |sink| {
+                for (b, _) in blobs {
+                    let size = i64::try_from(b.size).unwrap_or(i64::MAX);
+                    sink.row(&[Val::Str(&b.sha256), Val::I64(size), Val::Str(&b.rel_path)])?;
+                }
+                Ok(())
+            },
+        )?;
+        db.bulk_insert(
+            "recording blob checksums",
+            "blob_checksums",
+            &[
+                ("sha256", Kind::Text),
+                ("checksum_type", Kind::Text),
+                ("checksum", Kind::Text),
+            ],
+            Conflict::Ignore {
+                key: "checksum_type, checksum",
+            },
+            &mut |sink| {
+                for (b, alt) in blobs {
+                    if let Some((kind, value)) =
+                        alt.as_ref().filter(|(k, _)| *k != ChecksumType::Sha256)
+                    {
+                        sink.row(&[
+                            Val::Str(&b.sha256),
+                            Val::Str(kind.as_str()),
+                            Val::Str(value),
+                        ])?;
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        Ok(())
+    })
+}
+
+/// Records one blob that is now in the pool. Recording it twice is harmless.
+pub fn record_blob<S: Store>(s: &S, blob: &StoredBlob) -> Result<()> {
+    record_blobs(s, &[(blob.clone(), None)])
+}
+
+/// The recorded blob with this sha256, if any.
+pub fn blob<S: Store>(s: &S, sha256: &str) -> Result<Option<BlobRecord>> {
+    s.autocommit(|db| {
+        db.opt(
+            &format!("reading blob {sha256}"),
+            "SELECT sha256, size, path FROM blobs WHERE sha256 = $1",
+            &[sha256.into()],
+            |r| {
+                Ok(BlobRecord {
+                    sha256: r.string(0)?,
+                    size: r.i64(1)?,
+                    path: r.string(2)?,
+                })
+            },
+        )
+    })
+}
+
+/// Marks blobs a sync is about to reuse as used now, so that no cleanup collects them while
+/// the sync runs, and returns those still recorded with whether each has a package row. A
+/// blob missing from the answer was collected meanwhile: the sync fetches it again.
+///
+/// Cleanup decides what goes with the `blobs` table locked against writers; this waits for
+/// such a batch and then sees its result, so a blob is either marked before cleanup looks at
+/// it, or gone before the sync does.
+pub fn reserve_blobs<S: Store>(s: &S, sha256s: &[&str]) -> Result<HashMap<String, bool>> {
+    if sha256s.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ctx = "reserving pool files for reuse";
+    db::write(s, ctx, |db| {
+        db.lock_blobs(ctx, BlobLock::Writer)?;
+        wanted(db, ctx, sha256s)?;
+        let now = db.dialect().now();
+        // Rows locked in key order, as record_blobs writes them: two syncs never deadlock.
+        db.query(
+            ctx,
+            &format!(
+                "SELECT b.sha256 FROM blobs b JOIN wanted w ON w.c = b.sha256
+                  ORDER BY b.sha256{}",
+                db.dialect().for_update()
+            ),
+            &[],
+            &mut |_| Ok(()),
+        )?;
+        db.execute(
+            ctx,
+            &format!("UPDATE blobs SET used_at = {now} WHERE sha256 IN (SELECT c FROM wanted)"),
+            &[],
+        )?;
+        let found = db.all(
+            ctx,
+            "SELECT b.sha256, EXISTS (SELECT 1 FROM packages p WHERE p.sha256 = b.sha256)
+               FROM blobs b JOIN wanted w ON w.c = b.sha256",
+            &[],
+            |r| Ok((r.string(0)?, r.boolean(1)?)),
+        )?;
+        Ok(found.into_iter().collect())
+    })
+}
+
+/// A temporary table `wanted(c)` holding `values`.
+fn wanted(db: &mut dyn db::Db, ctx: &str, values: &[&str]) -> Result<()> {
+    db.temp_table(ctx, "wanted", &[("c", Kind::Text)], Some("c"))?;
+    db.bulk_insert(
+        ctx,
+        "wanted",
+        &[("c", Kind::Text)],
+        Conflict::None,
+        &mut |sink| {
+            for v in values {
+                sink.row(&[Val::Str(v)])?;
+            }
+            Ok(())
+        },
+    )?;
+    db.analyze(ctx, "wanted")
+}
+
+/// For each upstream checksum of one algorithm, the blob the pool already holds, if any.
+pub fn resolve_known<S: Store>(
+    s: &S,
+    kind: ChecksumType,
+    checksums: &[&str],
+) -> Result<HashMap<String, KnownBlob>> {
+    let ctx = "looking up packages the pool already holds";
+    db::read(s, ctx, |db| {
+        wanted(db, ctx, checksums)?;
+        let (sql, params): (&str, Vec<Val<'_>>) = if kind == ChecksumType::Sha256 {
+            (
+                "SELECT b.sha256, b.sha256, b.size, b.path,
+                        EXISTS (SELECT 1 FROM packages p WHERE p.sha256 = b.sha256)
+                   FROM wanted w JOIN blobs b ON b.sha256 = w.c",
+                Vec::new(),
+            )
+        } else {
+            (
+                "SELECT x.checksum, b.sha256, b.size, b.path,
+                        EXISTS (SELECT 1 FROM packages p WHERE p.sha256 = b.sha256)
+                   FROM wanted w
+                   JOIN blob_checksums x ON x.checksum_type = $1 AND x.checksum = w.c
+                   JOIN blobs b ON b.sha256 = x.sha256",
+                vec![Val::Str(kind.as_str())],
+            )
+        };
+        let rows = db.all(ctx, sql, &params, |r| {
+            Ok((
+                r.string(0)?,
+                KnownBlob {
+                    sha256: r.string(1)?,
+                    size: r.i64(2)?,
+                    path: r.string(3)?,
+                    has_package: r.boolean(4)?,
+                },
+            ))
+        })?;
+        Ok(rows.into_iter().collect())
+    })
+}
+
+/// Pool blobs whose package has this NEVRA and size, for upstreams that list a file under a
+/// checksum the catalogue has not seen: the caller verifies a candidate by hashing it.
+/// Keys are [`NevraSize::key`].
+pub fn candidates_by_nevra<S: Store>(
+    s: &S,
+    wanted: &[NevraSize],
+) -> Result<Vec<(String, KnownBlob)>> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ctx = "looking up pool files by name and version";
+    let columns = [
+        ("name", Kind::Text),
+        ("epoch", Kind::Int8),
+        ("version", Kind::Text),
+        ("release", Kind::Text),
+        ("arch", Kind::Text),
+        ("size", Kind::Int8),
+    ];
+    db::read(s, ctx, |db| {
+        db.temp_table(ctx, "wanted_nevras", &columns, None)?;
+        db.bulk_insert(
+            ctx,
+            "wanted_nevras",
+            &columns,
+            Conflict::None,
+            &mut |sink| {
+                for w in wanted {
+                    sink.row(&[
+                        Val::Str(&w.name),
+                        Val::I64(w.epoch),
+                        Val::Str(&w.version),
+                        Val::Str(&w.release),
+                        Val::Str(&w.arch),
+                        Val::I64(w.size),
+                    ])?;
+                }
+                Ok(())
+            },
+        )?;
+        db.analyze(ctx, "wanted_nevras")?;
+        db.all(
+            ctx,
+            "SELECT p.name, p.epoch, p.version, p.release, p.arch, p.size_package,
+                    b.sha256, b.size, b.path
+               FROM wanted_nevras w
+               JOIN packages p ON p.name = w.name AND p.arch = w.arch AND p.epoch = w.epoch
+                              AND p.version = w.version AND p.release = w.release
+                              AND p.size_package = w.size
+               JOIN blobs b ON b.sha256 = p.sha256",
+            &[],
+            |r| {
+                let key = NevraSize {
+                    name: r.string(0)?,
+                    epoch: r.i64(1)?,
+                    version: r.string(2)?,
+                    release: r.string(3)?,
+                    arch: r.string(4)?,
+                    size: r.i64(5)?,
+                }
+                .key();
+                Ok((
+                    key,
+                    KnownBlob {
+                        sha256: r.string(6)?,
+                        size: r.i64(7)?,
+                        path: r.string(8)?,
+                        has_package: true,
+                    },
+                ))
+            },
+        )
+    })
+}

@@ -1,0 +1,289 @@
+//! Publishing: package rows (shared, immutable) and the one transaction that commits a new
+//! version of a repository — content and repodata ranges, the version row, the latest
+//! pointer, the retirement stamp of the version it replaces, and the readers' notification.
+
+use super::super::db::{self, Conflict, Db, Done, Kind, Mode, Store, Val};
+use crate::catalogue::model::{CommitInput, CommitResult, NewPackage};
+use crate::error::{Error, Result};
+use crate::tree::{check_layout, Role};
+
+const PACKAGE_COLUMNS: &[(&str, Kind)] = &[
+    ("sha256", Kind::Text),
+    ("name", Kind::Text),
+    ("epoch", Kind::Int8),
+    ("version", Kind::Text),
+    ("release", Kind::Text),
+    ("arch", Kind::Text),
+    ("checksum_type", Kind::Text),
+    ("checksum", Kind::Text),
+    ("size_package", Kind::Int8),
+    ("size_installed", Kind::Int8),
+    ("size_archive", Kind::Int8),
+    ("time_file", Kind::Int8),
+    ("time_build", Kind::Int8),
+    ("sourcerpm", Kind::Text),
+    ("primary_xml", Kind::Text),
+    ("filelists_xml", Kind::Text),
+    ("other_xml", Kind::Text),
+];
+
+/// Creates package rows (with their fragments) for blobs now in the pool; rows that exist
+/// already are left as they are. Read lazily so fragments need not sit in memory. Package
+/// rows are shared and immutable: creating them ahead of a version commit is harmless.
+pub fn insert_packages<S: Store>(
+    s: &S,
+    packages: &mut dyn Iterator<Item = Result<NewPackage>>,
+) -> Result<u64> {
+    let ctx = "creating package rows";
+    db::write(s, ctx, |db| {
+        db.bulk_insert(
+            ctx,
+            "packages",
+            PACKAGE_COLUMNS,
+            Conflict::Ignore { key: "sha256" },
+            &mut |sink| {
+                for p in &mut *packages {
+                    let p = p?;
+                    sink.row(&[
+                        Val::Str(&p.sha256),
+                        Val::Str(&p.name),
+                        Val::I64(p.epoch),
+                        Val::Str(&p.version),
+                        Val::Str(&p.release),
+                        Val::Str(&p.arch),
+                        Val::Str(&p.checksum_type),
+                        Val::Str(&p.checksum),
+                        Val::I64(p.size_package),
+                        Val::OptI64(p.size_installed),
+                        Val::OptI64(p.size_archive),
+                        Val::OptI64(p.time_file),
+                        Val::OptI64(p.time_build),
+                        (&p.sourcerpm).into(),
+                        Val::Str(&p.primary_xml),
+                        (&p.filelists_xml).into(),
+                        (&p.other_xml).into(),
+                    ])?;
+                }
+                Ok(())
+            },
+        )
+    })
+}
+
+/// Publishes a new version in one transaction. The version's paths are checked as a whole
+/// first ([`check_layout`]): a tree that cannot be served is never published. When the
+/// content and repodata equal the latest version's, nothing is written and the result has no
+/// version.
+pub fn commit_version<S: Store>(s: &S, input: CommitInput<'_>) -> Result<CommitResult> {
+    let repo = input.repository;
+    check_layout(
+        input
+            .content
+            .iter()
+            .map(|(_, href)| (href.as_str(), Role::Package))
+            .chain(
+                input
+                    .metadata
+                    .iter()
+                    .map(|m| (m.location_href.as_str(), Role::Repodata)),
+            ),
+    )
+    .map_err(|message| Error::Layout {
+        repository: repo.to_string(),
+        message,
+    })?;
+    let ctx = |what: &str| format!("committing {repo}: {what}");
+    s.transaction(&ctx("begin"), Mode::Write, |db| {
+        let r = input.repository_id;
+        let latest: Option<i64> = db.one(
+            &ctx("locking the repository row"),
+            &format!(
+                "SELECT latest_version FROM repositories WHERE id = $1{}",
+                db.dialect().for_update()
+            ),
+            &[r.into()],
+            |row| row.opt_i64(0),
+        )?;
+        let next: i64 = db.one(
+            &ctx("numbering the version"),
+            "SELECT coalesce(max(number), 0) + 1 FROM repository_versions WHERE repository_id = $1",
+            &[r.into()],
+            |row| row.i64(0),
+        )?;
+        stage(db, &ctx("staging"), &input)?;
+        let missing: i64 = db.one(
+            &ctx("checking package rows"),
+            "SELECT count(*) FROM incoming_content c
+              WHERE NOT EXISTS (SELECT 1 FROM packages p WHERE p.sha256 = c.sha256)",
+            &[],
+            |row| row.i64(0),
+        )?;
+        if missing > 0 {
+            return Err(Error::Db {
+                context: ctx("checking package rows"),
+                reason: format!("{missing} packages of the new version have no package row"),
+            });
+        }
+        let (changed, counts) = apply_ranges(db, &ctx, r, next)?;
+        let (count, size) = db.one(
+            &ctx("counting"),
+            "SELECT count(*), CAST(coalesce(sum(p.size_package), 0) AS BIGINT)
+               FROM repository_content c JOIN packages p ON p.id = c.package_id
+              WHERE c.repository_id = $1 AND c.removed_in IS NULL",
+            &[r.into()],
+            |row| Ok((row.i64(0)?, row.i64(1)?)),
+        )?;
+        let (added, removed) = counts;
+        let unchanged = count - added;
+        if !changed && latest.is_some() {
+            return Ok(Done::Rollback(CommitResult {
+                version: None,
+                added: 0,
+                removed: 0,
+                unchanged,
+            }));
+        }
+        db.execute(
+            &ctx("recording the version"),
+            "INSERT INTO repository_versions
+                 (repository_id, number, sync_id, package_count, total_size, repomd_revision)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                r.into(),
+                next.into(),
+                input.sync_id.into(),
+                count.into(),
+                size.into(),
+                input.repomd_revision.into(),
+            ],
+        )?;
+        // When the previous latest stopped being it: chantal-fs serves it for a grace period
+        // more, and cleanup must keep it that long.
+        let now = db.dialect().now();
+        db.execute(
+            &ctx("retiring the previous version"),
+            &format!(
+                "UPDATE repository_versions SET retired_at = {now}
+                  WHERE repository_id = $1 AND number = $2"
+            ),
+            &[r.into(), latest.into()],
+        )?;
+        db.execute(
+            &ctx("switching latest"),
+            "UPDATE repositories SET latest_version = $2 WHERE id = $1",
+            &[r.into(), next.into()],
+        )?;
+        db.notify(&ctx("notifying"), &format!("{repo} {next}"))?;
+        Ok(Done::Commit(CommitResult {
+            version: Some(next),
+            added,
+            removed,
+            unchanged,
+        }))
+    })
+}
+
+/// The new version's content and repodata as temporary tables: `incoming_content` (sha256,
+/// href), `incoming_metadata` (type, sha256, href) and `incoming_ids` (package id, href).
+fn stage(db: &mut dyn Db, ctx: &str, input: &CommitInput<'_>) -> Result<()> {
+    let content = [("sha256", Kind::Text), ("location_href", Kind::Text)];
+    db.temp_table(ctx, "incoming_content", &content, None)?;
+    db.bulk_insert(
+        ctx,
+        "incoming_content",
+        &content,
+        Conflict::None,
+        &mut |sink| {
+            for (sha, href) in input.content {
+                sink.row(&[Val::Str(sha), Val::Str(href)])?;
+            }
+            Ok(())
+        },
+    )?;
+    let metadata = [
+        ("type", Kind::Text),
+        ("blob_sha256", Kind::Text),
+        ("location_href", Kind::Text),
+    ];
+    db.temp_table(ctx, "incoming_metadata", &metadata, None)?;
+    db.bulk_insert(
+        ctx,
+        "incoming_metadata",
+        &metadata,
+        Conflict::None,
+        &mut |sink| {
+            for m in input.metadata {
+                sink.row(&[
+                    Val::Str(&m.kind),
+                    Val::Str(&m.blob_sha256),
+                    Val::Str(&m.location_href),
+                ])?;
+            }
+            Ok(())
+        },
+    )?;
+    let ids = [("package_id", Kind::Int8), ("location_href", Kind::Text)];
+    db.temp_table(ctx, "incoming_ids", &ids, Some("package_id, location_href"))?;
+    db.execute(
+        ctx,
+        "INSERT INTO incoming_ids
+             SELECT DISTINCT p.id, c.location_href
+               FROM incoming_content c JOIN packages p ON p.sha256 = c.sha256",
+        &[],
+    )?;
+    db.analyze(ctx, "incoming_ids")
+}
+
+/// Retires the latest version's content and repodata rows that the new version lacks and
+/// adds those it brings, as ranges starting at `next`. Returns whether anything changed, and
+/// the packages added and removed.
+fn apply_ranges(
+    db: &mut dyn Db,
+    ctx: &dyn Fn(&str) -> String,
+    r: i64,
+    next: i64,
+) -> Result<(bool, (i64, i64))> {
+    let p = [Val::I64(r), Val::I64(next)];
+    let removed = db.execute(
+        &ctx("retiring content"),
+        "UPDATE repository_content SET removed_in = $2
+          WHERE repository_id = $1 AND removed_in IS NULL
+            AND NOT EXISTS (SELECT 1 FROM incoming_ids i
+                             WHERE i.package_id = repository_content.package_id
+                               AND i.location_href = repository_content.location_href)",
+        &p,
+    )?;
+    let added = db.execute(
+        &ctx("adding content"),
+        "INSERT INTO repository_content (repository_id, package_id, location_href, added_in)
+         SELECT $1, i.package_id, i.location_href, $2 FROM incoming_ids i
+          WHERE NOT EXISTS (SELECT 1 FROM repository_content rc
+                             WHERE rc.repository_id = $1 AND rc.removed_in IS NULL
+                               AND rc.package_id = i.package_id
+                               AND rc.location_href = i.location_href)",
+        &p,
+    )?;
+    let meta_removed = db.execute(
+        &ctx("retiring repodata"),
+        "UPDATE repository_metadata SET removed_in = $2
+          WHERE repository_id = $1 AND removed_in IS NULL
+            AND NOT EXISTS (SELECT 1 FROM incoming_metadata i
+                             WHERE i.type = repository_metadata.type
+                               AND i.blob_sha256 = repository_metadata.blob_sha256
+                               AND i.location_href = repository_metadata.location_href)",
+        &p,
+    )?;
+    let meta_added = db.execute(
+        &ctx("adding repodata"),
+        "INSERT INTO repository_metadata (repository_id, type, blob_sha256, location_href, added_in)
+         SELECT $1, i.type, i.blob_sha256, i.location_href, $2 FROM incoming_metadata i
+          WHERE NOT EXISTS (SELECT 1 FROM repository_metadata m
+                             WHERE m.repository_id = $1 AND m.removed_in IS NULL
+                               AND m.type = i.type AND m.blob_sha256 = i.blob_sha256
+                               AND m.location_href = i.location_href)",
+        &p,
+    )?;
+    let changed = added + removed + meta_added + meta_removed > 0;
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    Ok((changed, (count(added), count(removed))))
+}

@@ -1,0 +1,18 @@
+//! The catalogue's rules and queries, written once for both backends over [`super::db::Db`]:
+//! what a version commit checks and writes, what cleanup may delete, how the sync lock's
+//! holder is recorded, and every query the commands and chantal-fs ask. SQL text is shared;
+//! the few fragments that differ come from [`super::db::Dialect`].
+
+pub(super) mod blobs;
+pub(super) mod cleanup;
+pub(super) mod commit;
+pub(super) mod repositories;
+pub(super) mod schema;
+pub(super) mod snapshots;
+pub(super) mod sync;
+
+/// Rows of a version: `added_in <= N < coalesce(removed_in, infinity)` for the table alias
+/// `t` and the version `n` (a column or a placeholder).
+pub(super) fn in_version(t: &str, n: &str) -> String {
+    format!("{t}.added_in <= {n} AND ({t}.removed_in IS NULL OR {t}.removed_in > {n})")
+}

@@ -1,0 +1,102 @@
+//! Repositories, their latest version and their sync history.
+
+use super::super::db::{Row, Store};
+use crate::catalogue::model::{RepoSummary, SyncRecord, SyncStatus};
+use crate::error::{Error, Result};
+
+fn summary_select() -> String {
+    format!(
+        "SELECT r.name, r.type, r.latest_version,
+                coalesce(v.package_count, 0), coalesce(v.total_size, 0),
+                (SELECT max(h.finished_at) FROM sync_history h
+                  WHERE h.repository_id = r.id AND h.status IN ({})),
+                (SELECT count(*) FROM snapshots s WHERE s.repository_id = r.id)
+           FROM repositories r
+           LEFT JOIN repository_versions v
+                  ON v.repository_id = r.id AND v.number = r.latest_version",
+        SyncStatus::sql_list(&SyncStatus::ENDED_WELL)
+    )
+}
+
+fn summary(r: &dyn Row) -> Result<RepoSummary> {
+    Ok(RepoSummary {
+        name: r.string(0)?,
+        kind: r.string(1)?,
+        latest_version: r.opt_i64(2)?,
+        packages: r.i64(3)?,
+        total_size: r.i64(4)?,
+        last_success: r.opt_time(5)?,
+        snapshots: r.i64(6)?,
+    })
+}
+
+/// The repository's id, creating its row on first use.
+pub fn ensure_repository<S: Store>(s: &S, name: &str, kind: &str) -> Result<i64> {
+    s.autocommit(|db| {
+        db.one(
+            &format!("registering repository {name}"),
+            "INSERT INTO repositories (name, type) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET type = excluded.type
+             RETURNING id",
+            &[name.into(), kind.into()],
+            |r| r.i64(0),
+        )
+    })
+}
+
+pub fn repository_summaries<S: Store>(s: &S) -> Result<Vec<RepoSummary>> {
+    s.autocommit(|db| {
+        db.all(
+            "listing repositories",
+            &format!("{} ORDER BY r.name", summary_select()),
+            &[],
+            summary,
+        )
+    })
+}
+
+pub fn repository_summary<S: Store>(s: &S, name: &str) -> Result<Option<RepoSummary>> {
+    s.autocommit(|db| {
+        db.opt(
+            &format!("reading repository {name}"),
+            &format!("{} WHERE r.name = $1", summary_select()),
+            &[name.into()],
+            summary,
+        )
+    })
+}
+
+pub fn recent_syncs<S: Store>(s: &S, name: &str, limit: i64) -> Result<Vec<SyncRecord>> {
+    let ctx = format!("reading the sync history of {name}");
+    s.autocommit(|db| {
+        db.all(
+            &ctx,
+            "SELECT h.started_at, h.finished_at, h.status, h.host, h.pid, h.version,
+                    h.added, h.removed, h.unchanged, h.bytes_downloaded, h.error
+               FROM sync_history h JOIN repositories r ON r.id = h.repository_id
+              WHERE r.name = $1
+              ORDER BY h.started_at DESC, h.id DESC
+              LIMIT $2",
+            &[name.into(), limit.into()],
+            |r| {
+                let status = r.string(2)?;
+                Ok(SyncRecord {
+                    started_at: r.time(0)?,
+                    finished_at: r.opt_time(1)?,
+                    status: SyncStatus::parse(&status).ok_or_else(|| Error::Db {
+                        context: ctx.clone(),
+                        reason: format!("unknown sync status {status:?}"),
+                    })?,
+                    host: r.string(3)?,
+                    pid: r.i32(4)?,
+                    version: r.opt_i64(5)?,
+                    added: r.i64(6)?,
+                    removed: r.i64(7)?,
+                    unchanged: r.i64(8)?,
+                    bytes_downloaded: r.i64(9)?,
+                    error: r.opt_string(10)?,
+                })
+            },
+        )
+    })
+}
