@@ -1,6 +1,5 @@
 //! The catalogue API on the run's backend (PostgreSQL or SQLite): migrations, schema checks,
 //! blobs, the sync lock, change notification; and the copy from SQLite to PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chantal_common::catalogue::{Catalogue, MIGRATIONS};
 use chantal_common::pool::Pool;

@@ -1,6 +1,5 @@
 //! `chantal db cleanup`: versions that are neither latest nor a snapshot go, then the files only
 //! they needed; nothing a remaining version or snapshot references is ever touched.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chantal_tests::repo::{createrepo, pool_files, test_rpms, up, upstream_dir};
 use chantal_tests::Env;

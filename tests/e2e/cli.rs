@@ -1,5 +1,4 @@
 //! The `chantal` binary end to end: init, db, repo list/show, snapshot list, errors.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chantal_tests::Env;
 

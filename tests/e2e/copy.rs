@@ -1,6 +1,5 @@
 //! `chantal db migrate --to postgresql://…`: a SQLite catalogue with several repositories,
 //! versions and snapshots copied into PostgreSQL, verified, and served from there unchanged.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chantal_tests::repo::{up, upstream_dir};
 use chantal_tests::{Env, TestDb};

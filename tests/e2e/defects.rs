@@ -1,7 +1,6 @@
 //! Regression tests for the defects found by trying chantal as a new user and as a hostile
 //! upstream: each test here failed on the code before its fix. Published data and security
 //! first, then the commands' robustness, then the rough edges of the first hour.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
 use std::path::Path;

@@ -1,6 +1,5 @@
 //! The hardlink export: real files sharing the pool's inodes, switched atomically, served by
 //! nginx to dnf, identical to chantal-fs's view, repaired by `repo export`, never half-published.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,6 @@
 //! chantal-fs on a real FUSE mount: the trees it serves equal the catalogue's versions byte for
 //! byte, snapshots never change, latest follows a sync, writes fail with EROFS, dnf reads
 //! through it, and SIGTERM leaves no mount behind.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};

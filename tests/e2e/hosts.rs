@@ -2,7 +2,6 @@
 //! chantal-fs per host. On this one machine, "host A" and "host B" are two installations whose
 //! `storage.base_path` are two bind mounts of one directory (the kernel here has no NFS client
 //! or server, so NFS itself is not what is tested), sharing one database.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,6 @@
 //! Retention policies and generated repodata, checked with a real dnf: the NEVRA sets dnf
 //! resolves from each version equal the catalogue's and the policy's; advisories, groups and
 //! package bytes come through.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::process::Command;

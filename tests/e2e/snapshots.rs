@@ -1,6 +1,5 @@
 //! Snapshots end to end: create (O(1)), list, show, delete, diff, `repo sync --create-snapshot`,
 //! and immutability across later syncs.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chantal_tests::repo::{up, upstream_dir};
 use chantal_tests::Env;

@@ -1,7 +1,6 @@
 //! `chantal repo sync` end to end: real upstreams (createrepo_c over real RPMs, synthetic
 //! repodata), an HTTP server with injected faults, nginx with TLS client certificates, a real
 //! PostgreSQL, and the real binary.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::process::Command;
