@@ -270,3 +270,127 @@ fn readers_hear_of_a_new_version() {
     }
     assert!(heard, "no notification of version 1");
 }
+
+/// A package row for a blob, with fragments just good enough for the rules.
+fn package(sha256: &str, name: &str) -> chantal_common::catalogue::NewPackage {
+    chantal_common::catalogue::NewPackage {
+        sha256: sha256.into(),
+        name: name.into(),
+        epoch: 0,
+        version: "1".into(),
+        release: "1".into(),
+        arch: "noarch".into(),
+        checksum_type: "sha256".into(),
+        checksum: sha256.into(),
+        size_package: 1,
+        size_installed: None,
+        size_archive: None,
+        time_file: None,
+        time_build: Some(1_700_000_000),
+        sourcerpm: None,
+        primary_xml: format!("<package><name>{name}</name></package>"),
+        filelists_xml: None,
+        other_xml: None,
+    }
+}
+
+#[test]
+fn the_commit_and_cleanup_rules_hold_on_both_backends() {
+    use chantal_common::catalogue::{CleanupRun, CommitInput, NewMetadata};
+    for db in TestDb::each_backend() {
+        let backend = format!("{:?}", db.backend());
+        let cat = Catalogue::connect(&db.url).unwrap();
+        cat.migrate().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let pool = Pool::new(dir.path());
+        pool.create_dirs().unwrap();
+        let put = |data: &[u8], name: &str| {
+            let placed = pool.put_reader(data, name).unwrap();
+            pool.record(&cat, vec![(placed, None)]).unwrap().remove(0)
+        };
+        let (a, b, repomd) = (put(b"a", "a.rpm"), put(b"b", "b.rpm"), put(b"<r/>", "repomd.xml"));
+        cat.insert_packages(&mut [package(&a.sha256, "a"), package(&b.sha256, "b")]
+            .into_iter()
+            .map(Ok))
+            .unwrap();
+        let id = cat.ensure_repository("r", "rpm").unwrap();
+        let sync = cat.start_sync(id, "host", 1).unwrap();
+        let metadata = [NewMetadata {
+            kind: "repomd".into(),
+            blob_sha256: repomd.sha256.clone(),
+            location_href: "repodata/repomd.xml".into(),
+        }];
+        let commit = |content: &[(String, String)]| {
+            cat.commit_version(CommitInput {
+                repository_id: id,
+                repository: "r",
+                sync_id: sync,
+                content,
+                metadata: &metadata,
+                repomd_revision: None,
+            })
+        };
+        let at = |sha: &str, href: &str| vec![(sha.to_string(), href.to_string())];
+
+        // Numbering, and no version when nothing changed.
+        let v1 = commit(&at(&a.sha256, "Packages/a.rpm")).unwrap();
+        assert_eq!((v1.version, v1.added, v1.removed), (Some(1), 1, 0), "{backend}");
+        let same = commit(&at(&a.sha256, "Packages/a.rpm")).unwrap();
+        assert_eq!(same.version, None, "{backend}");
+        // A set that is not a tree is refused, whole.
+        let bad = commit(&[
+            (a.sha256.clone(), "x.rpm".into()),
+            (b.sha256.clone(), "x.rpm/y.rpm".into()),
+        ]);
+        assert!(
+            matches!(bad, Err(Error::Layout { .. })),
+            "{backend}: {bad:?}"
+        );
+        // A package the catalogue has no row for is refused.
+        let err = commit(&at(&"0".repeat(64), "Packages/z.rpm")).unwrap_err();
+        assert!(err.to_string().contains("have no package row"), "{backend}: {err}");
+        let v2 = commit(&at(&b.sha256, "Packages/b.rpm")).unwrap();
+        assert_eq!((v2.version, v2.added, v2.removed), (Some(2), 1, 1), "{backend}");
+
+        let mut removed = Vec::new();
+        let mut cleanup = |grace: u64| {
+            let mut remove = |rel: &str| {
+                removed.push(rel.to_string());
+                Ok(())
+            };
+            cat.cleanup(CleanupRun {
+                grace: std::time::Duration::from_secs(grace),
+                dry_run: false,
+                remove: &mut remove,
+                stop: &|| false,
+            })
+            .unwrap()
+        };
+        // Version 1 was latest a moment ago: kept, whatever the grace.
+        let r = cleanup(0);
+        assert_eq!((r.versions, r.serving), (0, 1), "{backend}");
+        // A sync reserves a: after the serving grace, version 1 goes but a stays.
+        assert_eq!(
+            cat.reserve_blobs(&[a.sha256.as_str()]).unwrap(),
+            [(a.sha256.clone(), true)].into_iter().collect(),
+            "{backend}"
+        );
+        db.execute_batch(&format!(
+            "UPDATE repository_versions SET retired_at = {}",
+            db.timestamp("2000-01-01 00:00:00")
+        ));
+        let r = cleanup(3600);
+        assert_eq!((r.versions, r.packages, r.blobs), (1, 0, 0), "{backend}");
+        // Once a is old and unreserved, its row and file go; b, in latest, stays.
+        db.execute_batch(&format!(
+            "UPDATE blobs SET created_at = {t}, used_at = {t}",
+            t = db.timestamp("2000-01-01 00:00:00")
+        ));
+        let r = cleanup(3600);
+        assert_eq!((r.packages, r.blobs), (1, 1), "{backend}");
+        assert!(removed.iter().all(|p| p.contains(&a.sha256)), "{backend}: {removed:?}");
+        assert!(cat.blob(&a.sha256).unwrap().is_none(), "{backend}");
+        assert!(cat.blob(&b.sha256).unwrap().is_some(), "{backend}");
+        assert_eq!(cat.reserve_blobs(&[a.sha256.as_str()]).unwrap().len(), 0);
+    }
+}

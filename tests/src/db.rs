@@ -89,21 +89,30 @@ impl TestDb {
     pub fn new() -> TestDb {
         match backend() {
             Backend::Postgres => Self::postgres(),
-            Backend::Sqlite => {
-                let dir = tempfile::Builder::new()
-                    .prefix("chantal-db-")
-                    .tempdir()
-                    .unwrap();
-                let path = dir.path().join("catalog.db");
-                TestDb {
-                    url: format!("sqlite://{}", path.display()),
-                    explicit: true,
-                    inner: Inner::Sqlite {
-                        path,
-                        _dir: Some(dir),
-                    },
-                }
-            }
+            Backend::Sqlite => Self::sqlite_file(),
+        }
+    }
+
+    /// A fresh catalogue on each backend, PostgreSQL then SQLite, whatever the run's backend:
+    /// for tests of the catalogue's rules, which must hold on both, in one test process.
+    pub fn each_backend() -> [TestDb; 2] {
+        [Self::postgres(), Self::sqlite_file()]
+    }
+
+    /// A fresh SQLite file in a directory of its own, named in the configuration.
+    pub fn sqlite_file() -> TestDb {
+        let dir = tempfile::Builder::new()
+            .prefix("chantal-db-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("catalog.db");
+        TestDb {
+            url: format!("sqlite://{}", path.display()),
+            explicit: true,
+            inner: Inner::Sqlite {
+                path,
+                _dir: Some(dir),
+            },
         }
     }
 
