@@ -76,11 +76,10 @@ fn main() -> Result<(), Error> {
     let to_new = |p: &chantal_common::rpm::PrimaryPackage, sha: &str, version: &str, frag: &str| {
         NewPackage {
             sha256: sha.to_string(),
-            name: p.name.clone(),
-            epoch: p.epoch,
-            version: version.to_string(),
-            release: p.release.clone(),
-            arch: p.arch.clone(),
+            nevra: chantal_common::rpm::Nevra {
+                version: version.to_string(),
+                ..p.nevra.clone()
+            },
             checksum_type: "sha256".into(),
             checksum: sha.to_string(),
             size_package: i64::try_from(p.size_package).unwrap_or(0),
@@ -101,7 +100,7 @@ fn main() -> Result<(), Error> {
     cat.record_blobs(&blobs)?;
     let mut it = rows
         .iter()
-        .map(|(p, f)| Ok(to_new(p, &p.checksum.value, &p.version, f)));
+        .map(|(p, f)| Ok(to_new(p, &p.checksum.value, &p.nevra.version, f)));
     cat.insert_packages(&mut it)?;
     let v1: Vec<(String, String)> = rows
         .iter()
@@ -122,7 +121,7 @@ fn main() -> Result<(), Error> {
     )?;
     let mut it = updated.iter().map(|(i, s)| {
         let (p, f) = &rows[*i];
-        Ok(to_new(p, s, &format!("{}.1", p.version), f))
+        Ok(to_new(p, s, &format!("{}.1", p.nevra.version), f))
     });
     cat.insert_packages(&mut it)?;
     let mut v2 = v1.clone();
@@ -148,11 +147,7 @@ fn main() -> Result<(), Error> {
     let mut it = shas.iter().enumerate().map(|(i, s)| {
         Ok(NewPackage {
             sha256: s.clone(),
-            name: format!("gen-{i:06}"),
-            epoch: 0,
-            version: "1.0".into(),
-            release: "1".into(),
-            arch: "x86_64".into(),
+            nevra: chantal_common::rpm::Nevra::new(&format!("gen-{i:06}"), 0, "1.0", "1", "x86_64"),
             checksum_type: "sha256".into(),
             checksum: s.clone(),
             size_package: 1,

@@ -8,10 +8,10 @@ use crate::rpm::evr::compare_evr;
 
 /// `[epoch:]version-release`.
 pub fn evr(p: &VersionPackage) -> String {
-    if p.epoch == 0 {
-        format!("{}-{}", p.version, p.release)
+    if p.nevra.epoch == 0 {
+        format!("{}-{}", p.nevra.version, p.nevra.release)
     } else {
-        format!("{}:{}-{}", p.epoch, p.version, p.release)
+        format!("{}:{}-{}", p.nevra.epoch, p.nevra.version, p.nevra.release)
     }
 }
 
@@ -42,19 +42,25 @@ pub fn diff(from: &[VersionPackage], to: &[VersionPackage]) -> Diff {
     let mut groups: BTreeMap<Key, (Vec<&VersionPackage>, Vec<&VersionPackage>)> = BTreeMap::new();
     for p in from {
         groups
-            .entry((p.name.clone(), p.arch.clone()))
+            .entry((p.nevra.name.clone(), p.nevra.arch.clone()))
             .or_default()
             .0
             .push(p);
     }
     for p in to {
         groups
-            .entry((p.name.clone(), p.arch.clone()))
+            .entry((p.nevra.name.clone(), p.nevra.arch.clone()))
             .or_default()
             .1
             .push(p);
     }
-    let key = |p: &&VersionPackage| (p.epoch, p.version.clone(), p.release.clone());
+    let key = |p: &&VersionPackage| {
+        (
+            p.nevra.epoch,
+            p.nevra.version.clone(),
+            p.nevra.release.clone(),
+        )
+    };
     let mut out = Diff::default();
     for ((name, arch), (old, new)) in groups {
         let gone: Vec<&VersionPackage> = old
@@ -74,15 +80,15 @@ pub fn diff(from: &[VersionPackage], to: &[VersionPackage]) -> Diff {
                 from: evr(o),
                 to: evr(n),
                 downgrade: compare_evr(
-                    (n.epoch, &n.version, &n.release),
-                    (o.epoch, &o.version, &o.release),
+                    (n.nevra.epoch, &n.nevra.version, &n.nevra.release),
+                    (o.nevra.epoch, &o.nevra.version, &o.nevra.release),
                 )
                 .is_lt(),
             });
             continue;
         }
-        out.removed.extend(gone.iter().map(|p| p.nevra()));
-        out.added.extend(came.iter().map(|p| p.nevra()));
+        out.removed.extend(gone.iter().map(|p| p.nevra.to_string()));
+        out.added.extend(came.iter().map(|p| p.nevra.to_string()));
     }
     out
 }
@@ -93,11 +99,7 @@ mod tests {
 
     fn vp(name: &str, epoch: i64, v: &str, r: &str, arch: &str) -> VersionPackage {
         VersionPackage {
-            name: name.into(),
-            epoch,
-            version: v.into(),
-            release: r.into(),
-            arch: arch.into(),
+            nevra: crate::rpm::Nevra::new(name, epoch, v, r, arch),
             sha256: String::new(),
             location_href: String::new(),
         }

@@ -31,9 +31,57 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
-    /// The configuration lacks something a command needs.
+    /// The catalogue file does not exist (and the command does not create it).
+    #[error("no catalogue at {}: run `chantal init` first", path.display())]
+    NoCatalogue { path: PathBuf },
+
+    /// `database.url` (or `--to`) cannot name a catalogue.
+    #[error("invalid database URL {url}: {reason}")]
+    BadDatabaseUrl { url: String, reason: String },
+
+    /// `database.url` names a kind of database chantal does not speak.
+    #[error("unsupported database URL scheme '{scheme}://' (use sqlite:///path/to/catalog.db or postgresql://…)")]
+    DatabaseScheme { scheme: String },
+
+    /// A snapshot needs a version to freeze.
+    #[error("{repository} has no version yet: sync it before taking a snapshot")]
+    NoVersion { repository: String },
+
+    /// A snapshot name is already used in the repository.
+    #[error("{repository} already has a snapshot named {name} (version {version})")]
+    SnapshotExists {
+        repository: String,
+        name: String,
+        version: i64,
+    },
+
+    /// Another process holds a lock this command needs; running again later is the remedy.
     #[error("{0}")]
-    Missing(String),
+    Busy(String),
+
+    /// A concurrent process changed what this one was about to record; running again is safe.
+    #[error("{0}: run again")]
+    Raced(String),
+
+    /// The command does not apply to this setup (a copy from PostgreSQL, into SQLite...).
+    #[error("{0}")]
+    Unsupported(String),
+
+    /// `db migrate --to` refuses a target that already holds data.
+    #[error("the target database {target} is not empty ({table} has {rows} rows): copy into a new database")]
+    TargetNotEmpty {
+        target: String,
+        table: String,
+        rows: i64,
+    },
+
+    /// `db migrate --to` read back something other than what it copied.
+    #[error("the copy in {target} differs from the source: {what}; the target was left as copied for inspection")]
+    CopyMismatch { target: String, what: String },
+
+    /// A worker thread of chantal's own died; a bug, reported rather than hidden.
+    #[error("internal error: {0}")]
+    Internal(String),
 
     /// The database could not be reached or refused the connection.
     #[error("cannot connect to the catalogue database '{database}' on {host}: {reason}")]

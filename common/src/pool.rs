@@ -284,8 +284,8 @@ impl Pool {
                 drop(path);
             }
             Source::Gone if !present => {
-                return Err(Error::Missing(format!(
-                    "{} was removed by a concurrent `chantal db cleanup` before it was recorded: run again",
+                return Err(Error::Raced(format!(
+                    "{} was removed by a concurrent `chantal db cleanup` before it was recorded",
                     dest.display()
                 )));
             }

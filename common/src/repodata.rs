@@ -12,7 +12,8 @@ use crate::pool::{Pool, StoredBlob};
 use crate::rpm::repomd::RepoMdRecord;
 use crate::rpm::updateinfo::{self, Advisory, AdvisoryPackage};
 use crate::rpm::writer::{self, escape_attr, relocate, DocWriter, OutCompression, RepomdEntry};
-use crate::rpm::{decompress, ChecksumType};
+use crate::rpm::Nevra;
+use crate::rpm::{decompress, ChecksumType, ParseError};
 
 /// An upstream repodata file that is in the pool.
 #[derive(Debug, Clone)]
@@ -31,8 +32,6 @@ pub struct Inputs<'a> {
     pub previous_updateinfo: Option<String>,
     pub revision: Option<&'a str>,
 }
-
-type Nevra = (String, i64, String, String, String);
 
 fn is_generated(kind: &str) -> bool {
     matches!(kind, "primary" | "filelists" | "other" | "updateinfo")
@@ -73,18 +72,18 @@ pub fn generate(
             format!(
                 "<package pkgid=\"{}\" name=\"{}\" arch=\"{}\">\n  <version epoch=\"{}\" ver=\"{}\" rel=\"{}\"/>\n</package>",
                 escape_attr(&row.pkgid),
-                escape_attr(&row.name),
-                escape_attr(&row.arch),
-                row.epoch,
-                escape_attr(&row.version),
-                escape_attr(&row.release)
+                escape_attr(&row.nevra.name),
+                escape_attr(&row.nevra.arch),
+                row.nevra.epoch,
+                escape_attr(&row.nevra.version),
+                escape_attr(&row.nevra.release)
             )
         };
         docs[1].write(&row.filelists_xml.clone().unwrap_or_else(minimal))?;
         docs[1].write("\n")?;
         docs[2].write(&row.other_xml.clone().unwrap_or_else(minimal))?;
         docs[2].write("\n")?;
-        set.insert((row.name, row.epoch, row.version, row.release, row.arch));
+        set.insert(row.nevra);
         Ok(())
     })?;
     let mut files = Vec::new();
@@ -105,20 +104,12 @@ pub fn generate(
         let mut w = DocWriter::new(pool, "updateinfo", compression)?;
         w.write(updateinfo::HEADER)?;
         let mut seen: HashSet<String> = HashSet::new();
-        let mut keep = |a: Advisory, w: &mut DocWriter| -> std::result::Result<(), String> {
-            let relevant = a.packages.iter().any(|p: &AdvisoryPackage| {
-                set.contains(&(
-                    p.name.clone(),
-                    p.epoch,
-                    p.version.clone(),
-                    p.release.clone(),
-                    p.arch.clone(),
-                ))
-            });
+        let mut keep = |a: Advisory, w: &mut DocWriter| -> std::result::Result<(), ParseError> {
+            let relevant = a.packages.iter().any(|p: &AdvisoryPackage| set.contains(p));
             if relevant && seen.insert(a.id.clone()) {
-                w.write("  ").map_err(|e| e.to_string())?;
-                w.write(&a.fragment).map_err(|e| e.to_string())?;
-                w.write("\n").map_err(|e| e.to_string())?;
+                w.write("  ")?;
+                w.write(&a.fragment)?;
+                w.write("\n")?;
             }
             Ok(())
         };
@@ -136,15 +127,10 @@ pub fn generate(
             } else {
                 size
             };
-            let (_, reader) =
-                decompress::open(file, size, Default::default()).map_err(|e| Error::Metadata {
-                    file: rel.clone(),
-                    message: e.to_string(),
-                })?;
-            updateinfo::parse(reader, |a| keep(a, &mut w)).map_err(|e| Error::Metadata {
-                file: rel.clone(),
-                message: e,
-            })?;
+            let (_, reader) = decompress::open(file, size, Default::default())
+                .map_err(|e| ParseError::from(e).into_error(&rel, &path))?;
+            updateinfo::parse(reader, |a| keep(a, &mut w))
+                .map_err(|e| e.into_error(&rel, &path))?;
         }
         w.write(updateinfo::FOOTER)?;
         let (file, p) = w.finish(pool, now)?;

@@ -11,22 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::config::{DeletedPackages, Policy};
 use crate::rpm::evr::compare_evr;
-
-/// A package as retention sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Evra<'a> {
-    pub name: &'a str,
-    pub arch: &'a str,
-    pub epoch: i64,
-    pub version: &'a str,
-    pub release: &'a str,
-}
-
-impl Evra<'_> {
-    fn nevra(&self) -> (&str, &str, i64, &str, &str) {
-        (self.name, self.arch, self.epoch, self.version, self.release)
-    }
-}
+use crate::rpm::Nevra;
 
 /// Where a package of the next version comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41,8 +26,8 @@ pub enum Pick {
 pub fn plan(
     policy: Policy,
     deleted: DeletedPackages,
-    upstream: &[Evra<'_>],
-    previous: &[Evra<'_>],
+    upstream: &[&Nevra],
+    previous: &[&Nevra],
 ) -> Vec<Pick> {
     let mut picks: Vec<Pick> = match policy {
         Policy::Mirror | Policy::KeepAll => (0..upstream.len()).map(Pick::Upstream).collect(),
@@ -50,11 +35,11 @@ pub fn plan(
     };
     let keep_dropped = policy == Policy::KeepAll || deleted == DeletedPackages::Keep;
     if keep_dropped {
-        let upstream_nevras: HashSet<_> = upstream.iter().map(Evra::nevra).collect();
+        let upstream_nevras: HashSet<&Nevra> = upstream.iter().copied().collect();
         let gone = previous
             .iter()
             .enumerate()
-            .filter(|(_, p)| !upstream_nevras.contains(&p.nevra()));
+            .filter(|(_, p)| !upstream_nevras.contains(*p));
         match policy {
             // keep-all keeps every version; mirror/keep keeps what upstream dropped.
             Policy::KeepAll | Policy::Mirror => picks.extend(gone.map(|(i, _)| Pick::Previous(i))),
@@ -62,12 +47,12 @@ pub fn plan(
             // only the newest the previous version held.
             Policy::NewestOnly => {
                 let upstream_names: HashSet<(&str, &str)> =
-                    upstream.iter().map(|u| (u.name, u.arch)).collect();
+                    upstream.iter().map(|u| u.name_arch()).collect();
                 let vanished: Vec<usize> = gone
-                    .filter(|(_, p)| !upstream_names.contains(&(p.name, p.arch)))
+                    .filter(|(_, p)| !upstream_names.contains(&p.name_arch()))
                     .map(|(i, _)| i)
                     .collect();
-                let subset: Vec<Evra<'_>> = vanished.iter().map(|&i| previous[i]).collect();
+                let subset: Vec<&Nevra> = vanished.iter().map(|&i| previous[i]).collect();
                 picks.extend(
                     newest(&subset)
                         .into_iter()
@@ -82,18 +67,12 @@ pub fn plan(
 }
 
 /// Indices of the newest EVR per name.arch (the first listed wins a tie).
-fn newest(items: &[Evra<'_>]) -> Vec<usize> {
+fn newest(items: &[&Nevra]) -> Vec<usize> {
     let mut best: HashMap<(&str, &str), usize> = HashMap::new();
     for (i, it) in items.iter().enumerate() {
-        best.entry((it.name, it.arch))
+        best.entry(it.name_arch())
             .and_modify(|b| {
-                let cur = &items[*b];
-                if compare_evr(
-                    (it.epoch, it.version, it.release),
-                    (cur.epoch, cur.version, cur.release),
-                )
-                .is_gt()
-                {
+                if compare_evr(it.evr(), items[*b].evr()).is_gt() {
                     *b = i;
                 }
             })
@@ -108,22 +87,8 @@ fn newest(items: &[Evra<'_>]) -> Vec<usize> {
 mod tests {
     use super::*;
 
-    /// Parses "name-[epoch:]version-release.arch".
-    fn p(s: &str) -> Evra<'_> {
-        let (rest, arch) = s.rsplit_once('.').unwrap();
-        let (rest, release) = rest.rsplit_once('-').unwrap();
-        let (name, ev) = rest.rsplit_once('-').unwrap();
-        let (epoch, version) = match ev.split_once(':') {
-            Some((e, v)) => (e.parse().unwrap(), v),
-            None => (0, ev),
-        };
-        Evra {
-            name,
-            arch,
-            epoch,
-            version,
-            release,
-        }
+    fn p(s: &str) -> Nevra {
+        Nevra::parse(s).unwrap()
     }
 
     /// Runs the policy over upstream snapshots v1, v2, ... and returns each version's set.
@@ -131,9 +96,11 @@ mod tests {
         let mut latest: Vec<String> = Vec::new();
         let mut out = Vec::new();
         for step in steps {
-            let up: Vec<Evra<'_>> = step.iter().map(|s| p(s)).collect();
+            let up: Vec<Nevra> = step.iter().map(|s| p(s)).collect();
             let prev_owned = latest.clone();
-            let prev: Vec<Evra<'_>> = prev_owned.iter().map(|s| p(s)).collect();
+            let prev: Vec<Nevra> = prev_owned.iter().map(|s| p(s)).collect();
+            let up: Vec<&Nevra> = up.iter().collect();
+            let prev: Vec<&Nevra> = prev.iter().collect();
             let mut next: Vec<String> = plan(policy, deleted, &up, &prev)
                 .into_iter()
                 .map(|pick| match pick {
@@ -240,6 +207,7 @@ mod tests {
             p("t-1.0-1.aarch64"),
             p("t-1.0-1.x86_64"),
         ];
+        let up: Vec<&Nevra> = up.iter().collect();
         let picks = plan(Policy::NewestOnly, DeletedPackages::Remove, &up, &[]);
         assert_eq!(picks, vec![Pick::Upstream(0), Pick::Upstream(1)]);
     }

@@ -112,6 +112,11 @@ pub struct SyncArgs {
     /// taken).
     #[arg(long, value_name = "SNAPSHOT", requires = "create_snapshot")]
     pub snapshot_name: Option<String>,
+
+    /// How `--dry-run` prints its plan: a summary with what comes from where (`-v`: every
+    /// package), or JSON.
+    #[arg(long, value_enum, default_value_t = Format::Table, requires = "dry_run")]
+    pub format: Format,
 }
 
 #[derive(Debug, Subcommand)]

@@ -275,11 +275,7 @@ fn readers_hear_of_a_new_version() {
 fn package(sha256: &str, name: &str) -> chantal_common::catalogue::NewPackage {
     chantal_common::catalogue::NewPackage {
         sha256: sha256.into(),
-        name: name.into(),
-        epoch: 0,
-        version: "1".into(),
-        release: "1".into(),
-        arch: "noarch".into(),
+        nevra: chantal_common::rpm::Nevra::new(name, 0, "1", "1", "noarch"),
         checksum_type: "sha256".into(),
         checksum: sha256.into(),
         size_package: 1,
@@ -308,11 +304,17 @@ fn the_commit_and_cleanup_rules_hold_on_both_backends() {
             let placed = pool.put_reader(data, name).unwrap();
             pool.record(&cat, vec![(placed, None)]).unwrap().remove(0)
         };
-        let (a, b, repomd) = (put(b"a", "a.rpm"), put(b"b", "b.rpm"), put(b"<r/>", "repomd.xml"));
-        cat.insert_packages(&mut [package(&a.sha256, "a"), package(&b.sha256, "b")]
-            .into_iter()
-            .map(Ok))
-            .unwrap();
+        let (a, b, repomd) = (
+            put(b"a", "a.rpm"),
+            put(b"b", "b.rpm"),
+            put(b"<r/>", "repomd.xml"),
+        );
+        cat.insert_packages(
+            &mut [package(&a.sha256, "a"), package(&b.sha256, "b")]
+                .into_iter()
+                .map(Ok),
+        )
+        .unwrap();
         let id = cat.ensure_repository("r", "rpm").unwrap();
         let sync = cat.start_sync(id, "host", 1).unwrap();
         let metadata = [NewMetadata {
@@ -334,7 +336,11 @@ fn the_commit_and_cleanup_rules_hold_on_both_backends() {
 
         // Numbering, and no version when nothing changed.
         let v1 = commit(&at(&a.sha256, "Packages/a.rpm")).unwrap();
-        assert_eq!((v1.version, v1.added, v1.removed), (Some(1), 1, 0), "{backend}");
+        assert_eq!(
+            (v1.version, v1.added, v1.removed),
+            (Some(1), 1, 0),
+            "{backend}"
+        );
         let same = commit(&at(&a.sha256, "Packages/a.rpm")).unwrap();
         assert_eq!(same.version, None, "{backend}");
         // A set that is not a tree is refused, whole.
@@ -348,9 +354,16 @@ fn the_commit_and_cleanup_rules_hold_on_both_backends() {
         );
         // A package the catalogue has no row for is refused.
         let err = commit(&at(&"0".repeat(64), "Packages/z.rpm")).unwrap_err();
-        assert!(err.to_string().contains("have no package row"), "{backend}: {err}");
+        assert!(
+            err.to_string().contains("have no package row"),
+            "{backend}: {err}"
+        );
         let v2 = commit(&at(&b.sha256, "Packages/b.rpm")).unwrap();
-        assert_eq!((v2.version, v2.added, v2.removed), (Some(2), 1, 1), "{backend}");
+        assert_eq!(
+            (v2.version, v2.added, v2.removed),
+            (Some(2), 1, 1),
+            "{backend}"
+        );
 
         let mut removed = Vec::new();
         let mut cleanup = |grace: u64| {
@@ -388,7 +401,10 @@ fn the_commit_and_cleanup_rules_hold_on_both_backends() {
         ));
         let r = cleanup(3600);
         assert_eq!((r.packages, r.blobs), (1, 1), "{backend}");
-        assert!(removed.iter().all(|p| p.contains(&a.sha256)), "{backend}: {removed:?}");
+        assert!(
+            removed.iter().all(|p| p.contains(&a.sha256)),
+            "{backend}: {removed:?}"
+        );
         assert!(cat.blob(&a.sha256).unwrap().is_none(), "{backend}");
         assert!(cat.blob(&b.sha256).unwrap().is_some(), "{backend}");
         assert_eq!(cat.reserve_blobs(&[a.sha256.as_str()]).unwrap().len(), 0);

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::Command;
 
 use chantal_tests::dnf::{advisories, download, groups, materialize, repoquery};
-use chantal_tests::repo::{createrepo, createrepo_with, test_rpm, upstream_dir, COMPS};
+use chantal_tests::repo::{
+    createrepo, createrepo_with, repodata_tree, test_rpm, upstream_dir, COMPS,
+};
 use chantal_tests::Env;
 
 const UPDATEINFO: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -320,38 +322,6 @@ fn keep_all_accumulates_advisories_and_diff_reports_new_ones() {
     assert!(diff.contains("! CHANTAL-2024:0002"), "{diff}");
 }
 
-/// Writes a tree whose repomd.xml lists `files` ((kind, path to an existing file)).
-fn tree_with(files: &[(&str, &Path)]) -> tempfile::TempDir {
-    use chantal_common::rpm::writer::{repomd_xml, RepomdEntry};
-    use sha2::Digest;
-    let dir = tempfile::Builder::new()
-        .prefix("chantal-rt-")
-        .tempdir()
-        .unwrap();
-    std::fs::create_dir_all(dir.path().join("repodata")).unwrap();
-    let mut entries = Vec::new();
-    for (kind, path) in files {
-        let data = std::fs::read(path).unwrap();
-        let href = format!("repodata/{}", path.file_name().unwrap().to_string_lossy());
-        std::fs::write(dir.path().join(&href), &data).unwrap();
-        entries.push(RepomdEntry {
-            kind: kind.to_string(),
-            location_href: href,
-            sha256: hex::encode(sha2::Sha256::digest(&data)),
-            size: data.len() as u64,
-            open_sha256: None,
-            open_size: None,
-            timestamp: 1700000000,
-        });
-    }
-    std::fs::write(
-        dir.path().join("repodata/repomd.xml"),
-        repomd_xml("1", &entries),
-    )
-    .unwrap();
-    dir
-}
-
 fn query_all(tree: &Path) -> String {
     let cache = tempfile::tempdir().unwrap();
     let out = chantal_tests::dnf::command(tree, cache.path(), None)
@@ -394,17 +364,17 @@ fn cs9_appstream_round_trips_through_the_writer() {
     let mut n = 0;
     chantal_common::rpm::primary::parse(reader, |p, fragment| {
         n += 1;
-        w.write(&relocate(fragment, &p.location_href))
-            .map_err(|e| e.to_string())?;
-        w.write("\n").map_err(|e| e.to_string())
+        w.write(&relocate(fragment, &p.location_href))?;
+        w.write("\n")?;
+        Ok(())
     })
     .unwrap();
     assert_eq!(n, 17649);
     w.write(footer("primary")).unwrap();
     let written = pool.settle(w.finish(&pool, 1700000000).unwrap().1).unwrap();
 
-    let a = tree_with(&[("primary", &original)]);
-    let b = tree_with(&[("primary", &pool.absolute(&written.rel_path))]);
+    let a = repodata_tree(&[("primary", &original)]);
+    let b = repodata_tree(&[("primary", &pool.absolute(&written.rel_path))]);
     let (qa, qb) = (query_all(a.path()), query_all(b.path()));
     // Every dependency is on a line of its own; the package lines carry the NEVRA.
     assert!(

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use chantal_tests::http::{Fault, HttpServer};
 use chantal_tests::nginx::{certs, Nginx, NginxOptions};
 use chantal_tests::repo::{
-    createrepo, fixture_rpms, fixtures, pool_files, random_bytes, recompress_zstd, synthetic_repo,
-    test_rpm, test_rpms, upstream_dir, SynthOptions, SynthPkg,
+    createrepo, fixture_rpms, fixtures, pool_files, random_bytes, recompress_zstd, repodata_tree,
+    synthetic_repo, test_rpm, test_rpms, upstream_dir, SynthOptions, SynthPkg,
 };
 use chantal_tests::{Env, Run};
 
@@ -59,6 +59,59 @@ fn file_sync_filters_architectures_and_noop_resync_is_cheap() {
         ),
         "{plan}"
     );
+    let lines: Vec<&str> = plan.lines().skip(1).collect();
+    assert_eq!(lines.len(), 5, "{plan}");
+    assert!(lines[0].starts_with("  download  6 packages ("), "{plan}");
+    assert_eq!(
+        &lines[1..],
+        [
+            "  reuse     0 packages the pool holds",
+            "  retain    0 packages upstream dropped",
+            "  drop      0 packages of the latest version",
+            "  repodata  generated: the architecture filter drops packages",
+        ]
+    );
+    let json = env
+        .chantal(&[
+            "repo",
+            "sync",
+            "--repo-id",
+            "local",
+            "--dry-run",
+            "--format",
+            "json",
+        ])
+        .ok();
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let view = &json[0];
+    assert_eq!(view["repository"], "local");
+    assert_eq!(view["up_to_date"], false);
+    assert_eq!(view["counts"]["download"], 6);
+    assert_eq!(view["counts"]["added"], 6);
+    assert_eq!(
+        view["repodata"],
+        "generated: the architecture filter drops packages"
+    );
+    let planned: Vec<(&str, &str)> = view["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["href"].as_str().unwrap(), p["source"].as_str().unwrap()))
+        .collect();
+    assert!(planned.iter().all(|(_, s)| *s == "download"), "{view}");
+    assert!(
+        planned.contains(&("Packages/tool-3.0-1.x86_64.rpm", "download")),
+        "{view}"
+    );
+    let verbose = env
+        .chantal(&["repo", "sync", "--repo-id", "local", "--dry-run", "-v"])
+        .ok();
+    assert!(
+        verbose
+            .lines()
+            .any(|l| l.starts_with("  download  Packages/lib-1.0-1.x86_64.rpm lib-1.0-1.x86_64 (")),
+        "{verbose}"
+    );
     assert_eq!(env.latest("local"), None);
     assert_eq!(env.query_i64("SELECT count(*) FROM sync_history"), Some(0));
     assert!(pool_files(&env.storage())
@@ -94,6 +147,20 @@ fn file_sync_filters_architectures_and_noop_resync_is_cheap() {
         "{again}"
     );
     assert_eq!(env.latest("local"), Some(1));
+    let json = env
+        .chantal(&[
+            "repo",
+            "sync",
+            "--repo-id",
+            "local",
+            "--dry-run",
+            "--format",
+            "json",
+        ])
+        .ok();
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json[0]["up_to_date"], true, "{json}");
+    assert_eq!(json[0]["counts"]["unchanged"], 6, "{json}");
 
     // Listing source packages is a settings change: the next sync recomputes.
     env.repo(
@@ -940,6 +1007,38 @@ fn a_full_disk_fails_cleanly() {
     for (p, ok) in pool_files(disk.path()) {
         assert!(ok, "{} does not match its name", p.display());
     }
+}
+
+/// The disk filling up while the package list is parsed is a local I/O error naming the
+/// temporary file, not a fault of upstream's primary.xml.
+#[test]
+fn a_full_disk_while_parsing_is_not_blamed_on_upstream() {
+    let primary = std::fs::read_dir(fixtures().join("cs9/appstream/repodata"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-primary.xml.gz"))
+        .unwrap();
+    let tree = repodata_tree(&[("primary", &primary)]);
+    let upstream = tree.path();
+    // The repodata (3.6 MB) fits; the fragments kept for the commit (some 40 MB) do not.
+    let disk = Tmpfs::new("12m");
+    let env = env_with_storage(disk.path());
+    env.repo("appstream", &file_url(upstream), "");
+    init(&env);
+    let run = env.chantal(&["repo", "sync", "--repo-id", "appstream"]);
+    let err = run.fails();
+    let errors = error_lines(&err);
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].starts_with(&format!(
+            "chantal: error: appstream: cannot write a temporary file in {}",
+            disk.path().display()
+        )),
+        "{err}"
+    );
+    assert!(errors[0].contains("No space left on device"), "{err}");
+    assert!(!errors[0].contains("primary.xml"), "{err}");
+    assert_eq!(env.latest("appstream"), None);
 }
 
 #[test]

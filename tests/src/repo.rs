@@ -341,3 +341,34 @@ pub fn recompress_zstd(dir: &Path) {
     }
     std::fs::write(repomd_path, repomd).unwrap();
 }
+
+/// A repository of only the given repodata files (kind, file), with its repomd.xml.
+pub fn repodata_tree(files: &[(&str, &Path)]) -> tempfile::TempDir {
+    use chantal_common::rpm::writer::{repomd_xml, RepomdEntry};
+    let dir = tempfile::Builder::new()
+        .prefix("chantal-rt-")
+        .tempdir()
+        .unwrap();
+    std::fs::create_dir_all(dir.path().join("repodata")).unwrap();
+    let mut entries = Vec::new();
+    for (kind, path) in files {
+        let data = std::fs::read(path).unwrap();
+        let href = format!("repodata/{}", path.file_name().unwrap().to_string_lossy());
+        std::fs::write(dir.path().join(&href), &data).unwrap();
+        entries.push(RepomdEntry {
+            kind: kind.to_string(),
+            location_href: href,
+            sha256: hex::encode(Sha256::digest(&data)),
+            size: data.len() as u64,
+            open_sha256: None,
+            open_size: None,
+            timestamp: 1700000000,
+        });
+    }
+    std::fs::write(
+        dir.path().join("repodata/repomd.xml"),
+        repomd_xml("1", &entries),
+    )
+    .unwrap();
+    dir
+}

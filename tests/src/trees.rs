@@ -51,7 +51,8 @@ pub fn read_consistent_snapshot_of_latest(latest: &Path) -> Result<usize, String
     primary::parse(reader, |p, _| {
         packages.push((p.location_href, p.checksum.value));
         Ok(())
-    })?;
+    })
+    .map_err(|e| e.to_string())?;
     for (href, sum) in &packages {
         let bytes = std::fs::read(latest.join(href)).map_err(|e| format!("{href}: {e}"))?;
         if hex::encode(sha2::Sha256::digest(&bytes)) != *sum {

@@ -156,7 +156,7 @@ pub fn sqlite_to_postgres(
     progress: &mut dyn FnMut(&str, u64),
 ) -> Result<CopyReport> {
     let Backend::Sqlite(src) = &source.backend else {
-        return Err(Error::Missing(
+        return Err(Error::Unsupported(
             "`db migrate --to` copies the embedded SQLite catalogue; this configuration already uses PostgreSQL".into(),
         ));
     };
@@ -164,13 +164,13 @@ pub fn sqlite_to_postgres(
     let target = match super::Target::parse(target_url)? {
         super::Target::Postgres(url) => Catalogue::connect_waiting(&url, Duration::from_secs(10))?,
         super::Target::Sqlite(_) => {
-            return Err(Error::Missing(
+            return Err(Error::Unsupported(
                 "`db migrate --to` needs a postgresql:// URL".into(),
             ))
         }
     };
     let Backend::Postgres(dst) = &target.backend else {
-        return Err(Error::Missing(
+        return Err(Error::Unsupported(
             "`db migrate --to` needs a postgresql:// URL".into(),
         ));
     };
@@ -185,10 +185,11 @@ pub fn sqlite_to_postgres(
                 r.i64(0)
             })?;
             if rows > 0 {
-                return Err(Error::Missing(format!(
-                    "the target database {} is not empty ({table} has {rows} rows): copy into a new database",
-                    target.describe()
-                )));
+                return Err(Error::TargetNotEmpty {
+                    target: target.describe(),
+                    table: table.to_string(),
+                    rows,
+                });
             }
         }
         // Every table from one read transaction of the source: a consistent copy.
@@ -230,11 +231,9 @@ pub fn sqlite_to_postgres(
 
 /// Compares what the catalogue API answers on both sides.
 fn verify(source: &Catalogue, target: &Catalogue, report: &mut CopyReport) -> Result<()> {
-    let mismatch = |what: String| {
-        Error::Missing(format!(
-            "the copy in {} differs from the source: {what}; the target was left as copied for inspection",
-            target.describe()
-        ))
+    let mismatch = |what: String| Error::CopyMismatch {
+        target: target.describe(),
+        what,
     };
     let repos = source.repository_summaries()?;
     if target.repository_summaries()? != repos {

@@ -77,9 +77,10 @@ impl Target {
         if let Some(rest) = url.strip_prefix("sqlite://") {
             // A relative path would depend on the directory cron or systemd starts in.
             if !rest.starts_with('/') {
-                return Err(Error::Missing(format!(
-                    "invalid database URL {url}: a SQLite URL names a file by its absolute path, as in sqlite:///var/lib/chantal/catalog.db"
-                )));
+                return Err(Error::BadDatabaseUrl {
+                    url: url.into(),
+                    reason: "a SQLite URL names a file by its absolute path, as in sqlite:///var/lib/chantal/catalog.db".into(),
+                });
             }
             return Ok(Target::Sqlite(PathBuf::from(rest)));
         }
@@ -90,9 +91,9 @@ impl Target {
             return Ok(Target::Postgres(url.to_string()));
         }
         let scheme = url.split("://").next().unwrap_or(url);
-        Err(Error::Missing(format!(
-            "unsupported database URL scheme '{scheme}://' (use sqlite:///path/to/catalog.db or postgresql://…)"
-        )))
+        Err(Error::DatabaseScheme {
+            scheme: scheme.into(),
+        })
     }
 
     /// The URL of the default embedded catalogue below `base_path`.

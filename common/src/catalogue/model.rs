@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::rpm::Nevra;
+
 /// A blob as the catalogue records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobRecord {
@@ -52,11 +54,7 @@ pub struct CleanupRun<'a> {
 #[derive(Debug, Clone)]
 pub struct NewPackage {
     pub sha256: String,
-    pub name: String,
-    pub epoch: i64,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
+    pub nevra: Nevra,
     pub checksum_type: String,
     pub checksum: String,
     pub size_package: i64,
@@ -215,26 +213,9 @@ pub struct SnapshotRecord {
 /// One package of a version, as `snapshot show --packages` and `snapshot diff` need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionPackage {
-    pub name: String,
-    pub epoch: i64,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
+    pub nevra: Nevra,
     pub sha256: String,
     pub location_href: String,
-}
-
-impl VersionPackage {
-    /// `name-[epoch:]version-release.arch`.
-    pub fn nevra(&self) -> String {
-        crate::rpm::nevra(
-            &self.name,
-            self.epoch,
-            &self.version,
-            &self.release,
-            &self.arch,
-        )
-    }
 }
 
 /// A version of a repository and what describes it.
@@ -293,11 +274,7 @@ pub struct SyncFinish {
 /// A package's identity and size, for finding the same file under another checksum.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NevraSize {
-    pub name: String,
-    pub epoch: i64,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
+    pub nevra: Nevra,
     pub size: i64,
 }
 
@@ -305,15 +282,14 @@ impl NevraSize {
     /// `name-epoch:version-release.arch/size`: how candidates are matched to the packages
     /// asked for.
     pub fn key(&self) -> String {
+        let n = &self.nevra;
         format!(
             "{}-{}:{}-{}.{}/{}",
-            self.name, self.epoch, self.version, self.release, self.arch, self.size
+            n.name, n.epoch, n.version, n.release, n.arch, self.size
         )
     }
 }
 
-/// A package of the latest version, with its identity (for retention): the same fields as a
-/// package of any version.
 pub type ContentItem = VersionPackage;
 
 /// A package's stored metadata, for writing repodata.
@@ -321,11 +297,7 @@ pub type ContentItem = VersionPackage;
 pub struct FragmentRow {
     pub location_href: String,
     pub pkgid: String,
-    pub name: String,
-    pub arch: String,
-    pub epoch: i64,
-    pub version: String,
-    pub release: String,
+    pub nevra: Nevra,
     pub primary_xml: String,
     pub filelists_xml: Option<String>,
     pub other_xml: Option<String>,

@@ -61,12 +61,14 @@ impl Default for Limits {
 }
 
 /// Opens `reader` (compressed size `input_size`) for reading its decompressed content.
+/// `reader` is local storage: its own errors stay recognisable (see [`storage_error`]) through
+/// the decompressors, which pass them on unchanged.
 pub fn open(
     reader: impl Read + Send + 'static,
     input_size: u64,
     limits: Limits,
 ) -> io::Result<(Compression, Box<dyn BufRead + Send>)> {
-    let mut buffered = BufReader::with_capacity(256 * 1024, reader);
+    let mut buffered = BufReader::with_capacity(256 * 1024, Storage(reader));
     let compression = Compression::detect(buffered.fill_buf()?);
     let inner: Box<dyn Read + Send> = match compression {
         Compression::None => Box::new(buffered),
@@ -92,6 +94,60 @@ pub fn open(
             },
         )),
     ))
+}
+
+/// Marks the errors of the stored file itself, as opposed to those of its content.
+struct Storage<R>(R);
+
+#[derive(Debug)]
+struct StorageFailure(io::Error);
+
+impl std::fmt::Display for StorageFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for StorageFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl<R: Read> Read for Storage<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            if e.kind() == io::ErrorKind::Interrupted {
+                e
+            } else {
+                io::Error::new(e.kind(), StorageFailure(e))
+            }
+        })
+    }
+}
+
+/// `Ok(cause)` when `e` came from the stored file below [`open`]'s reader (a local I/O
+/// error), `Err(e)` when it came from the content (corrupt or oversized compressed data).
+pub fn storage_error(e: io::Error) -> Result<io::Error, io::Error> {
+    if is_storage_error(&e) {
+        match e
+            .into_inner()
+            .map(|inner| inner.downcast::<StorageFailure>())
+        {
+            Some(Ok(failure)) => Ok(failure.0),
+            // Unreachable after the check above; keep the error as the content's.
+            Some(Err(inner)) => Err(io::Error::other(inner)),
+            None => Err(io::Error::other("unknown read error")),
+        }
+    } else {
+        Err(e)
+    }
+}
+
+/// Whether `e` came from the stored file below [`open`]'s reader.
+pub fn is_storage_error(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.is::<StorageFailure>())
 }
 
 /// Fails with `InvalidData` once more than `max` bytes came out.

@@ -5,15 +5,15 @@ use std::io::BufRead;
 
 use quick_xml::events::Event;
 
-use super::xml;
+use super::{xml, ParseError};
 
 /// Reads filelists.xml (root `filelists`) or other.xml (root `otherdata`) and calls `on_package`
 /// with each package's pkgid and fragment. Returns the number of packages.
 pub fn parse<R: BufRead>(
     input: R,
     root: &str,
-    mut on_package: impl FnMut(&str, &str) -> Result<(), String>,
-) -> Result<u64, String> {
+    mut on_package: impl FnMut(&str, &str) -> Result<(), ParseError>,
+) -> Result<u64, ParseError> {
     let limit = if root == "filelists" {
         xml::FILELISTS_LIMIT
     } else {
@@ -52,7 +52,7 @@ pub fn parse<R: BufRead>(
                 let name = name.as_ref();
                 if depth == 0 {
                     if name != root {
-                        return Err(format!("root element is <{name}>, not <{root}>"));
+                        return Err(format!("root element is <{name}>, not <{root}>").into());
                     }
                     saw_root = true;
                 } else if depth == 1 && name == "package" {
@@ -93,7 +93,7 @@ pub fn parse<R: BufRead>(
         buf.clear();
     }
     if !saw_root {
-        return Err(format!("empty document: no <{root}> element"));
+        return Err(format!("empty document: no <{root}> element").into());
     }
     if depth != 0 {
         return Err("document ends inside an element (truncated?)".into());
@@ -104,6 +104,7 @@ pub fn parse<R: BufRead>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rpm::error::Refused;
     use std::path::Path;
 
     fn run(rel: &str, root: &str) -> Result<Vec<(String, String)>, String> {
@@ -115,7 +116,8 @@ mod tests {
         parse(&text[..], root, |id, f| {
             out.push((id.to_string(), f.to_string()));
             Ok(())
-        })?;
+        })
+        .map_err(|e| e.to_string())?;
         Ok(out)
     }
 
@@ -144,7 +146,7 @@ mod tests {
             seen.push(id.to_string());
             Ok(())
         })
-        .unwrap_err();
+        .refused();
         assert_eq!(seen, ["a"]);
         assert!(
             err.starts_with("package 2 (huge): <file> makes it larger than 64 MiB"),

@@ -4,9 +4,11 @@
 
 pub mod checksum;
 pub mod decompress;
+mod error;
 pub mod evr;
 pub mod fragments;
 pub mod href;
+pub mod nevra;
 pub mod primary;
 pub mod repomd;
 pub mod updateinfo;
@@ -14,14 +16,7 @@ pub mod writer;
 mod xml;
 
 pub use checksum::{Checksum, ChecksumType};
+pub use error::ParseError;
+pub use nevra::Nevra;
 pub use primary::PrimaryPackage;
 pub use repomd::{RepoMd, RepoMdRecord};
-
-/// `name-[epoch:]version-release.arch`, the way rpm and dnf print a package.
-pub fn nevra(name: &str, epoch: i64, version: &str, release: &str, arch: &str) -> String {
-    if epoch == 0 {
-        format!("{name}-{version}-{release}.{arch}")
-    } else {
-        format!("{name}-{epoch}:{version}-{release}.{arch}")
-    }
-}

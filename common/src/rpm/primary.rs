@@ -6,7 +6,7 @@ use std::io::BufRead;
 use quick_xml::events::Event;
 
 use super::checksum::Checksum;
-use super::{href, xml};
+use super::{href, xml, Nevra, ParseError};
 
 /// Largest package accepted (the biggest real RPMs are a few GiB).
 pub const MAX_PACKAGE_SIZE: u64 = 1 << 40;
@@ -14,11 +14,7 @@ pub const MAX_PACKAGE_SIZE: u64 = 1 << 40;
 /// What chantal needs to know of one package in primary.xml.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrimaryPackage {
-    pub name: String,
-    pub arch: String,
-    pub epoch: i64,
-    pub version: String,
-    pub release: String,
+    pub nevra: Nevra,
     /// The pkgid: upstream's checksum of the file.
     pub checksum: Checksum,
     pub location_href: String,
@@ -29,19 +25,6 @@ pub struct PrimaryPackage {
     pub time_file: Option<i64>,
     pub time_build: Option<i64>,
     pub sourcerpm: Option<String>,
-}
-
-impl PrimaryPackage {
-    /// `name-[epoch:]version-release.arch`.
-    pub fn nevra(&self) -> String {
-        crate::rpm::nevra(
-            &self.name,
-            self.epoch,
-            &self.version,
-            &self.release,
-            &self.arch,
-        )
-    }
 }
 
 /// Totals of a parse.
@@ -75,8 +58,8 @@ struct Fields {
 /// An `Err` from the callback stops the parse and is returned as is.
 pub fn parse<R: BufRead>(
     input: R,
-    mut on_package: impl FnMut(PrimaryPackage, &str) -> Result<(), String>,
-) -> Result<PrimaryStats, String> {
+    mut on_package: impl FnMut(PrimaryPackage, &str) -> Result<(), ParseError>,
+) -> Result<PrimaryStats, ParseError> {
     let mut reader = xml::reader(input, xml::PACKAGE_LIMIT);
     let mut buf = Vec::new();
     // Elements open inside the current package, innermost last (for the error that names it).
@@ -111,7 +94,7 @@ pub fn parse<R: BufRead>(
                 match depth {
                     0 => {
                         if name != "metadata" {
-                            return Err(format!("root element is <{name}>, not <metadata>"));
+                            return Err(format!("root element is <{name}>, not <metadata>").into());
                         }
                         saw_root = true;
                         if let Some(n) = xml::attr(e, "packages")? {
@@ -243,11 +226,13 @@ fn finish(f: Fields) -> Result<PrimaryPackage, String> {
         time_file: opt_time(f.time_file),
         time_build: opt_time(f.time_build),
         sourcerpm: f.sourcerpm.filter(|s| !s.is_empty()),
-        name,
-        arch,
-        epoch,
-        version,
-        release,
+        nevra: Nevra {
+            name,
+            epoch,
+            version,
+            release,
+            arch,
+        },
         checksum,
         location_href,
         location_base: f.base,
@@ -258,6 +243,7 @@ fn finish(f: Fields) -> Result<PrimaryPackage, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rpm::error::Refused;
     use std::path::Path;
 
     fn fixtures() -> std::path::PathBuf {
@@ -274,7 +260,8 @@ mod tests {
             pkgs.push(p);
             frags.push(frag.to_string());
             Ok(())
-        })?;
+        })
+        .map_err(|e| e.to_string())?;
         Ok((pkgs, frags))
     }
 
@@ -285,7 +272,7 @@ mod tests {
                 .unwrap();
         assert_eq!(pkgs.len(), 17649);
         let first = &pkgs[0];
-        assert_eq!(first.nevra(), "389-ds-base-2.5.1-1.el9.x86_64");
+        assert_eq!(first.nevra.to_string(), "389-ds-base-2.5.1-1.el9.x86_64");
         assert_eq!(first.size_package, 2922140);
         assert_eq!(first.time_build, Some(1715287144));
         assert_eq!(
@@ -298,7 +285,7 @@ mod tests {
         );
         assert!(frags[0].starts_with("<package type=\"rpm\">\n  <name>389-ds-base</name>"));
         assert!(frags[0].ends_with("</package>"));
-        assert!(pkgs.iter().any(|p| p.epoch > 0));
+        assert!(pkgs.iter().any(|p| p.nevra.epoch > 0));
     }
 
     #[test]
@@ -359,7 +346,8 @@ mod tests {
         parse(doc.as_bytes(), |p, _| {
             out.push(p);
             Ok(())
-        })?;
+        })
+        .map_err(|e| e.to_string())?;
         Ok(out)
     }
 
@@ -387,7 +375,7 @@ mod tests {
             seen += 1;
             Ok(())
         })
-        .unwrap_err();
+        .refused();
         assert_eq!(seen, 1, "the package before the bomb is parsed");
         assert!(
             err.starts_with("package 2 (bomb): <description> makes it larger than 16 MiB"),
@@ -396,10 +384,10 @@ mod tests {
         // Just under the limit is fine.
         let mut names = Vec::new();
         let ok = parse(with_huge_description(8 << 20), |p, _| {
-            names.push(p.name);
+            names.push(p.nevra.name);
             Ok(())
         });
-        let err = ok.unwrap_err();
+        let err = ok.refused();
         assert!(err.contains("bomb: no version"), "parsed to the end: {err}");
     }
 
@@ -428,13 +416,13 @@ mod tests {
             assert!(err.contains(expected), "{pkg}: {err}");
         }
         let doctype = format!("<?xml version=\"1.0\"?><!DOCTYPE m [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]><metadata>{}</metadata>", PKG.replace("HREF", "a.rpm"));
-        let err = parse(doctype.as_bytes(), |_, _| Ok(())).unwrap_err();
+        let err = parse(doctype.as_bytes(), |_, _| Ok(())).refused();
         assert!(err.contains("DTD"), "{err}");
         let err = parse(
             &b"<metadata><package type=\"rpm\"><name>a</name>"[..],
             |_, _| Ok(()),
         )
-        .unwrap_err();
+        .refused();
         assert!(err.contains("truncated") || err.contains("XML"), "{err}");
     }
 }

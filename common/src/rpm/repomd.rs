@@ -3,7 +3,7 @@
 use quick_xml::events::Event;
 
 use super::checksum::Checksum;
-use super::{href, xml};
+use super::{href, xml, ParseError};
 
 /// Largest compressed metadata file accepted (CS9 AppStream's filelists is ~40 MB).
 pub const MAX_METADATA_SIZE: u64 = 8 << 30;
@@ -39,7 +39,7 @@ impl RepoMd {
     }
 
     /// Parses and validates repomd.xml. The error says what is wrong, without the file name.
-    pub fn parse(bytes: &[u8]) -> Result<RepoMd, String> {
+    pub fn parse(bytes: &[u8]) -> Result<RepoMd, ParseError> {
         // The whole document is already bounded (it is read into memory, 16 MiB at most).
         let mut reader = xml::reader(bytes, u64::MAX);
         let mut buf = Vec::new();
@@ -59,7 +59,7 @@ impl RepoMd {
                     let name = e.name().as_ref().to_string();
                     if path.is_empty() {
                         if name != "repomd" {
-                            return Err(format!("root element is <{name}>, not <repomd>"));
+                            return Err(format!("root element is <{name}>, not <repomd>").into());
                         }
                         saw_root = true;
                     }
@@ -99,7 +99,9 @@ impl RepoMd {
                         if let Some(p) = current.take() {
                             let record = p.finish()?;
                             if records.iter().any(|r| r.kind == record.kind) {
-                                return Err(format!("type {:?} is listed twice", record.kind));
+                                return Err(
+                                    format!("type {:?} is listed twice", record.kind).into()
+                                );
                             }
                             records.push(record);
                         }
@@ -251,7 +253,8 @@ mod tests {
         let err = RepoMd::parse(&fixture(
             "createrepo_c/modified_repo_files/missing_type-repomd.xml",
         ))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("no type"), "{err}");
     }
 
@@ -279,7 +282,7 @@ mod tests {
             (doc(&format!("<data type=\"other\"><checksum type=\"sha256\">{SHA}</checksum><location href=\"o.xml\"/></data>")), "no primary"),
         ];
         for (text, expected) in cases {
-            let err = RepoMd::parse(text.as_bytes()).unwrap_err();
+            let err = RepoMd::parse(text.as_bytes()).unwrap_err().to_string();
             assert!(err.contains(expected), "{text}: {err}");
         }
     }

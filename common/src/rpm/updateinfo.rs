@@ -5,17 +5,10 @@ use std::io::BufRead;
 
 use quick_xml::events::Event;
 
-use super::xml;
+use super::{xml, ParseError};
 
 /// A package named in an advisory's pkglist.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AdvisoryPackage {
-    pub name: String,
-    pub epoch: i64,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
-}
+pub type AdvisoryPackage = super::Nevra;
 
 /// One advisory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,8 +21,8 @@ pub struct Advisory {
 /// Reads updateinfo.xml and calls `on_update` with each advisory.
 pub fn parse<R: BufRead>(
     input: R,
-    mut on_update: impl FnMut(Advisory) -> Result<(), String>,
-) -> Result<u64, String> {
+    mut on_update: impl FnMut(Advisory) -> Result<(), ParseError>,
+) -> Result<u64, ParseError> {
     let mut reader = xml::reader(input, xml::PACKAGE_LIMIT);
     let mut buf = Vec::new();
     let mut depth = 0usize;
@@ -66,7 +59,7 @@ pub fn parse<R: BufRead>(
                 let name = name.as_ref();
                 if depth == 0 {
                     if name != "updates" {
-                        return Err(format!("root element is <{name}>, not <updates>"));
+                        return Err(format!("root element is <{name}>, not <updates>").into());
                     }
                     saw_root = true;
                 } else if depth == 1 && name == "update" {

@@ -10,6 +10,8 @@ use std::io::{self, BufRead, Read};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 
+use super::ParseError;
+
 /// Largest part of primary.xml one package may take (the largest in CentOS Stream 9
 /// AppStream is 284 KiB).
 pub const PACKAGE_LIMIT: u64 = 16 << 20;
@@ -101,34 +103,40 @@ pub struct At<'a> {
 }
 
 /// The next event, with DTDs refused; an error says where: a package that went over its
-/// budget is named with the element that was being read, any other error with its byte.
+/// budget is named with the element that was being read, any other error with its byte. A
+/// failure to read the stored file is a [`ParseError::Read`], not the document's fault.
 pub fn next_event<'b, R: BufRead>(
     reader: &mut Reader<Budget<R>>,
     buf: &'b mut Vec<u8>,
     at: At<'_>,
-) -> Result<Event<'b>, String> {
+) -> Result<Event<'b>, ParseError> {
     match reader.read_event_into(buf) {
         Ok(event) => {
             refuse_doctype(&event)?;
             Ok(event)
         }
+        Err(quick_xml::Error::Io(e)) if super::decompress::is_storage_error(&e) => {
+            let e = std::sync::Arc::try_unwrap(e)
+                .unwrap_or_else(|shared| io::Error::new(shared.kind(), shared.to_string()));
+            Err(ParseError::from(e))
+        }
         Err(e) => {
             if reader.get_ref().exhausted() {
-                Err(format!(
+                Err(ParseError::Invalid(format!(
                     "{what} {number}{}: <{element}> makes it larger than {} MiB, the limit for one {what}: refusing it (a decompression bomb?)",
                     at.name.map(|n| format!(" ({n})")).unwrap_or_default(),
                     reader.get_ref().limit() >> 20,
                     what = at.what,
                     number = at.number,
                     element = at.element,
-                ))
+                )))
             } else {
-                Err(format!(
+                Err(ParseError::Invalid(format!(
                     "not valid XML at byte {} ({} {}): {e}",
                     reader.error_position(),
                     at.what,
                     at.number
-                ))
+                )))
             }
         }
     }

@@ -3,6 +3,7 @@
 mod db;
 mod export;
 mod init;
+mod plan_view;
 mod repo;
 mod snapshot;
 mod sync;

@@ -163,7 +163,7 @@ pub fn show(
     let pkgs = catalogue.version_packages(&s.repository, s.version)?;
     let mut per_arch: BTreeMap<&str, usize> = BTreeMap::new();
     for p in &pkgs {
-        *per_arch.entry(p.arch.as_str()).or_default() += 1;
+        *per_arch.entry(p.nevra.arch.as_str()).or_default() += 1;
     }
     let revision = info.as_ref().and_then(|i| i.repomd_revision.clone());
     let mut out = crate::output::Out;
@@ -175,7 +175,7 @@ pub fn show(
             if packages {
                 v["package_list"] = Value::Array(
                     pkgs.iter()
-                        .map(|p| json!({"nevra": p.nevra(), "sha256": p.sha256, "location": p.location_href}))
+                        .map(|p| json!({"nevra": p.nevra.to_string(), "sha256": p.sha256, "location": p.location_href}))
                         .collect(),
                 );
             }
@@ -205,7 +205,7 @@ pub fn show(
                 writeln!(out)?;
                 let rows: Vec<Vec<String>> = pkgs
                     .iter()
-                    .map(|p| vec![p.nevra(), p.sha256.clone()])
+                    .map(|p| vec![p.nevra.to_string(), p.sha256.clone()])
                     .collect();
                 output::table(&mut out, &["NEVRA", "SHA256"], &rows)?;
             }
@@ -350,6 +350,6 @@ fn advisory_ids(
         ids.push(a.id);
         Ok(())
     })
-    .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+    .map_err(|e| e.into_error(&path, &full))?;
     Ok(ids)
 }

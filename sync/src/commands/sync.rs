@@ -3,8 +3,9 @@
 use chantal_common::config::RepoConfig;
 use chantal_common::pool::Pool;
 
+use super::plan_view::PlanView;
 use super::Context;
-use crate::cli::SyncArgs;
+use crate::cli::{Format, SyncArgs};
 use crate::engine::{human_bytes, Cancel, Engine, Outcome, Progress, SyncError, SyncOptions};
 use crate::{output, ExitStatus};
 
@@ -50,6 +51,7 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
     };
     let mut status = ExitStatus::Success;
     let mut failed = Vec::new();
+    let mut plans: Vec<PlanView> = Vec::new();
     for repo in &repos {
         if cancel.is_cancelled() {
             break;
@@ -73,6 +75,10 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
                     format!("{bytes} downloaded")
                 };
                 match report.outcome {
+                    Outcome::UpToDate(_) if args.dry_run && args.format == Format::Json => {
+                        let n = usize::try_from(report.unchanged).unwrap_or(0);
+                        plans.push(PlanView::up_to_date(&repo.name, n));
+                    }
                     Outcome::UpToDate(v) => ctx.say(format!(
                         "{}: up to date ({}): {counts}, {downloaded} {took}",
                         repo.name,
@@ -85,10 +91,23 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
                     Outcome::DryRun {
                         to_download,
                         in_pool,
-                    } => ctx.say(format!(
-                        "{}: dry run: would be {counts}; would download {to_download} packages ({bytes}), {in_pool} already in the pool; planned {took}",
-                        repo.name
-                    )),
+                    } => {
+                        let view = match &report.plan {
+                            Some(d) => PlanView::new(&repo.name, &d.plan, &d.previous),
+                            None => PlanView::up_to_date(&repo.name, 0),
+                        };
+                        if args.format == Format::Json {
+                            plans.push(view);
+                        } else {
+                            ctx.say(format!(
+                                "{}: dry run: would be {counts}; would download {to_download} packages ({bytes}), {in_pool} already in the pool; planned {took}",
+                                repo.name
+                            ));
+                            for line in view.lines(verbose) {
+                                ctx.say(line);
+                            }
+                        }
+                    }
                 }
                 if args.create_snapshot && snapshot_ok {
                     if let Err(e) = super::snapshot::create_after_sync(
@@ -152,7 +171,10 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
             }
         }
     }
-    if repos.len() > 1 {
+    if args.format == Format::Json {
+        output::json(&mut output::Out, &serde_json::to_value(&plans)?)?;
+    }
+    if repos.len() > 1 && args.format != Format::Json {
         let ok = repos.len() - failed.len();
         if failed.is_empty() {
             ctx.say(format!("synced {ok} repositories"));

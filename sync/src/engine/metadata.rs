@@ -11,7 +11,7 @@ use chantal_common::config::RepoConfig;
 use chantal_common::pool::{Pool, StoredBlob};
 use chantal_common::rpm::decompress::{self, Limits};
 use chantal_common::rpm::repomd::{RepoMdRecord, MAX_METADATA_SIZE};
-use chantal_common::rpm::{fragments, href, primary, ChecksumType, PrimaryPackage};
+use chantal_common::rpm::{fragments, href, primary, ChecksumType, ParseError, PrimaryPackage};
 use chantal_common::Error;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
@@ -185,9 +185,9 @@ pub async fn fetch_files(
     Ok(files)
 }
 
-fn hash(s: &str) -> u64 {
+fn hash<T: std::hash::Hash + ?Sized>(t: &T) -> u64 {
     use std::hash::{BuildHasher, BuildHasherDefault};
-    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(s)
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(t)
 }
 
 fn open_decompressed(pool: &Pool, f: &MetaFile) -> Result<Box<dyn std::io::BufRead + Send>> {
@@ -202,7 +202,7 @@ fn open_decompressed(pool: &Pool, f: &MetaFile) -> Result<Box<dyn std::io::BufRe
         ..defaults
     };
     let (_, reader) = decompress::open(file, f.blob.size, limits)
-        .map_err(|e| meta_err(&f.record.location_href, e.to_string()))?;
+        .map_err(|e| ParseError::from(e).into_error(&f.record.location_href, &path))?;
     Ok(reader)
 }
 
@@ -228,11 +228,13 @@ pub fn parse(
     let mut duplicates = 0usize;
     let mut same_nevra = 0usize;
     let what = primary_file.record.location_href.clone();
+    let stored = pool.absolute(&primary_file.blob.rel_path);
     let stats = primary::parse(open_decompressed(pool, primary_file)?, |p, fragment| {
         if let Some(base) = p.location_base.as_deref() {
-            check_base(repo, &p.location_href, Some(base)).map_err(|e| e.to_string())?;
+            check_base(repo, &p.location_href, Some(base))
+                .map_err(|e| ParseError::Invalid(e.to_string()))?;
         }
-        if !repo.rpm.keeps_arch(&p.arch) {
+        if !repo.rpm.keeps_arch(&p.nevra.arch) {
             filtered += 1;
             return Ok(());
         }
@@ -250,18 +252,15 @@ pub fn parse(
             return Ok(());
         }
         href_slot.push(index);
-        let nevra_slot = seen_nevra.entry(hash(&p.nevra())).or_default();
-        if nevra_slot
-            .iter()
-            .any(|&i| packages[i].p.nevra() == p.nevra())
-        {
+        let nevra_slot = seen_nevra.entry(hash(&p.nevra)).or_default();
+        if nevra_slot.iter().any(|&i| packages[i].p.nevra == p.nevra) {
             same_nevra += 1;
         }
         nevra_slot.push(index);
         let primary = if have_rows.contains(&p.checksum.value) {
             None
         } else {
-            Some(spill.push(fragment).map_err(|e| e.to_string())?)
+            Some(spill.push(fragment)?)
         };
         packages.push(UpPkg {
             p,
@@ -271,7 +270,7 @@ pub fn parse(
         });
         Ok(())
     })
-    .map_err(|e| meta_err(&what, e))?;
+    .map_err(|e| e.into_error(&what, &stored))?;
     let mut need: HashMap<u64, Vec<usize>> = HashMap::new();
     for (i, u) in packages.iter().enumerate() {
         if u.primary.is_some() {
@@ -286,6 +285,7 @@ pub fn parse(
             break;
         }
         let what = f.record.location_href.clone();
+        let stored = pool.absolute(&f.blob.rel_path);
         fragments::parse(open_decompressed(pool, f)?, root, |pkgid, fragment| {
             let found = need.get(&hash(pkgid)).and_then(|c| {
                 c.iter()
@@ -293,7 +293,7 @@ pub fn parse(
                     .find(|&i| packages[i].p.checksum.value == pkgid)
             });
             if let Some(i) = found {
-                let span = spill.push(fragment).map_err(|e| e.to_string())?;
+                let span = spill.push(fragment)?;
                 let slot = if kind == "filelists" {
                     &mut packages[i].filelists
                 } else {
@@ -305,7 +305,7 @@ pub fn parse(
             }
             Ok(())
         })
-        .map_err(|e| meta_err(&what, e))?;
+        .map_err(|e| e.into_error(&what, &stored))?;
     }
     spill.flush()?;
     if same_nevra > 0 {

@@ -6,22 +6,24 @@ mod cancel;
 mod error;
 mod metadata;
 mod packages;
+pub mod plan;
 mod progress;
 mod retry;
 mod spill;
 mod transport;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chantal_common::catalogue::{
-    Catalogue, CommitInput, KnownBlob, NevraSize, NewMetadata, NewPackage, SyncStatus,
+    Catalogue, CommitInput, ContentItem, KnownBlob, LatestState, NevraSize, NewMetadata,
+    NewPackage, SyncStatus,
 };
 use chantal_common::config::{Config, Policy, RepoConfig};
 use chantal_common::pool::{Pool, StoredBlob};
-use chantal_common::retention::{self, Evra, Pick};
-use chantal_common::rpm::{ChecksumType, RepoMd};
+use chantal_common::rpm::{ChecksumType, PrimaryPackage, RepoMd};
+use chantal_common::tree::{check_layout, Role};
 use chantal_common::Error;
 use sha2::{Digest, Sha256};
 
@@ -32,6 +34,7 @@ pub use progress::Progress;
 use error::Result;
 use metadata::{MetaFile, Parsed};
 use packages::{Adopter, Job};
+pub use plan::Plan;
 use transport::{Transport, MAX_REPOMD};
 
 /// What the caller needs for every repository it syncs.
@@ -78,6 +81,15 @@ pub struct Report {
     pub resumed: u64,
     pub elapsed: Duration,
     pub failures: Vec<(String, String)>,
+    /// `--dry-run`: the plan, for printing.
+    pub plan: Option<Box<DryRun>>,
+}
+
+/// A dry run's plan, and the latest version it was made against.
+#[derive(Debug, Clone)]
+pub struct DryRun {
+    pub plan: Plan,
+    pub previous: Vec<ContentItem>,
 }
 
 impl Engine<'_> {
@@ -174,6 +186,39 @@ impl Engine<'_> {
         opts: SyncOptions,
         ledger: &mut Ledger,
     ) -> Result<Report> {
+        let upstream = {
+            let _phase = tracing::info_span!("fetch").entered();
+            match self.fetch(repo, repo_id, transport, ledger)? {
+                Fetched::UpToDate(report) => return Ok(report),
+                Fetched::Upstream(u) => u,
+            }
+        };
+        let (plan, previous, latest) = {
+            let _phase = tracing::info_span!("plan").entered();
+            self.plan(repo, repo_id, &upstream, opts)?
+        };
+        if opts.dry_run {
+            return Ok(Report::dry_run(plan, previous));
+        }
+        let executed = {
+            let _phase = tracing::info_span!("download").entered();
+            self.execute(repo, &upstream, &plan, transport, ledger)?
+        };
+        let _phase = tracing::info_span!("commit").entered();
+        self.commit(
+            repo, repo_id, sync_id, &upstream, &plan, executed, latest, opts, ledger,
+        )
+    }
+
+    /// repomd.xml, then (unless nothing changed) every repodata file, verified, and the
+    /// parsed package lists.
+    fn fetch(
+        &self,
+        repo: &RepoConfig,
+        repo_id: i64,
+        transport: &Arc<Transport>,
+        ledger: &mut Ledger,
+    ) -> Result<Fetched> {
         let (catalogue, pool, progress) = (self.catalogue, &self.pool, self.progress);
         progress.phase(&format!(
             "metadata: fetching {}",
@@ -194,11 +239,14 @@ impl Engine<'_> {
             let packages = catalogue
                 .repository_summary(&repo.name)?
                 .map_or(0, |s| s.packages);
-            return Ok(Report::up_to_date(latest.version, packages));
+            return Ok(Fetched::UpToDate(Report::up_to_date(
+                latest.version,
+                packages,
+            )));
         }
         let md = RepoMd::parse(&repomd).map_err(|e| Error::Metadata {
             file: transport.url("repodata/repomd.xml"),
-            message: e,
+            message: e.to_string(),
         })?;
         let repomd_placed = pool.put_reader(&repomd[..], "repomd.xml")?;
         let repomd_blob = pool
@@ -230,158 +278,139 @@ impl Engine<'_> {
             }
         );
         self.check_cancel()?;
+        Ok(Fetched::Upstream(Upstream {
+            revision: md.revision,
+            repomd_blob,
+            files,
+            parsed,
+        }))
+    }
 
-        // Retention: which upstream packages the new version takes, and which of the latest
-        // version's packages stay although upstream dropped them.
+    /// The plan (see [`plan`]). What the pool holds is looked up, then reserved, so no
+    /// cleanup (on any host) collects it while this sync downloads the rest; a file lost
+    /// meanwhile is planned for download instead.
+    fn plan(
+        &self,
+        repo: &RepoConfig,
+        repo_id: i64,
+        upstream: &Upstream,
+        opts: SyncOptions,
+    ) -> Result<(Plan, Vec<ContentItem>, LatestState)> {
+        let (catalogue, pool) = (self.catalogue, &self.pool);
+        let latest = catalogue.latest_state(repo_id)?;
         let previous = catalogue.latest_content(repo_id)?;
-        let up_items: Vec<Evra<'_>> = parsed
-            .packages
-            .iter()
-            .map(|u| Evra {
-                name: &u.p.name,
-                arch: &u.p.arch,
-                epoch: u.p.epoch,
-                version: &u.p.version,
-                release: &u.p.release,
-            })
-            .collect();
-        let prev_items: Vec<Evra<'_>> = previous
-            .iter()
-            .map(|c| Evra {
-                name: &c.name,
-                arch: &c.arch,
-                epoch: c.epoch,
-                version: &c.version,
-                release: &c.release,
-            })
-            .collect();
-        let mut chosen = vec![false; parsed.packages.len()];
-        let mut kept_previous: Vec<usize> = Vec::new();
-        for pick in retention::plan(
-            repo.retention.policy,
-            repo.retention.deleted_packages,
-            &up_items,
-            &prev_items,
-        ) {
-            match pick {
-                Pick::Upstream(i) => chosen[i] = true,
-                Pick::Previous(i) => kept_previous.push(i),
-            }
-        }
-        let all_upstream = chosen.iter().all(|c| *c);
-
-        // The new version's paths as a whole, before anything is fetched: a set that could
-        // not be served is refused now, not after the downloads. (Retained packages whose
-        // href upstream now uses for another file give way below, so they are left out.)
-        {
-            use chantal_common::tree::{check_layout, Role};
-            let upstream_hrefs: Vec<&str> = parsed
-                .packages
-                .iter()
-                .zip(&chosen)
-                .filter(|(_, c)| **c)
-                .map(|(u, _)| u.p.location_href.as_str())
-                .collect();
-            let taken: HashSet<&str> = upstream_hrefs.iter().copied().collect();
-            let retained = kept_previous
-                .iter()
-                .map(|&i| previous[i].location_href.as_str())
-                .filter(|h| !taken.contains(h));
-            let repodata = std::iter::once("repodata/repomd.xml")
-                .chain(files.iter().map(|f| f.record.location_href.as_str()));
-            check_layout(
-                upstream_hrefs
-                    .iter()
-                    .copied()
-                    .chain(retained)
-                    .map(|h| (h, Role::Package))
-                    .chain(repodata.map(|h| (h, Role::Repodata))),
-            )
-            .map_err(|message| Error::Layout {
-                repository: repo.name.clone(),
-                message,
-            })?;
-        }
-
-        // Which packages does the pool already hold? Those found are reserved first, so no
-        // cleanup (on any host) collects them while this sync downloads the rest.
-        let known = self.resolve_known(&parsed)?;
-        let reserved = if opts.dry_run {
+        let packages: Vec<&PrimaryPackage> =
+            upstream.parsed.packages.iter().map(|u| &u.p).collect();
+        let known = self.resolve_known(&upstream.parsed)?;
+        let held_if = |ok: &dyn Fn(&KnownBlob) -> bool| -> HashMap<String, plan::Held> {
             known
-                .values()
-                .map(|k| (k.sha256.clone(), k.has_package))
+                .iter()
+                .filter(|(_, k)| ok(k))
+                .map(|(checksum, k)| {
+                    (
+                        checksum.clone(),
+                        plan::Held {
+                            sha256: k.sha256.clone(),
+                            has_row: k.has_package,
+                        },
+                    )
+                })
                 .collect()
-        } else {
-            let wanted: HashSet<&str> = parsed
-                .packages
-                .iter()
-                .zip(&chosen)
-                .filter(|(_, c)| **c)
-                .filter_map(|(u, _)| known.get(&u.p.checksum.value))
-                .map(|k| k.sha256.as_str())
-                .collect();
-            catalogue.reserve_blobs(&wanted.into_iter().collect::<Vec<_>>())?
         };
-        let mut sha: Vec<Option<String>> = vec![None; parsed.packages.len()];
-        let mut has_row: Vec<bool> = vec![false; parsed.packages.len()];
-        let mut jobs = Vec::new();
-        let mut want_bytes = 0u64;
-        for (i, u) in parsed.packages.iter().enumerate() {
-            if !chosen[i] {
-                continue;
-            }
-            let reuse = known.get(&u.p.checksum.value).and_then(|k| {
-                let has_package = *reserved.get(&k.sha256)?;
-                pool.absolute(&k.path).is_file().then_some((k, has_package))
-            });
-            match reuse {
-                Some((k, has_package)) => {
-                    sha[i] = Some(k.sha256.clone());
-                    has_row[i] = has_package;
-                }
-                _ => {
-                    want_bytes += u.p.size_package;
-                    jobs.push(Job {
-                        index: i,
-                        package: &u.p,
-                    });
-                }
-            }
-        }
-        if opts.dry_run {
-            let latest_count = catalogue
-                .repository_summary(&repo.name)?
-                .map_or(0, |s| s.packages);
-            let taken = chosen.iter().filter(|c| **c).count();
-            let kept = parsed
-                .packages
+        let inputs = |held| plan::Inputs {
+            upstream: &packages,
+            filtered: upstream.parsed.filtered,
+            previous: &previous,
+            retention: repo.retention,
+            held,
+        };
+        let draft_held = held_if(&|_| true);
+        let draft = plan::plan(&inputs(&draft_held));
+        // The new version's paths as a whole, before anything is fetched: a set that could
+        // not be served is refused now, not after the downloads.
+        check_layout(
+            draft
+                .entries
                 .iter()
-                .zip(&chosen)
-                .filter(|(u, c)| **c && have_rows.contains(&u.p.checksum.value))
-                .count()
-                + kept_previous.len();
-            let kept = i64::try_from(kept).unwrap_or(i64::MAX);
-            return Ok(Report {
-                outcome: Outcome::DryRun {
-                    to_download: jobs.len(),
-                    in_pool: taken - jobs.len(),
-                },
-                added: i64::try_from(taken + kept_previous.len()).unwrap_or(i64::MAX) - kept,
-                removed: (latest_count - kept).max(0),
-                unchanged: kept,
-                bytes: want_bytes,
-                resumed: 0,
-                elapsed: Duration::ZERO,
-                failures: Vec::new(),
-            });
+                .map(|e| (e.href.as_str(), Role::Package))
+                .chain(
+                    std::iter::once("repodata/repomd.xml")
+                        .chain(
+                            upstream
+                                .files
+                                .iter()
+                                .map(|f| f.record.location_href.as_str()),
+                        )
+                        .map(|h| (h, Role::Repodata)),
+                ),
+        )
+        .map_err(|message| Error::Layout {
+            repository: repo.name.clone(),
+            message,
+        })?;
+        let reserved = if opts.dry_run {
+            None
+        } else {
+            let wanted: Vec<&str> = draft
+                .entries
+                .iter()
+                .filter(|e| e.source == plan::Source::Reuse)
+                .filter_map(|e| e.sha256.as_deref())
+                .collect();
+            Some(catalogue.reserve_blobs(&wanted)?)
+        };
+        let held = held_if(&|k| {
+            let reserved = reserved.as_ref().is_none_or(|r| r.contains_key(&k.sha256));
+            reserved && pool.absolute(&k.path).is_file()
+        });
+        let mut held = held;
+        if let Some(r) = &reserved {
+            // The row may have gone meanwhile: the reservation's answer is the one to trust.
+            for h in held.values_mut() {
+                if let Some(has_row) = r.get(&h.sha256) {
+                    h.has_row = *has_row;
+                }
+            }
         }
+        let plan = plan::plan(&inputs(&held));
+        for &i in &plan.displaced {
+            tracing::warn!(
+                "{} now holds another file upstream: the retained older one is dropped",
+                previous[i].location_href
+            );
+        }
+        Ok((plan, previous, latest))
+    }
+
+    /// Downloads what the plan says, in parallel; every verified file goes into the pool.
+    fn execute(
+        &self,
+        repo: &RepoConfig,
+        upstream: &Upstream,
+        plan: &Plan,
+        transport: &Arc<Transport>,
+        ledger: &mut Ledger,
+    ) -> Result<Executed> {
+        let (catalogue, pool, progress) = (self.catalogue, &self.pool, self.progress);
+        let jobs: Vec<Job<'_>> = plan
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.source == plan::Source::Download)
+            .filter_map(|(n, e)| {
+                Some(Job {
+                    index: n,
+                    package: &upstream.parsed.packages[e.upstream?].p,
+                })
+            })
+            .collect();
         progress.phase(&format!(
             "packages: {} to download ({}), {} already in the pool",
             jobs.len(),
-            human_bytes(want_bytes),
-            chosen.iter().filter(|c| **c).count() - jobs.len()
+            human_bytes(plan.counts.download_bytes),
+            plan.counts.reuse
         ));
-        progress.downloads(&repo.name, jobs.len() as u64, want_bytes);
+        progress.downloads(&repo.name, jobs.len() as u64, plan.counts.download_bytes);
         let adopter = Adopter::new(pool.clone(), catalogue.clone());
         let done = self.rt.block_on(packages::download_all(
             transport.clone(),
@@ -392,65 +421,88 @@ impl Engine<'_> {
             progress,
         ));
         let adopted = adopter.finish();
+        let mut downloaded = HashMap::new();
         let mut failures = Vec::new();
         for d in done {
             // Bytes that crossed the wire count even for a package that then failed.
             ledger.bytes += d.transferred;
             ledger.resumed += d.resumed;
             match d.result {
-                Ok(sha256) => sha[d.index] = Some(sha256),
-                Err(e) => failures.push((parsed.packages[d.index].p.nevra(), e)),
+                Ok(sha256) => {
+                    downloaded.insert(d.index, sha256);
+                }
+                Err(e) => failures.push((plan.entries[d.index].nevra.to_string(), e)),
             }
         }
         progress.finish();
         adopted?;
-        // One journal commit makes every rename of this run durable, before a version refers
+        // One journal commit makes every link of this run durable, before a version refers
         // to the new files.
         pool.sync_filesystem()?;
         self.check_cancel()?;
         failures.sort();
+        Ok(Executed {
+            downloaded,
+            failures,
+        })
+    }
+
+    /// Package rows, repodata (upstream's, or written for the set) and the one transaction
+    /// that publishes the version.
+    #[allow(clippy::too_many_arguments)]
+    fn commit(
+        &self,
+        repo: &RepoConfig,
+        repo_id: i64,
+        sync_id: i64,
+        upstream: &Upstream,
+        plan: &Plan,
+        executed: Executed,
+        latest: LatestState,
+        opts: SyncOptions,
+        ledger: &Ledger,
+    ) -> Result<Report> {
+        let (catalogue, pool, progress) = (self.catalogue, &self.pool, self.progress);
+        let Executed {
+            downloaded,
+            failures,
+        } = executed;
         if !failures.is_empty() && !opts.allow_partial {
             return Err(SyncError::PackagesFailed {
                 repo: repo.name.clone(),
-                total: parsed.packages.len(),
+                total: plan.entries.len(),
                 failures,
                 latest: latest.version,
             });
         }
-
         progress.phase("commit: publishing the new version");
-        let mut content: Vec<(String, String)> = parsed
-            .packages
+        // The file of each entry: known from the start, or downloaded now.
+        let sha: Vec<Option<&str>> = plan
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(n, e)| {
+                e.sha256
+                    .as_deref()
+                    .or(downloaded.get(&n).map(String::as_str))
+            })
+            .collect();
+        let content: Vec<(String, String)> = plan
+            .entries
             .iter()
             .zip(&sha)
-            .filter_map(|(u, s)| s.clone().map(|s| (s, u.p.location_href.clone())))
+            .filter_map(|(e, s)| Some(((*s)?.to_string(), e.href.clone())))
             .collect();
-        let taken_hrefs: HashSet<&str> = content.iter().map(|(_, h)| h.as_str()).collect();
-        let mut retained = Vec::new();
-        for &i in &kept_previous {
-            let c = &previous[i];
-            if taken_hrefs.contains(c.location_href.as_str()) {
-                tracing::warn!(
-                    "{} now holds another file upstream: the retained older one is dropped",
-                    c.location_href
-                );
-                continue;
-            }
-            retained.push((c.sha256.clone(), c.location_href.clone()));
-        }
-        content.extend(retained);
-        let mut rows = new_package_rows(&parsed, &sha, &has_row);
+        let mut rows = new_package_rows(&upstream.parsed, plan, &sha);
         catalogue.insert_packages(&mut rows)?;
         // Upstream's repodata describes exactly upstream's set; anything else gets its own.
-        let exact =
-            all_upstream && kept_previous.is_empty() && parsed.filtered == 0 && failures.is_empty();
-        let metadata = if exact {
+        let metadata = if plan.regenerate.is_none() && failures.is_empty() {
             let mut m = vec![NewMetadata {
                 kind: "repomd".into(),
-                blob_sha256: repomd_blob.sha256.clone(),
+                blob_sha256: upstream.repomd_blob.sha256.clone(),
                 location_href: "repodata/repomd.xml".into(),
             }];
-            m.extend(files.iter().map(|f: &MetaFile| NewMetadata {
+            m.extend(upstream.files.iter().map(|f: &MetaFile| NewMetadata {
                 kind: f.record.kind.clone(),
                 blob_sha256: f.blob.sha256.clone(),
                 location_href: f.record.location_href.clone(),
@@ -467,9 +519,9 @@ impl Engine<'_> {
                 catalogue,
                 &chantal_common::repodata::Inputs {
                     content: &content,
-                    upstream: &files,
+                    upstream: &upstream.files,
                     previous_updateinfo,
-                    revision: md.revision.as_deref(),
+                    revision: upstream.revision.as_deref(),
                 },
             )?
         };
@@ -479,7 +531,7 @@ impl Engine<'_> {
             sync_id,
             content: &content,
             metadata: &metadata,
-            repomd_revision: md.revision.as_deref(),
+            repomd_revision: upstream.revision.as_deref(),
         })?;
         let outcome = match (result.version, failures.is_empty()) {
             (Some(v), true) => Outcome::NewVersion(v),
@@ -495,6 +547,7 @@ impl Engine<'_> {
             resumed: ledger.resumed,
             elapsed: Duration::ZERO,
             failures,
+            plan: None,
         })
     }
 
@@ -577,13 +630,7 @@ impl Engine<'_> {
         parsed: &Parsed,
         known: &mut HashMap<String, KnownBlob>,
     ) -> Result<()> {
-        let key = |p: &chantal_common::rpm::PrimaryPackage| {
-            format!(
-                "{}-{}:{}-{}.{}/{}",
-                p.name, p.epoch, p.version, p.release, p.arch, p.size_package
-            )
-        };
-        let unresolved: Vec<&chantal_common::rpm::PrimaryPackage> = parsed
+        let unresolved: Vec<&PrimaryPackage> = parsed
             .packages
             .iter()
             .map(|u| &u.p)
@@ -594,11 +641,7 @@ impl Engine<'_> {
         let wanted: Vec<NevraSize> = unresolved
             .iter()
             .map(|p| NevraSize {
-                name: p.name.clone(),
-                epoch: p.epoch,
-                version: p.version.clone(),
-                release: p.release.clone(),
-                arch: p.arch.clone(),
+                nevra: p.nevra.clone(),
                 size: i64::try_from(p.size_package).unwrap_or(i64::MAX),
             })
             .collect();
@@ -607,8 +650,8 @@ impl Engine<'_> {
             candidates.entry(k).or_default().push(blob);
         }
         let mut adopted = Vec::new();
-        for p in unresolved {
-            for blob in candidates.get(&key(p)).into_iter().flatten() {
+        for (p, w) in unresolved.iter().zip(&wanted) {
+            for blob in candidates.get(&w.key()).into_iter().flatten() {
                 let path = self.pool.absolute(&blob.path);
                 let Ok(mut f) = std::fs::File::open(&path) else {
                     continue;
@@ -643,29 +686,26 @@ impl Engine<'_> {
     }
 }
 
-/// Package rows to create, read from the spill one at a time.
+/// Package rows to create (for files whose row does not exist yet), read from the spill one
+/// at a time.
 fn new_package_rows<'a>(
     parsed: &'a Parsed,
-    sha: &'a [Option<String>],
-    has_row: &'a [bool],
+    plan: &'a Plan,
+    sha: &'a [Option<&'a str>],
 ) -> impl Iterator<Item = chantal_common::Result<NewPackage>> + 'a {
-    parsed
-        .packages
+    plan.entries
         .iter()
-        .enumerate()
-        .filter(move |(i, _)| sha[*i].is_some() && !has_row[*i])
-        .filter_map(move |(i, u)| {
+        .zip(sha)
+        .filter(|(e, s)| s.is_some() && !e.has_row)
+        .filter_map(move |(e, s)| {
+            let u = &parsed.packages[e.upstream?];
             // Packages without a spilled fragment are in the latest version: their row exists.
             let primary = u.primary?;
             let p = &u.p;
             let build = || -> chantal_common::Result<NewPackage> {
                 Ok(NewPackage {
-                    sha256: sha[i].clone().unwrap_or_default(),
-                    name: p.name.clone(),
-                    epoch: p.epoch,
-                    version: p.version.clone(),
-                    release: p.release.clone(),
-                    arch: p.arch.clone(),
+                    sha256: s.unwrap_or_default().to_string(),
+                    nevra: p.nevra.clone(),
                     checksum_type: p.checksum.kind.as_str().to_string(),
                     checksum: p.checksum.value.clone(),
                     size_package: i64::try_from(p.size_package).unwrap_or(i64::MAX),
@@ -681,6 +721,27 @@ fn new_package_rows<'a>(
             };
             Some(build())
         })
+}
+
+/// What the fetch phase brought: nothing to do, or upstream's metadata, verified and parsed.
+enum Fetched {
+    UpToDate(Report),
+    Upstream(Upstream),
+}
+
+/// Upstream's metadata, in the pool and parsed.
+struct Upstream {
+    revision: Option<String>,
+    repomd_blob: StoredBlob,
+    files: Vec<MetaFile>,
+    parsed: Parsed,
+}
+
+/// What the downloads did: the sha256 of each entry (by index in the plan) that arrived,
+/// and the packages that failed, with why.
+struct Executed {
+    downloaded: HashMap<usize, String>,
+    failures: Vec<(String, String)>,
 }
 
 /// What a run accumulated, kept even when it fails.
@@ -702,6 +763,26 @@ impl Report {
             resumed: 0,
             elapsed: Duration::ZERO,
             failures: Vec::new(),
+            plan: None,
+        }
+    }
+
+    fn dry_run(plan: Plan, previous: Vec<ContentItem>) -> Report {
+        let c = plan.counts;
+        let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        Report {
+            outcome: Outcome::DryRun {
+                to_download: c.download,
+                in_pool: c.reuse,
+            },
+            added: n(c.added),
+            removed: n(c.removed),
+            unchanged: n(c.unchanged),
+            bytes: c.download_bytes,
+            resumed: 0,
+            elapsed: Duration::ZERO,
+            failures: Vec::new(),
+            plan: Some(Box::new(DryRun { plan, previous })),
         }
     }
 }

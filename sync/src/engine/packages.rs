@@ -118,7 +118,7 @@ impl Adopter {
         self.tx.take();
         match self.handle.take().map(|h| h.join()) {
             Some(Ok(r)) => r,
-            Some(Err(_)) => Err(Error::Missing("the pool adopter thread panicked".into())),
+            Some(Err(_)) => Err(Error::Internal("the pool adopter thread panicked".into())),
             None => Ok(Vec::new()),
         }
     }
@@ -163,7 +163,7 @@ pub async fn download_all(
             let sender = adopter.sender();
             let slots = Arc::clone(&adopter.slots);
             async move {
-                let nevra = job.package.nevra();
+                let nevra = job.package.nevra.to_string();
                 let fetched = match slots.acquire_owned().await {
                     Ok(slot) => fetch_one(&transport, pool, job.package, progress, slot).await,
                     Err(_) => Err(SyncError::Interrupted),

@@ -229,11 +229,11 @@ pub fn candidates_by_nevra<S: Store>(
             &mut |sink| {
                 for w in wanted {
                     sink.row(&[
-                        Val::Str(&w.name),
-                        Val::I64(w.epoch),
-                        Val::Str(&w.version),
-                        Val::Str(&w.release),
-                        Val::Str(&w.arch),
+                        Val::Str(&w.nevra.name),
+                        Val::I64(w.nevra.epoch),
+                        Val::Str(&w.nevra.version),
+                        Val::Str(&w.nevra.release),
+                        Val::Str(&w.nevra.arch),
                         Val::I64(w.size),
                     ])?;
                 }
@@ -253,11 +253,7 @@ pub fn candidates_by_nevra<S: Store>(
             &[],
             |r| {
                 let key = NevraSize {
-                    name: r.string(0)?,
-                    epoch: r.i64(1)?,
-                    version: r.string(2)?,
-                    release: r.string(3)?,
-                    arch: r.string(4)?,
+                    nevra: super::nevra(r, 0)?,
                     size: r.i64(5)?,
                 }
                 .key();

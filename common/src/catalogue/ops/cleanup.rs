@@ -27,7 +27,7 @@ const COLLECTABLE: &str = "b.created_at < $1 AND (b.used_at IS NULL OR b.used_at
 pub fn cleanup<S: Store>(s: &S, run: CleanupRun<'_>) -> Result<CleanupReport> {
     let ctx = "cleaning up the catalogue";
     let Some(_lock) = s.take_cleanup_lock()? else {
-        return Err(crate::Error::Missing(
+        return Err(crate::Error::Busy(
             "another `chantal db cleanup` is running".into(),
         ));
     };

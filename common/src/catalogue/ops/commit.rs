@@ -46,11 +46,11 @@ pub fn insert_packages<S: Store>(
                     let p = p?;
                     sink.row(&[
                         Val::Str(&p.sha256),
-                        Val::Str(&p.name),
-                        Val::I64(p.epoch),
-                        Val::Str(&p.version),
-                        Val::Str(&p.release),
-                        Val::Str(&p.arch),
+                        Val::Str(&p.nevra.name),
+                        Val::I64(p.nevra.epoch),
+                        Val::Str(&p.nevra.version),
+                        Val::Str(&p.nevra.release),
+                        Val::Str(&p.nevra.arch),
                         Val::Str(&p.checksum_type),
                         Val::Str(&p.checksum),
                         Val::I64(p.size_package),

@@ -16,3 +16,15 @@ pub(super) mod sync;
 pub(super) fn in_version(t: &str, n: &str) -> String {
     format!("{t}.added_in <= {n} AND ({t}.removed_in IS NULL OR {t}.removed_in > {n})")
 }
+
+/// A package identity from five columns starting at `first`, in the order name, epoch,
+/// version, release, arch (every query that reads one selects them so).
+pub(super) fn nevra(r: &dyn super::db::Row, first: usize) -> crate::Result<crate::rpm::Nevra> {
+    Ok(crate::rpm::Nevra {
+        name: r.string(first)?,
+        epoch: r.i64(first + 1)?,
+        version: r.string(first + 2)?,
+        release: r.string(first + 3)?,
+        arch: r.string(first + 4)?,
+    })
+}

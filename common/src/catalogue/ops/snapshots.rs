@@ -57,9 +57,9 @@ pub fn create_snapshot<S: Store>(
         )?;
         let (repo_id, latest) = row.unwrap_or((0, None));
         let Some(version) = latest else {
-            return Err(Error::Missing(format!(
-                "{repository} has no version yet: sync it before taking a snapshot"
-            )));
+            return Err(Error::NoVersion {
+                repository: repository.into(),
+            });
         };
         let existing = db.opt(
             &ctx,
@@ -68,9 +68,11 @@ pub fn create_snapshot<S: Store>(
             |r| r.i64(0),
         )?;
         if let Some(v) = existing {
-            return Err(Error::Missing(format!(
-                "{repository} already has a snapshot named {name} (version {v})"
-            )));
+            return Err(Error::SnapshotExists {
+                repository: repository.into(),
+                name: name.into(),
+                version: v,
+            });
         }
         db.one(
             &ctx,
@@ -188,11 +190,7 @@ pub fn version_packages<S: Store>(
             &[repository.into(), version.into()],
             |r| {
                 Ok(VersionPackage {
-                    name: r.string(0)?,
-                    epoch: r.i64(1)?,
-                    version: r.string(2)?,
-                    release: r.string(3)?,
-                    arch: r.string(4)?,
+                    nevra: super::nevra(r, 0)?,
                     sha256: r.string(5)?,
                     location_href: r.string(6)?,
                 })

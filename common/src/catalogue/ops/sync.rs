@@ -219,11 +219,7 @@ pub fn latest_content<S: Store>(s: &S, repository_id: i64) -> Result<Vec<Content
                 Ok(ContentItem {
                     sha256: r.string(0)?,
                     location_href: r.string(1)?,
-                    name: r.string(2)?,
-                    epoch: r.i64(3)?,
-                    version: r.string(4)?,
-                    release: r.string(5)?,
-                    arch: r.string(6)?,
+                    nevra: super::nevra(r, 2)?,
                 })
             },
         )
@@ -263,7 +259,7 @@ pub fn for_each_fragment<S: Store>(
         db.query(
             ctx,
             &format!(
-                "SELECT w.href, p.checksum, p.name, p.arch, p.epoch, p.version, p.release,
+                "SELECT w.href, p.checksum, p.name, p.epoch, p.version, p.release, p.arch,
                         p.primary_xml, p.filelists_xml, p.other_xml
                    FROM wanted_fragments w JOIN packages p ON p.sha256 = w.sha256
                   ORDER BY w.href{order}"
@@ -273,11 +269,7 @@ pub fn for_each_fragment<S: Store>(
                 f(FragmentRow {
                     location_href: r.string(0)?,
                     pkgid: r.string(1)?,
-                    name: r.string(2)?,
-                    arch: r.string(3)?,
-                    epoch: r.i64(4)?,
-                    version: r.string(5)?,
-                    release: r.string(6)?,
+                    nevra: super::nevra(r, 2)?,
                     primary_xml: r.string(7)?,
                     filelists_xml: r.opt_string(8)?,
                     other_xml: r.opt_string(9)?,

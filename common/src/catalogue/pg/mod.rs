@@ -45,11 +45,9 @@ pub(super) struct PgStore {
 impl PgStore {
     /// Connects; a request waits at most `wait` for a connection once the server is gone.
     pub fn connect(url: &str, wait: Duration) -> Result<PgStore> {
-        let mut config = postgres::Config::from_str(url).map_err(|e| {
-            Error::Missing(format!(
-                "invalid database URL {}: {e}",
-                crate::redact::redact_url(url)
-            ))
+        let mut config = postgres::Config::from_str(url).map_err(|e| Error::BadDatabaseUrl {
+            url: crate::redact::redact_url(url),
+            reason: e.to_string(),
         })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(wait.min(CONNECT_TIMEOUT));

@@ -42,10 +42,7 @@ impl SqliteStore {
     /// Opens the catalogue file; with `create`, creates it (and its directory) when missing.
     pub fn open(path: &Path, create: bool) -> Result<SqliteStore> {
         if !create && !path.exists() {
-            return Err(Error::Missing(format!(
-                "no catalogue at {}: run `chantal init` first",
-                path.display()
-            )));
+            return Err(Error::NoCatalogue { path: path.into() });
         }
         if create {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

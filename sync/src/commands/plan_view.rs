@@ -1,0 +1,136 @@
+//! What `repo sync --dry-run` prints: the plan, as text or JSON from one serialisable value.
+
+use serde::Serialize;
+
+use crate::engine::human_bytes;
+use crate::engine::plan::{Counts, Plan, Regenerate, Source};
+
+/// One repository's plan, as printed.
+#[derive(Debug, Serialize)]
+pub struct PlanView {
+    pub repository: String,
+    /// Nothing changed upstream: no plan to make.
+    pub up_to_date: bool,
+    pub counts: Counts,
+    /// `upstream`: its repodata is kept as it is; otherwise why chantal writes its own.
+    pub repodata: String,
+    pub packages: Vec<PackageView>,
+    /// Packages of the latest version the new one would not hold.
+    pub dropped: Vec<PackageView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PackageView {
+    pub href: String,
+    pub nevra: String,
+    /// download, reuse or retain (absent for dropped packages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// Bytes to download.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub size: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl PlanView {
+    pub fn new(
+        repository: &str,
+        plan: &Plan,
+        previous: &[chantal_common::catalogue::VersionPackage],
+    ) -> PlanView {
+        PlanView {
+            repository: repository.to_string(),
+            up_to_date: false,
+            counts: plan.counts,
+            repodata: match plan.regenerate {
+                None => "upstream".into(),
+                Some(Regenerate::ArchitectureFilter) => {
+                    "generated: the architecture filter drops packages".into()
+                }
+                Some(Regenerate::NotAllUpstream) => {
+                    "generated: the policy takes fewer packages than upstream lists".into()
+                }
+                Some(Regenerate::Retained) => {
+                    "generated: retention keeps packages upstream dropped".into()
+                }
+            },
+            packages: plan
+                .entries
+                .iter()
+                .map(|e| PackageView {
+                    href: e.href.clone(),
+                    nevra: e.nevra.to_string(),
+                    source: Some(e.source),
+                    size: e.size,
+                })
+                .collect(),
+            dropped: plan
+                .dropped
+                .iter()
+                .map(|&i| PackageView {
+                    href: previous[i].location_href.clone(),
+                    nevra: previous[i].nevra.to_string(),
+                    source: None,
+                    size: 0,
+                })
+                .collect(),
+        }
+    }
+
+    /// A repository with nothing to do.
+    pub fn up_to_date(repository: &str, unchanged: usize) -> PlanView {
+        PlanView {
+            repository: repository.to_string(),
+            up_to_date: true,
+            counts: Counts {
+                unchanged,
+                ..Counts::default()
+            },
+            repodata: "upstream".into(),
+            packages: Vec::new(),
+            dropped: Vec::new(),
+        }
+    }
+
+    /// The plan's lines after the summary line; with `verbose`, every package.
+    pub fn lines(&self, verbose: bool) -> Vec<String> {
+        let c = &self.counts;
+        let mut out = vec![
+            format!(
+                "  download  {} packages ({})",
+                c.download,
+                human_bytes(c.download_bytes)
+            ),
+            format!("  reuse     {} packages the pool holds", c.reuse),
+            format!("  retain    {} packages upstream dropped", c.retain),
+            format!(
+                "  drop      {} packages of the latest version",
+                self.dropped.len()
+            ),
+            format!("  repodata  {}", self.repodata),
+        ];
+        if verbose {
+            for p in &self.packages {
+                let what = match p.source {
+                    Some(Source::Download) => "download",
+                    Some(Source::Reuse) => "reuse",
+                    Some(Source::Retain) => "retain",
+                    None => "",
+                };
+                let size = if p.size > 0 {
+                    format!(" ({})", human_bytes(p.size))
+                } else {
+                    String::new()
+                };
+                out.push(format!("  {what:<9} {} {}{size}", p.href, p.nevra));
+            }
+            for p in &self.dropped {
+                out.push(format!("  drop      {} {}", p.href, p.nevra));
+            }
+        }
+        out
+    }
+}
