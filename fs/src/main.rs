@@ -1,14 +1,16 @@
-//! `chantal-fs`: the read-only FUSE view of chantal's repositories.
+//! `chantal-fs`: the read-only FUSE view of chantal's repositories. The command line, the
+//! refresher thread and shutdown; everything else is in the library.
 
-mod fuse;
-mod view;
-
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chantal_common::catalogue::Catalogue;
+use chantal_fs::adapter;
+use chantal_fs::mount::{clear_stale_mount, detach};
+use chantal_fs::source::SystemClock;
+use chantal_fs::view::{self, View};
 use clap::Parser;
 use signal_hook::consts::{SIGINT, SIGTERM};
 
@@ -45,8 +47,6 @@ struct Cli {
     mountpoint: PathBuf,
 }
 
-/// How long a version that stopped being latest stays reachable under `latest/`.
-const GRACE: Duration = chantal_common::SERVING_GRACE;
 /// How long a request that needs the catalogue waits for it before failing with EIO.
 const CATALOGUE_WAIT: Duration = Duration::from_secs(2);
 /// How often the catalogue is asked for new versions and snapshots.
@@ -85,132 +85,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// A mount left behind by a daemon that died answers "transport endpoint is not connected":
-/// unmount it so this one can take its place.
-fn clear_stale_mount(mountpoint: &Path) -> anyhow::Result<()> {
-    // A directory read always reaches the file system; a stat may be answered from the
-    // kernel's attribute cache even when the daemon is gone.
-    match std::fs::read_dir(mountpoint).and_then(|_| std::fs::metadata(mountpoint)) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
-            tracing::warn!(
-                "{}: stale mount of a dead daemon, unmounting it",
-                mountpoint.display()
-            );
-            let ok = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(mountpoint)
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            if !ok {
-                anyhow::bail!(
-                    "{} is a stale mount and could not be unmounted: run `umount -l {}`",
-                    mountpoint.display(),
-                    mountpoint.display()
-                );
-            }
-            Ok(())
-        }
-        Err(e) => anyhow::bail!("cannot use mount point {}: {e}", mountpoint.display()),
-        Ok(m) if !m.is_dir() => anyhow::bail!("{} is not a directory", mountpoint.display()),
-        Ok(_) => {
-            if let Some(m) = mounted_at(mountpoint) {
-                anyhow::bail!(
-                    "{} is already mounted ({}, source {}): stop whatever serves it (another chantal-fs?) first",
-                    mountpoint.display(),
-                    m.fstype,
-                    m.source
-                );
-            }
-            Ok(())
-        }
-    }
-}
-
-/// A mount found in /proc/self/mountinfo.
-struct MountEntry {
-    fstype: String,
-    source: String,
-}
-
-/// The mount whose mount point is `path`, if any (a second daemon must not stack a mount on
-/// a live one).
-fn mounted_at(path: &Path) -> Option<MountEntry> {
-    let path = std::fs::canonicalize(path).ok()?;
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    // "36 35 98:0 /mnt1 /mnt/parent rw,noatime master:1 - ext3 /dev/root rw": the mount point
-    // is the fifth field (octal escapes for spaces and the like), then fstype and source
-    // after the " - " separator.
-    info.lines().rev().find_map(|line| {
-        let (left, right) = line.split_once(" - ")?;
-        let point = unescape_mountinfo(left.split(' ').nth(4)?);
-        let mut right = right.split(' ');
-        let (fstype, source) = (right.next()?, right.next()?);
-        (Path::new(&point) == path).then(|| MountEntry {
-            fstype: fstype.to_string(),
-            source: unescape_mountinfo(source),
-        })
-    })
-}
-
-fn unescape_mountinfo(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 4 <= bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Detaches the mount (MNT_DETACH): it leaves the directory tree at once, so new opens fail,
-/// while files already open keep working until they are closed.
-fn detach(mountpoint: &Path) -> anyhow::Result<()> {
-    match rustix::mount::unmount(mountpoint, rustix::mount::UnmountFlags::DETACH) {
-        Ok(()) => Ok(()),
-        // Not root: fusermount3 may detach a FUSE mount of its user.
-        Err(rustix::io::Errno::PERM) => {
-            let ok = std::process::Command::new("fusermount3")
-                .arg("-u")
-                .arg("-z")
-                .arg(mountpoint)
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            if ok {
-                Ok(())
-            } else {
-                anyhow::bail!(
-                    "cannot detach {}: fusermount3 -uz failed",
-                    mountpoint.display()
-                )
-            }
-        }
-        Err(e) => anyhow::bail!("cannot detach {}: {e}", mountpoint.display()),
-    }
-}
-
 fn run(cli: &Cli) -> anyhow::Result<()> {
     let config = chantal_common::config::Config::load(&cli.config)?;
     let catalogue = Catalogue::open_waiting(&config.database_url(), CATALOGUE_WAIT)?;
     let catalogue_for_listening = catalogue.clone();
     clear_stale_mount(&cli.mountpoint)?;
-    let view = Arc::new(view::View::new(
-        catalogue,
+    let view = Arc::new(View::new(
+        Arc::new(catalogue),
         config.storage.base_path.join("data"),
-        GRACE,
+        view::Options::default(),
+        Arc::new(SystemClock),
     ));
     let _ = view.refresh();
     // Signals are taken before mounting so none is lost; the handler thread only sets state.
@@ -232,7 +116,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     // without halt polling: 4 beat 1 and 2; with halt polling 2 beat 4).
     mount.n_threads = Some(usize::from(cli.threads));
     let session = fuser::spawn_mount(
-        fuse::ChantalFs::new(Arc::clone(&view)),
+        adapter::ChantalFs::new(Arc::clone(&view)),
         &cli.mountpoint,
         &mount,
     )

@@ -3,12 +3,11 @@
 //! passthrough, one backing id per open inode) or with positional reads through a handle
 //! opened once per `open`.
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use fuser::{
@@ -18,6 +17,7 @@ use fuser::{
     ReplyOpen, ReplyXattr, Request,
 };
 
+use crate::open_files::{Backings, OpenFiles};
 use crate::view::{Attr, Cache, Kind, View, ViewError};
 
 /// How long the kernel may cache what may change unannounced (the repository and snapshot
@@ -31,14 +31,7 @@ const LONG_TTL: Duration = Duration::from_secs(3600);
 
 pub struct ChantalFs {
     view: Arc<View>,
-    /// Handles read through the daemon, by file handle.
-    files: Mutex<HashMap<u64, Arc<File>>>,
-    /// Passthrough: one kernel backing id per inode, shared by every open of it at the time,
-    /// with the number of those opens. The kernel refuses a second, different backing file
-    /// for an inode that is open (the open fails with EIO), so two clients fetching one
-    /// package at once must get the same id. Dropping the id ends the kernel's use of it.
-    backings: Mutex<HashMap<u64, (BackingId, usize)>>,
-    next_fh: AtomicU64,
+    open: OpenFiles<BackingId>,
     /// Whether the kernel accepted FUSE passthrough (reads then bypass this daemon).
     passthrough: AtomicBool,
 }
@@ -47,33 +40,22 @@ impl ChantalFs {
     pub fn new(view: Arc<View>) -> ChantalFs {
         ChantalFs {
             view,
-            files: Mutex::new(HashMap::new()),
-            backings: Mutex::new(HashMap::new()),
-            next_fh: AtomicU64::new(1),
+            open: OpenFiles::default(),
             passthrough: AtomicBool::new(false),
         }
-    }
-
-    fn files(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<File>>> {
-        self.files.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn backings(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (BackingId, usize)>> {
-        self.backings.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// Answers an open with the inode's registered backing id (one more user), or gives the
 /// reply back. Called with the lock held, so a release cannot drop the id before the reply.
 fn reuse_backing(
-    backings: &mut HashMap<u64, (BackingId, usize)>,
+    backings: &mut Backings<'_, BackingId>,
     ino: u64,
     fh: u64,
     reply: ReplyOpen,
 ) -> Result<(), ReplyOpen> {
-    match backings.get_mut(&ino) {
-        Some((id, opens)) => {
-            *opens += 1;
+    match backings.share(ino) {
+        Some(id) => {
             // Passthrough with FOPEN_KEEP_CACHE makes opens fail.
             reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), id);
             Ok(())
@@ -164,10 +146,10 @@ impl Filesystem for ChantalFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        let fh = self.open.next_handle();
         let passthrough = self.passthrough.load(Ordering::Relaxed);
         let reply = if passthrough {
-            match reuse_backing(&mut self.backings(), ino.0, fh, reply) {
+            match reuse_backing(&mut self.open.backings(), ino.0, fh, reply) {
                 Ok(()) => return,
                 Err(reply) => reply,
             }
@@ -190,7 +172,7 @@ impl Filesystem for ChantalFs {
             }
         };
         let reply = if passthrough {
-            let mut backings = self.backings();
+            let mut backings = self.open.backings();
             // Another open of this inode may have registered one meanwhile.
             let reply = match reuse_backing(&mut backings, ino.0, fh, reply) {
                 Ok(()) => return,
@@ -198,7 +180,7 @@ impl Filesystem for ChantalFs {
             };
             match reply.open_backing(&f) {
                 Ok(id) => {
-                    let (id, _) = backings.entry(ino.0).or_insert((id, 1));
+                    let id = backings.register(ino.0, id);
                     reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), id);
                     return;
                 }
@@ -211,7 +193,7 @@ impl Filesystem for ChantalFs {
         } else {
             reply
         };
-        self.files().insert(fh, Arc::new(f));
+        self.open.insert_file(fh, f);
         // Pool files never change: the page cache stays valid across opens.
         reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
     }
@@ -228,8 +210,8 @@ impl Filesystem for ChantalFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let file = match self.files().get(&fh.0) {
-            Some(f) => Arc::clone(f),
+        let file = match self.open.file(fh.0) {
+            Some(f) => f,
             None => {
                 reply.error(Errno::EIO);
                 return;
@@ -261,16 +243,7 @@ impl Filesystem for ChantalFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        // A handle not read through the daemon is one of the inode's passthrough opens.
-        if self.files().remove(&fh.0).is_none() {
-            let mut backings = self.backings();
-            if let Some((_, opens)) = backings.get_mut(&ino.0) {
-                *opens -= 1;
-                if *opens == 0 {
-                    backings.remove(&ino.0);
-                }
-            }
-        }
+        self.open.release(ino.0, fh.0);
         reply.ok();
     }
 

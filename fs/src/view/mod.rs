@@ -20,12 +20,33 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chantal_common::catalogue::Catalogue;
 use chantal_common::tree::{Node, Tree, ROOT};
 use parking_lot::{Mutex, MutexGuard};
 
-/// Trees kept built at once.
-const CACHED_TREES: usize = 32;
+use crate::source::{Clock, Source};
+
+#[cfg(test)]
+mod reftest;
+#[cfg(test)]
+mod tests;
+
+/// How a view behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// How long a version that stopped being latest stays reachable under `latest/`.
+    pub grace: Duration,
+    /// Trees kept built at once (least recently used ones are rebuilt when asked for again).
+    pub cached_trees: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            grace: chantal_common::SERVING_GRACE,
+            cached_trees: 32,
+        }
+    }
+}
 /// Tree node numbers start here, above every fixed node.
 const TREE_BASE: u64 = 1 << 32;
 
@@ -118,9 +139,10 @@ const OUTAGE_REMINDER: Duration = Duration::from_secs(60);
 /// mean something else.
 pub type Invalidations = Vec<(u64, String)>;
 
-/// The view over the catalogue.
+/// The view over a [`Source`] (the catalogue).
 pub struct View {
-    catalogue: Catalogue,
+    source: Arc<dyn Source>,
+    clock: Arc<dyn Clock>,
     /// `<base_path>/data`.
     data: PathBuf,
     grace: Duration,
@@ -142,7 +164,12 @@ struct NodeRef {
 pub const ROOT_INO: u64 = 1;
 
 impl View {
-    pub fn new(catalogue: Catalogue, data: PathBuf, grace: Duration) -> View {
+    pub fn new(
+        source: Arc<dyn Source>,
+        data: PathBuf,
+        options: Options,
+        clock: Arc<dyn Clock>,
+    ) -> View {
         let mut state = State {
             repos: BTreeMap::new(),
             fixed: HashMap::new(),
@@ -151,7 +178,8 @@ impl View {
             by_base: BTreeMap::new(),
             next_base: TREE_BASE,
             trees: lru::LruCache::new(
-                std::num::NonZeroUsize::new(CACHED_TREES).unwrap_or(std::num::NonZeroUsize::MIN),
+                std::num::NonZeroUsize::new(options.cached_trees)
+                    .unwrap_or(std::num::NonZeroUsize::MIN),
             ),
             retiring: Vec::new(),
             latest_names: HashMap::new(),
@@ -159,11 +187,18 @@ impl View {
         };
         state.fixed.insert(Fixed::Root, ROOT_INO);
         View {
-            catalogue,
+            source,
+            clock,
             data,
-            grace,
+            grace: options.grace,
             state: Mutex::new(state),
         }
+    }
+
+    /// Drops every built tree; each is rebuilt, with the same inode numbers, when next asked
+    /// for.
+    pub fn forget_trees(&self) {
+        self.lock().trees.clear();
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -175,36 +210,35 @@ impl View {
     /// stays; the outage is logged when it starts, once a minute while it lasts, and when it
     /// ends.
     pub fn refresh(&self) -> Invalidations {
-        let summaries = self.catalogue.repository_summaries();
-        let snapshots = self.catalogue.snapshots(None);
+        let listing = self.source.listing();
+        let now = self.clock.now();
         let mut st = self.lock();
-        let (summaries, snapshots) = match (summaries, snapshots) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(e), _) | (_, Err(e)) => {
-                Self::outage(&mut st, &e);
+        let listing = match listing {
+            Ok(l) => l,
+            Err(e) => {
+                Self::outage(&mut st, &e, now);
                 return Vec::new();
             }
         };
         if let Some(o) = st.outage.take() {
             tracing::info!(
                 "catalogue available again after {:.1} s",
-                o.since.elapsed().as_secs_f64()
+                now.duration_since(o.since).as_secs_f64()
             );
         }
         let mut repos: BTreeMap<String, RepoState> = BTreeMap::new();
-        for s in summaries {
-            repos.entry(s.name).or_default().latest = s.latest_version;
+        for (name, latest) in listing.repositories {
+            repos.entry(name).or_default().latest = latest;
         }
-        for s in snapshots {
+        for (repository, name, version) in listing.snapshots {
             repos
-                .entry(s.repository)
+                .entry(repository)
                 .or_default()
                 .snapshots
-                .insert(s.name, s.version);
+                .insert(name, version);
         }
         // A repository appears once it has a version (a first sync that failed leaves a row).
         repos.retain(|_, r| r.latest.is_some() || !r.snapshots.is_empty());
-        let now = Instant::now();
         let deadline = now + self.grace;
         let mut invalidate = Vec::new();
         for (name, new) in &repos {
@@ -228,8 +262,7 @@ impl View {
     }
 
     /// Logs an outage: its start, then at most one reminder a minute.
-    fn outage(st: &mut State, e: &chantal_common::Error) {
-        let now = Instant::now();
+    fn outage(st: &mut State, e: &chantal_common::Error, now: Instant) {
         match &mut st.outage {
             None => {
                 tracing::error!("catalogue unavailable, serving cached trees only: {e}");
@@ -289,7 +322,7 @@ impl View {
                     return Err(ViewError::Unavailable);
                 }
                 let started = Instant::now();
-                let built = MutexGuard::unlocked(st, || self.catalogue.version_tree(repo, version));
+                let built = MutexGuard::unlocked(st, || self.source.version_tree(repo, version));
                 let tree = match built {
                     Ok(t) => Arc::new(t),
                     Err(e @ chantal_common::Error::Metadata { .. }) => {
@@ -298,7 +331,7 @@ impl View {
                     }
                     Err(e) => {
                         // Logged once; the refresher reminds and says when it is over.
-                        Self::outage(st, &e);
+                        Self::outage(st, &e, self.clock.now());
                         return Err(ViewError::Unavailable);
                     }
                 };
@@ -487,7 +520,7 @@ impl View {
         tried: i64,
         path: &str,
     ) -> Result<Option<Attr>, ViewError> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut versions: Vec<i64> = st
             .repos
             .get(repo)

@@ -1,0 +1,14 @@
+//! chantal-fs: every repository's latest version and snapshots as a read-only file system.
+//!
+//! - [`view`]: what the mount shows (inodes, trees, the grace period under `latest/`), over a
+//!   [`source::Source`], with no FUSE types: tested without a kernel.
+//! - [`source`]: the catalogue as a source, an in-memory one, and the view's clock.
+//! - [`open_files`]: file handles and FUSE passthrough backing ids, counted per inode.
+//! - [`adapter`]: the thin fuser callbacks over the view and the open files.
+//! - [`mount`]: stale and live mounts, detaching at shutdown.
+
+pub mod adapter;
+pub mod mount;
+pub mod open_files;
+pub mod source;
+pub mod view;

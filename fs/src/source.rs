@@ -1,0 +1,182 @@
+//! Where the view gets what it shows, and its clock: the catalogue and the system clock in
+//! the daemon; an in-memory source and a hand-moved clock in tests, so the view's rules
+//! (stable inodes, immutable snapshots, the grace period under `latest/`) are tested without
+//! a kernel or a database.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chantal_common::catalogue::Catalogue;
+use chantal_common::tree::{Leaf, Tree};
+use chantal_common::{Error, Result};
+use parking_lot::Mutex;
+
+/// What the top of the mount lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Every repository with its latest version (none before its first sync).
+    pub repositories: Vec<(String, Option<i64>)>,
+    /// Every snapshot: (repository, name, version).
+    pub snapshots: Vec<(String, String, i64)>,
+}
+
+/// What the view reads.
+pub trait Source: Send + Sync {
+    fn listing(&self) -> Result<Listing>;
+    /// The files of one version (a version never changes, so the view caches this).
+    fn version_tree(&self, repository: &str, version: i64) -> Result<Tree>;
+}
+
+impl Source for Catalogue {
+    fn listing(&self) -> Result<Listing> {
+        let repositories = self
+            .repository_summaries()?
+            .into_iter()
+            .map(|s| (s.name, s.latest_version))
+            .collect();
+        let snapshots = self
+            .snapshots(None)?
+            .into_iter()
+            .map(|s| (s.repository, s.name, s.version))
+            .collect();
+        Ok(Listing {
+            repositories,
+            snapshots,
+        })
+    }
+
+    fn version_tree(&self, repository: &str, version: i64) -> Result<Tree> {
+        Catalogue::version_tree(self, repository, version)
+    }
+}
+
+/// The view's notion of now (grace deadlines).
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Instant;
+}
+
+/// The monotonic system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// A clock that moves only when told to.
+pub struct ManualClock {
+    start: Instant,
+    millis: AtomicU64,
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        ManualClock {
+            start: Instant::now(),
+            millis: AtomicU64::new(0),
+        }
+    }
+}
+
+impl ManualClock {
+    pub fn advance(&self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.millis.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        self.start + Duration::from_millis(self.millis.load(Ordering::SeqCst))
+    }
+}
+
+/// A catalogue held in memory: versions as file lists, snapshots, and an outage switch.
+#[derive(Default)]
+pub struct MemorySource {
+    state: Mutex<Memory>,
+    builds: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Memory {
+    latest: BTreeMap<String, Option<i64>>,
+    versions: HashMap<(String, i64), Vec<(String, Leaf)>>,
+    snapshots: BTreeMap<(String, String), i64>,
+    down: bool,
+}
+
+impl MemorySource {
+    /// Adds version `version` of `repository` with these files and makes it latest.
+    pub fn publish(&self, repository: &str, version: i64, files: Vec<(String, Leaf)>) {
+        let mut m = self.state.lock();
+        m.versions.insert((repository.to_string(), version), files);
+        m.latest.insert(repository.to_string(), Some(version));
+    }
+
+    pub fn snapshot(&self, repository: &str, name: &str, version: i64) {
+        self.state
+            .lock()
+            .snapshots
+            .insert((repository.to_string(), name.to_string()), version);
+    }
+
+    pub fn delete_snapshot(&self, repository: &str, name: &str) {
+        self.state
+            .lock()
+            .snapshots
+            .remove(&(repository.to_string(), name.to_string()));
+    }
+
+    /// While down, every request fails as a lost database connection does.
+    pub fn set_down(&self, down: bool) {
+        self.state.lock().down = down;
+    }
+
+    /// How many trees were built (the view should build each version once while cached).
+    pub fn builds(&self) -> usize {
+        self.builds.load(Ordering::SeqCst)
+    }
+
+    fn check_up(m: &Memory) -> Result<()> {
+        if m.down {
+            Err(Error::Connect {
+                host: "memory".into(),
+                database: "test".into(),
+                reason: "down".into(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Source for MemorySource {
+    fn listing(&self) -> Result<Listing> {
+        let m = self.state.lock();
+        Self::check_up(&m)?;
+        Ok(Listing {
+            repositories: m.latest.iter().map(|(r, v)| (r.clone(), *v)).collect(),
+            snapshots: m
+                .snapshots
+                .iter()
+                .map(|((r, s), v)| (r.clone(), s.clone(), *v))
+                .collect(),
+        })
+    }
+
+    fn version_tree(&self, repository: &str, version: i64) -> Result<Tree> {
+        let files = {
+            let m = self.state.lock();
+            Self::check_up(&m)?;
+            m.versions
+                .get(&(repository.to_string(), version))
+                .cloned()
+                .unwrap_or_default()
+        };
+        self.builds.fetch_add(1, Ordering::SeqCst);
+        Tree::build(files)
+    }
+}

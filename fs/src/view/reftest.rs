@@ -1,0 +1,332 @@
+//! A reference model of the view, in the spirit of mountpoint-s3's reftests: random sequences
+//! of syncs, snapshots, snapshot deletes, cache evictions, refreshes and time passing, each
+//! followed by checks against a naive model of what the mount must show:
+//!
+//! - inode numbers never change: a fixed directory, and a path of a version in its context
+//!   (under `latest/`, or under a snapshot), always has the number it first had;
+//! - a snapshot's tree is exactly its version's files, whatever happened since;
+//! - `latest/` lists exactly the latest version, and under it every file of any version that
+//!   was latest within the grace period still resolves (a client that read that version's
+//!   repomd.xml gets what it names), unless another of them has a directory by that name;
+//!   a file of no such version does not.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use super::tests::{leaf, Fixture};
+use super::*;
+
+const REPOS: [&str; 2] = ["r", "q"];
+const SNAPSHOTS: [&str; 3] = ["s1", "s2", "s3"];
+/// Paths a version may hold; "x" and "x/d.rpm" never together (the sync refuses that), but
+/// in successive versions, so a lookup under `latest/` may cross a file that was a directory.
+const UNIVERSE: [&str; 6] = [
+    "Packages/a.rpm",
+    "Packages/b.rpm",
+    "Packages/sub/c.rpm",
+    "x",
+    "x/d.rpm",
+    "e.rpm",
+];
+const REPOMD: &str = "repodata/repomd.xml";
+const GRACE_SECS: u64 = 600;
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// A sync committing a new version with these paths of [`UNIVERSE`].
+    Sync(usize, Vec<bool>),
+    Snapshot(usize, usize),
+    DeleteSnapshot(usize, usize),
+    Evict,
+    Refresh,
+    Advance(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0..REPOS.len(), prop::collection::vec(any::<bool>(), UNIVERSE.len()))
+            .prop_map(|(r, v)| Op::Sync(r, v)),
+        2 => (0..REPOS.len(), 0..SNAPSHOTS.len()).prop_map(|(r, s)| Op::Snapshot(r, s)),
+        1 => (0..REPOS.len(), 0..SNAPSHOTS.len()).prop_map(|(r, s)| Op::DeleteSnapshot(r, s)),
+        1 => Just(Op::Evict),
+        4 => Just(Op::Refresh),
+        2 => (0u64..400).prop_map(Op::Advance),
+    ]
+}
+
+/// A path's size: the same bytes at the same href in every version, as package files are;
+/// repomd.xml differs per version.
+fn size_of(path: &str, version: i64) -> u64 {
+    if path == REPOMD {
+        1000 + version as u64
+    } else {
+        10 + path.len() as u64
+    }
+}
+
+#[derive(Default)]
+struct Model {
+    /// Each repository's versions (number = index + 1): its paths.
+    versions: BTreeMap<&'static str, Vec<BTreeSet<String>>>,
+    /// What the source holds now.
+    snapshots: BTreeMap<(&'static str, &'static str), i64>,
+    /// What the view was last shown (by a refresh): latest per repository, and snapshots.
+    seen_latest: BTreeMap<&'static str, i64>,
+    seen_snapshots: BTreeMap<(&'static str, &'static str), i64>,
+    /// Versions that stopped being latest, with the model time until which they are served.
+    retiring: Vec<(&'static str, i64, u64)>,
+    now_ms: u64,
+    /// The inode each (context path) was first given.
+    inodes: HashMap<String, u64>,
+}
+
+impl Model {
+    fn latest(&self, repo: &str) -> Option<i64> {
+        self.versions
+            .get(repo)
+            .map(|v| v.len() as i64)
+            .filter(|n| *n > 0)
+    }
+
+    fn files(&self, repo: &str, version: i64) -> &BTreeSet<String> {
+        &self.versions[repo][usize::try_from(version - 1).unwrap()]
+    }
+
+    /// Versions whose files `latest/` must still resolve.
+    fn served_under_latest(&self, repo: &str) -> Vec<i64> {
+        let mut v: Vec<i64> = self.seen_latest.get(repo).copied().into_iter().collect();
+        v.extend(
+            self.retiring
+                .iter()
+                .filter(|(r, _, until)| *r == repo && *until > self.now_ms)
+                .map(|(_, v, _)| *v),
+        );
+        v
+    }
+}
+
+fn apply(f: &Fixture, m: &mut Model, op: &Op) {
+    match op {
+        Op::Sync(r, pick) => {
+            let repo = REPOS[*r];
+            let mut paths: BTreeSet<String> = UNIVERSE
+                .iter()
+                .zip(pick)
+                .filter(|(_, p)| **p)
+                .map(|(h, _)| h.to_string())
+                .collect();
+            if paths.contains("x") {
+                paths.remove("x/d.rpm");
+            }
+            paths.insert(REPOMD.to_string());
+            let versions = m.versions.entry(repo).or_default();
+            versions.push(paths.clone());
+            let v = versions.len() as i64;
+            f.source.publish(
+                repo,
+                v,
+                paths
+                    .iter()
+                    .map(|p| {
+                        let mut l = leaf(p, size_of(p, v));
+                        l.1.pool_path = format!("{repo}/{v}/{p}");
+                        l
+                    })
+                    .collect(),
+            );
+        }
+        Op::Snapshot(r, s) => {
+            let (repo, name) = (REPOS[*r], SNAPSHOTS[*s]);
+            // The catalogue refuses a taken name and a repository without a version.
+            if let (Some(v), false) = (m.latest(repo), m.snapshots.contains_key(&(repo, name))) {
+                m.snapshots.insert((repo, name), v);
+                f.source.snapshot(repo, name, v);
+            }
+        }
+        Op::DeleteSnapshot(r, s) => {
+            let (repo, name) = (REPOS[*r], SNAPSHOTS[*s]);
+            m.snapshots.remove(&(repo, name));
+            f.source.delete_snapshot(repo, name);
+        }
+        Op::Evict => f.view.forget_trees(),
+        Op::Refresh => {
+            let _ = f.view.refresh();
+            for repo in REPOS {
+                let Some(now) = m.latest(repo) else { continue };
+                if let Some(old) = m.seen_latest.insert(repo, now) {
+                    if old != now {
+                        m.retiring.push((repo, old, m.now_ms + GRACE_SECS * 1000));
+                    }
+                }
+            }
+            m.seen_snapshots = m.snapshots.clone();
+        }
+        Op::Advance(secs) => {
+            f.clock.advance(Duration::from_secs(*secs));
+            m.now_ms += secs * 1000;
+        }
+    }
+}
+
+/// Every file below `path` by readdir, each checked to resolve by lookup to the same node.
+fn walk(f: &Fixture, path: &str) -> Result<BTreeMap<String, Attr>, TestCaseError> {
+    let mut out = BTreeMap::new();
+    let mut dirs = vec![String::new()];
+    while let Some(dir) = dirs.pop() {
+        let full = if dir.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}/{dir}")
+        };
+        let ino = f
+            .resolve(&full)
+            .map_err(|e| TestCaseError::fail(format!("{full}: {e:?}")))?
+            .ino;
+        let mut entries = Vec::new();
+        f.view
+            .readdir(ino, 2, |a, name, _| {
+                entries.push((*a, name.to_string()));
+                false
+            })
+            .map_err(|e| TestCaseError::fail(format!("readdir {full}: {e:?}")))?;
+        for (a, name) in entries {
+            let rel = if dir.is_empty() {
+                name
+            } else {
+                format!("{dir}/{name}")
+            };
+            let looked = f.resolve(&format!("{path}/{rel}"));
+            prop_assert_eq!(looked.map(|l| l.ino), Ok(a.ino), "{}/{}", path, rel);
+            match a.kind {
+                Kind::Dir => dirs.push(rel),
+                Kind::File => {
+                    out.insert(rel, a);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The inode of `key` is the one it had first.
+fn same_inode(m: &mut Model, key: String, ino: u64) -> Result<(), TestCaseError> {
+    let first = *m.inodes.entry(key.clone()).or_insert(ino);
+    prop_assert_eq!(first, ino, "inode of {} changed", key);
+    Ok(())
+}
+
+fn check(f: &Fixture, m: &mut Model) -> Result<(), TestCaseError> {
+    for repo in REPOS {
+        let Some(&latest) = m.seen_latest.get(repo) else {
+            prop_assert!(
+                f.resolve(repo).is_err(),
+                "{} shown before its first version",
+                repo
+            );
+            continue;
+        };
+        for fixed in [
+            repo.to_string(),
+            format!("{repo}/latest"),
+            format!("{repo}/snapshots"),
+        ] {
+            let ino = f
+                .resolve(&fixed)
+                .map_err(|e| TestCaseError::fail(format!("{fixed}: {e:?}")))?
+                .ino;
+            same_inode(m, fixed, ino)?;
+        }
+        // latest/ lists exactly the latest version.
+        let listed = walk(f, &format!("{repo}/latest"))?;
+        let want = m.files(repo, latest).clone();
+        prop_assert_eq!(listed.keys().cloned().collect::<BTreeSet<_>>(), want);
+        for (path, a) in &listed {
+            prop_assert_eq!(a.size, size_of(path, latest));
+            same_inode(m, format!("{repo}@{latest}/latest/{path}"), a.ino)?;
+        }
+        // Every file of a version served within the grace period resolves under latest/;
+        // nothing else does.
+        let served = m.served_under_latest(repo);
+        for path in UNIVERSE.iter().map(|s| s.to_string()) {
+            let holders: Vec<i64> = served
+                .iter()
+                .copied()
+                .filter(|v| m.files(repo, *v).contains(&path))
+                .collect();
+            let got = f.resolve(&format!("{repo}/latest/{path}"));
+            // A name cannot be a file and a directory at once: where another served version
+            // has a directory at the path, the directory may answer.
+            let a_dir_elsewhere = served.iter().any(|v| {
+                let prefix = format!("{path}/");
+                m.files(repo, *v).iter().any(|p| p.starts_with(&prefix))
+            });
+            match (holders.is_empty(), got) {
+                (false, Ok(a)) if a.kind == Kind::Dir && a_dir_elsewhere => {}
+                (false, Ok(a)) => {
+                    prop_assert_eq!(a.kind, Kind::File, "{}", path);
+                    prop_assert_eq!(a.size, size_of(&path, 0));
+                }
+                (false, Err(e)) => {
+                    return Err(TestCaseError::fail(format!(
+                        "{repo}/latest/{path} of versions {holders:?} (served within the grace period): {e:?}"
+                    )))
+                }
+                (true, Ok(a)) if a.kind == Kind::File => {
+                    return Err(TestCaseError::fail(format!(
+                        "{repo}/latest/{path} resolves though no version served holds it"
+                    )))
+                }
+                _ => {}
+            }
+        }
+    }
+    // A snapshot's tree is its version's, always.
+    for (&(repo, name), &v) in &m.seen_snapshots.clone() {
+        let root = format!("{repo}/snapshots/{name}");
+        let ino = f
+            .resolve(&root)
+            .map_err(|e| TestCaseError::fail(format!("{root}: {e:?}")))?
+            .ino;
+        same_inode(m, root.clone(), ino)?;
+        let listed = walk(f, &root)?;
+        prop_assert_eq!(
+            listed.keys().cloned().collect::<BTreeSet<_>>(),
+            m.files(repo, v).clone()
+        );
+        for (path, a) in &listed {
+            prop_assert_eq!(a.size, size_of(path, v));
+            // Every snapshot of one version shares the version's numbers.
+            same_inode(m, format!("{repo}@{v}/snapshot/{path}"), a.ino)?;
+            prop_assert_eq!(
+                f.view
+                    .path(a.ino)
+                    .map_err(|e| TestCaseError::fail(format!("{e:?}")))?,
+                std::path::PathBuf::from(format!("/data/{repo}/{v}/{path}"))
+            );
+        }
+    }
+    for repo in REPOS {
+        for name in SNAPSHOTS {
+            if !m.seen_snapshots.contains_key(&(repo, name)) && m.seen_latest.contains_key(repo) {
+                let path = format!("{repo}/snapshots/{name}");
+                prop_assert!(f.resolve(&path).is_err(), "{} outlived its deletion", path);
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn the_view_matches_its_reference_model(ops in prop::collection::vec(op(), 1..40)) {
+        // Two trees cached at most: evictions happen all along, not only on Op::Evict.
+        let f = Fixture::new(2);
+        let mut m = Model::default();
+        for op in &ops {
+            apply(&f, &mut m, op);
+            check(&f, &mut m)?;
+        }
+    }
+}

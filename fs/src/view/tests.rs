@@ -1,0 +1,290 @@
+//! The view without a kernel: what each path shows, inode stability, the grace period under
+//! `latest/`, outages and the tree cache.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chantal_common::tree::Leaf;
+
+use super::*;
+use crate::source::{ManualClock, MemorySource};
+
+pub(super) fn leaf(href: &str, size: u64) -> (String, Leaf) {
+    (
+        href.to_string(),
+        Leaf {
+            pool_path: format!("pool/{href}"),
+            size,
+            mtime: 1_700_000_000,
+        },
+    )
+}
+
+pub(super) struct Fixture {
+    pub source: Arc<MemorySource>,
+    pub clock: Arc<ManualClock>,
+    pub view: View,
+}
+
+impl Fixture {
+    pub fn new(cached_trees: usize) -> Fixture {
+        let source = Arc::new(MemorySource::default());
+        let clock = Arc::new(ManualClock::default());
+        let view = View::new(
+            source.clone(),
+            PathBuf::from("/data"),
+            Options {
+                grace: Duration::from_secs(600),
+                cached_trees,
+            },
+            clock.clone(),
+        );
+        Fixture {
+            source,
+            clock,
+            view,
+        }
+    }
+
+    /// The node at a slash-separated path from the mount's root, looked up one name at a time
+    /// as the kernel does.
+    pub fn resolve(&self, path: &str) -> Result<Attr, ViewError> {
+        let mut attr = self.view.getattr(ROOT_INO)?;
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            attr = self.view.lookup(attr.ino, part)?;
+        }
+        Ok(attr)
+    }
+
+    /// A directory's names (without `.` and `..`), read in chunks of `chunk` as a small
+    /// kernel buffer would.
+    pub fn list(&self, path: &str, chunk: usize) -> Result<Vec<String>, ViewError> {
+        let ino = self.resolve(path)?.ino;
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let mut got = 0;
+            self.view.readdir(ino, offset, |_, name, next| {
+                if got == chunk {
+                    return true;
+                }
+                got += 1;
+                offset = next;
+                if name != "." && name != ".." {
+                    out.push(name.to_string());
+                }
+                false
+            })?;
+            if got == 0 {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_mount_shows_repositories_latest_and_snapshots() {
+    let f = Fixture::new(32);
+    f.source.publish(
+        "baseos",
+        1,
+        vec![
+            leaf("repodata/repomd.xml", 10),
+            leaf("Packages/a-1.rpm", 100),
+            leaf("Packages/b-1.rpm", 200),
+        ],
+    );
+    f.source.snapshot("baseos", "2026-11", 1);
+    // A repository whose first sync failed has no version: not shown.
+    let _ = f.view.refresh();
+    assert_eq!(f.list("", 100).unwrap(), ["baseos"]);
+    assert_eq!(f.list("baseos", 100).unwrap(), ["latest", "snapshots"]);
+    assert_eq!(f.list("baseos/snapshots", 100).unwrap(), ["2026-11"]);
+    assert_eq!(
+        f.list("baseos/latest", 100).unwrap(),
+        ["Packages", "repodata"]
+    );
+    assert_eq!(
+        f.list("baseos/latest/Packages", 1).unwrap(),
+        ["a-1.rpm", "b-1.rpm"],
+        "readdir resumes at its offset"
+    );
+    let a = f.resolve("baseos/latest/Packages/b-1.rpm").unwrap();
+    assert_eq!((a.kind, a.size, a.cache), (Kind::File, 200, Cache::Long));
+    assert_eq!(
+        f.view.path(a.ino).unwrap(),
+        PathBuf::from("/data/pool/Packages/b-1.rpm")
+    );
+    assert_eq!(
+        f.resolve("baseos/latest/repodata").unwrap().cache,
+        Cache::Latest,
+        "latest's root entries are invalidated when latest moves"
+    );
+    let dir = f.resolve("baseos/latest/Packages").unwrap();
+    assert_eq!(f.view.path(dir.ino), Err(ViewError::IsADirectory));
+    assert_eq!(
+        f.view.readdir(a.ino, 0, |_, _, _| false),
+        Err(ViewError::NotADirectory)
+    );
+    assert_eq!(f.resolve("baseos/latest/nope"), Err(ViewError::NotFound));
+    assert_eq!(
+        f.resolve("baseos/snapshots/2026-12"),
+        Err(ViewError::NotFound)
+    );
+    assert_eq!(f.resolve("other"), Err(ViewError::NotFound));
+    assert_eq!(
+        f.view.getattr(TREE_BASE + 1_000_000),
+        Err(ViewError::NotFound)
+    );
+    // The same file under a snapshot is another node (its own context), with the same bytes.
+    let s = f
+        .resolve("baseos/snapshots/2026-11/Packages/b-1.rpm")
+        .unwrap();
+    assert_ne!(s.ino, a.ino);
+    assert_eq!(f.view.path(s.ino), f.view.path(a.ino));
+    assert_eq!(
+        f.source.builds(),
+        1,
+        "one tree per version, shared by its contexts"
+    );
+}
+
+#[test]
+fn inode_numbers_survive_evictions_and_latest_moving() {
+    let f = Fixture::new(1);
+    f.source
+        .publish("r", 1, vec![leaf("a.rpm", 1), leaf("d/b.rpm", 2)]);
+    f.source.snapshot("r", "s1", 1);
+    let _ = f.view.refresh();
+    let latest_b = f.resolve("r/latest/d/b.rpm").unwrap().ino;
+    let snap_b = f.resolve("r/snapshots/s1/d/b.rpm").unwrap().ino;
+    f.source.publish("r", 2, vec![leaf("c.rpm", 3)]);
+    let _ = f.view.refresh();
+    // Only one tree fits the cache: every step below rebuilds one.
+    assert_eq!(f.resolve("r/latest/c.rpm").unwrap().size, 3);
+    assert_eq!(f.resolve("r/snapshots/s1/d/b.rpm").unwrap().ino, snap_b);
+    f.view.forget_trees();
+    assert_eq!(f.view.getattr(snap_b).unwrap().size, 2);
+    assert_eq!(
+        f.resolve("r/latest/d/b.rpm").unwrap().ino,
+        latest_b,
+        "version 1 under latest/ (within the grace period) keeps its numbers"
+    );
+    assert!(f.source.builds() >= 4);
+}
+
+#[test]
+fn a_snapshot_name_given_to_another_version_shows_that_version() {
+    let f = Fixture::new(32);
+    f.source.publish("r", 1, vec![leaf("a.rpm", 1)]);
+    f.source.snapshot("r", "s", 1);
+    let _ = f.view.refresh();
+    let old = f.resolve("r/snapshots/s/a.rpm").unwrap();
+    f.source.publish("r", 2, vec![leaf("b.rpm", 2)]);
+    f.source.delete_snapshot("r", "s");
+    let _ = f.view.refresh();
+    assert_eq!(f.resolve("r/snapshots/s"), Err(ViewError::NotFound));
+    f.source.snapshot("r", "s", 2);
+    let _ = f.view.refresh();
+    assert_eq!(f.list("r/snapshots/s", 10).unwrap(), ["b.rpm"]);
+    assert_eq!(f.resolve("r/snapshots/s/a.rpm"), Err(ViewError::NotFound));
+    assert_eq!(
+        f.resolve("r/snapshots/s").unwrap().cache,
+        Cache::Short,
+        "a snapshot's root may change meaning: cached briefly"
+    );
+    // A kernel still holding the old inode gets version 1's file: it never changes.
+    assert_eq!(f.view.getattr(old.ino).unwrap().size, 1);
+}
+
+#[test]
+fn the_previous_latest_is_served_for_the_grace_period_then_forgotten() {
+    let f = Fixture::new(32);
+    f.source.publish(
+        "r",
+        1,
+        vec![leaf("repodata/repomd.xml", 1), leaf("Packages/old.rpm", 1)],
+    );
+    let _ = f.view.refresh();
+    assert_eq!(f.list("r/latest", 10).unwrap(), ["Packages", "repodata"]);
+    f.source.publish(
+        "r",
+        2,
+        vec![leaf("repodata/repomd.xml", 2), leaf("new/new.rpm", 2)],
+    );
+    let inval = f.view.refresh();
+    let latest_ino = f.resolve("r/latest").unwrap().ino;
+    let mut names: Vec<&str> = inval
+        .iter()
+        .inspect(|(dir, _)| assert_eq!(*dir, latest_ino))
+        .map(|(_, n)| n.as_str())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["Packages", "repodata"],
+        "the entries the kernel may hold"
+    );
+    assert_eq!(f.list("r/latest", 10).unwrap(), ["new", "repodata"]);
+    assert_eq!(f.resolve("r/latest/repodata/repomd.xml").unwrap().size, 2);
+    // A client that read version 1's repomd.xml still gets its packages...
+    assert_eq!(f.resolve("r/latest/Packages/old.rpm").unwrap().size, 1);
+    assert_eq!(
+        f.resolve("r/latest/Packages").unwrap().cache,
+        Cache::Short,
+        "a name latest/ answers from another version only for now"
+    );
+    f.clock.advance(Duration::from_secs(599));
+    assert!(f.resolve("r/latest/Packages/old.rpm").is_ok());
+    // ...until the grace period is over.
+    f.clock.advance(Duration::from_secs(2));
+    let _ = f.view.refresh();
+    assert_eq!(
+        f.resolve("r/latest/Packages/old.rpm"),
+        Err(ViewError::NotFound)
+    );
+    assert_eq!(f.resolve("r/latest/new/new.rpm").unwrap().size, 2);
+}
+
+#[test]
+fn an_outage_keeps_what_is_cached_and_fails_the_rest_quickly() {
+    let f = Fixture::new(32);
+    f.source.publish("r", 1, vec![leaf("a.rpm", 1)]);
+    f.source.snapshot("r", "s", 1);
+    f.source.publish("q", 1, vec![leaf("q.rpm", 1)]);
+    let _ = f.view.refresh();
+    assert!(f.resolve("r/latest/a.rpm").is_ok());
+    f.source.set_down(true);
+    assert!(f.view.refresh().is_empty());
+    assert_eq!(
+        f.list("", 10).unwrap(),
+        ["q", "r"],
+        "the last listing stays"
+    );
+    assert!(f.resolve("r/latest/a.rpm").is_ok(), "cached tree");
+    assert!(f.resolve("r/snapshots/s/a.rpm").is_ok(), "same version");
+    assert_eq!(f.resolve("q/latest/q.rpm"), Err(ViewError::Unavailable));
+    let builds = f.source.builds();
+    assert_eq!(f.resolve("q/latest/q.rpm"), Err(ViewError::Unavailable));
+    assert_eq!(
+        f.source.builds(),
+        builds,
+        "no new attempt during a known outage"
+    );
+    f.source.set_down(false);
+    let _ = f.view.refresh();
+    assert_eq!(f.resolve("q/latest/q.rpm").unwrap().size, 1);
+}
+
+#[test]
+fn a_version_whose_tree_cannot_be_built_is_an_io_error_not_an_outage() {
+    let f = Fixture::new(32);
+    // Two files at one path: the catalogue would never hold this, the view must not panic.
+    f.source
+        .publish("r", 1, vec![leaf("a.rpm", 1), leaf("a.rpm/b.rpm", 1)]);
+    f.source.publish("ok", 1, vec![leaf("x.rpm", 1)]);
+    let _ = f.view.refresh();
+    assert_eq!(f.resolve("r/latest/a.rpm"), Err(ViewError::Unavailable));
+    assert_eq!(f.resolve("ok/latest/x.rpm").unwrap().size, 1);
+}
