@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::cli::Format;
 
 /// Set once standard output cannot take more: further output is dropped.
 static CLOSED: AtomicBool = AtomicBool::new(false);
@@ -79,7 +82,7 @@ pub fn err_line(text: impl fmt::Display) {
 }
 
 /// Prints rows as left-aligned columns separated by two spaces; the last column is not padded.
-pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+pub fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -129,9 +132,97 @@ pub fn time(t: &DateTime<Utc>) -> String {
 }
 
 /// Writes a JSON value followed by a newline.
-pub fn json(out: &mut impl Write, value: &serde_json::Value) -> std::io::Result<()> {
+pub fn json(out: &mut dyn Write, value: &serde_json::Value) -> std::io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)
+}
+
+/// A row of a listing (`repo list`, `snapshot list`): the table and the JSON come from this
+/// one struct, the table's columns being fields of the JSON rows.
+pub trait Row: Serialize {
+    /// The table's columns: (JSON field, header), in order.
+    const COLUMNS: &'static [(&'static str, &'static str)];
+    /// The table's text for `field` (sizes and times as people read them).
+    fn cell(&self, field: &str) -> String;
+}
+
+/// Prints rows as a table or a JSON array.
+pub fn rows<R: Row>(format: Format, rows: &[R]) -> anyhow::Result<()> {
+    let mut out = Out;
+    match format {
+        Format::Json => json(&mut out, &serde_json::to_value(rows)?)?,
+        Format::Table => write_table(&mut out, rows)?,
+    }
+    Ok(())
+}
+
+/// Writes rows as a table.
+pub fn write_table<R: Row>(out: &mut dyn Write, rows: &[R]) -> io::Result<()> {
+    if let Some(first) = rows.first() {
+        columns_are_fields(first).map_err(io::Error::other)?;
+    }
+    let header: Vec<&str> = R::COLUMNS.iter().map(|(_, h)| *h).collect();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| R::COLUMNS.iter().map(|(f, _)| r.cell(f)).collect())
+        .collect();
+    table(out, &header, &cells)
+}
+
+/// A table column that is not a JSON field is a bug: every table printed in the tests checks.
+fn columns_are_fields<R: Row>(row: &R) -> Result<(), String> {
+    let v = serde_json::to_value(row).map_err(|e| e.to_string())?;
+    for (field, _) in R::COLUMNS {
+        if v.get(field).is_none() {
+            return Err(format!(
+                "internal error: table column {field} is not a field of {}",
+                std::any::type_name::<R>()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A report on one thing (`repo show`, `snapshot show`, `db status`...): JSON from the
+/// struct, or text written from the same struct.
+pub trait Report: Serialize {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// Prints a report as text or JSON.
+pub fn report<R: Report>(format: Format, report: &R) -> anyhow::Result<()> {
+    let mut out = Out;
+    match format {
+        Format::Json => json(&mut out, &serde_json::to_value(report)?)?,
+        Format::Table => report.text(&mut out)?,
+    }
+    Ok(())
+}
+
+/// Serialises times as RFC 3339 with an explicit offset (`2026-11-27T23:59:01+00:00`), as
+/// chantal's JSON always has.
+pub mod rfc3339 {
+    use chrono::{DateTime, Utc};
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339())
+    }
+
+    pub mod option {
+        use chrono::{DateTime, Utc};
+        use serde::Serializer;
+
+        pub fn serialize<S: Serializer>(
+            t: &Option<DateTime<Utc>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_str(&t.to_rfc3339()),
+                None => s.serialize_none(),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -162,5 +253,32 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "NAME       N\na          1\nlong-name  22\n"
         );
+    }
+
+    #[derive(Serialize)]
+    struct Fruit {
+        name: &'static str,
+        grams: u32,
+    }
+
+    impl Row for Fruit {
+        const COLUMNS: &'static [(&'static str, &'static str)] =
+            &[("name", "NAME"), ("weight", "WEIGHT")];
+        fn cell(&self, field: &str) -> String {
+            match field {
+                "name" => self.name.into(),
+                _ => format!("{} g", self.grams),
+            }
+        }
+    }
+
+    #[test]
+    fn a_table_column_must_be_a_json_field() {
+        let err = columns_are_fields(&Fruit {
+            name: "pear",
+            grams: 180,
+        })
+        .unwrap_err();
+        assert!(err.contains("column weight"), "{err}");
     }
 }

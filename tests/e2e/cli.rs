@@ -198,7 +198,7 @@ fn repo_show_masks_secrets() {
         "conf.d/basic.yaml",
         &repo_yaml(
             "vendor",
-            "credentials:\n  type: basic\n  username: alice\n  password: hunter2\n",
+            "credentials:\n  type: basic\n  username: alice\n  password: hunter2\nrpm:\n  gpgkey_url: https://keys:k3yPass@keys.example/RPM-GPG-KEY\n",
         ),
     );
     env.write(
@@ -225,12 +225,13 @@ fn repo_show_masks_secrets() {
         "{vendor}"
     );
     assert!(!vendor.contains("hunter2"), "{vendor}");
+    assert!(!vendor.contains("k3yPass"), "{vendor}");
 
     let json = env
         .chantal(&["repo", "show", "--repo-id", "vendor", "--format", "json"])
         .ok();
     assert!(
-        !json.contains("hunter2") && !json.contains("pr0xyPass"),
+        !json.contains("hunter2") && !json.contains("pr0xyPass") && !json.contains("k3yPass"),
         "{json}"
     );
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();

@@ -1,10 +1,12 @@
 //! `chantal db migrate` and `chantal db status`.
 
-use serde_json::json;
+use std::io::{self, Write};
+
+use serde::Serialize;
 
 use super::Context;
 use crate::cli::Format;
-use crate::output;
+use crate::output::{self, Report};
 use crate::ExitStatus;
 
 pub fn migrate(ctx: &Context) -> anyhow::Result<ExitStatus> {
@@ -43,6 +45,34 @@ pub fn copy_to(ctx: &Context, url: &str) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
+#[derive(Debug, Serialize)]
+struct DbStatus {
+    /// The backend's id (`sqlite`, `postgresql`).
+    backend: &'static str,
+    #[serde(skip)]
+    backend_name: &'static str,
+    database: String,
+    schema_version: i64,
+    latest_known: i64,
+    state: &'static str,
+    applied: Vec<Applied>,
+    pending: Vec<Pending>,
+}
+
+#[derive(Debug, Serialize)]
+struct Applied {
+    version: i64,
+    name: String,
+    #[serde(serialize_with = "output::rfc3339::serialize")]
+    applied_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Serialize)]
+struct Pending {
+    version: i64,
+    name: &'static str,
+}
+
 pub fn status(ctx: &Context, format: Format) -> anyhow::Result<ExitStatus> {
     let catalogue = ctx.catalogue_existing()?;
     let s = catalogue.schema_status()?;
@@ -53,53 +83,67 @@ pub fn status(ctx: &Context, format: Format) -> anyhow::Result<ExitStatus> {
     } else {
         "outdated: run `chantal db migrate`"
     };
-    let mut out = crate::output::Out;
-    match format {
-        Format::Json => output::json(
-            &mut out,
-            &json!({
-                "backend": catalogue.backend_kind().id(),
-                "database": catalogue.describe(),
-                "schema_version": s.current,
-                "latest_known": s.latest_known,
-                "state": state,
-                "applied": s.applied.iter().map(|(v, name, at)| json!({
-                    "version": v, "name": name, "applied_at": at.to_rfc3339(),
-                })).collect::<Vec<_>>(),
-                "pending": s.pending.iter().map(|m| json!({
-                    "version": m.version, "name": m.name,
-                })).collect::<Vec<_>>(),
-            }),
-        )?,
-        Format::Table => {
-            use std::io::Write;
-            writeln!(
-                out,
-                "catalogue:       {}, {}",
-                catalogue.backend_kind().name(),
-                catalogue.describe()
-            )?;
-            writeln!(
-                out,
-                "schema version:  {} ({state}; this chantal knows {})",
-                s.current, s.latest_known
-            )?;
-            let pending: Vec<&str> = s.pending.iter().map(|m| m.name).collect();
-            writeln!(
-                out,
-                "pending:         {}",
-                if pending.is_empty() {
-                    "none".to_string()
-                } else {
-                    pending.join(", ")
-                }
-            )?;
-            for (_, name, at) in &s.applied {
-                writeln!(out, "applied:         {name}  {}", output::time(at))?;
-            }
-        }
-    }
+    let view = DbStatus {
+        backend: catalogue.backend_kind().id(),
+        backend_name: catalogue.backend_kind().name(),
+        database: catalogue.describe(),
+        schema_version: s.current,
+        latest_known: s.latest_known,
+        state,
+        applied: s
+            .applied
+            .into_iter()
+            .map(|(version, name, applied_at)| Applied {
+                version,
+                name,
+                applied_at,
+            })
+            .collect(),
+        pending: s
+            .pending
+            .iter()
+            .map(|m| Pending {
+                version: m.version,
+                name: m.name,
+            })
+            .collect(),
+    };
+    output::report(format, &view)?;
     Ok(ExitStatus::Success)
+}
+
+impl Report for DbStatus {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "catalogue:       {}, {}",
+            self.backend_name, self.database
+        )?;
+        writeln!(
+            out,
+            "schema version:  {} ({}; this chantal knows {})",
+            self.schema_version, self.state, self.latest_known
+        )?;
+        let pending: Vec<&str> = self.pending.iter().map(|m| m.name).collect();
+        writeln!(
+            out,
+            "pending:         {}",
+            if pending.is_empty() {
+                "none".to_string()
+            } else {
+                pending.join(", ")
+            }
+        )?;
+        for a in &self.applied {
+            writeln!(
+                out,
+                "applied:         {}  {}",
+                a.name,
+                output::time(&a.applied_at)
+            )?;
+        }
+        Ok(())
+    }
 }
 
 pub fn cleanup(

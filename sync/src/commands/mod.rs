@@ -1,12 +1,10 @@
-//! One module per command group; `run` dispatches.
+//! One module per command group (a directory with a file per subcommand once a group grows);
+//! `run` dispatches.
 
 mod db;
-mod export;
 mod init;
-mod plan_view;
 mod repo;
 mod snapshot;
-mod sync;
 
 use chantal_common::catalogue::Catalogue;
 use chantal_common::config::Config;
@@ -59,8 +57,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
     match &cli.command {
         Command::Init => init::run(&ctx),
         Command::Repo(RepoCommand::List(f)) => repo::list(&ctx, f.format),
-        Command::Repo(RepoCommand::Sync(args)) => sync::run(&ctx, args, cli.verbose),
-        Command::Repo(RepoCommand::Export(args)) => export::run(&ctx, args),
+        Command::Repo(RepoCommand::Sync(args)) => repo::sync::run(&ctx, args, cli.verbose),
+        Command::Repo(RepoCommand::Export(args)) => repo::export::run(&ctx, args),
         Command::Repo(RepoCommand::Show { repo_id, format }) => {
             repo::show(&ctx, repo_id, format.format)
         }

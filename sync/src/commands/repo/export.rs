@@ -5,7 +5,7 @@ use chantal_common::catalogue::Catalogue;
 use chantal_common::config::RepoConfig;
 use chantal_common::export::{Exporter, DEFAULT_GRACE};
 
-use super::Context;
+use super::super::Context;
 use crate::cli::ExportArgs;
 use crate::ExitStatus;
 

@@ -3,8 +3,8 @@
 use chantal_common::config::RepoConfig;
 use chantal_common::pool::Pool;
 
+use super::super::Context;
 use super::plan_view::PlanView;
-use super::Context;
 use crate::cli::{Format, SyncArgs};
 use crate::engine::{human_bytes, Cancel, Engine, Outcome, Progress, SyncError, SyncOptions};
 use crate::{output, ExitStatus};
@@ -110,7 +110,7 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
                     }
                 }
                 if args.create_snapshot && snapshot_ok {
-                    if let Err(e) = super::snapshot::create_after_sync(
+                    if let Err(e) = super::super::snapshot::create_after_sync(
                         ctx,
                         &catalogue,
                         &repo.name,

@@ -1,0 +1,18 @@
+//! `chantal repo ...`: a file per subcommand.
+
+pub mod export;
+mod list;
+mod plan_view;
+mod show;
+pub mod sync;
+
+pub use list::list;
+pub use show::show;
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}

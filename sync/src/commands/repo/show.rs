@@ -1,0 +1,378 @@
+//! `chantal repo show`: a repository's effective configuration (secrets masked: passwords
+//! replaced, URLs redacted, key files named by path only) and its catalogue state.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use chantal_common::catalogue::{SyncRecord, SyncStatus};
+use chantal_common::config::{Auth, CredentialFile};
+use chantal_common::redact::redact_url;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::super::Context;
+use super::yes_no;
+use crate::cli::Format;
+use crate::output::{self, Report, Row};
+use crate::ExitStatus;
+
+/// How many syncs `repo show` lists.
+const RECENT_SYNCS: i64 = 10;
+
+/// What `password` values are replaced with.
+const MASK: &str = "********";
+
+#[derive(Debug, Serialize)]
+struct RepoShow {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    enabled: bool,
+    /// `file:line` of the definition.
+    source: String,
+    upstream: Upstream,
+    credentials: Credentials,
+    rpm: Rpm,
+    retention: Retention,
+    publish: Option<Publish>,
+    download: Download,
+    catalogue: CatalogueState,
+}
+
+#[derive(Debug, Serialize)]
+struct Upstream {
+    url: String,
+    proxy: Option<String>,
+    /// The proxy is `download.proxy`, not the repository's own.
+    #[serde(skip)]
+    proxy_is_global: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Credentials {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cert: Option<FileState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<FileState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_cert: Option<FileState>,
+}
+
+/// A credentials file by path, and whether chantal can read it (never its contents).
+#[derive(Debug, Serialize)]
+struct FileState {
+    path: PathBuf,
+    state: String,
+}
+
+impl FileState {
+    fn of(f: &CredentialFile) -> FileState {
+        FileState {
+            path: f.path.clone(),
+            state: match std::fs::File::open(&f.path) {
+                Ok(_) => "readable".into(),
+                Err(e) => format!("NOT READABLE: {e}"),
+            },
+        }
+    }
+
+    fn text(&self) -> String {
+        format!("{} ({})", self.path.display(), self.state)
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Rpm {
+    architectures: Option<Vec<String>>,
+    gpgcheck: bool,
+    gpgkey_url: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Retention {
+    policy: String,
+    deleted_packages: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Publish {
+    latest_path: Option<PathBuf>,
+    snapshots_path: Option<PathBuf>,
+    link: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Download {
+    workers: usize,
+    retries: u32,
+    /// Seconds.
+    timeout: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct CatalogueState {
+    /// The backend's id (`sqlite`, `postgresql`).
+    backend: &'static str,
+    #[serde(skip)]
+    backend_name: &'static str,
+    database: String,
+    latest_version: Option<i64>,
+    packages: i64,
+    size: i64,
+    snapshots: i64,
+    #[serde(serialize_with = "output::rfc3339::option::serialize")]
+    last_sync: Option<DateTime<Utc>>,
+    recent_syncs: Vec<SyncRow>,
+}
+
+#[derive(Debug, Serialize)]
+struct SyncRow {
+    #[serde(serialize_with = "output::rfc3339::serialize")]
+    started_at: DateTime<Utc>,
+    #[serde(serialize_with = "output::rfc3339::option::serialize")]
+    finished_at: Option<DateTime<Utc>>,
+    status: &'static str,
+    host: String,
+    pid: i32,
+    version: Option<i64>,
+    added: i64,
+    removed: i64,
+    unchanged: i64,
+    bytes_downloaded: i64,
+    error: Option<String>,
+}
+
+impl Row for SyncRow {
+    const COLUMNS: &'static [(&'static str, &'static str)] = &[
+        ("started_at", "STARTED"),
+        ("status", "STATUS"),
+        ("version", "VERSION"),
+        ("added", "PACKAGES"),
+        ("bytes_downloaded", "DOWNLOADED"),
+        ("error", "ERROR"),
+    ];
+
+    fn cell(&self, field: &str) -> String {
+        match field {
+            "started_at" => output::time(&self.started_at),
+            "status" => self.status.into(),
+            "version" => self.version.map_or_else(|| "-".into(), |v| v.to_string()),
+            "added" => format!("+{} -{} ={}", self.added, self.removed, self.unchanged),
+            "bytes_downloaded" => output::bytes(self.bytes_downloaded),
+            _ => self.error.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl SyncRow {
+    fn of(h: SyncRecord) -> SyncRow {
+        SyncRow {
+            started_at: h.started_at,
+            finished_at: h.finished_at,
+            status: h.status.as_str(),
+            host: h.host,
+            pid: h.pid,
+            version: h.version,
+            added: h.added,
+            removed: h.removed,
+            unchanged: h.unchanged,
+            bytes_downloaded: h.bytes_downloaded,
+            error: h.error,
+        }
+    }
+}
+
+pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitStatus> {
+    let r = ctx.config.repository(name)?;
+    let download = &ctx.config.download;
+    let catalogue = ctx.catalogue()?;
+    let summary = catalogue.repository_summary(name)?;
+    let mut syncs = catalogue.recent_syncs(name, RECENT_SYNCS)?;
+    // A run still marked running whose lock nobody holds was killed or crashed; the next
+    // sync records that, but it is true already.
+    if syncs.iter().any(|s| s.status == SyncStatus::Running) && !catalogue.sync_lock_held(name)? {
+        for s in syncs.iter_mut().filter(|s| s.status == SyncStatus::Running) {
+            s.status = SyncStatus::Interrupted;
+            s.error
+                .get_or_insert_with(|| "the sync process ended without finishing".into());
+        }
+    }
+    let file = |f: &Option<CredentialFile>| f.as_ref().map(FileState::of);
+    let mut credentials = Credentials {
+        kind: "none",
+        username: None,
+        password: None,
+        cert: None,
+        key: None,
+        ca_cert: file(&r.credentials.ca_cert),
+    };
+    match &r.credentials.auth {
+        Auth::None => {}
+        Auth::Basic { username, .. } => {
+            credentials.kind = "basic";
+            credentials.username = Some(username.clone());
+            credentials.password = Some(MASK);
+        }
+        Auth::ClientCert { cert, key } => {
+            credentials.kind = "client_cert";
+            credentials.cert = Some(FileState::of(cert));
+            credentials.key = Some(FileState::of(key));
+        }
+    }
+    let summary = summary.as_ref();
+    let view = RepoShow {
+        name: r.name.clone(),
+        kind: r.kind.to_string(),
+        enabled: r.enabled,
+        source: format!("{}:{}", r.source.display(), r.line),
+        upstream: Upstream {
+            url: redact_url(&r.url),
+            proxy: r.effective_proxy(download).map(redact_url),
+            proxy_is_global: r.proxy.is_none() && download.proxy.is_some(),
+        },
+        credentials,
+        rpm: Rpm {
+            architectures: r.rpm.architectures.clone(),
+            gpgcheck: r.rpm.gpgcheck,
+            gpgkey_url: r.rpm.gpgkey_url.as_deref().map(redact_url),
+        },
+        retention: Retention {
+            policy: r.retention.policy.to_string(),
+            deleted_packages: r.retention.deleted_packages.to_string(),
+        },
+        publish: r.publish.as_ref().map(|p| Publish {
+            latest_path: p.latest_path.clone(),
+            snapshots_path: p.snapshots_path.clone(),
+            link: p.link.to_string(),
+        }),
+        download: Download {
+            workers: download.workers,
+            retries: download.retries,
+            timeout: download.timeout.as_secs(),
+        },
+        catalogue: CatalogueState {
+            backend: catalogue.backend_kind().id(),
+            backend_name: catalogue.backend_kind().name(),
+            database: catalogue.describe(),
+            latest_version: summary.and_then(|s| s.latest_version),
+            packages: summary.map_or(0, |s| s.packages),
+            size: summary.map_or(0, |s| s.total_size),
+            snapshots: summary.map_or(0, |s| s.snapshots),
+            last_sync: summary.and_then(|s| s.last_success),
+            recent_syncs: syncs.into_iter().map(SyncRow::of).collect(),
+        },
+    };
+    output::report(format, &view)?;
+    Ok(ExitStatus::Success)
+}
+
+impl Report for RepoShow {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut line = |k: &str, v: &str| writeln!(out, "{:<18}{v}", format!("{k}:"));
+        line("name", &self.name)?;
+        line("type", &self.kind)?;
+        line("enabled", yes_no(self.enabled))?;
+        line("defined in", &self.source)?;
+        line("upstream", &self.upstream.url)?;
+        let proxy = match (&self.upstream.proxy, self.upstream.proxy_is_global) {
+            (Some(p), false) => p.clone(),
+            (Some(p), true) => format!("{p} (download.proxy)"),
+            (None, _) => "none".into(),
+        };
+        line("proxy", &proxy)?;
+        let c = &self.credentials;
+        line("credentials", c.kind)?;
+        if let Some(u) = &c.username {
+            line("  username", u)?;
+        }
+        if let Some(p) = c.password {
+            line("  password", p)?;
+        }
+        for (k, f) in [
+            ("  cert", &c.cert),
+            ("  key", &c.key),
+            ("  ca_cert", &c.ca_cert),
+        ] {
+            if let Some(f) = f {
+                line(k, &f.text())?;
+            }
+        }
+        line(
+            "architectures",
+            &match &self.rpm.architectures {
+                None => "all but source".into(),
+                Some(list) => format!("{} (noarch always)", list.join(", ")),
+            },
+        )?;
+        line("gpgcheck", yes_no(self.rpm.gpgcheck))?;
+        if let Some(url) = &self.rpm.gpgkey_url {
+            line("gpgkey_url", url)?;
+        }
+        line(
+            "retention",
+            &format!(
+                "{}, deleted packages: {}",
+                self.retention.policy, self.retention.deleted_packages
+            ),
+        )?;
+        if let Some(p) = &self.publish {
+            if let Some(l) = &p.latest_path {
+                line("publish latest", &l.display().to_string())?;
+            }
+            if let Some(s) = &p.snapshots_path {
+                line("publish snapshots", &s.display().to_string())?;
+            }
+            line("publish link", &p.link)?;
+        }
+        let d = &self.download;
+        line(
+            "download",
+            &format!(
+                "{} workers, {} retries, {} s timeout",
+                d.workers, d.retries, d.timeout
+            ),
+        )?;
+        self.catalogue.text(out)
+    }
+}
+
+impl CatalogueState {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "database:         {}, {}",
+            self.backend_name, self.database
+        )?;
+        match self.latest_version {
+            None => writeln!(out, "catalogue:        never synced successfully")?,
+            Some(v) => {
+                writeln!(out, "catalogue:")?;
+                let mut line = |k: &str, v: String| writeln!(out, "  {:<16}{v}", format!("{k}:"));
+                line("latest version", v.to_string())?;
+                line(
+                    "packages",
+                    format!("{} ({})", self.packages, output::bytes(self.size)),
+                )?;
+                line("snapshots", self.snapshots.to_string())?;
+                line(
+                    "last sync",
+                    self.last_sync
+                        .map(|t| output::time(&t))
+                        .unwrap_or_else(|| "never".into()),
+                )?;
+            }
+        }
+        if !self.recent_syncs.is_empty() {
+            writeln!(out, "\nrecent syncs:")?;
+            output::write_table(out, &self.recent_syncs)?;
+        }
+        Ok(())
+    }
+}

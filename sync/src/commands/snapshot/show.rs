@@ -1,0 +1,110 @@
+//! `chantal snapshot show`.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::super::Context;
+use super::list::SnapshotRow;
+use crate::cli::Format;
+use crate::output::{self, Report, Row};
+use crate::ExitStatus;
+
+#[derive(Debug, Serialize)]
+struct SnapshotShow {
+    #[serde(flatten)]
+    snapshot: SnapshotRow,
+    /// Packages per architecture.
+    architectures: BTreeMap<String, usize>,
+    repomd_revision: Option<String>,
+    /// With `--packages`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    package_list: Option<Vec<PackageRow>>,
+}
+
+#[derive(Debug, Serialize)]
+struct PackageRow {
+    nevra: String,
+    sha256: String,
+    location: String,
+}
+
+impl Row for PackageRow {
+    const COLUMNS: &'static [(&'static str, &'static str)] =
+        &[("nevra", "NEVRA"), ("sha256", "SHA256")];
+
+    fn cell(&self, field: &str) -> String {
+        match field {
+            "nevra" => self.nevra.clone(),
+            _ => self.sha256.clone(),
+        }
+    }
+}
+
+pub fn show(
+    ctx: &Context,
+    name: &str,
+    repo: Option<&str>,
+    packages: bool,
+    format: Format,
+) -> anyhow::Result<ExitStatus> {
+    let catalogue = ctx.catalogue()?;
+    let s = super::find(&catalogue, name, repo)?;
+    let info = catalogue.version_info(&s.repository, s.version)?;
+    let pkgs = catalogue.version_packages(&s.repository, s.version)?;
+    let mut architectures: BTreeMap<String, usize> = BTreeMap::new();
+    for p in &pkgs {
+        *architectures.entry(p.nevra.arch.clone()).or_default() += 1;
+    }
+    let view = SnapshotShow {
+        snapshot: SnapshotRow::of(s),
+        architectures,
+        repomd_revision: info.and_then(|i| i.repomd_revision),
+        package_list: packages.then(|| {
+            pkgs.into_iter()
+                .map(|p| PackageRow {
+                    nevra: p.nevra.to_string(),
+                    sha256: p.sha256,
+                    location: p.location_href,
+                })
+                .collect()
+        }),
+    };
+    output::report(format, &view)?;
+    Ok(ExitStatus::Success)
+}
+
+impl Report for SnapshotShow {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let s = &self.snapshot;
+        // At least one space after the longest label.
+        let mut line = |k: &str, v: String| writeln!(out, "{:<15} {v}", format!("{k}:"));
+        line("repository", s.repository.clone())?;
+        line("snapshot", s.name.clone())?;
+        line("version", s.version.to_string())?;
+        line(
+            "packages",
+            format!("{} ({})", s.packages, output::bytes(s.size)),
+        )?;
+        line(
+            "architectures",
+            self.architectures
+                .iter()
+                .map(|(a, n)| format!("{a} {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        )?;
+        line(
+            "repomd revision",
+            self.repomd_revision.clone().unwrap_or_else(|| "-".into()),
+        )?;
+        line("created", output::time(&s.created_at))?;
+        line("description", s.description.clone().unwrap_or_default())?;
+        if let Some(list) = &self.package_list {
+            writeln!(out)?;
+            output::write_table(out, list)?;
+        }
+        Ok(())
+    }
+}
