@@ -7,6 +7,7 @@ mod error;
 mod metadata;
 mod packages;
 pub mod plan;
+pub mod plan_view;
 mod progress;
 mod retry;
 mod spill;
@@ -35,6 +36,7 @@ use error::Result;
 use metadata::{MetaFile, Parsed};
 use packages::{Adopter, Job};
 pub use plan::Plan;
+pub use plan_view::PlanView;
 use transport::{Transport, MAX_REPOMD};
 
 /// What the caller needs for every repository it syncs.
@@ -54,6 +56,8 @@ pub struct SyncOptions {
     pub allow_partial: bool,
     /// Stop after planning: no downloads, no commit, no sync history.
     pub dry_run: bool,
+    /// With `dry_run`: the plan lists every package, not only the counts.
+    pub plan_detail: bool,
 }
 
 /// How a sync that did not fail ended.
@@ -82,14 +86,7 @@ pub struct Report {
     pub elapsed: Duration,
     pub failures: Vec<(String, String)>,
     /// `--dry-run`: the plan, for printing.
-    pub plan: Option<Box<DryRun>>,
-}
-
-/// A dry run's plan, and the latest version it was made against.
-#[derive(Debug, Clone)]
-pub struct DryRun {
-    pub plan: Plan,
-    pub previous: Vec<ContentItem>,
+    pub plan: Option<Box<PlanView>>,
 }
 
 impl Engine<'_> {
@@ -193,12 +190,17 @@ impl Engine<'_> {
                 Fetched::Upstream(u) => u,
             }
         };
-        let (plan, previous, latest) = {
+        let latest = self.catalogue.latest_state(repo_id)?;
+        let previous = self.catalogue.latest_content(repo_id)?;
+        let packages: Vec<&PrimaryPackage> =
+            upstream.parsed.packages.iter().map(|u| &u.p).collect();
+        let plan = {
             let _phase = tracing::info_span!("plan").entered();
-            self.plan(repo, repo_id, &upstream, opts)?
+            self.plan(repo, &upstream, &packages, &previous, opts)?
         };
         if opts.dry_run {
-            return Ok(Report::dry_run(plan, previous));
+            let view = PlanView::new(&repo.name, &plan, &previous, opts.plan_detail);
+            return Ok(Report::dry_run(&plan, view));
         }
         let executed = {
             let _phase = tracing::info_span!("download").entered();
@@ -289,18 +291,15 @@ impl Engine<'_> {
     /// The plan (see [`plan`]). What the pool holds is looked up, then reserved, so no
     /// cleanup (on any host) collects it while this sync downloads the rest; a file lost
     /// meanwhile is planned for download instead.
-    fn plan(
+    fn plan<'a>(
         &self,
         repo: &RepoConfig,
-        repo_id: i64,
         upstream: &Upstream,
+        packages: &'a [&'a PrimaryPackage],
+        previous: &'a [ContentItem],
         opts: SyncOptions,
-    ) -> Result<(Plan, Vec<ContentItem>, LatestState)> {
+    ) -> Result<Plan<'a>> {
         let (catalogue, pool) = (self.catalogue, &self.pool);
-        let latest = catalogue.latest_state(repo_id)?;
-        let previous = catalogue.latest_content(repo_id)?;
-        let packages: Vec<&PrimaryPackage> =
-            upstream.parsed.packages.iter().map(|u| &u.p).collect();
         let known = self.resolve_known(&upstream.parsed)?;
         let held_if = |ok: &dyn Fn(&KnownBlob) -> bool| -> HashMap<String, plan::Held> {
             known
@@ -317,23 +316,24 @@ impl Engine<'_> {
                 })
                 .collect()
         };
-        let inputs = |held| plan::Inputs {
-            upstream: &packages,
-            filtered: upstream.parsed.filtered,
-            previous: &previous,
-            retention: repo.retention,
-            held,
+        let plan_with = |held: &HashMap<String, plan::Held>| {
+            plan::plan(&plan::Inputs {
+                upstream: packages,
+                filtered: upstream.parsed.filtered,
+                previous,
+                retention: repo.retention,
+                held,
+            })
         };
-        let draft_held = held_if(&|_| true);
-        let draft = plan::plan(&inputs(&draft_held));
-        // The new version's paths as a whole, before anything is fetched: a set that could
-        // not be served is refused now, not after the downloads.
-        check_layout(
-            draft
-                .entries
-                .iter()
-                .map(|e| (e.href.as_str(), Role::Package))
-                .chain(
+        // The draft (everything known counts as held) only decides what to reserve: it is
+        // dropped before the plan that counts is made.
+        let wanted: Vec<String> = {
+            let draft_held = held_if(&|_| true);
+            let draft = plan_with(&draft_held);
+            // The new version's paths as a whole, before anything is fetched: a set that could
+            // not be served is refused now, not after the downloads.
+            check_layout(
+                draft.entries.iter().map(|e| (e.href, Role::Package)).chain(
                     std::iter::once("repodata/repomd.xml")
                         .chain(
                             upstream
@@ -343,27 +343,29 @@ impl Engine<'_> {
                         )
                         .map(|h| (h, Role::Repodata)),
                 ),
-        )
-        .map_err(|message| Error::Layout {
-            repository: repo.name.clone(),
-            message,
-        })?;
+            )
+            .map_err(|message| Error::Layout {
+                repository: repo.name.clone(),
+                message,
+            })?;
+            draft
+                .entries
+                .into_iter()
+                .filter(|e| e.source == plan::Source::Reuse)
+                .filter_map(|e| e.sha256)
+                .collect()
+        };
         let reserved = if opts.dry_run {
             None
         } else {
-            let wanted: Vec<&str> = draft
-                .entries
-                .iter()
-                .filter(|e| e.source == plan::Source::Reuse)
-                .filter_map(|e| e.sha256.as_deref())
-                .collect();
+            let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
             Some(catalogue.reserve_blobs(&wanted)?)
         };
-        let held = held_if(&|k| {
+        drop(wanted);
+        let mut held = held_if(&|k| {
             let reserved = reserved.as_ref().is_none_or(|r| r.contains_key(&k.sha256));
             reserved && pool.absolute(&k.path).is_file()
         });
-        let mut held = held;
         if let Some(r) = &reserved {
             // The row may have gone meanwhile: the reservation's answer is the one to trust.
             for h in held.values_mut() {
@@ -372,14 +374,14 @@ impl Engine<'_> {
                 }
             }
         }
-        let plan = plan::plan(&inputs(&held));
+        let plan = plan_with(&held);
         for &i in &plan.displaced {
             tracing::warn!(
                 "{} now holds another file upstream: the retained older one is dropped",
                 previous[i].location_href
             );
         }
-        Ok((plan, previous, latest))
+        Ok(plan)
     }
 
     /// Downloads what the plan says, in parallel; every verified file goes into the pool.
@@ -491,7 +493,7 @@ impl Engine<'_> {
             .entries
             .iter()
             .zip(&sha)
-            .filter_map(|(e, s)| Some(((*s)?.to_string(), e.href.clone())))
+            .filter_map(|(e, s)| Some(((*s)?.to_string(), e.href.to_string())))
             .collect();
         let mut rows = new_package_rows(&upstream.parsed, plan, &sha);
         catalogue.insert_packages(&mut rows)?;
@@ -690,7 +692,7 @@ impl Engine<'_> {
 /// at a time.
 fn new_package_rows<'a>(
     parsed: &'a Parsed,
-    plan: &'a Plan,
+    plan: &'a Plan<'a>,
     sha: &'a [Option<&'a str>],
 ) -> impl Iterator<Item = chantal_common::Result<NewPackage>> + 'a {
     plan.entries
@@ -767,7 +769,7 @@ impl Report {
         }
     }
 
-    fn dry_run(plan: Plan, previous: Vec<ContentItem>) -> Report {
+    fn dry_run(plan: &Plan<'_>, view: PlanView) -> Report {
         let c = plan.counts;
         let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
         Report {
@@ -782,7 +784,7 @@ impl Report {
             resumed: 0,
             elapsed: Duration::ZERO,
             failures: Vec::new(),
-            plan: Some(Box::new(DryRun { plan, previous })),
+            plan: Some(Box::new(view)),
         }
     }
 }

@@ -11,8 +11,8 @@ use chantal_common::retention::{self, Pick};
 use chantal_common::rpm::{ChecksumType, Nevra, PrimaryPackage};
 use serde::Serialize;
 
-/// What the plan is made from.
-pub struct Inputs<'a> {
+/// What the plan is made from (`'a`: what the plan's entries borrow).
+pub struct Inputs<'a, 'h> {
     /// Upstream's packages after the architecture filter (and duplicate hrefs dropped).
     pub upstream: &'a [&'a PrimaryPackage],
     /// Upstream packages the architecture filter dropped.
@@ -21,7 +21,7 @@ pub struct Inputs<'a> {
     pub previous: &'a [VersionPackage],
     pub retention: Retention,
     /// Files the pool holds for this sync (reserved and present), by upstream checksum.
-    pub held: &'a HashMap<String, Held>,
+    pub held: &'h HashMap<String, Held>,
 }
 
 /// A file the pool holds.
@@ -44,11 +44,12 @@ pub enum Source {
     Retain,
 }
 
-/// One package of the new version.
+/// One package of the new version (its href and NEVRA borrowed from the inputs: a plan of
+/// 100,000 packages costs no copy of them).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub href: String,
-    pub nevra: Nevra,
+pub struct Entry<'a> {
+    pub href: &'a str,
+    pub nevra: &'a Nevra,
     pub source: Source,
     /// The file's sha256, when the pool holds it (reused or retained).
     pub sha256: Option<String>,
@@ -88,9 +89,9 @@ pub struct Counts {
 
 /// What a sync will do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub struct Plan<'a> {
     /// The new version's packages: upstream's picks in upstream order, then the retained ones.
-    pub entries: Vec<Entry>,
+    pub entries: Vec<Entry<'a>>,
     /// Indices in [`Inputs::previous`] of the packages the new version drops.
     pub dropped: Vec<usize>,
     /// Indices in [`Inputs::previous`] of packages retention would keep whose href upstream
@@ -102,7 +103,7 @@ pub struct Plan {
 }
 
 /// The plan for `inputs`.
-pub fn plan(inputs: &Inputs<'_>) -> Plan {
+pub fn plan<'a>(inputs: &Inputs<'a, '_>) -> Plan<'a> {
     let upstream_nevras: Vec<&Nevra> = inputs.upstream.iter().map(|u| &u.nevra).collect();
     let previous_nevras: Vec<&Nevra> = inputs.previous.iter().map(|p| &p.nevra).collect();
     let picks = retention::plan(
@@ -116,11 +117,11 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     for pick in picks {
         match pick {
             Pick::Upstream(i) => {
-                let u = inputs.upstream[i];
+                let u: &'a PrimaryPackage = inputs.upstream[i];
                 let held = inputs.held.get(&u.checksum.value);
                 entries.push(Entry {
-                    href: u.location_href.clone(),
-                    nevra: u.nevra.clone(),
+                    href: &u.location_href,
+                    nevra: &u.nevra,
                     source: if held.is_some() {
                         Source::Reuse
                     } else {
@@ -135,15 +136,15 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             Pick::Previous(i) => retained.push(i),
         }
     }
-    let taken: HashSet<&str> = entries.iter().map(|e| e.href.as_str()).collect();
+    let taken: HashSet<&str> = entries.iter().map(|e| e.href).collect();
     let (kept, displaced): (Vec<usize>, Vec<usize>) = retained
         .into_iter()
         .partition(|&i| !taken.contains(inputs.previous[i].location_href.as_str()));
     for &i in &kept {
-        let p = &inputs.previous[i];
+        let p: &'a VersionPackage = &inputs.previous[i];
         entries.push(Entry {
-            href: p.location_href.clone(),
-            nevra: p.nevra.clone(),
+            href: &p.location_href,
+            nevra: &p.nevra,
             source: Source::Retain,
             sha256: Some(p.sha256.clone()),
             has_row: true,
@@ -176,9 +177,9 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             (u.checksum.kind == ChecksumType::Sha256).then_some(u.checksum.value.as_str())
         });
         match sha {
-            Some(sha) if before.contains(&(sha, e.href.as_str())) => {
+            Some(sha) if before.contains(&(sha, e.href)) => {
                 counts.unchanged += 1;
-                in_new.insert((sha, e.href.as_str()));
+                in_new.insert((sha, e.href));
             }
             _ => counts.added += 1,
         }
@@ -340,17 +341,33 @@ mod tests {
         )
     }
 
-    fn run(c: &Case) -> Plan {
-        let primaries: Vec<PrimaryPackage> = c.upstream.iter().map(File::primary).collect();
-        let upstream: Vec<&PrimaryPackage> = primaries.iter().collect();
-        let previous: Vec<VersionPackage> = c.previous.iter().map(File::version_package).collect();
-        plan(&Inputs {
-            upstream: &upstream,
-            filtered: c.filtered,
-            previous: &previous,
-            retention: c.retention,
-            held: &c.held,
-        })
+    /// The parsed inputs a case stands for, which the plan borrows.
+    struct Built {
+        primaries: Vec<PrimaryPackage>,
+        previous: Vec<VersionPackage>,
+    }
+
+    impl Built {
+        fn new(c: &Case) -> Built {
+            Built {
+                primaries: c.upstream.iter().map(File::primary).collect(),
+                previous: c.previous.iter().map(File::version_package).collect(),
+            }
+        }
+
+        fn refs(&self) -> Vec<&PrimaryPackage> {
+            self.primaries.iter().collect()
+        }
+
+        fn plan<'a>(&'a self, c: &Case, upstream: &'a [&'a PrimaryPackage]) -> Plan<'a> {
+            plan(&Inputs {
+                upstream,
+                filtered: c.filtered,
+                previous: &self.previous,
+                retention: c.retention,
+                held: &c.held,
+            })
+        }
     }
 
     /// The naive newest-only: for each name.arch, the upstream files whose EVR no other
@@ -372,7 +389,9 @@ mod tests {
     proptest! {
         #[test]
         fn every_package_is_downloaded_or_reused_or_retained_as_the_pool_says(c in case()) {
-            let p = run(&c);
+            let b = Built::new(&c);
+            let up = b.refs();
+            let p = b.plan(&c, &up);
             for e in &p.entries {
                 match e.source {
                     Source::Download => {
@@ -400,14 +419,18 @@ mod tests {
 
         #[test]
         fn hrefs_are_unique(c in case()) {
-            let p = run(&c);
-            let hrefs: HashSet<&str> = p.entries.iter().map(|e| e.href.as_str()).collect();
+            let b = Built::new(&c);
+            let up = b.refs();
+            let p = b.plan(&c, &up);
+            let hrefs: HashSet<&str> = p.entries.iter().map(|e| e.href).collect();
             prop_assert_eq!(hrefs.len(), p.entries.len());
         }
 
         #[test]
         fn upstreams_repodata_is_kept_exactly_when_the_set_is_upstreams(c in case()) {
-            let p = run(&c);
+            let b = Built::new(&c);
+            let up = b.refs();
+            let p = b.plan(&c, &up);
             let from_upstream: HashSet<usize> = p.entries.iter().filter_map(|e| e.upstream).collect();
             let exact = c.filtered == 0
                 && from_upstream.len() == c.upstream.len()
@@ -417,12 +440,14 @@ mod tests {
 
         #[test]
         fn each_policy_takes_what_its_model_takes(c in case()) {
-            let p = run(&c);
+            let b = Built::new(&c);
+            let up = b.refs();
+            let p = b.plan(&c, &up);
             let taken: HashSet<Nevra> = p.entries.iter().filter(|e| e.upstream.is_some())
                 .map(|e| e.nevra.clone()).collect();
             let all: HashSet<Nevra> = c.upstream.iter().map(|f| f.nevra.clone()).collect();
             let new: HashSet<(String, String)> = p.entries.iter()
-                .map(|e| (e.sha256.clone().unwrap_or_else(|| c.upstream[e.upstream.unwrap()].sha()), e.href.clone()))
+                .map(|e| (e.sha256.clone().unwrap_or_else(|| c.upstream[e.upstream.unwrap()].sha()), e.href.to_string()))
                 .collect();
             match c.retention.policy {
                 // mirror = upstream after the architecture filter
@@ -440,7 +465,7 @@ mod tests {
                 // keep-all never drops a package (but one whose href upstream now uses for
                 // another; a package upstream moved or rebuilt is kept as upstream has it)
                 if c.retention.policy == Policy::KeepAll && !displaced {
-                    prop_assert!(p.entries.iter().any(|e| e.nevra == f.nevra), "keep-all dropped {}", f.nevra);
+                    prop_assert!(p.entries.iter().any(|e| *e.nevra == f.nevra), "keep-all dropped {}", f.nevra);
                 }
                 // deleted_packages: keep keeps what vanished
                 if keeps_dropped && vanished && !displaced && c.retention.policy != Policy::NewestOnly {
@@ -488,10 +513,13 @@ mod tests {
             build: 0,
             bare: true,
         };
+        let primary = new.primary();
+        let upstream = [&primary];
+        let previous = [old.version_package()];
         let p = plan(&Inputs {
-            upstream: &[&new.primary()],
+            upstream: &upstream,
             filtered: 0,
-            previous: &[old.version_package()],
+            previous: &previous,
             retention: Retention {
                 policy: Policy::KeepAll,
                 deleted_packages: DeletedPackages::Remove,
@@ -500,7 +528,7 @@ mod tests {
         });
         assert_eq!(p.entries.len(), 1);
         assert_eq!(p.entries[0].source, Source::Download);
-        assert_eq!(p.entries[0].nevra, new.nevra);
+        assert_eq!(p.entries[0].nevra, &new.nevra);
         assert_eq!(p.displaced, vec![0]);
         assert_eq!(p.dropped, vec![0]);
         assert_eq!(p.regenerate, None);

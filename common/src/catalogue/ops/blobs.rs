@@ -143,7 +143,9 @@ pub fn reserve_blobs<S: Store>(s: &S, sha256s: &[&str]) -> Result<HashMap<String
 
 /// A temporary table `wanted(c)` holding `values`.
 fn wanted(db: &mut dyn db::Db, ctx: &str, values: &[&str]) -> Result<()> {
-    db.temp_table(ctx, "wanted", &[("c", Kind::Text)], Some("c"))?;
+    // No index: each join walks `wanted` and probes the catalogue table's key, and indexing
+    // 100,000 checksums cost SQLite as much time again as inserting them.
+    db.temp_table(ctx, "wanted", &[("c", Kind::Text)], None)?;
     db.bulk_insert(
         ctx,
         "wanted",

@@ -106,10 +106,14 @@ impl SqliteStore {
         // cache stays at SQLite's default (2 MB per connection): the kernel caches the file
         // anyway, and a larger one showed up as chantal-fs's resident memory (98 MB with a
         // 100,000-package tree at 64 MB, against 33 MB on PostgreSQL).
+        // Temporary tables (the commit's incoming rows, the checksums a sync looks up) live in
+        // SQLite's page cache and spill to an unlinked temporary file beyond it: in memory
+        // they cost 65 MB more for a 100,000-package commit, and 15 MB for its lookup, for
+        // 4 % of the time (contrib/bench, docs/PERFORMANCE.md).
         conn.execute_batch(
             "PRAGMA foreign_keys = ON;
              PRAGMA synchronous = FULL;
-             PRAGMA temp_store = MEMORY;",
+             PRAGMA temp_store = FILE;",
         )
         .map_err(self.connect_err())?;
         Ok(conn)

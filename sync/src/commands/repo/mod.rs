@@ -2,7 +2,6 @@
 
 pub mod export;
 mod list;
-mod plan_view;
 mod show;
 pub mod sync;
 

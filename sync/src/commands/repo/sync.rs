@@ -4,9 +4,10 @@ use chantal_common::config::RepoConfig;
 use chantal_common::pool::Pool;
 
 use super::super::Context;
-use super::plan_view::PlanView;
 use crate::cli::{Format, SyncArgs};
-use crate::engine::{human_bytes, Cancel, Engine, Outcome, Progress, SyncError, SyncOptions};
+use crate::engine::{
+    human_bytes, Cancel, Engine, Outcome, PlanView, Progress, SyncError, SyncOptions,
+};
 use crate::{output, ExitStatus};
 
 pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<ExitStatus> {
@@ -48,6 +49,7 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
     let opts = SyncOptions {
         allow_partial: args.allow_partial,
         dry_run: args.dry_run,
+        plan_detail: verbose || args.format == Format::Json,
     };
     let mut status = ExitStatus::Success;
     let mut failed = Vec::new();
@@ -92,8 +94,8 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
                         to_download,
                         in_pool,
                     } => {
-                        let view = match &report.plan {
-                            Some(d) => PlanView::new(&repo.name, &d.plan, &d.previous),
+                        let view = match report.plan {
+                            Some(view) => *view,
                             None => PlanView::up_to_date(&repo.name, 0),
                         };
                         if args.format == Format::Json {

@@ -2,11 +2,11 @@
 
 use serde::Serialize;
 
-use crate::engine::human_bytes;
-use crate::engine::plan::{Counts, Plan, Regenerate, Source};
+use super::human_bytes;
+use super::plan::{Counts, Plan, Regenerate, Source};
 
 /// One repository's plan, as printed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PlanView {
     pub repository: String,
     /// Nothing changed upstream: no plan to make.
@@ -19,7 +19,7 @@ pub struct PlanView {
     pub dropped: Vec<PackageView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PackageView {
     pub href: String,
     pub nevra: String,
@@ -36,10 +36,12 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl PlanView {
+    /// The view of a plan; with `detail`, every package is listed (else only the counts).
     pub fn new(
         repository: &str,
-        plan: &Plan,
+        plan: &Plan<'_>,
         previous: &[chantal_common::catalogue::VersionPackage],
+        detail: bool,
     ) -> PlanView {
         PlanView {
             repository: repository.to_string(),
@@ -57,26 +59,32 @@ impl PlanView {
                     "generated: retention keeps packages upstream dropped".into()
                 }
             },
-            packages: plan
-                .entries
-                .iter()
-                .map(|e| PackageView {
-                    href: e.href.clone(),
-                    nevra: e.nevra.to_string(),
-                    source: Some(e.source),
-                    size: e.size,
-                })
-                .collect(),
-            dropped: plan
-                .dropped
-                .iter()
-                .map(|&i| PackageView {
-                    href: previous[i].location_href.clone(),
-                    nevra: previous[i].nevra.to_string(),
-                    source: None,
-                    size: 0,
-                })
-                .collect(),
+            packages: if !detail {
+                Vec::new()
+            } else {
+                plan.entries
+                    .iter()
+                    .map(|e| PackageView {
+                        href: e.href.to_string(),
+                        nevra: e.nevra.to_string(),
+                        source: Some(e.source),
+                        size: e.size,
+                    })
+                    .collect()
+            },
+            dropped: if !detail {
+                Vec::new()
+            } else {
+                plan.dropped
+                    .iter()
+                    .map(|&i| PackageView {
+                        href: previous[i].location_href.clone(),
+                        nevra: previous[i].nevra.to_string(),
+                        source: None,
+                        size: 0,
+                    })
+                    .collect()
+            },
         }
     }
 
@@ -106,10 +114,7 @@ impl PlanView {
             ),
             format!("  reuse     {} packages the pool holds", c.reuse),
             format!("  retain    {} packages upstream dropped", c.retain),
-            format!(
-                "  drop      {} packages of the latest version",
-                self.dropped.len()
-            ),
+            format!("  drop      {} packages of the latest version", c.removed),
             format!("  repodata  {}", self.repodata),
         ];
         if verbose {
