@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what a fresh machine lacks (PostgreSQL server,
-# createrepo_c, nginx, openssl, dnf, rpm), then cargo fmt --check, clippy with warnings as errors, and
+# createrepo_c, nginx, openssl, dnf, rpm, rpmsign, gnupg), then cargo fmt --check, clippy with warnings as errors, and
 # every test against real services, once with a PostgreSQL catalogue and once with SQLite.
 # Ends with one summary line "tests: N passed, N failed" and a non-zero exit on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . contrib/lib/deps.sh
 
-ensure_deps postgresql runuser setsid createrepo_c nginx openssl dnf rpm dnf-plugins-core fusermount3 bindfs
+ensure_deps postgresql runuser setsid createrepo_c nginx openssl dnf rpm rpmsign gpg dnf-plugins-core fusermount3 bindfs
 export PATH="$PATH:$(pg_bindir)"
 
 log "cargo fmt --check"

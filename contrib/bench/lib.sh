@@ -70,6 +70,23 @@ CONF
     /usr/sbin/nginx -c "$W/nginx/nginx.conf"
 }
 
+# measure TOOL REPO CASE CMD... (after setting $RESULTS and $W): runs CMD, records wall seconds
+# and peak RSS (MB) in $RESULTS and on stderr.
+measure() {
+    local tool=$1 repo=$2 case=$3; shift 3
+    local t; t=$(mktemp)
+    if ! /usr/bin/time -f "%e %M" -o "$t" "$@" >"$W/last.out" 2>&1; then
+        echo "FAILED: $tool $repo $case" >&2; tail -5 "$W/last.out" >&2
+    fi
+    read -r secs kb < <(tail -n 1 "$t"); rm -f "$t"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$tool" "$repo" "$case" "$secs" "$((kb / 1024))" >> "$RESULTS"
+    printf '  %-18s %-9s %-6s %6.2f s %5d MB\n' "$tool" "$repo" "$case" "$secs" "$((kb / 1024))" >&2
+}
+# settle: waits for written data to leave the page cache ($SETTLE seconds after sync).
+settle() { sync; sleep "$SETTLE"; }
+# discard DIR: out of the way now, deleted at the end.
+discard() { if [ -e "$1" ]; then mkdir -p "$W/trash"; mv "$1" "$(mktemp -u -p "$W/trash")"; fi; }
+
 # bench_stop: stops what bench_pg_start and bench_nginx_start started.
 bench_stop() {
     if [ -f "$W/nginx/nginx.pid" ]; then kill "$(cat "$W/nginx/nginx.pid")" 2>/dev/null || true; fi

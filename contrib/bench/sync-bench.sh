@@ -44,21 +44,6 @@ BASE="http://127.0.0.1:$PORT"
 
 RESULTS="$W/results.tsv"
 : > "$RESULTS"
-# measure TOOL REPO CASE CMD...: runs CMD, records wall seconds and peak RSS (MB).
-measure() {
-    local tool=$1 repo=$2 case=$3; shift 3
-    local t; t=$(mktemp)
-    if ! /usr/bin/time -f "%e %M" -o "$t" "$@" >"$W/last.out" 2>&1; then
-        echo "FAILED: $tool $repo $case" >&2; tail -5 "$W/last.out" >&2
-    fi
-    read -r secs kb < <(tail -n 1 "$t"); rm -f "$t"
-    printf '%s\t%s\t%s\t%s\t%s\n' "$tool" "$repo" "$case" "$secs" "$((kb / 1024))" >> "$RESULTS"
-    printf '  %-18s %-9s %-6s %6.2f s %5d MB\n' "$tool" "$repo" "$case" "$secs" "$((kb / 1024))" >&2
-}
-settle() { sync; sleep "$SETTLE"; }
-# discard DIR: out of the way now, deleted at the end.
-discard() { if [ -e "$1" ]; then mkdir -p "$W/trash"; mv "$1" "$(mktemp -u -p "$W/trash")"; fi; }
-
 # chantal_fresh BACKEND: an empty pool and catalogue.
 chantal_fresh() {
     local url; url=$(bench_db "$1" bench)

@@ -60,6 +60,8 @@ ensure_deps() {
                     postgresql) pkgs+=(postgresql-server) ;;
                     createrepo_c) pkgs+=(createrepo_c) ;;
                     rpmbuild) pkgs+=(rpm-build) ;;
+                    rpmsign) pkgs+=(rpm-sign) ;;
+                    gpg) pkgs+=(gnupg2) ;;
                     runuser|setsid) pkgs+=(util-linux) ;;
                     fusermount3) pkgs+=(fuse3) ;;
                     *) pkgs+=("$m") ;;
@@ -67,7 +69,7 @@ ensure_deps() {
             else
                 case "$m" in
                     createrepo_c) pkgs+=(createrepo-c) ;;
-                    rpmbuild) pkgs+=(rpm) ;;
+                    rpmbuild|rpmsign) pkgs+=(rpm) ;;
                     runuser|setsid) pkgs+=(util-linux) ;;
                     fusermount3) pkgs+=(fuse3) ;;
                     *) pkgs+=("$m") ;;

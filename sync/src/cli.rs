@@ -61,6 +61,20 @@ pub enum RepoCommand {
     /// (Re)write the on-disk export (publish.latest_path, publish.snapshots_path): latest
     /// and every snapshot, repairing damaged or deleted trees.
     Export(ExportArgs),
+    /// Print a dnf .repo stanza for clients of this mirror: baseurl, and gpgcheck,
+    /// repo_gpgcheck and gpgkey from what the served tree holds.
+    ClientConfig {
+        /// The repository.
+        #[arg(long, value_name = "NAME")]
+        repo_id: String,
+        /// Point at this snapshot instead of latest.
+        #[arg(long, value_name = "SNAPSHOT")]
+        snapshot: Option<String>,
+        /// Where clients reach the mirror's root (the URL of the chantal-fs mount, or the
+        /// nginx location serving it): baseurl is URL/REPO/latest/. Default: publish.base_url.
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+    },
     /// A repository's effective configuration (secrets masked) and catalogue state.
     Show {
         /// Repository name.

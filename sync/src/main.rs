@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod engine;
 mod output;
+mod trust;
 
 use std::process::ExitCode;
 

@@ -12,5 +12,6 @@ mod export;
 mod fs;
 mod hosts;
 mod retention;
+mod signatures;
 mod snapshots;
 mod sync;

@@ -13,6 +13,7 @@ pub mod mount;
 pub mod nginx;
 pub mod pg;
 pub mod repo;
+pub mod signing;
 pub mod trees;
 
 use std::path::{Path, PathBuf};

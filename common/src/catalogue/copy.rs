@@ -42,6 +42,18 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
         ],
     ),
     (
+        "blob_signatures",
+        &[("blob_sha256", Kind::Text), ("key_ids", Kind::Text)],
+    ),
+    (
+        "blob_verifications",
+        &[
+            ("blob_sha256", Kind::Text),
+            ("fingerprint", Kind::Text),
+            ("verified_at", Kind::Time),
+        ],
+    ),
+    (
         "repositories",
         &[
             ("id", Kind::Int8),

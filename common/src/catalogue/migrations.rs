@@ -31,6 +31,12 @@ pub const MIGRATIONS: &[Migration] = &[
         ),
         sqlite: include_str!("../../../migrations/sqlite/0002_serving_grace_and_lock_holders.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_package_signatures",
+        postgresql: include_str!("../../../migrations/postgresql/0003_package_signatures.sql"),
+        sqlite: include_str!("../../../migrations/sqlite/0003_package_signatures.sql"),
+    },
 ];
 
 /// Where the schema stands relative to this binary.

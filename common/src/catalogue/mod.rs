@@ -28,7 +28,8 @@ pub use migrations::{Migration, SchemaStatus, MIGRATIONS};
 pub use model::{
     BlobRecord, CleanupReport, CleanupRun, CommitInput, CommitResult, ContentItem, FragmentRow,
     KnownBlob, LatestState, NevraSize, NewMetadata, NewPackage, RepoSummary, RunningSync,
-    SnapshotRecord, SyncFinish, SyncRecord, SyncStatus, VersionInfo, VersionPackage,
+    SignatureRecord, SnapshotRecord, SyncFinish, SyncRecord, SyncStatus, VersionInfo,
+    VersionPackage,
 };
 
 /// How long to wait for the database before giving up, unless told otherwise.
@@ -238,6 +239,10 @@ catalogue_api! {
     /// a checksum the catalogue has not seen: the caller verifies a candidate by hashing it.
     /// Keys are [`NevraSize::key`].
     fn candidates_by_nevra(&self, wanted: &[NevraSize]) -> Result<Vec<(String, KnownBlob)>> = ops::blobs::candidates_by_nevra;
+    /// Of `sha256s`, the blobs a signature by one of `fingerprints` was verified on.
+    fn verified_blobs(&self, sha256s: &[&str], fingerprints: &[&str]) -> Result<std::collections::HashSet<String>> = ops::blobs::verified_blobs;
+    /// Records what signature checks found (key ids, and the trusted key that verified).
+    fn record_signatures(&self, checked: &[SignatureRecord]) -> Result<()> = ops::blobs::record_signatures;
 
     /// Every repository the catalogue has seen, by name.
     fn repository_summaries(&self) -> Result<Vec<RepoSummary>> = ops::repositories::repository_summaries;
@@ -276,6 +281,8 @@ catalogue_api! {
     fn for_each_fragment(&self, content: &[(String, String)], f: impl FnMut(FragmentRow) -> Result<()>) -> Result<()> = ops::sync::for_each_fragment;
     /// The pool path of the latest version's repodata file of `kind`, if any.
     fn latest_metadata_path(&self, repository_id: i64, kind: &str) -> Result<Option<String>> = ops::sync::latest_metadata_path;
+    /// The sha256 of each of the latest version's repodata files, by kind.
+    fn latest_metadata_blobs(&self, repository_id: i64) -> Result<std::collections::HashMap<String, String>> = ops::sync::latest_metadata_blobs;
 
     /// Creates package rows (with their fragments) for blobs now in the pool; rows that exist
     /// already are left as they are. Read lazily so fragments need not sit in memory.
@@ -302,6 +309,8 @@ catalogue_api! {
     fn version_metadata(&self, repository: &str, version: i64, kind: &str) -> Result<Option<(String, i64)>> = ops::snapshots::version_metadata;
     /// Every package of a version, ordered by name, arch and EVR text.
     fn version_packages(&self, repository: &str, version: i64) -> Result<Vec<VersionPackage>> = ops::snapshots::version_packages;
+    /// The signature key ids recorded for each package file of a version, by sha256.
+    fn version_signers(&self, repository: &str, version: i64) -> Result<std::collections::HashMap<String, String>> = ops::snapshots::version_signers;
     /// The file tree of a version of a repository — packages at their hrefs plus repodata,
     /// each with its pool path, size and mtime (a package's build time; repodata: the
     /// version's creation time) — what chantal-fs serves and the exporter writes.

@@ -218,6 +218,16 @@ pub struct VersionPackage {
     pub location_href: String,
 }
 
+/// What a signature check found on a package file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureRecord {
+    pub sha256: String,
+    /// The issuer key ids of its signatures, space-separated.
+    pub key_ids: String,
+    /// The trusted primary key (full fingerprint) whose signature verified, if one did.
+    pub verified_by: Option<String>,
+}
+
 /// A version of a repository and what describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionInfo {

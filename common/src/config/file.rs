@@ -114,6 +114,12 @@ pub struct RpmFile {
     #[serde(default)]
     pub gpgcheck: bool,
     pub gpgkey_url: Option<String>,
+    #[serde(default)]
+    pub gpgkeys: Vec<String>,
+    #[serde(default)]
+    pub gpgkey_fingerprints: Vec<String>,
+    #[serde(default)]
+    pub repo_gpgcheck: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,6 +129,18 @@ pub struct PublishFile {
     pub snapshots_path: Option<PathBuf>,
     #[serde(default)]
     pub link: super::LinkMode,
+    pub sign: Option<SignFile>,
+    pub base_url: Option<String>,
+}
+
+/// `publish.sign:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignFile {
+    pub key: Option<PathBuf>,
+    pub passphrase_file: Option<PathBuf>,
+    pub command: Option<PathBuf>,
+    pub public_key: Option<PathBuf>,
 }
 
 /// A repository name: `[A-Za-z0-9._-]{1,64}`, and not `.` or `..` (it becomes a directory

@@ -168,7 +168,12 @@ pub struct RepoConfig {
     pub credentials: Credentials,
     pub rpm: RpmOptions,
     pub retention: Retention,
+    /// The on-disk export (`publish.latest_path` / `snapshots_path`).
     pub publish: Option<Publish>,
+    /// `publish.sign`: sign every repomd.xml published.
+    pub sign: Option<SignConfig>,
+    /// `publish.base_url`: where clients reach the mirror's trees (`repo client-config`).
+    pub base_url: Option<String>,
     /// The file this repository was defined in.
     pub source: PathBuf,
     /// The line of `name:` in that file.
@@ -213,9 +218,54 @@ pub struct RpmOptions {
     pub architectures: Option<Vec<String>>,
     pub gpgcheck: bool,
     pub gpgkey_url: Option<String>,
+    /// Where the repository's trusted keys come from: `gpgkey_url` first, then `gpgkeys`.
+    pub keys: Vec<KeySource>,
+    /// Full primary-key fingerprints (upper-case hex) the keys are limited to; empty: every
+    /// key the sources hold.
+    pub gpgkey_fingerprints: Vec<String>,
+    pub repo_gpgcheck: bool,
+}
+
+/// `publish.sign`: how repomd.xml gets the mirror's signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignConfig {
+    /// An OpenPGP secret key file, signed in process.
+    Key {
+        key: PathBuf,
+        passphrase_file: Option<PathBuf>,
+    },
+    /// A command run with the file's path, writing the armored signature to stdout; the
+    /// public key is served to clients and checks every signature it makes.
+    Command {
+        command: PathBuf,
+        public_key: PathBuf,
+    },
+}
+
+/// One place a repository's public keys are read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// http(s):// (fetched with the repository's credentials and CA) or file://.
+    Url(String),
+    /// A local file, relative paths taken from the configuration file's directory.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::Url(u) => f.write_str(u),
+            KeySource::File(p) => write!(f, "{}", p.display()),
+        }
+    }
 }
 
 impl RpmOptions {
+    /// Whether syncs check anything against the repository's keys.
+    pub fn checks_signatures(&self) -> bool {
+        self.gpgcheck || self.repo_gpgcheck
+    }
+
     /// Whether a package of architecture `arch` belongs in the repository: `noarch` always,
     /// source packages only when listed, others when listed or when no list is given.
     pub fn keeps_arch(&self, arch: &str) -> bool {
@@ -571,6 +621,115 @@ fn expand_include(
     Ok(files)
 }
 
+/// `rpm.gpgkey_url`, `rpm.gpgkeys` and `rpm.gpgkey_fingerprints`, checked together: a check
+/// asked for without a key to check against is an error here, not a sync that passes nothing.
+fn parse_keys(
+    rpm: &file::RpmFile,
+    dir: &Path,
+    fail: &dyn Fn(&[&str], String) -> Error,
+) -> Result<(Vec<KeySource>, Vec<String>)> {
+    let mut keys = Vec::new();
+    let url_source = |s: &str, key: &str| -> Result<KeySource> {
+        match s.split_once("://") {
+            Some((scheme, rest)) => {
+                if !matches!(scheme, "http" | "https" | "file") || rest.is_empty() {
+                    return Err(fail(
+                        &["rpm", key],
+                        format!("{s:?}: use an http://, https:// or file:// URL, or a path"),
+                    ));
+                }
+                Ok(KeySource::Url(s.to_string()))
+            }
+            None if s.is_empty() => Err(fail(&["rpm", key], "empty key location".into())),
+            None => Ok(KeySource::File(dir.join(s))),
+        }
+    };
+    if let Some(u) = &rpm.gpgkey_url {
+        if !u.contains("://") {
+            return Err(fail(
+                &["rpm", "gpgkey_url"],
+                format!("{u:?} is not a URL (a local file goes in rpm.gpgkeys)"),
+            ));
+        }
+        keys.push(url_source(u, "gpgkey_url")?);
+    }
+    for k in &rpm.gpgkeys {
+        keys.push(url_source(k, "gpgkeys")?);
+    }
+    let mut pins = Vec::new();
+    for f in &rpm.gpgkey_fingerprints {
+        let hex: String = f.chars().filter(|c| !c.is_whitespace()).collect();
+        if !matches!(hex.len(), 40 | 64) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(fail(
+                &["rpm", "gpgkey_fingerprints"],
+                format!("{f:?} is not a full key fingerprint (40 or 64 hex digits)"),
+            ));
+        }
+        pins.push(hex.to_ascii_uppercase());
+    }
+    if keys.is_empty() {
+        for (key, set) in [
+            ("gpgcheck", rpm.gpgcheck),
+            ("repo_gpgcheck", rpm.repo_gpgcheck),
+            ("gpgkey_fingerprints", !pins.is_empty()),
+        ] {
+            if set {
+                return Err(fail(
+                    &["rpm", key],
+                    "no key to check against: set rpm.gpgkey_url or rpm.gpgkeys".into(),
+                ));
+            }
+        }
+    }
+    Ok((keys, pins))
+}
+
+/// `publish.sign`: a key file (with an optional passphrase file) or a command with its public
+/// key, not both.
+fn parse_sign(
+    sf: &file::SignFile,
+    dir: &Path,
+    fail: &dyn Fn(&[&str], String) -> Error,
+) -> Result<SignConfig> {
+    match (&sf.key, &sf.command) {
+        (Some(key), None) => {
+            if sf.public_key.is_some() {
+                return Err(fail(
+                    &["publish", "sign", "public_key"],
+                    "public_key goes with command; a key file holds its public key".into(),
+                ));
+            }
+            Ok(SignConfig::Key {
+                key: dir.join(key),
+                passphrase_file: sf.passphrase_file.as_ref().map(|p| dir.join(p)),
+            })
+        }
+        (None, Some(command)) => {
+            if sf.passphrase_file.is_some() {
+                return Err(fail(
+                    &["publish", "sign", "passphrase_file"],
+                    "passphrase_file goes with key, not command".into(),
+                ));
+            }
+            let public_key = sf.public_key.as_ref().ok_or_else(|| {
+                fail(
+                    &["publish", "sign", "command"],
+                    "command needs public_key: the key clients check its signatures with".into(),
+                )
+            })?;
+            Ok(SignConfig::Command {
+                command: dir.join(command),
+                public_key: dir.join(public_key),
+            })
+        }
+        (Some(_), Some(_)) => Err(fail(
+            &["publish", "sign"],
+            "set key or command, not both".into(),
+        )),
+        (None, None) => Err(fail(&["publish", "sign"], "set key or command".into())),
+    }
+}
+
 fn parse_repo(file: &Path, text: &str) -> Result<RepoConfig> {
     let raw: RepoFile = parse_strict(file, text)?;
     let dir = parent_dir(file);
@@ -654,16 +813,34 @@ fn parse_repo(file: &Path, text: &str) -> Result<RepoConfig> {
             }
         }
     };
+    let (keys, gpgkey_fingerprints) = parse_keys(&raw.rpm, &dir, &fail)?;
+    let (mut sign, mut base_url) = (None, None);
     let publish = match raw.publish {
         None => None,
         Some(p) => {
-            if p.latest_path.is_none() && p.snapshots_path.is_none() {
+            if p.latest_path.is_none()
+                && p.snapshots_path.is_none()
+                && p.sign.is_none()
+                && p.base_url.is_none()
+            {
                 return Err(fail(
                     &["publish"],
-                    "set latest_path and/or snapshots_path, or remove publish".into(),
+                    "set latest_path, snapshots_path, sign or base_url, or remove publish".into(),
                 ));
             }
-            Some(Publish {
+            if let Some(sf) = &p.sign {
+                sign = Some(parse_sign(sf, &dir, &fail)?);
+            }
+            if let Some(u) = &p.base_url {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(fail(
+                        &["publish", "base_url"],
+                        format!("{u:?}: use an http:// or https:// URL"),
+                    ));
+                }
+                base_url = Some(u.trim_end_matches('/').to_string());
+            }
+            (p.latest_path.is_some() || p.snapshots_path.is_some()).then(|| Publish {
                 latest_path: p.latest_path.map(|x| dir.join(x)),
                 snapshots_path: p.snapshots_path.map(|x| dir.join(x)),
                 link: p.link,
@@ -687,10 +864,15 @@ fn parse_repo(file: &Path, text: &str) -> Result<RepoConfig> {
                 .architectures
                 .map(|v| v.into_iter().map(|a| a.0).collect()),
             gpgcheck: raw.rpm.gpgcheck,
+            keys,
+            gpgkey_fingerprints,
+            repo_gpgcheck: raw.rpm.repo_gpgcheck,
             gpgkey_url: raw.rpm.gpgkey_url,
         },
         retention: raw.retention,
         publish,
+        sign,
+        base_url,
         source: file.to_path_buf(),
     })
 }

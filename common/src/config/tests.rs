@@ -351,3 +351,96 @@ fn shipped_examples_load() {
         Some("http://proxy.example.com:3128")
     );
 }
+
+#[test]
+fn signature_keys_are_checked_together() {
+    let d = Dir::new();
+    d.write("config.yaml", MAIN);
+    let case = |rpm: &str| {
+        d.write("conf.d/r.yaml", &repo("r", rpm));
+        d.load()
+    };
+    // A check asked for with no key to check against.
+    for key in ["gpgcheck", "repo_gpgcheck"] {
+        let err = case(&format!("rpm:\n  {key}: true\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("rpm.{key}")), "{err}");
+        assert!(err.contains("no key to check against"), "{err}");
+    }
+    let err = case("rpm:\n  gpgkey_fingerprints: [\"ABCD\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a full key fingerprint"), "{err}");
+    let err = case("rpm:\n  gpgkey_url: /etc/pki/key\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is not a URL"), "{err}");
+    let err = case("rpm:\n  gpgkeys: [\"ftp://x/key\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("rpm.gpgkeys") && err.contains("ftp://x/key"),
+        "{err}"
+    );
+    // Sources in order (URL first, paths from the file's directory), fingerprints normalised.
+    let fp = "7c1b 2a3d 4e5f 6071 8293 a4b5 c6d7 e8f9 0a1b 2c3d";
+    let c = case(&format!(
+        "rpm:\n  gpgcheck: true\n  gpgkey_url: https://example.org/KEY\n  gpgkeys: [keys/a.asc, \"file:///etc/b.asc\"]\n  gpgkey_fingerprints: [\"{fp}\"]\n"
+    ))
+    .unwrap();
+    let rpm = &c.repositories[0].rpm;
+    assert_eq!(
+        rpm.keys,
+        [
+            KeySource::Url("https://example.org/KEY".into()),
+            KeySource::File(d.path().join("conf.d/keys/a.asc")),
+            KeySource::Url("file:///etc/b.asc".into()),
+        ]
+    );
+    assert_eq!(
+        rpm.gpgkey_fingerprints,
+        ["7C1B2A3D4E5F60718293A4B5C6D7E8F90A1B2C3D"]
+    );
+}
+
+#[test]
+fn publish_sign_is_a_key_or_a_command() {
+    let d = Dir::new();
+    d.write("config.yaml", MAIN);
+    let case = |publish: &str| {
+        d.write("conf.d/r.yaml", &repo("r", &format!("publish:\n{publish}")));
+        d.load()
+    };
+    let c = case(
+        "  sign:\n    key: signing.asc\n    passphrase_file: pass\n  base_url: http://mirror/\n",
+    )
+    .unwrap();
+    let r = &c.repositories[0];
+    // Signing alone is no on-disk export.
+    assert!(r.publish.is_none());
+    assert_eq!(
+        r.sign,
+        Some(SignConfig::Key {
+            key: d.path().join("conf.d/signing.asc"),
+            passphrase_file: Some(d.path().join("conf.d/pass")),
+        })
+    );
+    assert_eq!(r.base_url.as_deref(), Some("http://mirror"));
+    for (yaml, want) in [
+        ("  sign:\n    key: a\n    command: /bin/sign\n", "not both"),
+        (
+            "  sign:\n    command: /bin/sign\n",
+            "command needs public_key",
+        ),
+        (
+            "  sign:\n    command: /bin/sign\n    public_key: k\n    passphrase_file: p\n",
+            "passphrase_file goes with key",
+        ),
+        ("  sign: {}\n", "set key or command"),
+        ("  base_url: mirror.example\n", "http:// or https://"),
+    ] {
+        let err = case(yaml).unwrap_err().to_string();
+        assert!(err.contains(want), "{yaml}: {err}");
+    }
+}

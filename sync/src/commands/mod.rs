@@ -59,6 +59,11 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         Command::Repo(RepoCommand::List(f)) => repo::list(&ctx, f.format),
         Command::Repo(RepoCommand::Sync(args)) => repo::sync::run(&ctx, args, cli.verbose),
         Command::Repo(RepoCommand::Export(args)) => repo::export::run(&ctx, args),
+        Command::Repo(RepoCommand::ClientConfig {
+            repo_id,
+            snapshot,
+            base_url,
+        }) => repo::client_config::run(&ctx, repo_id, snapshot.as_deref(), base_url.as_deref()),
         Command::Repo(RepoCommand::Show { repo_id, format }) => {
             repo::show(&ctx, repo_id, format.format)
         }

@@ -39,6 +39,24 @@ pub enum SyncError {
     #[error("{repo}: {reason}")]
     Setup { repo: String, reason: String },
 
+    /// The repository's trusted keys cannot be read, or do not hold what the configuration
+    /// pins.
+    #[error("{repo}: trusted keys: {reason}")]
+    Keys { repo: String, reason: String },
+
+    /// `rpm.repo_gpgcheck`: repomd.xml's detached signature is missing or does not verify.
+    #[error("{url}: {reason}")]
+    RepoSignature { url: String, reason: String },
+
+    /// `publish.sign`: the key cannot be used, or signing repomd.xml failed.
+    #[error("{repo}: signing repomd.xml: {reason}")]
+    Sign { repo: String, reason: String },
+
+    /// `rpm.gpgcheck`: a package is unsigned, signed by a key the repository does not trust,
+    /// or its signature or payload digest does not verify.
+    #[error("{url}: signature check failed: {reason}")]
+    Signature { url: String, reason: String },
+
     /// Another process holds the repository's sync lock.
     #[error("{repo} is being synced by {}", holder.as_ref().map(|h| format!("{} pid {} since {}", h.host, h.pid, h.started_at.format("%Y-%m-%d %H:%M:%S UTC"))).unwrap_or_else(|| "another process".into()))]
     Locked {

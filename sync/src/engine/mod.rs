@@ -10,6 +10,7 @@ pub mod plan;
 pub mod plan_view;
 mod progress;
 mod retry;
+mod signatures;
 mod spill;
 mod transport;
 
@@ -37,7 +38,11 @@ use metadata::{MetaFile, Parsed};
 use packages::{Adopter, Job};
 pub use plan::Plan;
 pub use plan_view::PlanView;
+use signatures::Trust;
 use transport::{Transport, MAX_REPOMD};
+
+/// Where upstream's signature of repomd.xml is, and is served.
+const REPOMD_ASC: &str = "repodata/repomd.xml.asc";
 
 /// What the caller needs for every repository it syncs.
 pub struct Engine<'a> {
@@ -147,7 +152,7 @@ impl Engine<'_> {
                     Outcome::Partial(_) => None,
                     _ => ledger.repomd_sha256.clone(),
                 },
-                settings: Some(settings_fingerprint(repo)),
+                settings: ledger.settings.clone(),
             },
             Err(e) => chantal_common::catalogue::SyncFinish {
                 status: if matches!(e, SyncError::Interrupted) {
@@ -185,7 +190,17 @@ impl Engine<'_> {
     ) -> Result<Report> {
         let upstream = {
             let _phase = tracing::info_span!("fetch").entered();
-            match self.fetch(repo, repo_id, transport, ledger)? {
+            let trust = self.load_trust(repo, transport)?;
+            let signer = repo
+                .sign
+                .as_ref()
+                .map(crate::trust::RepoSigner::load)
+                .transpose()
+                .map_err(|reason| SyncError::Sign {
+                    repo: repo.name.clone(),
+                    reason,
+                })?;
+            match self.fetch(repo, repo_id, transport, trust, signer, ledger)? {
                 Fetched::UpToDate(report) => return Ok(report),
                 Fetched::Upstream(u) => u,
             }
@@ -219,6 +234,8 @@ impl Engine<'_> {
         repo: &RepoConfig,
         repo_id: i64,
         transport: &Arc<Transport>,
+        trust: Option<Trust>,
+        signer: Option<crate::trust::RepoSigner>,
         ledger: &mut Ledger,
     ) -> Result<Fetched> {
         let (catalogue, pool, progress) = (self.catalogue, &self.pool, self.progress);
@@ -231,7 +248,15 @@ impl Engine<'_> {
             .block_on(transport.get_bytes("repodata/repomd.xml", MAX_REPOMD))?;
         let repomd_sha256 = hex::encode(Sha256::digest(&repomd));
         ledger.repomd_sha256 = Some(repomd_sha256.clone());
-        let settings = settings_fingerprint(repo);
+        // Before anything else is fetched: repodata whose signature fails is not read at all.
+        let repomd_asc = match &trust {
+            Some(t) if repo.rpm.repo_gpgcheck => {
+                Some(self.check_repomd_signature(t, transport, &repomd)?)
+            }
+            _ => None,
+        };
+        let settings = settings_fingerprint(repo, trust.as_ref(), signer.as_ref());
+        ledger.settings = Some(settings.clone());
         let latest = catalogue.latest_state(repo_id)?;
         if latest.version.is_some()
             && latest.repomd_sha256.as_deref() == Some(repomd_sha256.as_str())
@@ -280,12 +305,15 @@ impl Engine<'_> {
             }
         );
         self.check_cancel()?;
-        Ok(Fetched::Upstream(Upstream {
+        Ok(Fetched::Upstream(Box::new(Upstream {
             revision: md.revision,
             repomd_blob,
+            repomd_asc,
+            trust,
+            signer,
             files,
             parsed,
-        }))
+        })))
     }
 
     /// The plan (see [`plan`]). What the pool holds is looked up, then reserved, so no
@@ -325,6 +353,10 @@ impl Engine<'_> {
                 held,
             })
         };
+        let key_href = upstream
+            .trust
+            .as_ref()
+            .map(|_| crate::trust::key_file_href(&repo.name));
         // The draft (everything known counts as held) only decides what to reserve: it is
         // dropped before the plan that counts is made.
         let wanted: Vec<String> = {
@@ -335,6 +367,8 @@ impl Engine<'_> {
             check_layout(
                 draft.entries.iter().map(|e| (e.href, Role::Package)).chain(
                     std::iter::once("repodata/repomd.xml")
+                        .chain(upstream.repomd_asc.as_ref().map(|_| REPOMD_ASC))
+                        .chain(key_href.as_deref())
                         .chain(
                             upstream
                                 .files
@@ -413,6 +447,17 @@ impl Engine<'_> {
             plan.counts.reuse
         ));
         progress.downloads(&repo.name, jobs.len() as u64, plan.counts.download_bytes);
+        // The files the pool holds are checked first: it is local work, and a failure there
+        // is known before the downloads start.
+        let ring = upstream
+            .trust
+            .as_ref()
+            .filter(|_| repo.rpm.gpgcheck)
+            .map(|t| Arc::clone(&t.ring));
+        let (mut signatures, held_failures) = match &ring {
+            Some(ring) => self.check_held(plan, ring)?,
+            None => (Vec::new(), Vec::new()),
+        };
         let adopter = Adopter::new(pool.clone(), catalogue.clone());
         let done = self.rt.block_on(packages::download_all(
             transport.clone(),
@@ -420,17 +465,27 @@ impl Engine<'_> {
             &adopter,
             jobs,
             self.config.download.workers,
+            ring,
             progress,
         ));
         let adopted = adopter.finish();
         let mut downloaded = HashMap::new();
         let mut failures = Vec::new();
+        let mut rejected = std::collections::HashSet::new();
+        for (i, reason) in held_failures {
+            rejected.insert(i);
+            failures.push((plan.entries[i].nevra.to_string(), reason));
+        }
         for d in done {
             // Bytes that crossed the wire count even for a package that then failed.
             ledger.bytes += d.transferred;
             ledger.resumed += d.resumed;
             match d.result {
                 Ok(sha256) => {
+                    if let Some(c) = &d.checked {
+                        signatures::log_notes(&plan.entries[d.index].nevra.to_string(), c);
+                        signatures.push(signatures::record(&sha256, c));
+                    }
                     downloaded.insert(d.index, sha256);
                 }
                 Err(e) => failures.push((plan.entries[d.index].nevra.to_string(), e)),
@@ -438,6 +493,8 @@ impl Engine<'_> {
         }
         progress.finish();
         adopted?;
+        // Recorded whatever the sync's outcome: a rerun need not read these files again.
+        catalogue.record_signatures(&signatures)?;
         // One journal commit makes every link of this run durable, before a version refers
         // to the new files.
         pool.sync_filesystem()?;
@@ -445,6 +502,7 @@ impl Engine<'_> {
         failures.sort();
         Ok(Executed {
             downloaded,
+            rejected,
             failures,
         })
     }
@@ -467,6 +525,7 @@ impl Engine<'_> {
         let (catalogue, pool, progress) = (self.catalogue, &self.pool, self.progress);
         let Executed {
             downloaded,
+            rejected,
             failures,
         } = executed;
         if !failures.is_empty() && !opts.allow_partial {
@@ -484,6 +543,9 @@ impl Engine<'_> {
             .iter()
             .enumerate()
             .map(|(n, e)| {
+                if rejected.contains(&n) {
+                    return None;
+                }
                 e.sha256
                     .as_deref()
                     .or(downloaded.get(&n).map(String::as_str))
@@ -498,12 +560,18 @@ impl Engine<'_> {
         let mut rows = new_package_rows(&upstream.parsed, plan, &sha);
         catalogue.insert_packages(&mut rows)?;
         // Upstream's repodata describes exactly upstream's set; anything else gets its own.
-        let metadata = if plan.regenerate.is_none() && failures.is_empty() {
+        let mut metadata = if plan.regenerate.is_none() && failures.is_empty() {
             let mut m = vec![NewMetadata {
                 kind: "repomd".into(),
                 blob_sha256: upstream.repomd_blob.sha256.clone(),
                 location_href: "repodata/repomd.xml".into(),
             }];
+            // Upstream's signature still applies to upstream's repomd.xml, kept verbatim.
+            m.extend(upstream.repomd_asc.as_ref().map(|b| NewMetadata {
+                kind: "repomd_asc".into(),
+                blob_sha256: b.sha256.clone(),
+                location_href: REPOMD_ASC.into(),
+            }));
             m.extend(upstream.files.iter().map(|f: &MetaFile| NewMetadata {
                 kind: f.record.kind.clone(),
                 blob_sha256: f.blob.sha256.clone(),
@@ -527,6 +595,17 @@ impl Engine<'_> {
                 },
             )?
         };
+        if let Some(signer) = &upstream.signer {
+            self.sign_repomd(repo, repo_id, signer, &mut metadata)?;
+        }
+        // The keys clients import travel with the version (a snapshot keeps its keys).
+        if let Some(t) = &upstream.trust {
+            metadata.push(NewMetadata {
+                kind: "gpgkey".into(),
+                blob_sha256: t.key_blob.sha256.clone(),
+                location_href: crate::trust::key_file_href(&repo.name),
+            });
+        }
         let result = catalogue.commit_version(CommitInput {
             repository_id: repo_id,
             repository: &repo.name,
@@ -728,21 +807,28 @@ fn new_package_rows<'a>(
 /// What the fetch phase brought: nothing to do, or upstream's metadata, verified and parsed.
 enum Fetched {
     UpToDate(Report),
-    Upstream(Upstream),
+    Upstream(Box<Upstream>),
 }
 
 /// Upstream's metadata, in the pool and parsed.
 struct Upstream {
     revision: Option<String>,
     repomd_blob: StoredBlob,
+    /// Upstream's verified signature of repomd.xml (`rpm.repo_gpgcheck`).
+    repomd_asc: Option<StoredBlob>,
+    /// The repository's keys, when it has any.
+    trust: Option<Trust>,
+    /// `publish.sign`.
+    signer: Option<crate::trust::RepoSigner>,
     files: Vec<MetaFile>,
     parsed: Parsed,
 }
 
 /// What the downloads did: the sha256 of each entry (by index in the plan) that arrived,
-/// and the packages that failed, with why.
+/// the held entries whose signature check failed, and the packages that failed, with why.
 struct Executed {
     downloaded: HashMap<usize, String>,
+    rejected: std::collections::HashSet<usize>,
     failures: Vec<(String, String)>,
 }
 
@@ -750,6 +836,8 @@ struct Executed {
 #[derive(Default)]
 struct Ledger {
     repomd_sha256: Option<String>,
+    /// [`settings_fingerprint`], once the keys are known.
+    settings: Option<String>,
     bytes: u64,
     resumed: u64,
 }
@@ -791,8 +879,14 @@ impl Report {
 
 /// The settings that shape a version from upstream: a change makes the next sync recompute it
 /// even when upstream did not change.
-fn settings_fingerprint(repo: &RepoConfig) -> String {
-    format!(
+/// The trusted keys count among them: new keys, or checks turned on, are checked against
+/// every package and served with the version.
+fn settings_fingerprint(
+    repo: &RepoConfig,
+    trust: Option<&Trust>,
+    signer: Option<&crate::trust::RepoSigner>,
+) -> String {
+    let mut s = format!(
         "arch={};policy={};deleted={}",
         repo.rpm
             .architectures
@@ -800,7 +894,22 @@ fn settings_fingerprint(repo: &RepoConfig) -> String {
             .map_or_else(|| "*".to_string(), |a| a.join(",")),
         repo.retention.policy,
         repo.retention.deleted_packages
-    )
+    );
+    if let Some(t) = trust {
+        s.push_str(&format!(
+            ";gpgcheck={};repo_gpgcheck={};keys={}",
+            u8::from(repo.rpm.gpgcheck),
+            u8::from(repo.rpm.repo_gpgcheck),
+            t.key_blob.sha256
+        ));
+    }
+    if let Some(sg) = signer {
+        s.push_str(&format!(
+            ";sign={}",
+            hex::encode(Sha256::digest(sg.public_key.as_bytes()))
+        ));
+    }
+    s
 }
 
 fn hostname() -> String {

@@ -20,6 +20,7 @@ use futures_util::stream::{self, StreamExt};
 use super::error::SyncError;
 use super::progress::Progress;
 use super::transport::{Downloaded, Expect, Transport};
+use crate::trust::{check_package, Checked, KeyRing};
 
 /// Files moved into the pool per file-system sync (and recorded per catalogue round trip).
 const BATCH: usize = 256;
@@ -41,6 +42,8 @@ pub struct Job<'a> {
 pub struct Done {
     pub index: usize,
     pub result: Result<String, String>,
+    /// The signature check it passed (`rpm.gpgcheck`).
+    pub checked: Option<Checked>,
     /// Bytes transferred in this run, and bytes an earlier run had fetched (resumed).
     pub transferred: u64,
     pub resumed: u64,
@@ -57,6 +60,7 @@ struct Pending {
     size: u64,
     name: String,
     checksum: (ChecksumType, String),
+    checked: Option<Checked>,
 }
 
 /// Moves verified downloads into the pool in batches, on a thread of its own (the catalogue
@@ -155,24 +159,30 @@ pub async fn download_all(
     adopter: &Adopter,
     jobs: Vec<Job<'_>>,
     workers: usize,
+    ring: Option<Arc<KeyRing>>,
     progress: &Progress,
 ) -> Vec<Done> {
     stream::iter(jobs)
         .map(|job| {
             let transport = transport.clone();
+            let ring = ring.clone();
             let sender = adopter.sender();
             let slots = Arc::clone(&adopter.slots);
             async move {
                 let nevra = job.package.nevra.to_string();
                 let fetched = match slots.acquire_owned().await {
-                    Ok(slot) => fetch_one(&transport, pool, job.package, progress, slot).await,
+                    Ok(slot) => {
+                        fetch_one(&transport, pool, job.package, ring, progress, slot).await
+                    }
                     Err(_) => Err(SyncError::Interrupted),
                 };
                 let (mut transferred, mut resumed) = (0, 0);
+                let mut checked = None;
                 let result = match fetched {
                     Ok((pending, d)) => {
                         (transferred, resumed) = (d.transferred, d.resumed);
                         let sha256 = pending.sha256.clone();
+                        checked = pending.checked.clone();
                         progress.package(&nevra, Ok(pending.size));
                         match sender.map(|s| s.send(pending).is_ok()) {
                             Some(true) => Ok(sha256),
@@ -189,6 +199,7 @@ pub async fn download_all(
                 Done {
                     index: job.index,
                     result,
+                    checked,
                     transferred,
                     resumed,
                 }
@@ -203,6 +214,7 @@ async fn fetch_one(
     transport: &Transport,
     pool: &Pool,
     p: &PrimaryPackage,
+    ring: Option<Arc<KeyRing>>,
     progress: &Progress,
     slot: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<(Pending, Downloaded), SyncError> {
@@ -236,6 +248,31 @@ async fn fetch_one(
             progress.bytes(n)
         })
         .await?;
+    // Checked before it can get a pool name: a file that fails never enters the pool, and
+    // its partial file goes (it is complete and verified; only its signature is wrong).
+    let checked = match ring {
+        None => None,
+        Some(ring) => {
+            let path = part.clone();
+            let outcome = tokio::task::spawn_blocking(move || check_package(&path, &ring))
+                .await
+                .map_err(|e| SyncError::Transport {
+                    url: p.location_href.clone(),
+                    reason: e.to_string(),
+                })?;
+            match outcome {
+                Ok(c) => Some(c),
+                Err(rejected) => {
+                    drop(file);
+                    let _ = std::fs::remove_file(&part);
+                    return Err(SyncError::Signature {
+                        url: transport.url(&p.location_href),
+                        reason: rejected.to_string(),
+                    });
+                }
+            }
+        }
+    };
     // A large file's data is flushed here, overlapping the other downloads, rather than all
     // at once in the batch sync (which stays cheap for the many small files).
     if d.size >= EARLY_FLUSH {
@@ -260,6 +297,7 @@ async fn fetch_one(
             size: d.size,
             name: href::file_name(&p.location_href).to_string(),
             checksum: (p.checksum.kind, p.checksum.value.clone()),
+            checked,
         },
         d,
     ))

@@ -7,7 +7,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use chantal_common::config::{Auth, DownloadConfig, RepoConfig};
+use chantal_common::config::{Auth, DownloadConfig, KeySource, RepoConfig};
 use chantal_common::redact::redact_url;
 use chantal_common::rpm::checksum::{Checksum, DualHasher};
 use chantal_common::rpm::href;
@@ -51,6 +51,8 @@ struct Tally {
 
 pub struct Transport {
     kind: Kind,
+    /// For key files on the web when the upstream is a local tree.
+    key_client: Option<(reqwest::Client, Option<(String, String)>)>,
     base: String,
     retries: u32,
     cancel: Cancel,
@@ -71,84 +73,29 @@ static CRYPTO: Once = Once::new();
 impl Transport {
     /// A transport for `repo`. Reads credential files (errors name the config file and line).
     pub fn new(repo: &RepoConfig, download: &DownloadConfig, cancel: Cancel) -> Result<Transport> {
-        let setup = |reason: String| SyncError::Setup {
-            repo: repo.name.clone(),
-            reason,
-        };
-        let kind = if let Some(path) = repo.url.strip_prefix("file://") {
-            Kind::File {
-                root: PathBuf::from(path),
-            }
+        // Key files may live on the web even when the packages are a local tree.
+        let web_keys = repo.rpm.keys.iter().any(|k| {
+            matches!(k, KeySource::Url(u) if u.starts_with("http://") || u.starts_with("https://"))
+        });
+        let (kind, key_client) = if let Some(path) = repo.url.strip_prefix("file://") {
+            let web = if web_keys {
+                Some(web_client(repo, download)?)
+            } else {
+                None
+            };
+            (
+                Kind::File {
+                    root: PathBuf::from(path),
+                },
+                web,
+            )
         } else {
-            repo.check_credential_files()?;
-            CRYPTO.call_once(|| {
-                let _ = rustls::crypto::ring::default_provider().install_default();
-            });
-            let mut b = reqwest::Client::builder()
-                // HTTP/2 would multiplex every parallel download over one connection.
-                .http1_only()
-                .connect_timeout(download.timeout.min(std::time::Duration::from_secs(30)))
-                .read_timeout(download.timeout)
-                .pool_max_idle_per_host(download.workers)
-                // A redirect elsewhere than http(s) comes back as the 3xx it is, for
-                // check_response to refuse by name.
-                .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                    let web = matches!(attempt.url().scheme(), "http" | "https");
-                    if !web || attempt.previous().len() >= 10 {
-                        attempt.stop()
-                    } else {
-                        attempt.follow()
-                    }
-                }))
-                .user_agent(concat!("chantal/", env!("CARGO_PKG_VERSION")));
-            if let Some(proxy) = repo.effective_proxy(download) {
-                let p = reqwest::Proxy::all(proxy)
-                    .map_err(|e| setup(format!("proxy {}: {e}", redact_url(proxy))))?;
-                b = b.proxy(p);
-            }
-            if let Some(ca) = &repo.credentials.ca_cert {
-                let pem = std::fs::read(&ca.path)
-                    .map_err(|e| setup(format!("cannot read {}: {e}", ca.path.display())))?;
-                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                    setup(format!(
-                        "{} is not a PEM certificate: {e}",
-                        ca.path.display()
-                    ))
-                })?;
-                b = b.tls_certs_only(certs);
-            }
-            let mut basic = None;
-            match &repo.credentials.auth {
-                Auth::None => {}
-                Auth::Basic { username, password } => {
-                    basic = Some((username.clone(), password.clone()));
-                }
-                Auth::ClientCert { cert, key } => {
-                    let mut pem = std::fs::read(&cert.path)
-                        .map_err(|e| setup(format!("cannot read {}: {e}", cert.path.display())))?;
-                    pem.push(b'\n');
-                    pem.extend(
-                        std::fs::read(&key.path).map_err(|e| {
-                            setup(format!("cannot read {}: {e}", key.path.display()))
-                        })?,
-                    );
-                    let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                        setup(format!(
-                            "client certificate {} / key {} unusable: {e}",
-                            cert.path.display(),
-                            key.path.display()
-                        ))
-                    })?;
-                    b = b.identity(identity);
-                }
-            }
-            let client = b
-                .build()
-                .map_err(|e| setup(format!("cannot set up HTTP: {}", chain(&e))))?;
-            Kind::Http { client, basic }
+            let (client, basic) = web_client(repo, download)?;
+            (Kind::Http { client, basic }, None)
         };
         Ok(Transport {
             kind,
+            key_client,
             base: repo.url.clone(),
             retries: download.retries,
             cancel,
@@ -171,7 +118,10 @@ impl Transport {
         loop {
             let result = match &self.kind {
                 Kind::File { root } => read_local(&root.join(&*href::normalize(rel)), &url, max),
-                Kind::Http { client, basic } => self.get_http(client, basic, rel, &url, max).await,
+                Kind::Http { client, basic } => {
+                    self.get_http(client, basic, &self.raw_url(rel), &url, max)
+                        .await
+                }
             };
             match result {
                 Err(e) if e.is_retryable() && attempt < self.retries => {
@@ -188,11 +138,11 @@ impl Transport {
         &self,
         client: &reqwest::Client,
         basic: &Option<(String, String)>,
-        rel: &str,
+        raw_url: &str,
         url: &str,
         max: u64,
     ) -> Result<Vec<u8>> {
-        let resp = request(client, basic, &self.raw_url(rel), None)
+        let resp = request(client, basic, raw_url, None)
             .send()
             .await
             .map_err(|e| transport_err(url, &e))?;
@@ -209,6 +159,38 @@ impl Transport {
             }
         }
         Ok(body)
+    }
+
+    /// Fetches a small file whole at an absolute URL (a key file, its signature), with
+    /// retries: file:// read locally, http(s) with this repository's client.
+    pub async fn get_url(&self, raw: &str, max: u64) -> Result<Vec<u8>> {
+        let url = redact_url(raw);
+        let mut attempt = 0;
+        loop {
+            let result = if let Some(path) = raw.strip_prefix("file://") {
+                read_local(Path::new(path), &url, max)
+            } else {
+                let web = match &self.kind {
+                    Kind::Http { client, basic } => Some((client, basic)),
+                    Kind::File { .. } => self.key_client.as_ref().map(|(c, b)| (c, b)),
+                };
+                match web {
+                    Some((client, basic)) => self.get_http(client, basic, raw, &url, max).await,
+                    None => Err(SyncError::Refused {
+                        url: url.clone(),
+                        reason: "not an http(s):// or file:// URL".into(),
+                    }),
+                }
+            };
+            match result {
+                Err(e) if e.is_retryable() && attempt < self.retries => {
+                    attempt += 1;
+                    tracing::debug!("retry {attempt}/{} after: {e}", self.retries);
+                    self.sleep(attempt).await?;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The URL to request: the href's literal path percent-encoded as librepo encodes it,
@@ -585,6 +567,83 @@ fn rehash_prefix(file: &mut File, len: u64, hasher: &mut DualHasher) -> std::io:
         left -= n as u64;
     }
     Ok(())
+}
+
+/// The HTTP client for a repository: its proxy, CA, and credentials (basic ones are returned
+/// to go with each request).
+fn web_client(
+    repo: &RepoConfig,
+    download: &DownloadConfig,
+) -> Result<(reqwest::Client, Option<(String, String)>)> {
+    let setup = |reason: String| SyncError::Setup {
+        repo: repo.name.clone(),
+        reason,
+    };
+    repo.check_credential_files()?;
+    CRYPTO.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    let mut b = reqwest::Client::builder()
+        // HTTP/2 would multiplex every parallel download over one connection.
+        .http1_only()
+        .connect_timeout(download.timeout.min(std::time::Duration::from_secs(30)))
+        .read_timeout(download.timeout)
+        .pool_max_idle_per_host(download.workers)
+        // A redirect elsewhere than http(s) comes back as the 3xx it is, for
+        // check_response to refuse by name.
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let web = matches!(attempt.url().scheme(), "http" | "https");
+            if !web || attempt.previous().len() >= 10 {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        }))
+        .user_agent(concat!("chantal/", env!("CARGO_PKG_VERSION")));
+    if let Some(proxy) = repo.effective_proxy(download) {
+        let p = reqwest::Proxy::all(proxy)
+            .map_err(|e| setup(format!("proxy {}: {e}", redact_url(proxy))))?;
+        b = b.proxy(p);
+    }
+    if let Some(ca) = &repo.credentials.ca_cert {
+        let pem = std::fs::read(&ca.path)
+            .map_err(|e| setup(format!("cannot read {}: {e}", ca.path.display())))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            setup(format!(
+                "{} is not a PEM certificate: {e}",
+                ca.path.display()
+            ))
+        })?;
+        b = b.tls_certs_only(certs);
+    }
+    let mut basic = None;
+    match &repo.credentials.auth {
+        Auth::None => {}
+        Auth::Basic { username, password } => {
+            basic = Some((username.clone(), password.clone()));
+        }
+        Auth::ClientCert { cert, key } => {
+            let mut pem = std::fs::read(&cert.path)
+                .map_err(|e| setup(format!("cannot read {}: {e}", cert.path.display())))?;
+            pem.push(b'\n');
+            pem.extend(
+                std::fs::read(&key.path)
+                    .map_err(|e| setup(format!("cannot read {}: {e}", key.path.display())))?,
+            );
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                setup(format!(
+                    "client certificate {} / key {} unusable: {e}",
+                    cert.path.display(),
+                    key.path.display()
+                ))
+            })?;
+            b = b.identity(identity);
+        }
+    }
+    let client = b
+        .build()
+        .map_err(|e| setup(format!("cannot set up HTTP: {}", chain(&e))))?;
+    Ok((client, basic))
 }
 
 fn read_local(path: &Path, url: &str, max: u64) -> Result<Vec<u8>> {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::super::db::{self, BlobLock, Conflict, Kind, Store, Val};
-use crate::catalogue::model::{BlobRecord, KnownBlob, NevraSize};
+use crate::catalogue::model::{BlobRecord, KnownBlob, NevraSize, SignatureRecord};
 use crate::error::Result;
 use crate::pool::StoredBlob;
 use crate::rpm::ChecksumType;
@@ -270,5 +270,100 @@ pub fn candidates_by_nevra<S: Store>(
                 ))
             },
         )
+    })
+}
+
+/// Of `sha256s`, the blobs a signature by one of `fingerprints` was verified on.
+pub fn verified_blobs<S: Store>(
+    s: &S,
+    sha256s: &[&str],
+    fingerprints: &[&str],
+) -> Result<std::collections::HashSet<String>> {
+    if sha256s.is_empty() || fingerprints.is_empty() {
+        return Ok(Default::default());
+    }
+    let ctx = "looking up packages whose signatures were verified";
+    db::read(s, ctx, |db| {
+        wanted(db, ctx, sha256s)?;
+        db.temp_table(ctx, "trusted_keys", &[("f", Kind::Text)], None)?;
+        db.bulk_insert(
+            ctx,
+            "trusted_keys",
+            &[("f", Kind::Text)],
+            Conflict::None,
+            &mut |sink| {
+                for f in fingerprints {
+                    sink.row(&[Val::Str(f)])?;
+                }
+                Ok(())
+            },
+        )?;
+        let rows = db.all(
+            ctx,
+            "SELECT DISTINCT v.blob_sha256 FROM wanted w
+               JOIN blob_verifications v ON v.blob_sha256 = w.c
+               JOIN trusted_keys t ON t.f = v.fingerprint",
+            &[],
+            |r| r.string(0),
+        )?;
+        Ok(rows.into_iter().collect())
+    })
+}
+
+/// Records what signature checks found: each file's signature key ids, and the trusted key
+/// whose signature verified on it. Files whose blob row is gone are skipped.
+pub fn record_signatures<S: Store>(s: &S, checked: &[SignatureRecord]) -> Result<()> {
+    if checked.is_empty() {
+        return Ok(());
+    }
+    let ctx = "recording verified signatures";
+    db::write(s, ctx, |db| {
+        // Under the writers' lock, as blobs are recorded: no cleanup removes a blob between
+        // the check below and the insert.
+        db.lock_blobs(ctx, BlobLock::Writer)?;
+        let shas: Vec<&str> = checked.iter().map(|c| c.sha256.as_str()).collect();
+        wanted(db, ctx, &shas)?;
+        let present: std::collections::HashSet<String> = db
+            .all(
+                ctx,
+                "SELECT b.sha256 FROM wanted w JOIN blobs b ON b.sha256 = w.c",
+                &[],
+                |r| r.string(0),
+            )?
+            .into_iter()
+            .collect();
+        let rows: Vec<&SignatureRecord> = checked
+            .iter()
+            .filter(|c| present.contains(&c.sha256))
+            .collect();
+        db.bulk_insert(
+            ctx,
+            "blob_signatures",
+            &[("blob_sha256", Kind::Text), ("key_ids", Kind::Text)],
+            Conflict::Ignore { key: "blob_sha256" },
+            &mut |sink| {
+                for c in &rows {
+                    sink.row(&[Val::Str(&c.sha256), Val::Str(&c.key_ids)])?;
+                }
+                Ok(())
+            },
+        )?;
+        db.bulk_insert(
+            ctx,
+            "blob_verifications",
+            &[("blob_sha256", Kind::Text), ("fingerprint", Kind::Text)],
+            Conflict::Ignore {
+                key: "blob_sha256, fingerprint",
+            },
+            &mut |sink| {
+                for c in &rows {
+                    if let Some(f) = &c.verified_by {
+                        sink.row(&[Val::Str(&c.sha256), Val::Str(f)])?;
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        Ok(())
     })
 }

@@ -199,6 +199,32 @@ pub fn version_packages<S: Store>(
     })
 }
 
+/// The signature key ids recorded for each package file of a version (those a sync with
+/// `rpm.gpgcheck` checked), by sha256.
+pub fn version_signers<S: Store>(
+    s: &S,
+    repository: &str,
+    version: i64,
+) -> Result<std::collections::HashMap<String, String>> {
+    s.autocommit(|db| {
+        let rows = db.all(
+            &format!("reading the signers of version {version} of {repository}"),
+            &format!(
+                "SELECT p.sha256, g.key_ids
+                   FROM repository_content c
+                   JOIN repositories r ON r.id = c.repository_id
+                   JOIN packages p ON p.id = c.package_id
+                   JOIN blob_signatures g ON g.blob_sha256 = p.sha256
+                  WHERE r.name = $1 AND {}",
+                in_version("c", "$2")
+            ),
+            &[repository.into(), version.into()],
+            |r| Ok((r.string(0)?, r.string(1)?)),
+        )?;
+        Ok(rows.into_iter().collect())
+    })
+}
+
 /// The file tree of a version — packages at their hrefs plus repodata, each with its pool
 /// path, size and mtime (a package's build time; repodata: the version's creation time,
 /// rounded to the second) — what chantal-fs serves and the exporter writes. One query, whose

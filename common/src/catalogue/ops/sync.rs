@@ -296,3 +296,20 @@ pub fn latest_metadata_path<S: Store>(
         )
     })
 }
+
+/// The sha256 of each of the latest version's repodata files, by kind.
+pub fn latest_metadata_blobs<S: Store>(
+    s: &S,
+    repository_id: i64,
+) -> Result<std::collections::HashMap<String, String>> {
+    s.autocommit(|db| {
+        let rows = db.all(
+            "reading the latest repodata",
+            "SELECT m.type, m.blob_sha256 FROM repository_metadata m
+              WHERE m.repository_id = $1 AND m.removed_in IS NULL",
+            &[repository_id.into()],
+            |r| Ok((r.string(0)?, r.string(1)?)),
+        )?;
+        Ok(rows.into_iter().collect())
+    })
+}

@@ -1,5 +1,6 @@
 //! `chantal repo ...`: a file per subcommand.
 
+pub mod client_config;
 pub mod export;
 mod list;
 mod show;

@@ -91,7 +91,11 @@ impl FileState {
 struct Rpm {
     architectures: Option<Vec<String>>,
     gpgcheck: bool,
+    repo_gpgcheck: bool,
     gpgkey_url: Option<String>,
+    /// Every key source, `gpgkey_url` first.
+    gpgkeys: Vec<String>,
+    gpgkey_fingerprints: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -240,7 +244,15 @@ pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitSta
         rpm: Rpm {
             architectures: r.rpm.architectures.clone(),
             gpgcheck: r.rpm.gpgcheck,
+            repo_gpgcheck: r.rpm.repo_gpgcheck,
             gpgkey_url: r.rpm.gpgkey_url.as_deref().map(redact_url),
+            gpgkeys: r
+                .rpm
+                .keys
+                .iter()
+                .map(|k| redact_url(&k.to_string()))
+                .collect(),
+            gpgkey_fingerprints: r.rpm.gpgkey_fingerprints.clone(),
         },
         retention: Retention {
             policy: r.retention.policy.to_string(),
@@ -311,8 +323,22 @@ impl Report for RepoShow {
             },
         )?;
         line("gpgcheck", yes_no(self.rpm.gpgcheck))?;
+        if self.rpm.repo_gpgcheck {
+            line("repo_gpgcheck", yes_no(true))?;
+        }
         if let Some(url) = &self.rpm.gpgkey_url {
             line("gpgkey_url", url)?;
+        }
+        for k in self
+            .rpm
+            .gpgkeys
+            .iter()
+            .skip(usize::from(self.rpm.gpgkey_url.is_some()))
+        {
+            line("gpgkey", k)?;
+        }
+        if !self.rpm.gpgkey_fingerprints.is_empty() {
+            line("pinned keys", &self.rpm.gpgkey_fingerprints.join(", "))?;
         }
         line(
             "retention",

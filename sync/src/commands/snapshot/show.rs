@@ -28,16 +28,24 @@ struct PackageRow {
     nevra: String,
     sha256: String,
     location: String,
+    /// Issuer key ids of the package's signatures, as a sync with `rpm.gpgcheck` read them
+    /// (empty when no sync checked it).
+    key_ids: Vec<String>,
 }
 
 impl Row for PackageRow {
-    const COLUMNS: &'static [(&'static str, &'static str)] =
-        &[("nevra", "NEVRA"), ("sha256", "SHA256")];
+    const COLUMNS: &'static [(&'static str, &'static str)] = &[
+        ("nevra", "NEVRA"),
+        ("sha256", "SHA256"),
+        ("key_ids", "KEY IDS"),
+    ];
 
     fn cell(&self, field: &str) -> String {
         match field {
             "nevra" => self.nevra.clone(),
-            _ => self.sha256.clone(),
+            "sha256" => self.sha256.clone(),
+            _ if self.key_ids.is_empty() => "-".into(),
+            _ => self.key_ids.join(","),
         }
     }
 }
@@ -57,6 +65,11 @@ pub fn show(
     for p in &pkgs {
         *architectures.entry(p.nevra.arch.clone()).or_default() += 1;
     }
+    let signers = if packages {
+        catalogue.version_signers(&s.repository, s.version)?
+    } else {
+        Default::default()
+    };
     let view = SnapshotShow {
         snapshot: SnapshotRow::of(s),
         architectures,
@@ -65,6 +78,10 @@ pub fn show(
             pkgs.into_iter()
                 .map(|p| PackageRow {
                     nevra: p.nevra.to_string(),
+                    key_ids: signers
+                        .get(&p.sha256)
+                        .map(|k| k.split_whitespace().map(str::to_string).collect())
+                        .unwrap_or_default(),
                     sha256: p.sha256,
                     location: p.location_href,
                 })

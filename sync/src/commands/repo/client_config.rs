@@ -1,0 +1,86 @@
+//! `chantal repo client-config`: the dnf `.repo` stanza for a repository on this mirror.
+
+use std::fmt::Write as _;
+
+use super::super::Context;
+use crate::ExitStatus;
+
+pub fn run(
+    ctx: &Context,
+    repo_id: &str,
+    snapshot: Option<&str>,
+    base_url: Option<&str>,
+) -> anyhow::Result<ExitStatus> {
+    let repo = ctx.config.repository(repo_id)?;
+    let base = base_url
+        .map(|u| u.trim_end_matches('/').to_string())
+        .or_else(|| repo.base_url.clone())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{repo_id}: give --base-url (where clients reach the mirror's trees) or set publish.base_url"
+            )
+        })?;
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        anyhow::bail!("--base-url {base:?}: use an http:// or https:// URL");
+    }
+    let catalogue = ctx.catalogue()?;
+    // What the tree clients will read holds decides what they can check.
+    let (version, tree) = match snapshot {
+        Some(name) => {
+            let s = catalogue
+                .snapshots(Some(repo_id))?
+                .into_iter()
+                .find(|s| s.name == name)
+                .ok_or_else(|| anyhow::anyhow!("{repo_id} has no snapshot named {name}"))?;
+            (s.version, format!("{base}/{repo_id}/snapshots/{name}/"))
+        }
+        None => {
+            let v = catalogue
+                .repository_summary(repo_id)?
+                .and_then(|s| s.latest_version)
+                .ok_or_else(|| anyhow::anyhow!("{repo_id} has no version yet: sync it first"))?;
+            (v, format!("{base}/{repo_id}/latest/"))
+        }
+    };
+    let has = |kind: &str| -> anyhow::Result<Option<String>> {
+        Ok(catalogue
+            .version_metadata(repo_id, version, kind)?
+            .map(|_| kind.to_string()))
+    };
+    let keys = has("gpgkey")?.is_some();
+    let signed = has("repomd_asc")?.is_some();
+    let mirror_key = has("repomd_key")?.is_some();
+    let mut gpgkeys = Vec::new();
+    if keys {
+        gpgkeys.push(format!("{tree}{}", crate::trust::key_file_href(repo_id)));
+    }
+    if mirror_key {
+        gpgkeys.push(format!("{tree}repodata/repomd.xml.key"));
+    }
+    let id = match snapshot {
+        Some(name) => format!("{repo_id}-{name}"),
+        None => repo_id.to_string(),
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "[{id}]");
+    let _ = writeln!(
+        out,
+        "name={repo_id}{} (chantal mirror)",
+        snapshot
+            .map(|n| format!(" snapshot {n}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(out, "baseurl={tree}");
+    let _ = writeln!(out, "enabled=1");
+    let _ = writeln!(out, "gpgcheck={}", u8::from(keys));
+    let _ = writeln!(
+        out,
+        "repo_gpgcheck={}",
+        u8::from(signed && !gpgkeys.is_empty())
+    );
+    if !gpgkeys.is_empty() {
+        let _ = writeln!(out, "gpgkey={}", gpgkeys.join(" "));
+    }
+    crate::output::line(out.trim_end());
+    Ok(ExitStatus::Success)
+}

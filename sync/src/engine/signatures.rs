@@ -1,0 +1,277 @@
+//! The sync's trust steps: the repository's keys fetched and stored for the version,
+//! repomd.xml's detached signature (`rpm.repo_gpgcheck`), and the signatures of packages the
+//! pool already holds (`rpm.gpgcheck`; downloads are checked as they arrive, in
+//! [`super::packages`]).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chantal_common::catalogue::{NewMetadata, SignatureRecord};
+use chantal_common::config::{KeySource, RepoConfig};
+use chantal_common::pool::StoredBlob;
+use futures_util::stream::{self, StreamExt};
+
+use super::error::{Result, SyncError};
+use super::plan::{Plan, Source};
+use super::transport::Transport;
+use super::Engine;
+use crate::trust::{self, check_package, Checked, KeyRing, RepoSigner};
+
+/// Where the public key of the mirror's repomd.xml signature is served.
+pub const REPOMD_KEY: &str = "repodata/repomd.xml.key";
+
+/// Largest repomd.xml.asc accepted.
+const MAX_SIGNATURE_FILE: u64 = 64 << 10;
+
+/// What checking the held files found: new records, and by plan index the files that failed.
+pub type Held = (Vec<SignatureRecord>, Vec<(usize, String)>);
+
+/// What a repository trusts in this sync.
+pub struct Trust {
+    pub ring: Arc<KeyRing>,
+    /// The armored key file, in the pool: part of every version of the repository.
+    pub key_blob: StoredBlob,
+}
+
+/// The result of checking one package: its record for the catalogue, and the notes.
+pub fn record(sha256: &str, checked: &Checked) -> SignatureRecord {
+    SignatureRecord {
+        sha256: sha256.to_string(),
+        key_ids: checked.key_ids.join(" "),
+        verified_by: Some(checked.verified_by.clone()),
+    }
+}
+
+/// Says, with `-v`, which signatures of a package that passed did not count.
+pub fn log_notes(nevra: &str, checked: &Checked) {
+    for n in &checked.notes {
+        tracing::debug!("{nevra}: signature {}: {}", n.key_id, n.detail);
+    }
+}
+
+impl Engine<'_> {
+    /// Fetches every key source of the repository (at each sync: a rotated key takes effect
+    /// at once), keeps the pinned keys, and stores the armored key file in the pool.
+    pub(super) fn load_trust(
+        &self,
+        repo: &RepoConfig,
+        transport: &Transport,
+    ) -> Result<Option<Trust>> {
+        if repo.rpm.keys.is_empty() {
+            return Ok(None);
+        }
+        let keys_err = |reason: String| SyncError::Keys {
+            repo: repo.name.clone(),
+            reason,
+        };
+        let mut files = Vec::new();
+        for source in &repo.rpm.keys {
+            let bytes = match source {
+                KeySource::Url(u) => self
+                    .rt
+                    .block_on(transport.get_url(u, trust::MAX_KEY_FILE))
+                    .map_err(|e| keys_err(e.to_string()))?,
+                KeySource::File(p) => read_bounded(p, trust::MAX_KEY_FILE)
+                    .map_err(|e| keys_err(format!("{}: {e}", p.display())))?,
+            };
+            let name = match source {
+                KeySource::Url(u) => chantal_common::redact::redact_url(u),
+                KeySource::File(p) => p.display().to_string(),
+            };
+            files.push((name, bytes));
+        }
+        let ring = KeyRing::from_files(&files, &repo.rpm.gpgkey_fingerprints).map_err(keys_err)?;
+        let href = trust::key_file_href(&repo.name);
+        let placed = self.pool.put_reader(ring.armored().as_bytes(), &href)?;
+        let key_blob = self
+            .pool
+            .record(self.catalogue, vec![(placed, None)])?
+            .remove(0);
+        tracing::debug!(
+            "trusted keys: {}",
+            ring.keys
+                .iter()
+                .map(|k| k.fingerprint.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Ok(Some(Trust {
+            ring: Arc::new(ring),
+            key_blob,
+        }))
+    }
+
+    /// `rpm.repo_gpgcheck`: upstream's `repodata/repomd.xml.asc` must verify over `repomd`
+    /// with a trusted key. Returns the signature file, stored in the pool.
+    pub(super) fn check_repomd_signature(
+        &self,
+        trust: &Trust,
+        transport: &Transport,
+        repomd: &[u8],
+    ) -> Result<StoredBlob> {
+        let rel = "repodata/repomd.xml.asc";
+        let url = transport.url(rel);
+        let asc = self
+            .rt
+            .block_on(transport.get_bytes(rel, MAX_SIGNATURE_FILE))
+            .map_err(|e| SyncError::RepoSignature {
+                url: url.clone(),
+                reason: format!("rpm.repo_gpgcheck needs repomd.xml's signature: {e}"),
+            })?;
+        let by = trust.ring.verify_detached(&asc, repomd).map_err(|reason| {
+            SyncError::RepoSignature {
+                url: url.clone(),
+                reason: format!("repomd.xml: {reason}"),
+            }
+        })?;
+        tracing::debug!("repomd.xml signed by {by}");
+        let placed = self.pool.put_reader(&asc[..], "repomd.xml.asc")?;
+        Ok(self
+            .pool
+            .record(self.catalogue, vec![(placed, None)])?
+            .remove(0))
+    }
+
+    /// `publish.sign`: the mirror's signature of the version's repomd.xml (replacing
+    /// upstream's) and its public key, as `repodata/repomd.xml.asc` and `.key`. The latest
+    /// version's signature is kept when it signs the same repomd.xml with the same key, so
+    /// an unchanged repository commits nothing.
+    pub(super) fn sign_repomd(
+        &self,
+        repo: &RepoConfig,
+        repo_id: i64,
+        signer: &RepoSigner,
+        metadata: &mut Vec<NewMetadata>,
+    ) -> Result<()> {
+        let fail = |reason: String| SyncError::Sign {
+            repo: repo.name.clone(),
+            reason,
+        };
+        let repomd_sha = metadata
+            .iter()
+            .find(|m| m.kind == "repomd")
+            .map(|m| m.blob_sha256.clone())
+            .ok_or_else(|| fail("the version has no repomd.xml".into()))?;
+        let key_placed = self
+            .pool
+            .put_reader(signer.public_key.as_bytes(), "repomd.xml.key")?;
+        let key_blob = self
+            .pool
+            .record(self.catalogue, vec![(key_placed, None)])?
+            .remove(0);
+        let latest = self.catalogue.latest_metadata_blobs(repo_id)?;
+        let asc_sha = match (
+            latest.get("repomd"),
+            latest.get("repomd_key"),
+            latest.get("repomd_asc"),
+        ) {
+            (Some(r), Some(k), Some(a)) if *r == repomd_sha && *k == key_blob.sha256 => a.clone(),
+            _ => {
+                let record = self
+                    .catalogue
+                    .blob(&repomd_sha)?
+                    .ok_or_else(|| fail("repomd.xml is not in the pool".into()))?;
+                let path = self.pool.absolute(&record.path);
+                let data = std::fs::read(&path)
+                    .map_err(|e| chantal_common::Error::io("cannot read", &path, e))?;
+                let asc = signer.sign(&path, &data).map_err(fail)?;
+                let placed = self.pool.put_reader(&asc[..], "repomd.xml.asc")?;
+                self.pool
+                    .record(self.catalogue, vec![(placed, None)])?
+                    .remove(0)
+                    .sha256
+            }
+        };
+        metadata.retain(|m| m.kind != "repomd_asc" && m.kind != "repomd_key");
+        metadata.push(NewMetadata {
+            kind: "repomd_asc".into(),
+            blob_sha256: asc_sha,
+            location_href: super::REPOMD_ASC.into(),
+        });
+        metadata.push(NewMetadata {
+            kind: "repomd_key".into(),
+            blob_sha256: key_blob.sha256,
+            location_href: REPOMD_KEY.into(),
+        });
+        Ok(())
+    }
+
+    /// Checks every package of the plan the pool already holds (reused or retained) against
+    /// the repository's keys, reading the pool's file unless the catalogue records a
+    /// verification by one of those keys. Returns the new records and, by plan index, the
+    /// packages that failed.
+    pub(super) fn check_held(&self, plan: &Plan<'_>, ring: &Arc<KeyRing>) -> Result<Held> {
+        let held: Vec<(usize, &str)> = plan
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| matches!(e.source, Source::Reuse | Source::Retain))
+            .filter_map(|(i, e)| Some((i, e.sha256.as_deref()?)))
+            .collect();
+        let shas: Vec<&str> = held.iter().map(|(_, s)| *s).collect();
+        let verified: HashSet<String> =
+            self.catalogue.verified_blobs(&shas, &ring.fingerprints())?;
+        let todo: Vec<(usize, String)> = held
+            .iter()
+            .filter(|(_, s)| !verified.contains(*s))
+            .map(|(i, s)| (*i, s.to_string()))
+            .collect();
+        if todo.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        self.progress.phase(&format!(
+            "signatures: checking {} packages the pool holds",
+            todo.len()
+        ));
+        let pool = self.pool.clone();
+        let results = self.rt.block_on(
+            stream::iter(todo)
+                .map(|(i, sha)| {
+                    let (pool, ring) = (pool.clone(), Arc::clone(ring));
+                    async move {
+                        let outcome = tokio::task::spawn_blocking(move || {
+                            let path =
+                                pool.find(&sha).ok().flatten().ok_or_else(|| {
+                                    "the pool no longer holds the file".to_string()
+                                })?;
+                            check_package(&path, &ring)
+                                .map(|c| (sha, c))
+                                .map_err(|r| r.to_string())
+                        })
+                        .await
+                        .unwrap_or_else(|e| Err(e.to_string()));
+                        (i, outcome)
+                    }
+                })
+                .buffer_unordered(self.config.download.workers.max(1))
+                .collect::<Vec<_>>(),
+        );
+        let mut records = Vec::new();
+        let mut failures = Vec::new();
+        for (i, outcome) in results {
+            match outcome {
+                Ok((sha, checked)) => {
+                    log_notes(&plan.entries[i].nevra.to_string(), &checked);
+                    records.push(record(&sha, &checked));
+                }
+                Err(reason) => failures.push((i, format!("signature check failed: {reason}"))),
+            }
+        }
+        Ok((records, failures))
+    }
+}
+
+/// A local file of at most `max` bytes.
+fn read_bounded(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(max + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::other(format!(
+            "larger than {max} bytes: refusing it"
+        )));
+    }
+    Ok(bytes)
+}

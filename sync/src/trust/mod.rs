@@ -1,0 +1,24 @@
+//! What a repository trusts, and checking packages against it: the public keys named by
+//! `rpm.gpgkey_url` / `rpm.gpgkeys` (optionally pinned by `rpm.gpgkey_fingerprints`), and
+//! each package's OpenPGP header signatures plus the payload digest the signed header holds.
+//! Signatures are verified with the `rpm` crate (rpm-rs) and its `pgp` backend.
+
+mod keys;
+mod package;
+mod sign;
+#[cfg(test)]
+mod tests;
+
+pub use keys::{KeyRing, TrustedKey, MAX_KEY_FILE};
+pub use package::{check_package, Checked};
+pub use sign::RepoSigner;
+
+/// The armored file of a version's keys, at the top of every served tree.
+pub fn key_file_href(repo: &str) -> String {
+    format!("RPM-GPG-KEY-{repo}")
+}
+
+/// Lower-case hex of a key id or fingerprint.
+fn hex_id(bytes: &[u8]) -> String {
+    hex::encode(bytes)
+}
