@@ -30,7 +30,8 @@ if [ ! -f "$SIGNED/repodata/repomd.xml" ]; then
     cp -r "$BENCH_DIR/small/Packages" "$SIGNED/"
     find "$SIGNED/Packages" -name '*.rpm' -print0 | xargs -0 -n 500 rpmsign \
         --define "_gpg_path $GH" --define "_gpg_name $FPR" --define "__gpg /usr/bin/gpg" \
-        --define "_gpg_sign_cmd_extra_args --batch" --addsign >/dev/null
+        --define "_gpg_sign_cmd_extra_args --batch" --addsign 2>&1 >/dev/null \
+        | { grep -v 'GPG_TTY' || true; } >&2
     createrepo_c --quiet --no-database "$SIGNED"
 fi
 

@@ -55,6 +55,16 @@ fn patch(file: &Path, needle: &[u8], replacement: &[u8]) {
     std::fs::write(file, bytes).unwrap();
 }
 
+/// One file holding the armored public keys of `keys`, one after another.
+fn key_file(keys: &[&GpgKey], path: &Path) -> PathBuf {
+    let text: String = keys
+        .iter()
+        .map(|k| std::fs::read_to_string(&k.public).unwrap())
+        .collect();
+    std::fs::write(path, text).unwrap();
+    path.to_path_buf()
+}
+
 fn signed(key: &GpgKey, names: &[&str], dir: &Path) -> Vec<PathBuf> {
     let rpms: Vec<PathBuf> = names.iter().map(|n| test_rpm(n)).collect();
     key.sign_rpms(&rpms, dir)
@@ -85,10 +95,7 @@ fn signed_packages_pass_their_keys_are_served_and_a_resync_reads_nothing() {
     let up = upstream_dir();
     createrepo(up.path(), &rpms, &[]);
     // Both keys in one file, as vendors ship several keys together.
-    let both = work.path().join("keys.asc");
-    let mut text = std::fs::read_to_string(&rsa.public).unwrap();
-    text.push_str(&std::fs::read_to_string(&ed.public).unwrap());
-    std::fs::write(&both, text).unwrap();
+    let both = key_file(&[&rsa, &ed], &work.path().join("keys.asc"));
     env.repo("r", &file_url(up.path()), &gpg_yaml(&both));
 
     let out = sync(&env, "r");
@@ -316,10 +323,7 @@ fn held_files_are_checked_against_each_repositorys_own_keys_without_a_download()
     );
     assert_eq!(env.latest("strict"), None);
     // Trusting the vendor key, the same file passes, still without a download.
-    let both = work.path().join("both.asc");
-    let mut text = std::fs::read_to_string(&trusted.public).unwrap();
-    text.push_str(&std::fs::read_to_string(&vendor.public).unwrap());
-    std::fs::write(&both, text).unwrap();
+    let both = key_file(&[&trusted, &vendor], &work.path().join("both.asc"));
     env.repo("strict", &server.url(""), &gpg_yaml(&both));
     sync(&env, "strict").ok();
     assert_eq!(env.latest("strict"), Some(1));
@@ -566,18 +570,28 @@ fn dnf_checks_the_served_keys_and_the_mirrors_repomd_signature_from_latest_and_a
     );
     let base = nginx.url("");
     for (snapshot, id) in [(None, "r"), (Some("s"), "r-s")] {
-        let mut args = vec![
-            "repo",
-            "client-config",
-            "--repo-id",
-            "r",
-            "--base-url",
-            &base,
-        ];
-        if let Some(s) = snapshot {
-            args.extend(["--snapshot", s]);
+        let mut args = vec!["repo", "client-config", "--repo-id", "r"];
+        match snapshot {
+            None => args.extend(["--base-url", &base]),
+            // The snapshot's stanza takes its base URL from publish.base_url.
+            Some(s) => {
+                env.repo(
+                    "r",
+                    &file_url(up.path()),
+                    &format!(
+                        "{}  base_url: {base}/\n",
+                        yaml("  architectures: [x86_64]\n")
+                    ),
+                );
+                args.extend(["--snapshot", s]);
+            }
         }
         let stanza = env.chantal(&args).ok();
+        let tree = match snapshot {
+            None => format!("baseurl={base}/r/latest/"),
+            Some(s) => format!("baseurl={base}/r/snapshots/{s}/"),
+        };
+        assert!(stanza.contains(&tree), "{stanza}");
         assert!(stanza.contains("gpgcheck=1"), "{stanza}");
         assert!(stanza.contains("repo_gpgcheck=1"), "{stanza}");
         assert!(stanza.contains("repomd.xml.key"), "{stanza}");
@@ -629,4 +643,76 @@ fn dnf_checks_the_served_keys_and_the_mirrors_repomd_signature_from_latest_and_a
     let out = dnf_install(&stanza, "r", "hello");
     assert!(!out.status.success(), "dnf accepted a tampered repomd.xml");
     drop(nginx);
+}
+
+#[test]
+fn key_urls_are_fetched_with_the_repositorys_client_certificate_and_ca() {
+    use chantal_tests::nginx::{certs, Nginx, NginxOptions};
+    let env = initialised();
+    let key = GpgKey::new("cdn", "rsa2048");
+    let (up, work) = (upstream_dir(), upstream_dir());
+    createrepo(
+        up.path(),
+        &signed(&key, &["hello-1.0-1.noarch.rpm"], work.path()),
+        &[],
+    );
+    std::fs::copy(&key.public, up.path().join("RPM-GPG-KEY-cdn")).unwrap();
+    // Like the Red Hat CDN: a private CA, and no file without a client certificate.
+    let nginx = Nginx::start(
+        up.path(),
+        &NginxOptions {
+            client_cert: true,
+            ..Default::default()
+        },
+    );
+    let c = certs();
+    env.repo(
+        "cdn",
+        &nginx.url("/"),
+        &format!(
+            "credentials:\n  type: client_cert\n  cert: {}\n  key: {}\n  ca_cert: {}\n\
+             rpm:\n  gpgcheck: true\n  gpgkey_url: {}\n",
+            c.client_cert.display(),
+            c.client_key.display(),
+            c.ca.display(),
+            nginx.url("/RPM-GPG-KEY-cdn")
+        ),
+    );
+    let out = sync(&env, "cdn").ok();
+    assert!(out.starts_with("cdn: version 1: 1 added"), "{out}");
+    assert_eq!(
+        env.db
+            .strings("SELECT fingerprint FROM blob_verifications", &[]),
+        vec![key.fingerprint.clone()]
+    );
+}
+
+#[test]
+fn a_signing_command_that_fails_fails_the_sync_with_its_message() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = initialised();
+    let up = upstream_dir();
+    createrepo(up.path(), &[test_rpm("hello-1.0-1.noarch.rpm")], &[]);
+    let key = GpgKey::new("hsm", "ed25519");
+    let script = up.path().join("../sign-repomd");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"HSM slot 3: token not present ($1)\" >&2\nexit 4\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.repo(
+        "r",
+        &file_url(up.path()),
+        &format!(
+            "publish:\n  sign:\n    command: {}\n    public_key: {}\n",
+            script.display(),
+            key.public.display()
+        ),
+    );
+    let err = sync(&env, "r").fails();
+    assert!(err.contains("r: signing repomd.xml:"), "{err}");
+    assert!(err.contains("HSM slot 3: token not present ("), "{err}");
+    assert_eq!(env.latest("r"), None);
+    std::fs::remove_file(&script).unwrap();
 }

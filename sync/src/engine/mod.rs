@@ -440,13 +440,6 @@ impl Engine<'_> {
                 })
             })
             .collect();
-        progress.phase(&format!(
-            "packages: {} to download ({}), {} already in the pool",
-            jobs.len(),
-            human_bytes(plan.counts.download_bytes),
-            plan.counts.reuse
-        ));
-        progress.downloads(&repo.name, jobs.len() as u64, plan.counts.download_bytes);
         // The files the pool holds are checked first: it is local work, and a failure there
         // is known before the downloads start.
         let ring = upstream
@@ -458,6 +451,13 @@ impl Engine<'_> {
             Some(ring) => self.check_held(plan, ring)?,
             None => (Vec::new(), Vec::new()),
         };
+        progress.phase(&format!(
+            "packages: {} to download ({}), {} already in the pool",
+            jobs.len(),
+            human_bytes(plan.counts.download_bytes),
+            plan.counts.reuse
+        ));
+        progress.downloads(&repo.name, jobs.len() as u64, plan.counts.download_bytes);
         let adopter = Adopter::new(pool.clone(), catalogue.clone());
         let done = self.rt.block_on(packages::download_all(
             transport.clone(),

@@ -58,6 +58,13 @@ pub struct Transport {
     cancel: Cancel,
 }
 
+/// Where a small file fetched whole comes from.
+enum Whole<'a> {
+    Local(PathBuf),
+    /// The client, its basic credentials, and the URL to request.
+    Web(&'a reqwest::Client, &'a Option<(String, String)>, String),
+}
+
 enum Kind {
     Http {
         client: reqwest::Client,
@@ -113,15 +120,39 @@ impl Transport {
 
     /// Fetches a small file whole (repomd.xml), with retries.
     pub async fn get_bytes(&self, rel: &str, max: u64) -> Result<Vec<u8>> {
-        let url = self.url(rel);
+        let from = match &self.kind {
+            Kind::File { root } => Whole::Local(root.join(&*href::normalize(rel))),
+            Kind::Http { client, basic } => Whole::Web(client, basic, self.raw_url(rel)),
+        };
+        self.get_whole(from, &self.url(rel), max).await
+    }
+
+    /// Fetches a small file whole at an absolute URL (a key file), with retries: file://
+    /// read locally, http(s) with this repository's client (credentials, CA, proxy).
+    pub async fn get_url(&self, raw: &str, max: u64) -> Result<Vec<u8>> {
+        let url = redact_url(raw);
+        let from = match (raw.strip_prefix("file://"), &self.kind, &self.key_client) {
+            (Some(path), _, _) => Whole::Local(PathBuf::from(path)),
+            (None, Kind::Http { client, basic }, _)
+            | (None, Kind::File { .. }, Some((client, basic))) => {
+                Whole::Web(client, basic, raw.to_string())
+            }
+            (None, Kind::File { .. }, None) => {
+                return Err(SyncError::Refused {
+                    url,
+                    reason: "not an http(s):// or file:// URL".into(),
+                })
+            }
+        };
+        self.get_whole(from, &url, max).await
+    }
+
+    async fn get_whole(&self, from: Whole<'_>, url: &str, max: u64) -> Result<Vec<u8>> {
         let mut attempt = 0;
         loop {
-            let result = match &self.kind {
-                Kind::File { root } => read_local(&root.join(&*href::normalize(rel)), &url, max),
-                Kind::Http { client, basic } => {
-                    self.get_http(client, basic, &self.raw_url(rel), &url, max)
-                        .await
-                }
+            let result = match &from {
+                Whole::Local(path) => read_local(path, url, max),
+                Whole::Web(client, basic, raw) => self.get_http(client, basic, raw, url, max).await,
             };
             match result {
                 Err(e) if e.is_retryable() && attempt < self.retries => {
@@ -159,38 +190,6 @@ impl Transport {
             }
         }
         Ok(body)
-    }
-
-    /// Fetches a small file whole at an absolute URL (a key file, its signature), with
-    /// retries: file:// read locally, http(s) with this repository's client.
-    pub async fn get_url(&self, raw: &str, max: u64) -> Result<Vec<u8>> {
-        let url = redact_url(raw);
-        let mut attempt = 0;
-        loop {
-            let result = if let Some(path) = raw.strip_prefix("file://") {
-                read_local(Path::new(path), &url, max)
-            } else {
-                let web = match &self.kind {
-                    Kind::Http { client, basic } => Some((client, basic)),
-                    Kind::File { .. } => self.key_client.as_ref().map(|(c, b)| (c, b)),
-                };
-                match web {
-                    Some((client, basic)) => self.get_http(client, basic, raw, &url, max).await,
-                    None => Err(SyncError::Refused {
-                        url: url.clone(),
-                        reason: "not an http(s):// or file:// URL".into(),
-                    }),
-                }
-            };
-            match result {
-                Err(e) if e.is_retryable() && attempt < self.retries => {
-                    attempt += 1;
-                    tracing::debug!("retry {attempt}/{} after: {e}", self.retries);
-                    self.sleep(attempt).await?;
-                }
-                other => return other,
-            }
-        }
     }
 
     /// The URL to request: the href's literal path percent-encoded as librepo encodes it,

@@ -143,12 +143,17 @@ pub fn reserve_blobs<S: Store>(s: &S, sha256s: &[&str]) -> Result<HashMap<String
 
 /// A temporary table `wanted(c)` holding `values`.
 fn wanted(db: &mut dyn db::Db, ctx: &str, values: &[&str]) -> Result<()> {
-    // No index: each join walks `wanted` and probes the catalogue table's key, and indexing
+    temp_values(db, ctx, "wanted", values)
+}
+
+/// A temporary table `table(c)` holding `values`.
+fn temp_values(db: &mut dyn db::Db, ctx: &str, table: &str, values: &[&str]) -> Result<()> {
+    // No index: each join walks the table and probes the catalogue table's key, and indexing
     // 100,000 checksums cost SQLite as much time again as inserting them.
-    db.temp_table(ctx, "wanted", &[("c", Kind::Text)], None)?;
+    db.temp_table(ctx, table, &[("c", Kind::Text)], None)?;
     db.bulk_insert(
         ctx,
-        "wanted",
+        table,
         &[("c", Kind::Text)],
         Conflict::None,
         &mut |sink| {
@@ -158,7 +163,7 @@ fn wanted(db: &mut dyn db::Db, ctx: &str, values: &[&str]) -> Result<()> {
             Ok(())
         },
     )?;
-    db.analyze(ctx, "wanted")
+    db.analyze(ctx, table)
 }
 
 /// For each upstream checksum of one algorithm, the blob the pool already holds, if any.
@@ -285,24 +290,12 @@ pub fn verified_blobs<S: Store>(
     let ctx = "looking up packages whose signatures were verified";
     db::read(s, ctx, |db| {
         wanted(db, ctx, sha256s)?;
-        db.temp_table(ctx, "trusted_keys", &[("f", Kind::Text)], None)?;
-        db.bulk_insert(
-            ctx,
-            "trusted_keys",
-            &[("f", Kind::Text)],
-            Conflict::None,
-            &mut |sink| {
-                for f in fingerprints {
-                    sink.row(&[Val::Str(f)])?;
-                }
-                Ok(())
-            },
-        )?;
+        temp_values(db, ctx, "trusted_keys", fingerprints)?;
         let rows = db.all(
             ctx,
             "SELECT DISTINCT v.blob_sha256 FROM wanted w
                JOIN blob_verifications v ON v.blob_sha256 = w.c
-               JOIN trusted_keys t ON t.f = v.fingerprint",
+               JOIN trusted_keys t ON t.c = v.fingerprint",
             &[],
             |r| r.string(0),
         )?;
