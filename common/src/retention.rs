@@ -4,12 +4,15 @@
 //! - `mirror`: upstream's set (after the architecture filter).
 //! - `newest-only`: the newest EVR of each name.arch upstream has now.
 //! - `keep-all`: everything ever seen accumulates.
+//! - `keep-last` N: the N highest EVRs of each name.arch upstream has had (what it lists now
+//!   and what the latest version kept); with `deleted_packages: remove`, a name.arch upstream
+//!   no longer has at all goes.
 //! - `deleted_packages: keep`: what upstream dropped stays (for newest-only: the last newest
 //!   version of a name.arch that vanished upstream).
 
 use std::collections::{HashMap, HashSet};
 
-use crate::config::{DeletedPackages, Policy};
+use crate::config::{DeletedPackages, Policy, Retention};
 use crate::rpm::evr::compare_evr;
 use crate::rpm::Nevra;
 
@@ -23,14 +26,20 @@ pub enum Pick {
 }
 
 /// The next version's packages, in upstream order, then previous order.
-pub fn plan(
-    policy: Policy,
-    deleted: DeletedPackages,
-    upstream: &[&Nevra],
-    previous: &[&Nevra],
-) -> Vec<Pick> {
+pub fn plan(retention: Retention, upstream: &[&Nevra], previous: &[&Nevra]) -> Vec<Pick> {
+    let (policy, deleted) = (retention.policy, retention.deleted_packages);
+    if policy == Policy::KeepLast {
+        return keep_last(
+            retention.keep_last.unwrap_or(1) as usize,
+            deleted,
+            upstream,
+            previous,
+        );
+    }
     let mut picks: Vec<Pick> = match policy {
-        Policy::Mirror | Policy::KeepAll => (0..upstream.len()).map(Pick::Upstream).collect(),
+        Policy::Mirror | Policy::KeepAll | Policy::KeepLast => {
+            (0..upstream.len()).map(Pick::Upstream).collect()
+        }
         Policy::NewestOnly => newest(upstream).into_iter().map(Pick::Upstream).collect(),
     };
     let keep_dropped = policy == Policy::KeepAll || deleted == DeletedPackages::Keep;
@@ -42,7 +51,9 @@ pub fn plan(
             .filter(|(_, p)| !upstream_nevras.contains(*p));
         match policy {
             // keep-all keeps every version; mirror/keep keeps what upstream dropped.
-            Policy::KeepAll | Policy::Mirror => picks.extend(gone.map(|(i, _)| Pick::Previous(i))),
+            Policy::KeepAll | Policy::Mirror | Policy::KeepLast => {
+                picks.extend(gone.map(|(i, _)| Pick::Previous(i)))
+            }
             // newest-only/keep: only name.archs upstream no longer has at all, and of those
             // only the newest the previous version held.
             Policy::NewestOnly => {
@@ -59,6 +70,55 @@ pub fn plan(
                         .map(|k| Pick::Previous(vanished[k])),
                 );
             }
+        }
+    }
+    picks.sort();
+    picks.dedup();
+    picks
+}
+
+/// keep-last: of upstream's packages and the previous version's (one file per NEVRA,
+/// upstream's first), the `n` highest EVRs of each name.arch.
+fn keep_last(
+    n: usize,
+    deleted: DeletedPackages,
+    upstream: &[&Nevra],
+    previous: &[&Nevra],
+) -> Vec<Pick> {
+    let upstream_nevras: HashSet<&Nevra> = upstream.iter().copied().collect();
+    let upstream_names: HashSet<(&str, &str)> = upstream.iter().map(|u| u.name_arch()).collect();
+    let mut by_name: HashMap<(&str, &str), Vec<(Pick, &Nevra)>> = HashMap::new();
+    for (i, u) in upstream.iter().enumerate() {
+        by_name
+            .entry(u.name_arch())
+            .or_default()
+            .push((Pick::Upstream(i), u));
+    }
+    for (i, p) in previous.iter().enumerate() {
+        let vanished = !upstream_names.contains(&p.name_arch());
+        if upstream_nevras.contains(p) || (vanished && deleted == DeletedPackages::Remove) {
+            continue;
+        }
+        by_name
+            .entry(p.name_arch())
+            .or_default()
+            .push((Pick::Previous(i), p));
+    }
+    let mut picks = Vec::new();
+    for (_, mut versions) in by_name {
+        // Highest EVR first; among equal EVRs (rebuilds under one NEVRA), upstream's first.
+        versions.sort_by(|a, b| compare_evr(b.1.evr(), a.1.evr()).then(a.0.cmp(&b.0)));
+        let mut distinct = 0;
+        let mut last: Option<&Nevra> = None;
+        for (pick, nevra) in versions {
+            if last.is_none_or(|l| compare_evr(l.evr(), nevra.evr()).is_ne()) {
+                distinct += 1;
+                last = Some(nevra);
+            }
+            if distinct > n {
+                break;
+            }
+            picks.push(pick);
         }
     }
     picks.sort();
@@ -93,6 +153,17 @@ mod tests {
 
     /// Runs the policy over upstream snapshots v1, v2, ... and returns each version's set.
     fn sequence(policy: Policy, deleted: DeletedPackages, steps: &[&[&str]]) -> Vec<Vec<String>> {
+        sequence_with(
+            Retention {
+                policy,
+                deleted_packages: deleted,
+                keep_last: None,
+            },
+            steps,
+        )
+    }
+
+    fn sequence_with(retention: Retention, steps: &[&[&str]]) -> Vec<Vec<String>> {
         let mut latest: Vec<String> = Vec::new();
         let mut out = Vec::new();
         for step in steps {
@@ -101,7 +172,7 @@ mod tests {
             let prev: Vec<Nevra> = prev_owned.iter().map(|s| p(s)).collect();
             let up: Vec<&Nevra> = up.iter().collect();
             let prev: Vec<&Nevra> = prev.iter().collect();
-            let mut next: Vec<String> = plan(policy, deleted, &up, &prev)
+            let mut next: Vec<String> = plan(retention, &up, &prev)
                 .into_iter()
                 .map(|pick| match pick {
                     Pick::Upstream(i) => step[i].to_string(),
@@ -208,7 +279,59 @@ mod tests {
             p("t-1.0-1.x86_64"),
         ];
         let up: Vec<&Nevra> = up.iter().collect();
-        let picks = plan(Policy::NewestOnly, DeletedPackages::Remove, &up, &[]);
+        let newest_only = Retention {
+            policy: Policy::NewestOnly,
+            ..Default::default()
+        };
+        let picks = plan(newest_only, &up, &[]);
         assert_eq!(picks, vec![Pick::Upstream(0), Pick::Upstream(1)]);
+    }
+
+    fn keep_last(n: u32, deleted: DeletedPackages) -> Retention {
+        Retention {
+            policy: Policy::KeepLast,
+            deleted_packages: deleted,
+            keep_last: Some(n),
+        }
+    }
+
+    #[test]
+    fn keep_last_keeps_the_highest_evrs_upstream_has_had() {
+        let r = sequence_with(keep_last(2, DeletedPackages::Remove), &[V1, V2, V3]);
+        assert_eq!(r[0], s(V1));
+        assert_eq!(
+            r[1],
+            s(&[
+                "a-1.0-1.noarch",
+                "a-1.1-1.noarch",
+                "b-1.0-1.x86_64",
+                "c-2.0-1.noarch",
+                "c-2.0~rc1-1.noarch",
+            ])
+        );
+        // a: the epoch bump and 1.1 beat 1.0; b vanished upstream (remove); c keeps 2.0,
+        // which upstream dropped, above the rc it lists again.
+        assert_eq!(
+            r[2],
+            s(&[
+                "a-1:0.9-1.noarch",
+                "a-1.1-1.noarch",
+                "c-2.0-1.noarch",
+                "c-2.0~rc1-1.noarch",
+            ])
+        );
+        let one = sequence_with(keep_last(1, DeletedPackages::Keep), &[V1, V2, V3]);
+        assert_eq!(
+            one[2],
+            s(&["a-1:0.9-1.noarch", "b-1.0-1.x86_64", "c-2.0-1.noarch"]),
+            "keep: b stays; 2.0 stays the highest c upstream has had"
+        );
+    }
+
+    #[test]
+    fn keep_last_large_enough_is_keep_all_for_names_upstream_has() {
+        let r = sequence_with(keep_last(10, DeletedPackages::Keep), &[V1, V2, V3]);
+        let all = sequence(Policy::KeepAll, DeletedPackages::Keep, &[V1, V2, V3]);
+        assert_eq!(r, all);
     }
 }

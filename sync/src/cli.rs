@@ -135,11 +135,16 @@ pub struct SyncArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum SnapshotCommand {
-    /// Name a repository's current version. Copies nothing.
+    /// Name the current version of one repository, of several (a set, in one commit: all or
+    /// none), or of every enabled repository that has a version (--all). Copies nothing.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["repo_id", "all"])))]
     Create {
-        /// The repository.
+        /// A repository; repeat for a set.
         #[arg(long, value_name = "NAME")]
-        repo_id: String,
+        repo_id: Vec<String>,
+        /// Every enabled repository that has a version.
+        #[arg(long)]
+        all: bool,
         /// The snapshot's name: letters, digits, '.', '_' and '-', at most 128; not `latest`.
         #[arg(long, value_name = "SNAPSHOT")]
         name: String,
@@ -175,8 +180,11 @@ pub enum SnapshotCommand {
         #[arg(long, value_name = "SNAPSHOT")]
         name: String,
         /// Needed when several repositories have a snapshot of that name.
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", conflicts_with = "all")]
         repo_id: Option<String>,
+        /// Remove the name from every repository that has it, in one commit.
+        #[arg(long)]
+        all: bool,
     },
     /// Packages added, removed and updated between two snapshots (or `latest`).
     Diff {

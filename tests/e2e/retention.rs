@@ -513,3 +513,151 @@ fn zstd_upstreams_get_zstd_repodata_and_sqlite_variants_are_dropped() {
         ])
     );
 }
+
+#[test]
+fn filters_and_keep_last_give_dnf_exactly_the_expected_sets() {
+    // v1 -> v2 -> v3 upstreams; lib vanishes in v3, hello and tool move on.
+    const STEPS: [&[&str]; 3] = [
+        &[
+            "hello-1.0-1.noarch.rpm",
+            "lib-1.0-1.x86_64.rpm",
+            "tool-2.0-1.x86_64.rpm",
+            "tool-3.0-1.src.rpm",
+        ],
+        &[
+            "hello-1.0-1.noarch.rpm",
+            "hello-1.1-1.noarch.rpm",
+            "lib-1.0-1.x86_64.rpm",
+            "tool-2.0-1.x86_64.rpm",
+            "tool-3.0-1.x86_64.rpm",
+            "tool-3.0-1.src.rpm",
+        ],
+        &[
+            "hello-2.0~rc1-1.noarch.rpm",
+            "tool-3.0-1.x86_64.rpm",
+            "tool-3.0-1.src.rpm",
+        ],
+    ];
+    // (repository, its settings, its set after each step: x86_64 and noarch packages, plus
+    // the source package when it is kept)
+    let cases: [(&str, &str, [&[&str]; 3]); 5] = [
+        (
+            "nolib",
+            "rpm:\n  architectures: [x86_64, src]\nfilters:\n  exclude: [\"lib*\"]\n  exclude_source: true\n",
+            [
+                &["hello-1.0-1.noarch", "tool-2.0-1.x86_64"],
+                &["hello-1.0-1.noarch", "hello-1.1-1.noarch", "tool-2.0-1.x86_64", "tool-1:3.0-1.x86_64"],
+                &["hello-2.0~rc1-1.noarch", "tool-1:3.0-1.x86_64"],
+            ],
+        ),
+        (
+            "hello2",
+            "filters:\n  include: [\"hel*\"]\nretention:\n  policy: keep-last\n  keep_last: 2\n",
+            [
+                &["hello-1.0-1.noarch"],
+                &["hello-1.0-1.noarch", "hello-1.1-1.noarch"],
+                &["hello-1.1-1.noarch", "hello-2.0~rc1-1.noarch"],
+            ],
+        ),
+        (
+            "last1",
+            "retention:\n  policy: keep-last\n  keep_last: 1\n",
+            [
+                &["hello-1.0-1.noarch", "lib-1.0-1.x86_64", "tool-2.0-1.x86_64"],
+                &["hello-1.1-1.noarch", "lib-1.0-1.x86_64", "tool-1:3.0-1.x86_64"],
+                &["hello-2.0~rc1-1.noarch", "tool-1:3.0-1.x86_64"],
+            ],
+        ),
+        (
+            "last1keep",
+            "retention:\n  policy: keep-last\n  keep_last: 1\n  deleted_packages: keep\n",
+            [
+                &["hello-1.0-1.noarch", "lib-1.0-1.x86_64", "tool-2.0-1.x86_64"],
+                &["hello-1.1-1.noarch", "lib-1.0-1.x86_64", "tool-1:3.0-1.x86_64"],
+                &["hello-2.0~rc1-1.noarch", "lib-1.0-1.x86_64", "tool-1:3.0-1.x86_64"],
+            ],
+        ),
+        (
+            "withsrc",
+            "rpm:\n  architectures: [x86_64, src]\nretention:\n  policy: keep-last\n  keep_last: 2\n",
+            [
+                &["hello-1.0-1.noarch", "lib-1.0-1.x86_64", "tool-2.0-1.x86_64", "tool-1:3.0-1.src"],
+                &["hello-1.0-1.noarch", "hello-1.1-1.noarch", "lib-1.0-1.x86_64", "tool-2.0-1.x86_64", "tool-1:3.0-1.x86_64", "tool-1:3.0-1.src"],
+                &["hello-1.1-1.noarch", "hello-2.0~rc1-1.noarch", "tool-2.0-1.x86_64", "tool-1:3.0-1.x86_64", "tool-1:3.0-1.src"],
+            ],
+        ),
+    ];
+    let up = upstream_dir();
+    let url = format!("file://{}", up.path().display());
+    let env = Env::new();
+    for (name, extra, _) in &cases {
+        env.repo(name, &url, extra);
+    }
+    env.chantal(&["init"]).ok();
+    for (step, rpms) in STEPS.iter().enumerate() {
+        upstream(up.path(), rpms);
+        env.chantal(&["repo", "sync", "--all"]).ok();
+        for (name, _, sets) in &cases {
+            let want = set(sets[step]);
+            let mut have = env.db.strings(
+                "SELECT p.name || '-' || p.epoch || ':' || p.version || '-' || p.release || '.' || p.arch
+                   FROM repository_content c JOIN packages p ON p.id = c.package_id
+                   JOIN repositories r ON r.id = c.repository_id
+                  WHERE r.name = $1 AND c.removed_in IS NULL",
+                &[(*name).into()],
+            );
+            have.sort();
+            assert_eq!(have, want, "{name} after step {}", step + 1);
+            // dnf reads the generated repodata to the same set.
+            let tree = materialize(&env, name, None);
+            let binary: Vec<String> = want
+                .iter()
+                .filter(|p| !p.ends_with(".src"))
+                .cloned()
+                .collect();
+            assert_eq!(
+                repoquery(tree.path(), "x86_64"),
+                binary,
+                "{name} step {} (dnf)",
+                step + 1
+            );
+        }
+    }
+    // The filters' count is in the summary, the dry-run plan and repo show.
+    let dry = env
+        .chantal(&["repo", "sync", "--repo-id", "hello2", "--dry-run"])
+        .ok();
+    assert!(dry.contains("up to date"), "{dry}");
+    upstream(up.path(), STEPS[1]);
+    let dry = env
+        .chantal(&["repo", "sync", "--repo-id", "hello2", "--dry-run"])
+        .ok();
+    assert!(
+        dry.contains("  exclude   3 packages upstream lists (filters)"),
+        "{dry}"
+    );
+    assert!(dry.contains("  repodata  generated: "), "{dry}");
+    let out = env.chantal(&["repo", "sync", "--repo-id", "nolib"]).ok();
+    assert!(out.contains(", 2 filtered out, "), "{out}");
+    let show = env.chantal(&["repo", "show", "--repo-id", "nolib"]).ok();
+    assert!(
+        show.contains("filters:") && show.contains("exclude lib*; no source packages"),
+        "{show}"
+    );
+    assert!(show.contains("(2 filtered out)"), "{show}");
+
+    // Changing the filters takes effect at the next sync, downloading nothing.
+    env.repo(
+        "last1",
+        &url,
+        "filters:\n  exclude: [\"tool\"]\nretention:\n  policy: keep-last\n  keep_last: 1\n",
+    );
+    let out = env.chantal(&["repo", "sync", "--repo-id", "last1"]).ok();
+    assert!(out.contains(" 0 B downloaded"), "{out}");
+    let tree = materialize(&env, "last1", None);
+    assert_eq!(
+        repoquery(tree.path(), "x86_64"),
+        // keep-last 1: 2.0~rc1 stays the highest hello upstream has had; tool is filtered out.
+        set(&["hello-2.0~rc1-1.noarch", "lib-1.0-1.x86_64"])
+    );
+}

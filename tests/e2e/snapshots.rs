@@ -263,3 +263,100 @@ fn ambiguous_names_need_a_repository() {
         .fails();
     assert!(err.contains("never has no version yet"), "{err}");
 }
+
+#[test]
+fn snapshot_sets_are_made_and_removed_in_one_commit_or_not_at_all() {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| upstream_dir()).collect();
+    up(dirs[0].path(), &["hello-1.0-1.noarch.rpm"]);
+    up(dirs[1].path(), &["lib-1.0-1.x86_64.rpm"]);
+    up(dirs[2].path(), &["tool-2.0-1.x86_64.rpm"]);
+    let env = Env::new();
+    for (name, d) in ["baseos", "appstream", "epel"].iter().zip(&dirs) {
+        env.repo(name, &format!("file://{}", d.path().display()), "");
+    }
+    // A repository that never synced is left out of --all, with a warning.
+    env.repo("vendor", "file:///nonexistent/vendor", "");
+    env.chantal(&["init"]).ok();
+    for r in ["baseos", "appstream", "epel"] {
+        env.chantal(&["repo", "sync", "--repo-id", r]).ok();
+    }
+    let count = |name: &str| {
+        env.db
+            .i64(
+                "SELECT count(*) FROM snapshots WHERE name = $1",
+                &[name.into()],
+            )
+            .unwrap()
+    };
+
+    let run = env.chantal(&["snapshot", "create", "--all", "--name", "2025-01"]);
+    let out = run.ok();
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(
+        run.stderr().contains("vendor: no version yet"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(count("2025-01"), 3);
+    // A name taken in one repository refuses the whole set.
+    env.chantal(&[
+        "snapshot",
+        "create",
+        "--repo-id",
+        "epel",
+        "--name",
+        "2025-02",
+    ])
+    .ok();
+    let err = env
+        .chantal(&[
+            "snapshot",
+            "create",
+            "--repo-id",
+            "baseos",
+            "--repo-id",
+            "appstream",
+            "--repo-id",
+            "epel",
+            "--name",
+            "2025-02",
+        ])
+        .fails();
+    assert!(
+        err.contains("epel") && err.contains("no snapshot was created in any of the 3"),
+        "{err}"
+    );
+    assert_eq!(count("2025-02"), 1);
+
+    // repo sync --all --create-snapshot: one set, at the end, of what synced.
+    let out = env
+        .chantal(&[
+            "repo",
+            "sync",
+            "--all",
+            "--create-snapshot",
+            "--snapshot-name",
+            "2025-03",
+        ])
+        .0;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "vendor fails: {stdout}");
+    assert_eq!(count("2025-03"), 3);
+    let repos = env.db.strings(
+        "SELECT r.name FROM snapshots s JOIN repositories r ON r.id = s.repository_id
+          WHERE s.name = '2025-03' ORDER BY r.name",
+        &[],
+    );
+    assert_eq!(repos, ["appstream", "baseos", "epel"]);
+
+    // delete --all removes the name everywhere, in one commit.
+    let out = env
+        .chantal(&["snapshot", "delete", "--all", "--name", "2025-01"])
+        .ok();
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert_eq!(count("2025-01"), 0);
+    let err = env
+        .chantal(&["snapshot", "delete", "--all", "--name", "2025-01"])
+        .fails();
+    assert!(err.contains("no snapshot named 2025-01"), "{err}");
+}

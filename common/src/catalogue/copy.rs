@@ -84,6 +84,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("error", Kind::Text),
             ("repomd_sha256", Kind::Text),
             ("settings", Kind::Text),
+            ("excluded", Kind::Int8),
         ],
     ),
     (

@@ -37,6 +37,12 @@ pub const MIGRATIONS: &[Migration] = &[
         postgresql: include_str!("../../../migrations/postgresql/0003_package_signatures.sql"),
         sqlite: include_str!("../../../migrations/sqlite/0003_package_signatures.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_filter_counts",
+        postgresql: include_str!("../../../migrations/postgresql/0004_filter_counts.sql"),
+        sqlite: include_str!("../../../migrations/sqlite/0004_filter_counts.sql"),
+    },
 ];
 
 /// Where the schema stands relative to this binary.

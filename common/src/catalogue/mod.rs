@@ -301,8 +301,14 @@ catalogue_api! {
     /// snapshot may have ([`crate::config::check_snapshot_name`]), if the repository has no
     /// version yet, or if it already has a snapshot of that name.
     fn create_snapshot(&self, repository: &str, name: &str, description: Option<&str>) -> Result<SnapshotRecord> = ops::snapshots::create_snapshot;
+    /// Names the latest version of each repository, in one transaction: all or none (a
+    /// repository without a version, or one with a snapshot of that name, refuses the set).
+    fn create_snapshots(&self, repositories: &[&str], name: &str, description: Option<&str>) -> Result<Vec<SnapshotRecord>> = ops::snapshots::create_snapshots;
     /// Removes a snapshot's name. Files are only ever removed by cleanup.
     fn delete_snapshot(&self, repository: &str, name: &str) -> Result<bool> = ops::snapshots::delete_snapshot;
+    /// Removes snapshot `name` from each repository that has it, in one transaction; returns
+    /// those it was removed from.
+    fn delete_snapshots(&self, repositories: &[&str], name: &str) -> Result<Vec<String>> = ops::snapshots::delete_snapshots;
     /// A version's summary.
     fn version_info(&self, repository: &str, version: i64) -> Result<Option<VersionInfo>> = ops::snapshots::version_info;
     /// Pool path and size of a version's repodata file of `kind` (e.g. `updateinfo`).

@@ -196,6 +196,8 @@ pub struct SyncRecord {
     pub unchanged: i64,
     pub bytes_downloaded: i64,
     pub error: Option<String>,
+    /// Upstream packages the content filters dropped.
+    pub excluded: i64,
 }
 
 /// One snapshot with the size of the version it names.
@@ -279,6 +281,8 @@ pub struct SyncFinish {
     pub error: Option<String>,
     pub repomd_sha256: Option<String>,
     pub settings: Option<String>,
+    /// Upstream packages the content filters dropped.
+    pub excluded: i64,
 }
 
 /// A package's identity and size, for finding the same file under another checksum.

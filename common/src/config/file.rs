@@ -71,8 +71,21 @@ pub struct RepoFile {
     #[serde(default)]
     pub rpm: RpmFile,
     #[serde(default)]
+    pub filters: FiltersFile,
+    #[serde(default)]
     pub retention: super::Retention,
     pub publish: Option<PublishFile>,
+}
+
+/// `filters:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FiltersFile {
+    pub include: Option<Vec<String>>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub exclude_source: bool,
 }
 
 fn yes() -> bool {

@@ -95,6 +95,9 @@ pub struct Retention {
     pub policy: Policy,
     #[serde(default)]
     pub deleted_packages: DeletedPackages,
+    /// With `keep-last`: how many of the highest EVRs of each name.arch stay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_last: Option<u32>,
 }
 
 /// `retention.policy`.
@@ -105,6 +108,8 @@ pub enum Policy {
     Mirror,
     NewestOnly,
     KeepAll,
+    /// The `retention.keep_last` highest EVRs of each name.arch upstream has had.
+    KeepLast,
 }
 
 impl fmt::Display for Policy {
@@ -113,7 +118,55 @@ impl fmt::Display for Policy {
             Policy::Mirror => "mirror",
             Policy::NewestOnly => "newest-only",
             Policy::KeepAll => "keep-all",
+            Policy::KeepLast => "keep-last",
         })
+    }
+}
+
+/// `filters:`: which packages a repository takes from upstream at all, by name.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    /// Globs on the package name; `None`: every name.
+    pub include: Option<Vec<glob::Pattern>>,
+    pub exclude: Vec<glob::Pattern>,
+    /// Drop source packages even when `rpm.architectures` lists `src`.
+    pub exclude_source: bool,
+}
+
+impl Filters {
+    /// Whether a package of this name and architecture passes the filters.
+    pub fn keeps(&self, name: &str, arch: &str) -> bool {
+        if self.exclude_source && (arch == "src" || arch == "nosrc") {
+            return false;
+        }
+        let included = self
+            .include
+            .as_ref()
+            .is_none_or(|globs| globs.iter().any(|g| g.matches(name)));
+        included && !self.exclude.iter().any(|g| g.matches(name))
+    }
+
+    /// Whether any filter is set.
+    pub fn is_active(&self) -> bool {
+        self.include.is_some() || !self.exclude.is_empty() || self.exclude_source
+    }
+
+    /// The filters as written, for the settings fingerprint and `repo show`.
+    pub fn describe(&self) -> String {
+        let list = |v: &[glob::Pattern]| {
+            v.iter()
+                .map(|p| p.as_str().to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        format!(
+            "include={};exclude={};exclude_source={}",
+            self.include
+                .as_deref()
+                .map_or_else(|| "*".to_string(), list),
+            list(&self.exclude),
+            u8::from(self.exclude_source)
+        )
     }
 }
 
@@ -167,6 +220,7 @@ pub struct RepoConfig {
     pub proxy: Option<String>,
     pub credentials: Credentials,
     pub rpm: RpmOptions,
+    pub filters: Filters,
     pub retention: Retention,
     /// The on-disk export (`publish.latest_path` / `snapshots_path`).
     pub publish: Option<Publish>,
@@ -814,6 +868,45 @@ fn parse_repo(file: &Path, text: &str) -> Result<RepoConfig> {
         }
     };
     let (keys, gpgkey_fingerprints) = parse_keys(&raw.rpm, &dir, &fail)?;
+    let globs = |key: &str, list: &[String]| -> Result<Vec<glob::Pattern>> {
+        list.iter()
+            .map(|g| {
+                glob::Pattern::new(g)
+                    .map_err(|e| fail(&["filters", key], format!("{g:?} is not a glob: {e}")))
+            })
+            .collect()
+    };
+    let filters = Filters {
+        include: raw
+            .filters
+            .include
+            .as_deref()
+            .map(|l| globs("include", l))
+            .transpose()?,
+        exclude: globs("exclude", &raw.filters.exclude)?,
+        exclude_source: raw.filters.exclude_source,
+    };
+    match (raw.retention.policy, raw.retention.keep_last) {
+        (Policy::KeepLast, None) => {
+            return Err(fail(
+                &["retention", "policy"],
+                "keep-last needs retention.keep_last (how many versions of each package)".into(),
+            ))
+        }
+        (Policy::KeepLast, Some(0)) => {
+            return Err(fail(
+                &["retention", "keep_last"],
+                "keep at least 1 version of each package".into(),
+            ))
+        }
+        (Policy::KeepLast, Some(_)) | (_, None) => {}
+        (_, Some(_)) => {
+            return Err(fail(
+                &["retention", "keep_last"],
+                "keep_last goes with policy: keep-last".into(),
+            ))
+        }
+    }
     let (mut sign, mut base_url) = (None, None);
     let publish = match raw.publish {
         None => None,
@@ -869,6 +962,7 @@ fn parse_repo(file: &Path, text: &str) -> Result<RepoConfig> {
             repo_gpgcheck: raw.rpm.repo_gpgcheck,
             gpgkey_url: raw.rpm.gpgkey_url,
         },
+        filters,
         retention: raw.retention,
         publish,
         sign,

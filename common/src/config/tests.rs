@@ -444,3 +444,48 @@ fn publish_sign_is_a_key_or_a_command() {
         assert!(err.contains(want), "{yaml}: {err}");
     }
 }
+
+#[test]
+fn filters_and_keep_last_are_checked() {
+    let d = Dir::new();
+    d.write("config.yaml", MAIN);
+    let case = |extra: &str| {
+        d.write("conf.d/r.yaml", &repo("r", extra));
+        d.load()
+    };
+    let c = case(
+        "filters:\n  include: [\"kernel*\", \"openssl*\"]\n  exclude: [\"*-debuginfo\"]\n  exclude_source: true\nretention:\n  policy: keep-last\n  keep_last: 3\n",
+    )
+    .unwrap();
+    let r = &c.repositories[0];
+    assert_eq!(r.retention.keep_last, Some(3));
+    let f = &r.filters;
+    assert!(f.keeps("kernel-core", "x86_64"));
+    assert!(f.keeps("openssl", "noarch"));
+    assert!(
+        !f.keeps("kernel-debuginfo", "x86_64"),
+        "exclude wins over include"
+    );
+    assert!(!f.keeps("bash", "x86_64"), "not included");
+    assert!(!f.keeps("kernel", "src"), "no source packages");
+    assert!(Filters::default().keeps("anything", "src"));
+    for (extra, want) in [
+        (
+            "retention:\n  policy: keep-last\n",
+            "keep-last needs retention.keep_last",
+        ),
+        (
+            "retention:\n  policy: keep-last\n  keep_last: 0\n",
+            "at least 1",
+        ),
+        (
+            "retention:\n  keep_last: 2\n",
+            "keep_last goes with policy: keep-last",
+        ),
+        ("filters:\n  exclude: [\"a[\"]\n", "filters.exclude"),
+        ("filters:\n  only: [a]\n", "only"),
+    ] {
+        let err = case(extra).unwrap_err().to_string();
+        assert!(err.contains(want), "{extra}: {err}");
+    }
+}

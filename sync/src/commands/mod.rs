@@ -69,9 +69,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         }
         Command::Snapshot(SnapshotCommand::Create {
             repo_id,
+            all,
             name,
             description,
-        }) => snapshot::create(&ctx, repo_id, name, description.as_deref()),
+        }) => snapshot::create(&ctx, repo_id, *all, name, description.as_deref()),
         Command::Snapshot(SnapshotCommand::List { repo_id, format }) => {
             snapshot::list(&ctx, repo_id.as_deref(), format.format)
         }
@@ -81,8 +82,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
             packages,
             format,
         }) => snapshot::show(&ctx, name, repo_id.as_deref(), *packages, format.format),
-        Command::Snapshot(SnapshotCommand::Delete { name, repo_id }) => {
-            snapshot::delete(&ctx, name, repo_id.as_deref())
+        Command::Snapshot(SnapshotCommand::Delete { name, repo_id, all }) => {
+            snapshot::delete(&ctx, name, repo_id.as_deref(), *all)
         }
         Command::Snapshot(SnapshotCommand::Diff {
             from,

@@ -35,6 +35,8 @@ pub struct Parsed {
     pub listed: usize,
     /// Dropped by `rpm.architectures`.
     pub filtered: usize,
+    /// Packages the content filters dropped.
+    pub excluded: usize,
     /// Dropped as repeats of a location href listed before.
     pub duplicates: usize,
 }
@@ -225,6 +227,7 @@ pub fn parse(
     let mut seen_nevra: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut seen_href: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut filtered = 0usize;
+    let mut excluded = 0usize;
     let mut duplicates = 0usize;
     let mut same_nevra = 0usize;
     let what = primary_file.record.location_href.clone();
@@ -236,6 +239,11 @@ pub fn parse(
         }
         if !repo.rpm.keeps_arch(&p.nevra.arch) {
             filtered += 1;
+            return Ok(());
+        }
+        // Filtered out before anything of it is kept: never planned, never downloaded.
+        if !repo.filters.keeps(&p.nevra.name, &p.nevra.arch) {
+            excluded += 1;
             return Ok(());
         }
         let index = packages.len();
@@ -319,6 +327,7 @@ pub fn parse(
         spill,
         listed: usize::try_from(stats.parsed).unwrap_or(usize::MAX),
         filtered,
+        excluded,
         duplicates,
     })
 }

@@ -85,6 +85,8 @@ pub struct Report {
     pub added: i64,
     pub removed: i64,
     pub unchanged: i64,
+    /// Upstream packages the content filters dropped.
+    pub excluded: i64,
     pub bytes: u64,
     /// Bytes of packages that earlier, interrupted runs had already fetched.
     pub resumed: u64,
@@ -153,6 +155,7 @@ impl Engine<'_> {
                     _ => ledger.repomd_sha256.clone(),
                 },
                 settings: ledger.settings.clone(),
+                excluded: r.excluded,
             },
             Err(e) => chantal_common::catalogue::SyncFinish {
                 status: if matches!(e, SyncError::Interrupted) {
@@ -344,10 +347,15 @@ impl Engine<'_> {
                 })
                 .collect()
         };
+        let keeps = |n: &chantal_common::rpm::Nevra| {
+            repo.rpm.keeps_arch(&n.arch) && repo.filters.keeps(&n.name, &n.arch)
+        };
         let plan_with = |held: &HashMap<String, plan::Held>| {
             plan::plan(&plan::Inputs {
                 upstream: packages,
                 filtered: upstream.parsed.filtered,
+                excluded: upstream.parsed.excluded,
+                keeps: &keeps,
                 previous,
                 retention: repo.retention,
                 held,
@@ -624,6 +632,7 @@ impl Engine<'_> {
             added: result.added,
             removed: result.removed,
             unchanged: result.unchanged,
+            excluded: i64::try_from(plan.counts.excluded).unwrap_or(i64::MAX),
             bytes: ledger.bytes,
             resumed: ledger.resumed,
             elapsed: Duration::ZERO,
@@ -849,6 +858,7 @@ impl Report {
             added: 0,
             removed: 0,
             unchanged: packages,
+            excluded: 0,
             bytes: 0,
             resumed: 0,
             elapsed: Duration::ZERO,
@@ -868,6 +878,7 @@ impl Report {
             added: n(c.added),
             removed: n(c.removed),
             unchanged: n(c.unchanged),
+            excluded: n(c.excluded),
             bytes: c.download_bytes,
             resumed: 0,
             elapsed: Duration::ZERO,
@@ -895,6 +906,13 @@ fn settings_fingerprint(
         repo.retention.policy,
         repo.retention.deleted_packages
     );
+    // Absent settings add nothing, so a repository without them keeps its fingerprint.
+    if let Some(n) = repo.retention.keep_last {
+        s.push_str(&format!(";keep_last={n}"));
+    }
+    if repo.filters.is_active() {
+        s.push_str(&format!(";filters={}", repo.filters.describe()));
+    }
     if let Some(t) = trust {
         s.push_str(&format!(
             ";gpgcheck={};repo_gpgcheck={};keys={}",

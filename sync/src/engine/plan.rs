@@ -17,6 +17,11 @@ pub struct Inputs<'a, 'h> {
     pub upstream: &'a [&'a PrimaryPackage],
     /// Upstream packages the architecture filter dropped.
     pub filtered: usize,
+    /// Upstream packages the content filters (`filters:`) dropped.
+    pub excluded: usize,
+    /// Whether a package passes the architecture and content filters: a package of the
+    /// latest version that no longer does is not retained.
+    pub keeps: &'h dyn Fn(&Nevra) -> bool,
     /// The latest version's packages.
     pub previous: &'a [VersionPackage],
     pub retention: Retention,
@@ -67,6 +72,8 @@ pub struct Entry<'a> {
 pub enum Regenerate {
     /// `rpm.architectures` dropped some of upstream's packages.
     ArchitectureFilter,
+    /// `filters:` dropped some of upstream's packages.
+    ContentFilter,
     /// The policy takes fewer packages than upstream lists (newest-only).
     NotAllUpstream,
     /// Retention keeps packages upstream no longer lists.
@@ -85,6 +92,8 @@ pub struct Counts {
     pub download_bytes: u64,
     pub reuse: usize,
     pub retain: usize,
+    /// Upstream packages the content filters dropped.
+    pub excluded: usize,
 }
 
 /// What a sync will do.
@@ -105,13 +114,15 @@ pub struct Plan<'a> {
 /// The plan for `inputs`.
 pub fn plan<'a>(inputs: &Inputs<'a, '_>) -> Plan<'a> {
     let upstream_nevras: Vec<&Nevra> = inputs.upstream.iter().map(|u| &u.nevra).collect();
-    let previous_nevras: Vec<&Nevra> = inputs.previous.iter().map(|p| &p.nevra).collect();
-    let picks = retention::plan(
-        inputs.retention.policy,
-        inputs.retention.deleted_packages,
-        &upstream_nevras,
-        &previous_nevras,
-    );
+    // Only what still passes the filters can be retained.
+    let eligible: Vec<usize> = (0..inputs.previous.len())
+        .filter(|&i| (inputs.keeps)(&inputs.previous[i].nevra))
+        .collect();
+    let previous_nevras: Vec<&Nevra> = eligible
+        .iter()
+        .map(|&i| &inputs.previous[i].nevra)
+        .collect();
+    let picks = retention::plan(inputs.retention, &upstream_nevras, &previous_nevras);
     let mut entries = Vec::with_capacity(picks.len());
     let mut retained = Vec::new();
     for pick in picks {
@@ -133,7 +144,7 @@ pub fn plan<'a>(inputs: &Inputs<'a, '_>) -> Plan<'a> {
                     size: if held.is_some() { 0 } else { u.size_package },
                 });
             }
-            Pick::Previous(i) => retained.push(i),
+            Pick::Previous(k) => retained.push(eligible[k]),
         }
     }
     let taken: HashSet<&str> = entries.iter().map(|e| e.href).collect();
@@ -154,6 +165,8 @@ pub fn plan<'a>(inputs: &Inputs<'a, '_>) -> Plan<'a> {
     }
     let regenerate = if inputs.filtered > 0 {
         Some(Regenerate::ArchitectureFilter)
+    } else if inputs.excluded > 0 {
+        Some(Regenerate::ContentFilter)
     } else if entries.len() - kept.len() < inputs.upstream.len() {
         Some(Regenerate::NotAllUpstream)
     } else if !kept.is_empty() {
@@ -200,6 +213,7 @@ pub fn plan<'a>(inputs: &Inputs<'a, '_>) -> Plan<'a> {
         .map(|(i, _)| i)
         .collect();
     counts.removed = dropped.len();
+    counts.excluded = inputs.excluded;
     Plan {
         entries,
         dropped,
@@ -294,12 +308,19 @@ mod tests {
 
     fn retention() -> impl Strategy<Value = Retention> {
         (
-            prop::sample::select(vec![Policy::Mirror, Policy::NewestOnly, Policy::KeepAll]),
+            prop::sample::select(vec![
+                Policy::Mirror,
+                Policy::NewestOnly,
+                Policy::KeepAll,
+                Policy::KeepLast,
+            ]),
             prop::sample::select(vec![DeletedPackages::Remove, DeletedPackages::Keep]),
+            1u32..4,
         )
-            .prop_map(|(policy, deleted_packages)| Retention {
+            .prop_map(|(policy, deleted_packages, n)| Retention {
                 policy,
                 deleted_packages,
+                keep_last: (policy == Policy::KeepLast).then_some(n),
             })
     }
 
@@ -310,35 +331,59 @@ mod tests {
         held: HashMap<String, Held>,
         retention: Retention,
         filtered: usize,
+        /// A name the filters now exclude (the parser drops it from upstream; the plan must
+        /// not retain it from the latest version).
+        excluded_name: Option<String>,
+    }
+
+    impl Case {
+        fn keeps(&self, n: &Nevra) -> bool {
+            self.excluded_name.as_deref() != Some(n.name.as_str())
+        }
     }
 
     fn case() -> impl Strategy<Value = Case> {
-        (files(), files(), retention(), 0usize..2, any::<u64>()).prop_map(
-            |(upstream, previous, retention, filtered, seed)| {
-                // The pool holds what the latest version has, and some of the rest.
-                let held = upstream
-                    .iter()
-                    .chain(&previous)
-                    .filter(|f| previous.contains(f) || hash(&(seed, f.sha())) % 2 == 0)
-                    .map(|f| {
-                        (
-                            f.sha(),
-                            Held {
-                                sha256: f.sha(),
-                                has_row: previous.contains(f),
-                            },
-                        )
-                    })
-                    .collect();
-                Case {
-                    upstream,
-                    previous,
-                    held,
-                    retention,
-                    filtered,
-                }
-            },
+        (
+            files(),
+            files(),
+            retention(),
+            0usize..2,
+            any::<u64>(),
+            prop::option::weighted(0.3, prop::sample::select(vec!["a", "b"])),
         )
+            .prop_map(
+                |(upstream, previous, retention, filtered, seed, excluded_name)| {
+                    let excluded_name = excluded_name.map(str::to_string);
+                    // As the parser would: upstream without the excluded name.
+                    let upstream: Vec<File> = upstream
+                        .into_iter()
+                        .filter(|f| excluded_name.as_deref() != Some(f.nevra.name.as_str()))
+                        .collect();
+                    // The pool holds what the latest version has, and some of the rest.
+                    let held = upstream
+                        .iter()
+                        .chain(&previous)
+                        .filter(|f| previous.contains(f) || hash(&(seed, f.sha())) % 2 == 0)
+                        .map(|f| {
+                            (
+                                f.sha(),
+                                Held {
+                                    sha256: f.sha(),
+                                    has_row: previous.contains(f),
+                                },
+                            )
+                        })
+                        .collect();
+                    Case {
+                        upstream,
+                        previous,
+                        held,
+                        retention,
+                        filtered,
+                        excluded_name,
+                    }
+                },
+            )
     }
 
     /// The parsed inputs a case stands for, which the plan borrows.
@@ -360,9 +405,12 @@ mod tests {
         }
 
         fn plan<'a>(&'a self, c: &Case, upstream: &'a [&'a PrimaryPackage]) -> Plan<'a> {
+            let keeps = |n: &Nevra| c.keeps(n);
             plan(&Inputs {
                 upstream,
                 filtered: c.filtered,
+                excluded: usize::from(c.excluded_name.is_some()),
+                keeps: &keeps,
                 previous: &self.previous,
                 retention: c.retention,
                 held: &c.held,
@@ -380,6 +428,49 @@ mod tests {
                     && compare_evr(g.nevra.evr(), f.nevra.evr()).is_gt()
             });
             if !beaten {
+                out.insert(f.nevra.clone());
+            }
+        }
+        out
+    }
+
+    /// The naive keep-last: among upstream's packages and the latest version's (those still
+    /// passing the filters; with remove, only of name.archs upstream still has), those whose
+    /// EVR is among the `n` highest distinct EVRs of their name.arch. A retained file gives
+    /// way to a taken upstream file at its href, and to upstream's file of its NEVRA.
+    fn naive_keep_last(c: &Case, n: usize) -> HashSet<Nevra> {
+        let names: HashSet<(&str, &str)> = c.upstream.iter().map(|f| f.nevra.name_arch()).collect();
+        let keep_vanished = c.retention.deleted_packages == DeletedPackages::Keep;
+        let candidates: Vec<&File> = c
+            .upstream
+            .iter()
+            .chain(c.previous.iter().filter(|f| {
+                c.keeps(&f.nevra) && (keep_vanished || names.contains(&f.nevra.name_arch()))
+            }))
+            .collect();
+        let top = |f: &File| {
+            let mut higher: Vec<&Nevra> = candidates
+                .iter()
+                .map(|g| &g.nevra)
+                .filter(|g| {
+                    g.name_arch() == f.nevra.name_arch()
+                        && compare_evr(g.evr(), f.nevra.evr()).is_gt()
+                })
+                .collect();
+            higher.sort_by(|a, b| compare_evr(a.evr(), b.evr()));
+            higher.dedup_by(|a, b| compare_evr(a.evr(), b.evr()).is_eq());
+            higher.len() < n
+        };
+        let taken: Vec<&File> = c.upstream.iter().filter(|f| top(f)).collect();
+        let mut out: HashSet<Nevra> = taken.iter().map(|f| f.nevra.clone()).collect();
+        for f in c
+            .previous
+            .iter()
+            .filter(|f| candidates.contains(f) && top(f))
+        {
+            let href_taken = taken.iter().any(|u| u.href() == f.href());
+            let upstream_has = c.upstream.iter().any(|u| u.nevra == f.nevra);
+            if !href_taken && !upstream_has {
                 out.insert(f.nevra.clone());
             }
         }
@@ -433,6 +524,7 @@ mod tests {
             let p = b.plan(&c, &up);
             let from_upstream: HashSet<usize> = p.entries.iter().filter_map(|e| e.upstream).collect();
             let exact = c.filtered == 0
+                && c.excluded_name.is_none()
                 && from_upstream.len() == c.upstream.len()
                 && p.entries.len() == c.upstream.len();
             prop_assert_eq!(p.regenerate.is_none(), exact);
@@ -449,11 +541,23 @@ mod tests {
             let new: HashSet<(String, String)> = p.entries.iter()
                 .map(|e| (e.sha256.clone().unwrap_or_else(|| c.upstream[e.upstream.unwrap()].sha()), e.href.to_string()))
                 .collect();
+            // Nothing the filters exclude is in the new version, from upstream or retained.
+            for e in &p.entries {
+                prop_assert!(c.keeps(e.nevra), "{} passed the filters", e.nevra);
+            }
             match c.retention.policy {
                 // mirror = upstream after the architecture filter
                 Policy::Mirror | Policy::KeepAll => prop_assert_eq!(&taken, &all),
                 // newest-only keeps exactly the highest EVR per name.arch
                 Policy::NewestOnly => prop_assert_eq!(&taken, &naive_newest(&c.upstream)),
+                Policy::KeepLast => {
+                    let n = c.retention.keep_last.unwrap() as usize;
+                    let everything: HashSet<Nevra> = p.entries.iter().map(|e| e.nevra.clone()).collect();
+                    prop_assert_eq!(everything, naive_keep_last(&c, n));
+                }
+            }
+            if c.retention.policy == Policy::KeepLast {
+                return Ok(());
             }
             let keeps_dropped = c.retention.policy == Policy::KeepAll
                 || c.retention.deleted_packages == DeletedPackages::Keep;
@@ -462,6 +566,10 @@ mod tests {
                 let displaced = hrefs_upstream.contains(&f.href()) && !c.upstream.contains(f);
                 let in_new = new.contains(&(f.sha(), f.href()));
                 let vanished = !all.contains(&f.nevra);
+                if !c.keeps(&f.nevra) {
+                    prop_assert!(!in_new, "{} is filtered out and stayed", f.nevra);
+                    continue;
+                }
                 // keep-all never drops a package (but one whose href upstream now uses for
                 // another; a package upstream moved or rebuilt is kept as upstream has it)
                 if c.retention.policy == Policy::KeepAll && !displaced {
@@ -481,7 +589,7 @@ mod tests {
             if c.retention.policy == Policy::NewestOnly && keeps_dropped {
                 let upstream_names: HashSet<(&str, &str)> =
                     c.upstream.iter().map(|u| u.nevra.name_arch()).collect();
-                let gone: HashSet<(&str, &str)> = c.previous.iter().map(|f| f.nevra.name_arch())
+                let gone: HashSet<(&str, &str)> = c.previous.iter().filter(|f| c.keeps(&f.nevra)).map(|f| f.nevra.name_arch())
                     .filter(|na| !upstream_names.contains(na)).collect();
                 for na in gone {
                     let mine: Vec<&File> = c.previous.iter().filter(|f| f.nevra.name_arch() == na).collect();
@@ -519,10 +627,13 @@ mod tests {
         let p = plan(&Inputs {
             upstream: &upstream,
             filtered: 0,
+            excluded: 0,
+            keeps: &|_| true,
             previous: &previous,
             retention: Retention {
                 policy: Policy::KeepAll,
                 deleted_packages: DeletedPackages::Remove,
+                keep_last: None,
             },
             held: &HashMap::new(),
         });

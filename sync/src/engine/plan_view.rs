@@ -52,6 +52,7 @@ impl PlanView {
                 Some(Regenerate::ArchitectureFilter) => {
                     "generated: the architecture filter drops packages".into()
                 }
+                Some(Regenerate::ContentFilter) => "generated: the filters drop packages".into(),
                 Some(Regenerate::NotAllUpstream) => {
                     "generated: the policy takes fewer packages than upstream lists".into()
                 }
@@ -115,8 +116,15 @@ impl PlanView {
             format!("  reuse     {} packages the pool holds", c.reuse),
             format!("  retain    {} packages upstream dropped", c.retain),
             format!("  drop      {} packages of the latest version", c.removed),
-            format!("  repodata  {}", self.repodata),
         ];
+        // Only repositories whose filters removed something get the line.
+        if c.excluded > 0 {
+            out.push(format!(
+                "  exclude   {} packages upstream lists (filters)",
+                c.excluded
+            ));
+        }
+        out.push(format!("  repodata  {}", self.repodata));
         if verbose {
             for p in &self.packages {
                 let what = match p.source {

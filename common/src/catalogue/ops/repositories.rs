@@ -72,7 +72,7 @@ pub fn recent_syncs<S: Store>(s: &S, name: &str, limit: i64) -> Result<Vec<SyncR
         db.all(
             &ctx,
             "SELECT h.started_at, h.finished_at, h.status, h.host, h.pid, h.version,
-                    h.added, h.removed, h.unchanged, h.bytes_downloaded, h.error
+                    h.added, h.removed, h.unchanged, h.bytes_downloaded, h.error, h.excluded
                FROM sync_history h JOIN repositories r ON r.id = h.repository_id
               WHERE r.name = $1
               ORDER BY h.started_at DESC, h.id DESC
@@ -95,6 +95,7 @@ pub fn recent_syncs<S: Store>(s: &S, name: &str, limit: i64) -> Result<Vec<SyncR
                     unchanged: r.i64(8)?,
                     bytes_downloaded: r.i64(9)?,
                     error: r.opt_string(10)?,
+                    excluded: r.i64(11)?,
                 })
             },
         )

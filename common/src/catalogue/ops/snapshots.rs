@@ -46,72 +46,116 @@ pub fn create_snapshot<S: Store>(
     name: &str,
     description: Option<&str>,
 ) -> Result<SnapshotRecord> {
+    let mut made = create_snapshots(s, &[repository], name, description)?;
+    made.pop()
+        .ok_or_else(|| Error::Internal("a snapshot set of one came back empty".into()))
+}
+
+/// Names the latest version of each repository `name`, in one transaction: all of them or,
+/// if any precondition fails for one (no version yet, the name taken), none.
+pub fn create_snapshots<S: Store>(
+    s: &S,
+    repositories: &[&str],
+    name: &str,
+    description: Option<&str>,
+) -> Result<Vec<SnapshotRecord>> {
     crate::config::check_snapshot_name(name).map_err(Error::Invalid)?;
-    let ctx = format!("creating snapshot {name} of {repository}");
+    if repositories.is_empty() {
+        return Err(Error::Invalid(format!(
+            "snapshot {name}: no repository to snapshot"
+        )));
+    }
+    let ctx = format!("creating snapshot {name} of {}", repositories.join(", "));
     db::write(s, &ctx, |db| {
-        let row = db.opt(
-            &ctx,
-            "SELECT id, latest_version FROM repositories WHERE name = $1",
-            &[repository.into()],
-            |r| Ok((r.i64(0)?, r.opt_i64(1)?)),
-        )?;
-        let (repo_id, latest) = row.unwrap_or((0, None));
-        let Some(version) = latest else {
-            return Err(Error::NoVersion {
-                repository: repository.into(),
-            });
-        };
-        let existing = db.opt(
-            &ctx,
-            "SELECT version FROM snapshots WHERE repository_id = $1 AND name = $2",
-            &[repo_id.into(), name.into()],
-            |r| r.i64(0),
-        )?;
-        if let Some(v) = existing {
-            return Err(Error::SnapshotExists {
-                repository: repository.into(),
-                name: name.into(),
-                version: v,
-            });
-        }
-        db.one(
-            &ctx,
-            "INSERT INTO snapshots (repository_id, name, version, description)
-             VALUES ($1, $2, $3, $4) RETURNING id",
-            &[
-                repo_id.into(),
-                name.into(),
-                version.into(),
-                description.into(),
-            ],
-            |r| r.i64(0),
-        )?;
-        db.one(
-            &ctx,
-            "SELECT r.name, s.name, s.version, v.package_count, v.total_size,
-                    s.created_at, s.description
-               FROM snapshots s
-               JOIN repositories r ON r.id = s.repository_id
-               JOIN repository_versions v
-                 ON v.repository_id = s.repository_id AND v.number = s.version
-              WHERE s.repository_id = $1 AND s.name = $2",
-            &[repo_id.into(), name.into()],
-            snapshot,
-        )
+        repositories
+            .iter()
+            .map(|r| insert_snapshot(db, r, name, description))
+            .collect()
     })
+}
+
+fn insert_snapshot(
+    db: &mut dyn db::Db,
+    repository: &str,
+    name: &str,
+    description: Option<&str>,
+) -> Result<SnapshotRecord> {
+    let ctx = format!("creating snapshot {name} of {repository}");
+    let row = db.opt(
+        &ctx,
+        "SELECT id, latest_version FROM repositories WHERE name = $1",
+        &[repository.into()],
+        |r| Ok((r.i64(0)?, r.opt_i64(1)?)),
+    )?;
+    let (repo_id, latest) = row.unwrap_or((0, None));
+    let Some(version) = latest else {
+        return Err(Error::NoVersion {
+            repository: repository.into(),
+        });
+    };
+    let existing = db.opt(
+        &ctx,
+        "SELECT version FROM snapshots WHERE repository_id = $1 AND name = $2",
+        &[repo_id.into(), name.into()],
+        |r| r.i64(0),
+    )?;
+    if let Some(v) = existing {
+        return Err(Error::SnapshotExists {
+            repository: repository.into(),
+            name: name.into(),
+            version: v,
+        });
+    }
+    db.one(
+        &ctx,
+        "INSERT INTO snapshots (repository_id, name, version, description)
+         VALUES ($1, $2, $3, $4) RETURNING id",
+        &[
+            repo_id.into(),
+            name.into(),
+            version.into(),
+            description.into(),
+        ],
+        |r| r.i64(0),
+    )?;
+    db.one(
+        &ctx,
+        "SELECT r.name, s.name, s.version, v.package_count, v.total_size,
+                s.created_at, s.description
+           FROM snapshots s
+           JOIN repositories r ON r.id = s.repository_id
+           JOIN repository_versions v
+             ON v.repository_id = s.repository_id AND v.number = s.version
+          WHERE s.repository_id = $1 AND s.name = $2",
+        &[repo_id.into(), name.into()],
+        snapshot,
+    )
 }
 
 /// Removes a snapshot's name. Files are only ever removed by cleanup.
 pub fn delete_snapshot<S: Store>(s: &S, repository: &str, name: &str) -> Result<bool> {
-    s.autocommit(|db| {
-        let n = db.execute(
-            &format!("deleting snapshot {name} of {repository}"),
-            "DELETE FROM snapshots
-              WHERE name = $2
-                AND repository_id = (SELECT id FROM repositories WHERE name = $1)",
-            &[repository.into(), name.into()],
-        )?;
-        Ok(n > 0)
+    Ok(!delete_snapshots(s, &[repository], name)?.is_empty())
+}
+
+/// Removes snapshot `name` from each of `repositories` that has it, in one transaction;
+/// returns those it was removed from.
+pub fn delete_snapshots<S: Store>(s: &S, repositories: &[&str], name: &str) -> Result<Vec<String>> {
+    let ctx = format!("deleting snapshot {name} of {}", repositories.join(", "));
+    db::write(s, &ctx, |db| {
+        let mut gone = Vec::new();
+        for r in repositories {
+            let n = db.execute(
+                &ctx,
+                "DELETE FROM snapshots
+                  WHERE name = $2
+                    AND repository_id = (SELECT id FROM repositories WHERE name = $1)",
+                &[(*r).into(), name.into()],
+            )?;
+            if n > 0 {
+                gone.push(r.to_string());
+            }
+        }
+        Ok(gone)
     })
 }
 

@@ -34,6 +34,8 @@ struct RepoShow {
     credentials: Credentials,
     rpm: Rpm,
     retention: Retention,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filters: Option<FiltersView>,
     publish: Option<Publish>,
     download: Download,
     catalogue: CatalogueState,
@@ -102,6 +104,15 @@ struct Rpm {
 struct Retention {
     policy: String,
     deleted_packages: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keep_last: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+struct FiltersView {
+    include: Option<Vec<String>>,
+    exclude: Vec<String>,
+    exclude_source: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -150,6 +161,8 @@ struct SyncRow {
     unchanged: i64,
     bytes_downloaded: i64,
     error: Option<String>,
+    /// Upstream packages the content filters dropped.
+    excluded: i64,
 }
 
 impl Row for SyncRow {
@@ -167,6 +180,10 @@ impl Row for SyncRow {
             "started_at" => output::time(&self.started_at),
             "status" => self.status.into(),
             "version" => self.version.map_or_else(|| "-".into(), |v| v.to_string()),
+            "added" if self.excluded > 0 => format!(
+                "+{} -{} ={} ({} filtered out)",
+                self.added, self.removed, self.unchanged, self.excluded
+            ),
             "added" => format!("+{} -{} ={}", self.added, self.removed, self.unchanged),
             "bytes_downloaded" => output::bytes(self.bytes_downloaded),
             _ => self.error.clone().unwrap_or_default(),
@@ -188,6 +205,7 @@ impl SyncRow {
             unchanged: h.unchanged,
             bytes_downloaded: h.bytes_downloaded,
             error: h.error,
+            excluded: h.excluded,
         }
     }
 }
@@ -257,7 +275,22 @@ pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitSta
         retention: Retention {
             policy: r.retention.policy.to_string(),
             deleted_packages: r.retention.deleted_packages.to_string(),
+            keep_last: r.retention.keep_last,
         },
+        filters: r.filters.is_active().then(|| FiltersView {
+            include: r
+                .filters
+                .include
+                .as_ref()
+                .map(|v| v.iter().map(|g| g.as_str().to_string()).collect()),
+            exclude: r
+                .filters
+                .exclude
+                .iter()
+                .map(|g| g.as_str().to_string())
+                .collect(),
+            exclude_source: r.filters.exclude_source,
+        }),
         publish: r.publish.as_ref().map(|p| Publish {
             latest_path: p.latest_path.clone(),
             snapshots_path: p.snapshots_path.clone(),
@@ -343,10 +376,28 @@ impl Report for RepoShow {
         line(
             "retention",
             &format!(
-                "{}, deleted packages: {}",
-                self.retention.policy, self.retention.deleted_packages
+                "{}{}, deleted packages: {}",
+                self.retention.policy,
+                self.retention
+                    .keep_last
+                    .map(|n| format!(" {n}"))
+                    .unwrap_or_default(),
+                self.retention.deleted_packages
             ),
         )?;
+        if let Some(f) = &self.filters {
+            let mut parts = Vec::new();
+            if let Some(i) = &f.include {
+                parts.push(format!("include {}", i.join(" ")));
+            }
+            if !f.exclude.is_empty() {
+                parts.push(format!("exclude {}", f.exclude.join(" ")));
+            }
+            if f.exclude_source {
+                parts.push("no source packages".into());
+            }
+            line("filters", &parts.join("; "))?;
+        }
         if let Some(p) = &self.publish {
             if let Some(l) = &p.latest_path {
                 line("publish latest", &l.display().to_string())?;

@@ -53,6 +53,7 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
     };
     let mut status = ExitStatus::Success;
     let mut failed = Vec::new();
+    let mut to_snapshot: Vec<String> = Vec::new();
     let mut plans: Vec<PlanView> = Vec::new();
     for repo in &repos {
         if cancel.is_cancelled() {
@@ -62,10 +63,13 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
             Ok(report) => {
                 let snapshot_ok =
                     !matches!(report.outcome, Outcome::DryRun { .. } | Outcome::Partial(_));
-                let counts = format!(
+                let mut counts = format!(
                     "{} added, {} removed, {} unchanged",
                     report.added, report.removed, report.unchanged
                 );
+                if report.excluded > 0 {
+                    counts.push_str(&format!(", {} filtered out", report.excluded));
+                }
                 let took = format!("in {:.2} s", report.elapsed.as_secs_f64());
                 let bytes = human_bytes(report.bytes);
                 let downloaded = if report.resumed > 0 {
@@ -112,16 +116,7 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
                     }
                 }
                 if args.create_snapshot && snapshot_ok {
-                    if let Err(e) = super::super::snapshot::create_after_sync(
-                        ctx,
-                        &catalogue,
-                        &repo.name,
-                        args.snapshot_name.as_deref(),
-                    ) {
-                        output::error(format_args!("{}: snapshot: {e}", repo.name));
-                        status = ExitStatus::Failure;
-                        failed.push(repo.name.clone());
-                    }
+                    to_snapshot.push(repo.name.clone());
                 }
                 if !matches!(report.outcome, Outcome::DryRun { .. }) {
                     if let Err(e) = super::export::publish(ctx, &catalogue, repo, false) {
@@ -170,6 +165,34 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
                 }
                 status = ExitStatus::Failure;
                 failed.push(repo.name.clone());
+            }
+        }
+    }
+    // One snapshot set, in one commit, of every repository that synced well.
+    if args.create_snapshot && !to_snapshot.is_empty() {
+        let made = super::super::snapshot::set_name(
+            &catalogue,
+            &to_snapshot,
+            args.snapshot_name.as_deref(),
+        )
+        .and_then(|name| {
+            super::super::snapshot::create_set(ctx, &catalogue, &to_snapshot, &name, None)
+        });
+        match made {
+            Ok(set) => {
+                for s in &set {
+                    let Ok(repo) = ctx.config.repository(&s.repository) else {
+                        continue;
+                    };
+                    if let Err(e) = super::export::publish(ctx, &catalogue, repo, false) {
+                        output::error(format_args!("{}: export: {e}", repo.name));
+                        status = ExitStatus::Failure;
+                    }
+                }
+            }
+            Err(e) => {
+                output::error(format_args!("snapshot: {e}"));
+                status = ExitStatus::Failure;
             }
         }
     }

@@ -17,55 +17,94 @@ pub use show::show;
 
 pub fn create(
     ctx: &Context,
-    repo: &str,
+    repos: &[String],
+    all: bool,
     name: &str,
     description: Option<&str>,
 ) -> anyhow::Result<ExitStatus> {
-    let config = ctx.config.repository(repo)?;
     check_name(name)?;
     let catalogue = ctx.catalogue()?;
-    let s = catalogue.create_snapshot(repo, name, description)?;
-    ctx.say(format!(
-        "{}: snapshot {} of version {} ({} packages)",
-        s.repository, s.name, s.version, s.packages
-    ));
-    if let Err(e) = super::repo::export::publish(ctx, &catalogue, config, false) {
-        crate::output::error(format_args!("{repo}: export: {e}"));
-        return Ok(ExitStatus::Failure);
+    let names: Vec<String> = if all {
+        let mut with_version = Vec::new();
+        for r in ctx.config.repositories.iter().filter(|r| r.enabled) {
+            let has = catalogue
+                .repository_summary(&r.name)?
+                .is_some_and(|s| s.latest_version.is_some());
+            if has {
+                with_version.push(r.name.clone());
+            } else {
+                crate::output::warn(format_args!("{}: no version yet: not in the set", r.name));
+            }
+        }
+        with_version
+    } else {
+        for r in repos {
+            ctx.config.repository(r)?;
+        }
+        repos.to_vec()
+    };
+    let set = create_set(ctx, &catalogue, &names, name, description)?;
+    let mut status = ExitStatus::Success;
+    for s in &set {
+        let config = ctx.config.repository(&s.repository)?;
+        if let Err(e) = super::repo::export::publish(ctx, &catalogue, config, false) {
+            crate::output::error(format_args!("{}: export: {e}", s.repository));
+            status = ExitStatus::Failure;
+        }
     }
-    Ok(ExitStatus::Success)
+    Ok(status)
 }
 
-/// The snapshot name `--create-snapshot` uses: the given one, or today's UTC date with `-2`,
-/// `-3`... when taken.
-pub fn create_after_sync(
+/// Creates snapshot `name` in every repository of `names` in one commit and says so, a line
+/// per repository; refused as a whole, naming why, when any of them cannot take it.
+pub fn create_set(
     ctx: &Context,
     catalogue: &Catalogue,
-    repo: &str,
+    names: &[String],
+    name: &str,
+    description: Option<&str>,
+) -> anyhow::Result<Vec<SnapshotRecord>> {
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let set = catalogue
+        .create_snapshots(&refs, name, description)
+        .map_err(|e| match refs.len() {
+            0 | 1 => anyhow::Error::from(e),
+            n => anyhow::anyhow!("{e}: no snapshot was created in any of the {n} repositories"),
+        })?;
+    for s in &set {
+        ctx.say(format!(
+            "{}: snapshot {} of version {} ({} packages)",
+            s.repository, s.name, s.version, s.packages
+        ));
+    }
+    Ok(set)
+}
+
+/// The name `repo sync --create-snapshot` gives its set: the given one, or today's UTC date
+/// with `-2`, `-3`... when any repository of the set has it.
+pub fn set_name(
+    catalogue: &Catalogue,
+    repos: &[String],
     name: Option<&str>,
-) -> anyhow::Result<SnapshotRecord> {
-    let name = match name {
-        Some(n) => {
-            check_name(n)?;
-            n.to_string()
+) -> anyhow::Result<String> {
+    if let Some(n) = name {
+        check_name(n)?;
+        return Ok(n.to_string());
+    }
+    let base = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let mut candidate = base.clone();
+    let mut n = 1;
+    loop {
+        let mut taken = false;
+        for r in repos {
+            taken |= catalogue.snapshot_exists(r, &candidate)?;
         }
-        None => {
-            let base = chrono::Utc::now().format("%Y-%m-%d").to_string();
-            let mut candidate = base.clone();
-            let mut n = 1;
-            while catalogue.snapshot_exists(repo, &candidate)? {
-                n += 1;
-                candidate = format!("{base}-{n}");
-            }
-            candidate
+        if !taken {
+            return Ok(candidate);
         }
-    };
-    let s = catalogue.create_snapshot(repo, &name, None)?;
-    ctx.say(format!(
-        "{}: snapshot {} of version {} ({} packages)",
-        s.repository, s.name, s.version, s.packages
-    ));
-    Ok(s)
+        n += 1;
+        candidate = format!("{base}-{n}");
+    }
 }
 
 fn check_name(name: &str) -> anyhow::Result<()> {
@@ -96,15 +135,35 @@ fn find(catalogue: &Catalogue, name: &str, repo: Option<&str>) -> anyhow::Result
     }
 }
 
-pub fn delete(ctx: &Context, name: &str, repo: Option<&str>) -> anyhow::Result<ExitStatus> {
+pub fn delete(
+    ctx: &Context,
+    name: &str,
+    repo: Option<&str>,
+    all: bool,
+) -> anyhow::Result<ExitStatus> {
     let catalogue = ctx.catalogue()?;
-    let s = find(&catalogue, name, repo)?;
-    catalogue.delete_snapshot(&s.repository, &s.name)?;
-    ctx.say(format!(
-        "{}: snapshot {} deleted (version {} stays until cleanup)",
-        s.repository, s.name, s.version
-    ));
-    super::repo::export::unpublish_snapshot(ctx, &s.repository, &s.name)?;
+    let found: Vec<SnapshotRecord> = if all {
+        let set: Vec<SnapshotRecord> = catalogue
+            .snapshots(None)?
+            .into_iter()
+            .filter(|s| s.name == name)
+            .collect();
+        if set.is_empty() {
+            anyhow::bail!("no snapshot named {name}");
+        }
+        set
+    } else {
+        vec![find(&catalogue, name, repo)?]
+    };
+    let repos: Vec<&str> = found.iter().map(|s| s.repository.as_str()).collect();
+    let gone = catalogue.delete_snapshots(&repos, name)?;
+    for s in found.iter().filter(|s| gone.contains(&s.repository)) {
+        ctx.say(format!(
+            "{}: snapshot {} deleted (version {} stays until cleanup)",
+            s.repository, s.name, s.version
+        ));
+        super::repo::export::unpublish_snapshot(ctx, &s.repository, &s.name)?;
+    }
     Ok(ExitStatus::Success)
 }
 
