@@ -55,6 +55,14 @@ pub enum Error {
         version: i64,
     },
 
+    /// An environment points at the snapshot, so it must stay.
+    #[error("{repository}: snapshot {name} is what environment {} points at: promote {} to another snapshot first", environments.join(", "), if environments.len() == 1 { "it" } else { "them" })]
+    SnapshotInUse {
+        repository: String,
+        name: String,
+        environments: Vec<String>,
+    },
+
     /// Another process holds a lock this command needs; running again later is the remedy.
     #[error("{0}")]
     Busy(String),

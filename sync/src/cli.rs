@@ -50,6 +50,46 @@ pub enum Command {
     /// The catalogue database's schema.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Environments (config `environments:`): stable URLs that point at snapshots and move in
+    /// one commit.
+    #[command(subcommand)]
+    Env(EnvCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// Point an environment at a snapshot (or at what another environment points at, or back
+    /// where it was) in every repository named, in one commit.
+    #[command(group(clap::ArgGroup::new("target").required(true).args(["snapshot", "from", "to_previous"])))]
+    Promote {
+        /// The environment, as `environments:` lists it.
+        #[arg(long = "env", value_name = "ENV")]
+        env: String,
+        /// The snapshot to point at (with --all or --repo-id).
+        #[arg(long, value_name = "SNAPSHOT")]
+        snapshot: Option<String>,
+        /// Copy exactly what this environment points at.
+        #[arg(long, value_name = "ENV")]
+        from: Option<String>,
+        /// Undo the environment's last promotion.
+        #[arg(long)]
+        to_previous: bool,
+        /// Every enabled repository that has a version (with --snapshot: each must have it).
+        #[arg(long, conflicts_with = "repo_id")]
+        all: bool,
+        /// A repository; repeat for several.
+        #[arg(long, value_name = "NAME")]
+        repo_id: Vec<String>,
+    },
+    /// Each environment x repository -> snapshot, with when and by whom it was set.
+    List(FormatArg),
+    /// Every promotion of an environment, newest first.
+    History {
+        #[arg(long = "env", value_name = "ENV")]
+        env: String,
+        #[command(flatten)]
+        format: FormatArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@ mod cleanup;
 mod cli;
 mod copy;
 mod defects;
+mod environments;
 mod export;
 mod fs;
 mod hosts;

@@ -155,10 +155,45 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("created_at", Kind::Time),
         ],
     ),
+    (
+        "promotions",
+        &[
+            ("id", Kind::Int8),
+            ("environment", Kind::Text),
+            ("source", Kind::Text),
+            ("set_at", Kind::Time),
+            ("set_by", Kind::Text),
+        ],
+    ),
+    (
+        "environments",
+        &[
+            ("environment", Kind::Text),
+            ("repository_id", Kind::Int8),
+            ("snapshot_id", Kind::Int8),
+            ("promotion_id", Kind::Int8),
+        ],
+    ),
+    (
+        "environment_history",
+        &[
+            ("promotion_id", Kind::Int8),
+            ("repository_id", Kind::Int8),
+            ("snapshot_name", Kind::Text),
+            ("version", Kind::Int8),
+            ("previous_name", Kind::Text),
+        ],
+    ),
 ];
 
 /// Tables whose `id` comes from a sequence in PostgreSQL.
-const SERIAL_TABLES: &[&str] = &["repositories", "sync_history", "packages", "snapshots"];
+const SERIAL_TABLES: &[&str] = &[
+    "repositories",
+    "sync_history",
+    "packages",
+    "snapshots",
+    "promotions",
+];
 
 /// Copies `source` (a SQLite catalogue at the current schema) into the PostgreSQL database at
 /// `target_url`, which must be empty (no tables, or chantal's schema without rows). `progress`

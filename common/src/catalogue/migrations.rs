@@ -43,6 +43,12 @@ pub const MIGRATIONS: &[Migration] = &[
         postgresql: include_str!("../../../migrations/postgresql/0004_filter_counts.sql"),
         sqlite: include_str!("../../../migrations/sqlite/0004_filter_counts.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_environments",
+        postgresql: include_str!("../../../migrations/postgresql/0005_environments.sql"),
+        sqlite: include_str!("../../../migrations/sqlite/0005_environments.sql"),
+    },
 ];
 
 /// Where the schema stands relative to this binary.

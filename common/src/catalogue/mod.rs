@@ -26,10 +26,10 @@ use crate::rpm::ChecksumType;
 
 pub use migrations::{Migration, SchemaStatus, MIGRATIONS};
 pub use model::{
-    BlobRecord, CleanupReport, CleanupRun, CommitInput, CommitResult, ContentItem, FragmentRow,
-    KnownBlob, LatestState, NevraSize, NewMetadata, NewPackage, RepoSummary, RunningSync,
-    SignatureRecord, SnapshotRecord, SyncFinish, SyncRecord, SyncStatus, VersionInfo,
-    VersionPackage,
+    BlobRecord, CleanupReport, CleanupRun, CommitInput, CommitResult, ContentItem, EnvChange,
+    EnvPointer, FragmentRow, KnownBlob, LatestState, NevraSize, NewMetadata, NewPackage,
+    PromoteInput, PromoteTarget, Promotion, RepoSummary, RunningSync, SignatureRecord,
+    SnapshotRecord, SyncFinish, SyncRecord, SyncStatus, VersionInfo, VersionPackage,
 };
 
 /// How long to wait for the database before giving up, unless told otherwise.
@@ -294,6 +294,14 @@ catalogue_api! {
     /// a whole first ([`crate::tree::check_layout`]): a tree that cannot be served is never
     /// published.
     fn commit_version(&self, input: CommitInput<'_>) -> Result<CommitResult> = ops::commit::commit_version;
+
+    /// Moves an environment (in every repository the input names) in one transaction, and
+    /// records it; readers hear of it when it commits.
+    fn promote(&self, input: PromoteInput<'_>) -> Result<Promotion> = ops::environments::promote;
+    /// Where environments point: every environment, or one; by environment then repository.
+    fn environments(&self, environment: Option<&str>) -> Result<Vec<EnvPointer>> = ops::environments::environments;
+    /// Every promotion of an environment, newest first.
+    fn environment_history(&self, environment: &str) -> Result<Vec<Promotion>> = ops::environments::environment_history;
 
     /// Snapshots of one repository, or of all, ordered by repository then creation.
     fn snapshots(&self, repository: Option<&str>) -> Result<Vec<SnapshotRecord>> = ops::snapshots::snapshots;

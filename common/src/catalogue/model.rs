@@ -220,6 +220,62 @@ pub struct VersionPackage {
     pub location_href: String,
 }
 
+/// What `env promote` moves an environment to.
+#[derive(Debug, Clone, Copy)]
+pub enum PromoteTarget<'a> {
+    /// The snapshot of this name, in each repository named.
+    Snapshot(&'a str),
+    /// Exactly what another environment points at.
+    From(&'a str),
+    /// What the environment pointed at before its last promotion.
+    Previous,
+}
+
+/// One promotion to make.
+#[derive(Debug, Clone, Copy)]
+pub struct PromoteInput<'a> {
+    pub environment: &'a str,
+    pub target: PromoteTarget<'a>,
+    /// The repositories to move (for `From` and `Previous`, empty: all the source names).
+    pub repositories: &'a [&'a str],
+    /// Who promotes (a user name).
+    pub set_by: &'a str,
+}
+
+/// A promotion made (or read from the history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promotion {
+    pub id: i64,
+    pub environment: String,
+    /// `snapshot N`, `environment E` or `rollback of promotion P`.
+    pub source: String,
+    pub set_at: DateTime<Utc>,
+    pub set_by: String,
+    pub changes: Vec<EnvChange>,
+}
+
+/// What a promotion did to one repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvChange {
+    pub repository: String,
+    pub snapshot: String,
+    pub version: i64,
+    /// The snapshot the environment pointed at before, if any.
+    pub previous: Option<String>,
+}
+
+/// Where an environment points in one repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvPointer {
+    pub environment: String,
+    pub repository: String,
+    pub snapshot: String,
+    pub version: i64,
+    pub set_at: DateTime<Utc>,
+    pub set_by: String,
+    pub promotion: i64,
+}
+
 /// What a signature check found on a package file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureRecord {

@@ -16,6 +16,7 @@ pub struct GlobalFile {
     pub storage: Option<StorageFile>,
     pub database: Option<DatabaseFile>,
     pub download: Option<DownloadFile>,
+    pub environments: Option<Vec<String>>,
 }
 
 /// `include:` takes one glob or a list of globs.
@@ -140,6 +141,7 @@ pub struct RpmFile {
 pub struct PublishFile {
     pub latest_path: Option<PathBuf>,
     pub snapshots_path: Option<PathBuf>,
+    pub environments_path: Option<PathBuf>,
     #[serde(default)]
     pub link: super::LinkMode,
     pub sign: Option<SignFile>,

@@ -38,6 +38,8 @@ pub struct Config {
     pub storage: StorageConfig,
     pub database: DatabaseConfig,
     pub download: DownloadConfig,
+    /// `environments:` (e.g. test, prod): stable names `env promote` points at snapshots.
+    pub environments: Vec<String>,
     /// Repositories in the order their files were read.
     pub repositories: Vec<RepoConfig>,
     /// Non-fatal findings (an include glob that matched nothing).
@@ -336,6 +338,9 @@ impl RpmOptions {
 pub struct Publish {
     pub latest_path: Option<PathBuf>,
     pub snapshots_path: Option<PathBuf>,
+    /// `<environments_path>/<env>`: a symlink to the exported snapshot the environment
+    /// points at.
+    pub environments_path: Option<PathBuf>,
     pub link: LinkMode,
 }
 
@@ -414,6 +419,28 @@ impl Config {
             }
         }
 
+        let environments = match globals.environments.take() {
+            None => Vec::new(),
+            Some((names, file, line)) => {
+                let mut seen = std::collections::HashSet::new();
+                for n in &names {
+                    let bad = file::check_snapshot_name(n).err().or_else(|| {
+                        (!seen.insert(n.as_str())).then(|| format!("{n:?} is listed twice"))
+                    });
+                    if let Some(message) = bad {
+                        return Err(Error::Config {
+                            file,
+                            line,
+                            key: "environments".into(),
+                            message: message
+                                .replace("a snapshot", "an environment")
+                                .replace("snapshot", "environment"),
+                        });
+                    }
+                }
+                names
+            }
+        };
         let database = match env_url {
             Some(url) => DatabaseConfig {
                 url: Some(url),
@@ -435,6 +462,7 @@ impl Config {
                 timeout: Duration::from_secs(globals.timeout.unwrap_or(300)),
                 proxy: globals.proxy,
             },
+            environments,
             repositories,
             warnings,
         })
@@ -505,6 +533,8 @@ struct Globals {
     retries: Option<u32>,
     timeout: Option<u64>,
     proxy: Option<String>,
+    /// `environments:`, with the file and line that set it last.
+    environments: Option<(Vec<String>, PathBuf, usize)>,
 }
 
 impl Default for DatabaseConfig {
@@ -531,6 +561,13 @@ impl Globals {
                     locate::line_of(text, &["database", "url"])
                 ),
             };
+        }
+        if let Some(e) = &g.environments {
+            self.environments = Some((
+                e.clone(),
+                file.to_path_buf(),
+                locate::line_of(text, &["environments"]),
+            ));
         }
         if let Some(d) = &g.download {
             self.workers = d.workers.map(|w| w.0).or(self.workers);
@@ -933,9 +970,16 @@ fn parse_repo(file: &Path, text: &str) -> Result<RepoConfig> {
                 }
                 base_url = Some(u.trim_end_matches('/').to_string());
             }
+            if p.environments_path.is_some() && p.snapshots_path.is_none() {
+                return Err(fail(
+                    &["publish", "environments_path"],
+                    "environments_path links to exported snapshots: set snapshots_path too".into(),
+                ));
+            }
             (p.latest_path.is_some() || p.snapshots_path.is_some()).then(|| Publish {
                 latest_path: p.latest_path.map(|x| dir.join(x)),
                 snapshots_path: p.snapshots_path.map(|x| dir.join(x)),
+                environments_path: p.environments_path.map(|x| dir.join(x)),
                 link: p.link,
             })
         }

@@ -489,3 +489,25 @@ fn filters_and_keep_last_are_checked() {
         assert!(err.contains(want), "{extra}: {err}");
     }
 }
+
+#[test]
+fn environments_are_names_listed_once() {
+    let d = Dir::new();
+    d.write(
+        "config.yaml",
+        &format!("{MAIN}environments: [test, prod]\n"),
+    );
+    assert_eq!(d.load().unwrap().environments, ["test", "prod"]);
+    for (list, want) in [
+        ("[test, test]", "listed twice"),
+        ("[latest]", "cannot name an environment"),
+        ("[\"a/b\"]", "invalid environment name"),
+    ] {
+        d.write("config.yaml", &format!("{MAIN}environments: {list}\n"));
+        let err = d.err();
+        assert!(
+            err.contains("environments") && err.contains(want),
+            "{list}: {err}"
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! `run` dispatches.
 
 mod db;
+mod env;
 mod init;
 mod repo;
 mod snapshot;
@@ -9,7 +10,7 @@ mod snapshot;
 use chantal_common::catalogue::Catalogue;
 use chantal_common::config::Config;
 
-use crate::cli::{Cli, Command, DbCommand, RepoCommand, SnapshotCommand};
+use crate::cli::{Cli, Command, DbCommand, EnvCommand, RepoCommand, SnapshotCommand};
 use crate::ExitStatus;
 
 /// What every command needs: the configuration and the global flags.
@@ -95,5 +96,25 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         Command::Db(DbCommand::Migrate { to: Some(url) }) => db::copy_to(&ctx, url),
         Command::Db(DbCommand::Status(f)) => db::status(&ctx, f.format),
         Command::Db(DbCommand::Cleanup { dry_run, grace }) => db::cleanup(&ctx, *dry_run, *grace),
+        Command::Env(EnvCommand::Promote {
+            env,
+            snapshot,
+            from,
+            to_previous,
+            all,
+            repo_id,
+        }) => env::promote(
+            &ctx,
+            env,
+            match (snapshot, from, to_previous) {
+                (Some(s), _, _) => env::Target::Snapshot(s),
+                (None, Some(f), _) => env::Target::From(f),
+                _ => env::Target::Previous,
+            },
+            *all,
+            repo_id,
+        ),
+        Command::Env(EnvCommand::List(f)) => env::list(&ctx, f.format),
+        Command::Env(EnvCommand::History { env, format }) => env::history(&ctx, env, format.format),
     }
 }

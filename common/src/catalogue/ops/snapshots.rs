@@ -144,6 +144,23 @@ pub fn delete_snapshots<S: Store>(s: &S, repositories: &[&str], name: &str) -> R
     db::write(s, &ctx, |db| {
         let mut gone = Vec::new();
         for r in repositories {
+            let pointing = db.all(
+                &ctx,
+                "SELECT e.environment FROM environments e
+                   JOIN snapshots s ON s.id = e.snapshot_id
+                   JOIN repositories r ON r.id = s.repository_id
+                  WHERE r.name = $1 AND s.name = $2
+                  ORDER BY e.environment",
+                &[(*r).into(), name.into()],
+                |row| row.string(0),
+            )?;
+            if !pointing.is_empty() {
+                return Err(Error::SnapshotInUse {
+                    repository: r.to_string(),
+                    name: name.into(),
+                    environments: pointing,
+                });
+            }
             let n = db.execute(
                 &ctx,
                 "DELETE FROM snapshots

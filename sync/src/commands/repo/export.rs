@@ -59,7 +59,8 @@ pub fn publish(
         }
     }
     if let Some(dir) = &publish.snapshots_path {
-        for s in catalogue.snapshots(Some(&repo.name))? {
+        let snapshots = catalogue.snapshots(Some(&repo.name))?;
+        for s in &snapshots {
             if force || !dir.join(&s.name).join("repodata/repomd.xml").is_file() {
                 let tree = catalogue.version_tree(&repo.name, s.version)?;
                 let files = ex.publish_snapshot(&tree, dir, &s.name)?;
@@ -71,7 +72,52 @@ pub fn publish(
                 ));
             }
         }
+        if publish.environments_path.is_some() {
+            for p in catalogue.environments(None)? {
+                if p.repository == repo.name {
+                    publish_environment(ctx, repo, &p.environment, &p.snapshot)?;
+                }
+            }
+        }
     }
+    Ok(())
+}
+
+/// Points `publish.environments_path/<env>` at the exported tree of `snapshot`, as a symlink
+/// switched in one rename (a reader sees the old tree or the new one, never neither).
+pub fn publish_environment(
+    ctx: &Context,
+    repo: &RepoConfig,
+    env: &str,
+    snapshot: &str,
+) -> anyhow::Result<()> {
+    let Some(p) = &repo.publish else {
+        return Ok(());
+    };
+    let (Some(envs), Some(snaps)) = (&p.environments_path, &p.snapshots_path) else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(envs)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", envs.display()))?;
+    let link = envs.join(env);
+    let target = snaps.join(snapshot);
+    if std::fs::read_link(&link).is_ok_and(|t| t == target) {
+        return Ok(());
+    }
+    let tmp = envs.join(format!(".{env}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(&target, &tmp)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &link).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::anyhow!("cannot switch {}: {e}", link.display())
+    })?;
+    ctx.say(format!(
+        "{}: {} -> {}",
+        repo.name,
+        link.display(),
+        target.display()
+    ));
     Ok(())
 }
 

@@ -1,0 +1,280 @@
+//! Environments: stable names that point at snapshots in several repositories and move in
+//! one commit (`env promote`), their history and rollback, the snapshots they protect, and
+//! the exporter's environment symlinks.
+
+use chantal_tests::repo::{up, upstream_dir};
+use chantal_tests::Env;
+
+struct Fleet {
+    env: Env,
+    dirs: Vec<tempfile::TempDir>,
+    export: tempfile::TempDir,
+}
+
+const REPOS: [&str; 2] = ["baseos", "appstream"];
+
+fn fleet() -> Fleet {
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| upstream_dir()).collect();
+    up(dirs[0].path(), &["hello-1.0-1.noarch.rpm"]);
+    up(dirs[1].path(), &["tool-2.0-1.x86_64.rpm"]);
+    let env = Env::new();
+    let export = upstream_dir();
+    env.write(
+        "conf.d/00-environments.yaml",
+        "environments: [test, prod]\n",
+    );
+    for (name, d) in REPOS.iter().zip(&dirs) {
+        let e = export.path().join(name);
+        env.repo(
+            name,
+            &format!("file://{}", d.path().display()),
+            &format!(
+                "publish:\n  snapshots_path: {}\n  environments_path: {}\n",
+                e.join("snapshots").display(),
+                e.join("env").display()
+            ),
+        );
+    }
+    env.chantal(&["init"]).ok();
+    env.chantal(&[
+        "repo",
+        "sync",
+        "--all",
+        "--create-snapshot",
+        "--snapshot-name",
+        "2025-01",
+    ])
+    .ok();
+    Fleet { env, dirs, export }
+}
+
+impl Fleet {
+    /// environment -> (repository, snapshot) pairs, from `env list --format json`.
+    fn points(&self, environment: &str) -> Vec<(String, String)> {
+        let json: serde_json::Value =
+            serde_json::from_str(&self.env.chantal(&["env", "list", "--format", "json"]).ok())
+                .unwrap();
+        json.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["environment"] == environment)
+            .map(|r| {
+                (
+                    r["repository"].as_str().unwrap().to_string(),
+                    r["snapshot"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn link(&self, repo: &str, environment: &str) -> String {
+        let target =
+            std::fs::read_link(self.export.path().join(repo).join("env").join(environment))
+                .unwrap();
+        target.file_name().unwrap().to_string_lossy().into_owned()
+    }
+}
+
+fn both(snapshot: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = REPOS
+        .iter()
+        .map(|r| (r.to_string(), snapshot.to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn promote_copy_roll_back_and_protect() {
+    let f = fleet();
+    let env = &f.env;
+    env.chantal(&[
+        "env",
+        "promote",
+        "--env",
+        "test",
+        "--snapshot",
+        "2025-01",
+        "--all",
+    ])
+    .ok();
+    let out = env
+        .chantal(&["env", "promote", "--env", "prod", "--from", "test"])
+        .ok();
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.contains("prod -> 2025-01"))
+            .count(),
+        2,
+        "{out}"
+    );
+    assert_eq!(f.points("prod"), both("2025-01"));
+    for r in REPOS {
+        assert_eq!(f.link(r, "prod"), "2025-01");
+        // The link serves the snapshot's exported tree.
+        assert!(f
+            .export
+            .path()
+            .join(r)
+            .join("env/prod/repodata/repomd.xml")
+            .is_file());
+    }
+
+    // Next month: new packages, a new set, test moves, prod stays until promoted.
+    up(
+        f.dirs[0].path(),
+        &["hello-1.0-1.noarch.rpm", "hello-1.1-1.noarch.rpm"],
+    );
+    env.chantal(&[
+        "repo",
+        "sync",
+        "--all",
+        "--create-snapshot",
+        "--snapshot-name",
+        "2025-02",
+    ])
+    .ok();
+    env.chantal(&[
+        "env",
+        "promote",
+        "--env",
+        "test",
+        "--snapshot",
+        "2025-02",
+        "--all",
+    ])
+    .ok();
+    assert_eq!(f.points("test"), both("2025-02"));
+    assert_eq!(f.points("prod"), both("2025-01"));
+    env.chantal(&["env", "promote", "--env", "prod", "--from", "test"])
+        .ok();
+    assert_eq!(f.points("prod"), both("2025-02"));
+    assert_eq!(f.link("baseos", "prod"), "2025-02");
+
+    // Rollback in one command, and the history says what happened, newest first.
+    let out = env
+        .chantal(&["env", "promote", "--env", "prod", "--to-previous"])
+        .ok();
+    assert!(
+        out.contains("baseos: prod -> 2025-01 (version 1), was 2025-02"),
+        "{out}"
+    );
+    assert_eq!(f.points("prod"), both("2025-01"));
+    assert_eq!(f.link("appstream", "prod"), "2025-01");
+    let json: serde_json::Value = serde_json::from_str(
+        &env.chantal(&["env", "history", "--env", "prod", "--format", "json"])
+            .ok(),
+    )
+    .unwrap();
+    let rows = json.as_array().unwrap();
+    assert_eq!(rows.len(), 6, "{json}");
+    assert!(rows[0]["source"]
+        .as_str()
+        .unwrap()
+        .starts_with("rollback of promotion"));
+    assert_eq!(rows[0]["snapshot"], "2025-01");
+    assert_eq!(rows[0]["previous"], "2025-02");
+    assert_eq!(rows[5]["source"], "environment test");
+    assert!(rows[0]["set_by"].as_str().is_some_and(|u| !u.is_empty()));
+
+    // A snapshot an environment points at stays.
+    let err = env
+        .chantal(&["snapshot", "delete", "--all", "--name", "2025-01"])
+        .fails();
+    assert!(err.contains("environment prod points at"), "{err}");
+    assert_eq!(
+        env.query_i64("SELECT count(*) FROM snapshots WHERE name = '2025-01'"),
+        Some(2)
+    );
+    // ...and a cleanup keeps its version.
+    env.age_retirements();
+    env.chantal(&["db", "cleanup", "--grace", "0"]).ok();
+    assert!(f
+        .export
+        .path()
+        .join("baseos/env/prod/repodata/repomd.xml")
+        .is_file());
+    assert_eq!(
+        env.query_i64(
+            "SELECT count(*) FROM repository_versions v JOIN snapshots s
+                ON s.repository_id = v.repository_id AND s.version = v.number
+             WHERE s.name = '2025-01'"
+        ),
+        Some(2)
+    );
+}
+
+#[test]
+fn a_promotion_that_cannot_move_every_repository_moves_none() {
+    let f = fleet();
+    let env = &f.env;
+    env.chantal(&[
+        "env",
+        "promote",
+        "--env",
+        "prod",
+        "--snapshot",
+        "2025-01",
+        "--all",
+    ])
+    .ok();
+    // A snapshot only one repository has.
+    env.chantal(&[
+        "snapshot",
+        "create",
+        "--repo-id",
+        "baseos",
+        "--name",
+        "hotfix",
+    ])
+    .ok();
+    let err = env
+        .chantal(&[
+            "env",
+            "promote",
+            "--env",
+            "prod",
+            "--snapshot",
+            "hotfix",
+            "--all",
+        ])
+        .fails();
+    assert!(
+        err.contains("appstream has no snapshot named hotfix: nothing promoted"),
+        "{err}"
+    );
+    assert_eq!(f.points("prod"), both("2025-01"));
+    // Unknown names are one clear line each.
+    let err = env
+        .chantal(&[
+            "env",
+            "promote",
+            "--env",
+            "staging",
+            "--snapshot",
+            "2025-01",
+            "--all",
+        ])
+        .fails();
+    assert!(
+        err.contains("unknown environment staging (configured: test, prod)"),
+        "{err}"
+    );
+    let err = env
+        .chantal(&["env", "promote", "--env", "test", "--to-previous"])
+        .fails();
+    assert!(err.contains("test was never promoted"), "{err}");
+    let err = env
+        .chantal(&[
+            "env",
+            "promote",
+            "--env",
+            "test",
+            "--from",
+            "prod",
+            "--repo-id",
+            "nope",
+        ])
+        .fails();
+    assert!(err.contains("nope"), "{err}");
+}
