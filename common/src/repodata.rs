@@ -47,7 +47,14 @@ pub fn generate(
     catalogue: &Catalogue,
     inputs: &Inputs<'_>,
 ) -> Result<Vec<NewMetadata>> {
-    let now = chrono::Utc::now().timestamp();
+    // Upstream's primary timestamp when there is one, so the same set from the same upstream
+    // gives byte-identical repodata (and a sync that changes nothing commits nothing).
+    let now = inputs
+        .upstream
+        .iter()
+        .find(|f| f.record.kind == "primary")
+        .and_then(|f| f.record.timestamp)
+        .unwrap_or_else(|| chrono::Utc::now().timestamp());
     let compression = match inputs
         .upstream
         .iter()

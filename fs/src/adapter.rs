@@ -78,6 +78,7 @@ fn file_attr(a: &Attr) -> FileAttr {
     let (kind, perm, nlink) = match a.kind {
         Kind::Dir => (FileType::Directory, 0o555, 2),
         Kind::File => (FileType::RegularFile, 0o444, 1),
+        Kind::Symlink => (FileType::Symlink, 0o777, 1),
     };
     FileAttr {
         ino: INodeNo(a.ino),
@@ -134,6 +135,13 @@ impl Filesystem for ChantalFs {
         tracing::debug!("lookup {} {name}", parent.0);
         match self.view.lookup(parent.0, name) {
             Ok(a) => reply.entry(ttl(&a), &file_attr(&a), Generation(0)),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.view.readlink(ino.0) {
+            Ok(target) => reply.data(target.as_bytes()),
             Err(e) => reply.error(errno(&e)),
         }
     }
@@ -355,6 +363,7 @@ impl Filesystem for ChantalFs {
             let kind = match attr.kind {
                 Kind::Dir => FileType::Directory,
                 Kind::File => FileType::RegularFile,
+                Kind::Symlink => FileType::Symlink,
             };
             reply.add(INodeNo(attr.ino), next, kind, name)
         });

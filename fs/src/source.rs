@@ -19,6 +19,8 @@ pub struct Listing {
     pub repositories: Vec<(String, Option<i64>)>,
     /// Every snapshot: (repository, name, version).
     pub snapshots: Vec<(String, String, i64)>,
+    /// Where each environment points: (repository, environment, snapshot name).
+    pub environments: Vec<(String, String, String)>,
 }
 
 /// What the view reads.
@@ -40,9 +42,15 @@ impl Source for Catalogue {
             .into_iter()
             .map(|s| (s.repository, s.name, s.version))
             .collect();
+        let environments = self
+            .environments(None)?
+            .into_iter()
+            .map(|e| (e.repository, e.environment, e.snapshot))
+            .collect();
         Ok(Listing {
             repositories,
             snapshots,
+            environments,
         })
     }
 
@@ -105,6 +113,8 @@ struct Memory {
     latest: BTreeMap<String, Option<i64>>,
     versions: HashMap<(String, i64), Vec<(String, Leaf)>>,
     snapshots: BTreeMap<(String, String), i64>,
+    /// (repository, environment) -> snapshot name.
+    environments: BTreeMap<(String, String), String>,
     down: bool,
 }
 
@@ -128,6 +138,14 @@ impl MemorySource {
             .lock()
             .snapshots
             .remove(&(repository.to_string(), name.to_string()));
+    }
+
+    /// Points an environment at a snapshot of the repository.
+    pub fn promote(&self, repository: &str, environment: &str, snapshot: &str) {
+        self.state.lock().environments.insert(
+            (repository.to_string(), environment.to_string()),
+            snapshot.to_string(),
+        );
     }
 
     /// While down, every request fails as a lost database connection does.
@@ -163,6 +181,11 @@ impl Source for MemorySource {
                 .snapshots
                 .iter()
                 .map(|((r, s), v)| (r.clone(), s.clone(), *v))
+                .collect(),
+            environments: m
+                .environments
+                .iter()
+                .map(|((r, e), s)| (r.clone(), e.clone(), s.clone()))
                 .collect(),
         })
     }

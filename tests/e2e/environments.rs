@@ -278,3 +278,129 @@ fn a_promotion_that_cannot_move_every_repository_moves_none() {
         .fails();
     assert!(err.contains("nope"), "{err}");
 }
+
+#[test]
+fn chantal_fs_serves_env_links_that_switch_together_and_dnf_reads_through_them() {
+    use chantal_tests::dnf::repoquery;
+    use chantal_tests::mount::{wait_for, Mount};
+    use chantal_tests::nginx::{Nginx, NginxOptions};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let f = fleet();
+    let env = &f.env;
+    up(
+        f.dirs[0].path(),
+        &["hello-1.0-1.noarch.rpm", "hello-1.1-1.noarch.rpm"],
+    );
+    up(
+        f.dirs[1].path(),
+        &["tool-2.0-1.x86_64.rpm", "tool-3.0-1.x86_64.rpm"],
+    );
+    env.chantal(&[
+        "repo",
+        "sync",
+        "--all",
+        "--create-snapshot",
+        "--snapshot-name",
+        "2025-02",
+    ])
+    .ok();
+    env.chantal(&[
+        "env",
+        "promote",
+        "--env",
+        "prod",
+        "--snapshot",
+        "2025-01",
+        "--all",
+    ])
+    .ok();
+    let mount = Mount::start(env, "baseos/env/prod/repodata/repomd.xml");
+    let root = mount.path().to_path_buf();
+    let link = std::fs::read_link(root.join("baseos/env/prod")).unwrap();
+    assert_eq!(link, std::path::Path::new("../snapshots/2025-01"));
+    let repomd = |repo: &str, snapshot: &str| {
+        std::fs::read(
+            root.join(repo)
+                .join("snapshots")
+                .join(snapshot)
+                .join("repodata/repomd.xml"),
+        )
+        .unwrap()
+    };
+    let old: Vec<Vec<u8>> = REPOS.iter().map(|r| repomd(r, "2025-01")).collect();
+    let new: Vec<Vec<u8>> = REPOS.iter().map(|r| repomd(r, "2025-02")).collect();
+    assert!(old.iter().zip(&new).all(|(o, n)| o != n));
+
+    // A reader reads both repositories' env/prod/repomd.xml in each pass, in alternating
+    // order: whatever it read first, the second read is never older (one promotion moves
+    // both at once).
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (stop, root, old, new) = (stop.clone(), root.clone(), old.clone(), new.clone());
+        std::thread::spawn(move || {
+            let (mut passes, mut mixed, mut switched) = (0u32, Vec::new(), 0u32);
+            while !stop.load(Ordering::SeqCst) {
+                let order: [usize; 2] = if passes % 2 == 0 { [0, 1] } else { [1, 0] };
+                let mut state = Vec::new();
+                for i in order {
+                    let got =
+                        std::fs::read(root.join(REPOS[i]).join("env/prod/repodata/repomd.xml"))
+                            .unwrap();
+                    state.push(if got == new[i] {
+                        "new"
+                    } else if got == old[i] {
+                        "old"
+                    } else {
+                        "other"
+                    });
+                }
+                if state == ["new", "old"] || state.contains(&"other") {
+                    mixed.push(format!("pass {passes}: {state:?}"));
+                }
+                if state == ["new", "new"] {
+                    switched += 1;
+                }
+                passes += 1;
+            }
+            (passes, mixed, switched)
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    env.chantal(&[
+        "env",
+        "promote",
+        "--env",
+        "prod",
+        "--snapshot",
+        "2025-02",
+        "--all",
+    ])
+    .ok();
+    wait_for("prod to switch in the mount", || {
+        std::fs::read_link(root.join("appstream/env/prod")).is_ok_and(|l| l.ends_with("2025-02"))
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    let (passes, mixed, switched) = reader.join().unwrap();
+    assert!(
+        mixed.is_empty(),
+        "{} of {passes} passes mixed: {mixed:?}",
+        mixed.len()
+    );
+    assert!(switched > 0, "no pass saw the new set ({passes} passes)");
+
+    // dnf through nginx on env/prod/ sees the promoted set.
+    let nginx = Nginx::start(
+        &root,
+        &NginxOptions {
+            plain: true,
+            ..Default::default()
+        },
+    );
+    let set = repoquery(&nginx.url("/baseos/env/prod"), "x86_64");
+    assert_eq!(set, ["hello-0:1.0-1.noarch", "hello-0:1.1-1.noarch"]);
+    drop(nginx);
+    drop(mount);
+}

@@ -542,8 +542,10 @@ fn dnf_checks_the_served_keys_and_the_mirrors_repomd_signature_from_latest_and_a
     .ok();
     let again = env.chantal(&["repo", "sync", "--repo-id", "r"]);
     assert!(again.ok().contains("up to date"), "{}", again.stdout());
-    // A changed setting recomputes the version; the same set gets the same repomd.xml, whose
-    // signature is kept, not remade: nothing is committed.
+    // A changed setting recomputes the version; the same set gets the same repomd.xml (a
+    // second later too: its timestamps are upstream's), whose signature is kept, not remade:
+    // nothing is committed.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     env.repo(
         "r",
         &file_url(up.path()),

@@ -4,6 +4,9 @@
 //! /                                   repositories that have a version
 //! /<repo>/latest/                     the latest version's tree
 //! /<repo>/snapshots/<name>/           a snapshot's tree
+//! /<repo>/env/<env>                   a symlink to ../snapshots/<name>, where the
+//!                                     environment points (it moves in one refresh for
+//!                                     every repository of a promotion)
 //! ```
 //!
 //! Inode numbers are stable for the life of the mount: fixed nodes (root, repository,
@@ -55,6 +58,8 @@ const TREE_BASE: u64 = 1 << 32;
 pub enum Kind {
     Dir,
     File,
+    /// An environment: its target is [`View::readlink`]'s.
+    Symlink,
 }
 
 /// What getattr needs.
@@ -98,12 +103,16 @@ enum Fixed {
     Latest(String),
     Snapshots(String),
     Snapshot(String, String),
+    Envs(String),
+    EnvLink(String, String),
 }
 
 #[derive(Debug, Default, Clone)]
 struct RepoState {
     latest: Option<i64>,
     snapshots: BTreeMap<String, i64>,
+    /// environment -> snapshot name.
+    environments: BTreeMap<String, String>,
 }
 
 struct State {
@@ -236,6 +245,13 @@ impl View {
                 .or_default()
                 .snapshots
                 .insert(name, version);
+        }
+        for (repository, environment, snapshot) in listing.environments {
+            repos
+                .entry(repository)
+                .or_default()
+                .environments
+                .insert(environment, snapshot);
         }
         // A repository appears once it has a version (a first sync that failed leaves a row).
         repos.retain(|_, r| r.latest.is_some() || !r.snapshots.is_empty());
@@ -482,6 +498,9 @@ impl View {
                     Some(Fixed::Latest(r.clone()))
                 }
                 "snapshots" => Some(Fixed::Snapshots(r.clone())),
+                "env" if st.repos.get(r).is_some_and(|x| !x.environments.is_empty()) => {
+                    Some(Fixed::Envs(r.clone()))
+                }
                 _ => None,
             },
             Fixed::Snapshots(r) => st
@@ -489,11 +508,16 @@ impl View {
                 .get(r)
                 .filter(|x| x.snapshots.contains_key(name))
                 .map(|_| Fixed::Snapshot(r.clone(), name.to_string())),
-            Fixed::Latest(_) | Fixed::Snapshot(..) => None,
+            Fixed::Envs(r) => st
+                .repos
+                .get(r)
+                .filter(|x| x.environments.contains_key(name))
+                .map(|_| Fixed::EnvLink(r.clone(), name.to_string())),
+            Fixed::Latest(_) | Fixed::Snapshot(..) | Fixed::EnvLink(..) => None,
         };
         if let Some(child) = child {
-            let ino = Self::fixed_ino(&mut st, child);
-            return Ok(Self::dir_attr(ino));
+            let ino = Self::fixed_ino(&mut st, child.clone());
+            return Ok(Self::fixed_attr(&st, ino, &child));
         }
         let (repo, version, latest) = Self::version_of(&st, &node).ok_or(ViewError::NotFound)?;
         let (tree, base) = self.tree(&mut st, &repo, version, latest)?;
@@ -552,10 +576,50 @@ impl View {
             let n = self.tree_node(&mut st, ino)?;
             return Self::node_attr(&n.tree, n.base, n.index, Cache::Long);
         }
-        if (ino as usize) < st.fixed_by_ino.len() && ino >= ROOT_INO {
-            Ok(Self::dir_attr(ino))
-        } else {
-            Err(ViewError::NotFound)
+        if ino < ROOT_INO {
+            return Err(ViewError::NotFound);
+        }
+        let node = st
+            .fixed_by_ino
+            .get(usize::try_from(ino).unwrap_or(usize::MAX))
+            .cloned()
+            .ok_or(ViewError::NotFound)?;
+        Ok(Self::fixed_attr(&st, ino, &node))
+    }
+
+    /// A fixed node's attributes: a directory, or an environment's symlink (its size is its
+    /// target's length).
+    fn fixed_attr(st: &State, ino: u64, node: &Fixed) -> Attr {
+        match node {
+            Fixed::EnvLink(r, e) => Attr {
+                ino,
+                kind: Kind::Symlink,
+                size: Self::env_target(st, r, e).map_or(0, |t| t.len() as u64),
+                mtime: 0,
+                cache: Cache::Short,
+            },
+            _ => Self::dir_attr(ino),
+        }
+    }
+
+    fn env_target(st: &State, repo: &str, env: &str) -> Option<String> {
+        st.repos
+            .get(repo)?
+            .environments
+            .get(env)
+            .map(|s| format!("../snapshots/{s}"))
+    }
+
+    /// Where an environment's symlink points: `../snapshots/<name>`.
+    pub fn readlink(&self, ino: u64) -> Result<String, ViewError> {
+        let st = self.lock();
+        match st
+            .fixed_by_ino
+            .get(usize::try_from(ino).unwrap_or(usize::MAX))
+        {
+            Some(Fixed::EnvLink(r, e)) => Self::env_target(&st, r, e).ok_or(ViewError::NotFound),
+            Some(_) => Err(ViewError::NotFound),
+            None => Err(ViewError::NotFound),
         }
     }
 
@@ -632,8 +696,21 @@ impl View {
                     v.push((Fixed::Latest(r.clone()), "latest".to_string()));
                 }
                 v.push((Fixed::Snapshots(r.clone()), "snapshots".to_string()));
+                if st.repos.get(r).is_some_and(|x| !x.environments.is_empty()) {
+                    v.push((Fixed::Envs(r.clone()), "env".to_string()));
+                }
                 v
             }
+            Fixed::Envs(r) => st
+                .repos
+                .get(r)
+                .map(|x| {
+                    x.environments
+                        .keys()
+                        .map(|e| (Fixed::EnvLink(r.clone(), e.clone()), e.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
             Fixed::Snapshots(r) => st
                 .repos
                 .get(r)
@@ -646,11 +723,13 @@ impl View {
                 .unwrap_or_default(),
             // Version roots were handled above; one whose version is gone is empty.
             Fixed::Latest(_) | Fixed::Snapshot(..) => Vec::new(),
+            Fixed::EnvLink(..) => return Err(ViewError::NotADirectory),
         };
         let me = Self::dir_attr(ino);
         let mut all = vec![(me, ".".to_string()), (me, "..".to_string())];
         for (child, name) in children {
-            all.push((Self::dir_attr(Self::fixed_ino(&mut st, child)), name));
+            let ino = Self::fixed_ino(&mut st, child.clone());
+            all.push((Self::fixed_attr(&st, ino, &child), name));
         }
         drop(st);
         for (i, (attr, name)) in all.iter().enumerate().skip(skip) {

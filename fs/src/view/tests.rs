@@ -288,3 +288,54 @@ fn a_version_whose_tree_cannot_be_built_is_an_io_error_not_an_outage() {
     assert_eq!(f.resolve("r/latest/a.rpm"), Err(ViewError::Unavailable));
     assert_eq!(f.resolve("ok/latest/x.rpm").unwrap().size, 1);
 }
+
+#[test]
+fn environments_are_symlinks_to_snapshots_that_move_in_one_refresh() {
+    let f = Fixture::new(8);
+    for repo in ["baseos", "appstream"] {
+        f.source
+            .publish(repo, 1, vec![leaf("repodata/repomd.xml", 10)]);
+        f.source.snapshot(repo, "2025-01", 1);
+        f.source
+            .publish(repo, 2, vec![leaf("repodata/repomd.xml", 20)]);
+        f.source.snapshot(repo, "2025-02", 2);
+    }
+    f.view.refresh();
+    // No environment yet: no env/ directory.
+    assert_eq!(f.list("baseos", 64).unwrap(), ["latest", "snapshots"]);
+    assert_eq!(f.resolve("baseos/env"), Err(ViewError::NotFound));
+
+    for repo in ["baseos", "appstream"] {
+        f.source.promote(repo, "prod", "2025-01");
+    }
+    f.view.refresh();
+    assert_eq!(
+        f.list("baseos", 64).unwrap(),
+        ["latest", "snapshots", "env"]
+    );
+    assert_eq!(f.list("baseos/env", 64).unwrap(), ["prod"]);
+    let link = f.resolve("baseos/env/prod").unwrap();
+    assert_eq!(link.kind, Kind::Symlink);
+    assert_eq!(f.view.readlink(link.ino).unwrap(), "../snapshots/2025-01");
+    assert_eq!(link.size, "../snapshots/2025-01".len() as u64);
+    assert_eq!(f.view.getattr(link.ino).unwrap().kind, Kind::Symlink);
+    assert_eq!(
+        f.view.readdir(link.ino, 0, |_, _, _| false),
+        Err(ViewError::NotADirectory)
+    );
+    // Nothing but an environment link reads as one.
+    let dir = f.resolve("baseos/env").unwrap().ino;
+    assert_eq!(f.view.readlink(dir), Err(ViewError::NotFound));
+
+    // A promotion reaches the view as one listing: both repositories switch in one refresh,
+    // and the link keeps its inode.
+    for repo in ["baseos", "appstream"] {
+        f.source.promote(repo, "prod", "2025-02");
+    }
+    assert_eq!(f.view.readlink(link.ino).unwrap(), "../snapshots/2025-01");
+    f.view.refresh();
+    let other = f.resolve("appstream/env/prod").unwrap();
+    assert_eq!(f.view.readlink(link.ino).unwrap(), "../snapshots/2025-02");
+    assert_eq!(f.view.readlink(other.ino).unwrap(), "../snapshots/2025-02");
+    assert_eq!(f.resolve("baseos/env/prod").unwrap().ino, link.ino);
+}
