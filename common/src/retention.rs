@@ -158,6 +158,7 @@ mod tests {
                 policy,
                 deleted_packages: deleted,
                 keep_last: None,
+                keep_versions_for: Default::default(),
             },
             steps,
         )
@@ -292,6 +293,7 @@ mod tests {
             policy: Policy::KeepLast,
             deleted_packages: deleted,
             keep_last: Some(n),
+            keep_versions_for: Default::default(),
         }
     }
 

@@ -21,6 +21,9 @@ pub struct Listing {
     pub snapshots: Vec<(String, String, i64)>,
     /// Where each environment points: (repository, environment, snapshot name).
     pub environments: Vec<(String, String, String)>,
+    /// Every version the catalogue holds: (repository, number, commit time in seconds since
+    /// the epoch, UTC), for `versions/` and `at/`.
+    pub versions: Vec<(String, i64, i64)>,
 }
 
 /// What the view reads.
@@ -47,10 +50,15 @@ impl Source for Catalogue {
             .into_iter()
             .map(|e| (e.repository, e.environment, e.snapshot))
             .collect();
+        let versions = Catalogue::versions(self)?
+            .into_iter()
+            .map(|(r, n, at)| (r, n, at.timestamp()))
+            .collect();
         Ok(Listing {
             repositories,
             snapshots,
             environments,
+            versions,
         })
     }
 
@@ -101,6 +109,10 @@ impl Clock for ManualClock {
     }
 }
 
+/// When [`MemorySource::publish`] says version N was committed: this plus N hours
+/// (2023-11-14T22:13:20Z for version 0).
+pub const MEMORY_EPOCH: i64 = 1_700_000_000;
+
 /// A catalogue held in memory: versions as file lists, snapshots, and an outage switch.
 #[derive(Default)]
 pub struct MemorySource {
@@ -115,6 +127,8 @@ struct Memory {
     snapshots: BTreeMap<(String, String), i64>,
     /// (repository, environment) -> snapshot name.
     environments: BTreeMap<(String, String), String>,
+    /// (repository, version) -> commit time, seconds since the epoch.
+    committed: BTreeMap<(String, i64), i64>,
     down: bool,
 }
 
@@ -124,6 +138,25 @@ impl MemorySource {
         let mut m = self.state.lock();
         m.versions.insert((repository.to_string(), version), files);
         m.latest.insert(repository.to_string(), Some(version));
+        m.committed.insert(
+            (repository.to_string(), version),
+            MEMORY_EPOCH + 3600 * version,
+        );
+    }
+
+    /// Sets when a version was committed (seconds since the epoch).
+    pub fn set_committed(&self, repository: &str, version: i64, at: i64) {
+        self.state
+            .lock()
+            .committed
+            .insert((repository.to_string(), version), at);
+    }
+
+    /// Removes a version, as cleanup does (its snapshots and environments must be gone).
+    pub fn forget_version(&self, repository: &str, version: i64) {
+        let mut m = self.state.lock();
+        m.versions.remove(&(repository.to_string(), version));
+        m.committed.remove(&(repository.to_string(), version));
     }
 
     pub fn snapshot(&self, repository: &str, name: &str, version: i64) {
@@ -186,6 +219,11 @@ impl Source for MemorySource {
                 .environments
                 .iter()
                 .map(|((r, e), s)| (r.clone(), e.clone(), s.clone()))
+                .collect(),
+            versions: m
+                .committed
+                .iter()
+                .map(|((r, v), t)| (r.clone(), *v, *t))
                 .collect(),
         })
     }

@@ -263,28 +263,15 @@ pub enum DbCommand {
         /// Never remove files stored more recently than this (e.g. 30m, 1h, 2d, 0).
         #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
         grace: std::time::Duration,
+        /// Keep every version that was latest within this span, in every repository (so
+        /// `at/<time>/` paths stay valid); default: each repository's
+        /// retention.keep_versions_for (0).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        keep_versions_for: Option<std::time::Duration>,
     },
 }
 
-/// `90s`, `30m`, `1h`, `2d`, or a number of seconds.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, "s"),
-    };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 30m, 1h or 2d"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use s, m, h or d)")),
-    };
-    Ok(std::time::Duration::from_secs(secs))
-}
+pub use chantal_common::config::parse_duration;
 
 #[cfg(test)]
 mod tests {

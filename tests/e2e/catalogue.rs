@@ -376,6 +376,7 @@ fn the_commit_and_cleanup_rules_hold_on_both_backends() {
                 dry_run: false,
                 remove: &mut remove,
                 stop: &|| false,
+                keep_versions_for: &[],
             })
             .unwrap()
         };

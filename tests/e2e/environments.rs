@@ -289,6 +289,8 @@ fn chantal_fs_serves_env_links_that_switch_together_and_dnf_reads_through_them()
 
     let f = fleet();
     let env = &f.env;
+    // at/ names instants to the second: the next version a second later.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     up(
         f.dirs[0].path(),
         &["hello-1.0-1.noarch.rpm", "hello-1.1-1.noarch.rpm"],
@@ -401,6 +403,76 @@ fn chantal_fs_serves_env_links_that_switch_together_and_dnf_reads_through_them()
     );
     let set = repoquery(&nginx.url("/baseos/env/prod"), "x86_64");
     assert_eq!(set, ["hello-0:1.0-1.noarch", "hello-0:1.1-1.noarch"]);
+    // Point in time: at/ lists when latest changed; the first instant serves version 1, at
+    // its path under versions/, to dnf through nginx too.
+    let mut instants: Vec<String> = std::fs::read_dir(root.join("baseos/at"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    instants.sort();
+    assert_eq!(instants.len(), 2, "{instants:?}");
+    assert_eq!(
+        std::fs::read_link(root.join("baseos/at").join(&instants[0])).unwrap(),
+        std::path::Path::new("../versions/1")
+    );
+    let set = repoquery(&nginx.url(&format!("/baseos/at/{}", instants[0])), "x86_64");
+    assert_eq!(set, ["hello-0:1.0-1.noarch"]);
+    let set = repoquery(&nginx.url("/baseos/versions/2"), "x86_64");
+    assert_eq!(set, ["hello-0:1.0-1.noarch", "hello-0:1.1-1.noarch"]);
+    assert!(
+        !root.join("baseos/at/29991231T000000Z").exists(),
+        "the future"
+    );
+    assert!(
+        !root.join("baseos/at/20000101T000000Z").exists(),
+        "before the first version"
+    );
     drop(nginx);
     drop(mount);
+}
+
+#[test]
+fn cleanup_keeps_versions_latest_within_keep_versions_for() {
+    let f = fleet();
+    let env = &f.env;
+    // baseos gets versions 2 and 3; its version 1 and 2 are then neither latest nor named.
+    up(f.dirs[0].path(), &["hello-1.1-1.noarch.rpm"]);
+    env.chantal(&["repo", "sync", "--repo-id", "baseos"]).ok();
+    up(f.dirs[0].path(), &["hello-2.0~rc1-1.noarch.rpm"]);
+    env.chantal(&["repo", "sync", "--repo-id", "baseos"]).ok();
+    env.chantal(&["snapshot", "delete", "--all", "--name", "2025-01"])
+        .ok();
+    env.age_retirements();
+    let versions = || {
+        env.query_i64(
+            "SELECT count(*) FROM repository_versions v JOIN repositories r ON r.id = v.repository_id
+              WHERE r.name = 'baseos'",
+        )
+    };
+    assert_eq!(versions(), Some(3));
+    // The command line's span: versions latest within the last hour stay, and it says so.
+    let out = env
+        .chantal(&["db", "cleanup", "--grace", "0", "--keep-versions-for", "1h"])
+        .ok();
+    assert!(
+        out.contains("2 versions latest within keep_versions_for"),
+        "{out}"
+    );
+    assert_eq!(versions(), Some(3));
+    // The repository's own setting does the same.
+    env.repo(
+        "baseos",
+        &format!("file://{}", f.dirs[0].path().display()),
+        "retention:\n  keep_versions_for: 2d\n",
+    );
+    env.chantal(&["db", "cleanup", "--grace", "0"]).ok();
+    assert_eq!(versions(), Some(3));
+    // Without one, only latest is left.
+    env.repo(
+        "baseos",
+        &format!("file://{}", f.dirs[0].path().display()),
+        "",
+    );
+    env.chantal(&["db", "cleanup", "--grace", "0"]).ok();
+    assert_eq!(versions(), Some(1));
 }

@@ -317,6 +317,8 @@ catalogue_api! {
     /// Removes snapshot `name` from each repository that has it, in one transaction; returns
     /// those it was removed from.
     fn delete_snapshots(&self, repositories: &[&str], name: &str) -> Result<Vec<String>> = ops::snapshots::delete_snapshots;
+    /// Every version of every repository, with its commit time, by repository then number.
+    fn versions(&self) -> Result<Vec<(String, i64, chrono::DateTime<chrono::Utc>)>> = ops::snapshots::versions;
     /// A version's summary.
     fn version_info(&self, repository: &str, version: i64) -> Result<Option<VersionInfo>> = ops::snapshots::version_info;
     /// Pool path and size of a version's repodata file of `kind` (e.g. `updateinfo`).

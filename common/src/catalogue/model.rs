@@ -28,6 +28,9 @@ pub struct CleanupReport {
     /// Versions kept only because they were latest until less than the serving grace period
     /// ago (clients that read their repomd.xml may still fetch their files).
     pub serving: i64,
+    /// Versions kept only because they were latest within their repository's
+    /// `keep_versions_for`.
+    pub windowed: i64,
     /// Files that could not be removed, with why: their rows stay, so the next cleanup tries
     /// again.
     pub failed: Vec<(String, String)>,
@@ -48,6 +51,8 @@ pub struct CleanupRun<'a> {
     pub remove: &'a mut dyn FnMut(&str) -> std::io::Result<()>,
     /// Checked between batches: true stops the cleanup after the current batch.
     pub stop: &'a dyn Fn() -> bool,
+    /// Per repository: keep every version that was latest within this span.
+    pub keep_versions_for: &'a [(String, std::time::Duration)],
 }
 
 /// A package row to create (the blob is already in the pool).

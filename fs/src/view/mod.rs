@@ -7,6 +7,10 @@
 //! /<repo>/env/<env>                   a symlink to ../snapshots/<name>, where the
 //!                                     environment points (it moves in one refresh for
 //!                                     every repository of a promotion)
+//! /<repo>/versions/<N>/               every version the catalogue still holds
+//! /<repo>/at/<YYYYMMDDTHHMMSSZ>       a symlink to ../versions/<N>, the version that was
+//!                                     latest at that instant (UTC); listed: the instants
+//!                                     at which latest changed
 //! ```
 //!
 //! Inode numbers are stable for the life of the mount: fixed nodes (root, repository,
@@ -105,7 +109,15 @@ enum Fixed {
     Snapshot(String, String),
     Envs(String),
     EnvLink(String, String),
+    Versions(String),
+    Version(String, i64),
+    Ats(String),
+    /// Every instant that names version N: one node per version.
+    At(String, i64),
 }
+
+/// How `at/` names an instant.
+const AT_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 
 #[derive(Debug, Default, Clone)]
 struct RepoState {
@@ -113,6 +125,24 @@ struct RepoState {
     snapshots: BTreeMap<String, i64>,
     /// environment -> snapshot name.
     environments: BTreeMap<String, String>,
+    /// version -> commit time (seconds since the epoch).
+    versions: BTreeMap<i64, i64>,
+}
+
+impl RepoState {
+    /// The version that was latest at `t` (seconds since the epoch): the last committed at or
+    /// before it. None before the first version, and for an instant in the future.
+    fn at(&self, t: i64) -> Option<i64> {
+        let now = chrono::Utc::now().timestamp();
+        if t > now {
+            return None;
+        }
+        self.versions
+            .iter()
+            .filter(|(_, at)| **at <= t)
+            .max_by_key(|(v, at)| (**at, **v))
+            .map(|(v, _)| *v)
+    }
 }
 
 struct State {
@@ -252,6 +282,13 @@ impl View {
                 .or_default()
                 .environments
                 .insert(environment, snapshot);
+        }
+        for (repository, version, at) in listing.versions {
+            repos
+                .entry(repository)
+                .or_default()
+                .versions
+                .insert(version, at);
         }
         // A repository appears once it has a version (a first sync that failed leaves a row).
         repos.retain(|_, r| r.latest.is_some() || !r.snapshots.is_empty());
@@ -460,6 +497,13 @@ impl View {
                 .snapshots
                 .get(s)
                 .map(|v| (r.clone(), *v, false)),
+            // The same immutable context as a snapshot of that version: the same inodes.
+            Fixed::Version(r, n) => st
+                .repos
+                .get(r)?
+                .versions
+                .contains_key(n)
+                .then(|| (r.clone(), *n, false)),
             _ => None,
         }
     }
@@ -501,8 +545,20 @@ impl View {
                 "env" if st.repos.get(r).is_some_and(|x| !x.environments.is_empty()) => {
                     Some(Fixed::Envs(r.clone()))
                 }
+                "versions" => Some(Fixed::Versions(r.clone())),
+                "at" => Some(Fixed::Ats(r.clone())),
                 _ => None,
             },
+            Fixed::Versions(r) => name
+                .parse::<i64>()
+                .ok()
+                .filter(|n| n.to_string() == name)
+                .filter(|n| st.repos.get(r).is_some_and(|x| x.versions.contains_key(n)))
+                .map(|n| Fixed::Version(r.clone(), n)),
+            Fixed::Ats(r) => chrono::NaiveDateTime::parse_from_str(name, AT_FORMAT)
+                .ok()
+                .and_then(|t| st.repos.get(r)?.at(t.and_utc().timestamp()))
+                .map(|n| Fixed::At(r.clone(), n)),
             Fixed::Snapshots(r) => st
                 .repos
                 .get(r)
@@ -513,7 +569,11 @@ impl View {
                 .get(r)
                 .filter(|x| x.environments.contains_key(name))
                 .map(|_| Fixed::EnvLink(r.clone(), name.to_string())),
-            Fixed::Latest(_) | Fixed::Snapshot(..) | Fixed::EnvLink(..) => None,
+            Fixed::Latest(_)
+            | Fixed::Snapshot(..)
+            | Fixed::Version(..)
+            | Fixed::EnvLink(..)
+            | Fixed::At(..) => None,
         };
         if let Some(child) = child {
             let ino = Self::fixed_ino(&mut st, child.clone());
@@ -598,8 +658,19 @@ impl View {
                 mtime: 0,
                 cache: Cache::Short,
             },
+            Fixed::At(_, n) => Attr {
+                ino,
+                kind: Kind::Symlink,
+                size: Self::version_target(*n).len() as u64,
+                mtime: 0,
+                cache: Cache::Short,
+            },
             _ => Self::dir_attr(ino),
         }
+    }
+
+    fn version_target(n: i64) -> String {
+        format!("../versions/{n}")
     }
 
     fn env_target(st: &State, repo: &str, env: &str) -> Option<String> {
@@ -618,6 +689,7 @@ impl View {
             .get(usize::try_from(ino).unwrap_or(usize::MAX))
         {
             Some(Fixed::EnvLink(r, e)) => Self::env_target(&st, r, e).ok_or(ViewError::NotFound),
+            Some(Fixed::At(_, n)) => Ok(Self::version_target(*n)),
             Some(_) => Err(ViewError::NotFound),
             None => Err(ViewError::NotFound),
         }
@@ -699,8 +771,40 @@ impl View {
                 if st.repos.get(r).is_some_and(|x| !x.environments.is_empty()) {
                     v.push((Fixed::Envs(r.clone()), "env".to_string()));
                 }
+                v.push((Fixed::Versions(r.clone()), "versions".to_string()));
+                v.push((Fixed::Ats(r.clone()), "at".to_string()));
                 v
             }
+            Fixed::Versions(r) => st
+                .repos
+                .get(r)
+                .map(|x| {
+                    x.versions
+                        .keys()
+                        .map(|n| (Fixed::Version(r.clone(), *n), n.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            // The instants at which latest changed: each version's commit time, to the second
+            // (of versions committed within one second, the last one).
+            Fixed::Ats(r) => st
+                .repos
+                .get(r)
+                .map(|x| {
+                    let mut by_second: BTreeMap<i64, i64> = BTreeMap::new();
+                    for (n, at) in &x.versions {
+                        let v = by_second.entry(*at).or_insert(*n);
+                        *v = (*v).max(*n);
+                    }
+                    by_second
+                        .into_iter()
+                        .filter_map(|(at, n)| {
+                            let t = chrono::DateTime::from_timestamp(at, 0)?;
+                            Some((Fixed::At(r.clone(), n), t.format(AT_FORMAT).to_string()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             Fixed::Envs(r) => st
                 .repos
                 .get(r)
@@ -722,8 +826,8 @@ impl View {
                 })
                 .unwrap_or_default(),
             // Version roots were handled above; one whose version is gone is empty.
-            Fixed::Latest(_) | Fixed::Snapshot(..) => Vec::new(),
-            Fixed::EnvLink(..) => return Err(ViewError::NotADirectory),
+            Fixed::Latest(_) | Fixed::Snapshot(..) | Fixed::Version(..) => Vec::new(),
+            Fixed::EnvLink(..) | Fixed::At(..) => return Err(ViewError::NotADirectory),
         };
         let me = Self::dir_attr(ino);
         let mut all = vec![(me, ".".to_string()), (me, "..".to_string())];

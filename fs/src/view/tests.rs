@@ -99,7 +99,10 @@ fn the_mount_shows_repositories_latest_and_snapshots() {
     // A repository whose first sync failed has no version: not shown.
     let _ = f.view.refresh();
     assert_eq!(f.list("", 100).unwrap(), ["baseos"]);
-    assert_eq!(f.list("baseos", 100).unwrap(), ["latest", "snapshots"]);
+    assert_eq!(
+        f.list("baseos", 100).unwrap(),
+        ["latest", "snapshots", "versions", "at"]
+    );
     assert_eq!(f.list("baseos/snapshots", 100).unwrap(), ["2026-11"]);
     assert_eq!(
         f.list("baseos/latest", 100).unwrap(),
@@ -302,7 +305,10 @@ fn environments_are_symlinks_to_snapshots_that_move_in_one_refresh() {
     }
     f.view.refresh();
     // No environment yet: no env/ directory.
-    assert_eq!(f.list("baseos", 64).unwrap(), ["latest", "snapshots"]);
+    assert_eq!(
+        f.list("baseos", 64).unwrap(),
+        ["latest", "snapshots", "versions", "at"]
+    );
     assert_eq!(f.resolve("baseos/env"), Err(ViewError::NotFound));
 
     for repo in ["baseos", "appstream"] {
@@ -311,7 +317,7 @@ fn environments_are_symlinks_to_snapshots_that_move_in_one_refresh() {
     f.view.refresh();
     assert_eq!(
         f.list("baseos", 64).unwrap(),
-        ["latest", "snapshots", "env"]
+        ["latest", "snapshots", "env", "versions", "at"]
     );
     assert_eq!(f.list("baseos/env", 64).unwrap(), ["prod"]);
     let link = f.resolve("baseos/env/prod").unwrap();
@@ -338,4 +344,82 @@ fn environments_are_symlinks_to_snapshots_that_move_in_one_refresh() {
     assert_eq!(f.view.readlink(link.ino).unwrap(), "../snapshots/2025-02");
     assert_eq!(f.view.readlink(other.ino).unwrap(), "../snapshots/2025-02");
     assert_eq!(f.resolve("baseos/env/prod").unwrap().ino, link.ino);
+}
+
+#[test]
+fn versions_and_points_in_time() {
+    use crate::source::MEMORY_EPOCH;
+    let f = Fixture::new(8);
+    // Versions 1 and 2 are committed at MEMORY_EPOCH + 1 h and + 2 h.
+    f.source.publish("r", 1, vec![leaf("a.rpm", 1)]);
+    f.source.publish("r", 2, vec![leaf("b.rpm", 2)]);
+    f.view.refresh();
+    assert_eq!(
+        f.list("r", 64).unwrap(),
+        ["latest", "snapshots", "versions", "at"]
+    );
+    assert_eq!(f.list("r/versions", 64).unwrap(), ["1", "2"]);
+    assert_eq!(f.list("r/versions/1", 64).unwrap(), ["a.rpm"]);
+    assert_eq!(f.resolve("r/versions/3"), Err(ViewError::NotFound));
+    assert_eq!(f.resolve("r/versions/01"), Err(ViewError::NotFound));
+    let name = |secs: i64| {
+        chrono::DateTime::from_timestamp(secs, 0)
+            .unwrap()
+            .format(AT_FORMAT)
+            .to_string()
+    };
+    let v1 = MEMORY_EPOCH + 3600;
+    let v2 = MEMORY_EPOCH + 7200;
+    // at/ lists the instants at which latest changed.
+    assert_eq!(f.list("r/at", 64).unwrap(), [name(v1), name(v2)]);
+    let target = |t: i64| {
+        f.resolve(&format!("r/at/{}", name(t)))
+            .and_then(|a| f.view.readlink(a.ino))
+    };
+    assert_eq!(
+        target(v1 - 1),
+        Err(ViewError::NotFound),
+        "before the first version"
+    );
+    assert_eq!(target(v1).unwrap(), "../versions/1");
+    assert_eq!(
+        target(v2 - 1).unwrap(),
+        "../versions/1",
+        "latest until version 2"
+    );
+    assert_eq!(target(v2).unwrap(), "../versions/2");
+    assert_eq!(target(v2 + 86_400).unwrap(), "../versions/2");
+    let future = chrono::Utc::now().timestamp() + 3600;
+    assert_eq!(target(future), Err(ViewError::NotFound), "the future");
+    assert_eq!(f.resolve("r/at/yesterday"), Err(ViewError::NotFound));
+    // Two names of one version are one node.
+    let a = f.resolve(&format!("r/at/{}", name(v1))).unwrap();
+    let b = f.resolve(&format!("r/at/{}", name(v1 + 60))).unwrap();
+    assert_eq!((a.ino, a.kind), (b.ino, Kind::Symlink));
+    // A version cleanup removed is gone from versions/, and at/ no longer names it.
+    f.source.forget_version("r", 1);
+    f.view.refresh();
+    assert_eq!(f.list("r/versions", 64).unwrap(), ["2"]);
+    assert_eq!(target(v1), Err(ViewError::NotFound));
+    // A version's files have the same inodes under versions/ as under a snapshot of it.
+    f.source.snapshot("r", "s", 2);
+    f.view.refresh();
+    assert_eq!(
+        f.resolve("r/versions/2/b.rpm").unwrap().ino,
+        f.resolve("r/snapshots/s/b.rpm").unwrap().ino
+    );
+}
+
+#[test]
+fn versions_committed_within_one_second_are_one_instant() {
+    let f = Fixture::new(8);
+    f.source.publish("r", 1, vec![leaf("a.rpm", 1)]);
+    f.source.publish("r", 2, vec![leaf("b.rpm", 2)]);
+    f.source
+        .set_committed("r", 2, crate::source::MEMORY_EPOCH + 3600);
+    f.view.refresh();
+    let at = f.list("r/at", 64).unwrap();
+    assert_eq!(at.len(), 1, "{at:?}");
+    let link = f.resolve(&format!("r/at/{}", at[0])).unwrap();
+    assert_eq!(f.view.readlink(link.ino).unwrap(), "../versions/2");
 }

@@ -150,8 +150,20 @@ pub fn cleanup(
     ctx: &Context,
     dry_run: bool,
     grace: std::time::Duration,
+    keep_versions_for: Option<std::time::Duration>,
 ) -> anyhow::Result<ExitStatus> {
     let catalogue = ctx.catalogue()?;
+    let windows: Vec<(String, std::time::Duration)> = ctx
+        .config
+        .repositories
+        .iter()
+        .map(|r| {
+            (
+                r.name.clone(),
+                keep_versions_for.unwrap_or(r.retention.keep_versions_for.0),
+            )
+        })
+        .collect();
     let pool = chantal_common::pool::Pool::new(&ctx.config.storage.base_path);
     // SIGINT/SIGTERM stop it between batches: everything done so far is consistent.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -169,6 +181,7 @@ pub fn cleanup(
         dry_run,
         remove: &mut remove,
         stop: &|| cancel.is_cancelled(),
+        keep_versions_for: &windows,
     })?;
     let (partials, partial_bytes) = if r.interrupted {
         (0, 0)
@@ -187,6 +200,12 @@ pub fn cleanup(
             "{} newer files (grace {} s or a running sync)",
             r.protected,
             grace.as_secs()
+        ));
+    }
+    if r.windowed > 0 {
+        kept.push(format!(
+            "{} versions latest within keep_versions_for",
+            r.windowed
         ));
     }
     if r.serving > 0 {

@@ -95,7 +95,11 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         Command::Db(DbCommand::Migrate { to: None }) => db::migrate(&ctx),
         Command::Db(DbCommand::Migrate { to: Some(url) }) => db::copy_to(&ctx, url),
         Command::Db(DbCommand::Status(f)) => db::status(&ctx, f.format),
-        Command::Db(DbCommand::Cleanup { dry_run, grace }) => db::cleanup(&ctx, *dry_run, *grace),
+        Command::Db(DbCommand::Cleanup {
+            dry_run,
+            grace,
+            keep_versions_for,
+        }) => db::cleanup(&ctx, *dry_run, *grace, *keep_versions_for),
         Command::Env(EnvCommand::Promote {
             env,
             snapshot,

@@ -321,6 +321,7 @@ mod tests {
                 policy,
                 deleted_packages,
                 keep_last: (policy == Policy::KeepLast).then_some(n),
+                keep_versions_for: Default::default(),
             })
     }
 
@@ -634,6 +635,7 @@ mod tests {
                 policy: Policy::KeepAll,
                 deleted_packages: DeletedPackages::Remove,
                 keep_last: None,
+                keep_versions_for: Default::default(),
             },
             held: &HashMap::new(),
         });

@@ -36,7 +36,7 @@ pub fn cleanup<S: Store>(s: &S, run: CleanupRun<'_>) -> Result<CleanupReport> {
         - chrono::Duration::from_std(crate::SERVING_GRACE).unwrap_or(chrono::Duration::MAX);
     let dry_run = run.dry_run;
     let mut report = s.transaction(ctx, Mode::Write, |db| {
-        let report = versions_and_rows(db, ctx, cutoff, serving_cutoff)?;
+        let report = versions_and_rows(db, ctx, cutoff, serving_cutoff, run.keep_versions_for)?;
         Ok(if dry_run {
             Done::Rollback(report)
         } else {
@@ -134,8 +134,31 @@ fn versions_and_rows(
     ctx: &str,
     cutoff: DateTime<Utc>,
     serving_cutoff: DateTime<Utc>,
+    windows: &[(String, std::time::Duration)],
 ) -> Result<CleanupReport> {
     db.lock_blobs(ctx, BlobLock::Cleanup)?;
+    // Each repository's keep_versions_for, as the time since which a retired version stays.
+    let now = Utc::now();
+    db.temp_table(
+        ctx,
+        "keep_windows",
+        &[("name", Kind::Text), ("since", Kind::Time)],
+        None,
+    )?;
+    db.bulk_insert(
+        ctx,
+        "keep_windows",
+        &[("name", Kind::Text), ("since", Kind::Time)],
+        Conflict::None,
+        &mut |sink| {
+            for (name, span) in windows.iter().filter(|(_, d)| !d.is_zero()) {
+                let since =
+                    now - chrono::Duration::from_std(*span).unwrap_or(chrono::Duration::MAX);
+                sink.row(&[Val::Str(name), Val::Time(since)])?;
+            }
+            Ok(())
+        },
+    )?;
     db.temp_table(
         ctx,
         "keep_versions",
@@ -149,7 +172,12 @@ fn versions_and_rows(
              UNION
              SELECT s.repository_id, s.version FROM snapshots s
              UNION
-             SELECT v.repository_id, v.number FROM repository_versions v WHERE v.retired_at >= $1",
+             SELECT v.repository_id, v.number FROM repository_versions v WHERE v.retired_at >= $1
+             UNION
+             SELECT v.repository_id, v.number FROM repository_versions v
+               JOIN repositories r ON r.id = v.repository_id
+               JOIN keep_windows w ON w.name = r.name
+              WHERE v.retired_at >= w.since",
         &[serving_cutoff.into()],
     )?;
     db.analyze(ctx, "keep_versions")?;
@@ -160,6 +188,18 @@ fn versions_and_rows(
               WHERE v.retired_at >= $1
                 AND NOT EXISTS (SELECT 1 FROM repositories r
                                  WHERE r.id = v.repository_id AND r.latest_version = v.number)
+                AND NOT EXISTS (SELECT 1 FROM snapshots s
+                                 WHERE s.repository_id = v.repository_id AND s.version = v.number)",
+            &[serving_cutoff.into()],
+            |r| r.i64(0),
+        )?,
+        windowed: db.one(
+            ctx,
+            "SELECT count(*) FROM repository_versions v
+               JOIN repositories r ON r.id = v.repository_id
+               JOIN keep_windows w ON w.name = r.name
+              WHERE v.retired_at >= w.since AND v.retired_at < $1
+                AND r.latest_version <> v.number
                 AND NOT EXISTS (SELECT 1 FROM snapshots s
                                  WHERE s.repository_id = v.repository_id AND s.version = v.number)",
             &[serving_cutoff.into()],

@@ -176,6 +176,24 @@ pub fn delete_snapshots<S: Store>(s: &S, repositories: &[&str], name: &str) -> R
     })
 }
 
+/// Every version the catalogue holds, of every repository, with when it was committed (when
+/// it became latest), by repository then number.
+pub fn versions<S: Store>(s: &S) -> Result<Vec<(String, i64, chrono::DateTime<chrono::Utc>)>> {
+    s.autocommit(|db| {
+        let order = db.dialect().collate_bytes();
+        db.all(
+            "listing versions",
+            &format!(
+                "SELECT r.name, v.number, v.created_at
+                   FROM repository_versions v JOIN repositories r ON r.id = v.repository_id
+                  ORDER BY r.name{order}, v.number"
+            ),
+            &[],
+            |r| Ok((r.string(0)?, r.i64(1)?, r.time(2)?)),
+        )
+    })
+}
+
 /// A version's summary.
 pub fn version_info<S: Store>(
     s: &S,
