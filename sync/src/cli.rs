@@ -206,8 +206,11 @@ pub enum SnapshotCommand {
         #[arg(long, value_name = "SNAPSHOT")]
         name: String,
         /// Needed when several repositories have a snapshot of that name.
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", conflicts_with = "all")]
         repo_id: Option<String>,
+        /// The whole set: the snapshot of that name in every repository that has it.
+        #[arg(long)]
+        all: bool,
         /// Also list every package (NEVRA and sha256).
         #[arg(long)]
         packages: bool,
@@ -235,8 +238,11 @@ pub enum SnapshotCommand {
         #[arg(long, value_name = "SNAPSHOT")]
         to: String,
         /// Needed when the names exist in several repositories, and with `latest`.
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", conflicts_with = "all")]
         repo_id: Option<String>,
+        /// Two snapshot sets: every repository that has both, then the totals.
+        #[arg(long)]
+        all: bool,
         #[command(flatten)]
         format: FormatArg,
     },

@@ -146,6 +146,36 @@ fn promote_copy_roll_back_and_protect() {
     .ok();
     assert_eq!(f.points("test"), both("2025-02"));
     assert_eq!(f.points("prod"), both("2025-01"));
+    // What the promotion would bring, repository by repository, then in total.
+    let diff = env
+        .chantal(&[
+            "snapshot", "diff", "--all", "--from", "2025-01", "--to", "2025-02",
+        ])
+        .ok();
+    assert!(
+        diff.contains("baseos: 2025-01 (version 1) -> 2025-02 (version 2): 1 added"),
+        "{diff}"
+    );
+    assert!(diff.contains("+ hello-1.1-1.noarch"), "{diff}");
+    assert!(
+        diff.contains("appstream: 2025-01 (version 1) -> 2025-02 (version 1): 0 added"),
+        "{diff}"
+    );
+    assert!(
+        diff.ends_with(
+            "total: 1 added, 0 removed, 0 updated, 0 advisories added in 2 repositories\n"
+        ),
+        "{diff}"
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &env.chantal(&[
+            "snapshot", "diff", "--all", "--from", "2025-01", "--to", "2025-02", "--format", "json",
+        ])
+        .ok(),
+    )
+    .unwrap();
+    assert_eq!(json["totals"]["added"], 1);
+    assert_eq!(json["repositories"].as_array().unwrap().len(), 2);
     env.chantal(&["env", "promote", "--env", "prod", "--from", "test"])
         .ok();
     assert_eq!(f.points("prod"), both("2025-02"));

@@ -349,6 +349,20 @@ fn snapshot_sets_are_made_and_removed_in_one_commit_or_not_at_all() {
     );
     assert_eq!(repos, ["appstream", "baseos", "epel"]);
 
+    // show --all: the set, one repository after another.
+    let show = env
+        .chantal(&["snapshot", "show", "--all", "--name", "2025-03"])
+        .ok();
+    assert_eq!(show.matches("snapshot:       2025-03").count(), 3, "{show}");
+    let json: serde_json::Value = serde_json::from_str(
+        &env.chantal(&[
+            "snapshot", "show", "--all", "--name", "2025-03", "--format", "json",
+        ])
+        .ok(),
+    )
+    .unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 3);
+
     // delete --all removes the name everywhere, in one commit.
     let out = env
         .chantal(&["snapshot", "delete", "--all", "--name", "2025-01"])

@@ -80,9 +80,17 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         Command::Snapshot(SnapshotCommand::Show {
             name,
             repo_id,
+            all,
             packages,
             format,
-        }) => snapshot::show(&ctx, name, repo_id.as_deref(), *packages, format.format),
+        }) => snapshot::show(
+            &ctx,
+            name,
+            repo_id.as_deref(),
+            *all,
+            *packages,
+            format.format,
+        ),
         Command::Snapshot(SnapshotCommand::Delete { name, repo_id, all }) => {
             snapshot::delete(&ctx, name, repo_id.as_deref(), *all)
         }
@@ -90,8 +98,16 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
             from,
             to,
             repo_id,
+            all: false,
             format,
         }) => snapshot::diff(&ctx, from, to, repo_id.as_deref(), format.format),
+        Command::Snapshot(SnapshotCommand::Diff {
+            from,
+            to,
+            all: true,
+            format,
+            ..
+        }) => snapshot::diff_sets(&ctx, from, to, format.format),
         Command::Db(DbCommand::Migrate { to: None }) => db::migrate(&ctx),
         Command::Db(DbCommand::Migrate { to: Some(url) }) => db::copy_to(&ctx, url),
         Command::Db(DbCommand::Status(f)) => db::status(&ctx, f.format),

@@ -58,18 +58,31 @@ pub fn diff(
     if repo_a != repo_b {
         anyhow::bail!("{from} is of {repo_a} and {to} of {repo_b}: compare within one repository");
     }
-    let d = version_diff(
-        &catalogue.version_packages(&repo_a, va)?,
-        &catalogue.version_packages(&repo_b, vb)?,
-    );
     let pool = chantal_common::pool::Pool::new(&ctx.config.storage.base_path);
-    let before = advisory_ids(&catalogue, &pool, &repo_a, va)?;
-    let advisories_added: Vec<String> = advisory_ids(&catalogue, &pool, &repo_b, vb)?
+    let view = diff_one(&catalogue, &pool, &repo_a, (from, va), (to, vb))?;
+    output::report(format, &view)?;
+    Ok(ExitStatus::Success)
+}
+
+/// One repository's diff between two of its versions (`(name asked for, version)` each).
+fn diff_one(
+    catalogue: &Catalogue,
+    pool: &chantal_common::pool::Pool,
+    repo: &str,
+    (from, va): (&str, i64),
+    (to, vb): (&str, i64),
+) -> anyhow::Result<DiffView> {
+    let d = version_diff(
+        &catalogue.version_packages(repo, va)?,
+        &catalogue.version_packages(repo, vb)?,
+    );
+    let before = advisory_ids(catalogue, pool, repo, va)?;
+    let advisories_added: Vec<String> = advisory_ids(catalogue, pool, repo, vb)?
         .into_iter()
         .filter(|id| !before.contains(id))
         .collect();
-    let view = DiffView {
-        repository: repo_a,
+    Ok(DiffView {
+        repository: repo.to_string(),
         from: Side {
             name: from.to_string(),
             version: va,
@@ -92,9 +105,93 @@ pub fn diff(
             })
             .collect(),
         advisories_added,
+    })
+}
+
+/// Two snapshot sets (or a set and `latest`), repository by repository, then the totals.
+#[derive(Debug, Serialize)]
+struct SetDiff {
+    repositories: Vec<DiffView>,
+    totals: Totals,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Totals {
+    repositories: usize,
+    added: usize,
+    removed: usize,
+    updated: usize,
+    advisories_added: usize,
+}
+
+pub fn diff_sets(
+    ctx: &Context,
+    from: &str,
+    to: &str,
+    format: Format,
+) -> anyhow::Result<ExitStatus> {
+    let catalogue = ctx.catalogue()?;
+    let pool = chantal_common::pool::Pool::new(&ctx.config.storage.base_path);
+    let snapshots = catalogue.snapshots(None)?;
+    let version = |repo: &str, name: &str| -> anyhow::Result<Option<i64>> {
+        if name == "latest" {
+            return Ok(catalogue
+                .repository_summary(repo)?
+                .and_then(|s| s.latest_version));
+        }
+        Ok(snapshots
+            .iter()
+            .find(|s| s.repository == repo && s.name == name)
+            .map(|s| s.version))
     };
-    output::report(format, &view)?;
+    let mut repos: Vec<String> = snapshots
+        .iter()
+        .filter(|s| s.name == from || s.name == to)
+        .map(|s| s.repository.clone())
+        .collect();
+    repos.sort();
+    repos.dedup();
+    let mut set = SetDiff {
+        repositories: Vec::new(),
+        totals: Totals::default(),
+    };
+    for repo in repos {
+        match (version(&repo, from)?, version(&repo, to)?) {
+            (Some(va), Some(vb)) => {
+                let d = diff_one(&catalogue, &pool, &repo, (from, va), (to, vb))?;
+                let t = &mut set.totals;
+                t.repositories += 1;
+                t.added += d.added.len();
+                t.removed += d.removed.len();
+                t.updated += d.updated.len();
+                t.advisories_added += d.advisories_added.len();
+                set.repositories.push(d);
+            }
+            (a, _) => output::warn(format_args!(
+                "{repo}: no {}: not compared",
+                if a.is_none() { from } else { to }
+            )),
+        }
+    }
+    if set.repositories.is_empty() {
+        anyhow::bail!("no repository has both {from} and {to}");
+    }
+    output::report(format, &set)?;
     Ok(ExitStatus::Success)
+}
+
+impl Report for SetDiff {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        for d in &self.repositories {
+            d.text(out)?;
+        }
+        let t = &self.totals;
+        writeln!(
+            out,
+            "total: {} added, {} removed, {} updated, {} advisories added in {} repositories",
+            t.added, t.removed, t.updated, t.advisories_added, t.repositories
+        )
+    }
 }
 
 impl Report for DiffView {

@@ -11,7 +11,7 @@ use chantal_common::config::check_snapshot_name;
 use super::Context;
 use crate::ExitStatus;
 
-pub use diff::diff;
+pub use diff::{diff, diff_sets};
 pub use list::list;
 pub use show::show;
 

@@ -54,11 +54,51 @@ pub fn show(
     ctx: &Context,
     name: &str,
     repo: Option<&str>,
+    all: bool,
     packages: bool,
     format: Format,
 ) -> anyhow::Result<ExitStatus> {
     let catalogue = ctx.catalogue()?;
-    let s = super::find(&catalogue, name, repo)?;
+    if !all {
+        let s = super::find(&catalogue, name, repo)?;
+        output::report(format, &view(&catalogue, s, packages)?)?;
+        return Ok(ExitStatus::Success);
+    }
+    let set: Vec<SnapshotShow> = catalogue
+        .snapshots(None)?
+        .into_iter()
+        .filter(|s| s.name == name)
+        .map(|s| view(&catalogue, s, packages))
+        .collect::<anyhow::Result<_>>()?;
+    if set.is_empty() {
+        anyhow::bail!("no snapshot named {name}");
+    }
+    output::report(format, &ShowSet(set))?;
+    Ok(ExitStatus::Success)
+}
+
+/// `snapshot show --all`: each repository's, one after another (JSON: an array).
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+struct ShowSet(Vec<SnapshotShow>);
+
+impl Report for ShowSet {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        for (i, s) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            s.text(out)?;
+        }
+        Ok(())
+    }
+}
+
+fn view(
+    catalogue: &chantal_common::catalogue::Catalogue,
+    s: chantal_common::catalogue::SnapshotRecord,
+    packages: bool,
+) -> anyhow::Result<SnapshotShow> {
     let info = catalogue.version_info(&s.repository, s.version)?;
     let pkgs = catalogue.version_packages(&s.repository, s.version)?;
     let mut architectures: BTreeMap<String, usize> = BTreeMap::new();
@@ -70,7 +110,7 @@ pub fn show(
     } else {
         Default::default()
     };
-    let view = SnapshotShow {
+    Ok(SnapshotShow {
         snapshot: SnapshotRow::of(s),
         architectures,
         repomd_revision: info.and_then(|i| i.repomd_revision),
@@ -87,9 +127,7 @@ pub fn show(
                 })
                 .collect()
         }),
-    };
-    output::report(format, &view)?;
-    Ok(ExitStatus::Success)
+    })
 }
 
 impl Report for SnapshotShow {
