@@ -307,6 +307,24 @@ fn a_promotion_that_cannot_move_every_repository_moves_none() {
         ])
         .fails();
     assert!(err.contains("nope"), "{err}");
+    // A repository named twice moves once.
+    env.chantal(&[
+        "env",
+        "promote",
+        "--env",
+        "test",
+        "--snapshot",
+        "hotfix",
+        "--repo-id",
+        "baseos",
+        "--repo-id",
+        "baseos",
+    ])
+    .ok();
+    assert_eq!(
+        f.points("test"),
+        [("baseos".to_string(), "hotfix".to_string())]
+    );
 }
 
 #[test]

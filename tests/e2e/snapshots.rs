@@ -298,6 +298,20 @@ fn snapshot_sets_are_made_and_removed_in_one_commit_or_not_at_all() {
         run.stderr()
     );
     assert_eq!(count("2025-01"), 3);
+    // A repository named twice is one member of the set.
+    env.chantal(&[
+        "snapshot",
+        "create",
+        "--repo-id",
+        "baseos",
+        "--repo-id",
+        "baseos",
+        "--name",
+        "dup",
+    ])
+    .ok();
+    assert_eq!(count("dup"), 1);
+
     // A name taken in one repository refuses the whole set.
     env.chantal(&[
         "snapshot",

@@ -50,6 +50,9 @@ pub fn promote(
             anyhow::bail!("--snapshot {name}: name the repositories (--repo-id, or --all)");
         }
     }
+    // `--repo-id A --repo-id A` names A once.
+    let mut seen = std::collections::HashSet::new();
+    repos.retain(|r| seen.insert(r.clone()));
     let refs: Vec<&str> = repos.iter().map(String::as_str).collect();
     let user = user_name();
     let p = catalogue.promote(PromoteInput {

@@ -38,10 +38,15 @@ pub fn create(
         }
         with_version
     } else {
+        let mut named = Vec::new();
         for r in repos {
             ctx.config.repository(r)?;
+            // `--repo-id A --repo-id A` names A once.
+            if !named.contains(r) {
+                named.push(r.clone());
+            }
         }
-        repos.to_vec()
+        named
     };
     let set = create_set(ctx, &catalogue, &names, name, description)?;
     let mut status = ExitStatus::Success;
