@@ -291,6 +291,7 @@ mod tests {
         assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172800)));
+        assert!(parse_duration("99999999999999999d").is_err());
         assert!(parse_duration("1w").is_err());
         assert!(parse_duration("soon").is_err());
     }

@@ -99,13 +99,16 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let n: u64 = num
         .parse()
         .map_err(|_| format!("{s:?} is not a duration like 30m, 1h or 2d"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
+    let per = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
         _ => return Err(format!("{s:?}: unknown unit {unit:?} (use s, m, h or d)")),
     };
+    let secs = n
+        .checked_mul(per)
+        .ok_or_else(|| format!("{s:?} is too long a duration"))?;
     Ok(std::time::Duration::from_secs(secs))
 }
 
