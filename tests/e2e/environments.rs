@@ -88,6 +88,8 @@ fn both(snapshot: &str) -> Vec<(String, String)> {
 fn promote_copy_roll_back_and_protect() {
     let f = fleet();
     let env = &f.env;
+    // A snapshot tree the link needs but that is missing is exported first.
+    std::fs::remove_dir_all(f.export.path().join("baseos/snapshots/2025-01")).unwrap();
     env.chantal(&[
         "env",
         "promote",
@@ -98,6 +100,11 @@ fn promote_copy_roll_back_and_protect() {
         "--all",
     ])
     .ok();
+    assert!(f
+        .export
+        .path()
+        .join("baseos/env/test/repodata/repomd.xml")
+        .is_file());
     let out = env
         .chantal(&["env", "promote", "--env", "prod", "--from", "test"])
         .ok();

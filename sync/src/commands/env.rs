@@ -82,7 +82,8 @@ pub fn promote(
         let Ok(repo) = ctx.config.repository(&c.repository) else {
             continue;
         };
-        if let Err(e) = super::repo::export::publish_environment(ctx, repo, env, &c.snapshot) {
+        // Exports a snapshot tree the link would need and is missing, then the links.
+        if let Err(e) = super::repo::export::publish(ctx, &catalogue, repo, false) {
             output::error(format_args!("{}: export: {e}", c.repository));
             status = ExitStatus::Failure;
         }
