@@ -278,10 +278,20 @@ impl Engine<'_> {
             file: transport.url("repodata/repomd.xml"),
             message: e.to_string(),
         })?;
-        let repomd_placed = pool.put_reader(&repomd[..], "repomd.xml")?;
-        let repomd_blob = pool
-            .record(catalogue, vec![(repomd_placed, None)])?
-            .remove(0);
+        // Stored only now that a version may be made: a no-op sync writes nothing.
+        let repomd_blob = self.store(&repomd, "repomd.xml")?;
+        let repomd_asc = repomd_asc
+            .map(|asc| self.store(&asc, "repomd.xml.asc"))
+            .transpose()?;
+        let key_blob = trust
+            .as_ref()
+            .map(|t| {
+                self.store(
+                    t.armored.as_bytes(),
+                    &crate::trust::key_file_href(&repo.name),
+                )
+            })
+            .transpose()?;
         let files = self.rt.block_on(metadata::fetch_files(
             transport.clone(),
             pool,
@@ -313,6 +323,7 @@ impl Engine<'_> {
             repomd_blob,
             repomd_asc,
             trust,
+            key_blob,
             signer,
             files,
             parsed,
@@ -607,10 +618,10 @@ impl Engine<'_> {
             self.sign_repomd(repo, repo_id, signer, &mut metadata)?;
         }
         // The keys clients import travel with the version (a snapshot keeps its keys).
-        if let Some(t) = &upstream.trust {
+        if let Some(b) = &upstream.key_blob {
             metadata.push(NewMetadata {
                 kind: "gpgkey".into(),
-                blob_sha256: t.key_blob.sha256.clone(),
+                blob_sha256: b.sha256.clone(),
                 location_href: crate::trust::key_file_href(&repo.name),
             });
         }
@@ -825,8 +836,9 @@ struct Upstream {
     repomd_blob: StoredBlob,
     /// Upstream's verified signature of repomd.xml (`rpm.repo_gpgcheck`).
     repomd_asc: Option<StoredBlob>,
-    /// The repository's keys, when it has any.
+    /// The repository's keys, when it has any, and their armored file in the pool.
     trust: Option<Trust>,
+    key_blob: Option<StoredBlob>,
     /// `publish.sign`.
     signer: Option<crate::trust::RepoSigner>,
     files: Vec<MetaFile>,
@@ -918,7 +930,7 @@ fn settings_fingerprint(
             ";gpgcheck={};repo_gpgcheck={};keys={}",
             u8::from(repo.rpm.gpgcheck),
             u8::from(repo.rpm.repo_gpgcheck),
-            t.key_blob.sha256
+            t.sha256
         ));
     }
     if let Some(sg) = signer {

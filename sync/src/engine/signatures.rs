@@ -29,8 +29,11 @@ pub type Held = (Vec<SignatureRecord>, Vec<(usize, String)>);
 /// What a repository trusts in this sync.
 pub struct Trust {
     pub ring: Arc<KeyRing>,
-    /// The armored key file, in the pool: part of every version of the repository.
-    pub key_blob: StoredBlob,
+    /// The armored key file, part of every version of the repository: stored in the pool only
+    /// when a version is made (a no-op sync writes nothing).
+    pub armored: String,
+    /// Its sha256, for the settings fingerprint.
+    pub sha256: String,
 }
 
 /// The result of checking one package: its record for the catalogue, and the notes.
@@ -51,7 +54,7 @@ pub fn log_notes(nevra: &str, checked: &Checked) {
 
 impl Engine<'_> {
     /// Fetches every key source of the repository (at each sync: a rotated key takes effect
-    /// at once), keeps the pinned keys, and stores the armored key file in the pool.
+    /// at once) and keeps the pinned keys.
     pub(super) fn load_trust(
         &self,
         repo: &RepoConfig,
@@ -81,12 +84,8 @@ impl Engine<'_> {
             files.push((name, bytes));
         }
         let ring = KeyRing::from_files(&files, &repo.rpm.gpgkey_fingerprints).map_err(keys_err)?;
-        let href = trust::key_file_href(&repo.name);
-        let placed = self.pool.put_reader(ring.armored().as_bytes(), &href)?;
-        let key_blob = self
-            .pool
-            .record(self.catalogue, vec![(placed, None)])?
-            .remove(0);
+        let armored = ring.armored();
+        let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(armored.as_bytes()));
         tracing::debug!(
             "trusted keys: {}",
             ring.keys
@@ -97,18 +96,28 @@ impl Engine<'_> {
         );
         Ok(Some(Trust {
             ring: Arc::new(ring),
-            key_blob,
+            armored,
+            sha256,
         }))
     }
 
+    /// Stores a small file (repodata, a key, a signature) in the pool and records it.
+    pub(super) fn store(&self, bytes: &[u8], name: &str) -> Result<StoredBlob> {
+        let placed = self.pool.put_reader(bytes, name)?;
+        Ok(self
+            .pool
+            .record(self.catalogue, vec![(placed, None)])?
+            .remove(0))
+    }
+
     /// `rpm.repo_gpgcheck`: upstream's `repodata/repomd.xml.asc` must verify over `repomd`
-    /// with a trusted key. Returns the signature file, stored in the pool.
+    /// with a trusted key. Returns the signature file.
     pub(super) fn check_repomd_signature(
         &self,
         trust: &Trust,
         transport: &Transport,
         repomd: &[u8],
-    ) -> Result<StoredBlob> {
+    ) -> Result<Vec<u8>> {
         let rel = "repodata/repomd.xml.asc";
         let url = transport.url(rel);
         let asc = self
@@ -125,11 +134,7 @@ impl Engine<'_> {
             }
         })?;
         tracing::debug!("repomd.xml signed by {by}");
-        let placed = self.pool.put_reader(&asc[..], "repomd.xml.asc")?;
-        Ok(self
-            .pool
-            .record(self.catalogue, vec![(placed, None)])?
-            .remove(0))
+        Ok(asc)
     }
 
     /// `publish.sign`: the mirror's signature of the version's repomd.xml (replacing
@@ -152,13 +157,7 @@ impl Engine<'_> {
             .find(|m| m.kind == "repomd")
             .map(|m| m.blob_sha256.clone())
             .ok_or_else(|| fail("the version has no repomd.xml".into()))?;
-        let key_placed = self
-            .pool
-            .put_reader(signer.public_key.as_bytes(), "repomd.xml.key")?;
-        let key_blob = self
-            .pool
-            .record(self.catalogue, vec![(key_placed, None)])?
-            .remove(0);
+        let key_blob = self.store(signer.public_key.as_bytes(), "repomd.xml.key")?;
         let latest = self.catalogue.latest_metadata_blobs(repo_id)?;
         let asc_sha = match (
             latest.get("repomd"),
@@ -175,11 +174,7 @@ impl Engine<'_> {
                 let data = std::fs::read(&path)
                     .map_err(|e| chantal_common::Error::io("cannot read", &path, e))?;
                 let asc = signer.sign(&path, &data).map_err(fail)?;
-                let placed = self.pool.put_reader(&asc[..], "repomd.xml.asc")?;
-                self.pool
-                    .record(self.catalogue, vec![(placed, None)])?
-                    .remove(0)
-                    .sha256
+                self.store(&asc, "repomd.xml.asc")?.sha256
             }
         };
         metadata.retain(|m| m.kind != "repomd_asc" && m.kind != "repomd_key");
