@@ -145,22 +145,4 @@ echo
 echo "kernel $(uname -r); chantal-fs ${FS_ARGS:+$FS_ARGS; }$(cat "$W"/chantal-fs-*.log | grep -o '\<reads: .*' | tail -1)"
 sed 's/^/machine: /' "$W/wakeup.txt"
 echo "median of $ROUNDS rounds"
-python3 - "$RESULTS" $TOOLS <<'PYSUM'
-import sys, statistics, collections
-tools = sys.argv[2:]
-rows = collections.defaultdict(dict)
-order = []
-for line in open(sys.argv[1]):
-    tool, case, v = line.rstrip("\n").split("\t")
-    if case not in order:
-        order.append(case)
-    rows[case].setdefault(tool, []).append(float(v))
-print("| figure | " + " | ".join(tools) + " |")
-print("|---" * (len(tools) + 1) + "|")
-for case in order:
-    cells = []
-    for tool in tools:
-        v = rows[case].get(tool)
-        cells.append(f"{statistics.median(v):g}" if v else "-")
-    print(f"| {case} | " + " | ".join(cells) + " |")
-PYSUM
+bench_table "$RESULTS" $TOOLS

@@ -92,3 +92,28 @@ bench_stop() {
     if [ -f "$W/nginx/nginx.pid" ]; then kill "$(cat "$W/nginx/nginx.pid")" 2>/dev/null || true; fi
     run_pg "$(pg_bindir)/pg_ctl" -D "$W/pg" -m fast stop >/dev/null 2>&1 || true
 }
+
+# bench_table RESULTS TOOL...: the median of each figure (rows of RESULTS: tool, figure,
+# value, tab-separated) as a Markdown table, a column per tool, figures in first-seen order.
+bench_table() {
+    local results=$1; shift
+    python3 - "$results" "$@" <<'PYSUM'
+import sys, statistics, collections
+tools = sys.argv[2:]
+rows = collections.defaultdict(dict)
+order = []
+for line in open(sys.argv[1]):
+    tool, case, v = line.rstrip("\n").split("\t")
+    if case not in order:
+        order.append(case)
+    rows[case].setdefault(tool, []).append(float(v))
+print("| figure | " + " | ".join(tools) + " |")
+print("|---" * (len(tools) + 1) + "|")
+for case in order:
+    cells = []
+    for tool in tools:
+        v = rows[case].get(tool)
+        cells.append(f"{statistics.median(v):g}" if v else "-")
+    print(f"| {case} | " + " | ".join(cells) + " |")
+PYSUM
+}

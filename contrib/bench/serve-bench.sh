@@ -257,28 +257,17 @@ done
 echo
 echo "kernel $(uname -r); chantal-fs $(grep -ho '\<reads: .*' "$W"/chantal-fs-*.log | tail -1); wrk, ${DURATION}s per case (cold: at most ${COLD_SECONDS}s)"
 echo "median of $ROUNDS rounds"
-python3 - "$RESULTS" $TOOLS <<'PYSUM'
+bench_table "$RESULTS" $TOOLS
+python3 - "$RESULTS" <<'PYSUM'
 import sys, statistics, collections
-tools = sys.argv[2:]
-rows = collections.defaultdict(dict)
-order = []
+rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     tool, case, v = line.rstrip("\n").split("\t")
-    if case not in order:
-        order.append(case)
-    rows[case].setdefault(tool, []).append(float(v))
-med = {c: {t: statistics.median(v) for t, v in r.items()} for c, r in rows.items()}
-print("| figure | " + " | ".join(tools) + " |")
-print("|---" * (len(tools) + 1) + "|")
-for case in order:
-    cells = [f"{med[case][t]:g}" if t in med[case] else "-" for t in tools]
-    print(f"| {case} | " + " | ".join(cells) + " |")
+    rows[(case, tool)].append(float(v))
 def ratio(case, tool="chantal-sqlite"):
-    n = med.get(case, {}).get("native")
-    c = med.get(case, {}).get(tool)
-    return (c / n) if n and c is not None else 0.0
-print("ratio to native (chantal-fs SQLite): fleet %.2f, cold %.2f, large %.2f (MB/s)" % (
-    ratio("fleet req/s"), ratio("cold req/s"), ratio("large MB/s")))
-print("serve: fleet %.2f cold %.2f large %.2f" % (
-    ratio("fleet req/s"), ratio("cold req/s"), ratio("large MB/s")))
+    n, c = rows.get((case, "native")), rows.get((case, tool))
+    return statistics.median(c) / statistics.median(n) if n and c else 0.0
+r = (ratio("fleet req/s"), ratio("cold req/s"), ratio("large MB/s"))
+print("ratio to native (chantal-fs SQLite): fleet %.2f, cold %.2f, large %.2f (MB/s)" % r)
+print("serve: fleet %.2f cold %.2f large %.2f" % r)
 PYSUM
