@@ -12,8 +12,11 @@
 # Reports requests/s and MB/s per case, chantal-fs CPU seconds per 10,000 requests, and the
 # ratio to native. The last line is `serve: fleet R1 cold R2 large R3`: chantal-fs (SQLite) /
 # native, requests/s (large: MB/s), two decimals.
+# Before serving, it times `repo sync` of the large repository (8 x 128 MiB, file://) on each
+# backend against `dd conv=fsync` of the same size to the same file system, in the same run.
 # Usage: contrib/bench/serve-bench.sh [ROUNDS]
-#   (env: BENCH_DIR, BACKENDS, DURATION and COLD_SECONDS seconds)
+#   (env: BENCH_DIR, BACKENDS, CASES (default "fleet cold large"), ONLY (the paths to load,
+#   default all), FS_ARGS (chantal-fs options), DURATION and COLD_SECONDS seconds)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/contrib/lib/deps.sh"
@@ -21,6 +24,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ROUNDS=${1:-3}
 DURATION=${DURATION:-10}
 COLD_SECONDS=${COLD_SECONDS:-30}
+CASES=${CASES:-fleet cold large}
 W="$BENCH_DIR/work-serve"
 PORT0=18090
 
@@ -54,9 +58,10 @@ REPOS="hot200 fs50k bulk"
 declare -A FS_PID=()
 cleanup() {
     local b
-    for b in "${!FS_PID[@]}"; do kill "${FS_PID[$b]}" 2>/dev/null && wait "${FS_PID[$b]}" 2>/dev/null; done
-    if mountpoint -q "$W/bindfs"; then umount "$W/bindfs"; fi
+    # nginx first: it keeps files open (open_file_cache), which would hold every mount busy.
     bench_stop
+    for b in "${!FS_PID[@]}"; do kill "${FS_PID[$b]}" 2>/dev/null && wait "${FS_PID[$b]}" 2>/dev/null; done
+    if mountpoint -q "$W/bindfs"; then umount "$W/bindfs" || umount -l "$W/bindfs"; fi
 }
 for m in "$W"/mnt-* "$W/bindfs"; do if mountpoint -q "$m"; then umount -l "$m"; fi; done
 rm -rf "$W"
@@ -87,12 +92,39 @@ YAML
         fi
     done
     CHANTAL_CONFIG="$W/$b/config.yaml" "$CHANTAL" -q init
-    log "syncing $REPOS into the pool, catalogue on $b"
+done
+
+# repo sync of the large repository against the disk's durable write rate, each into an empty
+# pool (the sources are read once first, so both start from the page cache; dd writes the
+# same bytes, one stream, one fsync at the end).
+cat "$BENCH_DIR"/bulk/Packages/* > /dev/null
+BULK_BYTES=$(du -cb "$BENCH_DIR"/bulk/Packages/* | awk 'END {print $1}')
+mb_per_s() { awk -v b="$BULK_BYTES" -v s="$1" 'BEGIN { printf "%.1f", b / 1048576 / s }'; }
+declare -A SYNC_RATE=()
+mkdir -p "$W/storage"
+# The virtual disks this runs on vary run to run (one 1 GiB dd took 2.5 s, the next 0.4 s):
+# three dd runs, the median compared.
+DD_RATES=""
+for _ in 1 2 3; do
+    start=$(date +%s.%N)
+    cat "$BENCH_DIR"/bulk/Packages/* | dd of="$W/storage/dd.test" bs=1M iflag=fullblock conv=fsync status=none
+    DD_RATES="$DD_RATES $(mb_per_s "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')")"
+    rm -f "$W/storage/dd.test"
+done
+DD_RATE=$(tr ' ' '\n' <<<"$DD_RATES" | grep . | sort -n | sed -n 2p)
+for b in $BACKENDS; do
+    log "syncing bulk (timed), then hot200 and fs50k, catalogue on $b"
+    start=$(date +%s.%N)
+    CHANTAL_CONFIG="$W/$b/config.yaml" "$CHANTAL" -q repo sync --repo-id bulk
+    SYNC_RATE[$b]=$(mb_per_s "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')")
+    # The next backend's sync must write its own pool files, not find these.
+    if [ "$b" != "${BACKENDS##* }" ]; then rm -rf "$W/storage/data"; fi
     CHANTAL_CONFIG="$W/$b/config.yaml" "$CHANTAL" -q repo sync --all
 done
 
 start_fs() {
-    CHANTAL_CONFIG="$W/$1/config.yaml" "$CHANTAL_FS" "$W/mnt-$1" 2>>"$W/chantal-fs-$1.log" &
+    # shellcheck disable=SC2086 # FS_ARGS: extra chantal-fs options, word-split on purpose
+    CHANTAL_CONFIG="$W/$1/config.yaml" "$CHANTAL_FS" ${FS_ARGS:-} "$W/mnt-$1" 2>>"$W/chantal-fs-$1.log" &
     FS_PID[$1]=$!
     local i
     for i in $(seq 1 200); do [ -f "$W/mnt-$1/hot200/latest/repodata/repomd.xml" ] && return 0; sleep 0.05; done
@@ -245,18 +277,28 @@ run() {
 for round in $(seq 1 "$ROUNDS"); do
     log "round $round/$ROUNDS"
     for t in $TOOLS; do
-        # Warm: one pass over the hot set, then the measured run.
-        LIST="$W/fleet.list" ONCE=1 THREADS=1 wrk -t 1 -c 1 -d 30s -s "$W/paths.lua" "http://127.0.0.1:${PORT[$t]}" >/dev/null 2>&1 || true
-        run "$t" fleet "$W/fleet.list" 64 0
-        sync; echo 3 > /proc/sys/vm/drop_caches
-        run "$t" cold "$W/cold.list" 64 1
-        run "$t" large "$W/large.list" 8 0
+        if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $t "* ]]; then continue; fi
+        case " $CASES " in *" fleet "*)
+            # Warm: one pass over the hot set, then the measured run.
+            LIST="$W/fleet.list" ONCE=1 THREADS=1 wrk -t 1 -c 1 -d 30s -s "$W/paths.lua" "http://127.0.0.1:${PORT[$t]}" >/dev/null 2>&1 || true
+            run "$t" fleet "$W/fleet.list" 64 0 ;;
+        esac
+        case " $CASES " in *" cold "*)
+            sync; echo 3 > /proc/sys/vm/drop_caches
+            run "$t" cold "$W/cold.list" 64 1 ;;
+        esac
+        case " $CASES " in *" large "*) run "$t" large "$W/large.list" 8 0 ;; esac
     done
 done
 
 echo
 echo "kernel $(uname -r); chantal-fs $(grep -ho '\<reads: .*' "$W"/chantal-fs-*.log | tail -1); wrk, ${DURATION}s per case (cold: at most ${COLD_SECONDS}s)"
 echo "median of $ROUNDS rounds"
+printf 'repo sync of bulk (%s MiB): dd conv=fsync %s MB/s (median of%s)' "$((BULK_BYTES / 1048576))" "$DD_RATE" "$DD_RATES"
+for b in $BACKENDS; do
+    printf ', %s %s MB/s (%s of dd)' "$b" "${SYNC_RATE[$b]}" "$(awk -v s="${SYNC_RATE[$b]}" -v d="$DD_RATE" 'BEGIN { printf "%.2f", s / d }')"
+done
+echo
 bench_table "$RESULTS" $TOOLS
 python3 - "$RESULTS" <<'PYSUM'
 import sys, statistics, collections

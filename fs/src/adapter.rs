@@ -29,19 +29,27 @@ const LATEST_TTL: Duration = Duration::from_secs(10);
 /// ... and what never changes (names and attributes inside a version).
 const LONG_TTL: Duration = Duration::from_secs(3600);
 
+/// Files at least this large are read with FUSE passthrough by default, smaller ones through
+/// the mount's page cache (docs/PERFORMANCE.md, "Serving at fleet scale", has the figures).
+pub const PASSTHROUGH_MIN_SIZE: u64 = 1 << 20;
+
 pub struct ChantalFs {
     view: Arc<View>,
     open: OpenFiles<BackingId>,
     /// Whether the kernel accepted FUSE passthrough (reads then bypass this daemon).
     passthrough: AtomicBool,
+    passthrough_min_size: u64,
 }
 
 impl ChantalFs {
-    pub fn new(view: Arc<View>) -> ChantalFs {
+    /// `passthrough_min_size`: files at least this large are read with passthrough when the
+    /// kernel offers it.
+    pub fn new(view: Arc<View>, passthrough_min_size: u64) -> ChantalFs {
         ChantalFs {
             view,
             open: OpenFiles::default(),
             passthrough: AtomicBool::new(false),
+            passthrough_min_size,
         }
     }
 }
@@ -153,16 +161,40 @@ impl Filesystem for ChantalFs {
         }
     }
 
+    /// Large files are read by the kernel from the pool file itself (passthrough): one copy in
+    /// the page cache, no daemon read. Small ones are read through the daemon once and then
+    /// kept in the mount's page cache across opens (FOPEN_KEEP_CACHE), so an open of a file
+    /// read before costs one round trip and no file operation here. A passthrough open costs
+    /// a pool-file open and two kernel calls on top whenever no other open holds the inode,
+    /// which is what small files fetched once pay.
     fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         let fh = self.open.next_handle();
-        let passthrough = self.passthrough.load(Ordering::Relaxed);
-        let reply = if passthrough {
-            match reuse_backing(&mut self.open.backings(), ino.0, fh, reply) {
-                Ok(()) => return,
-                Err(reply) => reply,
+        let size = match self.view.getattr(ino.0) {
+            Ok(a) if a.kind == Kind::File => a.size,
+            Ok(a) if a.kind == Kind::Dir => {
+                reply.error(Errno::EISDIR);
+                return;
             }
-        } else {
-            reply
+            Ok(_) => {
+                reply.error(Errno::EINVAL);
+                return;
+            }
+            Err(e) => {
+                reply.error(errno(&e));
+                return;
+            }
+        };
+        let passthrough =
+            self.passthrough.load(Ordering::Relaxed) && size >= self.passthrough_min_size;
+        if !passthrough {
+            self.open.insert_file(fh);
+            // Pool files never change: the page cache stays valid across opens.
+            reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
+            return;
+        }
+        let reply = match reuse_backing(&mut self.open.backings(), ino.0, fh, reply) {
+            Ok(()) => return,
+            Err(reply) => reply,
         };
         let path = match self.view.path(ino.0) {
             Ok(p) => p,
@@ -179,38 +211,32 @@ impl Filesystem for ChantalFs {
                 return;
             }
         };
-        let reply = if passthrough {
-            let mut backings = self.open.backings();
-            // Another open of this inode may have registered one meanwhile.
-            let reply = match reuse_backing(&mut backings, ino.0, fh, reply) {
-                Ok(()) => return,
-                Err(reply) => reply,
-            };
-            match reply.open_backing(&f) {
-                Ok(id) => {
-                    let id = backings.register(ino.0, id);
-                    reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), id);
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!("passthrough refused ({e}): reading through the daemon");
-                    self.passthrough.store(false, Ordering::Relaxed);
-                    reply
-                }
-            }
-        } else {
-            reply
+        let mut backings = self.open.backings();
+        // Another open of this inode may have registered one meanwhile.
+        let reply = match reuse_backing(&mut backings, ino.0, fh, reply) {
+            Ok(()) => return,
+            Err(reply) => reply,
         };
-        self.open.insert_file(fh, f);
-        // Pool files never change: the page cache stays valid across opens.
-        reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
+        match reply.open_backing(&f) {
+            Ok(id) => {
+                let id = backings.register(ino.0, id);
+                reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), id);
+            }
+            Err(e) => {
+                tracing::warn!("passthrough refused ({e}): reading through the daemon");
+                self.passthrough.store(false, Ordering::Relaxed);
+                drop(backings);
+                self.open.insert_file(fh);
+                reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
     fn read(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -218,9 +244,21 @@ impl Filesystem for ChantalFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let file = match self.open.file(fh.0) {
-            Some(f) => f,
-            None => {
+        let Some(handle) = self.open.file(fh.0) else {
+            reply.error(Errno::EIO);
+            return;
+        };
+        let file = match handle.get_or_open(|| {
+            let path = self
+                .view
+                .path(ino.0)
+                .map_err(|e| std::io::Error::other(format!("inode {}: {e:?}", ino.0)))?;
+            File::open(&path)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+        }) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!("cannot open {e}");
                 reply.error(Errno::EIO);
                 return;
             }

@@ -43,6 +43,12 @@ struct Cli {
           value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: u16,
 
+    /// Files at least this large (bytes) are read with FUSE passthrough, straight from the
+    /// pool file; smaller ones through the daemon once, then from the mount's page cache.
+    /// 0: passthrough for every file.
+    #[arg(long, value_name = "BYTES", default_value_t = adapter::PASSTHROUGH_MIN_SIZE)]
+    passthrough_min_size: u64,
+
     /// Where to mount.
     mountpoint: PathBuf,
 }
@@ -52,8 +58,9 @@ const CATALOGUE_WAIT: Duration = Duration::from_secs(2);
 /// How often the catalogue is asked for new versions and snapshots.
 const REFRESH: Duration = Duration::from_secs(1);
 /// When latest moves, the kernel is told again this much later to forget the old entries: a
-/// lookup answered just before the move (a tree being built) may have re-cached one.
-const REINVALIDATE: Duration = Duration::from_secs(1);
+/// lookup answered just before the move may have re-cached one after the first telling. Short,
+/// since until then such a client (nginx stats every request) sees the previous version.
+const REINVALIDATE: Duration = Duration::from_millis(100);
 /// After SIGTERM the mount is detached at once (new opens fail, open files keep working);
 /// the daemon serves the open files this long at most, then exits.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -116,7 +123,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     // without halt polling: 4 beat 1 and 2; with halt polling 2 beat 4).
     mount.n_threads = Some(usize::from(cli.threads));
     let session = fuser::spawn_mount(
-        adapter::ChantalFs::new(Arc::clone(&view)),
+        adapter::ChantalFs::new(Arc::clone(&view), cli.passthrough_min_size),
         &cli.mountpoint,
         &mount,
     )
@@ -134,16 +141,28 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         // data_version); polling every second covers a lost connection and anything else.
         let mut listener = listen_from.listen_latest().ok();
         let mut again: Vec<(std::time::Instant, view::Invalidations)> = Vec::new();
+        let mut refreshed = std::time::Instant::now();
         loop {
-            match listener.as_mut().map(|l| l.wait(REFRESH.min(REINVALIDATE))) {
-                Some(Ok(_)) => {}
+            let wake = again
+                .iter()
+                .map(|(at, _)| *at)
+                .fold(refreshed + REFRESH, std::cmp::min);
+            let timeout = wake.saturating_duration_since(std::time::Instant::now());
+            let announced = match listener.as_mut().map(|l| l.wait(timeout)) {
+                Some(Ok(announced)) => announced,
                 Some(Err(_)) | None => {
                     std::thread::sleep(REFRESH);
                     listener = listen_from.listen_latest().ok();
+                    true
                 }
-            }
-            let fresh = refresher.refresh();
+            };
             let now = std::time::Instant::now();
+            let fresh = if announced || now >= refreshed + REFRESH {
+                refreshed = now;
+                refresher.refresh()
+            } else {
+                view::Invalidations::default()
+            };
             let due: Vec<view::Invalidations> = {
                 let (due, later): (Vec<_>, Vec<_>) =
                     again.drain(..).partition(|(at, _)| *at <= now);

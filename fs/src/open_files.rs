@@ -9,14 +9,35 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, MutexGuard};
+
+/// A handle read through the daemon: its pool file is opened by the first read that needs
+/// it. With the page cache kept across opens, a file read before is opened and released
+/// without the daemon touching the pool at all.
+#[derive(Default)]
+pub struct DaemonFile(OnceLock<Arc<File>>);
+
+impl DaemonFile {
+    /// The open pool file, opened with `open` if no read of this handle did yet.
+    pub fn get_or_open(
+        &self,
+        open: impl FnOnce() -> std::io::Result<File>,
+    ) -> std::io::Result<Arc<File>> {
+        if let Some(f) = self.0.get() {
+            return Ok(Arc::clone(f));
+        }
+        let f = Arc::new(open()?);
+        // Two reads racing both open it; one is kept.
+        Ok(Arc::clone(self.0.get_or_init(|| f)))
+    }
+}
 
 /// Open files, by handle and by inode.
 pub struct OpenFiles<B> {
     /// Handles read through the daemon.
-    files: Mutex<HashMap<u64, Arc<File>>>,
+    files: Mutex<HashMap<u64, Arc<DaemonFile>>>,
     /// Passthrough: the inode's backing id and how many opens use it.
     backings: Mutex<HashMap<u64, (B, usize)>>,
     next_fh: AtomicU64,
@@ -60,13 +81,13 @@ impl<B> OpenFiles<B> {
         Backings(self.backings.lock())
     }
 
-    /// Records a handle read through the daemon.
-    pub fn insert_file(&self, fh: u64, file: File) {
-        self.files.lock().insert(fh, Arc::new(file));
+    /// Records a handle read through the daemon (its file not opened yet).
+    pub fn insert_file(&self, fh: u64) {
+        self.files.lock().insert(fh, Arc::default());
     }
 
     /// The file behind a handle read through the daemon.
-    pub fn file(&self, fh: u64) -> Option<Arc<File>> {
+    pub fn file(&self, fh: u64) -> Option<Arc<DaemonFile>> {
         self.files.lock().get(&fh).cloned()
     }
 
@@ -132,8 +153,32 @@ mod tests {
         let open: OpenFiles<u32> = OpenFiles::default();
         open.backings().register(5, 1);
         let fh = open.next_handle();
-        open.insert_file(fh, tempfile::tempfile().unwrap());
-        assert!(open.file(fh).is_some());
+        open.insert_file(fh);
+        let file = open.file(fh).unwrap();
+        let mut opened = 0;
+        for _ in 0..2 {
+            file.get_or_open(|| {
+                opened += 1;
+                tempfile::tempfile()
+            })
+            .unwrap();
+        }
+        assert_eq!(opened, 1, "the pool file is opened by the first read only");
+        let failing = open.next_handle();
+        open.insert_file(failing);
+        let err = open
+            .file(failing)
+            .unwrap()
+            .get_or_open(|| Err(std::io::ErrorKind::NotFound.into()));
+        assert!(err.is_err());
+        assert!(
+            open.file(failing)
+                .unwrap()
+                .get_or_open(tempfile::tempfile)
+                .is_ok(),
+            "a failed open is tried again by the next read"
+        );
+        open.release(5, failing);
         open.release(5, fh);
         assert!(open.file(fh).is_none());
         assert_eq!(

@@ -13,6 +13,7 @@ mod export;
 mod fs;
 mod hosts;
 mod retention;
+mod serving;
 mod signatures;
 mod snapshots;
 mod sync;

@@ -144,7 +144,8 @@ pub struct NginxOptions {
     pub client_cert: bool,
     /// Require HTTP basic authentication.
     pub basic: Option<(String, String)>,
-    /// Plain HTTP instead of HTTPS.
+    /// Plain HTTP instead of HTTPS, with the site as `contrib/nginx/chantal.conf` ships it
+    /// (only `listen` and `root` changed).
     pub plain: bool,
 }
 
@@ -172,6 +173,75 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// `contrib/nginx/chantal.conf`'s server block, listening on 127.0.0.1:`port` and serving
+/// `root`, with `extra` directives.
+fn shipped_site(port: u16, root: &Path, extra: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/nginx/chantal.conf");
+    let site = std::fs::read_to_string(&path).unwrap();
+    assert!(site.contains("    listen 80;\n") && site.contains("    root /srv/chantal;\n"));
+    site.replace("    listen 80;\n", &format!("    listen 127.0.0.1:{port};\n"))
+        .replace(
+            "    root /srv/chantal;\n",
+            &format!("    root {};\n    {extra}\n", root.display()),
+        )
+}
+
+/// A kept-alive HTTP/1.1 connection to a plain test nginx, for many requests in a row.
+pub struct Client {
+    port: u16,
+    conn: std::io::BufReader<std::net::TcpStream>,
+}
+
+fn connect(port: u16) -> std::io::BufReader<std::net::TcpStream> {
+    let conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_nodelay(true).unwrap();
+    std::io::BufReader::new(conn)
+}
+
+impl Client {
+    pub fn connect(nginx: &Nginx) -> Client {
+        Client {
+            port: nginx.port,
+            conn: connect(nginx.port),
+        }
+    }
+
+    /// GET `path`: the status and the body.
+    pub fn get(&mut self, path: &str) -> (u16, Vec<u8>) {
+        use std::io::{BufRead, Read, Write};
+        write!(
+            self.conn.get_mut(),
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        )
+        .unwrap();
+        let mut line = String::new();
+        self.conn.read_line(&mut line).unwrap();
+        let status: u16 = line.split(' ').nth(1).unwrap().parse().unwrap();
+        let (mut length, mut close) = (0usize, false);
+        loop {
+            line.clear();
+            self.conn.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap();
+                } else if k.eq_ignore_ascii_case("connection") {
+                    close = v.trim().eq_ignore_ascii_case("close");
+                }
+            }
+        }
+        let mut body = vec![0u8; length];
+        self.conn.read_exact(&mut body).unwrap();
+        // nginx ends a kept-alive connection after `keepalive_requests` responses.
+        if close {
+            self.conn = connect(self.port);
+        }
+        (status, body)
+    }
 }
 
 impl Nginx {
@@ -202,21 +272,21 @@ impl Nginx {
             ));
         }
         let d = dir.path().display();
-        let listen = if opts.plain {
-            format!("listen 127.0.0.1:{port};\n    sendfile on;")
+        let server = if opts.plain {
+            shipped_site(port, root, &extra)
         } else {
             format!(
-                "listen 127.0.0.1:{port} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};",
+                "server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};\n    {extra}\n    root {};\n  }}",
                 certs.server_cert.display(),
-                certs.server_key.display()
+                certs.server_key.display(),
+                root.display()
             )
         };
         let conf = format!(
             "user root;\nworker_processes 1;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
              events {{ worker_connections 256; }}\n\
              http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
-             server {{\n    {listen}\n    {extra}\n    root {};\n  }}\n}}\n",
-            root.display()
+             {server}\n}}\n"
         );
         std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
         let child = Command::new(nginx_bin())

@@ -1,0 +1,185 @@
+//! Serving at fleet scale: nginx as `contrib/nginx/chantal.conf` ships it (files kept open
+//! between requests) in front of chantal-fs, and what chantal-fs keeps in the kernel's caches.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chantal_tests::mount::Mount;
+use chantal_tests::nginx::{Client, Nginx, NginxOptions};
+use chantal_tests::repo::{synth_pkgs, synthetic_repo, upstream_dir, SynthOptions, SynthPkg};
+use chantal_tests::Env;
+
+/// How soon after a commit every client must get the new repomd.xml.
+const FRESH: Duration = Duration::from_millis(200);
+
+/// One response: when its request was sent, its status, and which version's repomd.xml it
+/// was (None: none of them).
+type Seen = (Instant, u16, Option<usize>);
+
+/// A fleet hammers latest/repodata/repomd.xml through nginx while syncs commit version after
+/// version. Every response must be a committed version's repomd.xml, whole, and none may be
+/// older than the version whose sync had finished 0.2 s before the request was sent (a sync
+/// exits after its commit, so this is at least as lenient as measuring from the commit).
+#[test]
+fn repomd_through_nginx_follows_every_commit_within_a_fifth_of_a_second() {
+    const VERSIONS: usize = 8;
+    let env = Env::new();
+    let up = upstream_dir();
+    let pkgs = synth_pkgs(VERSIONS + 1, 64);
+    let publish = |k: usize| -> Vec<u8> {
+        synthetic_repo(up.path(), &pkgs[..=k], SynthOptions::default());
+        std::fs::read(up.path().join("repodata/repomd.xml")).unwrap()
+    };
+    let bodies: Arc<Mutex<Vec<Vec<u8>>>> = Arc::new(Mutex::new(vec![publish(0)]));
+    env.repo("r", &format!("file://{}", up.path().display()), "");
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    let mount = Mount::start(&env, "r/latest/repodata/repomd.xml");
+    let nginx = Nginx::start(
+        mount.path(),
+        &NginxOptions {
+            plain: true,
+            ..Default::default()
+        },
+    );
+    let path = "/r/latest/repodata/repomd.xml";
+    assert_eq!(
+        Client::connect(&nginx).get(path),
+        (200, bodies.lock().unwrap()[0].clone()),
+        "the upstream's repomd.xml is served as it is"
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, bodies) = (Arc::clone(&stop), Arc::clone(&bodies));
+            let mut client = Client::connect(&nginx);
+            std::thread::spawn(move || {
+                let mut seen: Vec<Seen> = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let sent = Instant::now();
+                    let (status, body) = client.get(path);
+                    let which = bodies.lock().unwrap().iter().position(|b| *b == body);
+                    seen.push((sent, status, which));
+                }
+                seen
+            })
+        })
+        .collect();
+
+    // When each version's sync had finished (version 0's before the readers started).
+    let mut committed = vec![Instant::now()];
+    for k in 1..=VERSIONS {
+        let body = publish(k);
+        bodies.lock().unwrap().push(body);
+        env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+        committed.push(Instant::now());
+        // Long enough that every version must be seen after its 0.2 s.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let seen: Vec<Seen> = readers
+        .into_iter()
+        .flat_map(|r| r.join().unwrap())
+        .collect();
+
+    let mut per_version = vec![0usize; VERSIONS + 1];
+    let mut stale = Vec::new();
+    for (sent, status, which) in &seen {
+        assert_eq!(*status, 200, "a request during the syncs failed");
+        let which = which.expect("a response that is no committed version's repomd.xml");
+        per_version[which] += 1;
+        let due = committed
+            .iter()
+            .rposition(|done| *done + FRESH <= *sent)
+            .unwrap_or(0);
+        if which < due {
+            stale.push((which, due, sent.duration_since(committed[due])));
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "{} of {} responses were older than the version committed more than {FRESH:?} before \
+         (version served, version due, time since that commit): {:?}",
+        stale.len(),
+        seen.len(),
+        &stale[..stale.len().min(10)]
+    );
+    assert!(
+        per_version.iter().all(|n| *n > 0),
+        "every version is served in its turn: {per_version:?}"
+    );
+}
+
+/// Small files are read through the daemon once and then kept in the mount's page cache;
+/// large ones are read by the kernel straight from the pool file (passthrough, when the kernel
+/// offers it). Seen by changing the pool files in place after a first read (never done
+/// outside a test: it breaks the pool's promise), through nginx like a client.
+#[test]
+fn small_files_stay_in_the_page_cache_and_large_ones_read_the_pool_file() {
+    let env = Env::new();
+    let up = upstream_dir();
+    let small = SynthPkg::new("small", "noarch", vec![b's'; 8 * 1024]);
+    let large = SynthPkg::new("large", "noarch", vec![b'l'; 2 * 1024 * 1024]);
+    synthetic_repo(
+        up.path(),
+        &[small.clone(), large.clone()],
+        SynthOptions::default(),
+    );
+    env.repo("r", &format!("file://{}", up.path().display()), "");
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    let mount = Mount::start(&env, "r/latest/repodata/repomd.xml");
+    let nginx = Nginx::start(
+        mount.path(),
+        &NginxOptions {
+            plain: true,
+            ..Default::default()
+        },
+    );
+    let mut client = Client::connect(&nginx);
+    for p in [&small, &large] {
+        let (status, body) = client.get(&format!("/r/latest/{}", p.href()));
+        assert_eq!((status, body.len()), (200, p.data.len()), "{}", p.href());
+        assert!(body == p.data, "{} served as synced", p.href());
+    }
+    // Overwrite both pool files in place (same inode, same size).
+    for (p, byte) in [(&small, b'S'), (&large, b'L')] {
+        let pool = chantal_tests::repo::pool_files(&env.storage())
+            .into_iter()
+            .map(|(path, _)| path)
+            .find(|path| path.to_string_lossy().ends_with(&format!("_{}", file_name(p))))
+            .unwrap();
+        std::fs::write(&pool, vec![byte; p.data.len()]).unwrap();
+    }
+    // A second nginx: nothing kept open from the first requests.
+    drop(client);
+    drop(nginx);
+    let nginx = Nginx::start(
+        mount.path(),
+        &NginxOptions {
+            plain: true,
+            ..Default::default()
+        },
+    );
+    let mut client = Client::connect(&nginx);
+    let (_, body) = client.get(&format!("/r/latest/{}", small.href()));
+    assert!(
+        body == small.data,
+        "a small file read before comes from the page cache, not the daemon"
+    );
+    let (_, body) = client.get(&format!("/r/latest/{}", large.href()));
+    if mount.log().contains("reads: FUSE passthrough") {
+        assert!(
+            body.iter().all(|b| *b == b'L'),
+            "a large file is read from the pool file itself"
+        );
+    } else {
+        assert!(mount.log().contains("reads: through the daemon"), "{}", mount.log());
+    }
+}
+
+fn file_name(p: &SynthPkg) -> String {
+    p.href().rsplit('/').next().unwrap().to_string()
+}
