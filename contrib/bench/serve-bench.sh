@@ -242,9 +242,10 @@ record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$RESULTS"; printf '  %-18s %
 run() {
     local t=$1 case=$2 list=$3 conns=$4 once=$5 threads=2 out pid="" before=0
     case $t in chantal-*) pid=${FS_PID[${t#chantal-}]}; before=$(cpu_ticks "$pid") ;; esac
-    out=$(LIST="$list" ONCE="$once" THREADS="$threads" wrk -t "$threads" -c "$conns" \
-        -d "$( [ "$once" = 1 ] && echo "$COLD_SECONDS" || echo "$DURATION" )s" --latency \
-        -s "$W/paths.lua" "http://127.0.0.1:${PORT[$t]}" 2>&1)
+    local secs; secs=$( [ "$once" = 1 ] && echo "$COLD_SECONDS" || echo "$DURATION" )
+    # (timeout: a wrk whose connections all failed has been seen not to stop at -d)
+    out=$(LIST="$list" ONCE="$once" THREADS="$threads" timeout $((secs + 60)) wrk -t "$threads" \
+        -c "$conns" -d "${secs}s" --timeout 30s --latency -s "$W/paths.lua" "http://127.0.0.1:${PORT[$t]}" 2>&1) || true
     local rps mbs reqs
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     reqs=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -262,8 +263,8 @@ run() {
         [ "${got:-0}" -gt 0 ] && reqs=$got
     fi
 
-    if grep -q 'Non-2xx' <<<"$out"; then
-        echo "$t $case: $(grep 'Non-2xx' <<<"$out")" >&2
+    if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+        echo "WARNING: $t $case: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' | tr '\n' ';') (see $W/nginx/error.log)" >&2
     fi
     record "$t" "$case req/s" "${rps:-0}"
     record "$t" "$case MB/s" "${mbs:-0}"

@@ -100,7 +100,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let view = Arc::new(View::new(
         Arc::new(catalogue),
         config.storage.base_path.join("data"),
-        view::Options::default(),
+        view::Options::default().fresh_inodes(),
         Arc::new(SystemClock),
     ));
     let _ = view.refresh();

@@ -149,7 +149,10 @@ fn small_files_stay_in_the_page_cache_and_large_ones_read_the_pool_file() {
         let pool = chantal_tests::repo::pool_files(&env.storage())
             .into_iter()
             .map(|(path, _)| path)
-            .find(|path| path.to_string_lossy().ends_with(&format!("_{}", file_name(p))))
+            .find(|path| {
+                path.to_string_lossy()
+                    .ends_with(&format!("_{}", file_name(p)))
+            })
             .unwrap();
         std::fs::write(&pool, vec![byte; p.data.len()]).unwrap();
     }
@@ -176,10 +179,82 @@ fn small_files_stay_in_the_page_cache_and_large_ones_read_the_pool_file() {
             "a large file is read from the pool file itself"
         );
     } else {
-        assert!(mount.log().contains("reads: through the daemon"), "{}", mount.log());
+        assert!(
+            mount.log().contains("reads: through the daemon"),
+            "{}",
+            mount.log()
+        );
     }
 }
 
 fn file_name(p: &SynthPkg) -> String {
     p.href().rsplit('/').next().unwrap().to_string()
+}
+
+/// chantal-fs restarts while nginx keeps its files open, and a sync commits meanwhile. The
+/// new daemon numbers every file anew: had it given the new repomd.xml the number the old
+/// daemon gave the previous one (same tree shape, same place), nginx, which knows a kept file
+/// by its inode number alone, would go on serving the previous repomd.xml from its
+/// descriptor of the old mount.
+#[test]
+fn nginx_follows_a_chantal_fs_restart_and_the_commit_made_meanwhile() {
+    let env = Env::new();
+    let up = upstream_dir();
+    let v1 = synth_pkgs(3, 4096);
+    // The same names and sizes with other bytes: the same tree, other checksums.
+    let v2: Vec<SynthPkg> = v1
+        .iter()
+        .enumerate()
+        .map(|(i, p)| SynthPkg {
+            data: chantal_tests::repo::random_bytes(p.data.len(), 1000 + i as u64),
+            ..p.clone()
+        })
+        .collect();
+    synthetic_repo(up.path(), &v1, SynthOptions::default());
+    env.repo("r", &format!("file://{}", up.path().display()), "");
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    let ready = "r/latest/repodata/repomd.xml";
+    let mut mount = Mount::start(&env, ready);
+    let nginx = Nginx::start(
+        mount.path(),
+        &NginxOptions {
+            plain: true,
+            ..Default::default()
+        },
+    );
+    let fetch_all = |client: &mut Client, pkgs: &[SynthPkg]| {
+        let repomd = std::fs::read(up.path().join("repodata/repomd.xml")).unwrap();
+        assert!(
+            client.get("/r/latest/repodata/repomd.xml") == (200, repomd),
+            "latest/repodata/repomd.xml is the latest version's"
+        );
+        for p in pkgs {
+            let (status, body) = client.get(&format!("/r/latest/{}", p.href()));
+            assert_eq!(status, 200, "{}", p.href());
+            assert!(body == p.data, "{}", p.href());
+        }
+    };
+    let mut client = Client::connect(&nginx);
+    fetch_all(&mut client, &v1);
+
+    // SIGTERM detaches the mount; nginx still holds the old daemon's files, so it drains.
+    let old = mount.child.take().unwrap();
+    let kill = |pid: u32| {
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+    };
+    kill(old.id());
+    chantal_tests::mount::wait_for("the detach", || !mount.mounted());
+    synthetic_repo(up.path(), &v2, SynthOptions::default());
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    mount.respawn(&env, ready);
+    fetch_all(&mut client, &v2);
+    // A second signal ends the old daemon's drain at once: its files are gone for good.
+    kill(old.id());
+    let mut old = old;
+    assert!(old.wait().unwrap().success());
+    fetch_all(&mut client, &v2);
 }

@@ -28,17 +28,7 @@ impl Mount {
             .tempdir()
             .unwrap();
         let log = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new(crate::bin("chantal-fs"))
-            .arg("--config")
-            .arg(env.config())
-            .args(args)
-            .arg(dir.path())
-            .env_remove("CHANTAL_DATABASE_URL")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .unwrap();
+        let child = spawn(env, dir.path(), &log, args);
         let m = Mount {
             child: Some(child),
             dir,
@@ -46,6 +36,13 @@ impl Mount {
         };
         wait_for("the mount", || m.path().join(ready).exists());
         m
+    }
+
+    /// Starts another daemon on this mount point (the previous one has detached it, and may
+    /// still be serving its open files) and waits for `ready`.
+    pub fn respawn(&mut self, env: &Env, ready: &str) {
+        self.child = Some(spawn(env, self.path(), &self.log, &[]));
+        wait_for("the new daemon", || self.path().join(ready).exists());
     }
     pub fn path(&self) -> &Path {
         self.dir.path()
@@ -67,6 +64,20 @@ impl Mount {
             .unwrap();
         child.wait().unwrap()
     }
+}
+
+fn spawn(env: &Env, mountpoint: &Path, log: &tempfile::NamedTempFile, args: &[&str]) -> Child {
+    Command::new(crate::bin("chantal-fs"))
+        .arg("--config")
+        .arg(env.config())
+        .args(args)
+        .arg(mountpoint)
+        .env_remove("CHANTAL_DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap()
 }
 
 impl Drop for Mount {

@@ -181,11 +181,14 @@ fn shipped_site(port: u16, root: &Path, extra: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/nginx/chantal.conf");
     let site = std::fs::read_to_string(&path).unwrap();
     assert!(site.contains("    listen 80;\n") && site.contains("    root /srv/chantal;\n"));
-    site.replace("    listen 80;\n", &format!("    listen 127.0.0.1:{port};\n"))
-        .replace(
-            "    root /srv/chantal;\n",
-            &format!("    root {};\n    {extra}\n", root.display()),
-        )
+    site.replace(
+        "    listen 80;\n",
+        &format!("    listen 127.0.0.1:{port};\n"),
+    )
+    .replace(
+        "    root /srv/chantal;\n",
+        &format!("    root {};\n    {extra}\n", root.display()),
+    )
 }
 
 /// A kept-alive HTTP/1.1 connection to a plain test nginx, for many requests in a row.

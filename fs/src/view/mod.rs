@@ -44,6 +44,8 @@ pub struct Options {
     pub grace: Duration,
     /// Trees kept built at once (least recently used ones are rebuilt when asked for again).
     pub cached_trees: usize,
+    /// Where this mount's tree node numbers start (at least 2^32; see [`Options::fresh_inodes`]).
+    pub tree_inodes_from: u64,
 }
 
 impl Default for Options {
@@ -51,11 +53,33 @@ impl Default for Options {
         Options {
             grace: chantal_common::SERVING_GRACE,
             cached_trees: 32,
+            tree_inodes_from: TREE_BASE,
         }
     }
 }
-/// Tree node numbers start here, above every fixed node.
+
+impl Options {
+    /// Tree node numbers from a random start, so that a restarted daemon numbers every file
+    /// differently from the one before. nginx knows a file it keeps open by its inode number
+    /// alone: were `latest/repodata/repomd.xml` given the same number again, nginx would keep
+    /// serving its descriptor of the old, detached mount until that daemon is gone, and then
+    /// fail, instead of opening the new one.
+    pub fn fresh_inodes(self) -> Options {
+        use std::hash::BuildHasher;
+        let random = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
+        Options {
+            tree_inodes_from: TREE_BASE + (random % TREE_STARTS) * TREE_SPAN,
+            ..self
+        }
+    }
+}
+
+/// Tree node numbers start at or above this, above every fixed node.
 const TREE_BASE: u64 = 1 << 32;
+/// How many tree node numbers a mount may give out ...
+const TREE_SPAN: u64 = 1 << 40;
+/// ... and how many such ranges it may start at (the top one ends below 2^64).
+const TREE_STARTS: u64 = 1 << 23;
 
 /// The kind of a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,7 +239,7 @@ impl View {
             fixed_by_ino: vec![Fixed::Root, Fixed::Root],
             bases: HashMap::new(),
             by_base: BTreeMap::new(),
-            next_base: TREE_BASE,
+            next_base: options.tree_inodes_from.max(TREE_BASE),
             trees: lru::LruCache::new(
                 std::num::NonZeroUsize::new(options.cached_trees)
                     .unwrap_or(std::num::NonZeroUsize::MIN),

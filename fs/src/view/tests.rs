@@ -37,6 +37,7 @@ impl Fixture {
             Options {
                 grace: Duration::from_secs(600),
                 cached_trees,
+                ..Options::default()
             },
             clock.clone(),
         );
@@ -175,6 +176,43 @@ fn inode_numbers_survive_evictions_and_latest_moving() {
         "version 1 under latest/ (within the grace period) keeps its numbers"
     );
     assert!(f.source.builds() >= 4);
+}
+
+#[test]
+fn a_restarted_daemon_numbers_files_differently() {
+    let source = Arc::new(MemorySource::default());
+    source.publish("r", 1, vec![leaf("a.rpm", 1), leaf("d/b.rpm", 2)]);
+    let view = |options: Options| {
+        let f = Fixture {
+            source: Arc::clone(&source),
+            clock: Arc::new(ManualClock::default()),
+            view: View::new(
+                source.clone(),
+                PathBuf::from("/data"),
+                options,
+                Arc::new(ManualClock::default()),
+            ),
+        };
+        let _ = f.view.refresh();
+        let b = f.resolve("r/latest/d/b.rpm").unwrap();
+        assert_eq!(f.view.getattr(b.ino).unwrap(), b);
+        assert_eq!(
+            f.view.path(b.ino).unwrap(),
+            PathBuf::from("/data/pool/d/b.rpm")
+        );
+        b.ino
+    };
+    let (one, two) = (
+        view(Options::default().fresh_inodes()),
+        view(Options::default().fresh_inodes()),
+    );
+    assert_ne!(one, two, "two daemons gave b.rpm the same number");
+    // The highest start still leaves room for every number.
+    let top = view(Options {
+        tree_inodes_from: TREE_BASE + (TREE_STARTS - 1) * TREE_SPAN,
+        ..Options::default()
+    });
+    assert!(top > TREE_BASE + (TREE_STARTS - 1) * TREE_SPAN);
 }
 
 #[test]
