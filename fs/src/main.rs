@@ -169,9 +169,20 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 again = later;
                 due.into_iter().map(|(_, i)| i).collect()
             };
-            for (parent, name) in fresh.iter().chain(due.iter().flatten()) {
+            for (parent, name) in fresh
+                .entries
+                .iter()
+                .chain(due.iter().flat_map(|i| i.entries.iter()))
+            {
                 // ENOENT: the kernel held no such entry; nothing to forget.
                 let _ = notifier.inval_entry(fuser::INodeNo(*parent), std::ffi::OsStr::new(name));
+            }
+            for ino in fresh
+                .links
+                .iter()
+                .chain(due.iter().flat_map(|i| i.links.iter()))
+            {
+                let _ = notifier.inval_inode(fuser::INodeNo(*ino), 0, 0);
             }
             if !fresh.is_empty() {
                 again.push((now + REINVALIDATE, fresh));

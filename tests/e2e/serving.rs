@@ -258,3 +258,86 @@ fn nginx_follows_a_chantal_fs_restart_and_the_commit_made_meanwhile() {
     assert!(old.wait().unwrap().success());
     fetch_all(&mut client, &v2);
 }
+
+/// Through env/<env> (the kernel keeps a link's target, since nginx follows the link on every
+/// request): a promotion is served from the next requests on, as fast as latest follows a
+/// commit.
+#[test]
+fn nginx_through_an_environment_link_follows_a_promotion() {
+    let env = Env::new();
+    let up = upstream_dir();
+    let pkgs = synth_pkgs(2, 256);
+    env.write("conf.d/00-environments.yaml", "environments: [prod]\n");
+    env.repo("r", &format!("file://{}", up.path().display()), "");
+    env.chantal(&["init"]).ok();
+    let mut repomds = Vec::new();
+    for (k, name) in ["s1", "s2"].iter().enumerate() {
+        synthetic_repo(up.path(), &pkgs[..=k], SynthOptions::default());
+        repomds.push(std::fs::read(up.path().join("repodata/repomd.xml")).unwrap());
+        env.chantal(&[
+            "repo",
+            "sync",
+            "--repo-id",
+            "r",
+            "--create-snapshot",
+            "--snapshot-name",
+            name,
+        ])
+        .ok();
+    }
+    env.chantal(&[
+        "env",
+        "promote",
+        "--env",
+        "prod",
+        "--snapshot",
+        "s1",
+        "--repo-id",
+        "r",
+    ])
+    .ok();
+    let mount = Mount::start(&env, "r/env/prod/repodata/repomd.xml");
+    let nginx = Nginx::start(
+        mount.path(),
+        &NginxOptions {
+            plain: true,
+            ..Default::default()
+        },
+    );
+    let mut client = Client::connect(&nginx);
+    let path = "/r/env/prod/repodata/repomd.xml";
+    for _ in 0..50 {
+        assert!(client.get(path) == (200, repomds[0].clone()));
+    }
+    env.chantal(&[
+        "env",
+        "promote",
+        "--env",
+        "prod",
+        "--snapshot",
+        "s2",
+        "--repo-id",
+        "r",
+    ])
+    .ok();
+    let promoted = Instant::now();
+    let mut old_after = None;
+    loop {
+        let sent = Instant::now();
+        let got = client.get(path);
+        assert_eq!(got.0, 200);
+        if got.1 == repomds[1] {
+            break;
+        }
+        assert!(got.1 == repomds[0], "a response that is neither snapshot's");
+        old_after = Some(sent.duration_since(promoted));
+        assert!(
+            sent.duration_since(promoted) < Duration::from_secs(5),
+            "env/prod still served s1 5 s after the promotion"
+        );
+    }
+    assert!(
+        old_after.is_none_or(|t| t <= FRESH),
+        "s1 was still served {old_after:?} after the promotion"
+    );
+}

@@ -198,9 +198,20 @@ struct Outage {
 /// How often a continuing outage is logged again.
 const OUTAGE_REMINDER: Duration = Duration::from_secs(60);
 
-/// What the kernel must forget after a refresh: `(directory inode, name)` entries that now
-/// mean something else.
-pub type Invalidations = Vec<(u64, String)>;
+/// What the kernel must forget after a refresh.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Invalidations {
+    /// `(directory inode, name)` entries that now mean something else.
+    pub entries: Vec<(u64, String)>,
+    /// Environment links that now point elsewhere (the kernel keeps a link's target).
+    pub links: Vec<u64>,
+}
+
+impl Invalidations {
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.links.is_empty()
+    }
+}
 
 /// The view over a [`Source`] (the catalogue).
 pub struct View {
@@ -280,7 +291,7 @@ impl View {
             Ok(l) => l,
             Err(e) => {
                 Self::outage(&mut st, &e, now);
-                return Vec::new();
+                return Invalidations::default();
             }
         };
         if let Some(o) = st.outage.take() {
@@ -317,8 +328,18 @@ impl View {
         // A repository appears once it has a version (a first sync that failed leaves a row).
         repos.retain(|_, r| r.latest.is_some() || !r.snapshots.is_empty());
         let deadline = now + self.grace;
-        let mut invalidate = Vec::new();
+        let mut invalidate = Invalidations::default();
         for (name, new) in &repos {
+            if let Some(old) = st.repos.get(name) {
+                for (env, target) in &old.environments {
+                    if new.environments.get(env) != Some(target) {
+                        if let Some(ino) = st.fixed.get(&Fixed::EnvLink(name.clone(), env.clone()))
+                        {
+                            invalidate.links.push(*ino);
+                        }
+                    }
+                }
+            }
             if let Some(old) = st.repos.get(name).and_then(|r| r.latest) {
                 if new.latest != Some(old) {
                     tracing::info!(
@@ -328,7 +349,9 @@ impl View {
                     st.retiring.push((name.clone(), old, deadline));
                     let names = st.latest_names.remove(name).unwrap_or_default();
                     if let Some(ino) = st.fixed.get(&Fixed::Latest(name.clone())) {
-                        invalidate.extend(names.into_iter().map(|n| (*ino, n)));
+                        invalidate
+                            .entries
+                            .extend(names.into_iter().map(|n| (*ino, n)));
                     }
                 }
             }

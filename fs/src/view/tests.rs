@@ -257,6 +257,7 @@ fn the_previous_latest_is_served_for_the_grace_period_then_forgotten() {
     let inval = f.view.refresh();
     let latest_ino = f.resolve("r/latest").unwrap().ino;
     let mut names: Vec<&str> = inval
+        .entries
         .iter()
         .inspect(|(dir, _)| assert_eq!(*dir, latest_ino))
         .map(|(_, n)| n.as_str())
@@ -377,8 +378,20 @@ fn environments_are_symlinks_to_snapshots_that_move_in_one_refresh() {
         f.source.promote(repo, "prod", "2025-02");
     }
     assert_eq!(f.view.readlink(link.ino).unwrap(), "../snapshots/2025-01");
-    f.view.refresh();
     let other = f.resolve("appstream/env/prod").unwrap();
+    let inval = f.view.refresh();
+    let mut moved = inval.links.clone();
+    moved.sort_unstable();
+    let mut both = vec![link.ino, other.ino];
+    both.sort_unstable();
+    assert_eq!(
+        moved, both,
+        "the kernel is told to forget both links' targets"
+    );
+    assert!(
+        f.view.refresh().is_empty(),
+        "nothing moved: nothing to forget"
+    );
     assert_eq!(f.view.readlink(link.ino).unwrap(), "../snapshots/2025-02");
     assert_eq!(f.view.readlink(other.ino).unwrap(), "../snapshots/2025-02");
     assert_eq!(f.resolve("baseos/env/prod").unwrap().ino, link.ino);
