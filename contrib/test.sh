@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what a fresh machine lacks (PostgreSQL server,
-# createrepo_c, nginx, openssl, dnf, rpm, rpmsign, gnupg), then cargo fmt --check, clippy with warnings as errors, and
+# createrepo_c, nginx, openssl, dnf, rpm, rpmsign, gnupg, fuse3, bindfs; productmd from PyPI in a
+# virtual environment), then cargo fmt --check, clippy with warnings as errors, and
 # every test against real services, once with a PostgreSQL catalogue and once with SQLite.
 # Ends with one summary line "tests: N passed, N failed" and a non-zero exit on any failure.
 set -euo pipefail
@@ -9,6 +10,15 @@ cd "$(dirname "$0")/.."
 
 ensure_deps postgresql runuser setsid createrepo_c nginx openssl dnf rpm rpmsign gpg dnf-plugins-core fusermount3 bindfs
 export PATH="$PATH:$(pg_bindir)"
+# productmd (from PyPI: no distribution packages it) writes and checks the installer trees of
+# the tests, in a virtual environment of its own.
+PRODUCTMD_VENV=${CHANTAL_PRODUCTMD_VENV:-/var/tmp/chantal-test-venv}
+if ! "$PRODUCTMD_VENV/bin/python" -c 'import productmd.treeinfo' 2>/dev/null; then
+    log "installing productmd into $PRODUCTMD_VENV"
+    python3 -m venv "$PRODUCTMD_VENV" 2>/dev/null || { pkg_install python3-venv && python3 -m venv "$PRODUCTMD_VENV"; }
+    "$PRODUCTMD_VENV/bin/pip" install --quiet productmd
+fi
+export CHANTAL_TEST_PYTHON="$PRODUCTMD_VENV/bin/python"
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -44,8 +44,9 @@ struct Cli {
     threads: u16,
 
     /// Files at least this large (bytes) are read with FUSE passthrough, straight from the
-    /// pool file; smaller ones through the daemon once, then from the mount's page cache.
-    /// 0: passthrough for every file.
+    /// pool file; smaller ones through the daemon once, then from the mount's page cache
+    /// (faster for a client that opens the same small files again and again without keeping
+    /// them open). 0, the default: passthrough for every file.
     #[arg(long, value_name = "BYTES", default_value_t = adapter::PASSTHROUGH_MIN_SIZE)]
     passthrough_min_size: u64,
 

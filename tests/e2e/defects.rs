@@ -117,9 +117,9 @@ fn a_version_that_cannot_be_served_is_refused_and_the_previous_latest_stays_serv
         );
         // Refused before any package was fetched.
         assert!(
-            server.requests()[before..]
-                .iter()
-                .all(|r| r.path.starts_with("/repodata/")),
+            server.requests()[before..].iter().all(|r| {
+                r.path.starts_with("/repodata/") || r.path == "/.treeinfo" || r.path == "/treeinfo"
+            }),
             "{:?}",
             &server.requests()[before..]
         );

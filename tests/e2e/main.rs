@@ -12,6 +12,7 @@ mod environments;
 mod export;
 mod fs;
 mod hosts;
+mod installer;
 mod retention;
 mod serving;
 mod signatures;

@@ -112,10 +112,11 @@ fn repomd_through_nginx_follows_every_commit_within_a_fifth_of_a_second() {
     );
 }
 
-/// Small files are read through the daemon once and then kept in the mount's page cache;
-/// large ones are read by the kernel straight from the pool file (passthrough, when the kernel
-/// offers it). Seen by changing the pool files in place after a first read (never done
-/// outside a test: it breaks the pool's promise), through nginx like a client.
+/// With `--passthrough-min-size`, small files are read through the daemon once and then kept
+/// in the mount's page cache; large ones are read by the kernel straight from the pool file
+/// (passthrough, when the kernel offers it). Seen by changing the pool files in place after a
+/// first read (never done outside a test: it breaks the pool's promise), through nginx like a
+/// client.
 #[test]
 fn small_files_stay_in_the_page_cache_and_large_ones_read_the_pool_file() {
     let env = Env::new();
@@ -130,7 +131,11 @@ fn small_files_stay_in_the_page_cache_and_large_ones_read_the_pool_file() {
     env.repo("r", &format!("file://{}", up.path().display()), "");
     env.chantal(&["init"]).ok();
     env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
-    let mount = Mount::start(&env, "r/latest/repodata/repomd.xml");
+    let mount = Mount::start_with(
+        &env,
+        "r/latest/repodata/repomd.xml",
+        &["--passthrough-min-size", "1048576"],
+    );
     let nginx = Nginx::start(
         mount.path(),
         &NginxOptions {

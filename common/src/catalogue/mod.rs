@@ -323,6 +323,9 @@ catalogue_api! {
     fn version_info(&self, repository: &str, version: i64) -> Result<Option<VersionInfo>> = ops::snapshots::version_info;
     /// Pool path and size of a version's repodata file of `kind` (e.g. `updateinfo`).
     fn version_metadata(&self, repository: &str, version: i64, kind: &str) -> Result<Option<(String, i64)>> = ops::snapshots::version_metadata;
+    /// A version's installer-tree files (`.treeinfo`, `extra_files.json` and what they name):
+    /// `(path, sha256)`, ordered by path.
+    fn version_installer_tree(&self, repository: &str, version: i64) -> Result<Vec<(String, String)>> = ops::snapshots::version_installer_tree;
     /// Every package of a version, ordered by name, arch and EVR text.
     fn version_packages(&self, repository: &str, version: i64) -> Result<Vec<VersionPackage>> = ops::snapshots::version_packages;
     /// The signature key ids recorded for each package file of a version, by sha256.

@@ -134,6 +134,8 @@ pub struct RpmFile {
     pub gpgkey_fingerprints: Vec<String>,
     #[serde(default)]
     pub repo_gpgcheck: bool,
+    #[serde(default)]
+    pub installer_tree: super::InstallerTree,
 }
 
 #[derive(Debug, Deserialize)]

@@ -244,6 +244,16 @@ impl fmt::Display for DeletedPackages {
     }
 }
 
+/// `rpm.installer_tree`: whether a sync mirrors the upstream's installer tree (`.treeinfo`,
+/// `images/`, the files `extra_files.json` lists) when it has one.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstallerTree {
+    #[default]
+    Auto,
+    Skip,
+}
+
 /// `publish.link`: how exported trees refer to pool files.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -334,6 +344,7 @@ pub struct RpmOptions {
     /// key the sources hold.
     pub gpgkey_fingerprints: Vec<String>,
     pub repo_gpgcheck: bool,
+    pub installer_tree: InstallerTree,
 }
 
 /// `publish.sign`: how repomd.xml gets the mirror's signature.
@@ -1059,6 +1070,7 @@ fn parse_repo(file: &Path, text: &str) -> Result<RepoConfig> {
             gpgkey_fingerprints,
             repo_gpgcheck: raw.rpm.repo_gpgcheck,
             gpgkey_url: raw.rpm.gpgkey_url,
+            installer_tree: raw.rpm.installer_tree,
         },
         filters,
         retention: raw.retention,

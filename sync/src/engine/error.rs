@@ -87,6 +87,19 @@ impl SyncError {
             _ => false,
         }
     }
+
+    /// The upstream does not give this optional file: a local tree without it, or an HTTP
+    /// client error (404, and the 403 that object stores answer for a missing key) other than
+    /// a timeout or rate limit.
+    pub fn is_absent(&self) -> bool {
+        match self {
+            SyncError::Status { status, .. } => {
+                (400..500).contains(status) && !matches!(*status, 408 | 429)
+            }
+            SyncError::Refused { reason, .. } => reason == super::transport::NO_SUCH_FILE,
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T, E = SyncError> = std::result::Result<T, E>;

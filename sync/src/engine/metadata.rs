@@ -10,7 +10,7 @@ use chantal_common::catalogue::{Catalogue, KnownBlob};
 use chantal_common::config::RepoConfig;
 use chantal_common::pool::{Pool, StoredBlob};
 use chantal_common::rpm::decompress::{self, Limits};
-use chantal_common::rpm::repomd::{RepoMdRecord, MAX_METADATA_SIZE};
+use chantal_common::rpm::repomd::RepoMdRecord;
 use chantal_common::rpm::{fragments, href, primary, ChecksumType, ParseError, PrimaryPackage};
 use chantal_common::Error;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -64,7 +64,8 @@ pub fn check_base(repo: &RepoConfig, what: &str, base: Option<&str>) -> Result<(
     }
 }
 
-/// Fetches every listed repodata file that the pool lacks, verifies it, stores and records it.
+/// Fetches every listed file (repodata, or an installer tree's) that the pool lacks, none
+/// larger than `max_size`, verifies it, stores and records it.
 pub async fn fetch_files(
     transport: Arc<Transport>,
     pool: &Pool,
@@ -72,6 +73,7 @@ pub async fn fetch_files(
     repo: &RepoConfig,
     records: &[RepoMdRecord],
     workers: usize,
+    max_size: u64,
 ) -> Result<Vec<MetaFile>> {
     let mut known: HashMap<String, KnownBlob> = HashMap::new();
     let mut by_kind: HashMap<ChecksumType, Vec<String>> = HashMap::new();
@@ -146,7 +148,7 @@ pub async fn fetch_files(
                 let expect = Expect {
                     size: record.size,
                     checksum: record.checksum.clone(),
-                    max_size: MAX_METADATA_SIZE,
+                    max_size,
                 };
                 let d = transport
                     .download(&record.location_href, &part, &mut file, &expect, &|_| {})

@@ -13,6 +13,7 @@ mod retry;
 mod signatures;
 mod spill;
 mod transport;
+mod tree;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,8 +23,9 @@ use chantal_common::catalogue::{
     Catalogue, CommitInput, ContentItem, KnownBlob, LatestState, NevraSize, NewMetadata,
     NewPackage, SyncStatus,
 };
-use chantal_common::config::{Config, Policy, RepoConfig};
+use chantal_common::config::{Config, InstallerTree, Policy, RepoConfig};
 use chantal_common::pool::{Pool, StoredBlob};
+use chantal_common::rpm::repomd::MAX_METADATA_SIZE;
 use chantal_common::rpm::{ChecksumType, PrimaryPackage, RepoMd};
 use chantal_common::tree::{check_layout, Role};
 use chantal_common::Error;
@@ -75,7 +77,12 @@ pub enum Outcome {
     /// `--allow-partial`: a version without the failed packages.
     Partial(i64),
     /// `--dry-run`: what a sync would do; `bytes` is what it would download.
-    DryRun { to_download: usize, in_pool: usize },
+    DryRun {
+        to_download: usize,
+        in_pool: usize,
+        /// Installer tree files it would fetch.
+        tree_files: usize,
+    },
 }
 
 /// What a sync did, for the summary line.
@@ -194,16 +201,7 @@ impl Engine<'_> {
         let upstream = {
             let _phase = tracing::info_span!("fetch").entered();
             let trust = self.load_trust(repo, transport)?;
-            let signer = repo
-                .sign
-                .as_ref()
-                .map(crate::trust::RepoSigner::load)
-                .transpose()
-                .map_err(|reason| SyncError::Sign {
-                    repo: repo.name.clone(),
-                    reason,
-                })?;
-            match self.fetch(repo, repo_id, transport, trust, signer, ledger)? {
+            match self.fetch(repo, repo_id, transport, trust, opts.dry_run, ledger)? {
                 Fetched::UpToDate(report) => return Ok(report),
                 Fetched::Upstream(u) => u,
             }
@@ -217,7 +215,18 @@ impl Engine<'_> {
             self.plan(repo, &upstream, &packages, &previous, opts)?
         };
         if opts.dry_run {
-            let view = PlanView::new(&repo.name, &plan, &previous, opts.plan_detail);
+            let mut view = PlanView::new(&repo.name, &plan, &previous, opts.plan_detail);
+            if let Some(t) = &upstream.tree {
+                view.tree = self
+                    .tree_to_fetch(&t.tree)?
+                    .into_iter()
+                    .map(|f| plan_view::TreeFileView {
+                        path: f.path.clone(),
+                        size: f.size,
+                    })
+                    .collect();
+                view.tree_variants = Some(t.tree.variants.clone());
+            }
             return Ok(Report::dry_run(&plan, view));
         }
         let executed = {
@@ -238,10 +247,19 @@ impl Engine<'_> {
         repo_id: i64,
         transport: &Arc<Transport>,
         trust: Option<Trust>,
-        signer: Option<crate::trust::RepoSigner>,
+        dry_run: bool,
         ledger: &mut Ledger,
     ) -> Result<Fetched> {
         let (catalogue, pool, progress) = (self.catalogue, &self.pool, self.progress);
+        let signer = repo
+            .sign
+            .as_ref()
+            .map(crate::trust::RepoSigner::load)
+            .transpose()
+            .map_err(|reason| SyncError::Sign {
+                repo: repo.name.clone(),
+                reason,
+            })?;
         progress.phase(&format!(
             "metadata: fetching {}",
             transport.url("repodata/repomd.xml")
@@ -258,7 +276,16 @@ impl Engine<'_> {
             }
             _ => None,
         };
-        let settings = settings_fingerprint(repo, trust.as_ref(), signer.as_ref());
+        let found_tree = match repo.rpm.installer_tree {
+            InstallerTree::Auto => self.find_tree(transport)?,
+            InstallerTree::Skip => None,
+        };
+        let mut settings = settings_fingerprint(repo, trust.as_ref(), signer.as_ref());
+        // The tree decides the version as much as repomd.xml does: a changed image with an
+        // unchanged repomd.xml is a new version.
+        if let Some(t) = &found_tree {
+            settings.push_str(&format!(";tree={}", t.fingerprint));
+        }
         ledger.settings = Some(settings.clone());
         let latest = catalogue.latest_state(repo_id)?;
         if latest.version.is_some()
@@ -299,7 +326,11 @@ impl Engine<'_> {
             repo,
             &md.records,
             self.config.download.workers,
+            MAX_METADATA_SIZE,
         ))?;
+        let tree = found_tree
+            .map(|t| self.store_tree(repo, transport, t, dry_run))
+            .transpose()?;
         self.check_cancel()?;
         let have_rows = catalogue.latest_checksums(repo_id)?;
         let parsed = metadata::parse(pool, &files, repo, &have_rows)?;
@@ -326,6 +357,7 @@ impl Engine<'_> {
             key_blob,
             signer,
             files,
+            tree,
             parsed,
         })))
     }
@@ -384,18 +416,29 @@ impl Engine<'_> {
             // The new version's paths as a whole, before anything is fetched: a set that could
             // not be served is refused now, not after the downloads.
             check_layout(
-                draft.entries.iter().map(|e| (e.href, Role::Package)).chain(
-                    std::iter::once("repodata/repomd.xml")
-                        .chain(upstream.repomd_asc.as_ref().map(|_| REPOMD_ASC))
-                        .chain(key_href.as_deref())
-                        .chain(
-                            upstream
-                                .files
-                                .iter()
-                                .map(|f| f.record.location_href.as_str()),
-                        )
-                        .map(|h| (h, Role::Repodata)),
-                ),
+                draft
+                    .entries
+                    .iter()
+                    .map(|e| (e.href, Role::Package))
+                    .chain(
+                        upstream
+                            .tree
+                            .iter()
+                            .flat_map(|t| t.hrefs())
+                            .map(|h| (h, Role::Package)),
+                    )
+                    .chain(
+                        std::iter::once("repodata/repomd.xml")
+                            .chain(upstream.repomd_asc.as_ref().map(|_| REPOMD_ASC))
+                            .chain(key_href.as_deref())
+                            .chain(
+                                upstream
+                                    .files
+                                    .iter()
+                                    .map(|f| f.record.location_href.as_str()),
+                            )
+                            .map(|h| (h, Role::Repodata)),
+                    ),
             )
             .map_err(|message| Error::Layout {
                 repository: repo.name.clone(),
@@ -616,6 +659,10 @@ impl Engine<'_> {
         };
         if let Some(signer) = &upstream.signer {
             self.sign_repomd(repo, repo_id, signer, &mut metadata)?;
+        }
+        // A snapshot keeps the installer tree it was made with.
+        if let Some(t) = &upstream.tree {
+            metadata.extend(t.metadata());
         }
         // The keys clients import travel with the version (a snapshot keeps its keys).
         if let Some(b) = &upstream.key_blob {
@@ -842,6 +889,8 @@ struct Upstream {
     /// `publish.sign`.
     signer: Option<crate::trust::RepoSigner>,
     files: Vec<MetaFile>,
+    /// The installer tree, when upstream has one (and `rpm.installer_tree` is `auto`).
+    tree: Option<tree::Stored>,
     parsed: Parsed,
 }
 
@@ -886,6 +935,7 @@ impl Report {
             outcome: Outcome::DryRun {
                 to_download: c.download,
                 in_pool: c.reuse,
+                tree_files: view.tree.len(),
             },
             added: n(c.added),
             removed: n(c.removed),

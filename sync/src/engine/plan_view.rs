@@ -17,6 +17,21 @@ pub struct PlanView {
     pub packages: Vec<PackageView>,
     /// Packages of the latest version the new one would not hold.
     pub dropped: Vec<PackageView>,
+    /// Installer tree files to fetch (those the pool does not hold).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tree: Vec<TreeFileView>,
+    /// The variants the served `.treeinfo` lists, when upstream has a tree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tree_variants: Option<Vec<String>>,
+}
+
+/// One installer tree file to fetch.
+#[derive(Debug, Clone, Serialize)]
+pub struct TreeFileView {
+    pub path: String,
+    /// As extra_files.json declares it (`.treeinfo` declares no sizes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -86,6 +101,8 @@ impl PlanView {
                     })
                     .collect()
             },
+            tree: Vec::new(),
+            tree_variants: None,
         }
     }
 
@@ -101,6 +118,8 @@ impl PlanView {
             repodata: "upstream".into(),
             packages: Vec::new(),
             dropped: Vec::new(),
+            tree: Vec::new(),
+            tree_variants: None,
         }
     }
 
@@ -125,6 +144,24 @@ impl PlanView {
             ));
         }
         out.push(format!("  repodata  {}", self.repodata));
+        if let Some(variants) = &self.tree_variants {
+            out.push(format!(
+                "  tree      {} installer tree files to fetch; .treeinfo serves {}",
+                self.tree.len(),
+                if variants.is_empty() {
+                    "no variant".to_string()
+                } else {
+                    variants.join(", ")
+                }
+            ));
+            for f in &self.tree {
+                let size = f
+                    .size
+                    .map(|s| format!(" ({})", human_bytes(s)))
+                    .unwrap_or_default();
+                out.push(format!("  fetch     {}{size}", f.path));
+            }
+        }
         if verbose {
             for p in &self.packages {
                 let what = match p.source {

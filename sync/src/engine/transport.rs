@@ -656,12 +656,15 @@ fn read_local(path: &Path, url: &str, max: u64) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| local_err(url, &e))
 }
 
+/// A local tree's answer for a file it does not have.
+pub const NO_SUCH_FILE: &str = "no such file";
+
 /// A local tree's error, as it is: no such file, permission denied... (never retried).
 fn local_err(url: &str, e: &std::io::Error) -> SyncError {
     SyncError::Refused {
         url: url.into(),
         reason: match e.kind() {
-            std::io::ErrorKind::NotFound => "no such file".into(),
+            std::io::ErrorKind::NotFound => NO_SUCH_FILE.into(),
             _ => e.to_string(),
         },
     }

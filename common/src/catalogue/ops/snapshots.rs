@@ -246,6 +246,30 @@ pub fn version_metadata<S: Store>(
     })
 }
 
+/// A version's installer tree: the metadata of kinds `treeinfo` (its description),
+/// `extra_files` (productmd's list of extra files) and `tree` (every file they name).
+pub fn version_installer_tree<S: Store>(
+    s: &S,
+    repository: &str,
+    version: i64,
+) -> Result<Vec<(String, String)>> {
+    s.autocommit(|db| {
+        let order = db.dialect().collate_bytes();
+        db.all(
+            &format!("listing the installer tree of version {version} of {repository}"),
+            &format!(
+                "SELECT m.location_href, m.blob_sha256 FROM repository_metadata m
+                   JOIN repositories r ON r.id = m.repository_id
+                  WHERE r.name = $1 AND m.type IN ('treeinfo', 'extra_files', 'tree') AND {}
+                  ORDER BY m.location_href {order}",
+                in_version("m", "$2")
+            ),
+            &[repository.into(), version.into()],
+            |r| Ok((r.string(0)?, r.string(1)?)),
+        )
+    })
+}
+
 /// Every package of a version, ordered by name, arch and EVR text.
 pub fn version_packages<S: Store>(
     s: &S,

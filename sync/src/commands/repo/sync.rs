@@ -97,6 +97,7 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
                     Outcome::DryRun {
                         to_download,
                         in_pool,
+                        tree_files,
                     } => {
                         let view = match report.plan {
                             Some(view) => *view,
@@ -105,8 +106,13 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
                         if args.format == Format::Json {
                             plans.push(view);
                         } else {
+                            let tree = if tree_files > 0 {
+                                format!(" and {tree_files} installer tree files")
+                            } else {
+                                String::new()
+                            };
                             ctx.say(format!(
-                                "{}: dry run: would be {counts}; would download {to_download} packages ({bytes}), {in_pool} already in the pool; planned {took}",
+                                "{}: dry run: would be {counts}; would download {to_download} packages ({bytes}){tree}, {in_pool} already in the pool; planned {took}",
                                 repo.name
                             ));
                             for line in view.lines(verbose) {

@@ -20,6 +20,40 @@ struct DiffView {
     removed: Vec<String>,
     updated: Vec<Updated>,
     advisories_added: Vec<String>,
+    /// Installer tree files (`.treeinfo`, images...) added, removed or changed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tree: Vec<TreeChange>,
+}
+
+#[derive(Debug, Serialize)]
+struct TreeChange {
+    path: String,
+    /// added, removed or changed
+    change: &'static str,
+}
+
+/// What changed in the installer tree between two versions, by path.
+fn tree_changes(a: Vec<(String, String)>, b: Vec<(String, String)>) -> Vec<TreeChange> {
+    let a: std::collections::BTreeMap<String, String> = a.into_iter().collect();
+    let b: std::collections::BTreeMap<String, String> = b.into_iter().collect();
+    let mut paths: Vec<&String> = a.keys().chain(b.keys()).collect();
+    paths.sort();
+    paths.dedup();
+    paths
+        .into_iter()
+        .filter_map(|p| {
+            let change = match (a.get(p), b.get(p)) {
+                (None, Some(_)) => "added",
+                (Some(_), None) => "removed",
+                (Some(x), Some(y)) if x != y => "changed",
+                _ => return None,
+            };
+            Some(TreeChange {
+                path: p.clone(),
+                change,
+            })
+        })
+        .collect()
 }
 
 /// One side of the comparison: what was asked for, and the version it is.
@@ -81,6 +115,10 @@ fn diff_one(
         .into_iter()
         .filter(|id| !before.contains(id))
         .collect();
+    let tree = tree_changes(
+        catalogue.version_installer_tree(repo, va)?,
+        catalogue.version_installer_tree(repo, vb)?,
+    );
     Ok(DiffView {
         repository: repo.to_string(),
         from: Side {
@@ -105,6 +143,7 @@ fn diff_one(
             })
             .collect(),
         advisories_added,
+        tree,
     })
 }
 
@@ -209,6 +248,14 @@ impl Report for DiffView {
             self.updated.len(),
             self.advisories_added.len()
         )?;
+        if !self.tree.is_empty() {
+            writeln!(
+                out,
+                "{}: installer tree: {} files changed",
+                self.repository,
+                self.tree.len()
+            )?;
+        }
         for a in &self.added {
             writeln!(out, "+ {a}")?;
         }
@@ -228,6 +275,9 @@ impl Report for DiffView {
         }
         for a in &self.advisories_added {
             writeln!(out, "! {a}")?;
+        }
+        for t in &self.tree {
+            writeln!(out, "tree {:<7} {}", t.change, t.path)?;
         }
         Ok(())
     }

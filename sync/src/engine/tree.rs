@@ -1,0 +1,773 @@
+//! Installer trees: `.treeinfo` (productmd's INI format, with or without the legacy
+//! `[general]` section) and `extra_files.json`. Both come from the upstream and are hostile
+//! until checked: every section appears once, every key once per section, every path a file
+//! names stays inside the tree, and every file to fetch has a checksum to verify it against.
+//! The `.treeinfo` served is rewritten to list only the variants this tree serves (those at
+//! `repository = .`), so an installer never follows a path that is not on the mirror.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chantal_common::catalogue::NewMetadata;
+use chantal_common::config::RepoConfig;
+use chantal_common::pool::StoredBlob;
+use chantal_common::rpm::checksum::Checksum;
+use chantal_common::rpm::href;
+use chantal_common::rpm::repomd::RepoMdRecord;
+use chantal_common::Error;
+use sha2::{Digest, Sha256};
+
+use super::error::Result;
+use super::metadata::MetaFile;
+use super::transport::Transport;
+use super::Engine;
+
+/// The names an upstream tree's description may have, in the order they are tried.
+pub const TREEINFO_NAMES: [&str; 2] = [".treeinfo", "treeinfo"];
+/// productmd's list of the tree's other files (EULA, GPL, keys...).
+pub const EXTRA_FILES: &str = "extra_files.json";
+/// Largest `.treeinfo` read (real ones are a few KiB).
+pub const MAX_TREEINFO: u64 = 1 << 20;
+/// Largest `extra_files.json` read.
+pub const MAX_EXTRA_FILES: u64 = 4 << 20;
+/// Largest tree file fetched: RHEL 9's boot.iso is about 1 GiB, install.img under 1 GiB.
+pub const MAX_TREE_FILE: u64 = 4 << 30;
+/// Most files one tree may name.
+const MAX_FILES: usize = 10_000;
+
+/// One file of the tree to fetch and serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeFile {
+    /// Its path below the tree (normalised).
+    pub path: String,
+    pub checksum: Checksum,
+    /// Declared by extra_files.json; `.treeinfo` declares none.
+    pub size: Option<u64>,
+}
+
+/// A parsed, checked tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tree {
+    /// The `.treeinfo` to serve: this tree's variants only.
+    pub served: Vec<u8>,
+    /// Every file to fetch: images, stage2, what `[checksums]` and extra_files.json list.
+    pub files: Vec<TreeFile>,
+    /// Variants served, and those left out (their repository is elsewhere).
+    pub variants: Vec<String>,
+    pub dropped_variants: Vec<String>,
+}
+
+/// One `[section]` of an INI file: its keys in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Section {
+    name: String,
+    entries: Vec<(String, String)>,
+}
+
+impl Section {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn set(&mut self, key: &str, value: String) {
+        if let Some(e) = self.entries.iter_mut().find(|(k, _)| k == key) {
+            e.1 = value;
+        }
+    }
+}
+
+/// Parses INI as productmd writes it (Python's configparser, strict, keys case-sensitive):
+/// `[section]` headers, `key = value` lines, `#` and `;` comments. Duplicate sections and
+/// duplicate keys are errors, as are lines that are neither.
+fn parse_ini(text: &str) -> Result<Vec<Section>, String> {
+    let mut sections: Vec<Section> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim_end_matches('\r');
+        let n = n + 1;
+        if line.contains('\0') {
+            return Err(format!("line {n}: NUL byte"));
+        }
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
+            continue;
+        }
+        if line.starts_with([' ', '\t']) {
+            return Err(format!("line {n}: continuation lines are not accepted"));
+        }
+        if let Some(name) = trimmed.strip_prefix('[') {
+            let name = name
+                .strip_suffix(']')
+                .ok_or_else(|| format!("line {n}: unterminated section header"))?
+                .trim();
+            if name.is_empty() {
+                return Err(format!("line {n}: empty section name"));
+            }
+            if !seen.insert(name.to_string()) {
+                return Err(format!("line {n}: duplicate section [{name}]"));
+            }
+            sections.push(Section {
+                name: name.to_string(),
+                entries: Vec::new(),
+            });
+            continue;
+        }
+        let Some((key, value)) = trimmed.split_once('=') else {
+            return Err(format!("line {n}: expected `key = value`"));
+        };
+        let (key, value) = (key.trim(), value.trim());
+        let section = sections
+            .last_mut()
+            .ok_or_else(|| format!("line {n}: `{key}` before any section"))?;
+        if key.is_empty() {
+            return Err(format!("line {n}: empty key in [{}]", section.name));
+        }
+        if section.get(key).is_some() {
+            return Err(format!(
+                "line {n}: duplicate key `{key}` in [{}]",
+                section.name
+            ));
+        }
+        section.entries.push((key.to_string(), value.to_string()));
+    }
+    Ok(sections)
+}
+
+fn write_ini(sections: &[Section]) -> Vec<u8> {
+    let mut out = String::new();
+    for (i, s) in sections.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&format!("[{}]\n", s.name));
+        for (k, v) in &s.entries {
+            out.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    out.into_bytes()
+}
+
+/// A path the tree names for a file it holds: relative, inside the tree, normalised.
+fn file_path(what: &str, p: &str) -> Result<String, String> {
+    href::check(p).map_err(|e| format!("{what}: {e}"))?;
+    Ok(href::normalize(p).into_owned())
+}
+
+/// A path naming a variant's repository: it may lead outside the tree (another repository,
+/// which is then not served), but it is still a relative path of printable characters.
+fn variant_path(what: &str, p: &str) -> Result<(), String> {
+    if p.starts_with('/') || p.contains('\\') || p.contains("://") {
+        return Err(format!("{what}: {p:?} is not a relative path"));
+    }
+    if p.chars().any(char::is_control) {
+        return Err(format!("{what}: {p:?} contains control characters"));
+    }
+    Ok(())
+}
+
+/// Whether a variant's repository is this tree itself.
+fn is_here(repository: &str) -> bool {
+    href::normalize(repository).is_empty()
+}
+
+fn list(value: Option<&str>) -> Vec<String> {
+    value
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Names that are this module's own: a tree file may not take them (nor live in repodata/).
+fn reserved(path: &str) -> bool {
+    TREEINFO_NAMES.contains(&path)
+        || path == EXTRA_FILES
+        || path == chantal_common::tree::REPODATA_DIR
+        || path.starts_with("repodata/")
+}
+
+/// Parses and checks an upstream `.treeinfo` and, if the upstream has one,
+/// `extra_files.json`; returns what to fetch and the `.treeinfo` to serve.
+pub fn parse(treeinfo: &[u8], extra_files: Option<&[u8]>) -> Result<Tree, String> {
+    let text = std::str::from_utf8(treeinfo).map_err(|_| "not UTF-8 text".to_string())?;
+    let mut sections = parse_ini(text)?;
+    let has = |name: &str| sections.iter().any(|s| s.name == name);
+    if !has("header") && !has("general") {
+        return Err("neither a [header] (productmd) nor a [general] section".into());
+    }
+    // Every file it names, with the checksum [checksums] gives it.
+    let mut checksums: BTreeMap<String, Checksum> = BTreeMap::new();
+    if let Some(s) = sections.iter().find(|s| s.name == "checksums") {
+        for (k, v) in &s.entries {
+            let path = file_path("[checksums]", k)?;
+            let (kind, value) = v
+                .split_once(':')
+                .ok_or_else(|| format!("[checksums] {k}: {v:?} is not `type:hex`"))?;
+            let sum = Checksum::new(kind, value).map_err(|e| format!("[checksums] {k}: {e}"))?;
+            if checksums.insert(path.clone(), sum).is_some() {
+                return Err(format!("[checksums] lists {path} twice"));
+            }
+        }
+    }
+    let mut named: BTreeSet<String> = BTreeSet::new();
+    for s in &sections {
+        let files: Vec<&str> = if s.name.starts_with("images-") {
+            s.entries.iter().map(|(_, v)| v.as_str()).collect()
+        } else if s.name == "stage2" {
+            s.entries
+                .iter()
+                .filter(|(k, _)| k == "mainimage" || k == "instimage")
+                .map(|(_, v)| v.as_str())
+                .collect()
+        } else {
+            continue;
+        };
+        for f in files {
+            named.insert(file_path(&format!("[{}]", s.name), f)?);
+        }
+    }
+    let mut files = Vec::new();
+    for path in &named {
+        let sum = checksums.get(path).ok_or_else(|| {
+            format!("{path} has no checksum in [checksums]: it cannot be verified")
+        })?;
+        files.push(TreeFile {
+            path: path.clone(),
+            checksum: sum.clone(),
+            size: None,
+        });
+    }
+    for (path, sum) in &checksums {
+        // Repodata is the repository's own (and chantal may write its own): not a tree file,
+        // and not listed in the served file, whose checksums must hold for what is served.
+        if !named.contains(path) && !path.starts_with("repodata/") {
+            files.push(TreeFile {
+                path: path.clone(),
+                checksum: sum.clone(),
+                size: None,
+            });
+        }
+    }
+    if let Some(json) = extra_files {
+        for f in parse_extra_files(json)? {
+            match files.iter().find(|t| t.path == f.path) {
+                Some(t) if t.checksum.kind == f.checksum.kind && t.checksum != f.checksum => {
+                    return Err(format!(
+                        "{}: extra_files.json and [checksums] disagree on its checksum",
+                        f.path
+                    ))
+                }
+                Some(_) => {}
+                None => files.push(f),
+            }
+        }
+    }
+    if files.len() > MAX_FILES {
+        return Err(format!("names {} files (at most {MAX_FILES})", files.len()));
+    }
+    if let Some(f) = files.iter().find(|f| reserved(&f.path)) {
+        return Err(format!("{} is not a tree file's name", f.path));
+    }
+
+    // Variants: those whose repository is this tree are served, the others left out.
+    let listed = sections
+        .iter()
+        .find(|s| s.name == "tree")
+        .map(|s| list(s.get("variants")))
+        .unwrap_or_default();
+    let (mut kept, mut dropped) = (Vec::new(), Vec::new());
+    for v in &listed {
+        let section = sections
+            .iter()
+            .find(|s| s.name == format!("variant-{v}"))
+            .ok_or_else(|| format!("[tree] lists variant {v} without a [variant-{v}] section"))?;
+        for key in [
+            "repository",
+            "packages",
+            "source_repository",
+            "source_packages",
+        ] {
+            if let Some(p) = section.get(key) {
+                variant_path(&format!("[variant-{v}] {key}"), p)?;
+            }
+        }
+        if section.get("repository").is_some_and(is_here) {
+            kept.push(v.clone());
+        } else {
+            dropped.push(v.clone());
+        }
+    }
+    for s in &sections {
+        if s.name.starts_with("addon-") || s.name.starts_with("variant-") {
+            for key in ["repository", "packages"] {
+                if let Some(p) = s.get(key) {
+                    variant_path(&format!("[{}] {key}", s.name), p)?;
+                }
+            }
+        }
+    }
+    let keep_section = |s: &Section| {
+        if let Some(v) = s.name.strip_prefix("variant-") {
+            return kept.iter().any(|k| k == v);
+        }
+        if s.name.starts_with("addon-") {
+            // [addon-<variant>-<addon>]: served only with its variant, and only from here.
+            let parent = s.get("parent").map(String::from).or_else(|| {
+                s.name
+                    .strip_prefix("addon-")
+                    .and_then(|r| r.split('-').next())
+                    .map(String::from)
+            });
+            return parent.is_some_and(|p| kept.contains(&p))
+                && s.get("repository").is_some_and(is_here);
+        }
+        true
+    };
+    let served_addons: Vec<String> = sections
+        .iter()
+        .filter(|s| s.name.starts_with("addon-") && keep_section(s))
+        .filter_map(|s| s.get("uid").or(s.get("id")).map(String::from))
+        .collect();
+    // The legacy [general] names one variant and its paths (productmd writes the first in
+    // sorted order, whichever repository it is in): it must name a served one.
+    let first_kept = kept.first().and_then(|v| {
+        sections
+            .iter()
+            .find(|s| s.name == format!("variant-{v}"))
+            .map(|s| {
+                (
+                    v.clone(),
+                    s.get("repository").unwrap_or(".").to_string(),
+                    s.get("packages").map(String::from),
+                )
+            })
+    });
+    sections.retain(keep_section);
+    for s in &mut sections {
+        if s.name == "general" {
+            if s.get("variants").is_some() {
+                s.set("variants", kept.join(","));
+            }
+            let named = s.get("variant").map(String::from);
+            if named.is_some_and(|v| !kept.contains(&v)) {
+                if let Some((v, repository, packages)) = &first_kept {
+                    s.set("variant", v.clone());
+                    s.set("repository", repository.clone());
+                    if let Some(p) = packages {
+                        s.set("packagedir", p.clone());
+                    }
+                }
+            }
+            if s.get("repository").is_some_and(|r| !is_here(r)) {
+                s.set("repository", ".".into());
+            }
+        } else if s.name == "tree" {
+            s.set("variants", kept.join(","));
+        } else if s.name.starts_with("variant-") {
+            if let Some(addons) = s.get("addons").map(|a| list(Some(a))) {
+                let left: Vec<String> = addons
+                    .into_iter()
+                    .filter(|a| served_addons.iter().any(|s| s == a || s.ends_with(a)))
+                    .collect();
+                s.set("addons", left.join(","));
+            }
+        } else if s.name == "checksums" {
+            s.entries
+                .retain(|(k, _)| !href::normalize(k).starts_with("repodata/"));
+        }
+    }
+    Ok(Tree {
+        served: write_ini(&sections),
+        files,
+        variants: kept,
+        dropped_variants: dropped,
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct ExtraFiles {
+    data: Vec<ExtraFile>,
+}
+
+#[derive(serde::Deserialize)]
+struct ExtraFile {
+    file: String,
+    size: Option<u64>,
+    checksums: BTreeMap<String, String>,
+}
+
+/// The files extra_files.json lists, each with its strongest checksum.
+fn parse_extra_files(json: &[u8]) -> Result<Vec<TreeFile>, String> {
+    let doc: ExtraFiles =
+        serde_json::from_slice(json).map_err(|e| format!("extra_files.json: {e}"))?;
+    let mut out: Vec<TreeFile> = Vec::new();
+    for f in doc.data {
+        let path = file_path("extra_files.json", &f.file)?;
+        if let Some(size) = f.size.filter(|s| *s > MAX_TREE_FILE) {
+            return Err(format!(
+                "extra_files.json: {path} declares {size} bytes (at most {MAX_TREE_FILE})"
+            ));
+        }
+        let checksum = ["sha512", "sha384", "sha256", "sha224", "sha1"]
+            .iter()
+            .find_map(|k| f.checksums.get(*k).map(|v| Checksum::new(k, v)))
+            .ok_or_else(|| format!("extra_files.json: {path} has no usable checksum"))?
+            .map_err(|e| format!("extra_files.json: {path}: {e}"))?;
+        if out.iter().any(|t| t.path == path) {
+            return Err(format!("extra_files.json lists {path} twice"));
+        }
+        out.push(TreeFile {
+            path,
+            checksum,
+            size: f.size,
+        });
+    }
+    Ok(out)
+}
+
+/// The upstream's installer tree, fetched and checked; nothing of it is stored yet.
+pub(super) struct Found {
+    /// The name the upstream gave its description (`.treeinfo`, else `treeinfo`).
+    name: &'static str,
+    tree: Tree,
+    extra_files: Option<Vec<u8>>,
+    /// Over upstream's `.treeinfo` and `extra_files.json`: when it changes, the next version
+    /// differs even if repomd.xml did not.
+    pub fingerprint: String,
+}
+
+/// The installer tree of the version being made, in the pool.
+pub(super) struct Stored {
+    treeinfo: StoredBlob,
+    extra_files: Option<StoredBlob>,
+    files: Vec<MetaFile>,
+    /// Every file the tree names (on a dry run, only these are known).
+    pub tree: Tree,
+}
+
+impl Stored {
+    /// Every path the tree adds to the version.
+    pub fn hrefs(&self) -> impl Iterator<Item = &str> {
+        TREEINFO_NAMES
+            .iter()
+            .copied()
+            .chain(self.extra_files.as_ref().map(|_| EXTRA_FILES))
+            .chain(self.tree.files.iter().map(|f| f.path.as_str()))
+    }
+
+    /// The version's metadata rows for the tree: the served description under both names an
+    /// installer may ask for, extra_files.json as upstream wrote it, and every file.
+    pub fn metadata(&self) -> Vec<NewMetadata> {
+        let row = |kind: &str, blob: &StoredBlob, href: &str| NewMetadata {
+            kind: kind.into(),
+            blob_sha256: blob.sha256.clone(),
+            location_href: href.into(),
+        };
+        let mut rows: Vec<NewMetadata> = TREEINFO_NAMES
+            .iter()
+            .map(|name| row("treeinfo", &self.treeinfo, name))
+            .collect();
+        rows.extend(
+            self.extra_files
+                .as_ref()
+                .map(|b| row("extra_files", b, EXTRA_FILES)),
+        );
+        rows.extend(
+            self.files
+                .iter()
+                .map(|f| row("tree", &f.blob, &f.record.location_href)),
+        );
+        rows
+    }
+}
+
+impl Engine<'_> {
+    /// Fetches and checks the upstream's `.treeinfo` (else `treeinfo`) and its
+    /// `extra_files.json`; None if the upstream has no tree.
+    pub(super) fn find_tree(&self, transport: &Transport) -> Result<Option<Found>> {
+        let mut found = None;
+        for name in TREEINFO_NAMES {
+            match self.rt.block_on(transport.get_bytes(name, MAX_TREEINFO)) {
+                Ok(bytes) => {
+                    found = Some((name, bytes));
+                    break;
+                }
+                Err(e) if e.is_absent() => tracing::debug!("no {name} upstream: {e}"),
+                Err(e) => return Err(e),
+            }
+        }
+        let Some((name, treeinfo)) = found else {
+            return Ok(None);
+        };
+        let extra_files = match self
+            .rt
+            .block_on(transport.get_bytes(EXTRA_FILES, MAX_EXTRA_FILES))
+        {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.is_absent() => None,
+            Err(e) => return Err(e),
+        };
+        let tree = parse(&treeinfo, extra_files.as_deref()).map_err(|message| Error::Metadata {
+            file: transport.url(name),
+            message: format!("installer tree refused: {message}"),
+        })?;
+        let mut h = Sha256::new();
+        h.update(&treeinfo);
+        h.update([0]);
+        h.update(extra_files.as_deref().unwrap_or_default());
+        tracing::info!(
+            "installer tree: {name}, {} files, variants served: {}{}",
+            tree.files.len(),
+            if tree.variants.is_empty() {
+                "none".to_string()
+            } else {
+                tree.variants.join(", ")
+            },
+            if tree.dropped_variants.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (left out, their repository is elsewhere: {})",
+                    tree.dropped_variants.join(", ")
+                )
+            }
+        );
+        Ok(Some(Found {
+            name,
+            tree,
+            extra_files,
+            fingerprint: hex::encode(h.finalize()),
+        }))
+    }
+
+    /// Stores the served description and extra_files.json, and fetches every file the tree
+    /// names into the pool, verified (on a dry run, nothing is fetched).
+    pub(super) fn store_tree(
+        &self,
+        repo: &RepoConfig,
+        transport: &Arc<Transport>,
+        found: Found,
+        dry_run: bool,
+    ) -> Result<Stored> {
+        let treeinfo = self.store(&found.tree.served, found.name)?;
+        let extra_files = found
+            .extra_files
+            .as_deref()
+            .map(|b| self.store(b, EXTRA_FILES))
+            .transpose()?;
+        let files = if dry_run {
+            Vec::new()
+        } else {
+            let records: Vec<RepoMdRecord> = found
+                .tree
+                .files
+                .iter()
+                .map(|f| RepoMdRecord {
+                    kind: "tree".into(),
+                    location_href: f.path.clone(),
+                    location_base: None,
+                    checksum: f.checksum.clone(),
+                    open_checksum: None,
+                    size: f.size,
+                    open_size: None,
+                    timestamp: None,
+                })
+                .collect();
+            self.progress
+                .phase(&format!("installer tree: fetching {} files", records.len()));
+            self.rt.block_on(super::metadata::fetch_files(
+                transport.clone(),
+                &self.pool,
+                self.catalogue,
+                repo,
+                &records,
+                self.config.download.workers,
+                MAX_TREE_FILE,
+            ))?
+        };
+        Ok(Stored {
+            treeinfo,
+            extra_files,
+            files,
+            tree: found.tree,
+        })
+    }
+
+    /// The tree files a sync would fetch: those the pool does not hold.
+    pub(super) fn tree_to_fetch<'t>(&self, tree: &'t Tree) -> Result<Vec<&'t TreeFile>> {
+        let mut out = Vec::new();
+        for f in &tree.files {
+            let known = self
+                .catalogue
+                .resolve_known(f.checksum.kind, &[f.checksum.value.as_str()])?;
+            let held = known
+                .get(&f.checksum.value)
+                .is_some_and(|k| self.pool.absolute(&k.path).is_file());
+            if !held {
+                out.push(f);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const SHA_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const SHA_C: &str = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
+
+    /// A BaseOS tree as productmd writes it, with AppStream in another repository.
+    fn baseos() -> String {
+        format!(
+            "[checksums]\nimages/install.img = sha256:{SHA_A}\nimages/pxeboot/vmlinuz = sha256:{SHA_B}\n\
+             images/pxeboot/initrd.img = sha256:{SHA_C}\nrepodata/repomd.xml = sha256:{SHA_A}\n\n\
+             [general]\n; WARNING.0 = as productmd writes it: the first variant, wherever it is\narch = x86_64\nfamily = Rocky Linux\n\
+             name = Rocky Linux 9\npackagedir = ../../AppStream/x86_64/os/Packages\nplatforms = x86_64,xen\n\
+             repository = ../../AppStream/x86_64/os\ntimestamp = 1700000000\nvariant = AppStream\nvariants = AppStream,BaseOS\nversion = 9\n\n\
+             [header]\ntype = productmd.treeinfo\nversion = 1.2\n\n\
+             [images-x86_64]\ninitrd = images/pxeboot/initrd.img\nkernel = images/pxeboot/vmlinuz\n\n\
+             [images-xen]\ninitrd = images/pxeboot/initrd.img\nkernel = images/pxeboot/vmlinuz\n\n\
+             [release]\nname = Rocky Linux\nshort = Rocky\nversion = 9\n\n\
+             [stage2]\nmainimage = images/install.img\n\n\
+             [tree]\narch = x86_64\nbuild_timestamp = 1700000000\nplatforms = x86_64,xen\nvariants = AppStream,BaseOS\n\n\
+             [variant-AppStream]\nid = AppStream\nname = AppStream\npackages = ../../AppStream/x86_64/os/Packages\n\
+             repository = ../../AppStream/x86_64/os\ntype = variant\nuid = AppStream\n\n\
+             [variant-BaseOS]\nid = BaseOS\nname = BaseOS\npackages = Packages\nrepository = .\ntype = variant\nuid = BaseOS\n"
+        )
+    }
+
+    #[test]
+    fn a_real_layout_serves_its_own_variant_and_fetches_every_image_once() {
+        let t = parse(baseos().as_bytes(), None).unwrap();
+        let paths: Vec<&str> = t.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "images/install.img",
+                "images/pxeboot/initrd.img",
+                "images/pxeboot/vmlinuz"
+            ]
+        );
+        assert_eq!(t.variants, ["BaseOS"]);
+        assert_eq!(t.dropped_variants, ["AppStream"]);
+        let served = String::from_utf8(t.served).unwrap();
+        assert!(served.contains("variants = BaseOS\n"), "{served}");
+        assert!(served.contains("variant = BaseOS\n"), "{served}");
+        assert!(!served.contains("AppStream"), "{served}");
+        assert!(!served.contains("repodata/repomd.xml"), "{served}");
+        assert!(served.contains(&format!("images/install.img = sha256:{SHA_A}")));
+        // What is served parses again, to itself.
+        let again = parse(served.as_bytes(), None).unwrap();
+        assert_eq!(String::from_utf8(again.served).unwrap(), served);
+    }
+
+    #[test]
+    fn extra_files_are_fetched_with_their_strongest_checksum() {
+        let json = format!(
+            r#"{{"header": {{"type": "productmd.extra_files", "version": "1.1"}},
+               "data": [{{"file": "EULA", "size": 10, "checksums": {{"md5": "00", "sha256": "{SHA_B}"}}}},
+                        {{"file": "RPM-GPG-KEY-Rocky-9", "size": 3, "checksums": {{"sha256": "{SHA_C}"}}}}]}}"#
+        );
+        let t = parse(baseos().as_bytes(), Some(json.as_bytes())).unwrap();
+        let eula = t.files.iter().find(|f| f.path == "EULA").unwrap();
+        assert_eq!((eula.checksum.value.as_str(), eula.size), (SHA_B, Some(10)));
+        assert!(t.files.iter().any(|f| f.path == "RPM-GPG-KEY-Rocky-9"));
+    }
+
+    #[test]
+    fn hostile_trees_are_refused_with_the_reason() {
+        let base = baseos();
+        let cases: Vec<(String, &str)> = vec![
+            (
+                base.replace("mainimage = images/install.img", "mainimage = /etc/shadow"),
+                "absolute",
+            ),
+            (
+                base.replace(
+                    "kernel = images/pxeboot/vmlinuz\n\n[images-xen]",
+                    "kernel = images/../../../vmlinuz\n\n[images-xen]",
+                ),
+                "'..'",
+            ),
+            (
+                base.replace(
+                    "mainimage = images/install.img",
+                    "mainimage = images\\install.img",
+                ),
+                "outside",
+            ),
+            (
+                base.replace(
+                    "mainimage = images/install.img",
+                    "mainimage = images/in\0stall.img",
+                ),
+                "NUL",
+            ),
+            (
+                format!("{base}\n[stage2]\nmainimage = x\n"),
+                "duplicate section",
+            ),
+            (
+                base.replace("[stage2]\n", "[stage2]\nmainimage = images/other.img\n"),
+                "duplicate key",
+            ),
+            (
+                base.replace(
+                    &format!("images/install.img = sha256:{SHA_A}\n"),
+                    "images/install.img = sha256:00\n",
+                ),
+                "not a sha256 checksum",
+            ),
+            (
+                base.replace(&format!("images/install.img = sha256:{SHA_A}\n"), ""),
+                "has no checksum",
+            ),
+            (
+                base.replace(
+                    "repository = ../../AppStream/x86_64/os",
+                    "repository = /srv/appstream",
+                ),
+                "not a relative path",
+            ),
+            (
+                base.replace(
+                    "variants = AppStream,BaseOS",
+                    "variants = AppStream,BaseOS,Ghost",
+                ),
+                "without a [variant-Ghost] section",
+            ),
+            (
+                format!("{base}\n[images-evil]\ntreeinfo = .treeinfo\n[checksums-x]\n"),
+                "has no checksum",
+            ),
+            ("[random]\nx = y\n".to_string(), "neither a [header]"),
+        ];
+        for (text, why) in cases {
+            let err = parse(text.as_bytes(), None).unwrap_err();
+            assert!(err.contains(why), "expected {why:?}, got {err:?}");
+        }
+        let big = format!(
+            r#"{{"data": [{{"file": "huge.img", "size": {}, "checksums": {{"sha256": "{SHA_A}"}}}}]}}"#,
+            MAX_TREE_FILE + 1
+        );
+        let err = parse(baseos().as_bytes(), Some(big.as_bytes())).unwrap_err();
+        assert!(err.contains("declares"), "{err}");
+        let escaping =
+            format!(r#"{{"data": [{{"file": "../x", "checksums": {{"sha256": "{SHA_A}"}}}}]}}"#);
+        assert!(parse(baseos().as_bytes(), Some(escaping.as_bytes())).is_err());
+        let own = base.replace(
+            &format!("images/install.img = sha256:{SHA_A}\n"),
+            &format!("images/install.img = sha256:{SHA_A}\nextra_files.json = sha256:{SHA_A}\n"),
+        );
+        let err = parse(own.as_bytes(), None).unwrap_err();
+        assert!(err.contains("not a tree file's name"), "{err}");
+    }
+}
