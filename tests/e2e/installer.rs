@@ -341,3 +341,38 @@ fn installer_tree_skip_mirrors_the_repository_alone() {
         .ok();
     assert!(!err.contains("installer tree"), "{err}");
 }
+
+/// A tree whose extra_files.json claims a package's path is refused with the layout check,
+/// before any image is requested (an HTTP upstream, so the requests can be seen).
+#[test]
+fn a_tree_file_at_a_package_path_is_refused_before_any_image_is_fetched() {
+    let env = Env::new();
+    let up = upstream_dir();
+    let pkgs = synth_pkgs(2, 512);
+    synthetic_repo(up.path(), &pkgs, SynthOptions::default());
+    write_tree(up.path(), 1);
+    let href = pkgs[0].href();
+    std::fs::write(
+        up.path().join("extra_files.json"),
+        format!(
+            r#"{{"data": [{{"file": "{href}", "size": {}, "checksums": {{"sha256": "{}"}}}}]}}"#,
+            pkgs[0].data.len(),
+            sha256(&pkgs[0].data)
+        ),
+    )
+    .unwrap();
+    let server = chantal_tests::http::HttpServer::start(up.path());
+    env.repo("b", &server.url(""), "");
+    env.chantal(&["init"]).ok();
+    let err = env.chantal(&["repo", "sync", "--repo-id", "b"]).fails();
+    assert!(
+        err.contains("refusing to publish") && err.contains(&href),
+        "{err}"
+    );
+    let requested: Vec<String> = server.requests().iter().map(|r| r.path.clone()).collect();
+    assert!(
+        !requested.iter().any(|p| p.starts_with("/images/")),
+        "{requested:?}"
+    );
+    assert_eq!(env.latest("b"), None);
+}

@@ -198,10 +198,10 @@ impl Engine<'_> {
         opts: SyncOptions,
         ledger: &mut Ledger,
     ) -> Result<Report> {
-        let upstream = {
+        let mut upstream = {
             let _phase = tracing::info_span!("fetch").entered();
             let trust = self.load_trust(repo, transport)?;
-            match self.fetch(repo, repo_id, transport, trust, opts.dry_run, ledger)? {
+            match self.fetch(repo, repo_id, transport, trust, ledger)? {
                 Fetched::UpToDate(report) => return Ok(report),
                 Fetched::Upstream(u) => u,
             }
@@ -231,6 +231,9 @@ impl Engine<'_> {
         }
         let executed = {
             let _phase = tracing::info_span!("download").entered();
+            if let Some(t) = upstream.tree.as_mut() {
+                self.fetch_tree_files(repo, transport, t)?;
+            }
             self.execute(repo, &upstream, &plan, transport, ledger)?
         };
         let _phase = tracing::info_span!("commit").entered();
@@ -247,7 +250,6 @@ impl Engine<'_> {
         repo_id: i64,
         transport: &Arc<Transport>,
         trust: Option<Trust>,
-        dry_run: bool,
         ledger: &mut Ledger,
     ) -> Result<Fetched> {
         let (catalogue, pool, progress) = (self.catalogue, &self.pool, self.progress);
@@ -328,9 +330,8 @@ impl Engine<'_> {
             self.config.download.workers,
             MAX_METADATA_SIZE,
         ))?;
-        let tree = found_tree
-            .map(|t| self.store_tree(repo, transport, t, dry_run))
-            .transpose()?;
+        // Its files are fetched with the packages, once the version's layout is checked.
+        let tree = found_tree.map(|t| self.store_tree(t)).transpose()?;
         self.check_cancel()?;
         let have_rows = catalogue.latest_checksums(repo_id)?;
         let parsed = metadata::parse(pool, &files, repo, &have_rows)?;

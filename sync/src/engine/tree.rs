@@ -545,57 +545,58 @@ impl Engine<'_> {
         }))
     }
 
-    /// Stores the served description and extra_files.json, and fetches every file the tree
-    /// names into the pool, verified (on a dry run, nothing is fetched).
-    pub(super) fn store_tree(
-        &self,
-        repo: &RepoConfig,
-        transport: &Arc<Transport>,
-        found: Found,
-        dry_run: bool,
-    ) -> Result<Stored> {
+    /// Stores the served description and extra_files.json (small); the files they name are
+    /// fetched by [`Engine::fetch_tree_files`].
+    pub(super) fn store_tree(&self, found: Found) -> Result<Stored> {
         let treeinfo = self.store(&found.tree.served, found.name)?;
         let extra_files = found
             .extra_files
             .as_deref()
             .map(|b| self.store(b, EXTRA_FILES))
             .transpose()?;
-        let files = if dry_run {
-            Vec::new()
-        } else {
-            let records: Vec<RepoMdRecord> = found
-                .tree
-                .files
-                .iter()
-                .map(|f| RepoMdRecord {
-                    kind: "tree".into(),
-                    location_href: f.path.clone(),
-                    location_base: None,
-                    checksum: f.checksum.clone(),
-                    open_checksum: None,
-                    size: f.size,
-                    open_size: None,
-                    timestamp: None,
-                })
-                .collect();
-            self.progress
-                .phase(&format!("installer tree: fetching {} files", records.len()));
-            self.rt.block_on(super::metadata::fetch_files(
-                transport.clone(),
-                &self.pool,
-                self.catalogue,
-                repo,
-                &records,
-                self.config.download.workers,
-                MAX_TREE_FILE,
-            ))?
-        };
         Ok(Stored {
             treeinfo,
             extra_files,
-            files,
+            files: Vec::new(),
             tree: found.tree,
         })
+    }
+
+    /// Fetches every file the tree names that the pool lacks, verified, in parallel, and
+    /// resumable like repodata.
+    pub(super) fn fetch_tree_files(
+        &self,
+        repo: &RepoConfig,
+        transport: &Arc<Transport>,
+        stored: &mut Stored,
+    ) -> Result<()> {
+        let records: Vec<RepoMdRecord> = stored
+            .tree
+            .files
+            .iter()
+            .map(|f| RepoMdRecord {
+                kind: "tree".into(),
+                location_href: f.path.clone(),
+                location_base: None,
+                checksum: f.checksum.clone(),
+                open_checksum: None,
+                size: f.size,
+                open_size: None,
+                timestamp: None,
+            })
+            .collect();
+        self.progress
+            .phase(&format!("installer tree: {} files", records.len()));
+        stored.files = self.rt.block_on(super::metadata::fetch_files(
+            transport.clone(),
+            &self.pool,
+            self.catalogue,
+            repo,
+            &records,
+            self.config.download.workers,
+            MAX_TREE_FILE,
+        ))?;
+        Ok(())
     }
 
     /// The tree files a sync would fetch: those the pool does not hold.
