@@ -111,7 +111,8 @@ http {
     sendfile on;
     client_body_temp_path $QS/nginx/body; proxy_temp_path $QS/nginx/proxy;
     fastcgi_temp_path $QS/nginx/fastcgi; uwsgi_temp_path $QS/nginx/uwsgi; scgi_temp_path $QS/nginx/scgi;
-    server { listen 127.0.0.1:$PORT; root $MNT; }
+    # The shipped site, with only listen and root changed.
+$(sed -e "s|listen 80;|listen 127.0.0.1:$PORT;|" -e "s|root /srv/chantal;|root $MNT;|" contrib/nginx/chantal.conf)
 }
 CONF
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
