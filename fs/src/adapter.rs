@@ -40,19 +40,24 @@ pub const PASSTHROUGH_MIN_SIZE: u64 = 0;
 
 pub struct ChantalFs {
     view: Arc<View>,
-    open: OpenFiles<BackingId>,
+    open: Arc<OpenFiles<BackingId>>,
     /// Whether the kernel accepted FUSE passthrough (reads then bypass this daemon).
     passthrough: AtomicBool,
     passthrough_min_size: u64,
 }
 
 impl ChantalFs {
+    /// The open-file bookkeeping, for the shutdown to see what still needs the daemon.
+    pub fn open_files(&self) -> Arc<OpenFiles<BackingId>> {
+        Arc::clone(&self.open)
+    }
+
     /// `passthrough_min_size`: files at least this large are read with passthrough when the
     /// kernel offers it.
     pub fn new(view: Arc<View>, passthrough_min_size: u64) -> ChantalFs {
         ChantalFs {
             view,
-            open: OpenFiles::default(),
+            open: Arc::default(),
             passthrough: AtomicBool::new(false),
             passthrough_min_size,
         }

@@ -63,7 +63,8 @@ const REFRESH: Duration = Duration::from_secs(1);
 /// since until then such a client (nginx stats every request) sees the previous version.
 const REINVALIDATE: Duration = Duration::from_millis(100);
 /// After SIGTERM the mount is detached at once (new opens fail, open files keep working);
-/// the daemon serves the open files this long at most, then exits.
+/// the daemon serves the files read through it this long at most, then exits. Files opened
+/// with passthrough need no daemon: the kernel reads them from the pool file to the end.
 const DRAIN: Duration = Duration::from_secs(30);
 
 fn main() -> ExitCode {
@@ -123,12 +124,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     // hold up the lookups and opens of another client (measured on a 2-core virtual machine
     // without halt polling: 4 beat 1 and 2; with halt polling 2 beat 4).
     mount.n_threads = Some(usize::from(cli.threads));
-    let session = fuser::spawn_mount(
-        adapter::ChantalFs::new(Arc::clone(&view), cli.passthrough_min_size),
-        &cli.mountpoint,
-        &mount,
-    )
-    .map_err(|e| anyhow::anyhow!("cannot mount {}: {e}", cli.mountpoint.display()))?;
+    let fs = adapter::ChantalFs::new(Arc::clone(&view), cli.passthrough_min_size);
+    let open_files = fs.open_files();
+    let session = fuser::spawn_mount(fs, &cli.mountpoint, &mount)
+        .map_err(|e| anyhow::anyhow!("cannot mount {}: {e}", cli.mountpoint.display()))?;
     tracing::info!(
         "serving {} (request threads: {})",
         cli.mountpoint.display(),
@@ -200,7 +199,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     }
     detach(&cli.mountpoint)?;
     // The session ends when the kernel drops the detached mount: when its last open file is
-    // closed. A second signal, or the drain time, ends the wait.
+    // closed. The wait also ends when no open file needs the daemon (nginx keeps files open
+    // between requests: waiting for them would stop every restart for the whole drain time),
+    // on a second signal, or after the drain time.
     let deadline = std::time::Instant::now() + DRAIN;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop_on_signal = Arc::clone(&stop);
@@ -210,15 +211,22 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         }
     });
     while !session.guard.is_finished()
+        && open_files.counts().1 > 0
         && std::time::Instant::now() < deadline
         && !stop.load(std::sync::atomic::Ordering::SeqCst)
     {
         std::thread::sleep(Duration::from_millis(50));
     }
     handle.close();
-    if !session.guard.is_finished() {
+    let (passthrough, through_daemon) = open_files.counts();
+    if !session.guard.is_finished() && through_daemon > 0 {
         tracing::warn!(
-            "files under {} are still open: exiting anyway (their readers get an error)",
+            "{through_daemon} files read through the daemon are still open under {}: exiting anyway (their readers get an error)",
+            cli.mountpoint.display()
+        );
+    } else if !session.guard.is_finished() && passthrough > 0 {
+        tracing::info!(
+            "exiting: the {passthrough} files still open under {} read straight from the pool",
             cli.mountpoint.display()
         );
     }

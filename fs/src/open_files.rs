@@ -106,7 +106,8 @@ impl<B> OpenFiles<B> {
         }
     }
 
-    /// Inodes with a backing id, and daemon-read handles (for tests and logs).
+    /// Inodes with a backing id, and daemon-read handles. Only the latter need the daemon:
+    /// a passthrough open reads the pool file through the kernel, daemon or not.
     pub fn counts(&self) -> (usize, usize) {
         (self.backings.lock().len(), self.files.lock().len())
     }

@@ -243,7 +243,8 @@ fn nginx_follows_a_chantal_fs_restart_and_the_commit_made_meanwhile() {
     let mut client = Client::connect(&nginx);
     fetch_all(&mut client, &v1);
 
-    // SIGTERM detaches the mount; nginx still holds the old daemon's files, so it drains.
+    // SIGTERM detaches the mount; nginx still holds the old daemon's files (read through the
+    // kernel, so the old daemon may exit at once).
     let old = mount.child.take().unwrap();
     let kill = |pid: u32| {
         std::process::Command::new("kill")
@@ -257,11 +258,55 @@ fn nginx_follows_a_chantal_fs_restart_and_the_commit_made_meanwhile() {
     env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
     mount.respawn(&env, ready);
     fetch_all(&mut client, &v2);
-    // A second signal ends the old daemon's drain at once: its files are gone for good.
+    // Once the old daemon is gone (a second signal would end a drain), nothing fails.
     kill(old.id());
     let mut old = old;
     assert!(old.wait().unwrap().success());
     fetch_all(&mut client, &v2);
+}
+
+/// SIGTERM while nginx keeps files open: with passthrough the daemon exits at once and the
+/// open files read on; a file read through the daemon holds it until it is closed.
+#[test]
+fn a_stop_waits_only_for_files_read_through_the_daemon() {
+    let env = Env::new();
+    let up = upstream_dir();
+    let pkgs = synth_pkgs(1, 64 * 1024);
+    synthetic_repo(up.path(), &pkgs, SynthOptions::default());
+    env.repo("r", &format!("file://{}", up.path().display()), "");
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    let ready = "r/latest/repodata/repomd.xml";
+    for (args, waits) in [
+        (&[][..], false),
+        (&["--passthrough-min-size", "1048576"][..], true),
+    ] {
+        let mut mount = Mount::start_with(&env, ready, args);
+        let passthrough = mount.log().contains("reads: FUSE passthrough");
+        let path = mount.path().join("r/latest").join(pkgs[0].href());
+        let mut open = std::fs::File::open(&path).unwrap();
+        let mut child = mount.child.take().unwrap();
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        chantal_tests::mount::wait_for("the detach", || !mount.mounted());
+        std::thread::sleep(Duration::from_millis(500));
+        let exited = child.try_wait().unwrap().is_some();
+        if passthrough {
+            assert_eq!(exited, !waits, "{args:?}: {}", mount.log());
+        }
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut open, &mut data).unwrap();
+        assert!(
+            data == pkgs[0].data,
+            "{args:?}: the open file reads to the end"
+        );
+        drop(open);
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+        assert!(!mount.log().contains("WARN"), "{}", mount.log());
+    }
 }
 
 /// Through env/<env> (the kernel keeps a link's target, since nginx follows the link on every
