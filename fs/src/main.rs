@@ -192,7 +192,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let handle = signals.handle();
     if let Some(sig) = signals.forever().next() {
         tracing::info!(
-            "signal {sig}: detaching {} (open files are served up to {} s more)",
+            "signal {sig}: detaching {} (files open through the daemon are served up to {} s more)",
             cli.mountpoint.display(),
             DRAIN.as_secs()
         );
@@ -226,7 +226,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         );
     } else if !session.guard.is_finished() && passthrough > 0 {
         tracing::info!(
-            "exiting: the {passthrough} files still open under {} read straight from the pool",
+            "exiting: what is still open under {} ({passthrough} files) reads straight from the pool",
             cli.mountpoint.display()
         );
     }
