@@ -131,9 +131,11 @@ impl Filesystem for ChantalFs {
         // on a stacked file system) gets the plain read path.
         // Listings carry attributes, so `ls -l` of a big Packages/ is not a lookup per entry.
         let _ = config.add_capabilities(InitFlags::FUSE_DO_READDIRPLUS);
-        // A client reaching files through env/<env> (nginx stats every request) would otherwise
-        // cost a READLINK each time; the daemon invalidates a link when its environment moves.
-        let _ = config.add_capabilities(InitFlags::FUSE_CACHE_SYMLINKS);
+        // Environment links are deliberately not cached by the kernel (FUSE_CACHE_SYMLINKS):
+        // a promotion must switch every repository's link in the same instant, and the kernel
+        // can only be told to forget cached links one after another (a reader then saw one
+        // repository promoted and the next not). Each READLINK comes here, where one refresh
+        // switches them all.
         let ok = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
             && config.set_max_stack_depth(2).is_ok();
         self.passthrough.store(ok, Ordering::Relaxed);

@@ -309,9 +309,9 @@ fn a_stop_waits_only_for_files_read_through_the_daemon() {
     }
 }
 
-/// Through env/<env> (the kernel keeps a link's target, since nginx follows the link on every
-/// request): a promotion is served from the next requests on, as fast as latest follows a
-/// commit.
+/// Through env/<env>: a promotion is served from the next requests on, as fast as latest
+/// follows a commit, and a client that read the previous snapshot's repomd.xml still finds
+/// what it names.
 #[test]
 fn nginx_through_an_environment_link_follows_a_promotion() {
     let env = Env::new();
@@ -320,10 +320,17 @@ fn nginx_through_an_environment_link_follows_a_promotion() {
     env.write("conf.d/00-environments.yaml", "environments: [prod]\n");
     env.repo("r", &format!("file://{}", up.path().display()), "");
     env.chantal(&["init"]).ok();
-    let mut repomds = Vec::new();
+    let (mut repomds, mut primaries) = (Vec::new(), Vec::new());
     for (k, name) in ["s1", "s2"].iter().enumerate() {
         synthetic_repo(up.path(), &pkgs[..=k], SynthOptions::default());
         repomds.push(std::fs::read(up.path().join("repodata/repomd.xml")).unwrap());
+        let primary = std::fs::read_dir(up.path().join("repodata"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .find(|n| n.ends_with("-primary.xml.gz"))
+            .unwrap();
+        let bytes = std::fs::read(up.path().join("repodata").join(&primary)).unwrap();
+        primaries.push((format!("repodata/{primary}"), bytes));
         env.chantal(&[
             "repo",
             "sync",
@@ -390,4 +397,12 @@ fn nginx_through_an_environment_link_follows_a_promotion() {
         old_after.is_none_or(|t| t <= FRESH),
         "s1 was still served {old_after:?} after the promotion"
     );
+    // A client that read s1's repomd.xml just before finds what it names, for the grace
+    // period, as under latest/; s2's own files are there too.
+    for (href, bytes) in [&primaries[0], &primaries[1]] {
+        assert!(
+            client.get(&format!("/r/env/prod/{href}")) == (200, bytes.clone()),
+            "{href} through env/prod/ after the promotion"
+        );
+    }
 }

@@ -182,6 +182,10 @@ struct State {
     /// Versions that were latest until recently: still reachable under `latest/` until the
     /// deadline, so a client that read the old repomd.xml gets the files it names.
     retiring: Vec<(String, i64, Instant)>,
+    /// (repo, version an environment now points at, version it pointed at, until): after a
+    /// promotion, a client that read the previous snapshot's repomd.xml through `env/<env>/`
+    /// still finds that snapshot's files there until the deadline, as under `latest/`.
+    env_retiring: Vec<(String, i64, i64, Instant)>,
     /// Names given out in each repository's `latest/` (the kernel may hold entries for them)
     /// since latest last moved.
     latest_names: HashMap<String, BTreeSet<String>>,
@@ -203,7 +207,8 @@ const OUTAGE_REMINDER: Duration = Duration::from_secs(60);
 pub struct Invalidations {
     /// `(directory inode, name)` entries that now mean something else.
     pub entries: Vec<(u64, String)>,
-    /// Environment links that now point elsewhere (the kernel keeps a link's target).
+    /// Environment links that now point elsewhere (the kernel keeps their attributes: the
+    /// size is the target's length).
     pub links: Vec<u64>,
 }
 
@@ -256,6 +261,7 @@ impl View {
                     .unwrap_or(std::num::NonZeroUsize::MIN),
             ),
             retiring: Vec::new(),
+            env_retiring: Vec::new(),
             latest_names: HashMap::new(),
             outage: None,
         };
@@ -329,6 +335,7 @@ impl View {
         repos.retain(|_, r| r.latest.is_some() || !r.snapshots.is_empty());
         let deadline = now + self.grace;
         let mut invalidate = Invalidations::default();
+        let mut moved = Vec::new();
         for (name, new) in &repos {
             if let Some(old) = st.repos.get(name) {
                 for (env, target) in &old.environments {
@@ -336,6 +343,13 @@ impl View {
                         if let Some(ino) = st.fixed.get(&Fixed::EnvLink(name.clone(), env.clone()))
                         {
                             invalidate.links.push(*ino);
+                        }
+                        let was = old.snapshots.get(target);
+                        let is = new.environments.get(env).and_then(|t| new.snapshots.get(t));
+                        if let (Some(was), Some(is)) = (was, is) {
+                            if was != is {
+                                moved.push((name.clone(), *is, *was, deadline));
+                            }
                         }
                     }
                 }
@@ -357,6 +371,8 @@ impl View {
             }
         }
         st.retiring.retain(|(_, _, until)| *until > now);
+        st.env_retiring.extend(moved);
+        st.env_retiring.retain(|(_, _, _, until)| *until > now);
         st.repos = repos;
         invalidate
     }
@@ -563,16 +579,19 @@ impl View {
             if let Some(child) = n.tree.lookup(n.index, name) {
                 return Self::node_attr(&n.tree, n.base, child, Cache::Long);
             }
-            if n.latest {
-                if let Some(dir) = n.tree.path(n.index) {
-                    let path = if dir.is_empty() {
-                        name.to_string()
-                    } else {
-                        format!("{dir}/{name}")
-                    };
-                    if let Some(a) = self.latest_fallback(&mut st, &n.repo, n.version, &path)? {
-                        return Ok(a);
-                    }
+            if let Some(dir) = n.tree.path(n.index) {
+                let path = if dir.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{dir}/{name}")
+                };
+                let found = if n.latest {
+                    self.latest_fallback(&mut st, &n.repo, n.version, &path)?
+                } else {
+                    self.env_fallback(&mut st, &n.repo, n.version, &path)?
+                };
+                if let Some(a) = found {
+                    return Ok(a);
                 }
             }
             return Err(ViewError::NotFound);
@@ -671,6 +690,44 @@ impl View {
             let (tree, base) = self.tree(st, repo, v, true)?;
             if let Some(node) = tree.resolve(path) {
                 // A file of another version answers this name only for now.
+                return Self::node_attr(&tree, base, node, Cache::Short).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// `path` in the versions environments pointed at until a promotion moved them to
+    /// `version` (within the grace period), so that `env/<env>/` serves a client that read
+    /// the previous snapshot's repomd.xml the files it names. A miss in a snapshot's tree
+    /// otherwise stays a miss: a name it does not hold is found only in that window, and only
+    /// by lookup (listings show the snapshot as it is).
+    fn env_fallback(
+        &self,
+        st: &mut MutexGuard<'_, State>,
+        repo: &str,
+        version: i64,
+        path: &str,
+    ) -> Result<Option<Attr>, ViewError> {
+        let now = self.clock.now();
+        let mut previous: Vec<i64> = st
+            .env_retiring
+            .iter()
+            .rev()
+            .filter(|(r, to, _, until)| r == repo && *to == version && *until > now)
+            .map(|(_, _, from, _)| *from)
+            .filter(|from| *from != version)
+            .collect();
+        previous.dedup();
+        for v in previous {
+            if !st
+                .repos
+                .get(repo)
+                .is_some_and(|r| r.versions.contains_key(&v))
+            {
+                continue;
+            }
+            let (tree, base) = self.tree(st, repo, v, false)?;
+            if let Some(node) = tree.resolve(path) {
                 return Self::node_attr(&tree, base, node, Cache::Short).map(Some);
             }
         }

@@ -398,6 +398,69 @@ fn environments_are_symlinks_to_snapshots_that_move_in_one_refresh() {
 }
 
 #[test]
+fn after_a_promotion_the_previous_snapshot_is_found_through_the_new_one_for_the_grace() {
+    let f = Fixture::new(8);
+    f.source.publish(
+        "r",
+        1,
+        vec![
+            leaf("repodata/old-primary.xml.gz", 1),
+            leaf("Packages/a-1.rpm", 1),
+        ],
+    );
+    f.source.snapshot("r", "s1", 1);
+    f.source.publish(
+        "r",
+        2,
+        vec![
+            leaf("repodata/new-primary.xml.gz", 2),
+            leaf("Packages/a-2.rpm", 2),
+        ],
+    );
+    f.source.snapshot("r", "s2", 2);
+    f.source.promote("r", "prod", "s1");
+    f.view.refresh();
+    // Before any promotion moved an environment, a snapshot holds only its own files.
+    assert_eq!(
+        f.resolve("r/snapshots/s2/Packages/a-1.rpm"),
+        Err(ViewError::NotFound)
+    );
+    f.source.promote("r", "prod", "s2");
+    f.view.refresh();
+    // A client that read s1's repomd.xml through env/prod/ (now ../snapshots/s2) still gets
+    // what it names, for the grace period; listings show s2 as it is.
+    let old = f
+        .resolve("r/snapshots/s2/repodata/old-primary.xml.gz")
+        .unwrap();
+    assert_eq!((old.size, old.cache), (1, Cache::Short));
+    assert_eq!(
+        old,
+        f.resolve("r/snapshots/s1/repodata/old-primary.xml.gz")
+            .map(|a| Attr {
+                cache: Cache::Short,
+                ..a
+            })
+            .unwrap()
+    );
+    assert_eq!(
+        f.resolve("r/snapshots/s2/Packages/a-1.rpm").unwrap().size,
+        1
+    );
+    assert_eq!(f.list("r/snapshots/s2/Packages", 10).unwrap(), ["a-2.rpm"]);
+    assert_eq!(
+        f.resolve("r/snapshots/s2/Packages/none.rpm"),
+        Err(ViewError::NotFound)
+    );
+    f.clock.advance(Duration::from_secs(601));
+    f.view.refresh();
+    assert_eq!(
+        f.resolve("r/snapshots/s2/Packages/a-1.rpm"),
+        Err(ViewError::NotFound),
+        "after the grace period s2 is only itself"
+    );
+}
+
+#[test]
 fn versions_and_points_in_time() {
     use crate::source::MEMORY_EPOCH;
     let f = Fixture::new(8);
