@@ -66,6 +66,9 @@ const REINVALIDATE: Duration = Duration::from_millis(100);
 /// the daemon serves the files read through it this long at most, then exits. Files opened
 /// with passthrough need no daemon: the kernel reads them from the pool file to the end.
 const DRAIN: Duration = Duration::from_secs(30);
+/// ... and at least this long, so requests already under way when the mount was detached (an
+/// open resolving its path) are answered.
+const SETTLE: Duration = Duration::from_millis(200);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -210,8 +213,9 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             stop_on_signal.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     });
+    let settle = std::time::Instant::now() + SETTLE;
     while !session.guard.is_finished()
-        && open_files.counts().1 > 0
+        && (open_files.counts().1 > 0 || std::time::Instant::now() < settle)
         && std::time::Instant::now() < deadline
         && !stop.load(std::sync::atomic::Ordering::SeqCst)
     {
