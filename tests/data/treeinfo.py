@@ -2,11 +2,17 @@
 
   treeinfo.py make DIR    writes DIR/.treeinfo for the images under DIR (checksums computed),
                           with variant BaseOS served from the tree and AppStream elsewhere
+  treeinfo.py extra DIR FILE...
+                          writes DIR/extra_files.json (as pungi does, through productmd)
+                          listing FILE... below DIR
   treeinfo.py check FILE  loads and validates FILE; prints the variants it lists, as JSON
 """
+import hashlib
 import json
+import os
 import sys
 
+import productmd.extra_files as xf
 import productmd.treeinfo as ti
 
 IMAGES = {
@@ -48,5 +54,16 @@ def check(path):
     print(json.dumps(sorted(t.variants)))
 
 
+def extra(root, *files):
+    ef = xf.ExtraFiles()
+    for f in files:
+        with open(os.path.join(root, f), "rb") as fh:
+            data = fh.read()
+        ef.add("BaseOS", "x86_64", "BaseOS/x86_64/os/" + f, size=len(data),
+               checksums={"sha256": hashlib.sha256(data).hexdigest()})
+    with open(os.path.join(root, "extra_files.json"), "w") as out:
+        ef.dump_for_tree(out, "BaseOS", "x86_64", "BaseOS/x86_64/os/")
+
+
 if __name__ == "__main__":
-    {"make": make, "check": check}[sys.argv[1]](sys.argv[2])
+    {"make": make, "check": check, "extra": extra}[sys.argv[1]](*sys.argv[2:])

@@ -43,8 +43,8 @@ fn sha256(data: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(data))
 }
 
-/// Writes the images (seeded: another seed changes them), `.treeinfo` through productmd, and
-/// `extra_files.json` with EULA and a key file.
+/// Writes the images (seeded: another seed changes them), and through productmd `.treeinfo` and
+/// `extra_files.json` (EULA and a key file).
 fn write_tree(dir: &Path, seed: u64) {
     for (i, (path, len)) in IMAGES.iter().enumerate() {
         let p = dir.join(path);
@@ -52,23 +52,10 @@ fn write_tree(dir: &Path, seed: u64) {
         std::fs::write(&p, random_bytes(*len, seed * 100 + i as u64)).unwrap();
     }
     productmd(&["make", dir.to_str().unwrap()]);
-    let mut data = Vec::new();
     for (name, text) in [("EULA", "the EULA\n"), ("RPM-GPG-KEY-test", "a key\n")] {
         std::fs::write(dir.join(name), text).unwrap();
-        data.push(format!(
-            r#"{{"file": "{name}", "size": {}, "checksums": {{"sha256": "{}"}}}}"#,
-            text.len(),
-            sha256(text.as_bytes())
-        ));
     }
-    std::fs::write(
-        dir.join("extra_files.json"),
-        format!(
-            r#"{{"header": {{"version": "1.0"}}, "data": [{}]}}"#,
-            data.join(", ")
-        ),
-    )
-    .unwrap();
+    productmd(&["extra", dir.to_str().unwrap(), "EULA", "RPM-GPG-KEY-test"]);
 }
 
 fn served_files() -> Vec<&'static str> {
