@@ -150,7 +150,7 @@ fn a_version_that_cannot_be_served_is_refused_and_the_previous_latest_stays_serv
 #[test]
 fn hrefs_are_literal_paths_fetched_exactly_as_dnf_fetches_them() {
     use chantal_tests::dnf::download;
-    use chantal_tests::nginx::{Nginx, NginxOptions};
+    use chantal_tests::nginx::Nginx;
     // The upstream is /repo on the server; a secret lies beside it.
     let root = upstream_dir();
     let repo = root.path().join("repo");
@@ -226,13 +226,7 @@ fn hrefs_are_literal_paths_fetched_exactly_as_dnf_fetches_them() {
         std::fs::read(&served).unwrap(),
         std::fs::read(test_rpm("hello-1.1-1.noarch.rpm")).unwrap()
     );
-    let nginx = Nginx::start(
-        mount.path(),
-        &NginxOptions {
-            plain: true,
-            ..Default::default()
-        },
-    );
+    let nginx = Nginx::shipped(mount.path());
     let dest = tempfile::tempdir().unwrap();
     let got = download(&nginx.url("/lit/latest"), "hello", dest.path());
     assert_eq!(got.file_name().unwrap(), literal);

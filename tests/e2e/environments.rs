@@ -338,7 +338,7 @@ fn a_promotion_that_cannot_move_every_repository_moves_none() {
 fn chantal_fs_serves_env_links_that_switch_together_and_dnf_reads_through_them() {
     use chantal_tests::dnf::repoquery;
     use chantal_tests::mount::{wait_for, Mount};
-    use chantal_tests::nginx::{Nginx, NginxOptions};
+    use chantal_tests::nginx::Nginx;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
@@ -449,13 +449,7 @@ fn chantal_fs_serves_env_links_that_switch_together_and_dnf_reads_through_them()
     assert!(switched > 0, "no pass saw the new set ({passes} passes)");
 
     // dnf through nginx on env/prod/ sees the promoted set.
-    let nginx = Nginx::start(
-        &root,
-        &NginxOptions {
-            plain: true,
-            ..Default::default()
-        },
-    );
+    let nginx = Nginx::shipped(&root);
     let set = repoquery(&nginx.url("/baseos/env/prod"), "x86_64");
     assert_eq!(set, ["hello-0:1.0-1.noarch", "hello-0:1.1-1.noarch"]);
     // Point in time: at/ lists when latest changed; the first instant serves version 1, at

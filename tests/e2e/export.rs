@@ -42,7 +42,7 @@ fn publish_yaml(root: &Path, extra: &str) -> String {
 
 #[test]
 fn exports_hardlinks_that_nginx_serves_to_dnf_and_equal_chantal_fs() {
-    use chantal_tests::nginx::{Nginx, NginxOptions};
+    use chantal_tests::nginx::Nginx;
     let upstream = upstream_dir();
     up(
         upstream.path(),
@@ -108,13 +108,7 @@ fn exports_hardlinks_that_nginx_serves_to_dnf_and_equal_chantal_fs() {
     assert_eq!(kept, 2, "the previous tree stays for the grace period");
 
     // nginx -> dnf: exactly the expected sets.
-    let nginx = Nginx::start(
-        &publ,
-        &NginxOptions {
-            plain: true,
-            ..Default::default()
-        },
-    );
+    let nginx = Nginx::shipped(&publ);
     assert_eq!(
         repoquery(&nginx.url("/r/"), "x86_64"),
         ["hello-0:1.1-1.noarch", "lib-0:1.0-1.x86_64"]

@@ -251,7 +251,7 @@ fn updateinfo(advisories: &[(&str, &str)]) -> String {
 #[test]
 fn nginx_serves_latest_and_a_snapshot_to_dnf() {
     use chantal_tests::dnf::{advisories, download, groups};
-    use chantal_tests::nginx::{Nginx, NginxOptions};
+    use chantal_tests::nginx::Nginx;
     use chantal_tests::repo::{createrepo_with, COMPS};
     let upstream = upstream_dir();
     let rpms = |names: &[&str]| names.iter().map(|n| test_rpm(n)).collect::<Vec<_>>();
@@ -283,13 +283,7 @@ fn nginx_serves_latest_and_a_snapshot_to_dnf() {
     ])
     .ok();
     let mut mount = Mount::start(&env, "web/latest/repodata/repomd.xml");
-    let nginx = Nginx::start(
-        mount.path(),
-        &NginxOptions {
-            plain: true,
-            ..Default::default()
-        },
-    );
+    let nginx = Nginx::shipped(mount.path());
     // The next sync moves latest on; the snapshot stays where it was.
     createrepo_with(
         upstream.path(),

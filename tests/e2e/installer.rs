@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use chantal_tests::mount::Mount;
-use chantal_tests::nginx::{Client, Nginx, NginxOptions};
+use chantal_tests::nginx::{Client, Nginx};
 use chantal_tests::repo::{random_bytes, synth_pkgs, synthetic_repo, upstream_dir, SynthOptions};
 use chantal_tests::Env;
 
@@ -127,13 +127,7 @@ fn a_tree_is_mirrored_served_byte_identical_and_lists_only_its_own_variants() {
     ])
     .ok();
     let mount = Mount::start(env, "baseos/latest/repodata/repomd.xml");
-    let nginx = Nginx::start(
-        mount.path(),
-        &NginxOptions {
-            plain: true,
-            ..Default::default()
-        },
-    );
+    let nginx = Nginx::shipped(mount.path());
     let mut client = Client::connect(&nginx);
     for root in ["/baseos/latest", "/baseos/snapshots/s1"] {
         for path in served_files() {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chantal_tests::mount::Mount;
-use chantal_tests::nginx::{Client, Nginx, NginxOptions};
+use chantal_tests::nginx::{Client, Nginx};
 use chantal_tests::repo::{synth_pkgs, synthetic_repo, upstream_dir, SynthOptions, SynthPkg};
 use chantal_tests::Env;
 
@@ -36,13 +36,7 @@ fn repomd_through_nginx_follows_every_commit_within_a_fifth_of_a_second() {
     env.chantal(&["init"]).ok();
     env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
     let mount = Mount::start(&env, "r/latest/repodata/repomd.xml");
-    let nginx = Nginx::start(
-        mount.path(),
-        &NginxOptions {
-            plain: true,
-            ..Default::default()
-        },
-    );
+    let nginx = Nginx::shipped(mount.path());
     let path = "/r/latest/repodata/repomd.xml";
     assert_eq!(
         Client::connect(&nginx).get(path),
@@ -136,13 +130,7 @@ fn small_files_stay_in_the_page_cache_and_large_ones_read_the_pool_file() {
         "r/latest/repodata/repomd.xml",
         &["--passthrough-min-size", "1048576"],
     );
-    let nginx = Nginx::start(
-        mount.path(),
-        &NginxOptions {
-            plain: true,
-            ..Default::default()
-        },
-    );
+    let nginx = Nginx::shipped(mount.path());
     let mut client = Client::connect(&nginx);
     for p in [&small, &large] {
         let (status, body) = client.get(&format!("/r/latest/{}", p.href()));
@@ -164,13 +152,7 @@ fn small_files_stay_in_the_page_cache_and_large_ones_read_the_pool_file() {
     // A second nginx: nothing kept open from the first requests.
     drop(client);
     drop(nginx);
-    let nginx = Nginx::start(
-        mount.path(),
-        &NginxOptions {
-            plain: true,
-            ..Default::default()
-        },
-    );
+    let nginx = Nginx::shipped(mount.path());
     let mut client = Client::connect(&nginx);
     let (_, body) = client.get(&format!("/r/latest/{}", small.href()));
     assert!(
@@ -221,13 +203,7 @@ fn nginx_follows_a_chantal_fs_restart_and_the_commit_made_meanwhile() {
     env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
     let ready = "r/latest/repodata/repomd.xml";
     let mut mount = Mount::start(&env, ready);
-    let nginx = Nginx::start(
-        mount.path(),
-        &NginxOptions {
-            plain: true,
-            ..Default::default()
-        },
-    );
+    let nginx = Nginx::shipped(mount.path());
     let fetch_all = |client: &mut Client, pkgs: &[SynthPkg]| {
         let repomd = std::fs::read(up.path().join("repodata/repomd.xml")).unwrap();
         assert!(
@@ -354,13 +330,7 @@ fn nginx_through_an_environment_link_follows_a_promotion() {
     ])
     .ok();
     let mount = Mount::start(&env, "r/env/prod/repodata/repomd.xml");
-    let nginx = Nginx::start(
-        mount.path(),
-        &NginxOptions {
-            plain: true,
-            ..Default::default()
-        },
-    );
+    let nginx = Nginx::shipped(mount.path());
     let mut client = Client::connect(&nginx);
     let path = "/r/env/prod/repodata/repomd.xml";
     for _ in 0..50 {

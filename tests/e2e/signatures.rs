@@ -507,7 +507,7 @@ fn dnf_install(stanza: &str, id: &str, name: &str) -> std::process::Output {
 #[test]
 fn dnf_checks_the_served_keys_and_the_mirrors_repomd_signature_from_latest_and_a_snapshot() {
     use chantal_tests::mount::{wait_for, Mount};
-    use chantal_tests::nginx::{Nginx, NginxOptions};
+    use chantal_tests::nginx::Nginx;
     let env = initialised();
     let vendor = GpgKey::new("vendor", "rsa2048");
     let mirror = GpgKey::new("mirror", "rsa2048");
@@ -563,13 +563,7 @@ fn dnf_checks_the_served_keys_and_the_mirrors_repomd_signature_from_latest_and_a
         assert!(mount.path().join("r/latest").join(f).is_file(), "{f}");
         assert!(mount.path().join("r/snapshots/s").join(f).is_file(), "{f}");
     }
-    let nginx = Nginx::start(
-        mount.path(),
-        &NginxOptions {
-            plain: true,
-            ..Default::default()
-        },
-    );
+    let nginx = Nginx::shipped(mount.path());
     let base = nginx.url("");
     for (snapshot, id) in [(None, "r"), (Some("s"), "r-s")] {
         let mut args = vec!["repo", "client-config", "--repo-id", "r"];

@@ -248,6 +248,17 @@ impl Client {
 }
 
 impl Nginx {
+    /// Plain HTTP with the shipped site, serving `root` (what the mirror runs).
+    pub fn shipped(root: &Path) -> Nginx {
+        Nginx::start(
+            root,
+            &NginxOptions {
+                plain: true,
+                ..Default::default()
+            },
+        )
+    }
+
     pub fn start(root: &Path, opts: &NginxOptions) -> Nginx {
         let certs = certs();
         let dir = tempfile::Builder::new()

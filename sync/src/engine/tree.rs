@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chantal_common::catalogue::NewMetadata;
 use chantal_common::config::RepoConfig;
 use chantal_common::pool::StoredBlob;
-use chantal_common::rpm::checksum::Checksum;
+use chantal_common::rpm::checksum::{Checksum, ChecksumType};
 use chantal_common::rpm::href;
 use chantal_common::rpm::repomd::RepoMdRecord;
 use chantal_common::Error;
@@ -601,19 +601,28 @@ impl Engine<'_> {
 
     /// The tree files a sync would fetch: those the pool does not hold.
     pub(super) fn tree_to_fetch<'t>(&self, tree: &'t Tree) -> Result<Vec<&'t TreeFile>> {
-        let mut out = Vec::new();
+        // One query per checksum type, not per file.
+        let mut by_kind: BTreeMap<&str, (ChecksumType, Vec<&str>)> = BTreeMap::new();
         for f in &tree.files {
-            let known = self
-                .catalogue
-                .resolve_known(f.checksum.kind, &[f.checksum.value.as_str()])?;
-            let held = known
-                .get(&f.checksum.value)
-                .is_some_and(|k| self.pool.absolute(&k.path).is_file());
-            if !held {
-                out.push(f);
-            }
+            by_kind
+                .entry(f.checksum.kind.as_str())
+                .or_insert((f.checksum.kind, Vec::new()))
+                .1
+                .push(f.checksum.value.as_str());
         }
-        Ok(out)
+        let mut known = std::collections::HashMap::new();
+        for (kind, values) in by_kind.into_values() {
+            known.extend(self.catalogue.resolve_known(kind, &values)?);
+        }
+        Ok(tree
+            .files
+            .iter()
+            .filter(|f| {
+                !known
+                    .get(&f.checksum.value)
+                    .is_some_and(|k| self.pool.absolute(&k.path).is_file())
+            })
+            .collect())
     }
 }
 
