@@ -357,3 +357,37 @@ fn a_tree_file_at_a_package_path_is_refused_before_any_image_is_fetched() {
     );
     assert_eq!(env.latest("b"), None);
 }
+
+/// A server error on `.treeinfo` fails the sync (the tree may still be there: a version
+/// without it would drop it), with one line naming the URL; a 403 for it, as object stores
+/// answer for a missing key, means no tree.
+#[test]
+fn a_server_error_on_the_tree_fails_the_sync_and_a_403_means_no_tree() {
+    use chantal_tests::http::{Fault, HttpServer};
+    let env = Env::new();
+    let up = upstream_dir();
+    synthetic_repo(up.path(), &synth_pkgs(2, 512), SynthOptions::default());
+    write_tree(up.path(), 1);
+    let server = HttpServer::start(up.path());
+    env.download("  retries: 0\n");
+    env.repo("b", &server.url(""), "");
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "b"]).ok();
+    let v1 = env.latest("b").unwrap();
+    write_tree(up.path(), 2);
+    server.fail_always("/.treeinfo", Some(Fault::Status(503)));
+    let run = env.chantal(&["repo", "sync", "--repo-id", "b"]);
+    let err = run.fails();
+    assert_eq!(run.code(), Some(1), "{err}");
+    assert!(
+        err.lines().any(|l| l.starts_with("chantal: error: b: ")
+            && l.contains(&server.url("/.treeinfo"))
+            && l.contains("HTTP 503")),
+        "{err}"
+    );
+    assert_eq!(env.latest("b"), Some(v1), "nothing committed");
+    server.fail_always("/.treeinfo", Some(Fault::Status(403)));
+    server.fail_always("/treeinfo", Some(Fault::Status(403)));
+    env.chantal(&["repo", "sync", "--repo-id", "b"]).ok();
+    assert_eq!(env.latest("b"), Some(v1 + 1), "a version without the tree");
+}
