@@ -20,6 +20,14 @@ if ! "$PRODUCTMD_VENV/bin/python" -c 'import productmd.treeinfo' 2>/dev/null; th
 fi
 export CHANTAL_TEST_PYTHON="$PRODUCTMD_VENV/bin/python"
 
+log "self-contained tree"
+# Everything the tests and benchmarks read is in the repository (tests/fixtures/): a clone has
+# nothing beside it, so no file may reach for a directory next to the checkout. (CI machines
+# happen to have one, which hid such references once.)
+if grep -rnIE --exclude-dir=target --exclude-dir=.git '\.\./shared' . >&2; then
+    echo "the lines above refer to a directory outside the repository: carry the data in tests/fixtures/" >&2
+    exit 1
+fi
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "crate boundaries"

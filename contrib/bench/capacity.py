@@ -3,14 +3,14 @@
 pool and catalogue a mirror of RHEL 9 BaseOS + AppStream + EPEL 9 needs with 24 monthly
 snapshots.
 
-Measured from ../shared/fixtures/cs9: AppStream's package count and sizes (primary.xml), and
+Measured from tests/fixtures/cs9: AppStream's package count and sizes (primary.xml), and
 how many bytes of packages it gained per month (build times of the packages it lists: CS9 keeps
 every version, so a month's new builds are what a monthly sync downloads). BaseOS's package
 count comes from its filelists.xml (the fixture has no BaseOS primary), its sizes from
 AppStream's mean. EPEL 9 is not in the fixtures: its shape (package count, mean size, monthly
 churn) is an assumption, printed as such.
 
-usage: capacity.py [FIXTURES]   (default: ../shared/fixtures beside the project)"""
+usage: capacity.py [FIXTURES]   (default: tests/fixtures of the project)"""
 import datetime
 import glob
 import gzip
@@ -19,7 +19,7 @@ import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FIX = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "../../../shared/fixtures")
+FIX = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "../../tests/fixtures")
 MONTHS = 24
 GiB = 1 << 30
 

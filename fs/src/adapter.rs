@@ -28,6 +28,8 @@ const SHORT_TTL: Duration = Duration::from_secs(1);
 const LATEST_TTL: Duration = Duration::from_secs(10);
 /// ... and what never changes (names and attributes inside a version).
 const LONG_TTL: Duration = Duration::from_secs(3600);
+/// ... and the entries of `env/<env>/`, which the kernel must not keep (see [`Cache::Never`]).
+const NO_TTL: Duration = Duration::ZERO;
 
 /// Files at least this large are read with FUSE passthrough (when the kernel offers it),
 /// smaller ones through the daemon and the mount's page cache. By default every file: first
@@ -122,6 +124,7 @@ fn ttl(a: &Attr) -> &'static Duration {
         Cache::Short => &SHORT_TTL,
         Cache::Latest => &LATEST_TTL,
         Cache::Long => &LONG_TTL,
+        Cache::Never => &NO_TTL,
     }
 }
 
@@ -131,11 +134,6 @@ impl Filesystem for ChantalFs {
         // on a stacked file system) gets the plain read path.
         // Listings carry attributes, so `ls -l` of a big Packages/ is not a lookup per entry.
         let _ = config.add_capabilities(InitFlags::FUSE_DO_READDIRPLUS);
-        // Environment links are deliberately not cached by the kernel (FUSE_CACHE_SYMLINKS):
-        // a promotion must switch every repository's link in the same instant, and the kernel
-        // can only be told to forget cached links one after another (a reader then saw one
-        // repository promoted and the next not). Each READLINK comes here, where one refresh
-        // switches them all.
         let ok = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
             && config.set_max_stack_depth(2).is_ok();
         self.passthrough.store(ok, Ordering::Relaxed);

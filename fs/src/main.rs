@@ -14,8 +14,9 @@ use chantal_fs::view::{self, View};
 use clap::Parser;
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-/// Serve every repository's latest version and snapshots as a read-only file system:
-/// MOUNTPOINT/<repo>/latest/ and MOUNTPOINT/<repo>/snapshots/<name>/.
+/// Serve every repository's versions as a read-only file system: MOUNTPOINT/<repo>/latest/,
+/// snapshots/<name>/, env/<env>/ (the snapshot an environment points at), versions/<N>/ and
+/// at/<YYYYMMDDTHHMMSSZ> (the version latest at that instant, UTC).
 #[derive(Debug, Parser)]
 #[command(name = "chantal-fs", version, max_term_width = 100)]
 struct Cli {
@@ -179,13 +180,6 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             {
                 // ENOENT: the kernel held no such entry; nothing to forget.
                 let _ = notifier.inval_entry(fuser::INodeNo(*parent), std::ffi::OsStr::new(name));
-            }
-            for ino in fresh
-                .links
-                .iter()
-                .chain(due.iter().flat_map(|i| i.links.iter()))
-            {
-                let _ = notifier.inval_inode(fuser::INodeNo(*ino), 0, 0);
             }
             if !fresh.is_empty() {
                 again.push((now + REINVALIDATE, fresh));

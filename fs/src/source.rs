@@ -19,8 +19,8 @@ pub struct Listing {
     pub repositories: Vec<(String, Option<i64>)>,
     /// Every snapshot: (repository, name, version).
     pub snapshots: Vec<(String, String, i64)>,
-    /// Where each environment points: (repository, environment, snapshot name).
-    pub environments: Vec<(String, String, String)>,
+    /// Where each environment points: (repository, environment, the version of its snapshot).
+    pub environments: Vec<(String, String, i64)>,
     /// Every version the catalogue holds: (repository, number, commit time in seconds since
     /// the epoch, UTC), for `versions/` and `at/`.
     pub versions: Vec<(String, i64, i64)>,
@@ -48,7 +48,7 @@ impl Source for Catalogue {
         let environments = self
             .environments(None)?
             .into_iter()
-            .map(|e| (e.repository, e.environment, e.snapshot))
+            .map(|e| (e.repository, e.environment, e.version))
             .collect();
         let versions = Catalogue::versions(self)?
             .into_iter()
@@ -181,6 +181,14 @@ impl MemorySource {
         );
     }
 
+    /// Removes an environment's pointer in the repository (`env unset`).
+    pub fn unset(&self, repository: &str, environment: &str) {
+        self.state
+            .lock()
+            .environments
+            .remove(&(repository.to_string(), environment.to_string()));
+    }
+
     /// While down, every request fails as a lost database connection does.
     pub fn set_down(&self, down: bool) {
         self.state.lock().down = down;
@@ -218,7 +226,10 @@ impl Source for MemorySource {
             environments: m
                 .environments
                 .iter()
-                .map(|((r, e), s)| (r.clone(), e.clone(), s.clone()))
+                .filter_map(|((r, e), s)| {
+                    let v = m.snapshots.get(&(r.clone(), s.clone()))?;
+                    Some((r.clone(), e.clone(), *v))
+                })
                 .collect(),
             versions: m
                 .committed

@@ -287,18 +287,26 @@ fn a_stop_waits_only_for_files_read_through_the_daemon() {
 
 /// Through env/<env>: a promotion is served from the next requests on, as fast as latest
 /// follows a commit, and a client that read the previous snapshot's repomd.xml still finds
-/// what it names.
+/// what it names, at every depth (this repository is flat: its packages sit at the tree's
+/// root); the snapshots themselves answer only their own names meanwhile.
 #[test]
-fn nginx_through_an_environment_link_follows_a_promotion() {
+fn nginx_through_an_environment_follows_a_promotion() {
     let env = Env::new();
     let up = upstream_dir();
-    let pkgs = synth_pkgs(2, 256);
+    let pkgs: Vec<_> = synth_pkgs(2, 256)
+        .into_iter()
+        .map(|p| {
+            let flat = format!("{}-1.0-1.noarch.rpm", p.name);
+            p.at(&flat)
+        })
+        .collect();
     env.write("conf.d/00-environments.yaml", "environments: [prod]\n");
     env.repo("r", &format!("file://{}", up.path().display()), "");
     env.chantal(&["init"]).ok();
     let (mut repomds, mut primaries) = (Vec::new(), Vec::new());
     for (k, name) in ["s1", "s2"].iter().enumerate() {
-        synthetic_repo(up.path(), &pkgs[..=k], SynthOptions::default());
+        // s1 holds the first package, s2 only the second.
+        synthetic_repo(up.path(), &pkgs[k..=k], SynthOptions::default());
         repomds.push(std::fs::read(up.path().join("repodata/repomd.xml")).unwrap());
         let primary = std::fs::read_dir(up.path().join("repodata"))
             .unwrap()
@@ -369,10 +377,24 @@ fn nginx_through_an_environment_link_follows_a_promotion() {
     );
     // A client that read s1's repomd.xml just before finds what it names, for the grace
     // period, as under latest/; s2's own files are there too.
-    for (href, bytes) in [&primaries[0], &primaries[1]] {
+    let packages = pkgs.iter().map(|p| (p.href(), p.data.clone()));
+    for (href, bytes) in primaries.iter().cloned().chain(packages) {
         assert!(
             client.get(&format!("/r/env/prod/{href}")) == (200, bytes.clone()),
             "{href} through env/prod/ after the promotion"
         );
     }
+    // A snapshot is exactly what was frozen: s2 does not answer s1's names.
+    for href in [primaries[0].0.clone(), pkgs[0].href()] {
+        assert_eq!(
+            client.get(&format!("/r/snapshots/s2/{href}")).0,
+            404,
+            "snapshots/s2/{href}"
+        );
+        assert_eq!(client.get(&format!("/r/snapshots/s1/{href}")).0, 200);
+    }
+    assert_eq!(
+        client.get(&format!("/r/snapshots/s1/{}", pkgs[1].href())).0,
+        404
+    );
 }

@@ -690,7 +690,8 @@ fn a_signing_command_that_fails_fails_the_sync_with_its_message() {
     let up = upstream_dir();
     createrepo(up.path(), &[test_rpm("hello-1.0-1.noarch.rpm")], &[]);
     let key = GpgKey::new("hsm", "ed25519");
-    let script = up.path().join("../sign-repomd");
+    let scripts = tempfile::tempdir().unwrap();
+    let script = scripts.path().join("sign-repomd");
     std::fs::write(
         &script,
         "#!/bin/sh\necho \"HSM slot 3: token not present ($1)\" >&2\nexit 4\n",
@@ -710,5 +711,62 @@ fn a_signing_command_that_fails_fails_the_sync_with_its_message() {
     assert!(err.contains("r: signing repomd.xml:"), "{err}");
     assert!(err.contains("HSM slot 3: token not present ("), "{err}");
     assert_eq!(env.latest("r"), None);
-    std::fs::remove_file(&script).unwrap();
+}
+
+#[test]
+fn a_hanging_signing_command_is_killed_by_its_timeout_and_by_sigterm() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = initialised();
+    let up = upstream_dir();
+    createrepo(up.path(), &[test_rpm("hello-1.0-1.noarch.rpm")], &[]);
+    let key = GpgKey::new("hsm", "ed25519");
+    let scripts = tempfile::tempdir().unwrap();
+    let marker = scripts.path().join("signing");
+    // The command hangs, and so does a child that keeps its stdout open.
+    let script = scripts.path().join("sign-repomd");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ntouch {}\nsleep 600 &\nsleep 600\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = |timeout: &str| {
+        format!(
+            "publish:\n  sign:\n    command: {}\n    public_key: {}\n{timeout}",
+            script.display(),
+            key.public.display()
+        )
+    };
+    env.repo("r", &file_url(up.path()), &config(""));
+    // SIGTERM while the command runs: exit 130 at once, nothing committed, no lock left.
+    let child = env.spawn_sync("r");
+    chantal_tests::mount::wait_for("the signing command to start", || marker.exists());
+    let signalled = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let run = Run(child.wait_with_output().unwrap());
+    assert!(signalled.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(run.code(), Some(130), "{}", run.stderr());
+    assert!(run.stderr().contains("interrupted"), "{}", run.stderr());
+    assert_eq!(env.latest("r"), None);
+    // The timeout: one line naming the key, and the next run is not locked out.
+    env.repo("r", &file_url(up.path()), &config("    timeout: 1s\n"));
+    let started = std::time::Instant::now();
+    let err = sync(&env, "r").fails();
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(
+        err.contains("did not finish within 1 s (publish.sign.timeout): killed it"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.contains("error")).count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(env.latest("r"), None);
 }

@@ -21,12 +21,12 @@ pub fn up(dir: &Path, rpms: &[&str]) {
     createrepo(dir, &files, &[]);
 }
 
-/// `../shared/fixtures` beside the project.
+/// The real-world test data the project carries (`tests/fixtures/`, see its README).
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
-/// createrepo_c's edge-case RPMs from the shared fixtures.
+/// createrepo_c's edge-case RPMs from the fixtures.
 pub fn fixture_rpms() -> Vec<PathBuf> {
     rpms_in(&fixtures().join("createrepo_c/packages"))
 }

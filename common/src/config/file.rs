@@ -158,6 +158,7 @@ pub struct SignFile {
     pub passphrase_file: Option<PathBuf>,
     pub command: Option<PathBuf>,
     pub public_key: Option<PathBuf>,
+    pub timeout: Option<super::Span>,
 }
 
 /// A repository name: `[A-Za-z0-9._-]{1,64}`, and not `.` or `..` (it becomes a directory

@@ -360,8 +360,13 @@ pub enum SignConfig {
     Command {
         command: PathBuf,
         public_key: PathBuf,
+        /// How long the command may run before it is killed (`publish.sign.timeout`).
+        timeout: Duration,
     },
 }
+
+/// Default of `publish.sign.timeout`.
+pub const SIGN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One place a repository's public keys are read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -855,6 +860,12 @@ fn parse_sign(
                     "public_key goes with command; a key file holds its public key".into(),
                 ));
             }
+            if sf.timeout.is_some() {
+                return Err(fail(
+                    &["publish", "sign", "timeout"],
+                    "timeout goes with command: a key file signs in process".into(),
+                ));
+            }
             Ok(SignConfig::Key {
                 key: dir.join(key),
                 passphrase_file: sf.passphrase_file.as_ref().map(|p| dir.join(p)),
@@ -873,9 +884,17 @@ fn parse_sign(
                     "command needs public_key: the key clients check its signatures with".into(),
                 )
             })?;
+            let timeout = sf.timeout.map_or(SIGN_TIMEOUT, |t| t.0);
+            if timeout.is_zero() {
+                return Err(fail(
+                    &["publish", "sign", "timeout"],
+                    "must be longer than 0 (e.g. 60s, 5m)".into(),
+                ));
+            }
             Ok(SignConfig::Command {
                 command: dir.join(command),
                 public_key: dir.join(public_key),
+                timeout,
             })
         }
         (Some(_), Some(_)) => Err(fail(

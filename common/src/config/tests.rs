@@ -427,6 +427,23 @@ fn publish_sign_is_a_key_or_a_command() {
         })
     );
     assert_eq!(r.base_url.as_deref(), Some("http://mirror"));
+    let command = |extra: &str| {
+        case(&format!(
+            "  sign:\n    command: /bin/sign\n    public_key: k\n{extra}"
+        ))
+        .unwrap()
+        .repositories[0]
+            .sign
+            .clone()
+    };
+    assert!(matches!(
+        command(""),
+        Some(SignConfig::Command { timeout, .. }) if timeout == std::time::Duration::from_secs(60)
+    ));
+    assert!(matches!(
+        command("    timeout: 5m\n"),
+        Some(SignConfig::Command { timeout, .. }) if timeout == std::time::Duration::from_secs(300)
+    ));
     for (yaml, want) in [
         ("  sign:\n    key: a\n    command: /bin/sign\n", "not both"),
         (
@@ -439,6 +456,14 @@ fn publish_sign_is_a_key_or_a_command() {
         ),
         ("  sign: {}\n", "set key or command"),
         ("  base_url: mirror.example\n", "http:// or https://"),
+        (
+            "  sign:\n    key: a\n    timeout: 30s\n",
+            "publish.sign.timeout: timeout goes with command",
+        ),
+        (
+            "  sign:\n    command: /bin/sign\n    public_key: k\n    timeout: 0\n",
+            "publish.sign.timeout: must be longer than 0",
+        ),
     ] {
         let err = case(yaml).unwrap_err().to_string();
         assert!(err.contains(want), "{yaml}: {err}");

@@ -181,7 +181,7 @@ mod tests {
 
     fn fixture(name: &str) -> std::fs::File {
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/fixtures/createrepo_c/compressed_files")
+            .join("../tests/fixtures/createrepo_c/compressed_files")
             .join(name);
         std::fs::File::open(p).unwrap()
     }

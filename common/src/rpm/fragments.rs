@@ -109,7 +109,7 @@ mod tests {
 
     fn run(rel: &str, root: &str) -> Result<Vec<(String, String)>, String> {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/fixtures/createrepo_c/modified_repo_files")
+            .join("../tests/fixtures/createrepo_c/modified_repo_files")
             .join(rel);
         let text = std::fs::read(path).unwrap();
         let mut out = Vec::new();

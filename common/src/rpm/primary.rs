@@ -247,7 +247,7 @@ mod tests {
     use std::path::Path;
 
     fn fixtures() -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
     }
 
     fn parse_file(rel: &str) -> Result<(Vec<PrimaryPackage>, Vec<String>), String> {

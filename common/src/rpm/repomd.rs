@@ -226,7 +226,7 @@ mod tests {
     fn fixture(rel: &str) -> Vec<u8> {
         std::fs::read(
             Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../shared/fixtures")
+                .join("../tests/fixtures")
                 .join(rel),
         )
         .unwrap()

@@ -125,7 +125,7 @@ mod tests {
 
     fn fixture(name: &str) -> Vec<Advisory> {
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/fixtures/createrepo_c/updateinfo_files")
+            .join("../tests/fixtures/createrepo_c/updateinfo_files")
             .join(name);
         let f = std::fs::File::open(&p).unwrap();
         let size = f.metadata().unwrap().len();

@@ -4,9 +4,9 @@
 //! /                                   repositories that have a version
 //! /<repo>/latest/                     the latest version's tree
 //! /<repo>/snapshots/<name>/           a snapshot's tree
-//! /<repo>/env/<env>                   a symlink to ../snapshots/<name>, where the
-//!                                     environment points (it moves in one refresh for
-//!                                     every repository of a promotion)
+//! /<repo>/env/<env>/                  the tree of the snapshot the environment points
+//!                                     at (it moves in one refresh for every repository
+//!                                     of a promotion)
 //! /<repo>/versions/<N>/               every version the catalogue still holds
 //! /<repo>/at/<YYYYMMDDTHHMMSSZ>       a symlink to ../versions/<N>, the version that was
 //!                                     latest at that instant (UTC); listed: the instants
@@ -15,12 +15,15 @@
 //!
 //! Inode numbers are stable for the life of the mount: fixed nodes (root, repository,
 //! `latest`, `snapshots`, snapshot directories) are numbered as they are first seen; a version's
-//! tree gets a base number per context (under `latest/`, or under a snapshot) the first time it
-//! is shown there, its nodes are `base + index`, and since a version never changes, rebuilding an
-//! evicted tree yields the same numbers. Under `latest/` a lookup that misses in one version is
-//! tried in the current latest and in the versions that were latest until recently, so a client
-//! holding a directory of the previous version (the kernel caches entries for a second) or
-//! reading files named by the previous repomd.xml still finds them.
+//! tree gets a base number per context ([`Ctx`]: under `latest/`, under one environment, or
+//! frozen: under a snapshot or `versions/<N>/`) the first time it is shown there, its nodes are
+//! `base + index`, and since a version never changes, rebuilding an evicted tree yields the same
+//! numbers.
+//!
+//! Under `latest/` and `env/<env>/` (the moving contexts) a lookup that misses in one version, at
+//! any depth, is tried in the version the context shows now and in those it showed until
+//! recently, so a client holding a directory of the previous version or reading files named by
+//! the previous repomd.xml still finds them. A frozen tree answers only its own names.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -86,8 +89,26 @@ const TREE_STARTS: u64 = 1 << 23;
 pub enum Kind {
     Dir,
     File,
-    /// An environment: its target is [`View::readlink`]'s.
+    /// A point in time (`at/<instant>`): its target is [`View::readlink`]'s.
     Symlink,
+}
+
+/// Where a version's tree is shown, which decides its inode numbers and whether a name it lacks
+/// may be answered from another version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Ctx {
+    /// `latest/`: moves with every sync.
+    Latest,
+    /// `env/<env>/`: moves with every promotion.
+    Env(String),
+    /// A snapshot or `versions/<N>/`: exactly the version's files, always.
+    Frozen,
+}
+
+impl Ctx {
+    fn moves(&self) -> bool {
+        !matches!(self, Ctx::Frozen)
+    }
 }
 
 /// What getattr needs.
@@ -109,6 +130,11 @@ pub enum Cache {
     /// An entry of `latest/` (`latest/repodata`): it changes only when latest moves, and then
     /// the daemon tells the kernel to forget it ([`View::refresh`]).
     Latest,
+    /// An entry of `env/<env>/`: not kept by the kernel at all. A promotion must switch every
+    /// repository in the same instant, and the kernel can only be told to forget entries one
+    /// after another (a reader then sees one repository promoted and the next not), so each
+    /// path walk through `env/<env>/` asks the daemon, where one refresh switches them all.
+    Never,
     /// Inside a version: a version never changes, so a name in one of its directories always
     /// means the same node, under `latest/` as under a snapshot.
     Long,
@@ -132,7 +158,7 @@ enum Fixed {
     Snapshots(String),
     Snapshot(String, String),
     Envs(String),
-    EnvLink(String, String),
+    Env(String, String),
     Versions(String),
     Version(String, i64),
     Ats(String),
@@ -147,8 +173,8 @@ const AT_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 struct RepoState {
     latest: Option<i64>,
     snapshots: BTreeMap<String, i64>,
-    /// environment -> snapshot name.
-    environments: BTreeMap<String, String>,
+    /// environment -> the version of the snapshot it points at.
+    environments: BTreeMap<String, i64>,
     /// version -> commit time (seconds since the epoch).
     versions: BTreeMap<i64, i64>,
 }
@@ -173,19 +199,16 @@ struct State {
     repos: BTreeMap<String, RepoState>,
     fixed: HashMap<Fixed, u64>,
     fixed_by_ino: Vec<Fixed>,
-    /// (repo, version, under latest/) -> base inode.
-    bases: HashMap<(String, i64, bool), u64>,
-    /// base -> (repo, version, under latest/, node count): an inode back to its tree.
-    by_base: BTreeMap<u64, (String, i64, bool, u64)>,
+    /// (repo, version, context) -> base inode.
+    bases: HashMap<(String, i64, Ctx), u64>,
+    /// base -> (repo, version, context, node count): an inode back to its tree.
+    by_base: BTreeMap<u64, (String, i64, Ctx, u64)>,
     next_base: u64,
     trees: lru::LruCache<(String, i64), Arc<Tree>>,
-    /// Versions that were latest until recently: still reachable under `latest/` until the
-    /// deadline, so a client that read the old repomd.xml gets the files it names.
-    retiring: Vec<(String, i64, Instant)>,
-    /// (repo, version an environment now points at, version it pointed at, until): after a
-    /// promotion, a client that read the previous snapshot's repomd.xml through `env/<env>/`
-    /// still finds that snapshot's files there until the deadline, as under `latest/`.
-    env_retiring: Vec<(String, i64, i64, Instant)>,
+    /// (repo, moving context, version, until): versions `latest/` or an environment showed
+    /// until recently, still reachable there until the deadline, so a client that read the old
+    /// repomd.xml gets the files it names.
+    retiring: Vec<(String, Ctx, i64, Instant)>,
     /// Names given out in each repository's `latest/` (the kernel may hold entries for them)
     /// since latest last moved.
     latest_names: HashMap<String, BTreeSet<String>>,
@@ -207,14 +230,11 @@ const OUTAGE_REMINDER: Duration = Duration::from_secs(60);
 pub struct Invalidations {
     /// `(directory inode, name)` entries that now mean something else.
     pub entries: Vec<(u64, String)>,
-    /// Environment links that now point elsewhere (the kernel keeps their attributes: the
-    /// size is the target's length).
-    pub links: Vec<u64>,
 }
 
 impl Invalidations {
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty() && self.links.is_empty()
+        self.entries.is_empty()
     }
 }
 
@@ -235,8 +255,7 @@ struct NodeRef {
     index: usize,
     repo: String,
     version: i64,
-    /// Shown under `latest/` (else under a snapshot, where nothing ever changes).
-    latest: bool,
+    ctx: Ctx,
 }
 
 /// The root's inode (FUSE's fixed number).
@@ -261,7 +280,6 @@ impl View {
                     .unwrap_or(std::num::NonZeroUsize::MIN),
             ),
             retiring: Vec::new(),
-            env_retiring: Vec::new(),
             latest_names: HashMap::new(),
             outage: None,
         };
@@ -317,12 +335,12 @@ impl View {
                 .snapshots
                 .insert(name, version);
         }
-        for (repository, environment, snapshot) in listing.environments {
+        for (repository, environment, version) in listing.environments {
             repos
                 .entry(repository)
                 .or_default()
                 .environments
-                .insert(environment, snapshot);
+                .insert(environment, version);
         }
         for (repository, version, at) in listing.versions {
             repos
@@ -336,21 +354,19 @@ impl View {
         let deadline = now + self.grace;
         let mut invalidate = Invalidations::default();
         let mut moved = Vec::new();
+        let mut unset = Vec::new();
         for (name, new) in &repos {
             if let Some(old) = st.repos.get(name) {
-                for (env, target) in &old.environments {
-                    if new.environments.get(env) != Some(target) {
-                        if let Some(ino) = st.fixed.get(&Fixed::EnvLink(name.clone(), env.clone()))
-                        {
-                            invalidate.links.push(*ino);
+                // An environment that moved keeps serving what it showed for the grace period
+                // (its entries are never kept by the kernel: nothing to invalidate). One that
+                // was unset is gone at once, with what it showed before.
+                for (env, was) in &old.environments {
+                    match new.environments.get(env) {
+                        Some(is) if is != was => {
+                            moved.push((name.clone(), Ctx::Env(env.clone()), *was, deadline));
                         }
-                        let was = old.snapshots.get(target);
-                        let is = new.environments.get(env).and_then(|t| new.snapshots.get(t));
-                        if let (Some(was), Some(is)) = (was, is) {
-                            if was != is {
-                                moved.push((name.clone(), *is, *was, deadline));
-                            }
-                        }
+                        Some(_) => {}
+                        None => unset.push((name.clone(), Ctx::Env(env.clone()))),
                     }
                 }
             }
@@ -360,7 +376,7 @@ impl View {
                         "{name}: latest is now version {}",
                         new.latest.map_or_else(|| "-".into(), |v| v.to_string())
                     );
-                    st.retiring.push((name.clone(), old, deadline));
+                    moved.push((name.clone(), Ctx::Latest, old, deadline));
                     let names = st.latest_names.remove(name).unwrap_or_default();
                     if let Some(ino) = st.fixed.get(&Fixed::Latest(name.clone())) {
                         invalidate
@@ -370,9 +386,10 @@ impl View {
                 }
             }
         }
-        st.retiring.retain(|(_, _, until)| *until > now);
-        st.env_retiring.extend(moved);
-        st.env_retiring.retain(|(_, _, _, until)| *until > now);
+        st.retiring.retain(|(r, c, _, until)| {
+            *until > now && !unset.iter().any(|u| u.0 == *r && u.1 == *c)
+        });
+        st.retiring.extend(moved);
         st.repos = repos;
         invalidate
     }
@@ -463,24 +480,26 @@ impl View {
         })
     }
 
-    /// The tree of (repo, version) and its base inode in a context (`latest`: under
-    /// `latest/`), numbering the context the first time it is shown.
+    /// The tree of (repo, version) and its base inode in a context, numbering the context the
+    /// first time it is shown.
     fn tree(
         &self,
         st: &mut MutexGuard<'_, State>,
         repo: &str,
         version: i64,
-        latest: bool,
+        ctx: &Ctx,
     ) -> Result<(Arc<Tree>, u64), ViewError> {
         let tree = self.cached_tree(st, repo, version)?;
-        let bkey = (repo.to_string(), version, latest);
+        let bkey = (repo.to_string(), version, ctx.clone());
         let base = match st.bases.get(&bkey) {
             Some(b) => *b,
             None => {
                 let b = st.next_base;
                 st.next_base += tree.len() as u64 + 1;
-                st.by_base
-                    .insert(b, (repo.to_string(), version, latest, tree.len() as u64));
+                st.by_base.insert(
+                    b,
+                    (repo.to_string(), version, ctx.clone(), tree.len() as u64),
+                );
                 st.bases.insert(bkey, b);
                 b
             }
@@ -490,7 +509,7 @@ impl View {
 
     /// Which tree node an inode is, in its context.
     fn tree_node(&self, st: &mut MutexGuard<'_, State>, ino: u64) -> Result<NodeRef, ViewError> {
-        let (base, (repo, version, latest, len)) = st
+        let (base, (repo, version, ctx, len)) = st
             .by_base
             .range(..=ino)
             .next_back()
@@ -508,7 +527,7 @@ impl View {
             index: usize::try_from(index).unwrap_or(usize::MAX),
             repo,
             version,
-            latest,
+            ctx,
         })
     }
 
@@ -540,33 +559,39 @@ impl View {
     }
 
     /// How the entries of a version's root may be cached: under `latest/` until latest moves
-    /// (then invalidated), under a snapshot briefly.
-    fn root_cache(latest: bool) -> Cache {
-        if latest {
-            Cache::Latest
-        } else {
-            Cache::Short
+    /// (then invalidated), under `env/<env>/` not at all, under a snapshot briefly (its name
+    /// may be given to another version).
+    fn root_cache(ctx: &Ctx) -> Cache {
+        match ctx {
+            Ctx::Latest => Cache::Latest,
+            Ctx::Env(_) => Cache::Never,
+            Ctx::Frozen => Cache::Short,
         }
     }
 
-    /// The version a fixed directory shows, if it is a version root, and whether that is
-    /// `latest/`.
-    fn version_of(st: &State, node: &Fixed) -> Option<(String, i64, bool)> {
+    /// The version a fixed directory shows, if it is a version root, in its context.
+    fn version_of(st: &State, node: &Fixed) -> Option<(String, i64, Ctx)> {
         match node {
-            Fixed::Latest(r) => st.repos.get(r)?.latest.map(|v| (r.clone(), v, true)),
+            Fixed::Latest(r) => st.repos.get(r)?.latest.map(|v| (r.clone(), v, Ctx::Latest)),
+            Fixed::Env(r, e) => st
+                .repos
+                .get(r)?
+                .environments
+                .get(e)
+                .map(|v| (r.clone(), *v, Ctx::Env(e.clone()))),
             Fixed::Snapshot(r, s) => st
                 .repos
                 .get(r)?
                 .snapshots
                 .get(s)
-                .map(|v| (r.clone(), *v, false)),
+                .map(|v| (r.clone(), *v, Ctx::Frozen)),
             // The same immutable context as a snapshot of that version: the same inodes.
             Fixed::Version(r, n) => st
                 .repos
                 .get(r)?
                 .versions
                 .contains_key(n)
-                .then(|| (r.clone(), *n, false)),
+                .then(|| (r.clone(), *n, Ctx::Frozen)),
             _ => None,
         }
     }
@@ -579,19 +604,16 @@ impl View {
             if let Some(child) = n.tree.lookup(n.index, name) {
                 return Self::node_attr(&n.tree, n.base, child, Cache::Long);
             }
-            if let Some(dir) = n.tree.path(n.index) {
-                let path = if dir.is_empty() {
-                    name.to_string()
-                } else {
-                    format!("{dir}/{name}")
-                };
-                let found = if n.latest {
-                    self.latest_fallback(&mut st, &n.repo, n.version, &path)?
-                } else {
-                    self.env_fallback(&mut st, &n.repo, n.version, &path)?
-                };
-                if let Some(a) = found {
-                    return Ok(a);
+            if n.ctx.moves() {
+                if let Some(dir) = n.tree.path(n.index) {
+                    let path = if dir.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{dir}/{name}")
+                    };
+                    if let Some(a) = self.fallback(&mut st, &n.repo, &n.ctx, n.version, &path)? {
+                        return Ok(a);
+                    }
                 }
             }
             return Err(ViewError::NotFound);
@@ -621,8 +643,11 @@ impl View {
                 .filter(|n| n.to_string() == name)
                 .filter(|n| st.repos.get(r).is_some_and(|x| x.versions.contains_key(n)))
                 .map(|n| Fixed::Version(r.clone(), n)),
+            // Only the canonical spelling: chrono's parser also takes surrounding blanks, and
+            // one path must not have several names.
             Fixed::Ats(r) => chrono::NaiveDateTime::parse_from_str(name, AT_FORMAT)
                 .ok()
+                .filter(|t| t.format(AT_FORMAT).to_string() == name)
                 .and_then(|t| st.repos.get(r)?.at(t.and_utc().timestamp()))
                 .map(|n| Fixed::At(r.clone(), n)),
             Fixed::Snapshots(r) => st
@@ -634,91 +659,64 @@ impl View {
                 .repos
                 .get(r)
                 .filter(|x| x.environments.contains_key(name))
-                .map(|_| Fixed::EnvLink(r.clone(), name.to_string())),
+                .map(|_| Fixed::Env(r.clone(), name.to_string())),
             Fixed::Latest(_)
             | Fixed::Snapshot(..)
             | Fixed::Version(..)
-            | Fixed::EnvLink(..)
+            | Fixed::Env(..)
             | Fixed::At(..) => None,
         };
         if let Some(child) = child {
             let ino = Self::fixed_ino(&mut st, child.clone());
-            return Ok(Self::fixed_attr(&st, ino, &child));
+            return Ok(Self::fixed_attr(ino, &child));
         }
-        let (repo, version, latest) = Self::version_of(&st, &node).ok_or(ViewError::NotFound)?;
-        let (tree, base) = self.tree(&mut st, &repo, version, latest)?;
-        if latest {
+        let (repo, version, ctx) = Self::version_of(&st, &node).ok_or(ViewError::NotFound)?;
+        let (tree, base) = self.tree(&mut st, &repo, version, &ctx)?;
+        if ctx == Ctx::Latest {
             Self::shown_in_latest(&mut st, &repo, &tree);
         }
         if let Some(child) = tree.lookup(ROOT, name) {
-            return Self::node_attr(&tree, base, child, Self::root_cache(latest));
+            return Self::node_attr(&tree, base, child, Self::root_cache(&ctx));
         }
-        if latest {
-            if let Some(a) = self.latest_fallback(&mut st, &repo, version, name)? {
+        if ctx.moves() {
+            if let Some(a) = self.fallback(&mut st, &repo, &ctx, version, name)? {
                 return Ok(a);
             }
         }
         Err(ViewError::NotFound)
     }
 
-    /// `path` (from a version's root) under `latest/` in the other versions that are or were
-    /// recently latest: the current one first, then those retiring, newest first.
-    fn latest_fallback(
+    /// `path` (from a version's root) in a moving context's other versions: the one it shows
+    /// now first, then those it showed until recently, newest first. Found nodes stay in the
+    /// context, so a directory of the previous version found this way resolves on in the same
+    /// way below it.
+    fn fallback(
         &self,
         st: &mut MutexGuard<'_, State>,
         repo: &str,
+        ctx: &Ctx,
         tried: i64,
         path: &str,
     ) -> Result<Option<Attr>, ViewError> {
         let now = self.clock.now();
-        let mut versions: Vec<i64> = st
-            .repos
-            .get(repo)
-            .and_then(|r| r.latest)
-            .into_iter()
-            .collect();
+        let current = st.repos.get(repo).and_then(|r| match ctx {
+            Ctx::Latest => r.latest,
+            Ctx::Env(e) => r.environments.get(e).copied(),
+            Ctx::Frozen => None,
+        });
+        let mut versions: Vec<i64> = current.into_iter().collect();
         versions.extend(
             st.retiring
                 .iter()
                 .rev()
-                .filter(|(name, _, until)| name == repo && *until > now)
-                .map(|(_, v, _)| *v),
+                .filter(|(r, c, _, until)| r == repo && c == ctx && *until > now)
+                .map(|(_, _, v, _)| *v),
         );
         versions.retain(|v| *v != tried);
-        versions.dedup();
+        let mut seen = BTreeSet::new();
+        versions.retain(|v| seen.insert(*v));
         for v in versions {
-            let (tree, base) = self.tree(st, repo, v, true)?;
-            if let Some(node) = tree.resolve(path) {
-                // A file of another version answers this name only for now.
-                return Self::node_attr(&tree, base, node, Cache::Short).map(Some);
-            }
-        }
-        Ok(None)
-    }
-
-    /// `path` in the versions environments pointed at until a promotion moved them to
-    /// `version` (within the grace period), so that `env/<env>/` serves a client that read
-    /// the previous snapshot's repomd.xml the files it names. A miss in a snapshot's tree
-    /// otherwise stays a miss: a name it does not hold is found only in that window, and only
-    /// by lookup (listings show the snapshot as it is).
-    fn env_fallback(
-        &self,
-        st: &mut MutexGuard<'_, State>,
-        repo: &str,
-        version: i64,
-        path: &str,
-    ) -> Result<Option<Attr>, ViewError> {
-        let now = self.clock.now();
-        let mut previous: Vec<i64> = st
-            .env_retiring
-            .iter()
-            .rev()
-            .filter(|(r, to, _, until)| r == repo && *to == version && *until > now)
-            .map(|(_, _, from, _)| *from)
-            .filter(|from| *from != version)
-            .collect();
-        previous.dedup();
-        for v in previous {
+            // A version cleanup removed has no tree any more.
             if !st
                 .repos
                 .get(repo)
@@ -726,8 +724,9 @@ impl View {
             {
                 continue;
             }
-            let (tree, base) = self.tree(st, repo, v, false)?;
+            let (tree, base) = self.tree(st, repo, v, ctx)?;
             if let Some(node) = tree.resolve(path) {
+                // A file of another version answers this name only for now.
                 return Self::node_attr(&tree, base, node, Cache::Short).map(Some);
             }
         }
@@ -748,20 +747,13 @@ impl View {
             .get(usize::try_from(ino).unwrap_or(usize::MAX))
             .cloned()
             .ok_or(ViewError::NotFound)?;
-        Ok(Self::fixed_attr(&st, ino, &node))
+        Ok(Self::fixed_attr(ino, &node))
     }
 
-    /// A fixed node's attributes: a directory, or an environment's symlink (its size is its
+    /// A fixed node's attributes: a directory, or a point in time's symlink (its size is its
     /// target's length).
-    fn fixed_attr(st: &State, ino: u64, node: &Fixed) -> Attr {
+    fn fixed_attr(ino: u64, node: &Fixed) -> Attr {
         match node {
-            Fixed::EnvLink(r, e) => Attr {
-                ino,
-                kind: Kind::Symlink,
-                size: Self::env_target(st, r, e).map_or(0, |t| t.len() as u64),
-                mtime: 0,
-                cache: Cache::Short,
-            },
             Fixed::At(_, n) => Attr {
                 ino,
                 kind: Kind::Symlink,
@@ -777,25 +769,15 @@ impl View {
         format!("../versions/{n}")
     }
 
-    fn env_target(st: &State, repo: &str, env: &str) -> Option<String> {
-        st.repos
-            .get(repo)?
-            .environments
-            .get(env)
-            .map(|s| format!("../snapshots/{s}"))
-    }
-
-    /// Where an environment's symlink points: `../snapshots/<name>`.
+    /// Where a point in time's symlink points: `../versions/<N>`.
     pub fn readlink(&self, ino: u64) -> Result<String, ViewError> {
         let st = self.lock();
         match st
             .fixed_by_ino
             .get(usize::try_from(ino).unwrap_or(usize::MAX))
         {
-            Some(Fixed::EnvLink(r, e)) => Self::env_target(&st, r, e).ok_or(ViewError::NotFound),
             Some(Fixed::At(_, n)) => Ok(Self::version_target(*n)),
-            Some(_) => Err(ViewError::NotFound),
-            None => Err(ViewError::NotFound),
+            Some(_) | None => Err(ViewError::NotFound),
         }
     }
 
@@ -821,12 +803,12 @@ impl View {
                 .cloned()
                 .ok_or(ViewError::NotFound)?;
             match Self::version_of(&st, &node) {
-                Some((repo, version, latest)) => {
-                    let (tree, base) = self.tree(&mut st, &repo, version, latest)?;
-                    if latest {
+                Some((repo, version, ctx)) => {
+                    let (tree, base) = self.tree(&mut st, &repo, version, &ctx)?;
+                    if ctx == Ctx::Latest {
                         Self::shown_in_latest(&mut st, &repo, &tree);
                     }
-                    Some((tree, base, ROOT, Self::root_cache(latest)))
+                    Some((tree, base, ROOT, Self::root_cache(&ctx)))
                 }
                 None => None,
             }
@@ -915,7 +897,7 @@ impl View {
                 .map(|x| {
                     x.environments
                         .keys()
-                        .map(|e| (Fixed::EnvLink(r.clone(), e.clone()), e.clone()))
+                        .map(|e| (Fixed::Env(r.clone(), e.clone()), e.clone()))
                         .collect()
                 })
                 .unwrap_or_default(),
@@ -930,14 +912,16 @@ impl View {
                 })
                 .unwrap_or_default(),
             // Version roots were handled above; one whose version is gone is empty.
-            Fixed::Latest(_) | Fixed::Snapshot(..) | Fixed::Version(..) => Vec::new(),
-            Fixed::EnvLink(..) | Fixed::At(..) => return Err(ViewError::NotADirectory),
+            Fixed::Latest(_) | Fixed::Snapshot(..) | Fixed::Version(..) | Fixed::Env(..) => {
+                Vec::new()
+            }
+            Fixed::At(..) => return Err(ViewError::NotADirectory),
         };
         let me = Self::dir_attr(ino);
         let mut all = vec![(me, ".".to_string()), (me, "..".to_string())];
         for (child, name) in children {
             let ino = Self::fixed_ino(&mut st, child.clone());
-            all.push((Self::fixed_attr(&st, ino, &child), name));
+            all.push((Self::fixed_attr(ino, &child), name));
         }
         drop(st);
         for (i, (attr, name)) in all.iter().enumerate().skip(skip) {

@@ -8,7 +8,11 @@
 //! - `latest/` lists exactly the latest version, and under it every file of any version that
 //!   was latest within the grace period still resolves (a client that read that version's
 //!   repomd.xml gets what it names), unless another of them has a directory by that name;
-//!   a file of no such version does not.
+//!   a file of no such version does not;
+//! - `env/<env>/` does the same for the snapshots an environment pointed at: it lists the
+//!   snapshot it points at now, and resolves the files of those it pointed at within the grace
+//!   period; an unset environment is gone;
+//! - a snapshot's tree (and `versions/<N>/`) answers no name outside its version.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -20,6 +24,7 @@ use super::*;
 
 const REPOS: [&str; 2] = ["r", "q"];
 const SNAPSHOTS: [&str; 3] = ["s1", "s2", "s3"];
+const ENVS: [&str; 2] = ["test", "prod"];
 /// Paths a version may hold; "x" and "x/d.rpm" never together (the sync refuses that), but
 /// in successive versions, so a lookup under `latest/` may cross a file that was a directory.
 const UNIVERSE: [&str; 6] = [
@@ -39,6 +44,10 @@ enum Op {
     Sync(usize, Vec<bool>),
     Snapshot(usize, usize),
     DeleteSnapshot(usize, usize),
+    /// `env promote`: (repository, environment, snapshot).
+    Promote(usize, usize, usize),
+    /// `env unset`: (repository, environment).
+    Unset(usize, usize),
     Evict,
     Refresh,
     Advance(u64),
@@ -50,6 +59,9 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(r, v)| Op::Sync(r, v)),
         2 => (0..REPOS.len(), 0..SNAPSHOTS.len()).prop_map(|(r, s)| Op::Snapshot(r, s)),
         1 => (0..REPOS.len(), 0..SNAPSHOTS.len()).prop_map(|(r, s)| Op::DeleteSnapshot(r, s)),
+        2 => (0..REPOS.len(), 0..ENVS.len(), 0..SNAPSHOTS.len())
+            .prop_map(|(r, e, s)| Op::Promote(r, e, s)),
+        1 => (0..REPOS.len(), 0..ENVS.len()).prop_map(|(r, e)| Op::Unset(r, e)),
         1 => Just(Op::Evict),
         4 => Just(Op::Refresh),
         2 => (0u64..400).prop_map(Op::Advance),
@@ -75,8 +87,14 @@ struct Model {
     /// What the view was last shown (by a refresh): latest per repository, and snapshots.
     seen_latest: BTreeMap<&'static str, i64>,
     seen_snapshots: BTreeMap<(&'static str, &'static str), i64>,
+    /// Where environments point in the source: (repository, environment) -> snapshot.
+    envs: BTreeMap<(&'static str, &'static str), &'static str>,
+    /// ... and the versions the view was last shown.
+    seen_envs: BTreeMap<(&'static str, &'static str), i64>,
     /// Versions that stopped being latest, with the model time until which they are served.
     retiring: Vec<(&'static str, i64, u64)>,
+    /// The same for environments: (repository, environment, version, until).
+    env_retiring: Vec<(&'static str, &'static str, i64, u64)>,
     now_ms: u64,
     /// The inode each (context path) was first given.
     inodes: HashMap<String, u64>,
@@ -102,6 +120,23 @@ impl Model {
                 .iter()
                 .filter(|(r, _, until)| *r == repo && *until > self.now_ms)
                 .map(|(_, v, _)| *v),
+        );
+        v
+    }
+
+    /// Versions whose files `env/<env>/` must still resolve.
+    fn served_under_env(&self, repo: &str, env: &str) -> Vec<i64> {
+        let mut v: Vec<i64> = self
+            .seen_envs
+            .get(&(repo, env))
+            .copied()
+            .into_iter()
+            .collect();
+        v.extend(
+            self.env_retiring
+                .iter()
+                .filter(|(r, e, _, until)| *r == repo && *e == env && *until > self.now_ms)
+                .map(|(_, _, v, _)| *v),
         );
         v
     }
@@ -147,8 +182,23 @@ fn apply(f: &Fixture, m: &mut Model, op: &Op) {
         }
         Op::DeleteSnapshot(r, s) => {
             let (repo, name) = (REPOS[*r], SNAPSHOTS[*s]);
-            m.snapshots.remove(&(repo, name));
-            f.source.delete_snapshot(repo, name);
+            // The catalogue refuses to delete a snapshot an environment points at.
+            if !m.envs.iter().any(|((r, _), s)| *r == repo && *s == name) {
+                m.snapshots.remove(&(repo, name));
+                f.source.delete_snapshot(repo, name);
+            }
+        }
+        Op::Promote(r, e, s) => {
+            let (repo, env, name) = (REPOS[*r], ENVS[*e], SNAPSHOTS[*s]);
+            if m.snapshots.contains_key(&(repo, name)) {
+                m.envs.insert((repo, env), name);
+                f.source.promote(repo, env, name);
+            }
+        }
+        Op::Unset(r, e) => {
+            let (repo, env) = (REPOS[*r], ENVS[*e]);
+            m.envs.remove(&(repo, env));
+            f.source.unset(repo, env);
         }
         Op::Evict => f.view.forget_trees(),
         Op::Refresh => {
@@ -162,6 +212,23 @@ fn apply(f: &Fixture, m: &mut Model, op: &Op) {
                 }
             }
             m.seen_snapshots = m.snapshots.clone();
+            let envs: BTreeMap<_, i64> = m
+                .envs
+                .iter()
+                .map(|(k, s)| (*k, m.snapshots[&(k.0, *s)]))
+                .collect();
+            for (&(repo, env), &now) in &envs {
+                if let Some(&old) = m.seen_envs.get(&(repo, env)) {
+                    if old != now {
+                        m.env_retiring
+                            .push((repo, env, old, m.now_ms + GRACE_SECS * 1000));
+                    }
+                }
+            }
+            // An unset environment is gone at once, grace and all.
+            m.env_retiring
+                .retain(|(r, e, _, _)| envs.contains_key(&(*r, *e)));
+            m.seen_envs = envs;
         }
         Op::Advance(secs) => {
             f.clock.advance(Duration::from_secs(*secs));
@@ -250,38 +317,34 @@ fn check(f: &Fixture, m: &mut Model) -> Result<(), TestCaseError> {
         }
         // Every file of a version served within the grace period resolves under latest/;
         // nothing else does.
-        let served = m.served_under_latest(repo);
-        for path in UNIVERSE.iter().map(|s| s.to_string()) {
-            let holders: Vec<i64> = served
-                .iter()
-                .copied()
-                .filter(|v| m.files(repo, *v).contains(&path))
-                .collect();
-            let got = f.resolve(&format!("{repo}/latest/{path}"));
-            // A name cannot be a file and a directory at once: where another served version
-            // has a directory at the path, the directory may answer.
-            let a_dir_elsewhere = served.iter().any(|v| {
-                let prefix = format!("{path}/");
-                m.files(repo, *v).iter().any(|p| p.starts_with(&prefix))
-            });
-            match (holders.is_empty(), got) {
-                (false, Ok(a)) if a.kind == Kind::Dir && a_dir_elsewhere => {}
-                (false, Ok(a)) => {
-                    prop_assert_eq!(a.kind, Kind::File, "{}", path);
-                    prop_assert_eq!(a.size, size_of(&path, 0));
-                }
-                (false, Err(e)) => {
-                    return Err(TestCaseError::fail(format!(
-                        "{repo}/latest/{path} of versions {holders:?} (served within the grace period): {e:?}"
-                    )))
-                }
-                (true, Ok(a)) if a.kind == Kind::File => {
-                    return Err(TestCaseError::fail(format!(
-                        "{repo}/latest/{path} resolves though no version served holds it"
-                    )))
-                }
-                _ => {}
+        served_within_grace(
+            f,
+            m,
+            &format!("{repo}/latest"),
+            repo,
+            &m.served_under_latest(repo),
+        )?;
+        for env in ENVS {
+            let root = format!("{repo}/env/{env}");
+            let Some(&v) = m.seen_envs.get(&(repo, env)) else {
+                prop_assert!(f.resolve(&root).is_err(), "{} shown though unset", root);
+                continue;
+            };
+            let ino = f
+                .resolve(&root)
+                .map_err(|e| TestCaseError::fail(format!("{root}: {e:?}")))?
+                .ino;
+            same_inode(m, root.clone(), ino)?;
+            let listed = walk(f, &root)?;
+            prop_assert_eq!(
+                listed.keys().cloned().collect::<BTreeSet<_>>(),
+                m.files(repo, v).clone()
+            );
+            for (path, a) in &listed {
+                prop_assert_eq!(a.size, size_of(path, v));
+                same_inode(m, format!("{repo}@{v}/env/{env}/{path}"), a.ino)?;
             }
+            served_within_grace(f, m, &root, repo, &m.served_under_env(repo, env))?;
         }
     }
     // A snapshot's tree is its version's, always.
@@ -309,12 +372,61 @@ fn check(f: &Fixture, m: &mut Model) -> Result<(), TestCaseError> {
             );
         }
     }
+    // ... and answers no other name, whatever environments did around it.
+    for (&(repo, name), &v) in &m.seen_snapshots {
+        served_within_grace(f, m, &format!("{repo}/snapshots/{name}"), repo, &[v])?;
+    }
     for repo in REPOS {
         for name in SNAPSHOTS {
             if !m.seen_snapshots.contains_key(&(repo, name)) && m.seen_latest.contains_key(repo) {
                 let path = format!("{repo}/snapshots/{name}");
                 prop_assert!(f.resolve(&path).is_err(), "{} outlived its deletion", path);
             }
+        }
+    }
+    Ok(())
+}
+
+/// Under `root`, every path of [`UNIVERSE`] that one of `served`'s versions holds resolves to
+/// a file (or, where another of them has a directory there, to that directory), and no other
+/// path resolves to a file.
+fn served_within_grace(
+    f: &Fixture,
+    m: &Model,
+    root: &str,
+    repo: &str,
+    served: &[i64],
+) -> Result<(), TestCaseError> {
+    for path in UNIVERSE.iter().map(|s| s.to_string()) {
+        let holders: Vec<i64> = served
+            .iter()
+            .copied()
+            .filter(|v| m.files(repo, *v).contains(&path))
+            .collect();
+        let got = f.resolve(&format!("{root}/{path}"));
+        // A name cannot be a file and a directory at once: where another served version
+        // has a directory at the path, the directory may answer.
+        let a_dir_elsewhere = served.iter().any(|v| {
+            let prefix = format!("{path}/");
+            m.files(repo, *v).iter().any(|p| p.starts_with(&prefix))
+        });
+        match (holders.is_empty(), got) {
+            (false, Ok(a)) if a.kind == Kind::Dir && a_dir_elsewhere => {}
+            (false, Ok(a)) => {
+                prop_assert_eq!(a.kind, Kind::File, "{}", path);
+                prop_assert_eq!(a.size, size_of(&path, 0));
+            }
+            (false, Err(e)) => {
+                return Err(TestCaseError::fail(format!(
+                    "{root}/{path} of versions {holders:?} (served within the grace period): {e:?}"
+                )))
+            }
+            (true, Ok(a)) if a.kind == Kind::File => {
+                return Err(TestCaseError::fail(format!(
+                    "{root}/{path} resolves though no version served there holds it"
+                )))
+            }
+            _ => {}
         }
     }
     Ok(())

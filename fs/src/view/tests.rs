@@ -332,7 +332,7 @@ fn a_version_whose_tree_cannot_be_built_is_an_io_error_not_an_outage() {
 }
 
 #[test]
-fn environments_are_symlinks_to_snapshots_that_move_in_one_refresh() {
+fn environments_are_views_of_their_snapshots_that_move_in_one_refresh() {
     let f = Fixture::new(8);
     for repo in ["baseos", "appstream"] {
         f.source
@@ -359,104 +359,152 @@ fn environments_are_symlinks_to_snapshots_that_move_in_one_refresh() {
         ["latest", "snapshots", "env", "versions", "at"]
     );
     assert_eq!(f.list("baseos/env", 64).unwrap(), ["prod"]);
-    let link = f.resolve("baseos/env/prod").unwrap();
-    assert_eq!(link.kind, Kind::Symlink);
-    assert_eq!(f.view.readlink(link.ino).unwrap(), "../snapshots/2025-01");
-    assert_eq!(link.size, "../snapshots/2025-01".len() as u64);
-    assert_eq!(f.view.getattr(link.ino).unwrap().kind, Kind::Symlink);
-    assert_eq!(
-        f.view.readdir(link.ino, 0, |_, _, _| false),
-        Err(ViewError::NotADirectory)
+    let prod = f.resolve("baseos/env/prod").unwrap();
+    assert_eq!(prod.kind, Kind::Dir);
+    assert_eq!(f.view.readlink(prod.ino), Err(ViewError::NotFound));
+    assert_eq!(f.list("baseos/env/prod", 64).unwrap(), ["repodata"]);
+    // The kernel keeps none of the environment's own entries: every walk asks the view.
+    let repodata = f.resolve("baseos/env/prod/repodata").unwrap();
+    assert_eq!(repodata.cache, Cache::Never);
+    let mut listed = Vec::new();
+    f.view
+        .readdir(prod.ino, 2, |a, name, _| {
+            listed.push((name.to_string(), a.cache));
+            false
+        })
+        .unwrap();
+    assert_eq!(listed, [("repodata".to_string(), Cache::Never)]);
+    let repomd = f.resolve("baseos/env/prod/repodata/repomd.xml").unwrap();
+    assert_eq!((repomd.size, repomd.cache), (10, Cache::Long));
+    // Its own inode numbers: not the snapshot's (a miss resolves differently there).
+    assert_ne!(
+        repomd.ino,
+        f.resolve("baseos/snapshots/2025-01/repodata/repomd.xml")
+            .unwrap()
+            .ino
     );
-    // Nothing but an environment link reads as one.
-    let dir = f.resolve("baseos/env").unwrap().ino;
-    assert_eq!(f.view.readlink(dir), Err(ViewError::NotFound));
 
     // A promotion reaches the view as one listing: both repositories switch in one refresh,
-    // and the link keeps its inode.
+    // with nothing for the kernel to forget, and the environment keeps its inode.
     for repo in ["baseos", "appstream"] {
         f.source.promote(repo, "prod", "2025-02");
     }
-    assert_eq!(f.view.readlink(link.ino).unwrap(), "../snapshots/2025-01");
-    let other = f.resolve("appstream/env/prod").unwrap();
-    let inval = f.view.refresh();
-    let mut moved = inval.links.clone();
-    moved.sort_unstable();
-    let mut both = vec![link.ino, other.ino];
-    both.sort_unstable();
     assert_eq!(
-        moved, both,
-        "the kernel is told to forget both links' targets"
+        f.resolve("appstream/env/prod/repodata/repomd.xml")
+            .unwrap()
+            .size,
+        10
     );
-    assert!(
-        f.view.refresh().is_empty(),
-        "nothing moved: nothing to forget"
-    );
-    assert_eq!(f.view.readlink(link.ino).unwrap(), "../snapshots/2025-02");
-    assert_eq!(f.view.readlink(other.ino).unwrap(), "../snapshots/2025-02");
-    assert_eq!(f.resolve("baseos/env/prod").unwrap().ino, link.ino);
+    assert!(f.view.refresh().is_empty());
+    for repo in ["baseos", "appstream"] {
+        assert_eq!(
+            f.resolve(&format!("{repo}/env/prod/repodata/repomd.xml"))
+                .unwrap()
+                .size,
+            20
+        );
+    }
+    assert_eq!(f.resolve("baseos/env/prod").unwrap().ino, prod.ino);
+
+    // Unset: gone at once, and env/ with it when nothing is left.
+    f.source.unset("baseos", "prod");
+    f.view.refresh();
+    assert_eq!(f.resolve("baseos/env/prod"), Err(ViewError::NotFound));
+    assert_eq!(f.resolve("baseos/env"), Err(ViewError::NotFound));
+    assert!(f.resolve("appstream/env/prod/repodata").is_ok());
 }
 
 #[test]
-fn after_a_promotion_the_previous_snapshot_is_found_through_the_new_one_for_the_grace() {
+fn after_a_promotion_the_environment_serves_the_previous_snapshot_for_the_grace_at_every_depth() {
     let f = Fixture::new(8);
+    // A flat repository: packages, the key file and the installer tree at the tree's root.
     f.source.publish(
         "r",
         1,
         vec![
+            leaf("repodata/repomd.xml", 1),
             leaf("repodata/old-primary.xml.gz", 1),
+            leaf("hello-1.0-1.noarch.rpm", 1),
+            leaf("RPM-GPG-KEY-r", 1),
+            leaf(".treeinfo", 1),
             leaf("Packages/a-1.rpm", 1),
+            leaf("images/pxeboot/vmlinuz", 1),
         ],
     );
-    f.source.snapshot("r", "s1", 1);
+    f.source.snapshot("r", "f1", 1);
     f.source.publish(
         "r",
         2,
         vec![
+            leaf("repodata/repomd.xml", 2),
             leaf("repodata/new-primary.xml.gz", 2),
+            leaf("hello-2.0-1.noarch.rpm", 2),
             leaf("Packages/a-2.rpm", 2),
         ],
     );
-    f.source.snapshot("r", "s2", 2);
-    f.source.promote("r", "prod", "s1");
+    f.source.snapshot("r", "f2", 2);
+    f.source.promote("r", "test", "f1");
     f.view.refresh();
-    // Before any promotion moved an environment, a snapshot holds only its own files.
-    assert_eq!(
-        f.resolve("r/snapshots/s2/Packages/a-1.rpm"),
-        Err(ViewError::NotFound)
-    );
-    f.source.promote("r", "prod", "s2");
+    // A client reads repomd.xml through env/test/ (its kernel holds nothing of it) ...
+    assert_eq!(f.resolve("r/env/test/repodata/repomd.xml").unwrap().size, 1);
+    let held_dir = f.resolve("r/env/test/Packages").unwrap().ino;
+    f.source.promote("r", "test", "f2");
     f.view.refresh();
-    // A client that read s1's repomd.xml through env/prod/ (now ../snapshots/s2) still gets
-    // what it names, for the grace period; listings show s2 as it is.
-    let old = f
-        .resolve("r/snapshots/s2/repodata/old-primary.xml.gz")
-        .unwrap();
-    assert_eq!((old.size, old.cache), (1, Cache::Short));
+    // ... and then asks for what it names, at every depth.
+    for path in [
+        "hello-1.0-1.noarch.rpm",
+        "RPM-GPG-KEY-r",
+        ".treeinfo",
+        "repodata/old-primary.xml.gz",
+        "Packages/a-1.rpm",
+        "images/pxeboot/vmlinuz",
+    ] {
+        let a = f
+            .resolve(&format!("r/env/test/{path}"))
+            .unwrap_or_else(|e| panic!("env/test/{path}: {e:?}"));
+        assert_eq!((a.kind, a.size), (Kind::File, 1), "{path}");
+    }
+    // A directory of f1 the client still holds resolves names of f2 too.
+    assert_eq!(f.view.lookup(held_dir, "a-2.rpm").unwrap().size, 2);
+    // Listings show the snapshot as it is.
     assert_eq!(
-        old,
-        f.resolve("r/snapshots/s1/repodata/old-primary.xml.gz")
-            .map(|a| Attr {
-                cache: Cache::Short,
-                ..a
-            })
-            .unwrap()
+        f.list("r/env/test", 10).unwrap(),
+        ["Packages", "hello-2.0-1.noarch.rpm", "repodata"]
     );
+    // A snapshot's tree is exactly what was frozen, grace or not.
+    for path in [
+        "hello-1.0-1.noarch.rpm",
+        "RPM-GPG-KEY-r",
+        ".treeinfo",
+        "repodata/old-primary.xml.gz",
+        "Packages/a-1.rpm",
+        "images",
+    ] {
+        assert_eq!(
+            f.resolve(&format!("r/snapshots/f2/{path}")),
+            Err(ViewError::NotFound),
+            "snapshots/f2/{path}"
+        );
+        assert_eq!(
+            f.resolve(&format!("r/versions/2/{path}")),
+            Err(ViewError::NotFound),
+            "versions/2/{path}"
+        );
+    }
     assert_eq!(
-        f.resolve("r/snapshots/s2/Packages/a-1.rpm").unwrap().size,
-        1
-    );
-    assert_eq!(f.list("r/snapshots/s2/Packages", 10).unwrap(), ["a-2.rpm"]);
-    assert_eq!(
-        f.resolve("r/snapshots/s2/Packages/none.rpm"),
+        f.resolve("r/env/test/Packages/none.rpm"),
         Err(ViewError::NotFound)
     );
     f.clock.advance(Duration::from_secs(601));
     f.view.refresh();
     assert_eq!(
-        f.resolve("r/snapshots/s2/Packages/a-1.rpm"),
+        f.resolve("r/env/test/hello-1.0-1.noarch.rpm"),
         Err(ViewError::NotFound),
-        "after the grace period s2 is only itself"
+        "after the grace period the environment is only its snapshot"
+    );
+    assert_eq!(
+        f.resolve("r/env/test/Packages/a-1.rpm"),
+        Err(ViewError::NotFound)
     );
 }
 
@@ -506,6 +554,19 @@ fn versions_and_points_in_time() {
     let future = chrono::Utc::now().timestamp() + 3600;
     assert_eq!(target(future), Err(ViewError::NotFound), "the future");
     assert_eq!(f.resolve("r/at/yesterday"), Err(ViewError::NotFound));
+    // One spelling per instant: no blanks, no other digits.
+    for odd in [
+        format!(" {}", name(v2)),
+        format!("  {}", name(v2)),
+        format!("{} ", name(v2)),
+        name(v2).to_lowercase(),
+    ] {
+        assert_eq!(
+            f.resolve(&format!("r/at/{odd}")),
+            Err(ViewError::NotFound),
+            "{odd:?}"
+        );
+    }
     // Two names of one version are one node.
     let a = f.resolve(&format!("r/at/{}", name(v1))).unwrap();
     let b = f.resolve(&format!("r/at/{}", name(v1 + 60))).unwrap();

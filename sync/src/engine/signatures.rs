@@ -15,7 +15,7 @@ use super::error::{Result, SyncError};
 use super::plan::{Plan, Source};
 use super::transport::Transport;
 use super::Engine;
-use crate::trust::{self, check_package, Checked, KeyRing, RepoSigner};
+use crate::trust::{self, check_package, Checked, KeyRing, RepoSigner, SignError};
 
 /// Where the public key of the mirror's repomd.xml signature is served.
 pub const REPOMD_KEY: &str = "repodata/repomd.xml.key";
@@ -173,7 +173,12 @@ impl Engine<'_> {
                 let path = self.pool.absolute(&record.path);
                 let data = std::fs::read(&path)
                     .map_err(|e| chantal_common::Error::io("cannot read", &path, e))?;
-                let asc = signer.sign(&path, &data).map_err(fail)?;
+                let asc = signer
+                    .sign(&path, &data, &self.cancel)
+                    .map_err(|e| match e {
+                        SignError::Interrupted => SyncError::Interrupted,
+                        SignError::Failed(reason) => fail(reason),
+                    })?;
                 self.store(&asc, "repomd.xml.asc")?.sha256
             }
         };

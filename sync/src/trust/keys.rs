@@ -38,7 +38,10 @@ impl KeyRing {
         for (source, bytes) in files {
             let keys = parse_keys(bytes).map_err(|e| format!("{source}: {e}"))?;
             if keys.is_empty() {
-                return Err(format!("{source}: holds no OpenPGP public key"));
+                return Err(format!(
+                    "{source}: {}",
+                    not_openpgp(bytes, Expected::PublicKey, &"no key in the file")
+                ));
             }
             let mut kept = 0;
             let mut seen = Vec::new();
@@ -140,9 +143,101 @@ impl KeyRing {
     }
 }
 
+/// What a file an OpenPGP object was expected in holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Expected {
+    PublicKey,
+    SecretKey,
+    Signature,
+}
+
+impl Expected {
+    fn noun(self) -> &'static str {
+        match self {
+            Expected::PublicKey => "an OpenPGP public key",
+            Expected::SecretKey => "an OpenPGP secret key",
+            Expected::Signature => "an OpenPGP signature",
+        }
+    }
+}
+
+/// The one-line refusal of a file that should hold `want` and does not parse as it: what it
+/// is not and what it looks like, in words an operator recognises (the parser's own message
+/// goes to the debug log).
+pub(super) fn not_openpgp(bytes: &[u8], want: Expected, parser: &dyn std::fmt::Display) -> String {
+    tracing::debug!("OpenPGP parser: {parser}");
+    format!("not {}: {}", want.noun(), looks_like(bytes, want))
+}
+
+/// What `bytes` look like, for [`not_openpgp`].
+fn looks_like(bytes: &[u8], want: Expected) -> &'static str {
+    let head = &bytes[..bytes.len().min(4096)];
+    let text = String::from_utf8_lossy(head);
+    let trimmed = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
+    let lower = trimmed.to_ascii_lowercase();
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return "the file is empty";
+    }
+    if lower.starts_with("<!doctype html") || lower.starts_with("<html") || lower.contains("<html")
+    {
+        return "it looks like an HTML page (an error or login page served instead of the file?)";
+    }
+    if lower.starts_with('<') {
+        return "it looks like XML or HTML";
+    }
+    let armor = |kind: &str| text.contains(&format!("-----BEGIN PGP {kind}-----"));
+    if armor("PRIVATE KEY BLOCK") {
+        return match want {
+            Expected::SecretKey => "an armored secret key that does not parse (damaged?)",
+            _ => "it is a secret key (give the public key; never publish the secret one)",
+        };
+    }
+    if armor("PUBLIC KEY BLOCK") {
+        return match want {
+            Expected::PublicKey => "an armored public key that does not parse (damaged?)",
+            Expected::SecretKey => "it is a public key (signing needs the secret key)",
+            Expected::Signature => "it is a public key, not a signature",
+        };
+    }
+    if armor("SIGNATURE") {
+        return match want {
+            Expected::Signature => "an armored signature that does not parse (damaged?)",
+            _ => "it is a signature, not a key",
+        };
+    }
+    if armor("MESSAGE") {
+        return "it is an OpenPGP message";
+    }
+    // Binary OpenPGP starts with a packet header: bit 7 set, the tag in bits 5..0 (new format)
+    // or 5..2 (old format).
+    let first = bytes[0];
+    if first & 0x80 != 0 {
+        let tag = if first & 0x40 != 0 {
+            first & 0x3f
+        } else {
+            (first >> 2) & 0x0f
+        };
+        return match (tag, want) {
+            (5, Expected::SecretKey) => "a binary secret key that does not parse (damaged?)",
+            (5, _) => "it is a binary secret key (give the public key)",
+            (6, Expected::PublicKey) => "a binary public key that does not parse (damaged?)",
+            (6, Expected::SecretKey) => "it is a binary public key (signing needs the secret key)",
+            (6, Expected::Signature) => "it is a binary public key, not a signature",
+            (2, Expected::Signature) => "a binary signature that does not parse (damaged?)",
+            (2, _) => "it is a binary signature, not a key",
+            _ => "binary data that is not a valid OpenPGP packet",
+        };
+    }
+    if std::str::from_utf8(head).is_ok() {
+        "it is plain text"
+    } else {
+        "it is binary data"
+    }
+}
+
 /// The signatures of a detached signature file.
 fn parse_detached(bytes: &[u8]) -> Result<Vec<DetachedSignature>, String> {
-    let bad = |e: pgp::errors::Error| format!("not an OpenPGP signature: {e}");
+    let bad = |e: pgp::errors::Error| not_openpgp(bytes, Expected::Signature, &e);
     let text = std::str::from_utf8(bytes)
         .ok()
         .filter(|t| t.contains("-----BEGIN PGP SIGNATURE-----"));
@@ -158,7 +253,11 @@ fn parse_detached(bytes: &[u8]) -> Result<Vec<DetachedSignature>, String> {
             .map_err(bad)?,
     };
     if sigs.is_empty() {
-        return Err("holds no OpenPGP signature".into());
+        return Err(not_openpgp(
+            bytes,
+            Expected::Signature,
+            &"no signature in the file",
+        ));
     }
     Ok(sigs)
 }
@@ -173,7 +272,7 @@ fn parse_keys(bytes: &[u8]) -> Result<Vec<SignedPublicKey>, String> {
                    keys: &mut Vec<SignedPublicKey>|
      -> Result<(), String> {
         for k in iter {
-            keys.push(k.map_err(|e| format!("not a valid OpenPGP key: {e}"))?);
+            keys.push(k.map_err(|e| not_openpgp(bytes, Expected::PublicKey, &e))?);
         }
         Ok(())
     };
@@ -187,14 +286,14 @@ fn parse_keys(bytes: &[u8]) -> Result<Vec<SignedPublicKey>, String> {
                     .map(|e| e + END.len())
                     .ok_or_else(|| "an armored key block has no END line".to_string())?;
                 let (iter, _) = SignedPublicKey::from_armor_many(&block.as_bytes()[..end])
-                    .map_err(|e| format!("not a valid armored key: {e}"))?;
+                    .map_err(|e| not_openpgp(bytes, Expected::PublicKey, &e))?;
                 collect(iter, &mut keys)?;
                 rest = &block[end..];
             }
         }
         _ => {
             let iter = SignedPublicKey::from_bytes_many(bytes)
-                .map_err(|e| format!("not a valid OpenPGP key: {e}"))?;
+                .map_err(|e| not_openpgp(bytes, Expected::PublicKey, &e))?;
             collect(iter, &mut keys)?;
         }
     }

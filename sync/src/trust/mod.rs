@@ -11,7 +11,7 @@ mod tests;
 
 pub use keys::{KeyRing, TrustedKey, MAX_KEY_FILE};
 pub use package::{check_package, Checked};
-pub use sign::RepoSigner;
+pub use sign::{RepoSigner, SignError};
 
 /// The armored file of a version's keys, at the top of every served tree.
 pub fn key_file_href(repo: &str) -> String {

@@ -1,10 +1,15 @@
 //! Signing the repomd.xml chantal publishes (`publish.sign`): in process with an OpenPGP
 //! secret key file, or by an operator's command (a key in an HSM or a gpg-agent), which gets
 //! the file's path and writes the detached armored signature to stdout. Either way the
-//! signature is checked against the public key before it is used.
+//! signature is checked against the public key before it is used. The command runs in a
+//! process group of its own, with a time limit, and is killed (with whatever it started) when
+//! the limit passes or the sync is interrupted.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use chantal_common::config::SignConfig;
 use pgp::composed::{ArmorOptions, Deserializable, DetachedSignature, SignedSecretKey};
@@ -12,7 +17,40 @@ use pgp::crypto::hash::HashAlgorithm;
 use pgp::types::{KeyDetails, Password};
 
 use super::KeyRing;
+use crate::engine::Cancel;
 
+/// Most a signing command may write to stdout: an armored signature is a few KiB.
+const MAX_SIGNATURE: u64 = 1 << 20;
+/// What is kept of its stderr for the error message.
+const MAX_STDERR: u64 = 64 << 10;
+/// After the command exits, how long its output may take to reach its end (a process it left
+/// behind may hold the pipe open; it is killed then).
+const OUTPUT_GRACE: Duration = Duration::from_millis(500);
+/// How often the command is checked on.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Why signing failed.
+#[derive(Debug)]
+pub enum SignError {
+    /// SIGINT or SIGTERM while the command ran: it was killed.
+    Interrupted,
+    Failed(String),
+}
+
+impl From<String> for SignError {
+    fn from(s: String) -> Self {
+        SignError::Failed(s)
+    }
+}
+
+impl std::fmt::Display for SignError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignError::Interrupted => f.write_str("interrupted"),
+            SignError::Failed(s) => f.write_str(s),
+        }
+    }
+}
 /// A loaded `publish.sign`.
 pub struct RepoSigner {
     how: How,
@@ -27,7 +65,10 @@ enum How {
         key: Box<SignedSecretKey>,
         passphrase: String,
     },
-    Command(PathBuf),
+    Command {
+        command: PathBuf,
+        timeout: Duration,
+    },
 }
 
 impl RepoSigner {
@@ -66,20 +107,42 @@ impl RepoSigner {
                     public_key,
                     ring,
                 };
-                // A wrong passphrase shows now, not at the first commit.
-                signer
-                    .sign(Path::new("-"), b"chantal")
-                    .map_err(|e| format!("publish.sign.key {}: {e}", key.display()))?;
+                // A missing or wrong passphrase shows now, not at the first commit.
+                let locked = match &signer.how {
+                    How::Key { key, .. } => match signing_subkey(key) {
+                        Some(sub) => sub.key.secret_params().is_encrypted(),
+                        None => key.primary_key.secret_params().is_encrypted(),
+                    },
+                    How::Command { .. } => false,
+                };
+                if let Err(e) = signer.sign(Path::new("-"), b"chantal", &Cancel::default()) {
+                    return Err(match (locked, passphrase_file) {
+                        (true, None) => format!(
+                            "publish.sign.key {} is protected by a passphrase: put it in a file and name that file in publish.sign.passphrase_file",
+                            key.display()
+                        ),
+                        (true, Some(p)) => format!(
+                            "the passphrase in {} (publish.sign.passphrase_file) does not unlock publish.sign.key {}",
+                            p.display(),
+                            key.display()
+                        ),
+                        (false, _) => format!("publish.sign.key {}: {e}", key.display()),
+                    });
+                }
                 Ok(signer)
             }
             SignConfig::Command {
                 command,
                 public_key,
+                timeout,
             } => {
                 let bytes = read(public_key)?;
                 let ring = KeyRing::from_files(&[(public_key.display().to_string(), bytes)], &[])?;
                 Ok(RepoSigner {
-                    how: How::Command(command.clone()),
+                    how: How::Command {
+                        command: command.clone(),
+                        timeout: *timeout,
+                    },
                     public_key: ring.armored(),
                     ring,
                 })
@@ -88,8 +151,9 @@ impl RepoSigner {
     }
 
     /// The armored detached signature of `data`, which is the content of the file at
-    /// `path` (the command mode hands the command that path).
-    pub fn sign(&self, path: &Path, data: &[u8]) -> Result<Vec<u8>, String> {
+    /// `path` (the command mode hands the command that path, and kills it when `cancel`
+    /// fires).
+    pub fn sign(&self, path: &Path, data: &[u8], cancel: &Cancel) -> Result<Vec<u8>, SignError> {
         let armored = match &self.how {
             How::Key { key, passphrase } => {
                 let pw = Password::from(passphrase.as_str());
@@ -113,27 +177,146 @@ impl RepoSigner {
                 sig.to_armored_bytes(ArmorOptions::default())
                     .map_err(|e| format!("cannot sign: {e}"))?
             }
-            How::Command(cmd) => {
-                let out = Command::new(cmd)
-                    .arg(path)
-                    .output()
-                    .map_err(|e| format!("publish.sign.command {}: {e}", cmd.display()))?;
-                if !out.status.success() {
-                    return Err(format!(
-                        "publish.sign.command {} failed ({}): {}",
-                        cmd.display(),
-                        out.status,
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ));
-                }
-                out.stdout
-            }
+            How::Command { command, timeout } => run_command(command, path, *timeout, cancel)?,
         };
         self.ring
             .verify_detached(&armored, data)
             .map_err(|e| format!("the signature made does not verify with the public key: {e}"))?;
         Ok(armored)
     }
+}
+
+/// Runs the signing command on `path` and returns what it wrote to stdout. The command gets
+/// a process group of its own, so that everything it starts is killed with it: on timeout,
+/// on `cancel`, and when it exits while something it left behind still holds its output open.
+fn run_command(
+    command: &Path,
+    path: &Path,
+    timeout: Duration,
+    cancel: &Cancel,
+) -> Result<Vec<u8>, SignError> {
+    use std::os::unix::process::CommandExt;
+    let name = command.display();
+    let mut child = Command::new(command)
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("publish.sign.command {name}: {e}"))?;
+    let group = rustix::process::Pid::from_child(&child);
+    let kill_group = || {
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+    };
+    // Readers on threads of their own, so that a pipe held open by a leftover process never
+    // blocks the wait. stdout is read up to its bound (more is a failure, seen at once);
+    // stderr's first part is kept and the rest drained, so the command never blocks on it.
+    let (out_tx, out_rx) = mpsc::channel();
+    let (err_tx, err_rx) = mpsc::channel();
+    if let Some(out) = child.stdout.take() {
+        std::thread::spawn(move || {
+            let _ = out_tx.send(read_capped(out, MAX_SIGNATURE, false));
+        });
+    }
+    if let Some(err) = child.stderr.take() {
+        std::thread::spawn(move || {
+            let _ = err_tx.send(read_capped(err, MAX_STDERR, true));
+        });
+    }
+    let too_much = || {
+        SignError::Failed(format!(
+            "publish.sign.command {name} wrote more than {MAX_SIGNATURE} bytes: not a signature"
+        ))
+    };
+    let mut out = None;
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => {
+                kill_group();
+                let _ = child.wait();
+                return Err(format!("publish.sign.command {name}: {e}").into());
+            }
+        }
+        if cancel.is_cancelled() {
+            kill_group();
+            let _ = child.wait();
+            return Err(SignError::Interrupted);
+        }
+        if out.is_none() {
+            out = out_rx.try_recv().ok();
+        }
+        if matches!(out, Some((_, true))) {
+            kill_group();
+            let _ = child.wait();
+            return Err(too_much());
+        }
+        if Instant::now() >= deadline {
+            kill_group();
+            let _ = child.wait();
+            return Err(format!(
+                "publish.sign.command {name} did not finish within {} s (publish.sign.timeout): killed it",
+                timeout.as_secs_f64()
+            )
+            .into());
+        }
+        std::thread::sleep(POLL);
+    };
+    // The command is done; what it started may not be. Whatever still holds the pipes open
+    // after a moment is killed, so the output ends.
+    let collect = |rx: &mpsc::Receiver<(Vec<u8>, bool)>| -> Option<(Vec<u8>, bool)> {
+        match rx.recv_timeout(OUTPUT_GRACE) {
+            Ok(r) => Some(r),
+            Err(_) => {
+                kill_group();
+                rx.recv_timeout(OUTPUT_GRACE).ok()
+            }
+        }
+    };
+    let out = out.or_else(|| collect(&out_rx));
+    let err = collect(&err_rx);
+    let stderr = err
+        .map(|(e, _)| String::from_utf8_lossy(&e).trim().to_string())
+        .unwrap_or_default();
+    // More output than a signature is the failure, whatever the status it led to (SIGPIPE
+    // once the reader stopped).
+    if matches!(out, Some((_, true))) {
+        return Err(too_much());
+    }
+    if !status.success() {
+        return Err(format!(
+            "publish.sign.command {name} failed ({status}){}{stderr}",
+            if stderr.is_empty() { "" } else { ": " }
+        )
+        .into());
+    }
+    match out {
+        Some((_, true)) => Err(too_much()),
+        Some((bytes, false)) => Ok(bytes),
+        None => Err(format!(
+            "publish.sign.command {name}: its output did not end (something it started holds it open)"
+        )
+        .into()),
+    }
+}
+
+/// Reads at most `max` bytes of `r`; returns what it kept and whether there was more. With
+/// `drain`, reads on to the end and throws the rest away (so the writer never blocks on a full
+/// pipe); without, stops at the first byte too many.
+fn read_capped(r: impl Read, max: u64, drain: bool) -> (Vec<u8>, bool) {
+    let mut r = r;
+    let mut kept = Vec::new();
+    let _ = (&mut r).take(max).read_to_end(&mut kept);
+    let more = if drain {
+        std::io::copy(&mut r, &mut std::io::sink()).unwrap_or(0) > 0
+    } else {
+        let mut one = [0u8; 1];
+        matches!(r.read(&mut one), Ok(1))
+    };
+    (kept, more)
 }
 
 /// A secret subkey flagged for signing, if the key has one (gpg's default layout keeps the
@@ -151,7 +334,8 @@ fn parse_secret(bytes: &[u8]) -> Result<SignedSecretKey, String> {
         }
         _ => SignedSecretKey::from_bytes(bytes),
     };
-    let key = parsed.map_err(|e| format!("not an OpenPGP secret key: {e}"))?;
+    let key = parsed
+        .map_err(|e| super::keys::not_openpgp(bytes, super::keys::Expected::SecretKey, &e))?;
     key.verify_bindings()
         .map_err(|e| format!("invalid self-signatures: {e}"))?;
     let _ = key.fingerprint();

@@ -2,8 +2,10 @@
 //! test keys only) and createrepo_c's signed samples.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use super::{check_package, KeyRing, RepoSigner};
+use super::{check_package, KeyRing, RepoSigner, SignError};
+use crate::engine::Cancel;
 use chantal_common::config::SignConfig;
 
 fn data(name: &str) -> PathBuf {
@@ -25,7 +27,7 @@ fn fingerprint(name: &str) -> String {
 
 fn sample(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/createrepo_c/packages")
+        .join("../tests/fixtures/createrepo_c/packages")
         .join(name)
 }
 
@@ -66,17 +68,50 @@ fn pins_keep_only_the_named_keys_and_a_file_without_one_is_named() {
 }
 
 #[test]
-fn files_that_are_not_keys_are_refused_with_their_name() {
+fn files_that_are_not_keys_are_refused_with_their_name_and_what_they_look_like() {
+    let secret = std::fs::read(data("ed-secret.asc")).unwrap();
+    let signature = std::fs::read(data("data.txt.asc")).unwrap();
     for (bytes, want) in [
-        (b"hello".to_vec(), "x: "),
+        (
+            b"hello, this is a text file\n".to_vec(),
+            "x: not an OpenPGP public key: it is plain text",
+        ),
         (
             b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nAAAA\n".to_vec(),
             "no END line",
         ),
-        (Vec::new(), "x: "),
+        (
+            b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nAAAA\n-----END PGP PUBLIC KEY BLOCK-----\n"
+                .to_vec(),
+            "x: not an OpenPGP public key: an armored public key that does not parse (damaged?)",
+        ),
+        (
+            Vec::new(),
+            "x: not an OpenPGP public key: the file is empty",
+        ),
+        (
+            b"<!DOCTYPE html>\n<html><body>Sign in</body></html>\n".to_vec(),
+            "x: not an OpenPGP public key: it looks like an HTML page",
+        ),
+        (
+            b"\n  <HTML><head><title>404</title></head></HTML>".to_vec(),
+            "x: not an OpenPGP public key: it looks like an HTML page",
+        ),
+        (secret, "x: not an OpenPGP public key: it is a secret key"),
+        (
+            signature,
+            "x: not an OpenPGP public key: it is a signature, not a key",
+        ),
+        (
+            vec![0x01, 0xff, 0x00, 0x80],
+            "x: not an OpenPGP public key: it is binary data",
+        ),
     ] {
         let err = KeyRing::from_files(&[("x".into(), bytes)], &[]).unwrap_err();
         assert!(err.contains(want), "{err}");
+        for jargon in ["packet", "IO error", "errored", "header version"] {
+            assert!(!err.contains(jargon), "{err}");
+        }
     }
 }
 
@@ -150,7 +185,44 @@ fn detached_signatures_verify_over_their_data_only() {
         "{err}"
     );
     assert!(r.verify_detached(&asc, b"chantaL\n").is_err());
-    assert!(r.verify_detached(b"garbage", &text).is_err());
+    for (bytes, want) in [
+        (
+            b"garbage".to_vec(),
+            "not an OpenPGP signature: it is plain text",
+        ),
+        (
+            b"-----BEGIN PGP SIGNATURE-----\n\nAAAA\n-----END PGP SIGNATURE-----\n".to_vec(),
+            "not an OpenPGP signature: an armored signature that does not parse (damaged?)",
+        ),
+        (
+            b"<html><body>Not Found</body></html>".to_vec(),
+            "not an OpenPGP signature: it looks like an HTML page",
+        ),
+        (
+            std::fs::read(data("rsa.asc")).unwrap(),
+            "not an OpenPGP signature: it is a public key, not a signature",
+        ),
+    ] {
+        let err = r.verify_detached(&bytes, &text).unwrap_err();
+        assert!(err.contains(want), "{err}");
+        assert!(!err.contains("PacketBodyReader"), "{err}");
+    }
+}
+
+#[test]
+fn a_signing_key_that_is_not_one_is_refused_with_what_it_is() {
+    let err = RepoSigner::load(&SignConfig::Key {
+        key: data("rsa.asc"),
+        passphrase_file: None,
+    })
+    .err()
+    .unwrap();
+    assert!(
+        err.contains(
+            "not an OpenPGP secret key: it is a public key (signing needs the secret key)"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -160,7 +232,9 @@ fn the_mirror_signs_in_process_and_checks_what_it_made() {
         passphrase_file: None,
     })
     .unwrap();
-    let sig = signer.sign(Path::new("-"), b"<repomd/>").unwrap();
+    let sig = signer
+        .sign(Path::new("-"), b"<repomd/>", &Cancel::default())
+        .unwrap();
     let public =
         KeyRing::from_files(&[("k".into(), signer.public_key.clone().into_bytes())], &[]).unwrap();
     assert_eq!(
@@ -183,6 +257,22 @@ fn the_mirror_signs_in_process_and_checks_what_it_made() {
     std::fs::write(&pass, "wrong\n").unwrap();
     let err = locked(&pass).err().unwrap();
     assert!(err.contains("locked-secret.asc"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the passphrase in {} (publish.sign.passphrase_file) does not unlock",
+            pass.display()
+        )),
+        "{err}"
+    );
+    // No passphrase at all: say that the key needs one.
+    let err = RepoSigner::load(&SignConfig::Key {
+        key: data("locked-secret.asc"),
+        passphrase_file: None,
+    })
+    .err()
+    .unwrap();
+    assert!(err.contains("is protected by a passphrase"), "{err}");
+    assert!(err.contains("publish.sign.passphrase_file"), "{err}");
 }
 
 #[test]
@@ -199,27 +289,134 @@ fn a_signing_command_that_fails_or_lies_fails_the_signature() {
     let signer = RepoSigner::load(&SignConfig::Command {
         command: failing,
         public_key: data("rsa.asc"),
+        timeout: Duration::from_secs(60),
     })
     .unwrap();
-    let err = signer.sign(&data("data.txt"), b"chantal\n").unwrap_err();
+    let err = signer
+        .sign(&data("data.txt"), b"chantal\n", &Cancel::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("token not present"), "{err}");
     // A command whose output is a signature by another key is caught.
     let liar = script("liar", &format!("cat {}", data("data.txt.asc").display()));
     let signer = RepoSigner::load(&SignConfig::Command {
         command: liar,
         public_key: data("ed.asc"),
+        timeout: Duration::from_secs(60),
     })
     .unwrap();
-    let err = signer.sign(&data("data.txt"), b"chantal\n").unwrap_err();
+    let err = signer
+        .sign(&data("data.txt"), b"chantal\n", &Cancel::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("does not verify"), "{err}");
     // And an honest one passes.
     let honest = script("honest", &format!("cat {}", data("data.txt.asc").display()));
     let signer = RepoSigner::load(&SignConfig::Command {
         command: honest,
         public_key: data("rsa.asc"),
+        timeout: Duration::from_secs(60),
     })
     .unwrap();
-    assert!(signer.sign(&data("data.txt"), b"chantal\n").is_ok());
+    assert!(signer
+        .sign(&data("data.txt"), b"chantal\n", &Cancel::default())
+        .is_ok());
+}
+
+/// Whether a process is still alive (a zombie counts as gone).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|r| !r.trim_start().starts_with('Z'))
+    })
+}
+
+#[test]
+fn a_signing_command_is_bounded_in_time_output_and_offspring() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = |name: &str, body: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.path().join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    };
+    let signer = |command: PathBuf, timeout: Duration| {
+        RepoSigner::load(&SignConfig::Command {
+            command,
+            public_key: data("rsa.asc"),
+            timeout,
+        })
+        .unwrap()
+    };
+    let pidfile = dir.path().join("pid");
+    // A command that hangs, and a child of its that hangs too: both are killed at the limit.
+    let hang = script(
+        "hang",
+        &format!("sleep 300 & echo $! > {}; wait", pidfile.display()),
+    );
+    let started = Instant::now();
+    let err = signer(hang, Duration::from_millis(500))
+        .sign(&data("data.txt"), b"chantal\n", &Cancel::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("did not finish within 0.5 s"), "{err}");
+    assert!(err.contains("publish.sign.timeout"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let grandchild = std::fs::read_to_string(&pidfile).unwrap();
+    let gone = Instant::now() + Duration::from_secs(5);
+    while alive(grandchild.trim()) && Instant::now() < gone {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(grandchild.trim()), "the command's child outlived it");
+
+    // A command that signs, exits, and leaves a process holding its stdout: the signature is
+    // used, and the leftover is killed.
+    std::fs::remove_file(&pidfile).unwrap();
+    let leaves = script(
+        "leaves",
+        &format!(
+            "cat {}; (sleep 300; echo late) & echo $! > {}; exit 0",
+            data("data.txt.asc").display(),
+            pidfile.display()
+        ),
+    );
+    let started = Instant::now();
+    signer(leaves, Duration::from_secs(60))
+        .sign(&data("data.txt"), b"chantal\n", &Cancel::default())
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let left = std::fs::read_to_string(&pidfile).unwrap();
+    let gone = Instant::now() + Duration::from_secs(5);
+    while alive(left.trim()) && Instant::now() < gone {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !alive(left.trim()),
+        "the leftover process outlived the signing"
+    );
+
+    // An interrupted sync kills the command.
+    let cancel = Cancel::default();
+    let later = cancel.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        later.cancel();
+    });
+    let slow = script("slow", "sleep 300");
+    let err = signer(slow, Duration::from_secs(600))
+        .sign(&data("data.txt"), b"chantal\n", &cancel)
+        .unwrap_err();
+    assert!(matches!(err, SignError::Interrupted), "{err}");
+
+    // Endless output is not read into memory.
+    let flood = script("flood", "yes chantal");
+    let err = signer(flood, Duration::from_secs(60))
+        .sign(&data("data.txt"), b"chantal\n", &Cancel::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("wrote more than"), "{err}");
 }
 
 #[test]
