@@ -11,6 +11,7 @@ mod defects;
 mod environments;
 mod export;
 mod fs;
+mod hostile;
 mod hosts;
 mod installer;
 mod retention;

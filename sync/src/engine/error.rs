@@ -22,6 +22,11 @@ pub enum SyncError {
     #[error("{url}: {reason}")]
     Refused { url: String, reason: String },
 
+    /// The upstream offers a file larger than chantal accepts for it: refused, and not retried
+    /// (the same request gets the same file).
+    #[error("{url}: larger than {max} bytes: refusing it")]
+    TooLarge { url: String, max: u64 },
+
     /// The request did not complete (connection, TLS, timeout, truncated body).
     #[error("{url}: {reason}")]
     Transport { url: String, reason: String },

@@ -60,7 +60,10 @@ pub struct Transport {
 
 /// Where a small file fetched whole comes from.
 enum Whole<'a> {
+    /// A file named by the configuration (a key file): any local path.
     Local(PathBuf),
+    /// A file of the local upstream tree: (its root, the path below it).
+    Beneath(&'a Path, String),
     /// The client, its basic credentials, and the URL to request.
     Web(&'a reqwest::Client, &'a Option<(String, String)>, String),
 }
@@ -121,7 +124,7 @@ impl Transport {
     /// Fetches a small file whole (repomd.xml), with retries.
     pub async fn get_bytes(&self, rel: &str, max: u64) -> Result<Vec<u8>> {
         let from = match &self.kind {
-            Kind::File { root } => Whole::Local(root.join(&*href::normalize(rel))),
+            Kind::File { root } => Whole::Beneath(root, href::normalize(rel).into_owned()),
             Kind::Http { client, basic } => Whole::Web(client, basic, self.raw_url(rel)),
         };
         self.get_whole(from, &self.url(rel), max).await
@@ -151,7 +154,12 @@ impl Transport {
         let mut attempt = 0;
         loop {
             let result = match &from {
-                Whole::Local(path) => read_local(path, url, max),
+                Whole::Local(path) => File::open(path)
+                    .map_err(|e| local_err(url, &e))
+                    .and_then(|f| read_local(f, url, max)),
+                Whole::Beneath(root, rel) => {
+                    open_beneath(root, rel, url).and_then(|f| read_local(f, url, max))
+                }
                 Whole::Web(client, basic, raw) => self.get_http(client, basic, raw, url, max).await,
             };
             match result {
@@ -178,15 +186,20 @@ impl Transport {
             .await
             .map_err(|e| transport_err(url, &e))?;
         check_response(url, &resp)?;
+        let too_large = || SyncError::TooLarge {
+            url: url.into(),
+            max,
+        };
+        // A declared length says it before a byte is read.
+        if resp.content_length().is_some_and(|n| n > max) {
+            return Err(too_large());
+        }
         let mut resp = resp;
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| transport_err(url, &e))? {
             body.extend_from_slice(&chunk);
             if body.len() as u64 > max {
-                return Err(SyncError::Transport {
-                    url: url.into(),
-                    reason: format!("larger than {max} bytes: refusing it"),
-                });
+                return Err(too_large());
             }
         }
         Ok(body)
@@ -237,15 +250,16 @@ impl Transport {
                     let out = file.try_clone().map_err(|e| {
                         SyncError::Common(chantal_common::Error::io("cannot open", part, e))
                     })?;
-                    let (src, part, expect, task_url, cancel) = (
-                        root.join(&*href::normalize(rel)),
+                    let (root, src, part, expect, task_url, cancel) = (
+                        root.clone(),
+                        href::normalize(rel).into_owned(),
                         part.to_path_buf(),
                         expect.clone(),
                         url.clone(),
                         self.cancel.clone(),
                     );
                     let progress_total = tokio::task::spawn_blocking(move || {
-                        copy_local(&src, out, &part, &expect, &task_url, &cancel)
+                        copy_local(&root, &src, out, &part, &expect, &task_url, &cancel)
                     })
                     .await
                     .map_err(|e| SyncError::Transport {
@@ -645,15 +659,86 @@ fn web_client(
     Ok((client, basic))
 }
 
-fn read_local(path: &Path, url: &str, max: u64) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).map_err(|e| local_err(url, &e))?;
+/// O_NONBLOCK, as the platform spells it.
+fn libc_nonblock() -> i32 {
+    i32::try_from(rustix::fs::OFlags::NONBLOCK.bits()).unwrap_or(0)
+}
+
+/// The whole of a local file of at most `max` bytes.
+fn read_local(file: File, url: &str, max: u64) -> Result<Vec<u8>> {
+    let too_large = || SyncError::TooLarge {
+        url: url.into(),
+        max,
+    };
+    let meta = file.metadata().map_err(|e| local_err(url, &e))?;
     if meta.len() > max {
-        return Err(SyncError::Transport {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| local_err(url, &e))?;
+    // It may have grown since.
+    if bytes.len() as u64 > max {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// Opens `rel` (an href, normalized) below the local upstream tree `root`, never leaving it:
+/// a symlink that resolves inside the tree is followed (DVD and ISO trees carry some), one that
+/// leads out of it — or is absolute — is refused, as `..` in an href is. With openat2's
+/// RESOLVE_BENEATH (Linux 5.6+) the kernel checks every step; on older kernels the file is
+/// opened and the path the kernel opened is checked instead. Only a regular file is taken
+/// (opened without blocking, so a FIFO in the tree cannot hang the sync).
+fn open_beneath(root: &Path, rel: &str, url: &str) -> Result<File> {
+    let file = open_beneath_any(root, rel, url)?;
+    let meta = file.metadata().map_err(|e| local_err(url, &e))?;
+    if !meta.is_file() {
+        return Err(SyncError::Refused {
             url: url.into(),
-            reason: format!("larger than {max} bytes: refusing it"),
+            reason: "not a regular file: refusing it".into(),
         });
     }
-    std::fs::read(path).map_err(|e| local_err(url, &e))
+    Ok(file)
+}
+
+fn open_beneath_any(root: &Path, rel: &str, url: &str) -> Result<File> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let escapes = || SyncError::Refused {
+        url: url.into(),
+        reason: "leads out of the upstream directory (a symlink to somewhere else?): refusing it"
+            .into(),
+    };
+    let dir = File::open(root).map_err(|e| local_err(url, &e))?;
+    match rustix::fs::openat2(
+        &dir,
+        rel,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+    ) {
+        Ok(fd) => Ok(File::from(fd)),
+        Err(rustix::io::Errno::XDEV) => Err(escapes()),
+        Err(rustix::io::Errno::NOSYS) => {
+            use std::os::fd::AsRawFd;
+            use std::os::unix::fs::OpenOptionsExt;
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc_nonblock())
+                .open(root.join(rel))
+                .map_err(|e| local_err(url, &e))?;
+            let opened = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+                .map_err(|e| local_err(url, &e))?;
+            let root = std::fs::canonicalize(root).map_err(|e| local_err(url, &e))?;
+            if opened.starts_with(&root) {
+                Ok(file)
+            } else {
+                Err(escapes())
+            }
+        }
+        Err(e) => Err(local_err(url, &e.into())),
+    }
 }
 
 /// A local tree's answer for a file it does not have.
@@ -671,14 +756,15 @@ fn local_err(url: &str, e: &std::io::Error) -> SyncError {
 }
 
 fn copy_local(
-    src: &Path,
+    root: &Path,
+    src: &str,
     mut out: File,
     part: &Path,
     expect: &Expect,
     url: &str,
     cancel: &Cancel,
 ) -> Result<Downloaded> {
-    let mut input = File::open(src).map_err(|e| local_err(url, &e))?;
+    let mut input = open_beneath(root, src, url)?;
     let io_err =
         |e: std::io::Error| SyncError::Common(chantal_common::Error::io("cannot write", part, e));
     out.set_len(0).map_err(io_err)?;

@@ -194,6 +194,18 @@ fn reserved(path: &str) -> bool {
 /// Parses and checks an upstream `.treeinfo` and, if the upstream has one,
 /// `extra_files.json`; returns what to fetch and the `.treeinfo` to serve.
 pub fn parse(treeinfo: &[u8], extra_files: Option<&[u8]>) -> Result<Tree, String> {
+    // What a web server answers with 200 for a file it does not have (a "soft 404").
+    if treeinfo.iter().all(u8::is_ascii_whitespace) {
+        return Err("the file is empty".into());
+    }
+    let head = String::from_utf8_lossy(&treeinfo[..treeinfo.len().min(1024)]).to_ascii_lowercase();
+    let head = head.trim_start();
+    if head.starts_with("<!doctype html") || head.starts_with("<html") {
+        return Err("it looks like an HTML page (an error page served with 200?)".into());
+    }
+    if head.starts_with('<') {
+        return Err("it looks like XML or HTML, not an INI file (an error page served with 200?)".into());
+    }
     let text = std::str::from_utf8(treeinfo).map_err(|_| "not UTF-8 text".to_string())?;
     let mut sections = parse_ini(text)?;
     let has = |name: &str| sections.iter().any(|s| s.name == name);
@@ -513,8 +525,15 @@ impl Engine<'_> {
             Err(e) => return Err(e),
         };
         let tree = parse(&treeinfo, extra_files.as_deref()).map_err(|message| Error::Metadata {
-            file: transport.url(name),
-            message: format!("installer tree refused: {message}"),
+            // An error in extra_files.json names that file, not the .treeinfo.
+            file: if message.starts_with("extra_files.json") {
+                transport.url(EXTRA_FILES)
+            } else {
+                transport.url(name)
+            },
+            message: format!(
+                "installer tree refused: {message} (to mirror the repository without its installer tree, set rpm.installer_tree: skip)"
+            ),
         })?;
         let mut h = Sha256::new();
         h.update(&treeinfo);
