@@ -385,7 +385,12 @@ impl Pool {
                 }
             }
             files += 1;
-            bytes += meta.len();
+            // A partial file that was already linked into the pool (a sync stopped between
+            // placing and recording it, by a full disk say) frees nothing: its data stays under
+            // the pool name.
+            if std::os::unix::fs::MetadataExt::nlink(&meta) <= 1 {
+                bytes += meta.len();
+            }
         }
         Ok((files, bytes))
     }
@@ -576,6 +581,30 @@ mod tests {
         let blob = pool.settle(placed).unwrap();
         assert!(!part.exists());
         pool.verify(&blob.rel_path).unwrap();
+    }
+
+    #[test]
+    fn a_swept_partial_file_linked_into_the_pool_frees_no_bytes() {
+        let (_d, pool) = pool();
+        fs::create_dir_all(pool.tmp_dir()).unwrap();
+        // One partial download, and one a stopped sync had already linked into the pool.
+        fs::write(pool.tmp_dir().join("a.part"), b"partial").unwrap();
+        let linked = pool.tmp_dir().join("b.part");
+        fs::write(&linked, b"hello").unwrap();
+        pool.place(&linked, HELLO_SHA, 5, "p.rpm").unwrap();
+        // Older than a grace of 0.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(
+            pool.sweep_partials(std::time::Duration::ZERO, true).unwrap(),
+            (2, 7)
+        );
+        assert_eq!(
+            pool.sweep_partials(std::time::Duration::ZERO, false).unwrap(),
+            (2, 7)
+        );
+        assert_eq!(fs::read_dir(pool.tmp_dir()).unwrap().count(), 0);
+        pool.verify(&Pool::relative_path(HELLO_SHA, "p.rpm").unwrap())
+            .unwrap();
     }
 
     #[test]

@@ -199,3 +199,41 @@ fn randomized_syncs_snapshots_and_cleanups_never_lose_a_referenced_file() {
     env.chantal(&["db", "cleanup", "--grace", "0", "-q"]).ok();
     assert_referenced_files_sound(&env);
 }
+
+/// "Forever" spelled as a huge duration (flag or configuration) keeps everything; it never
+/// panics.
+#[test]
+fn a_forever_grace_or_window_keeps_everything_and_never_panics() {
+    let dir = upstream_dir();
+    let env = Env::new();
+    env.repo(
+        "r",
+        &format!("file://{}", dir.path().display()),
+        "retention:\n  keep_versions_for: 99999999999d\n",
+    );
+    env.chantal(&["init"]).ok();
+    up(dir.path(), &["hello-1.0-1.noarch.rpm"]);
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    up(dir.path(), &["hello-1.1-1.noarch.rpm"]);
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    for args in [
+        vec!["db", "cleanup"],
+        vec!["db", "cleanup", "--keep-versions-for", "100000000d"],
+        vec!["db", "cleanup", "--grace", "99999999999d"],
+        vec![
+            "db",
+            "cleanup",
+            "--grace",
+            "99999999999d",
+            "--keep-versions-for",
+            "99999999999d",
+        ],
+    ] {
+        let run = env.chantal(&args);
+        assert_eq!(run.code(), Some(0), "{args:?}: {}", run.stderr());
+    }
+    assert_eq!(
+        rpm_files(&env),
+        ["hello-1.0-1.noarch.rpm", "hello-1.1-1.noarch.rpm"]
+    );
+}

@@ -997,6 +997,14 @@ fn parse_repo(file: &Path, text: &str) -> Result<RepoConfig> {
             })
             .collect()
     };
+    // An empty include list keeps nothing: a templated `include: []` would empty the
+    // repository at its next sync. Leave the key out to take every name.
+    if raw.filters.include.as_ref().is_some_and(Vec::is_empty) {
+        return Err(fail(
+            &["filters", "include"],
+            "an empty list would keep no package: list name globs, or remove the key to keep every name".into(),
+        ));
+    }
     let filters = Filters {
         include: raw
             .filters

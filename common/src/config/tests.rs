@@ -509,6 +509,10 @@ fn filters_and_keep_last_are_checked() {
         ),
         ("filters:\n  exclude: [\"a[\"]\n", "filters.exclude"),
         ("filters:\n  only: [a]\n", "only"),
+        (
+            "filters:\n  include: []\n",
+            "filters.include: an empty list would keep no package",
+        ),
     ] {
         let err = case(extra).unwrap_err().to_string();
         assert!(err.contains(want), "{extra}: {err}");

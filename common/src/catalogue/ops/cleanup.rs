@@ -24,6 +24,17 @@ const COLLECTABLE: &str = "b.created_at < $1 AND (b.used_at IS NULL OR b.used_at
      AND NOT EXISTS (SELECT 1 FROM repository_metadata m WHERE m.blob_sha256 = b.sha256)
      AND NOT EXISTS (SELECT 1 FROM cleanup_skipped k WHERE k.sha256 = b.sha256)";
 
+/// `span` before `now`, saturating: a span reaching before the epoch (`--grace 99999999999d`,
+/// a "forever" in `keep_versions_for`) means the epoch, before anything the catalogue holds,
+/// which both databases can store.
+pub(crate) fn span_before(now: DateTime<Utc>, span: std::time::Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(span)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+        .filter(|t| *t > DateTime::UNIX_EPOCH)
+        .unwrap_or(DateTime::UNIX_EPOCH)
+}
+
 pub fn cleanup<S: Store>(s: &S, run: CleanupRun<'_>) -> Result<CleanupReport> {
     let ctx = "cleaning up the catalogue";
     let Some(_lock) = s.take_cleanup_lock()? else {
@@ -32,8 +43,7 @@ pub fn cleanup<S: Store>(s: &S, run: CleanupRun<'_>) -> Result<CleanupReport> {
         ));
     };
     let cutoff = protection_cutoff(s, run.grace)?;
-    let serving_cutoff = Utc::now()
-        - chrono::Duration::from_std(crate::SERVING_GRACE).unwrap_or(chrono::Duration::MAX);
+    let serving_cutoff = span_before(Utc::now(), crate::SERVING_GRACE);
     let dry_run = run.dry_run;
     let mut report = s.transaction(ctx, Mode::Write, |db| {
         let report = versions_and_rows(db, ctx, cutoff, serving_cutoff, run.keep_versions_for)?;
@@ -152,8 +162,7 @@ fn versions_and_rows(
         Conflict::None,
         &mut |sink| {
             for (name, span) in windows.iter().filter(|(_, d)| !d.is_zero()) {
-                let since =
-                    now - chrono::Duration::from_std(*span).unwrap_or(chrono::Duration::MAX);
+                let since = span_before(now, *span);
                 sink.row(&[Val::Str(name), Val::Time(since)])?;
             }
             Ok(())
@@ -270,8 +279,7 @@ fn versions_and_rows(
 /// Blobs stored or reused after this are kept: the grace window, or the start of the oldest
 /// sync that is really still running (its lock is held), whichever is earlier.
 fn protection_cutoff<S: Store>(s: &S, grace: std::time::Duration) -> Result<DateTime<Utc>> {
-    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
-    let mut cutoff = Utc::now() - grace;
+    let mut cutoff = span_before(Utc::now(), grace);
     let running = s.autocommit(|db| {
         db.all(
             "looking for running syncs",
@@ -292,4 +300,28 @@ fn protection_cutoff<S: Store>(s: &S, grace: std::time::Duration) -> Result<Date
         }
     }
     Ok(cutoff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::span_before;
+    use chrono::{DateTime, Utc};
+    use std::time::Duration;
+
+    #[test]
+    fn spans_before_now_saturate_at_the_epoch() {
+        let now = Utc::now();
+        assert_eq!(span_before(now, Duration::ZERO), now);
+        assert_eq!(
+            span_before(now, Duration::from_secs(3600)),
+            now - chrono::Duration::hours(1)
+        );
+        for huge in [
+            Duration::from_secs(100_000_000 * 86_400),
+            Duration::from_secs(99_999_999_999 * 86_400),
+            Duration::MAX,
+        ] {
+            assert_eq!(span_before(now, huge), DateTime::<Utc>::UNIX_EPOCH);
+        }
+    }
 }
