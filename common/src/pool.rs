@@ -595,11 +595,13 @@ mod tests {
         // Older than a grace of 0.
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert_eq!(
-            pool.sweep_partials(std::time::Duration::ZERO, true).unwrap(),
+            pool.sweep_partials(std::time::Duration::ZERO, true)
+                .unwrap(),
             (2, 7)
         );
         assert_eq!(
-            pool.sweep_partials(std::time::Duration::ZERO, false).unwrap(),
+            pool.sweep_partials(std::time::Duration::ZERO, false)
+                .unwrap(),
             (2, 7)
         );
         assert_eq!(fs::read_dir(pool.tmp_dir()).unwrap().count(), 0);

@@ -37,6 +37,7 @@ impl From<ExitStatus> for ExitCode {
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.quiet, cli.verbose);
+    output::set_quiet(cli.quiet);
     let status = match commands::run(&cli) {
         Ok(status) => status,
         Err(err) => {

@@ -66,8 +66,20 @@ pub fn finish() -> Option<io::Error> {
     FAILED.lock().unwrap_or_else(|p| p.into_inner()).take()
 }
 
-/// `chantal: warning: …` on standard error (a closed standard error is ignored).
+/// `-q`: nothing but errors on standard error.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Silences [`warn`] (`-q`, for cron: only errors reach its mail).
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `chantal: warning: …` on standard error (a closed standard error is ignored); nothing
+/// with `-q`.
 pub fn warn(text: impl fmt::Display) {
+    if QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let _ = writeln!(io::stderr().lock(), "chantal: warning: {text}");
 }
 
@@ -124,6 +136,17 @@ pub fn bytes(n: i64) -> String {
         unit = u;
     }
     format!("{value:.1} {unit}")
+}
+
+/// A span of seconds as the configuration spells it: the largest unit that divides it
+/// (`90d`, `36h`, `5m`, `61s`).
+pub fn span(secs: u64) -> String {
+    for (unit, per) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if secs >= per && secs % per == 0 {
+            return format!("{}{unit}", secs / per);
+        }
+    }
+    format!("{secs}s")
 }
 
 /// `2026-11-27 23:59:01 UTC`.

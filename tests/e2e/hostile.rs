@@ -37,7 +37,10 @@ fn files_over_their_limit_are_refused_at_once_without_retries() {
         (
             "big.key",
             3 << 20,
-            format!("rpm:\n  gpgcheck: true\n  gpgkeys: [{}]\n", server.url("/big.key")),
+            format!(
+                "rpm:\n  gpgcheck: true\n  gpgkeys: [{}]\n",
+                server.url("/big.key")
+            ),
         ),
         (".treeinfo", 3 << 20, String::new()),
         ("extra_files.json", 6 << 20, String::new()),
@@ -45,7 +48,11 @@ fn files_over_their_limit_are_refused_at_once_without_retries() {
     for (name, len, extra) in &cases {
         if *name == "extra_files.json" {
             // A real, small .treeinfo, so that extra_files.json is read.
-            std::fs::write(up.path().join(".treeinfo"), "[header]\ntype = productmd.treeinfo\nversion = 1.2\n").unwrap();
+            std::fs::write(
+                up.path().join(".treeinfo"),
+                "[header]\ntype = productmd.treeinfo\nversion = 1.2\n",
+            )
+            .unwrap();
         }
         big(name, *len);
         env.repo("r", &server.url(""), extra);
@@ -82,11 +89,7 @@ fn a_local_tree_is_never_left_through_a_symlink() {
     env.repo("r", &format!("file://{}", up.path().display()), "");
     sync(&env, "r").ok();
     let served = env.latest_hrefs("r");
-    let package = served
-        .iter()
-        .find(|h| h.ends_with(".rpm"))
-        .unwrap()
-        .clone();
+    let package = served.iter().find(|h| h.ends_with(".rpm")).unwrap().clone();
     let pkg_path = up.path().join(&package);
 
     // Inside: the package moved to another directory of the tree, linked back (relative).

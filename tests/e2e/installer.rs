@@ -184,6 +184,8 @@ fn a_tree_is_mirrored_served_byte_identical_and_lists_only_its_own_variants() {
     let v1 = env.latest("baseos").unwrap();
     let out = env.chantal(&["repo", "sync", "--repo-id", "baseos"]).ok();
     assert_eq!(env.latest("baseos"), Some(v1 + 1), "{out}");
+    // The summary counts the image and the new .treeinfo it fetched.
+    assert!(out.contains("4.0 MiB downloaded"), "{out}");
     assert!(
         std::fs::read(f.export.path().join("latest/images/boot.iso")).unwrap()
             == std::fs::read(f.up.path().join("images/boot.iso")).unwrap()
@@ -204,9 +206,11 @@ fn a_tree_is_mirrored_served_byte_identical_and_lists_only_its_own_variants() {
             "baseos",
         ])
         .ok();
-    assert!(diff.contains("installer tree: 3 files changed"), "{diff}");
+    // .treeinfo and its alias treeinfo are one file: one change.
+    assert!(diff.contains("installer tree: 2 files changed"), "{diff}");
     assert!(diff.contains("tree changed images/boot.iso"), "{diff}");
     assert!(diff.contains("tree changed .treeinfo"), "{diff}");
+    assert!(!diff.contains("tree changed treeinfo"), "{diff}");
     // Nothing changed since: up to date.
     let out = env.chantal(&["repo", "sync", "--repo-id", "baseos"]).ok();
     assert!(out.contains("up to date"), "{out}");
@@ -298,6 +302,13 @@ fn hostile_trees_are_refused_and_the_previous_latest_stays() {
         .chantal(&["repo", "sync", "--repo-id", "baseos"])
         .fails();
     assert!(err.contains("huge.iso declares"), "{err}");
+    // The error names the file that says so, and the way out.
+    assert!(
+        err.contains("/extra_files.json: installer tree refused"),
+        "{err}"
+    );
+    assert!(!err.contains(".treeinfo: installer tree refused"), "{err}");
+    assert!(err.contains("rpm.installer_tree: skip"), "{err}");
     assert_eq!(env.latest("baseos"), Some(v1));
 }
 

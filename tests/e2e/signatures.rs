@@ -306,6 +306,40 @@ fn held_files_are_checked_against_each_repositorys_own_keys_without_a_download()
     let before = server
         .requests_for("/Packages/hello-1.0-1.noarch.rpm")
         .len();
+    // The dry run checks what the pool holds too, and says the sync would reject it.
+    let plan = env
+        .chantal(&["repo", "sync", "--repo-id", "strict", "--dry-run"])
+        .ok();
+    assert!(
+        plan.contains("1 packages the pool holds fail the signature check: the sync would fail"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!(
+            "hello-1.0-1.noarch: signature check failed: signed by unknown key {}",
+            vendor.key_id()
+        )),
+        "{plan}"
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &env.chantal(&[
+            "repo",
+            "sync",
+            "--repo-id",
+            "strict",
+            "--dry-run",
+            "--format",
+            "json",
+        ])
+        .ok(),
+    )
+    .unwrap();
+    assert_eq!(json[0]["gpgcheck"], true, "{json}");
+    assert_eq!(
+        json[0]["rejected"].as_array().map(Vec::len),
+        Some(1),
+        "{json}"
+    );
     let out = sync(&env, "strict");
     assert_eq!(out.code(), Some(1), "{}", out.stderr());
     assert!(
@@ -769,4 +803,89 @@ fn a_hanging_signing_command_is_killed_by_its_timeout_and_by_sigterm() {
         "{err}"
     );
     assert_eq!(env.latest("r"), None);
+}
+
+/// `rpm.repo_gpgcheck` where chantal writes the repodata (a filter drops a package): upstream's
+/// signature does not cover it, so every sync and `repo show` say that clients cannot check
+/// the repodata unless `publish.sign` is set; with it, nothing is said.
+#[test]
+fn repo_gpgcheck_with_regenerated_repodata_warns_that_clients_cannot_check_it() {
+    let env = initialised();
+    let key = GpgKey::new("repo", "rsa2048");
+    let up = upstream_dir();
+    createrepo(
+        up.path(),
+        &[
+            test_rpm("hello-1.0-1.noarch.rpm"),
+            test_rpm("lib-1.0-1.x86_64.rpm"),
+        ],
+        &[],
+    );
+    key.sign_detached(&up.path().join("repodata/repomd.xml"));
+    let yaml = format!(
+        "rpm:\n  repo_gpgcheck: true\n  gpgkeys: [{}]\nfilters:\n  exclude: [lib]\n",
+        key.public.display()
+    );
+    env.repo("r", &file_url(up.path()), &yaml);
+    let run = sync(&env, "r");
+    run.ok();
+    assert!(
+        run.stderr()
+            .contains("clients cannot check this repository's repodata")
+            && run.stderr().contains("publish.sign"),
+        "{}",
+        run.stderr()
+    );
+    let show = env.chantal(&["repo", "show", "--repo-id", "r"]).ok();
+    assert!(show.contains("warning: rpm.repo_gpgcheck:"), "{show}");
+    let json: serde_json::Value = serde_json::from_str(
+        &env.chantal(&["repo", "show", "--repo-id", "r", "--format", "json"])
+            .ok(),
+    )
+    .unwrap();
+    assert_eq!(json["warnings"].as_array().map(Vec::len), Some(1), "{json}");
+    let stanza = env
+        .chantal(&[
+            "repo",
+            "client-config",
+            "--repo-id",
+            "r",
+            "--base-url",
+            "http://mirror",
+        ])
+        .ok();
+    assert!(stanza.contains("repo_gpgcheck=0"), "{stanza}");
+    // -q: nothing but errors, though this sync regenerates again.
+    createrepo(
+        up.path(),
+        &[
+            test_rpm("hello-1.0-1.noarch.rpm"),
+            test_rpm("hello-1.1-1.noarch.rpm"),
+            test_rpm("lib-1.0-1.x86_64.rpm"),
+        ],
+        &[],
+    );
+    key.sign_detached(&up.path().join("repodata/repomd.xml"));
+    let quiet = env.chantal(&["-q", "repo", "sync", "--repo-id", "r"]);
+    quiet.ok();
+    assert_eq!(quiet.stderr(), "");
+    assert_eq!(env.latest("r"), Some(2));
+
+    // Signed by the mirror: clients check chantal's signature, and nothing is said.
+    let mirror = GpgKey::new("mirror", "ed25519");
+    let secret = mirror.export_secret(&env.storage().join("../signing.asc"));
+    env.repo(
+        "r",
+        &file_url(up.path()),
+        &format!("{yaml}publish:\n  sign:\n    key: {}\n", secret.display()),
+    );
+    let run = sync(&env, "r");
+    run.ok();
+    assert!(!run.stderr().contains("cannot check"), "{}", run.stderr());
+    let show = env.chantal(&["repo", "show", "--repo-id", "r"]).ok();
+    assert!(!show.contains("warning:"), "{show}");
+    assert!(
+        show.contains(&format!("key {}", secret.display())),
+        "{show}"
+    );
 }

@@ -254,6 +254,15 @@ pub enum InstallerTree {
     Skip,
 }
 
+impl fmt::Display for InstallerTree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InstallerTree::Auto => "auto",
+            InstallerTree::Skip => "skip",
+        })
+    }
+}
+
 /// `publish.link`: how exported trees refer to pool files.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -74,7 +74,7 @@ pub async fn fetch_files(
     records: &[RepoMdRecord],
     workers: usize,
     max_size: u64,
-) -> Result<Vec<MetaFile>> {
+) -> Result<(Vec<MetaFile>, Transferred)> {
     let mut known: HashMap<String, KnownBlob> = HashMap::new();
     let mut by_kind: HashMap<ChecksumType, Vec<String>> = HashMap::new();
     for r in records {
@@ -120,7 +120,7 @@ pub async fn fetch_files(
                             rel_path: k.path,
                             written: false,
                         };
-                        return Ok((MetaFile { record, blob }, None));
+                        return Ok((MetaFile { record, blob }, None, Transferred::default()));
                     }
                 }
                 // Another repository's sync may fetch the same file (identical repodata) at the
@@ -162,7 +162,11 @@ pub async fn fetch_files(
                 .await
                 .map_err(|e| meta_err(&record.location_href, e.to_string()))??;
                 let blob = placed.0.blob.clone();
-                Ok::<_, SyncError>((MetaFile { record, blob }, Some(placed)))
+                let moved = Transferred {
+                    bytes: d.transferred,
+                    resumed: d.resumed,
+                };
+                Ok::<_, SyncError>((MetaFile { record, blob }, Some(placed), moved))
             }
         })
         .buffer_unordered(workers.max(1))
@@ -172,7 +176,10 @@ pub async fn fetch_files(
     let mut files = Vec::with_capacity(fetched.len());
     let mut placed = Vec::new();
     let mut locks = Vec::new();
-    for (f, p) in fetched {
+    let mut total = Transferred::default();
+    for (f, p, moved) in fetched {
+        total.bytes += moved.bytes;
+        total.resumed += moved.resumed;
         if let Some((p, lock)) = p {
             placed.push((
                 p,
@@ -186,7 +193,14 @@ pub async fn fetch_files(
     tokio::task::spawn_blocking(move || pool.record(&cat, placed).map(|_| drop(locks)))
         .await
         .map_err(|e| meta_err("repodata", e.to_string()))??;
-    Ok(files)
+    Ok((files, total))
+}
+
+/// Bytes a fetch moved in this run, and bytes an earlier run had fetched (resumed).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Transferred {
+    pub bytes: u64,
+    pub resumed: u64,
 }
 
 fn hash<T: std::hash::Hash + ?Sized>(t: &T) -> u64 {

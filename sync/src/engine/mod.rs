@@ -227,12 +227,27 @@ impl Engine<'_> {
                     .collect();
                 view.tree_variants = Some(t.tree.variants.clone());
             }
+            // What the pool holds is checked as a sync would (local reads, no download), so
+            // a package the sync would reject is not counted as added without a word.
+            if let Some(t) = upstream.trust.as_ref().filter(|_| repo.rpm.gpgcheck) {
+                view.gpgcheck = true;
+                let (_, failures) = self.check_held(&plan, &t.ring)?;
+                view.rejected = failures
+                    .into_iter()
+                    .map(|(i, reason)| plan_view::RejectedView {
+                        nevra: plan.entries[i].nevra.to_string(),
+                        reason,
+                    })
+                    .collect();
+            }
             return Ok(Report::dry_run(&plan, view));
         }
         let executed = {
             let _phase = tracing::info_span!("download").entered();
             if let Some(t) = upstream.tree.as_mut() {
-                self.fetch_tree_files(repo, transport, t)?;
+                let moved = self.fetch_tree_files(repo, transport, t)?;
+                ledger.bytes += moved.bytes;
+                ledger.resumed += moved.resumed;
             }
             self.execute(repo, &upstream, &plan, transport, ledger)?
         };
@@ -321,7 +336,7 @@ impl Engine<'_> {
                 )
             })
             .transpose()?;
-        let files = self.rt.block_on(metadata::fetch_files(
+        let (files, moved) = self.rt.block_on(metadata::fetch_files(
             transport.clone(),
             pool,
             catalogue,
@@ -330,6 +345,8 @@ impl Engine<'_> {
             self.config.download.workers,
             MAX_METADATA_SIZE,
         ))?;
+        ledger.bytes += moved.bytes;
+        ledger.resumed += moved.resumed;
         // Its files are fetched with the packages, once the version's layout is checked.
         let tree = found_tree.map(|t| self.store_tree(t)).transpose()?;
         self.check_cancel()?;
@@ -642,6 +659,9 @@ impl Engine<'_> {
             }));
             m
         } else {
+            if upstream.repomd_asc.is_some() && upstream.signer.is_none() {
+                tracing::warn!("{}: {}", repo.name, crate::trust::REPODATA_UNSIGNED);
+            }
             let previous_updateinfo = if repo.retention.policy == Policy::KeepAll {
                 catalogue.latest_metadata_path(repo_id, "updateinfo")?
             } else {

@@ -23,6 +23,19 @@ pub struct PlanView {
     /// The variants the served `.treeinfo` lists, when upstream has a tree.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tree_variants: Option<Vec<String>>,
+    /// `rpm.gpgcheck`: whether packages are checked (those the pool holds by the dry run
+    /// itself; those to download only as they arrive, which a dry run does not do).
+    pub gpgcheck: bool,
+    /// Packages the pool holds that fail the signature check: the sync would reject them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<RejectedView>,
+}
+
+/// A package the sync would reject, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectedView {
+    pub nevra: String,
+    pub reason: String,
 }
 
 /// One installer tree file to fetch.
@@ -103,6 +116,8 @@ impl PlanView {
             },
             tree: Vec::new(),
             tree_variants: None,
+            gpgcheck: false,
+            rejected: Vec::new(),
         }
     }
 
@@ -120,6 +135,8 @@ impl PlanView {
             dropped: Vec::new(),
             tree: Vec::new(),
             tree_variants: None,
+            gpgcheck: false,
+            rejected: Vec::new(),
         }
     }
 
@@ -144,6 +161,22 @@ impl PlanView {
             ));
         }
         out.push(format!("  repodata  {}", self.repodata));
+        if self.gpgcheck {
+            out.push(format!(
+                "  signatures checked for the {} packages the pool holds; the {} to download are checked as they arrive (a dry run downloads none)",
+                c.reuse + c.retain,
+                c.download
+            ));
+        }
+        if !self.rejected.is_empty() {
+            out.push(format!(
+                "  reject    {} packages the pool holds fail the signature check: the sync would fail (--allow-partial: commit without them)",
+                self.rejected.len()
+            ));
+            for r in &self.rejected {
+                out.push(format!("  reject    {}: {}", r.nevra, r.reason));
+            }
+        }
         if let Some(variants) = &self.tree_variants {
             out.push(format!(
                 "  tree      {} installer tree files to fetch; .treeinfo serves {}",

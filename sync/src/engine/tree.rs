@@ -204,7 +204,9 @@ pub fn parse(treeinfo: &[u8], extra_files: Option<&[u8]>) -> Result<Tree, String
         return Err("it looks like an HTML page (an error page served with 200?)".into());
     }
     if head.starts_with('<') {
-        return Err("it looks like XML or HTML, not an INI file (an error page served with 200?)".into());
+        return Err(
+            "it looks like XML or HTML, not an INI file (an error page served with 200?)".into(),
+        );
     }
     let text = std::str::from_utf8(treeinfo).map_err(|_| "not UTF-8 text".to_string())?;
     let mut sections = parse_ini(text)?;
@@ -582,13 +584,13 @@ impl Engine<'_> {
     }
 
     /// Fetches every file the tree names that the pool lacks, verified, in parallel, and
-    /// resumable like repodata.
+    /// resumable like repodata; returns the bytes moved, for the summary.
     pub(super) fn fetch_tree_files(
         &self,
         repo: &RepoConfig,
         transport: &Arc<Transport>,
         stored: &mut Stored,
-    ) -> Result<()> {
+    ) -> Result<super::metadata::Transferred> {
         let records: Vec<RepoMdRecord> = stored
             .tree
             .files
@@ -606,7 +608,7 @@ impl Engine<'_> {
             .collect();
         self.progress
             .phase(&format!("installer tree: {} files", records.len()));
-        stored.files = self.rt.block_on(super::metadata::fetch_files(
+        let (files, moved) = self.rt.block_on(super::metadata::fetch_files(
             transport.clone(),
             &self.pool,
             self.catalogue,
@@ -615,7 +617,8 @@ impl Engine<'_> {
             self.config.download.workers,
             MAX_TREE_FILE,
         ))?;
-        Ok(())
+        stored.files = files;
+        Ok(moved)
     }
 
     /// The tree files a sync would fetch: those the pool does not hold.

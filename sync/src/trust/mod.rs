@@ -13,6 +13,10 @@ pub use keys::{KeyRing, TrustedKey, MAX_KEY_FILE};
 pub use package::{check_package, Checked};
 pub use sign::{RepoSigner, SignError};
 
+/// `rpm.repo_gpgcheck` without `publish.sign`, where the latest version's repodata is
+/// chantal's own: upstream's signature does not cover it, and nothing else does.
+pub const REPODATA_UNSIGNED: &str = "rpm.repo_gpgcheck: upstream's repomd.xml signature does not cover the repodata chantal wrote for the latest version (a filter or the retention policy changed the package set), so clients cannot check this repository's repodata: set publish.sign to sign it";
+
 /// The armored file of a version's keys, at the top of every served tree.
 pub fn key_file_href(repo: &str) -> String {
     format!("RPM-GPG-KEY-{repo}")

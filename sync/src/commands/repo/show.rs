@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use chantal_common::catalogue::{SyncRecord, SyncStatus};
-use chantal_common::config::{Auth, CredentialFile};
+use chantal_common::config::{Auth, CredentialFile, InstallerTree, SignConfig};
 use chantal_common::redact::redact_url;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -36,9 +36,13 @@ struct RepoShow {
     retention: Retention,
     #[serde(skip_serializing_if = "Option::is_none")]
     filters: Option<FiltersView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     publish: Option<Publish>,
     download: Download,
     catalogue: CatalogueState,
+    /// What the operator should know about this repository's setup.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -98,6 +102,8 @@ struct Rpm {
     /// Every key source, `gpgkey_url` first.
     gpgkeys: Vec<String>,
     gpgkey_fingerprints: Vec<String>,
+    /// `auto` or `skip`.
+    installer_tree: InstallerTree,
 }
 
 #[derive(Debug, Serialize)]
@@ -106,6 +112,8 @@ struct Retention {
     deleted_packages: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     keep_last: Option<u32>,
+    /// Seconds (0: none).
+    keep_versions_for: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -115,11 +123,37 @@ struct FiltersView {
     exclude_source: bool,
 }
 
+/// `publish:`: the export, signing and the URL clients use; each part only when set.
 #[derive(Debug, Serialize)]
 struct Publish {
+    #[serde(skip_serializing_if = "Option::is_none")]
     latest_path: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     snapshots_path: Option<PathBuf>,
-    link: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    environments_path: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sign: Option<Sign>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base_url: Option<String>,
+}
+
+/// `publish.sign`, by file path (never the key itself).
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Sign {
+    Key {
+        key: PathBuf,
+        passphrase_file: Option<PathBuf>,
+    },
+    Command {
+        command: PathBuf,
+        public_key: PathBuf,
+        /// Seconds.
+        timeout: u64,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -248,6 +282,17 @@ pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitSta
         }
     }
     let summary = summary.as_ref();
+    let mut warnings = Vec::new();
+    if let Some(latest) = summary.and_then(|s| s.latest_version) {
+        if r.rpm.repo_gpgcheck
+            && r.sign.is_none()
+            && catalogue
+                .version_metadata(name, latest, "repomd_asc")?
+                .is_none()
+        {
+            warnings.push(crate::trust::REPODATA_UNSIGNED.to_string());
+        }
+    }
     let view = RepoShow {
         name: r.name.clone(),
         kind: r.kind.to_string(),
@@ -271,11 +316,13 @@ pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitSta
                 .map(|k| redact_url(&k.to_string()))
                 .collect(),
             gpgkey_fingerprints: r.rpm.gpgkey_fingerprints.clone(),
+            installer_tree: r.rpm.installer_tree,
         },
         retention: Retention {
             policy: r.retention.policy.to_string(),
             deleted_packages: r.retention.deleted_packages.to_string(),
             keep_last: r.retention.keep_last,
+            keep_versions_for: r.retention.keep_versions_for.0.as_secs(),
         },
         filters: r.filters.is_active().then(|| FiltersView {
             include: r
@@ -291,10 +338,33 @@ pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitSta
                 .collect(),
             exclude_source: r.filters.exclude_source,
         }),
-        publish: r.publish.as_ref().map(|p| Publish {
-            latest_path: p.latest_path.clone(),
-            snapshots_path: p.snapshots_path.clone(),
-            link: p.link.to_string(),
+        publish: (r.publish.is_some() || r.sign.is_some() || r.base_url.is_some()).then(|| {
+            let export = r.publish.as_ref();
+            Publish {
+                latest_path: export.and_then(|p| p.latest_path.clone()),
+                snapshots_path: export.and_then(|p| p.snapshots_path.clone()),
+                environments_path: export.and_then(|p| p.environments_path.clone()),
+                link: export.map(|p| p.link.to_string()),
+                sign: r.sign.as_ref().map(|s| match s {
+                    SignConfig::Key {
+                        key,
+                        passphrase_file,
+                    } => Sign::Key {
+                        key: key.clone(),
+                        passphrase_file: passphrase_file.clone(),
+                    },
+                    SignConfig::Command {
+                        command,
+                        public_key,
+                        timeout,
+                    } => Sign::Command {
+                        command: command.clone(),
+                        public_key: public_key.clone(),
+                        timeout: timeout.as_secs(),
+                    },
+                }),
+                base_url: r.base_url.clone(),
+            }
         }),
         download: Download {
             workers: download.workers,
@@ -312,6 +382,7 @@ pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitSta
             last_sync: summary.and_then(|s| s.last_success),
             recent_syncs: syncs.into_iter().map(SyncRow::of).collect(),
         },
+        warnings,
     };
     output::report(format, &view)?;
     Ok(ExitStatus::Success)
@@ -359,6 +430,7 @@ impl Report for RepoShow {
         if self.rpm.repo_gpgcheck {
             line("repo_gpgcheck", yes_no(true))?;
         }
+        line("installer tree", &self.rpm.installer_tree.to_string())?;
         if let Some(url) = &self.rpm.gpgkey_url {
             line("gpgkey_url", url)?;
         }
@@ -385,6 +457,12 @@ impl Report for RepoShow {
                 self.retention.deleted_packages
             ),
         )?;
+        if self.retention.keep_versions_for > 0 {
+            line(
+                "keep versions for",
+                &output::span(self.retention.keep_versions_for),
+            )?;
+        }
         if let Some(f) = &self.filters {
             let mut parts = Vec::new();
             if let Some(i) = &f.include {
@@ -405,7 +483,45 @@ impl Report for RepoShow {
             if let Some(s) = &p.snapshots_path {
                 line("publish snapshots", &s.display().to_string())?;
             }
-            line("publish link", &p.link)?;
+            if let Some(e) = &p.environments_path {
+                line("publish envs", &e.display().to_string())?;
+            }
+            if let Some(l) = &p.link {
+                line("publish link", l)?;
+            }
+            match &p.sign {
+                Some(Sign::Key {
+                    key,
+                    passphrase_file,
+                }) => line(
+                    "sign",
+                    &format!(
+                        "key {}{}",
+                        key.display(),
+                        passphrase_file
+                            .as_ref()
+                            .map(|f| format!(" (passphrase in {})", f.display()))
+                            .unwrap_or_default()
+                    ),
+                )?,
+                Some(Sign::Command {
+                    command,
+                    public_key,
+                    timeout,
+                }) => line(
+                    "sign",
+                    &format!(
+                        "command {} (public key {}, timeout {})",
+                        command.display(),
+                        public_key.display(),
+                        output::span(*timeout)
+                    ),
+                )?,
+                None => {}
+            }
+            if let Some(u) = &p.base_url {
+                line("base url", u)?;
+            }
         }
         let d = &self.download;
         line(
@@ -415,7 +531,11 @@ impl Report for RepoShow {
                 d.workers, d.retries, d.timeout
             ),
         )?;
-        self.catalogue.text(out)
+        self.catalogue.text(out)?;
+        for w in &self.warnings {
+            writeln!(out, "\nwarning: {w}")?;
+        }
+        Ok(())
     }
 }
 

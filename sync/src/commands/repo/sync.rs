@@ -111,8 +111,16 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
                             } else {
                                 String::new()
                             };
+                            let rejected = if view.rejected.is_empty() {
+                                String::new()
+                            } else {
+                                format!(
+                                    "; {} packages the pool holds fail the signature check: the sync would fail",
+                                    view.rejected.len()
+                                )
+                            };
                             ctx.say(format!(
-                                "{}: dry run: would be {counts}; would download {to_download} packages ({bytes}){tree}, {in_pool} already in the pool; planned {took}",
+                                "{}: dry run: would be {counts}; would download {to_download} packages ({bytes}){tree}, {in_pool} already in the pool{rejected}; planned {took}",
                                 repo.name
                             ));
                             for line in view.lines(verbose) {
@@ -132,7 +140,8 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
                     }
                 }
                 if let Outcome::Partial(_) = report.outcome {
-                    output::warn(format_args!(
+                    // Said even with -q: packages are missing from the version.
+                    output::error(format_args!(
                         "{}: {} packages failed and are not in the version:",
                         repo.name,
                         report.failures.len()

@@ -32,10 +32,18 @@ struct TreeChange {
     change: &'static str,
 }
 
-/// What changed in the installer tree between two versions, by path.
+/// What changed in the installer tree between two versions, by path. The tree's description
+/// is served under two names (`.treeinfo` and its alias `treeinfo`, the same file): it counts
+/// once, as `.treeinfo`.
 fn tree_changes(a: Vec<(String, String)>, b: Vec<(String, String)>) -> Vec<TreeChange> {
-    let a: std::collections::BTreeMap<String, String> = a.into_iter().collect();
-    let b: std::collections::BTreeMap<String, String> = b.into_iter().collect();
+    let files = |v: Vec<(String, String)>| -> std::collections::BTreeMap<String, String> {
+        let mut m: std::collections::BTreeMap<String, String> = v.into_iter().collect();
+        if m.get("treeinfo").is_some() && m.get("treeinfo") == m.get(".treeinfo") {
+            m.remove("treeinfo");
+        }
+        m
+    };
+    let (a, b) = (files(a), files(b));
     let mut paths: Vec<&String> = a.keys().chain(b.keys()).collect();
     paths.sort();
     paths.dedup();
