@@ -591,7 +591,8 @@ mod tests {
         fs::write(pool.tmp_dir().join("a.part"), b"partial").unwrap();
         let linked = pool.tmp_dir().join("b.part");
         fs::write(&linked, b"hello").unwrap();
-        pool.place(&linked, HELLO_SHA, 5, "p.rpm").unwrap();
+        // Placed and never recorded: the sync stopped there.
+        let _unsettled = pool.place(&linked, HELLO_SHA, 5, "p.rpm").unwrap();
         // Older than a grace of 0.
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert_eq!(
