@@ -142,7 +142,7 @@ pub fn bytes(n: i64) -> String {
 /// (`90d`, `36h`, `5m`, `61s`).
 pub fn span(secs: u64) -> String {
     for (unit, per) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if secs >= per && secs % per == 0 {
+        if secs >= per && secs.is_multiple_of(per) {
             return format!("{}{unit}", secs / per);
         }
     }

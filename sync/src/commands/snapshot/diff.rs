@@ -38,7 +38,7 @@ struct TreeChange {
 fn tree_changes(a: Vec<(String, String)>, b: Vec<(String, String)>) -> Vec<TreeChange> {
     let files = |v: Vec<(String, String)>| -> std::collections::BTreeMap<String, String> {
         let mut m: std::collections::BTreeMap<String, String> = v.into_iter().collect();
-        if m.get("treeinfo").is_some() && m.get("treeinfo") == m.get(".treeinfo") {
+        if m.contains_key("treeinfo") && m.get("treeinfo") == m.get(".treeinfo") {
             m.remove("treeinfo");
         }
         m
