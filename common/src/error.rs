@@ -56,7 +56,7 @@ pub enum Error {
     },
 
     /// An environment points at the snapshot, so it must stay.
-    #[error("{repository}: snapshot {name} is what environment {} points at: promote {} to another snapshot first", environments.join(", "), if environments.len() == 1 { "it" } else { "them" })]
+    #[error("{repository}: snapshot {name} is what {} {} at: promote {} to another snapshot (or `chantal env unset`) first", if environments.len() == 1 { "environment" } else { "environments" }, if environments.len() == 1 { format!("{} points", environments.join("")) } else { format!("{} point", environments.join(" and ")) }, if environments.len() == 1 { "it" } else { "them" })]
     SnapshotInUse {
         repository: String,
         name: String,

@@ -60,7 +60,7 @@ pub enum Command {
 pub enum EnvCommand {
     /// Point an environment at a snapshot (or at what another environment points at, or back
     /// where it was) in every repository named, in one commit.
-    #[command(group(clap::ArgGroup::new("target").required(true).args(["snapshot", "from", "to_previous"])))]
+    #[command(group(clap::ArgGroup::new("target").required(true).args(["snapshot", "from", "to_previous", "to_promotion"])))]
     Promote {
         /// The environment, as `environments:` lists it.
         #[arg(long = "env", value_name = "ENV")]
@@ -68,12 +68,17 @@ pub enum EnvCommand {
         /// The snapshot to point at (with --all or --repo-id).
         #[arg(long, value_name = "SNAPSHOT")]
         snapshot: Option<String>,
-        /// Copy exactly what this environment points at.
+        /// Copy what this environment points at (with --all: make ENV identical to it,
+        /// unsetting ENV where it points nowhere).
         #[arg(long, value_name = "ENV")]
         from: Option<String>,
-        /// Undo the environment's last promotion.
+        /// Undo the environment's last promotion (twice: redo it). Refused where a snapshot
+        /// name has since been given to another version.
         #[arg(long)]
         to_previous: bool,
+        /// Put the environment back as promotion ID (`env history` shows ids) left it.
+        #[arg(long, value_name = "ID")]
+        to_promotion: Option<i64>,
         /// Every enabled repository that has a version (with --snapshot: each must have it).
         #[arg(long, conflicts_with = "repo_id")]
         all: bool,
@@ -81,10 +86,27 @@ pub enum EnvCommand {
         #[arg(long, value_name = "NAME")]
         repo_id: Vec<String>,
     },
-    /// Each environment x repository -> snapshot, with when and by whom it was set.
+    /// Make an environment point nowhere in the repositories named (recorded in the history
+    /// like a promotion): the way out for an environment or repository that left the
+    /// configuration, whose snapshots it would otherwise pin.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["repo_id", "all"])))]
+    Unset {
+        /// The environment (also one no longer configured).
+        #[arg(long = "env", value_name = "ENV")]
+        env: String,
+        /// Every repository it points in.
+        #[arg(long)]
+        all: bool,
+        /// A repository (also one no longer configured); repeat for several.
+        #[arg(long, value_name = "NAME")]
+        repo_id: Vec<String>,
+    },
+    /// Each environment x repository -> snapshot, with when and by whom it was set
+    /// (environments no longer configured included, marked so).
     List(FormatArg),
     /// Every promotion of an environment, newest first.
     History {
+        /// The environment (also one no longer configured that has a history).
         #[arg(long = "env", value_name = "ENV")]
         env: String,
         #[command(flatten)]
@@ -108,12 +130,23 @@ pub enum RepoCommand {
         #[arg(long, value_name = "NAME")]
         repo_id: String,
         /// Point at this snapshot instead of latest.
-        #[arg(long, value_name = "SNAPSHOT")]
+        #[arg(long, value_name = "SNAPSHOT", conflicts_with = "env")]
         snapshot: Option<String>,
+        /// Point at an environment (`<repo>/env/<ENV>/`): the one .repo file a client keeps
+        /// while the environment is promoted.
+        #[arg(long = "env", value_name = "ENV")]
+        env: Option<String>,
         /// Where clients reach the mirror's root (the URL of the chantal-fs mount, or the
         /// nginx location serving it): baseurl is URL/REPO/latest/. Default: publish.base_url.
         #[arg(long, value_name = "URL")]
         base_url: Option<String>,
+    },
+    /// Remove a repository that is no longer configured from the catalogue: its versions,
+    /// snapshots and environment pointers (the next `db cleanup` frees its files).
+    Forget {
+        /// The repository's name as the catalogue has it.
+        #[arg(long, value_name = "NAME")]
+        repo_id: String,
     },
     /// A repository's effective configuration (secrets masked) and catalogue state.
     Show {

@@ -411,3 +411,77 @@ fn the_commit_and_cleanup_rules_hold_on_both_backends() {
         assert_eq!(cat.reserve_blobs(&[a.sha256.as_str()]).unwrap().len(), 0);
     }
 }
+
+/// Migration 6 on a catalogue that has environments already: the history keeps every row,
+/// learns the version each replaced snapshot had, and takes `env unset` rows from then on.
+#[test]
+fn migration_6_keeps_the_environment_history_and_learns_previous_versions() {
+    use chantal_common::catalogue::{PromoteInput, PromoteTarget};
+    let db = TestDb::new();
+    let postgres = db.backend() == chantal_tests::Backend::Postgres;
+    // The catalogue as schema 5 left it.
+    db.execute_batch(if postgres {
+        "CREATE TABLE chantal_schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    } else {
+        "CREATE TABLE chantal_schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+             applied_at INTEGER NOT NULL DEFAULT 0) STRICT"
+    });
+    for m in &MIGRATIONS[..5] {
+        db.execute_batch(if postgres { m.postgresql } else { m.sqlite });
+        db.execute_batch(&format!(
+            "INSERT INTO chantal_schema_migrations (version, name) VALUES ({}, '{}')",
+            m.version, m.name
+        ));
+    }
+    db.execute_batch(
+        "INSERT INTO repositories (id, name, type, latest_version) VALUES (1, 'r', 'rpm', 2);
+         INSERT INTO repository_versions (repository_id, number) VALUES (1, 1), (1, 2);
+         INSERT INTO snapshots (id, repository_id, name, version) VALUES (1, 1, 'a', 1), (2, 1, 'b', 2);
+         INSERT INTO promotions (id, environment, source, set_by) VALUES
+             (1, 'prod', 'snapshot a', 'u'), (2, 'test', 'snapshot b', 'u'), (3, 'prod', 'snapshot b', 'u');
+         INSERT INTO environment_history (promotion_id, repository_id, snapshot_name, version, previous_name)
+             VALUES (1, 1, 'a', 1, NULL), (2, 1, 'b', 2, NULL), (3, 1, 'b', 2, 'a');
+         INSERT INTO environments (environment, repository_id, snapshot_id, promotion_id)
+             VALUES ('prod', 1, 2, 3), ('test', 1, 2, 2);",
+    );
+    if postgres {
+        // Explicit ids leave the sequences behind.
+        db.execute_batch("SELECT setval('promotions_id_seq', 3)");
+    }
+    let cat = Catalogue::connect(&db.url).unwrap();
+    let applied = cat.migrate().unwrap();
+    assert_eq!(applied.len(), MIGRATIONS.len() - 5);
+    let prod = cat.environment_history("prod").unwrap();
+    assert_eq!(prod.len(), 2);
+    assert_eq!(prod[0].changes[0].previous.as_deref(), Some("a"));
+    assert_eq!(prod[0].changes[0].previous_version, Some(1));
+    assert_eq!(prod[1].changes[0].previous_version, None);
+    assert_eq!(
+        cat.environment_history("test").unwrap()[0].changes[0].version,
+        Some(2)
+    );
+    // An undo now knows what it restores, and an unset is recorded.
+    let undo = cat
+        .promote(PromoteInput {
+            environment: "prod",
+            target: PromoteTarget::Previous,
+            repositories: &[],
+            exact: false,
+            set_by: "u",
+        })
+        .unwrap();
+    assert_eq!(undo.changes[0].snapshot.as_deref(), Some("a"));
+    assert_eq!(undo.changes[0].previous_version, Some(2));
+    let unset = cat
+        .promote(PromoteInput {
+            environment: "test",
+            target: PromoteTarget::Unset,
+            repositories: &[],
+            exact: false,
+            set_by: "u",
+        })
+        .unwrap();
+    assert_eq!(unset.changes[0].snapshot, None);
+    assert!(cat.environments(Some("test")).unwrap().is_empty());
+}

@@ -531,3 +531,376 @@ fn cleanup_keeps_versions_latest_within_keep_versions_for() {
     env.chantal(&["db", "cleanup", "--grace", "0"]).ok();
     assert_eq!(versions(), Some(1));
 }
+
+fn history(env: &Env, environment: &str) -> Vec<serde_json::Value> {
+    let json: serde_json::Value = serde_json::from_str(
+        &env.chantal(&["env", "history", "--env", environment, "--format", "json"])
+            .ok(),
+    )
+    .unwrap();
+    json.as_array().unwrap().clone()
+}
+
+fn promote(env: &Env, args: &[&str]) -> String {
+    let mut all = vec!["env", "promote"];
+    all.extend_from_slice(args);
+    env.chantal(&all).ok()
+}
+
+/// An environment removed from `environments:`, a repository that leaves an environment and
+/// a repository removed from the configuration: each can be let go (`env unset`, `repo
+/// forget`), after which their snapshots can be deleted and their files cleaned up.
+#[test]
+fn environments_and_repositories_that_left_the_configuration_can_be_let_go() {
+    let f = fleet();
+    let env = &f.env;
+    for e in ["test", "prod"] {
+        promote(env, &["--env", e, "--snapshot", "2025-01", "--all"]);
+    }
+    assert_eq!(f.link("baseos", "test"), "2025-01");
+    // `test` leaves the configuration: still listed (marked), with its history.
+    env.write("conf.d/00-environments.yaml", "environments: [prod]\n");
+    let list = env.chantal(&["env", "list"]).ok();
+    assert!(list.contains("test (not configured)"), "{list}");
+    let json: serde_json::Value =
+        serde_json::from_str(&env.chantal(&["env", "list", "--format", "json"]).ok()).unwrap();
+    let test_rows: Vec<&serde_json::Value> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["environment"] == "test")
+        .collect();
+    assert_eq!(test_rows.len(), 2);
+    assert!(test_rows.iter().all(|r| r["configured"] == false));
+    assert_eq!(history(env, "test").len(), 2);
+    let err = env
+        .chantal(&[
+            "env",
+            "promote",
+            "--env",
+            "test",
+            "--snapshot",
+            "2025-01",
+            "--all",
+        ])
+        .fails();
+    assert!(err.contains("unknown environment test"), "{err}");
+    let err = env
+        .chantal(&["snapshot", "delete", "--all", "--name", "2025-01"])
+        .fails();
+    assert!(
+        err.contains("environments prod and test point at")
+            || err.contains("environments test and prod point at"),
+        "{err}"
+    );
+    // The way out: unset it everywhere, recorded like a promotion.
+    let out = env
+        .chantal(&["env", "unset", "--env", "test", "--all"])
+        .ok();
+    assert_eq!(out.matches("test unset, was 2025-01").count(), 2, "{out}");
+    assert!(f.points("test").is_empty());
+    let rows = history(env, "test");
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0]["source"], "unset");
+    assert_eq!(rows[0]["snapshot"], serde_json::Value::Null);
+    assert_eq!(rows[0]["previous"], "2025-01");
+    assert_eq!(rows[0]["previous_version"], 1);
+    for r in REPOS {
+        assert!(
+            std::fs::symlink_metadata(f.export.path().join(r).join("env/test")).is_err(),
+            "{r}: the exported link of an unset environment stays"
+        );
+    }
+    let err = env
+        .chantal(&["env", "unset", "--env", "test", "--all"])
+        .fails();
+    assert!(
+        err.contains("test: it is not configured and points nowhere"),
+        "{err}"
+    );
+    let err = env
+        .chantal(&["env", "unset", "--env", "prod", "--repo-id", "nosuch"])
+        .fails();
+    assert!(
+        err.contains("environment prod points nowhere in nosuch"),
+        "{err}"
+    );
+    let err = env
+        .chantal(&["env", "unset", "--env", "staging", "--all"])
+        .fails();
+    assert!(err.contains("unknown environment staging"), "{err}");
+
+    // appstream leaves the configuration while prod points in it.
+    std::fs::remove_file(env.dir.path().join("conf.d/appstream.yaml")).unwrap();
+    let err = env
+        .chantal(&["repo", "forget", "--repo-id", "baseos"])
+        .fails();
+    assert!(err.contains("baseos is still configured"), "{err}");
+    let err = env
+        .chantal(&["repo", "forget", "--repo-id", "nosuch"])
+        .fails();
+    assert!(err.contains("nosuch is not in the catalogue"), "{err}");
+    let out = env
+        .chantal(&["env", "unset", "--env", "prod", "--repo-id", "appstream"])
+        .ok();
+    assert!(out.contains("appstream: prod unset, was 2025-01"), "{out}");
+    assert_eq!(
+        f.points("prod"),
+        vec![("baseos".to_string(), "2025-01".to_string())]
+    );
+    // Forgetting it removes versions, snapshots and pointers; cleanup frees its files.
+    let out = env
+        .chantal(&["repo", "forget", "--repo-id", "appstream"])
+        .ok();
+    assert!(
+        out.contains(
+            "appstream: forgotten: 1 versions, 1 snapshots and 0 environment pointers removed"
+        ),
+        "{out}"
+    );
+    assert_eq!(env.latest("appstream"), None);
+    assert_eq!(
+        env.query_i64("SELECT count(*) FROM repositories WHERE name = 'appstream'"),
+        Some(0)
+    );
+    let tool = |env: &Env| {
+        chantal_tests::repo::pool_files(&env.storage())
+            .iter()
+            .any(|(p, _)| p.to_string_lossy().ends_with("tool-2.0-1.x86_64.rpm"))
+    };
+    assert!(tool(env));
+    env.chantal(&["db", "cleanup", "--grace", "0"]).ok();
+    assert!(!tool(env), "cleanup frees the forgotten repository's files");
+    // prod still serves baseos; its snapshot can go once prod is unset there too.
+    env.chantal(&["env", "unset", "--env", "prod", "--repo-id", "baseos"])
+        .ok();
+    env.chantal(&["snapshot", "delete", "--all", "--name", "2025-01"])
+        .ok();
+}
+
+/// `--to-previous` and `--to-promotion` restore what was served, refuse when a snapshot name
+/// now means other content, and `--from E --all` makes the environment identical to E.
+#[test]
+fn undoing_restores_what_was_served_or_refuses() {
+    let f = fleet();
+    let env = &f.env;
+    up(
+        f.dirs[0].path(),
+        &["hello-1.0-1.noarch.rpm", "hello-1.1-1.noarch.rpm"],
+    );
+    env.chantal(&[
+        "repo",
+        "sync",
+        "--all",
+        "--create-snapshot",
+        "--snapshot-name",
+        "2025-02",
+    ])
+    .ok();
+    promote(env, &["--env", "prod", "--snapshot", "2025-01", "--all"]);
+    promote(env, &["--env", "prod", "--snapshot", "2025-02", "--all"]);
+    let second = history(env, "prod")[0]["promotion"].as_i64().unwrap();
+    // Undo twice: back, then forth.
+    promote(env, &["--env", "prod", "--to-previous"]);
+    assert_eq!(f.points("prod"), both("2025-01"));
+    promote(env, &["--env", "prod", "--to-previous"]);
+    assert_eq!(f.points("prod"), both("2025-02"));
+    // 2025-01 is deleted and made again from the newer version: an undo to it is refused,
+    // naming both versions, and nothing moves.
+    env.chantal(&["snapshot", "delete", "--all", "--name", "2025-01"])
+        .ok();
+    env.chantal(&["snapshot", "create", "--all", "--name", "2025-01"])
+        .ok();
+    let err = env
+        .chantal(&["env", "promote", "--env", "prod", "--to-previous"])
+        .fails();
+    assert!(
+        err.contains("baseos: prod pointed at snapshot 2025-01 when it was version 1; 2025-01 is now version 2"),
+        "{err}"
+    );
+    assert_eq!(f.points("prod"), both("2025-02"));
+    assert_eq!(f.link("baseos", "prod"), "2025-02");
+    // Any earlier state by its id: prod unset in appstream, then put back as promotion
+    // `second` left it.
+    env.chantal(&["env", "unset", "--env", "prod", "--repo-id", "appstream"])
+        .ok();
+    assert_eq!(
+        f.points("prod"),
+        vec![("baseos".to_string(), "2025-02".to_string())]
+    );
+    let out = promote(
+        env,
+        &["--env", "prod", "--to-promotion", &second.to_string()],
+    );
+    assert!(
+        out.contains("appstream: prod -> 2025-02 (version 1)"),
+        "{out}"
+    );
+    assert_eq!(f.points("prod"), both("2025-02"));
+    assert_eq!(
+        history(env, "prod")[0]["source"],
+        format!("state after promotion {second}")
+    );
+    // A promotion of another environment is not one to restore.
+    promote(
+        env,
+        &[
+            "--env",
+            "test",
+            "--snapshot",
+            "2025-02",
+            "--repo-id",
+            "baseos",
+        ],
+    );
+    let other = history(env, "test")[0]["promotion"].as_i64().unwrap();
+    let err = env
+        .chantal(&[
+            "env",
+            "promote",
+            "--env",
+            "prod",
+            "--to-promotion",
+            &other.to_string(),
+        ])
+        .fails();
+    assert!(
+        err.contains(&format!("promotion {other} is not one of environment prod")),
+        "{err}"
+    );
+    // --from test copies only where test points; with --all, prod ends identical to test.
+    promote(env, &["--env", "prod", "--snapshot", "2025-01", "--all"]);
+    promote(env, &["--env", "prod", "--from", "test"]);
+    let mut want = vec![
+        ("appstream".to_string(), "2025-01".to_string()),
+        ("baseos".to_string(), "2025-02".to_string()),
+    ];
+    want.sort();
+    assert_eq!(f.points("prod"), want);
+    let out = promote(env, &["--env", "prod", "--from", "test", "--all"]);
+    assert!(out.contains("appstream: prod unset, was 2025-01"), "{out}");
+    assert_eq!(f.points("prod"), f.points("test"));
+    assert!(std::fs::symlink_metadata(f.export.path().join("appstream/env/prod")).is_err());
+}
+
+/// A command killed between its commit and its export (a promotion) leaves the exported links
+/// behind; the next command that writes the export puts them right first. Simulated here by
+/// moving a link back and leaving a stale one, which is what such a kill leaves.
+#[test]
+fn exported_environment_links_are_reconciled_by_the_next_command() {
+    let f = fleet();
+    let env = &f.env;
+    promote(env, &["--env", "prod", "--snapshot", "2025-01", "--all"]);
+    env.chantal(&["snapshot", "create", "--all", "--name", "2025-02"])
+        .ok();
+    promote(env, &["--env", "prod", "--snapshot", "2025-02", "--all"]);
+    let links = f.export.path().join("baseos/env");
+    let snaps = f.export.path().join("baseos/snapshots");
+    for (name, target) in [("prod", "2025-01"), ("test", "2025-01")] {
+        let tmp = links.join(".tmp-link");
+        std::os::unix::fs::symlink(snaps.join(target), &tmp).unwrap();
+        std::fs::rename(&tmp, links.join(name)).unwrap();
+    }
+    for command in [
+        vec![
+            "snapshot",
+            "create",
+            "--repo-id",
+            "appstream",
+            "--name",
+            "other",
+        ],
+        vec!["repo", "sync", "--repo-id", "appstream"],
+        vec!["repo", "export", "--repo-id", "appstream"],
+        vec![
+            "snapshot",
+            "delete",
+            "--repo-id",
+            "appstream",
+            "--name",
+            "other",
+        ],
+    ] {
+        env.chantal(&command).ok();
+        assert_eq!(f.link("baseos", "prod"), "2025-02", "after {command:?}");
+        assert!(
+            std::fs::symlink_metadata(links.join("test")).is_err(),
+            "after {command:?}: the link of an environment that points nowhere stays"
+        );
+        // Broken again for the next command.
+        let tmp = links.join(".tmp-link");
+        std::os::unix::fs::symlink(snaps.join("2025-01"), &tmp).unwrap();
+        std::fs::rename(&tmp, links.join("prod")).unwrap();
+        std::os::unix::fs::symlink(snaps.join("2025-01"), links.join("test")).unwrap();
+    }
+}
+
+/// The history names the user even when cron or systemd set no $USER; `repo client-config
+/// --env` gives the one stanza a client keeps while the environment moves.
+#[test]
+fn history_names_the_user_and_client_config_follows_an_environment() {
+    let f = fleet();
+    let env = &f.env;
+    let run = env
+        .chantal_cmd()
+        .args([
+            "env",
+            "promote",
+            "--env",
+            "prod",
+            "--snapshot",
+            "2025-01",
+            "--all",
+        ])
+        .env_remove("USER")
+        .env_remove("SUDO_USER")
+        .env_remove("LOGNAME")
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    let me = String::from_utf8(
+        std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(history(env, "prod")[0]["set_by"], me.trim());
+    let stanza = env
+        .chantal(&[
+            "repo",
+            "client-config",
+            "--repo-id",
+            "baseos",
+            "--env",
+            "prod",
+            "--base-url",
+            "http://mirror.example/repos",
+        ])
+        .ok();
+    assert!(
+        stanza.starts_with("[baseos-prod]\nname=baseos prod (chantal mirror)\n"),
+        "{stanza}"
+    );
+    assert!(
+        stanza.contains("baseurl=http://mirror.example/repos/baseos/env/prod/"),
+        "{stanza}"
+    );
+    let err = env
+        .chantal(&[
+            "repo",
+            "client-config",
+            "--repo-id",
+            "baseos",
+            "--env",
+            "test",
+            "--base-url",
+            "http://mirror.example/repos",
+        ])
+        .fails();
+    assert!(
+        err.contains("environment test points nowhere in baseos yet"),
+        "{err}"
+    );
+}

@@ -182,6 +182,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("snapshot_name", Kind::Text),
             ("version", Kind::Int8),
             ("previous_name", Kind::Text),
+            ("previous_version", Kind::Int8),
         ],
     ),
 ];

@@ -49,6 +49,14 @@ pub const MIGRATIONS: &[Migration] = &[
         postgresql: include_str!("../../../migrations/postgresql/0005_environments.sql"),
         sqlite: include_str!("../../../migrations/sqlite/0005_environments.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_environment_unset_and_versions",
+        postgresql: include_str!(
+            "../../../migrations/postgresql/0006_environment_unset_and_versions.sql"
+        ),
+        sqlite: include_str!("../../../migrations/sqlite/0006_environment_unset_and_versions.sql"),
+    },
 ];
 
 /// Where the schema stands relative to this binary.

@@ -27,8 +27,8 @@ use crate::rpm::ChecksumType;
 pub use migrations::{Migration, SchemaStatus, MIGRATIONS};
 pub use model::{
     BlobRecord, CleanupReport, CleanupRun, CommitInput, CommitResult, ContentItem, EnvChange,
-    EnvPointer, FragmentRow, KnownBlob, LatestState, NevraSize, NewMetadata, NewPackage,
-    PromoteInput, PromoteTarget, Promotion, RepoSummary, RunningSync, SignatureRecord,
+    EnvPointer, ForgetReport, FragmentRow, KnownBlob, LatestState, NevraSize, NewMetadata,
+    NewPackage, PromoteInput, PromoteTarget, Promotion, RepoSummary, RunningSync, SignatureRecord,
     SnapshotRecord, SyncFinish, SyncRecord, SyncStatus, VersionInfo, VersionPackage,
 };
 
@@ -252,6 +252,10 @@ catalogue_api! {
     fn recent_syncs(&self, name: &str, limit: i64) -> Result<Vec<SyncRecord>> = ops::repositories::recent_syncs;
     /// The repository's id, creating its row on first use.
     fn ensure_repository(&self, name: &str, kind: &str) -> Result<i64> = ops::repositories::ensure_repository;
+    /// Removes a repository (no longer configured) from the catalogue in one transaction: its
+    /// environment pointers, snapshots, versions and history. Hold its sync lock. The next
+    /// cleanup frees the pool files only it needed.
+    fn forget_repository(&self, name: &str) -> Result<ForgetReport> = ops::repositories::forget_repository;
 
     /// Takes the repository's sync lock and records `host` and `pid` as its holder in the same
     /// serialised step, or says who holds it (`None` only for a holder that recorded nothing).

@@ -230,10 +230,15 @@ pub struct VersionPackage {
 pub enum PromoteTarget<'a> {
     /// The snapshot of this name, in each repository named.
     Snapshot(&'a str),
-    /// Exactly what another environment points at.
+    /// What another environment points at.
     From(&'a str),
-    /// What the environment pointed at before its last promotion.
+    /// What the environment pointed at before its last promotion (pointing nowhere, where it
+    /// did).
     Previous,
+    /// The environment as promotion N (one of its own) left it.
+    Promotion(i64),
+    /// Nowhere: the environment's pointers go (`env unset`).
+    Unset,
 }
 
 /// One promotion to make.
@@ -241,8 +246,13 @@ pub enum PromoteTarget<'a> {
 pub struct PromoteInput<'a> {
     pub environment: &'a str,
     pub target: PromoteTarget<'a>,
-    /// The repositories to move (for `From` and `Previous`, empty: all the source names).
+    /// The repositories to move; empty: every repository the target concerns (where the
+    /// source points for `From`, where the environment points for `Unset`, those the
+    /// restored promotions moved for `Previous` and `Promotion`).
     pub repositories: &'a [&'a str],
+    /// With `From`: make the environment identical to the source, unsetting it where the
+    /// source points nowhere.
+    pub exact: bool,
     /// Who promotes (a user name).
     pub set_by: &'a str,
 }
@@ -252,7 +262,8 @@ pub struct PromoteInput<'a> {
 pub struct Promotion {
     pub id: i64,
     pub environment: String,
-    /// `snapshot N`, `environment E` or `rollback of promotion P`.
+    /// `snapshot N`, `environment E`, `rollback of promotion P`, `state after promotion P`
+    /// or `unset`.
     pub source: String,
     pub set_at: DateTime<Utc>,
     pub set_by: String,
@@ -263,10 +274,21 @@ pub struct Promotion {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvChange {
     pub repository: String,
-    pub snapshot: String,
-    pub version: i64,
-    /// The snapshot the environment pointed at before, if any.
+    /// The snapshot set and its version; none when the promotion unset the environment.
+    pub snapshot: Option<String>,
+    pub version: Option<i64>,
+    /// The snapshot the environment pointed at before, if any, and the version it had then
+    /// (unknown for a few rows recorded before versions were).
     pub previous: Option<String>,
+    pub previous_version: Option<i64>,
+}
+
+/// What `repo forget` removed from the catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ForgetReport {
+    pub versions: i64,
+    pub snapshots: i64,
+    pub environments: i64,
 }
 
 /// Where an environment points in one repository.

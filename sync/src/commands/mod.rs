@@ -63,8 +63,19 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         Command::Repo(RepoCommand::ClientConfig {
             repo_id,
             snapshot,
+            env,
             base_url,
-        }) => repo::client_config::run(&ctx, repo_id, snapshot.as_deref(), base_url.as_deref()),
+        }) => repo::client_config::run(
+            &ctx,
+            repo_id,
+            match (snapshot, env) {
+                (Some(s), _) => repo::client_config::Tree::Snapshot(s),
+                (None, Some(e)) => repo::client_config::Tree::Env(e),
+                (None, None) => repo::client_config::Tree::Latest,
+            },
+            base_url.as_deref(),
+        ),
+        Command::Repo(RepoCommand::Forget { repo_id }) => repo::forget(&ctx, repo_id),
         Command::Repo(RepoCommand::Show { repo_id, format }) => {
             repo::show(&ctx, repo_id, format.format)
         }
@@ -120,20 +131,25 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
             env,
             snapshot,
             from,
-            to_previous,
+            to_previous: _,
+            to_promotion,
             all,
             repo_id,
         }) => env::promote(
             &ctx,
             env,
-            match (snapshot, from, to_previous) {
+            match (snapshot, from, to_promotion) {
                 (Some(s), _, _) => env::Target::Snapshot(s),
                 (None, Some(f), _) => env::Target::From(f),
-                _ => env::Target::Previous,
+                (None, None, Some(id)) => env::Target::Promotion(*id),
+                (None, None, None) => env::Target::Previous,
             },
             *all,
             repo_id,
         ),
+        Command::Env(EnvCommand::Unset { env, all, repo_id }) => {
+            env::unset(&ctx, env, *all, repo_id)
+        }
         Command::Env(EnvCommand::List(f)) => env::list(&ctx, f.format),
         Command::Env(EnvCommand::History { env, format }) => env::history(&ctx, env, format.format),
     }

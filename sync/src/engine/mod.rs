@@ -1013,7 +1013,7 @@ fn settings_fingerprint(
     s
 }
 
-fn hostname() -> String {
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .ok()
@@ -1021,7 +1021,7 @@ fn hostname() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn pid() -> i32 {
+pub fn pid() -> i32 {
     i32::try_from(std::process::id()).unwrap_or(i32::MAX)
 }
 

@@ -7,111 +7,76 @@ use crate::catalogue::model::{EnvChange, EnvPointer, PromoteInput, PromoteTarget
 use crate::error::{Error, Result};
 
 /// Moves `input.environment` as `input.target` says, in every repository of
-/// `input.repositories` (for `From` and `Previous`, none named means every repository the
-/// source names), in one transaction: all of them or none.
+/// `input.repositories` (none named: every repository the target concerns), in one
+/// transaction: all of them or none. Where the target is recorded history (`Previous`,
+/// `Promotion`), a snapshot name that has since been given to another version is refused with
+/// both versions named: an undo never points at other content without a word.
 pub fn promote<S: Store>(s: &S, input: PromoteInput<'_>) -> Result<Promotion> {
     let env = input.environment;
     let ctx = format!("promoting environment {env}");
     db::write(s, &ctx, |db| {
         let only = |r: &str| input.repositories.is_empty() || input.repositories.contains(&r);
-        // (repository, snapshot name) for each repository that moves.
-        let (wanted, source): (Vec<(String, String)>, String) = match input.target {
-            PromoteTarget::Snapshot(name) => {
-                if input.repositories.is_empty() {
-                    return Err(Error::Invalid(format!(
-                        "promoting {env} to {name}: name the repositories"
-                    )));
-                }
-                (
-                    input
-                        .repositories
-                        .iter()
-                        .map(|r| (r.to_string(), name.to_string()))
-                        .collect(),
-                    format!("snapshot {name}"),
-                )
-            }
-            PromoteTarget::From(other) => {
-                let rows = pointers(db, &ctx, Some(other))?;
-                if rows.is_empty() {
-                    return Err(Error::Invalid(format!(
-                        "environment {other} points nowhere yet: nothing to copy into {env}"
-                    )));
-                }
-                let picked: Vec<(String, String)> = rows
-                    .into_iter()
-                    .filter(|p| only(&p.repository))
-                    .map(|p| (p.repository, p.snapshot))
-                    .collect();
-                for r in input.repositories {
-                    if !picked.iter().any(|(p, _)| p == r) {
-                        return Err(Error::Invalid(format!(
-                            "environment {other} points nowhere in {r}: nothing promoted"
-                        )));
-                    }
-                }
-                (picked, format!("environment {other}"))
-            }
-            PromoteTarget::Previous => {
-                let last = db.opt(
-                    &ctx,
-                    "SELECT max(id) FROM promotions WHERE environment = $1",
-                    &[env.into()],
-                    |r| r.opt_i64(0),
-                )?;
-                let Some(Some(last)) = last else {
-                    return Err(Error::Invalid(format!(
-                        "environment {env} was never promoted: there is no previous state"
-                    )));
-                };
-                let rows = db.all(
-                    &ctx,
-                    "SELECT r.name, h.previous_name FROM environment_history h
-                       JOIN repositories r ON r.id = h.repository_id
-                      WHERE h.promotion_id = $1 ORDER BY r.name",
-                    &[last.into()],
-                    |r| Ok((r.string(0)?, r.opt_string(1)?)),
-                )?;
-                let mut picked = Vec::new();
-                for (repo, previous) in rows.into_iter().filter(|(r, _)| only(r)) {
-                    let Some(previous) = previous else {
-                        return Err(Error::Invalid(format!(
-                            "{repo}: {env} pointed nowhere before its last promotion: nothing to go back to"
-                        )));
-                    };
-                    picked.push((repo, previous));
-                }
-                (picked, format!("rollback of promotion {last}"))
-            }
-        };
+        let current = pointers(db, &ctx, Some(env))?;
+        let points_at = |r: &str| current.iter().any(|p| p.repository == r);
+        let (wanted, source) = wanted(db, &ctx, &input, &current)?;
+        // Restoring "nowhere" where the environment points nowhere already changes nothing.
+        let wanted: Vec<Want> = wanted
+            .into_iter()
+            .filter(|w| only(&w.repository))
+            .filter(|w| w.snapshot.is_some() || points_at(&w.repository))
+            .collect();
         if wanted.is_empty() {
-            return Err(Error::Invalid(format!(
-                "promoting {env}: no repository to move"
-            )));
+            return Err(Error::Invalid(match input.target {
+                PromoteTarget::Unset => {
+                    format!("environment {env} points nowhere: nothing to unset")
+                }
+                _ => format!("promoting {env}: no repository to move"),
+            }));
         }
-        // Every target must exist before anything moves.
-        let mut targets = Vec::with_capacity(wanted.len());
-        for (repo, snapshot) in &wanted {
-            let found = db.opt(
+        // Every target must exist, and mean what it meant, before anything moves.
+        let mut moves = Vec::with_capacity(wanted.len());
+        for w in wanted {
+            let repo_id = db.opt(
                 &ctx,
-                "SELECT r.id, s.id, s.version FROM snapshots s
-                   JOIN repositories r ON r.id = s.repository_id
-                  WHERE r.name = $1 AND s.name = $2",
-                &[repo.into(), snapshot.into()],
-                |r| Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?)),
+                "SELECT id FROM repositories WHERE name = $1",
+                &[w.repository.as_str().into()],
+                |r| r.i64(0),
             )?;
-            let Some((repo_id, snapshot_id, version)) = found else {
+            // (Only a snapshot can be wanted in a repository the catalogue does not know:
+            // unsetting needs a pointer, which needs the repository.)
+            let Some(repo_id) = repo_id else {
                 return Err(Error::Invalid(format!(
-                    "{repo} has no snapshot named {snapshot}: nothing promoted"
+                    "{} has no snapshot named {}: nothing promoted",
+                    w.repository,
+                    w.snapshot.as_ref().map_or("", |(n, _)| n.as_str())
                 )));
             };
-            targets.push((
-                repo.clone(),
-                snapshot.clone(),
-                repo_id,
-                snapshot_id,
-                version,
-            ));
+            let target = match &w.snapshot {
+                None => None,
+                Some((name, expected)) => {
+                    let found = db.opt(
+                        &ctx,
+                        "SELECT id, version FROM snapshots WHERE repository_id = $1 AND name = $2",
+                        &[repo_id.into(), name.as_str().into()],
+                        |r| Ok((r.i64(0)?, r.i64(1)?)),
+                    )?;
+                    let Some((snapshot_id, version)) = found else {
+                        return Err(Error::Invalid(format!(
+                            "{} has no snapshot named {name}{}: nothing promoted",
+                            w.repository,
+                            if expected.is_some() { " any more" } else { "" }
+                        )));
+                    };
+                    if let Some(was) = expected.filter(|was| *was != version) {
+                        return Err(Error::Invalid(format!(
+                            "{}: {env} pointed at snapshot {name} when it was version {was}; {name} is now version {version}: refusing to point {env} at other content (choose with --snapshot), nothing promoted",
+                            w.repository
+                        )));
+                    }
+                    Some((name.clone(), snapshot_id, version))
+                }
+            };
+            moves.push((w.repository, repo_id, target));
         }
         let promotion = db.one(
             &ctx,
@@ -121,42 +86,55 @@ pub fn promote<S: Store>(s: &S, input: PromoteInput<'_>) -> Result<Promotion> {
             |r| Ok((r.i64(0)?, r.time(1)?)),
         )?;
         let (promotion, set_at) = promotion;
-        let mut changes = Vec::with_capacity(targets.len());
-        for (repository, snapshot, repo_id, snapshot_id, version) in targets {
+        let mut changes = Vec::with_capacity(moves.len());
+        for (repository, repo_id, target) in moves {
             let previous = db.opt(
                 &ctx,
-                "SELECT s.name FROM environments e JOIN snapshots s ON s.id = e.snapshot_id
+                "SELECT s.name, s.version FROM environments e
+                   JOIN snapshots s ON s.id = e.snapshot_id
                   WHERE e.environment = $1 AND e.repository_id = $2",
                 &[env.into(), repo_id.into()],
-                |r| r.string(0),
+                |r| Ok((r.string(0)?, r.i64(1)?)),
             )?;
             db.execute(
                 &ctx,
                 "DELETE FROM environments WHERE environment = $1 AND repository_id = $2",
                 &[env.into(), repo_id.into()],
             )?;
-            db.execute(
-                &ctx,
-                "INSERT INTO environments (environment, repository_id, snapshot_id, promotion_id)
-                 VALUES ($1, $2, $3, $4)",
-                &[
-                    env.into(),
-                    repo_id.into(),
-                    snapshot_id.into(),
-                    promotion.into(),
-                ],
-            )?;
+            if let Some((_, snapshot_id, _)) = &target {
+                db.execute(
+                    &ctx,
+                    "INSERT INTO environments (environment, repository_id, snapshot_id, promotion_id)
+                     VALUES ($1, $2, $3, $4)",
+                    &[
+                        env.into(),
+                        repo_id.into(),
+                        (*snapshot_id).into(),
+                        promotion.into(),
+                    ],
+                )?;
+            }
+            let (snapshot, version) = match target {
+                Some((name, _, version)) => (Some(name), Some(version)),
+                None => (None, None),
+            };
+            let (previous, previous_version) = match previous {
+                Some((n, v)) => (Some(n), Some(v)),
+                None => (None, None),
+            };
             db.execute(
                 &ctx,
                 "INSERT INTO environment_history
-                        (promotion_id, repository_id, snapshot_name, version, previous_name)
-                 VALUES ($1, $2, $3, $4, $5)",
+                        (promotion_id, repository_id, snapshot_name, version, previous_name,
+                         previous_version)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
                 &[
                     promotion.into(),
                     repo_id.into(),
-                    snapshot.as_str().into(),
+                    snapshot.as_deref().into(),
                     version.into(),
                     previous.as_deref().into(),
+                    previous_version.into(),
                 ],
             )?;
             changes.push(EnvChange {
@@ -164,6 +142,7 @@ pub fn promote<S: Store>(s: &S, input: PromoteInput<'_>) -> Result<Promotion> {
                 snapshot,
                 version,
                 previous,
+                previous_version,
             });
         }
         // Readers (chantal-fs) see every repository of the promotion move at once.
@@ -176,6 +155,169 @@ pub fn promote<S: Store>(s: &S, input: PromoteInput<'_>) -> Result<Promotion> {
             set_by: input.set_by.to_string(),
             changes,
         })
+    })
+}
+
+/// Where a promotion wants one repository: a snapshot (with the version it must still be,
+/// for restored history), or nowhere.
+struct Want {
+    repository: String,
+    snapshot: Option<(String, Option<i64>)>,
+}
+
+/// What the target asks for, repository by repository (before `input.repositories` narrows
+/// it), and the promotion's source as recorded.
+fn wanted(
+    db: &mut dyn db::Db,
+    ctx: &str,
+    input: &PromoteInput<'_>,
+    current: &[EnvPointer],
+) -> Result<(Vec<Want>, String)> {
+    let env = input.environment;
+    let point = |repository: String, name: String, version: Option<i64>| Want {
+        repository,
+        snapshot: Some((name, version)),
+    };
+    let nowhere = |repository: String| Want {
+        repository,
+        snapshot: None,
+    };
+    Ok(match input.target {
+        PromoteTarget::Snapshot(name) => {
+            if input.repositories.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "promoting {env} to {name}: name the repositories"
+                )));
+            }
+            (
+                input
+                    .repositories
+                    .iter()
+                    .map(|r| point(r.to_string(), name.to_string(), None))
+                    .collect(),
+                format!("snapshot {name}"),
+            )
+        }
+        PromoteTarget::From(other) => {
+            let rows = pointers(db, ctx, Some(other))?;
+            if rows.is_empty() && !input.exact {
+                return Err(Error::Invalid(format!(
+                    "environment {other} points nowhere yet: nothing to copy into {env}"
+                )));
+            }
+            if !input.exact {
+                for r in input.repositories {
+                    if !rows.iter().any(|p| p.repository == *r) {
+                        return Err(Error::Invalid(format!(
+                            "environment {other} points nowhere in {r}: nothing promoted"
+                        )));
+                    }
+                }
+            }
+            let mut want: Vec<Want> = Vec::new();
+            // Identical: where the source points nowhere, neither does the target.
+            if input.exact {
+                want.extend(
+                    current
+                        .iter()
+                        .filter(|p| !rows.iter().any(|s| s.repository == p.repository))
+                        .map(|p| nowhere(p.repository.clone())),
+                );
+            }
+            want.extend(
+                rows.into_iter()
+                    .map(|p| point(p.repository, p.snapshot, None)),
+            );
+            (want, format!("environment {other}"))
+        }
+        PromoteTarget::Previous => {
+            let last = db.opt(
+                ctx,
+                "SELECT max(id) FROM promotions WHERE environment = $1",
+                &[env.into()],
+                |r| r.opt_i64(0),
+            )?;
+            let Some(Some(last)) = last else {
+                return Err(Error::Invalid(format!(
+                    "environment {env} was never promoted: there is no previous state"
+                )));
+            };
+            let rows = db.all(
+                ctx,
+                "SELECT r.name, h.previous_name, h.previous_version FROM environment_history h
+                   JOIN repositories r ON r.id = h.repository_id
+                  WHERE h.promotion_id = $1 ORDER BY r.name",
+                &[last.into()],
+                |r| Ok((r.string(0)?, r.opt_string(1)?, r.opt_i64(2)?)),
+            )?;
+            (
+                rows.into_iter()
+                    .map(|(repo, name, version)| match name {
+                        Some(name) => point(repo, name, version),
+                        None => nowhere(repo),
+                    })
+                    .collect(),
+                format!("rollback of promotion {last}"),
+            )
+        }
+        PromoteTarget::Promotion(id) => {
+            let of = db.opt(
+                ctx,
+                "SELECT environment FROM promotions WHERE id = $1",
+                &[id.into()],
+                |r| r.string(0),
+            )?;
+            if of.as_deref() != Some(env) {
+                return Err(Error::Invalid(format!(
+                    "promotion {id} is not one of environment {env} (see chantal env history --env {env})"
+                )));
+            }
+            // Each repository as the last change up to that promotion left it.
+            let rows = db.all(
+                ctx,
+                "SELECT r.name, h.snapshot_name, h.version FROM environment_history h
+                   JOIN promotions p ON p.id = h.promotion_id
+                   JOIN repositories r ON r.id = h.repository_id
+                  WHERE p.environment = $1 AND h.promotion_id <= $2
+                  ORDER BY h.promotion_id",
+                &[env.into(), id.into()],
+                |r| Ok((r.string(0)?, r.opt_string(1)?, r.opt_i64(2)?)),
+            )?;
+            let mut then: std::collections::BTreeMap<String, Option<(String, Option<i64>)>> =
+                std::collections::BTreeMap::new();
+            for (repo, name, version) in rows {
+                then.insert(repo, name.map(|n| (n, version)));
+            }
+            // Where it points now and did not then: nowhere.
+            for p in current {
+                then.entry(p.repository.clone()).or_insert(None);
+            }
+            (
+                then.into_iter()
+                    .map(|(repository, snapshot)| Want {
+                        repository,
+                        snapshot,
+                    })
+                    .collect(),
+                format!("state after promotion {id}"),
+            )
+        }
+        PromoteTarget::Unset => {
+            for r in input.repositories {
+                if !current.iter().any(|p| p.repository == *r) {
+                    return Err(Error::Invalid(format!(
+                        "environment {env} points nowhere in {r}: nothing unset"
+                    )));
+                }
+            }
+            (
+                current
+                    .iter()
+                    .map(|p| nowhere(p.repository.clone()))
+                    .collect(),
+                "unset".to_string(),
+            )
+        }
     })
 }
 
@@ -218,7 +360,7 @@ pub fn environment_history<S: Store>(s: &S, environment: &str) -> Result<Vec<Pro
         let rows = db.all(
             &format!("reading the history of environment {environment}"),
             "SELECT p.id, p.source, r.name, h.snapshot_name, h.version, h.previous_name,
-                    p.set_at, p.set_by
+                    p.set_at, p.set_by, h.previous_version
                FROM promotions p
                JOIN environment_history h ON h.promotion_id = p.id
                JOIN repositories r ON r.id = h.repository_id
@@ -230,9 +372,10 @@ pub fn environment_history<S: Store>(s: &S, environment: &str) -> Result<Vec<Pro
                     (r.i64(0)?, r.string(1)?, r.time(6)?, r.string(7)?),
                     EnvChange {
                         repository: r.string(2)?,
-                        snapshot: r.string(3)?,
-                        version: r.i64(4)?,
+                        snapshot: r.opt_string(3)?,
+                        version: r.opt_i64(4)?,
                         previous: r.opt_string(5)?,
+                        previous_version: r.opt_i64(8)?,
                     },
                 ))
             },

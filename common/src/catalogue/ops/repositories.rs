@@ -1,7 +1,7 @@
 //! Repositories, their latest version and their sync history.
 
-use super::super::db::{Row, Store};
-use crate::catalogue::model::{RepoSummary, SyncRecord, SyncStatus};
+use super::super::db::{self, Row, Store};
+use crate::catalogue::model::{ForgetReport, RepoSummary, SyncRecord, SyncStatus};
 use crate::error::{Error, Result};
 
 fn summary_select() -> String {
@@ -99,5 +99,48 @@ pub fn recent_syncs<S: Store>(s: &S, name: &str, limit: i64) -> Result<Vec<SyncR
                 })
             },
         )
+    })
+}
+
+/// Removes a repository from the catalogue: its environment pointers, snapshots, versions and
+/// their rows, and its history, in one transaction (the caller holds its sync lock). The pool
+/// files only it needed are freed by the next cleanup, like those of any removed version.
+pub fn forget_repository<S: Store>(s: &S, name: &str) -> Result<ForgetReport> {
+    let ctx = format!("forgetting repository {name}");
+    db::write(s, &ctx, |db| {
+        let id = db
+            .opt(
+                &ctx,
+                "SELECT id FROM repositories WHERE name = $1",
+                &[name.into()],
+                |r| r.i64(0),
+            )?
+            .ok_or_else(|| Error::Invalid(format!("{name} is not in the catalogue")))?;
+        let count = |db: &mut dyn db::Db, table: &str| {
+            db.one(
+                &ctx,
+                &format!("SELECT count(*) FROM {table} WHERE repository_id = $1"),
+                &[id.into()],
+                |r| r.i64(0),
+            )
+        };
+        let report = ForgetReport {
+            versions: count(db, "repository_versions")?,
+            snapshots: count(db, "snapshots")?,
+            environments: count(db, "environments")?,
+        };
+        // Pointers before the snapshots they name, snapshots before the versions they name;
+        // the rest goes with the repository's row.
+        for table in ["environments", "snapshots"] {
+            db.execute(
+                &ctx,
+                &format!("DELETE FROM {table} WHERE repository_id = $1"),
+                &[id.into()],
+            )?;
+        }
+        db.execute(&ctx, "DELETE FROM repositories WHERE id = $1", &[id.into()])?;
+        // chantal-fs drops it at once.
+        db.notify(&ctx, name)?;
+        Ok(report)
     })
 }

@@ -5,10 +5,18 @@ use std::fmt::Write as _;
 use super::super::Context;
 use crate::ExitStatus;
 
+/// Which tree the stanza points at.
+pub enum Tree<'a> {
+    Latest,
+    Snapshot(&'a str),
+    /// `<repo>/env/<env>/`: it follows promotions.
+    Env(&'a str),
+}
+
 pub fn run(
     ctx: &Context,
     repo_id: &str,
-    snapshot: Option<&str>,
+    which: Tree<'_>,
     base_url: Option<&str>,
 ) -> anyhow::Result<ExitStatus> {
     let repo = ctx.config.repository(repo_id)?;
@@ -25,8 +33,8 @@ pub fn run(
     }
     let catalogue = ctx.catalogue()?;
     // What the tree clients will read holds decides what they can check.
-    let (version, tree) = match snapshot {
-        Some(name) => {
+    let (version, tree) = match which {
+        Tree::Snapshot(name) => {
             let s = catalogue
                 .snapshots(Some(repo_id))?
                 .into_iter()
@@ -34,7 +42,22 @@ pub fn run(
                 .ok_or_else(|| anyhow::anyhow!("{repo_id} has no snapshot named {name}"))?;
             (s.version, format!("{base}/{repo_id}/snapshots/{name}/"))
         }
-        None => {
+        Tree::Env(env) => {
+            super::super::env::check_env(ctx, env)?;
+            // What it serves now; a promotion keeps the stanza, and the keys travel with each
+            // snapshot.
+            let p = catalogue
+                .environments(Some(env))?
+                .into_iter()
+                .find(|p| p.repository == repo_id)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "environment {env} points nowhere in {repo_id} yet: promote a snapshot to it first"
+                    )
+                })?;
+            (p.version, format!("{base}/{repo_id}/env/{env}/"))
+        }
+        Tree::Latest => {
             let v = catalogue
                 .repository_summary(repo_id)?
                 .and_then(|s| s.latest_version)
@@ -57,19 +80,14 @@ pub fn run(
     if mirror_key {
         gpgkeys.push(format!("{tree}repodata/repomd.xml.key"));
     }
-    let id = match snapshot {
-        Some(name) => format!("{repo_id}-{name}"),
-        None => repo_id.to_string(),
+    let (id, what) = match which {
+        Tree::Snapshot(name) => (format!("{repo_id}-{name}"), format!(" snapshot {name}")),
+        Tree::Env(env) => (format!("{repo_id}-{env}"), format!(" {env}")),
+        Tree::Latest => (repo_id.to_string(), String::new()),
     };
     let mut out = String::new();
     let _ = writeln!(out, "[{id}]");
-    let _ = writeln!(
-        out,
-        "name={repo_id}{} (chantal mirror)",
-        snapshot
-            .map(|n| format!(" snapshot {n}"))
-            .unwrap_or_default()
-    );
+    let _ = writeln!(out, "name={repo_id}{what} (chantal mirror)");
     let _ = writeln!(out, "baseurl={tree}");
     let _ = writeln!(out, "enabled=1");
     let _ = writeln!(out, "gpgcheck={}", u8::from(keys));

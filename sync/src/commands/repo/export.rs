@@ -72,12 +72,91 @@ pub fn publish(
                 ));
             }
         }
-        if publish.environments_path.is_some() {
-            for p in catalogue.environments(None)? {
-                if p.repository == repo.name {
-                    publish_environment(ctx, repo, &p.environment, &p.snapshot)?;
-                }
-            }
+        environment_links(ctx, catalogue, repo)?;
+    }
+    Ok(())
+}
+
+/// Brings every exported environment link in line with the catalogue, for each repository
+/// that exports them: a command killed between its commit and its export (a promotion, say)
+/// leaves links behind, and the next command that writes the export puts them right before
+/// it does anything else. Errors are reported per repository; the result says whether there
+/// were any.
+pub fn reconcile_environments(ctx: &Context, catalogue: &Catalogue) -> crate::ExitStatus {
+    let mut status = crate::ExitStatus::Success;
+    for repo in ctx.config.repositories.iter().filter(|r| {
+        r.publish
+            .as_ref()
+            .is_some_and(|p| p.environments_path.is_some())
+    }) {
+        if let Err(e) = environment_links(ctx, catalogue, repo) {
+            crate::output::error(format_args!("{}: export: {e}", repo.name));
+            status = crate::ExitStatus::Failure;
+        }
+    }
+    status
+}
+
+/// `publish.environments_path/<env>` for each environment that points in `repo`, pointing at
+/// its exported snapshot tree (exported first if missing); links of environments that point
+/// nowhere in it any more are removed.
+fn environment_links(
+    ctx: &Context,
+    catalogue: &Catalogue,
+    repo: &RepoConfig,
+) -> anyhow::Result<()> {
+    let (Some(publish), Some(ex)) = (repo.publish.as_ref(), exporter(ctx, repo)) else {
+        return Ok(());
+    };
+    let (Some(envs), Some(snaps)) = (&publish.environments_path, &publish.snapshots_path) else {
+        return Ok(());
+    };
+    let pointers: Vec<_> = catalogue
+        .environments(None)?
+        .into_iter()
+        .filter(|p| p.repository == repo.name)
+        .collect();
+    for p in &pointers {
+        if !snaps
+            .join(&p.snapshot)
+            .join("repodata/repomd.xml")
+            .is_file()
+        {
+            let tree = catalogue.version_tree(&repo.name, p.version)?;
+            let files = ex.publish_snapshot(&tree, snaps, &p.snapshot)?;
+            ctx.say(format!(
+                "{}: exported snapshot {} to {} ({files} files)",
+                repo.name,
+                p.snapshot,
+                snaps.join(&p.snapshot).display()
+            ));
+        }
+        publish_environment(ctx, repo, &p.environment, &p.snapshot)?;
+    }
+    // Links this repository's environments no longer have: only symlinks into its own
+    // snapshots_path are touched.
+    let entries = match std::fs::read_dir(envs) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => anyhow::bail!("cannot list {}: {e}", envs.display()),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || pointers.iter().any(|p| p.environment == name) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(target) = std::fs::read_link(&path) else {
+            continue;
+        };
+        if target.parent() == Some(snaps.as_path()) {
+            std::fs::remove_file(&path)
+                .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", path.display()))?;
+            ctx.say(format!(
+                "{}: removed {} (the environment points nowhere in it)",
+                repo.name,
+                path.display()
+            ));
         }
     }
     Ok(())
@@ -165,7 +244,7 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
     let catalogue = ctx.catalogue()?;
-    let mut status = ExitStatus::Success;
+    let mut status = reconcile_environments(ctx, &catalogue);
     for repo in repos {
         if let Err(e) = publish(ctx, &catalogue, repo, true) {
             crate::output::error(format_args!("{}: export: {e}", repo.name));

@@ -2,10 +2,12 @@
 
 pub mod client_config;
 pub mod export;
+mod forget;
 mod list;
 mod show;
 pub mod sync;
 
+pub use forget::forget;
 pub use list::list;
 pub use show::show;
 

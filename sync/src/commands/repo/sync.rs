@@ -51,7 +51,13 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
         dry_run: args.dry_run,
         plan_detail: verbose || args.format == Format::Json,
     };
-    let mut status = ExitStatus::Success;
+    // A dry run writes nothing; any other run first puts the export's environment links right
+    // if a killed command left them behind.
+    let mut status = if args.dry_run {
+        ExitStatus::Success
+    } else {
+        super::export::reconcile_environments(ctx, &catalogue)
+    };
     let mut failed = Vec::new();
     let mut to_snapshot: Vec<String> = Vec::new();
     let mut plans: Vec<PlanView> = Vec::new();

@@ -48,8 +48,9 @@ pub fn create(
         }
         named
     };
+    // The export's environment links first, if a killed command left them behind.
+    let mut status = super::repo::export::reconcile_environments(ctx, &catalogue);
     let set = create_set(ctx, &catalogue, &names, name, description)?;
-    let mut status = ExitStatus::Success;
     for s in &set {
         let config = ctx.config.repository(&s.repository)?;
         if let Err(e) = super::repo::export::publish(ctx, &catalogue, config, false) {
@@ -161,6 +162,7 @@ pub fn delete(
         vec![find(&catalogue, name, repo)?]
     };
     let repos: Vec<&str> = found.iter().map(|s| s.repository.as_str()).collect();
+    let status = super::repo::export::reconcile_environments(ctx, &catalogue);
     let gone = catalogue.delete_snapshots(&repos, name)?;
     for s in found.iter().filter(|s| gone.contains(&s.repository)) {
         ctx.say(format!(
@@ -169,7 +171,7 @@ pub fn delete(
         ));
         super::repo::export::unpublish_snapshot(ctx, &s.repository, &s.name)?;
     }
-    Ok(ExitStatus::Success)
+    Ok(status)
 }
 
 /// Resolves `latest` or a snapshot name to (repository, version).
