@@ -239,8 +239,8 @@ pub fn check_layout<'a>(
     entries: impl IntoIterator<Item = (&'a str, Role)>,
 ) -> std::result::Result<(), String> {
     use std::collections::HashMap;
-    let mut files: HashMap<std::borrow::Cow<'a, str>, &'a str> = HashMap::new();
-    let mut all: Vec<(std::borrow::Cow<'a, str>, &'a str)> = Vec::new();
+    let mut files: HashMap<std::borrow::Cow<'a, str>, (&'a str, Role)> = HashMap::new();
+    let mut all: Vec<(std::borrow::Cow<'a, str>, &'a str, Role)> = Vec::new();
     for (raw, role) in entries {
         href::check(raw)?;
         let path = href::normalize(raw);
@@ -251,19 +251,31 @@ pub fn check_layout<'a>(
                 "package href {raw:?} lies in {REPODATA_DIR}/, which holds only the repository's metadata"
             ));
         }
-        all.push((path, raw));
+        all.push((path, raw, role));
     }
-    for (path, raw) in &all {
-        if let Some(other) = files.insert(path.clone(), raw) {
-            return Err(format!("{other:?} and {raw:?} name the same file"));
+    for (path, raw, role) in &all {
+        if let Some((other, other_role)) = files.insert(path.clone(), (raw, *role)) {
+            if other != *raw {
+                return Err(format!("{other:?} and {raw:?} name the same file"));
+            }
+            return Err(format!(
+                "{raw:?} is listed twice ({})",
+                match (other_role, role) {
+                    (Role::Package, Role::Package) => "two packages at one path",
+                    (Role::Repodata, Role::Repodata) => {
+                        "two metadata or installer-tree files at one path"
+                    }
+                    _ => "as a package and as a metadata or installer-tree file",
+                }
+            ));
         }
     }
     // Every directory a file needs must not be a file itself.
-    for (path, raw) in &all {
+    for (path, raw, _) in &all {
         let mut end = 0;
         while let Some(i) = path[end..].find('/') {
             end += i;
-            if let Some(file) = files.get(&path[..end]) {
+            if let Some((file, _)) = files.get(&path[..end]) {
                 return Err(format!(
                     "{file:?} is a file, but {raw:?} needs it to be a directory"
                 ));
@@ -384,6 +396,13 @@ mod tests {
         }
         // Repodata outside repodata/ is allowed, but not on top of a package.
         layout(&["a.rpm"], &["meta/primary.xml.gz"]).unwrap();
-        assert!(layout(&["a.rpm"], &["a.rpm"]).is_err());
+        assert_eq!(
+            layout(&["a.rpm"], &["a.rpm"]).unwrap_err(),
+            "\"a.rpm\" is listed twice (as a package and as a metadata or installer-tree file)"
+        );
+        assert_eq!(
+            layout(&["a.rpm", "a.rpm"], &[]).unwrap_err(),
+            "\"a.rpm\" is listed twice (two packages at one path)"
+        );
     }
 }

@@ -43,6 +43,7 @@ pub const PASSTHROUGH_MIN_SIZE: u64 = 0;
 pub struct ChantalFs {
     view: Arc<View>,
     open: Arc<OpenFiles<BackingId>>,
+    activity: Arc<Activity>,
     /// Whether the kernel accepted FUSE passthrough (reads then bypass this daemon).
     passthrough: AtomicBool,
     passthrough_min_size: u64,
@@ -54,15 +55,68 @@ impl ChantalFs {
         Arc::clone(&self.open)
     }
 
+    /// The requests under way, for the shutdown to wait for those only.
+    pub fn activity(&self) -> Arc<Activity> {
+        Arc::clone(&self.activity)
+    }
+
     /// `passthrough_min_size`: files at least this large are read with passthrough when the
     /// kernel offers it.
     pub fn new(view: Arc<View>, passthrough_min_size: u64) -> ChantalFs {
         ChantalFs {
             view,
             open: Arc::default(),
+            activity: Arc::default(),
             passthrough: AtomicBool::new(false),
             passthrough_min_size,
         }
+    }
+}
+
+/// Requests being answered, and when the last one began: after SIGTERM detaches the mount, the
+/// daemon answers what is under way (an open resolving its path when the detach came) and
+/// exits as soon as the kernel has been quiet for a moment, instead of a fixed time.
+#[derive(Debug)]
+pub struct Activity {
+    in_flight: std::sync::atomic::AtomicUsize,
+    /// Milliseconds since `epoch` when the last request began.
+    last: std::sync::atomic::AtomicU64,
+    epoch: std::time::Instant,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            in_flight: Default::default(),
+            last: Default::default(),
+            epoch: std::time::Instant::now(),
+        }
+    }
+}
+
+/// One request under way (dropped when it is answered).
+pub struct Busy<'a>(&'a Activity);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Activity {
+    fn enter(&self) -> Busy<'_> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(ms, Ordering::SeqCst);
+        Busy(self)
+    }
+
+    /// Whether no request is under way and none began within `quiet`.
+    pub fn quiet(&self, quiet: Duration) -> bool {
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let since = now.saturating_sub(self.last.load(Ordering::SeqCst));
+        self.in_flight.load(Ordering::SeqCst) == 0
+            && u128::from(since) >= quiet.as_millis()
     }
 }
 
@@ -149,6 +203,7 @@ impl Filesystem for ChantalFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let _busy = self.activity.enter();
         let Some(name) = name.to_str() else {
             reply.error(Errno::ENOENT);
             return;
@@ -161,6 +216,7 @@ impl Filesystem for ChantalFs {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        let _busy = self.activity.enter();
         match self.view.readlink(ino.0) {
             Ok(target) => reply.data(target.as_bytes()),
             Err(e) => reply.error(errno(&e)),
@@ -168,6 +224,7 @@ impl Filesystem for ChantalFs {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let _busy = self.activity.enter();
         match self.view.getattr(ino.0) {
             Ok(a) => reply.attr(ttl(&a), &file_attr(&a)),
             Err(e) => reply.error(errno(&e)),
@@ -181,6 +238,7 @@ impl Filesystem for ChantalFs {
     /// operation here, where a passthrough open costs a pool-file open and two kernel calls
     /// whenever no other open holds the inode.
     fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let _busy = self.activity.enter();
         let fh = self.open.next_handle();
         let size = match self.view.getattr(ino.0) {
             Ok(a) if a.kind == Kind::File => a.size,
@@ -257,6 +315,7 @@ impl Filesystem for ChantalFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        let _busy = self.activity.enter();
         let Some(handle) = self.open.file(fh.0) else {
             reply.error(Errno::EIO);
             return;
@@ -309,6 +368,7 @@ impl Filesystem for ChantalFs {
     /// Reading is allowed to all (the mount's ACL decides who reaches it at all); writing
     /// never, and packages are not programs.
     fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        let _busy = self.activity.enter();
         if mask.contains(AccessFlags::W_OK) {
             reply.error(Errno::EROFS);
         } else if mask.contains(AccessFlags::X_OK)
@@ -386,6 +446,7 @@ impl Filesystem for ChantalFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
+        let _busy = self.activity.enter();
         let listed = self.view.readdir(ino.0, offset, |attr, name, next| {
             reply.add(
                 INodeNo(attr.ino),
@@ -410,6 +471,7 @@ impl Filesystem for ChantalFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
+        let _busy = self.activity.enter();
         let listed = self.view.readdir(ino.0, offset, |attr, name, next| {
             let kind = match attr.kind {
                 Kind::Dir => FileType::Directory,

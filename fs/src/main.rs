@@ -67,9 +67,10 @@ const REINVALIDATE: Duration = Duration::from_millis(100);
 /// the daemon serves the files read through it this long at most, then exits. Files opened
 /// with passthrough need no daemon: the kernel reads them from the pool file to the end.
 const DRAIN: Duration = Duration::from_secs(30);
-/// ... and at least this long, so requests already under way when the mount was detached (an
-/// open resolving its path) are answered.
+/// ... and until requests already under way when the mount was detached (an open resolving its
+/// path) are answered: until no request is under way and none began for QUIET, at most SETTLE.
 const SETTLE: Duration = Duration::from_millis(200);
+const QUIET: Duration = Duration::from_millis(20);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -130,6 +131,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     mount.n_threads = Some(usize::from(cli.threads));
     let fs = adapter::ChantalFs::new(Arc::clone(&view), cli.passthrough_min_size);
     let open_files = fs.open_files();
+    let activity = fs.activity();
     let session = fuser::spawn_mount(fs, &cli.mountpoint, &mount)
         .map_err(|e| anyhow::anyhow!("cannot mount {}: {e}", cli.mountpoint.display()))?;
     tracing::info!(
@@ -209,11 +211,12 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     });
     let settle = std::time::Instant::now() + SETTLE;
     while !session.guard.is_finished()
-        && (open_files.counts().1 > 0 || std::time::Instant::now() < settle)
+        && (open_files.counts().1 > 0
+            || (std::time::Instant::now() < settle && !activity.quiet(QUIET)))
         && std::time::Instant::now() < deadline
         && !stop.load(std::sync::atomic::Ordering::SeqCst)
     {
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(5));
     }
     handle.close();
     let (passthrough, through_daemon) = open_files.counts();

@@ -398,3 +398,84 @@ fn nginx_through_an_environment_follows_a_promotion() {
         404
     );
 }
+
+/// A restart as systemd does it (SIGTERM, wait for the exit, start again) while clients keep
+/// requesting through nginx, and once more while nginx only holds files open: the old daemon
+/// detaches at once and exits 0; requests that come while no daemon has the mount point are
+/// answered 404, every other answer is whole and right. What it costs in time and 404s is
+/// measured by contrib/bench/restart-bench.sh (figures in docs/PERFORMANCE.md).
+#[test]
+fn a_restart_under_load_costs_only_the_gap_between_two_daemons() {
+    let env = Env::new();
+    let up = upstream_dir();
+    let pkgs = synth_pkgs(16, 4096);
+    synthetic_repo(up.path(), &pkgs, SynthOptions::default());
+    env.repo("r", &format!("file://{}", up.path().display()), "");
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    let ready = "r/latest/repodata/repomd.xml";
+    let mut mount = Mount::start(&env, ready);
+    let nginx = Nginx::shipped(mount.path());
+    let restart = |mount: &mut Mount| {
+        let mut old = mount.child.take().unwrap();
+        let signalled = Instant::now();
+        std::process::Command::new("kill")
+            .args(["-TERM", &old.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(old.wait().unwrap().success());
+        let exited = signalled.elapsed();
+        mount.respawn(&env, ready);
+        (exited, signalled.elapsed())
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (stop, pkgs) = (stop.clone(), pkgs.clone());
+            let mut client = Client::connect(&nginx);
+            std::thread::spawn(move || {
+                let mut seen: Vec<u16> = Vec::new();
+                let mut i = c;
+                while !stop.load(Ordering::SeqCst) {
+                    let p = &pkgs[i % pkgs.len()];
+                    let (status, body) = client.get(&format!("/r/latest/{}", p.href()));
+                    assert!(status != 200 || body == p.data, "a wrong body for {}", p.href());
+                    seen.push(status);
+                    i += 1;
+                }
+                seen
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut timings = Vec::new();
+    for _ in 0..3 {
+        timings.push(restart(&mut mount));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let seen: Vec<u16> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    assert!(
+        seen.iter().all(|s| *s == 200 || *s == 404),
+        "only 404 while no daemon serves"
+    );
+    // With nobody requesting, nginx still holds files of the old mount open.
+    let mut client = Client::connect(&nginx);
+    for p in &pkgs {
+        assert_eq!(client.get(&format!("/r/latest/{}", p.href())).0, 200);
+    }
+    let idle = restart(&mut mount);
+    for p in &pkgs {
+        let (status, body) = client.get(&format!("/r/latest/{}", p.href()));
+        assert!(status == 200 && body == p.data, "{} after the restart", p.href());
+    }
+    eprintln!(
+        "restarts under load (exit after SIGTERM, serving again): {timings:?}, {} of {} requests answered 404; idle: {idle:?}",
+        seen.iter().filter(|s| **s == 404).count(),
+        seen.len()
+    );
+    assert!(!mount.log().contains("WARN"), "{}", mount.log());
+}
