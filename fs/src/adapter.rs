@@ -115,8 +115,7 @@ impl Activity {
     pub fn quiet(&self, quiet: Duration) -> bool {
         let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
         let since = now.saturating_sub(self.last.load(Ordering::SeqCst));
-        self.in_flight.load(Ordering::SeqCst) == 0
-            && u128::from(since) >= quiet.as_millis()
+        self.in_flight.load(Ordering::SeqCst) == 0 && u128::from(since) >= quiet.as_millis()
     }
 }
 

@@ -439,7 +439,11 @@ fn a_restart_under_load_costs_only_the_gap_between_two_daemons() {
                 while !stop.load(Ordering::SeqCst) {
                     let p = &pkgs[i % pkgs.len()];
                     let (status, body) = client.get(&format!("/r/latest/{}", p.href()));
-                    assert!(status != 200 || body == p.data, "a wrong body for {}", p.href());
+                    assert!(
+                        status != 200 || body == p.data,
+                        "a wrong body for {}",
+                        p.href()
+                    );
                     seen.push(status);
                     i += 1;
                 }
@@ -470,7 +474,11 @@ fn a_restart_under_load_costs_only_the_gap_between_two_daemons() {
     let idle = restart(&mut mount);
     for p in &pkgs {
         let (status, body) = client.get(&format!("/r/latest/{}", p.href()));
-        assert!(status == 200 && body == p.data, "{} after the restart", p.href());
+        assert!(
+            status == 200 && body == p.data,
+            "{} after the restart",
+            p.href()
+        );
     }
     eprintln!(
         "restarts under load (exit after SIGTERM, serving again): {timings:?}, {} of {} requests answered 404; idle: {idle:?}",
