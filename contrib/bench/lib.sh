@@ -70,6 +70,26 @@ CONF
     /usr/sbin/nginx -c "$W/nginx/nginx.conf"
 }
 
+# bench_shipped_nginx PORT=ROOT...: one nginx (as root, no access log) with a server per pair,
+# each contrib/nginx/chantal.conf as shipped but for `listen` (127.0.0.1:PORT) and `root`,
+# configured in $W/nginx and stopped by bench_stop.
+bench_shipped_nginx() {
+    local pair
+    mkdir -p "$W/nginx"
+    {
+        echo "user root; worker_processes 2; pid $W/nginx/nginx.pid; error_log $W/nginx/error.log;"
+        echo "events { worker_connections 4096; }"
+        echo "http { access_log off; client_body_temp_path $W/nginx/body; proxy_temp_path $W/nginx/proxy;"
+        echo "  fastcgi_temp_path $W/nginx/fcgi; uwsgi_temp_path $W/nginx/uwsgi; scgi_temp_path $W/nginx/scgi;"
+        for pair in "$@"; do
+            sed -e "s|listen 80;|listen 127.0.0.1:${pair%%=*};|" -e "s|root /srv/chantal;|root ${pair#*=};|" \
+                "$ROOT/contrib/nginx/chantal.conf"
+        done
+        echo "}"
+    } > "$W/nginx/nginx.conf"
+    /usr/sbin/nginx -c "$W/nginx/nginx.conf"
+}
+
 # measure TOOL REPO CASE CMD... (after setting $RESULTS and $W): runs CMD, records wall seconds
 # and peak RSS (MB) in $RESULTS and on stderr.
 measure() {

@@ -38,24 +38,7 @@ mkdir -p "$W"
 bench_pg_start
 trap cleanup EXIT
 
-# nginx with the shipped site, serving whichever mount point is linked at $W/root.
-mkdir -p "$W/nginx"
-sed -e "s|    listen 80;|    listen 127.0.0.1:$PORT;|" -e "s|    root /srv/chantal;|    root $W/root;|" \
-    "$ROOT/contrib/nginx/chantal.conf" > "$W/nginx/site.conf"
-cat > "$W/nginx/nginx.conf" <<CONF
-user root;
-worker_processes 2;
-pid $W/nginx/nginx.pid;
-error_log $W/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off; keepalive_requests 1000000;
-  client_body_temp_path $W/nginx/body; proxy_temp_path $W/nginx/proxy;
-  fastcgi_temp_path $W/nginx/fcgi; uwsgi_temp_path $W/nginx/uwsgi; scgi_temp_path $W/nginx/scgi;
-  include $W/nginx/site.conf;
-}
-CONF
-
+# nginx serves whichever mount point is linked at $W/root (started with the first backend).
 # The load: keep-alive clients fetching every package in turn, logging (time, status).
 cat > "$W/load.py" <<'PY'
 import http.client, os, sys, threading, time
@@ -102,7 +85,7 @@ for b in $BACKENDS; do
     if [ -f "$W/nginx/nginx.pid" ] && kill -0 "$(cat "$W/nginx/nginx.pid")" 2>/dev/null; then
         /usr/sbin/nginx -c "$W/nginx/nginx.conf" -s reload; sleep 0.5
     else
-        /usr/sbin/nginx -c "$W/nginx/nginx.conf"
+        bench_shipped_nginx "$PORT=$W/root"
     fi
     start_fs "$b"
     ls "$W/mnt-$b/small/latest/Packages" | sed 's|^|/small/latest/Packages/|' > "$W/names"

@@ -152,22 +152,14 @@ done
 if [ -d "$W/export/hot200/latest" ]; then TOOLS="$TOOLS export"; fi
 
 # One nginx, one server per path, each the shipped site with only listen and root changed.
-mkdir -p "$W/nginx"
 declare -A PORT=()
-{
-    echo "user root; worker_processes 2; pid $W/nginx/nginx.pid; error_log $W/nginx/error.log;"
-    echo "events { worker_connections 4096; }"
-    echo "http { access_log off; client_body_temp_path $W/nginx/body; proxy_temp_path $W/nginx/proxy;"
-    echo "  fastcgi_temp_path $W/nginx/fcgi; uwsgi_temp_path $W/nginx/uwsgi; scgi_temp_path $W/nginx/scgi;"
-    n=0
-    for t in $TOOLS; do
-        PORT[$t]=$((PORT0 + n)); n=$((n + 1))
-        sed -e "s|listen 80;|listen 127.0.0.1:${PORT[$t]};|" -e "s|root /srv/chantal;|root ${ROOTDIR[$t]};|" \
-            "$ROOT/contrib/nginx/chantal.conf"
-    done
-    echo "}"
-} > "$W/nginx/nginx.conf"
-/usr/sbin/nginx -c "$W/nginx/nginx.conf"
+servers=()
+n=0
+for t in $TOOLS; do
+    PORT[$t]=$((PORT0 + n)); n=$((n + 1))
+    servers+=("${PORT[$t]}=${ROOTDIR[$t]}")
+done
+bench_shipped_nginx "${servers[@]}"
 
 # Paths, relative to a server's root.
 {

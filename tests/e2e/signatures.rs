@@ -717,21 +717,26 @@ fn key_urls_are_fetched_with_the_repositorys_client_certificate_and_ca() {
     );
 }
 
+/// An executable shell script `sign-repomd` in `dir` with `body`.
+fn sign_script(dir: &Path, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join("sign-repomd");
+    std::fs::write(&script, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
 #[test]
 fn a_signing_command_that_fails_fails_the_sync_with_its_message() {
-    use std::os::unix::fs::PermissionsExt;
     let env = initialised();
     let up = upstream_dir();
     createrepo(up.path(), &[test_rpm("hello-1.0-1.noarch.rpm")], &[]);
     let key = GpgKey::new("hsm", "ed25519");
     let scripts = tempfile::tempdir().unwrap();
-    let script = scripts.path().join("sign-repomd");
-    std::fs::write(
-        &script,
-        "#!/bin/sh\necho \"HSM slot 3: token not present ($1)\" >&2\nexit 4\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = sign_script(
+        scripts.path(),
+        "echo \"HSM slot 3: token not present ($1)\" >&2\nexit 4",
+    );
     env.repo(
         "r",
         &file_url(up.path()),
@@ -749,7 +754,6 @@ fn a_signing_command_that_fails_fails_the_sync_with_its_message() {
 
 #[test]
 fn a_hanging_signing_command_is_killed_by_its_timeout_and_by_sigterm() {
-    use std::os::unix::fs::PermissionsExt;
     let env = initialised();
     let up = upstream_dir();
     createrepo(up.path(), &[test_rpm("hello-1.0-1.noarch.rpm")], &[]);
@@ -757,16 +761,10 @@ fn a_hanging_signing_command_is_killed_by_its_timeout_and_by_sigterm() {
     let scripts = tempfile::tempdir().unwrap();
     let marker = scripts.path().join("signing");
     // The command hangs, and so does a child that keeps its stdout open.
-    let script = scripts.path().join("sign-repomd");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\ntouch {}\nsleep 600 &\nsleep 600\n",
-            marker.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = sign_script(
+        scripts.path(),
+        &format!("touch {}\nsleep 600 &\nsleep 600", marker.display()),
+    );
     let config = |timeout: &str| {
         format!(
             "publish:\n  sign:\n    command: {}\n    public_key: {}\n{timeout}",

@@ -61,15 +61,8 @@ pub fn publish(
     if let Some(dir) = &publish.snapshots_path {
         let snapshots = catalogue.snapshots(Some(&repo.name))?;
         for s in &snapshots {
-            if force || !dir.join(&s.name).join("repodata/repomd.xml").is_file() {
-                let tree = catalogue.version_tree(&repo.name, s.version)?;
-                let files = ex.publish_snapshot(&tree, dir, &s.name)?;
-                ctx.say(format!(
-                    "{}: exported snapshot {} to {} ({files} files)",
-                    repo.name,
-                    s.name,
-                    dir.join(&s.name).display()
-                ));
+            if force || !exported(dir, &s.name) {
+                export_snapshot(ctx, catalogue, &ex, &repo.name, dir, &s.name, s.version)?;
             }
         }
         environment_links(ctx, catalogue, repo)?;
@@ -117,19 +110,16 @@ fn environment_links(
         .filter(|p| p.repository == repo.name)
         .collect();
     for p in &pointers {
-        if !snaps
-            .join(&p.snapshot)
-            .join("repodata/repomd.xml")
-            .is_file()
-        {
-            let tree = catalogue.version_tree(&repo.name, p.version)?;
-            let files = ex.publish_snapshot(&tree, snaps, &p.snapshot)?;
-            ctx.say(format!(
-                "{}: exported snapshot {} to {} ({files} files)",
-                repo.name,
-                p.snapshot,
-                snaps.join(&p.snapshot).display()
-            ));
+        if !exported(snaps, &p.snapshot) {
+            export_snapshot(
+                ctx,
+                catalogue,
+                &ex,
+                &repo.name,
+                snaps,
+                &p.snapshot,
+                p.version,
+            )?;
         }
         publish_environment(ctx, repo, &p.environment, &p.snapshot)?;
     }
@@ -159,6 +149,31 @@ fn environment_links(
             ));
         }
     }
+    Ok(())
+}
+
+/// Whether snapshot `name` has its tree under `dir` (a tree appears whole: it is written aside
+/// and renamed into place).
+fn exported(dir: &std::path::Path, name: &str) -> bool {
+    dir.join(name).join("repodata/repomd.xml").is_file()
+}
+
+/// Writes `<dir>/<name>/`, the tree of `version`, and says so.
+fn export_snapshot(
+    ctx: &Context,
+    catalogue: &Catalogue,
+    ex: &Exporter,
+    repo: &str,
+    dir: &std::path::Path,
+    name: &str,
+    version: i64,
+) -> anyhow::Result<()> {
+    let tree = catalogue.version_tree(repo, version)?;
+    let files = ex.publish_snapshot(&tree, dir, name)?;
+    ctx.say(format!(
+        "{repo}: exported snapshot {name} to {} ({files} files)",
+        dir.join(name).display()
+    ));
     Ok(())
 }
 
