@@ -54,11 +54,18 @@ if [ -n "${CHANTAL_DATABASE_URL:-}" ]; then
     DB_YAML=$(printf 'database:\n  url: "%s"' "$CHANTAL_DATABASE_URL")
 fi
 
-log "building the example upstream $QS/upstream from tests/data/rpms"
-rm -rf "$QS/upstream"
-mkdir -p "$QS/upstream/Packages" "$QS/conf.d"
-cp "$ROOT"/tests/data/rpms/*.rpm "$QS/upstream/Packages/"
-createrepo_c --quiet --no-database "$QS/upstream"
+# The example upstream is made once (again only if the RPMs it is made from changed): a second
+# run then finds it unchanged, and its sync is "up to date".
+mkdir -p "$QS/conf.d"
+if [ -f "$QS/upstream/repodata/repomd.xml" ] && diff -q -r "$ROOT/tests/data/rpms" "$QS/upstream/Packages" >/dev/null 2>&1; then
+    log "example upstream $QS/upstream is there already"
+else
+    log "building the example upstream $QS/upstream from tests/data/rpms"
+    rm -rf "$QS/upstream"
+    mkdir -p "$QS/upstream/Packages"
+    cp "$ROOT"/tests/data/rpms/*.rpm "$QS/upstream/Packages/"
+    createrepo_c --quiet --no-database "$QS/upstream"
+fi
 
 cat > "$QS/config.yaml" <<YAML
 include: conf.d/*.yaml
