@@ -485,3 +485,51 @@ fn migration_6_keeps_the_environment_history_and_learns_previous_versions() {
     assert_eq!(unset.changes[0].snapshot, None);
     assert!(cat.environments(Some("test")).unwrap().is_empty());
 }
+
+/// The schema is written three times: the PostgreSQL migrations, the SQLite ones, and the
+/// copy's table list (`db migrate --to`). Freshly migrated, both backends have the same tables
+/// and columns, and the copy carries every one of them (a column it missed would be dropped
+/// silently by the copy).
+#[test]
+fn both_schemas_and_the_copy_agree() {
+    use std::collections::BTreeSet;
+    let [pg, lite] = TestDb::each_backend();
+    let columns = |db: &TestDb| -> BTreeSet<(String, String)> {
+        Catalogue::connect(&db.url).unwrap().migrate().unwrap();
+        let rows = match db.backend() {
+            chantal_tests::Backend::Postgres => db.query(
+                "SELECT table_name, column_name FROM information_schema.columns
+                  WHERE table_schema = current_schema()",
+                &[],
+            ),
+            chantal_tests::Backend::Sqlite => db.query(
+                "SELECT t.name, c.name FROM sqlite_schema t, pragma_table_info(t.name) c
+                  WHERE t.type = 'table' AND t.name NOT LIKE 'sqlite_%'",
+                &[],
+            ),
+        };
+        rows.into_iter()
+            .map(|r| (r[0].text(), r[1].text()))
+            // The schema's own bookkeeping is not catalogue content.
+            .filter(|(t, _)| t != "chantal_schema_migrations")
+            .collect()
+    };
+    let (on_pg, on_sqlite) = (columns(&pg), columns(&lite));
+    assert_eq!(
+        on_pg.symmetric_difference(&on_sqlite).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "columns only one backend has"
+    );
+    let copied: BTreeSet<(String, String)> = chantal_common::catalogue::copy::copied_tables()
+        .into_iter()
+        .flat_map(|(t, cols)| {
+            cols.into_iter()
+                .map(move |c| (t.to_string(), c.to_string()))
+        })
+        .collect();
+    assert_eq!(
+        on_pg.symmetric_difference(&copied).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "columns the copy does not carry (or carries but the schema lacks)"
+    );
+}

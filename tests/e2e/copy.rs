@@ -1,5 +1,6 @@
 //! `chantal db migrate --to postgresql://…`: a SQLite catalogue with several repositories,
-//! versions and snapshots copied into PostgreSQL, verified, and served from there unchanged.
+//! versions, snapshots, environments (with their history) and signature checks copied into
+//! PostgreSQL, verified, and served from there unchanged.
 
 use chantal_tests::repo::{up, upstream_dir};
 use chantal_tests::{Env, TestDb};
@@ -26,6 +27,15 @@ fn views(env: &Env) -> Vec<String> {
             .ok(),
         );
     }
+    out.push(env.chantal(&["env", "list", "--format", "json"]).ok());
+    out.push(
+        env.chantal(&["env", "history", "--env", "prod", "--format", "json"])
+            .ok(),
+    );
+    out.push(
+        env.chantal(&["snapshot", "show", "--repo-id", "c", "--name", "c1"])
+            .ok(),
+    );
     out.push(
         env.chantal(&[
             "snapshot",
@@ -64,7 +74,26 @@ fn a_sqlite_catalogue_moves_to_postgresql_intact() {
         "rpm:\n  architectures: [x86_64]\n",
     );
     env.repo("never", "file:///nonexistent", "");
+    // A repository whose packages are checked: signature and verification rows.
+    let uc = upstream_dir();
+    let trust = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sync/src/trust/testdata");
+    chantal_tests::repo::createrepo(uc.path(), &[trust.join("hello-signed-rsa.rpm")], &[]);
+    env.repo(
+        "c",
+        &format!("file://{}", uc.path().display()),
+        &format!(
+            "rpm:\n  gpgcheck: true\n  gpgkeys: [{}]\n",
+            trust.join("rsa.asc").display()
+        ),
+    );
+    env.write(
+        "conf.d/00-environments.yaml",
+        "environments: [prod, test]\n",
+    );
     env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "c"]).ok();
+    env.chantal(&["snapshot", "create", "--repo-id", "c", "--name", "c1"])
+        .ok();
     env.chantal(&["repo", "sync", "--repo-id", "a"]).ok();
     env.chantal(&["repo", "sync", "--repo-id", "b"]).ok();
     env.chantal(&["snapshot", "create", "--repo-id", "a", "--name", "s1"])
@@ -85,14 +114,63 @@ fn a_sqlite_catalogue_moves_to_postgresql_intact() {
     up(ua.path(), &["hello-2.0~rc1-1.noarch.rpm"]);
     env.chantal(&["repo", "sync", "--repo-id", "a"]).ok();
     assert_eq!(env.latest("a"), Some(3));
+    // Environments: promotions, an undo and an unset in the history.
+    for args in [
+        vec![
+            "env",
+            "promote",
+            "--env",
+            "prod",
+            "--snapshot",
+            "s1",
+            "--repo-id",
+            "a",
+        ],
+        vec![
+            "env",
+            "promote",
+            "--env",
+            "prod",
+            "--snapshot",
+            "s2",
+            "--repo-id",
+            "a",
+        ],
+        vec!["env", "promote", "--env", "prod", "--to-previous"],
+        vec![
+            "env",
+            "promote",
+            "--env",
+            "test",
+            "--snapshot",
+            "c1",
+            "--repo-id",
+            "c",
+        ],
+        vec!["env", "unset", "--env", "test", "--all"],
+        vec![
+            "env",
+            "promote",
+            "--env",
+            "prod",
+            "--snapshot",
+            "b1",
+            "--repo-id",
+            "b",
+        ],
+    ] {
+        env.chantal(&args).ok();
+    }
     let before = views(&env);
 
     let target = TestDb::postgres();
     let out = env.chantal(&["db", "migrate", "--to", &target.url]).ok();
-    assert!(out.contains("copied packages: 6 rows"), "{out}");
-    assert!(out.contains("copied snapshots: 3 rows"), "{out}");
+    assert!(out.contains("copied packages: 7 rows"), "{out}");
+    assert!(out.contains("copied snapshots: 4 rows"), "{out}");
+    assert!(out.contains("copied environment_history: 6 rows"), "{out}");
+    assert!(out.contains("copied blob_verifications: 1 rows"), "{out}");
     assert!(
-        out.contains("verified: 2 repositories, 4 versions, 3 snapshots identical"),
+        out.contains("verified: 3 repositories, 5 versions, 4 snapshots identical"),
         "{out}"
     );
     assert!(out.contains("set database.url"), "{out}");

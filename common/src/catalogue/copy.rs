@@ -187,6 +187,16 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
     ),
 ];
 
+/// Every table the copy carries, with its columns in the order it copies them: what a test
+/// compares with both backends' migrated schemas, so that a column a migration adds cannot be
+/// left behind by `db migrate --to`.
+pub fn copied_tables() -> Vec<(&'static str, Vec<&'static str>)> {
+    TABLES
+        .iter()
+        .map(|(t, cols)| (*t, cols.iter().map(|(c, _)| *c).collect()))
+        .collect()
+}
+
 /// Tables whose `id` comes from a sequence in PostgreSQL.
 const SERIAL_TABLES: &[&str] = &[
     "repositories",
@@ -284,9 +294,25 @@ fn verify(source: &Catalogue, target: &Catalogue, report: &mut CopyReport) -> Re
         target: target.describe(),
         what,
     };
+    // Every table holds as many rows on both sides ...
+    let (rows, copied) = (row_counts(source)?, row_counts(target)?);
+    for ((table, n), (_, m)) in rows.iter().zip(&copied) {
+        if n != m {
+            return Err(mismatch(format!("{table}: {n} rows, {m} copied")));
+        }
+    }
+    // ... and what the API answers from them is the same.
     let repos = source.repository_summaries()?;
     if target.repository_summaries()? != repos {
         return Err(mismatch("repository summaries".into()));
+    }
+    if target.environments(None)? != source.environments(None)? {
+        return Err(mismatch("environments".into()));
+    }
+    for env in promoted_environments(source)? {
+        if target.environment_history(&env)? != source.environment_history(&env)? {
+            return Err(mismatch(format!("the history of environment {env}")));
+        }
     }
     report.repositories = repos.len();
     let snapshots = source.snapshots(None)?;
@@ -329,6 +355,14 @@ fn verify(source: &Catalogue, target: &Catalogue, report: &mut CopyReport) -> Re
                     repo.name
                 )));
             }
+            if source.version_signers(&repo.name, version)?
+                != target.version_signers(&repo.name, version)?
+            {
+                return Err(mismatch(format!(
+                    "the signatures of version {version} of {}",
+                    repo.name
+                )));
+            }
             report.versions_verified += 1;
         }
     }
@@ -360,5 +394,43 @@ impl Owned {
             Owned::Int4(v) => Val::OptI32(*v),
             Owned::Time(v) => Val::OptTime(*v),
         }
+    }
+}
+
+/// Rows in each copied table, in copy order.
+fn row_counts(c: &Catalogue) -> Result<Vec<(&'static str, i64)>> {
+    let count = |db: &mut dyn db::Db| {
+        TABLES
+            .iter()
+            .map(|(table, _)| {
+                db.one(
+                    "counting rows to verify the copy",
+                    &format!("SELECT count(*) FROM {table}"),
+                    &[],
+                    |r| r.i64(0),
+                )
+                .map(|n| (*table, n))
+            })
+            .collect::<Result<Vec<_>>>()
+    };
+    match &c.backend {
+        Backend::Postgres(b) => db::read(&**b, "counting rows", count),
+        Backend::Sqlite(b) => db::read(&**b, "counting rows", count),
+    }
+}
+
+/// Every environment that was ever promoted (also those that point nowhere now).
+fn promoted_environments(c: &Catalogue) -> Result<Vec<String>> {
+    let list = |db: &mut dyn db::Db| {
+        db.all(
+            "listing promoted environments",
+            "SELECT DISTINCT environment FROM promotions ORDER BY environment",
+            &[],
+            |r| r.string(0),
+        )
+    };
+    match &c.backend {
+        Backend::Postgres(b) => db::read(&**b, "listing environments", list),
+        Backend::Sqlite(b) => db::read(&**b, "listing environments", list),
     }
 }

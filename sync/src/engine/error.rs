@@ -17,8 +17,12 @@ pub enum SyncError {
         hint: &'static str,
     },
 
+    /// A local upstream tree does not have this file.
+    #[error("{url}: no such file")]
+    NotFound { url: String },
+
     /// The upstream cannot give this file, and retrying will not change it: a local file that
-    /// does not exist or cannot be read, a redirect chantal will not follow.
+    /// cannot be read, a redirect chantal will not follow.
     #[error("{url}: {reason}")]
     Refused { url: String, reason: String },
 
@@ -101,7 +105,7 @@ impl SyncError {
             SyncError::Status { status, .. } => {
                 (400..500).contains(status) && !matches!(*status, 408 | 429)
             }
-            SyncError::Refused { reason, .. } => reason == super::transport::NO_SUCH_FILE,
+            SyncError::NotFound { .. } => true,
             _ => false,
         }
     }

@@ -741,16 +741,13 @@ fn open_beneath_any(root: &Path, rel: &str, url: &str) -> Result<File> {
     }
 }
 
-/// A local tree's answer for a file it does not have.
-pub const NO_SUCH_FILE: &str = "no such file";
-
 /// A local tree's error, as it is: no such file, permission denied... (never retried).
 fn local_err(url: &str, e: &std::io::Error) -> SyncError {
-    SyncError::Refused {
-        url: url.into(),
-        reason: match e.kind() {
-            std::io::ErrorKind::NotFound => NO_SUCH_FILE.into(),
-            _ => e.to_string(),
+    match e.kind() {
+        std::io::ErrorKind::NotFound => SyncError::NotFound { url: url.into() },
+        _ => SyncError::Refused {
+            url: url.into(),
+            reason: e.to_string(),
         },
     }
 }
