@@ -6,9 +6,11 @@
 //! - [`open_files`]: file handles and FUSE passthrough backing ids, counted per inode.
 //! - [`adapter`]: the thin fuser callbacks over the view and the open files.
 //! - [`mount`]: stale and live mounts, detaching at shutdown.
+//! - [`refresher`]: keeping the view current and the kernel's caches right.
 
 pub mod adapter;
 pub mod mount;
 pub mod open_files;
+pub mod refresher;
 pub mod source;
 pub mod view;

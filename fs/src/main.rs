@@ -9,6 +9,7 @@ use std::time::Duration;
 use chantal_common::catalogue::Catalogue;
 use chantal_fs::adapter;
 use chantal_fs::mount::{clear_stale_mount, detach};
+use chantal_fs::refresher::{Kernel, Refresher, REFRESH};
 use chantal_fs::source::SystemClock;
 use chantal_fs::view::{self, View};
 use clap::Parser;
@@ -57,12 +58,6 @@ struct Cli {
 
 /// How long a request that needs the catalogue waits for it before failing with EIO.
 const CATALOGUE_WAIT: Duration = Duration::from_secs(2);
-/// How often the catalogue is asked for new versions and snapshots.
-const REFRESH: Duration = Duration::from_secs(1);
-/// When latest moves, the kernel is told again this much later to forget the old entries: a
-/// lookup answered just before the move may have re-cached one after the first telling. Short,
-/// since until then such a client (nginx stats every request) sees the previous version.
-const REINVALIDATE: Duration = Duration::from_millis(100);
 /// After SIGTERM the mount is detached at once (new opens fail, open files keep working);
 /// the daemon serves the files read through it this long at most, then exits. Files opened
 /// with passthrough need no daemon: the kernel reads them from the pool file to the end.
@@ -139,53 +134,27 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         cli.mountpoint.display(),
         cli.threads
     );
-    let refresher = Arc::clone(&view);
-    let listen_from = catalogue_for_listening;
     let notifier = session.notifier();
+    let mut refresher = Refresher::new(Arc::clone(&view), std::time::Instant::now());
     std::thread::spawn(move || {
         // A new version is announced by the commit itself (LISTEN/NOTIFY, or SQLite's
-        // data_version); polling every second covers a lost connection and anything else.
-        let mut listener = listen_from.listen_latest().ok();
-        let mut again: Vec<(std::time::Instant, view::Invalidations)> = Vec::new();
-        let mut refreshed = std::time::Instant::now();
+        // data_version); the refresher asks every second anyway, which covers a lost
+        // connection and anything else.
+        let kernel = Notifier(notifier);
+        let mut listener = catalogue_for_listening.listen_latest().ok();
         loop {
-            let wake = again
-                .iter()
-                .map(|(at, _)| *at)
-                .fold(refreshed + REFRESH, std::cmp::min);
-            let timeout = wake.saturating_duration_since(std::time::Instant::now());
+            let timeout = refresher
+                .next_wake()
+                .saturating_duration_since(std::time::Instant::now());
             let announced = match listener.as_mut().map(|l| l.wait(timeout)) {
                 Some(Ok(announced)) => announced,
                 Some(Err(_)) | None => {
                     std::thread::sleep(REFRESH);
-                    listener = listen_from.listen_latest().ok();
+                    listener = catalogue_for_listening.listen_latest().ok();
                     true
                 }
             };
-            let now = std::time::Instant::now();
-            let fresh = if announced || now >= refreshed + REFRESH {
-                refreshed = now;
-                refresher.refresh()
-            } else {
-                view::Invalidations::default()
-            };
-            let due: Vec<view::Invalidations> = {
-                let (due, later): (Vec<_>, Vec<_>) =
-                    again.drain(..).partition(|(at, _)| *at <= now);
-                again = later;
-                due.into_iter().map(|(_, i)| i).collect()
-            };
-            for (parent, name) in fresh
-                .entries
-                .iter()
-                .chain(due.iter().flat_map(|i| i.entries.iter()))
-            {
-                // ENOENT: the kernel held no such entry; nothing to forget.
-                let _ = notifier.inval_entry(fuser::INodeNo(*parent), std::ffi::OsStr::new(name));
-            }
-            if !fresh.is_empty() {
-                again.push((now + REINVALIDATE, fresh));
-            }
+            refresher.turn(announced, std::time::Instant::now(), &kernel);
         }
     });
     let handle = signals.handle();
@@ -235,4 +204,16 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     // no longer holds it (and log that it could not).
     std::mem::forget(session);
     Ok(())
+}
+
+/// The kernel as the refresher sees it: fuser's notifier.
+struct Notifier(fuser::Notifier);
+
+impl Kernel for Notifier {
+    fn forget(&self, parent: u64, name: &str) {
+        // ENOENT: the kernel held no such entry; nothing to forget.
+        let _ = self
+            .0
+            .inval_entry(fuser::INodeNo(parent), std::ffi::OsStr::new(name));
+    }
 }

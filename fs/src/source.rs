@@ -67,23 +67,30 @@ impl Source for Catalogue {
     }
 }
 
-/// The view's notion of now (grace deadlines).
+/// The view's notion of now: monotonic for grace deadlines, and the wall clock (seconds since
+/// the epoch, UTC) for `at/`, where an instant in the future does not exist yet.
 pub trait Clock: Send + Sync {
     fn now(&self) -> Instant;
+    fn wall(&self) -> i64;
 }
 
-/// The monotonic system clock.
+/// The system's clocks.
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Instant {
         Instant::now()
     }
+
+    fn wall(&self) -> i64 {
+        chrono::Utc::now().timestamp()
+    }
 }
 
-/// A clock that moves only when told to.
+/// A clock that moves only when told to (its wall clock starts at the system's).
 pub struct ManualClock {
     start: Instant,
+    wall_start: i64,
     millis: AtomicU64,
 }
 
@@ -91,6 +98,7 @@ impl Default for ManualClock {
     fn default() -> Self {
         ManualClock {
             start: Instant::now(),
+            wall_start: chrono::Utc::now().timestamp(),
             millis: AtomicU64::new(0),
         }
     }
@@ -106,6 +114,11 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Instant {
         self.start + Duration::from_millis(self.millis.load(Ordering::SeqCst))
+    }
+
+    fn wall(&self) -> i64 {
+        let secs = i64::try_from(self.millis.load(Ordering::SeqCst) / 1000).unwrap_or(i64::MAX);
+        self.wall_start.saturating_add(secs)
     }
 }
 

@@ -38,7 +38,7 @@ use crate::source::{Clock, Source};
 #[cfg(test)]
 mod reftest;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// How a view behaves.
 #[derive(Debug, Clone, Copy)]
@@ -181,9 +181,8 @@ struct RepoState {
 
 impl RepoState {
     /// The version that was latest at `t` (seconds since the epoch): the last committed at or
-    /// before it. None before the first version, and for an instant in the future.
-    fn at(&self, t: i64) -> Option<i64> {
-        let now = chrono::Utc::now().timestamp();
+    /// before it. None before the first version, and for an instant after `now`.
+    fn at(&self, t: i64, now: i64) -> Option<i64> {
         if t > now {
             return None;
         }
@@ -648,7 +647,11 @@ impl View {
             Fixed::Ats(r) => chrono::NaiveDateTime::parse_from_str(name, AT_FORMAT)
                 .ok()
                 .filter(|t| t.format(AT_FORMAT).to_string() == name)
-                .and_then(|t| st.repos.get(r)?.at(t.and_utc().timestamp()))
+                .and_then(|t| {
+                    st.repos
+                        .get(r)?
+                        .at(t.and_utc().timestamp(), self.clock.wall())
+                })
                 .map(|n| Fixed::At(r.clone(), n)),
             Fixed::Snapshots(r) => st
                 .repos

@@ -10,7 +10,7 @@ use chantal_common::tree::Leaf;
 use super::*;
 use crate::source::{ManualClock, MemorySource};
 
-pub(super) fn leaf(href: &str, size: u64) -> (String, Leaf) {
+pub(crate) fn leaf(href: &str, size: u64) -> (String, Leaf) {
     (
         href.to_string(),
         Leaf {
@@ -553,6 +553,9 @@ fn versions_and_points_in_time() {
     assert_eq!(target(v2 + 86_400).unwrap(), "../versions/2");
     let future = chrono::Utc::now().timestamp() + 3600;
     assert_eq!(target(future), Err(ViewError::NotFound), "the future");
+    // "Now" is the view's clock's: once it has moved past that instant, it exists.
+    f.clock.advance(Duration::from_secs(7200));
+    assert_eq!(target(future).unwrap(), "../versions/2");
     assert_eq!(f.resolve("r/at/yesterday"), Err(ViewError::NotFound));
     // One spelling per instant: no blanks, no other digits.
     for odd in [
