@@ -12,7 +12,9 @@
 //! - `env/<env>/` does the same for the snapshots an environment pointed at: it lists the
 //!   snapshot it points at now, and resolves the files of those it pointed at within the grace
 //!   period; an unset environment is gone;
-//! - a snapshot's tree (and `versions/<N>/`) answers no name outside its version.
+//! - a snapshot's tree (and `versions/<N>/`) answers no name outside its version;
+//! - `versions/` lists exactly the versions cleanup kept, each its version's files, and `at/`
+//!   lists their commit instants, each naming the version latest then.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -48,6 +50,9 @@ enum Op {
     Promote(usize, usize, usize),
     /// `env unset`: (repository, environment).
     Unset(usize, usize),
+    /// `db cleanup` in a repository: versions neither latest, nor latest within the grace
+    /// period, nor a snapshot's go; then a refresh.
+    Cleanup(usize),
     Evict,
     Refresh,
     Advance(u64),
@@ -62,6 +67,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..REPOS.len(), 0..ENVS.len(), 0..SNAPSHOTS.len())
             .prop_map(|(r, e, s)| Op::Promote(r, e, s)),
         1 => (0..REPOS.len(), 0..ENVS.len()).prop_map(|(r, e)| Op::Unset(r, e)),
+        1 => (0..REPOS.len()).prop_map(Op::Cleanup),
         1 => Just(Op::Evict),
         4 => Just(Op::Refresh),
         2 => (0u64..400).prop_map(Op::Advance),
@@ -95,6 +101,11 @@ struct Model {
     retiring: Vec<(&'static str, i64, u64)>,
     /// The same for environments: (repository, environment, version, until).
     env_retiring: Vec<(&'static str, &'static str, i64, u64)>,
+    /// Versions cleanup removed.
+    removed: BTreeSet<(&'static str, i64)>,
+    /// When each version stopped being latest in the source (model ms): the catalogue stamps
+    /// that at the commit, and cleanup keeps it for the grace period.
+    retired_at: BTreeMap<(&'static str, i64), u64>,
     now_ms: u64,
     /// The inode each (context path) was first given.
     inodes: HashMap<String, u64>,
@@ -121,7 +132,17 @@ impl Model {
                 .filter(|(r, _, until)| *r == repo && *until > self.now_ms)
                 .map(|(_, v, _)| *v),
         );
+        // A version cleanup removed is gone (the daemon, which hears of a move within a
+        // second, never sees cleanup take one it still serves; the model may refresh later).
+        v.retain(|v| !self.removed(repo, *v));
         v
+    }
+
+    /// Whether cleanup removed the version.
+    fn removed(&self, repo: &str, version: i64) -> bool {
+        self.removed
+            .iter()
+            .any(|(r, v)| *r == repo && *v == version)
     }
 
     /// Versions whose files `env/<env>/` must still resolve.
@@ -138,6 +159,8 @@ impl Model {
                 .filter(|(r, e, _, until)| *r == repo && *e == env && *until > self.now_ms)
                 .map(|(_, _, v, _)| *v),
         );
+        // What cleanup removed is no longer served (it keeps only latest's recent versions).
+        v.retain(|v| !self.removed(repo, *v));
         v
     }
 }
@@ -159,6 +182,9 @@ fn apply(f: &Fixture, m: &mut Model, op: &Op) {
             let versions = m.versions.entry(repo).or_default();
             versions.push(paths.clone());
             let v = versions.len() as i64;
+            if v > 1 {
+                m.retired_at.insert((repo, v - 1), m.now_ms);
+            }
             f.source.publish(
                 repo,
                 v,
@@ -199,6 +225,27 @@ fn apply(f: &Fixture, m: &mut Model, op: &Op) {
             let (repo, env) = (REPOS[*r], ENVS[*e]);
             m.envs.remove(&(repo, env));
             f.source.unset(repo, env);
+        }
+        Op::Cleanup(r) => {
+            let repo = REPOS[*r];
+            let Some(latest) = m.latest(repo) else { return };
+            // As the catalogue's cleanup: what the source holds now decides (snapshots,
+            // pointers), and versions latest within the grace period stay.
+            let kept = |v: i64| {
+                v == latest
+                    || m.snapshots.iter().any(|((r, _), s)| *r == repo && *s == v)
+                    || m.retired_at
+                        .get(&(repo, v))
+                        .is_some_and(|at| at + GRACE_SECS * 1000 > m.now_ms)
+            };
+            for v in 1..latest {
+                if !kept(v) && !m.removed(repo, v) {
+                    m.removed.insert((repo, v));
+                    f.source.forget_version(repo, v);
+                }
+            }
+            // chantal-fs hears of it within a second; the model does not look in between.
+            apply(f, m, &Op::Refresh);
         }
         Op::Evict => f.view.forget_trees(),
         Op::Refresh => {
@@ -371,6 +418,53 @@ fn check(f: &Fixture, m: &mut Model) -> Result<(), TestCaseError> {
                 std::path::PathBuf::from(format!("/data/{repo}/{v}/{path}"))
             );
         }
+    }
+    // versions/ lists what cleanup kept, each version's files; at/ names them by instant.
+    for repo in REPOS {
+        let Some(&latest) = m.seen_latest.get(repo) else {
+            continue;
+        };
+        let kept: Vec<i64> = (1..=latest).filter(|v| !m.removed(repo, *v)).collect();
+        let listed = f
+            .list(&format!("{repo}/versions"), 3)
+            .map_err(|e| TestCaseError::fail(format!("{repo}/versions: {e:?}")))?;
+        prop_assert_eq!(
+            listed,
+            kept.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+            "{}/versions",
+            repo
+        );
+        for v in &kept {
+            let root = format!("{repo}/versions/{v}");
+            let files = walk(f, &root)?;
+            prop_assert_eq!(
+                files.keys().cloned().collect::<BTreeSet<_>>(),
+                m.files(repo, *v).clone()
+            );
+            for (path, a) in &files {
+                // The same immutable context as a snapshot of the version.
+                same_inode(m, format!("{repo}@{v}/snapshot/{path}"), a.ino)?;
+            }
+            let at = crate::source::MEMORY_EPOCH + 3600 * v;
+            let name = chrono::DateTime::from_timestamp(at, 0)
+                .map(|t| t.format(AT_FORMAT).to_string())
+                .unwrap_or_default();
+            let link = f
+                .resolve(&format!("{repo}/at/{name}"))
+                .and_then(|a| f.view.readlink(a.ino))
+                .map_err(|e| TestCaseError::fail(format!("{repo}/at/{name}: {e:?}")))?;
+            prop_assert_eq!(link, format!("../versions/{v}"));
+        }
+        for v in (1..=latest).filter(|v| m.removed(repo, *v)) {
+            let gone = format!("{repo}/versions/{v}");
+            prop_assert!(f.resolve(&gone).is_err(), "{} outlived cleanup", gone);
+        }
+        prop_assert_eq!(
+            f.list(&format!("{repo}/at"), 3)
+                .map_err(|e| TestCaseError::fail(format!("{e:?}")))?
+                .len(),
+            kept.len()
+        );
     }
     // ... and answers no other name, whatever environments did around it.
     for (&(repo, name), &v) in &m.seen_snapshots {
