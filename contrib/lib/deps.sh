@@ -64,6 +64,7 @@ ensure_deps() {
                     gpg) pkgs+=(gnupg2) ;;
                     runuser|setsid) pkgs+=(util-linux) ;;
                     fusermount3) pkgs+=(fuse3) ;;
+                    faketime) pkgs+=(libfaketime) ;;
                     *) pkgs+=("$m") ;;
                 esac
             else

@@ -237,3 +237,48 @@ fn a_forever_grace_or_window_keeps_everything_and_never_panics() {
         ["hello-1.0-1.noarch.rpm", "hello-1.1-1.noarch.rpm"]
     );
 }
+
+/// Several hosts share one PostgreSQL catalogue, and a host's clock may be off: cleanup takes
+/// its windows from the database's clock, which stamped every time it compares. A host a day
+/// ahead (libfaketime) would otherwise see the version retired a moment ago as retired a day
+/// ago, and every file as older than any grace.
+#[test]
+fn cleanup_windows_follow_the_databases_clock_not_the_hosts() {
+    let dir = upstream_dir();
+    // Skew matters only where the database has a clock of its own.
+    let env = Env::with_db(chantal_tests::TestDb::postgres());
+    env.repo("r", &format!("file://{}", dir.path().display()), "");
+    env.chantal(&["init"]).ok();
+    up(dir.path(), &["hello-1.0-1.noarch.rpm"]);
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    up(dir.path(), &["hello-1.1-1.noarch.rpm"]);
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    let skewed = |args: &[&str]| {
+        let out = std::process::Command::new("faketime")
+            .args(["-f", "+1d"])
+            .arg(chantal_tests::bin("chantal"))
+            .arg("--config")
+            .arg(env.config())
+            .args(args)
+            .env_remove("CHANTAL_DATABASE_URL")
+            .output()
+            .expect("faketime (install faketime: contrib/test.sh does)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let out = skewed(&["db", "cleanup", "--grace", "1h"]);
+    assert!(out.contains("0 versions"), "{out}");
+    assert_eq!(
+        rpm_files(&env),
+        ["hello-1.0-1.noarch.rpm", "hello-1.1-1.noarch.rpm"],
+        "a version retired a moment ago (by the database's clock) stays served"
+    );
+    // Once the serving grace has really passed, the same skewed host removes it.
+    env.age_retirements();
+    skewed(&["db", "cleanup", "--grace", "0"]);
+    assert_eq!(rpm_files(&env), ["hello-1.1-1.noarch.rpm"]);
+}

@@ -35,6 +35,14 @@ pub(crate) fn span_before(now: DateTime<Utc>, span: std::time::Duration) -> Date
         .unwrap_or(DateTime::UNIX_EPOCH)
 }
 
+/// The database's clock.
+fn database_now<S: Store>(s: &S) -> Result<DateTime<Utc>> {
+    s.autocommit(|db| {
+        let sql = format!("SELECT {}", db.dialect().now());
+        db.one("reading the database's clock", &sql, &[], |r| r.time(0))
+    })
+}
+
 pub fn cleanup<S: Store>(s: &S, run: CleanupRun<'_>) -> Result<CleanupReport> {
     let ctx = "cleaning up the catalogue";
     let Some(_lock) = s.take_cleanup_lock()? else {
@@ -42,11 +50,16 @@ pub fn cleanup<S: Store>(s: &S, run: CleanupRun<'_>) -> Result<CleanupReport> {
             "another `chantal db cleanup` is running".into(),
         ));
     };
-    let cutoff = protection_cutoff(s, run.grace)?;
-    let serving_cutoff = span_before(Utc::now(), crate::SERVING_GRACE);
+    // Every time the cleanup compares is one the database stamped (commits, retirements, blob
+    // use): the cutoffs are taken from the database's clock too, so a host whose clock is off
+    // (several hosts share one PostgreSQL) moves no protection window.
+    let now = database_now(s)?;
+    let cutoff = protection_cutoff(s, now, run.grace)?;
+    let serving_cutoff = span_before(now, crate::SERVING_GRACE);
     let dry_run = run.dry_run;
     let mut report = s.transaction(ctx, Mode::Write, |db| {
-        let report = versions_and_rows(db, ctx, cutoff, serving_cutoff, run.keep_versions_for)?;
+        let report =
+            versions_and_rows(db, ctx, now, cutoff, serving_cutoff, run.keep_versions_for)?;
         Ok(if dry_run {
             Done::Rollback(report)
         } else {
@@ -142,13 +155,13 @@ fn skipped_table(db: &mut dyn Db, ctx: &str, skipped: &[String]) -> Result<()> {
 fn versions_and_rows(
     db: &mut dyn Db,
     ctx: &str,
+    now: DateTime<Utc>,
     cutoff: DateTime<Utc>,
     serving_cutoff: DateTime<Utc>,
     windows: &[(String, std::time::Duration)],
 ) -> Result<CleanupReport> {
     db.lock_blobs(ctx, BlobLock::Cleanup)?;
     // Each repository's keep_versions_for, as the time since which a retired version stays.
-    let now = Utc::now();
     db.temp_table(
         ctx,
         "keep_windows",
@@ -278,8 +291,12 @@ fn versions_and_rows(
 
 /// Blobs stored or reused after this are kept: the grace window, or the start of the oldest
 /// sync that is really still running (its lock is held), whichever is earlier.
-fn protection_cutoff<S: Store>(s: &S, grace: std::time::Duration) -> Result<DateTime<Utc>> {
-    let mut cutoff = span_before(Utc::now(), grace);
+fn protection_cutoff<S: Store>(
+    s: &S,
+    now: DateTime<Utc>,
+    grace: std::time::Duration,
+) -> Result<DateTime<Utc>> {
+    let mut cutoff = span_before(now, grace);
     let running = s.autocommit(|db| {
         db.all(
             "looking for running syncs",
