@@ -2,39 +2,24 @@
 //! so partial downloads stay on disk for the next run and the catalogue is never touched
 //! half-way.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
-use tokio::sync::Notify;
-
+/// The run's cancellation: cloned into every task that must stop on a signal.
 #[derive(Clone, Default)]
-pub struct Cancel(Arc<Inner>);
-
-#[derive(Default)]
-struct Inner {
-    flag: AtomicBool,
-    notify: Notify,
-}
+pub struct Cancel(CancellationToken);
 
 impl Cancel {
     pub fn cancel(&self) {
-        self.0.flag.store(true, Ordering::SeqCst);
-        self.0.notify.notify_waiters();
+        self.0.cancel();
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.0.flag.load(Ordering::SeqCst)
+        self.0.is_cancelled()
     }
 
     /// Completes once cancelled.
     pub async fn cancelled(&self) {
-        loop {
-            let notified = self.0.notify.notified();
-            if self.is_cancelled() {
-                return;
-            }
-            notified.await;
-        }
+        self.0.cancelled().await;
     }
 
     /// Installs SIGINT/SIGTERM handlers on `rt` that cancel.
