@@ -13,7 +13,7 @@ use crate::rpm::repomd::RepoMdRecord;
 use crate::rpm::updateinfo::{self, Advisory, AdvisoryPackage};
 use crate::rpm::writer::{self, escape_attr, relocate, DocWriter, OutCompression, RepomdEntry};
 use crate::rpm::Nevra;
-use crate::rpm::{decompress, ChecksumType, ParseError};
+use crate::rpm::{decompress, ChecksumType, MetadataKind, ParseError};
 
 /// An upstream repodata file that is in the pool.
 #[derive(Debug, Clone)]
@@ -33,12 +33,21 @@ pub struct Inputs<'a> {
     pub revision: Option<&'a str>,
 }
 
-fn is_generated(kind: &str) -> bool {
-    matches!(kind, "primary" | "filelists" | "other" | "updateinfo")
+/// The documents written here from the version's packages.
+const PACKAGE_DOCUMENTS: [MetadataKind; 3] = [
+    MetadataKind::Primary,
+    MetadataKind::Filelists,
+    MetadataKind::OtherData,
+];
+
+fn is_generated(kind: &MetadataKind) -> bool {
+    PACKAGE_DOCUMENTS.contains(kind) || *kind == MetadataKind::Updateinfo
 }
 
-fn is_dropped(kind: &str) -> bool {
-    kind.ends_with("_db") || kind.ends_with("_zck")
+/// The sqlite and zchunk variants (`primary_db`, `filelists_zck`...): not written, so dropped.
+fn is_dropped(kind: &MetadataKind) -> bool {
+    let s = kind.as_str();
+    s.ends_with("_db") || s.ends_with("_zck")
 }
 
 /// Writes the repodata and returns its files (repomd.xml first), recorded as blobs.
@@ -52,13 +61,13 @@ pub fn generate(
     let now = inputs
         .upstream
         .iter()
-        .find(|f| f.record.kind == "primary")
+        .find(|f| f.record.kind == MetadataKind::Primary)
         .and_then(|f| f.record.timestamp)
         .unwrap_or_else(|| chrono::Utc::now().timestamp());
     let compression = match inputs
         .upstream
         .iter()
-        .find(|f| f.record.kind == "primary")
+        .find(|f| f.record.kind == MetadataKind::Primary)
         .map(|f| f.record.location_href.ends_with(".zst"))
     {
         Some(true) => OutCompression::Zstd,
@@ -66,9 +75,9 @@ pub fn generate(
     };
     let n = inputs.content.len();
     let mut docs = Vec::new();
-    for kind in ["primary", "filelists", "other"] {
-        let mut w = DocWriter::new(pool, kind, compression)?;
-        w.write(&writer::header(kind, n))?;
+    for kind in PACKAGE_DOCUMENTS {
+        let mut w = DocWriter::new(pool, kind.clone(), compression)?;
+        w.write(&writer::header(&kind, n))?;
         docs.push(w);
     }
     let mut set: HashSet<Nevra> = HashSet::with_capacity(n);
@@ -95,7 +104,7 @@ pub fn generate(
     })?;
     let mut files = Vec::new();
     let mut placed = Vec::new();
-    for (kind, mut w) in ["primary", "filelists", "other"].into_iter().zip(docs) {
+    for (kind, mut w) in PACKAGE_DOCUMENTS.iter().zip(docs) {
         w.write(writer::footer(kind))?;
         let (file, p) = w.finish(pool, now)?;
         files.push(file);
@@ -106,9 +115,9 @@ pub fn generate(
     let upstream_ui = inputs
         .upstream
         .iter()
-        .find(|f| f.record.kind == "updateinfo");
+        .find(|f| f.record.kind == MetadataKind::Updateinfo);
     if upstream_ui.is_some() || inputs.previous_updateinfo.is_some() {
-        let mut w = DocWriter::new(pool, "updateinfo", compression)?;
+        let mut w = DocWriter::new(pool, MetadataKind::Updateinfo, compression)?;
         w.write(updateinfo::HEADER)?;
         let mut seen: HashSet<String> = HashSet::new();
         let mut keep = |a: Advisory, w: &mut DocWriter| -> std::result::Result<(), ParseError> {
@@ -157,7 +166,7 @@ pub fn generate(
             timestamp: f.timestamp,
         })
         .collect();
-    let mut carried: Vec<(String, StoredBlob, String)> = Vec::new();
+    let mut carried: Vec<(MetadataKind, StoredBlob, String)> = Vec::new();
     for f in inputs.upstream {
         let kind = &f.record.kind;
         if is_generated(kind) || is_dropped(kind) {
@@ -190,7 +199,7 @@ pub fn generate(
     pool.record(catalogue, placed)?;
 
     let mut out = vec![NewMetadata {
-        kind: "repomd".into(),
+        kind: MetadataKind::Repomd,
         blob_sha256: repomd_blob.sha256,
         location_href: "repodata/repomd.xml".into(),
     }];

@@ -318,7 +318,7 @@ fn the_commit_and_cleanup_rules_hold_on_both_backends() {
         let id = cat.ensure_repository("r", "rpm").unwrap();
         let sync = cat.start_sync(id, "host", 1).unwrap();
         let metadata = [NewMetadata {
-            kind: "repomd".into(),
+            kind: chantal_common::rpm::MetadataKind::Repomd,
             blob_sha256: repomd.sha256.clone(),
             location_href: "repodata/repomd.xml".into(),
         }];

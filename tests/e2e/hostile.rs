@@ -182,3 +182,37 @@ fn a_soft_404_treeinfo_names_the_way_out() {
     sync(&env, "r").ok();
     assert_eq!(env.latest("r"), Some(1));
 }
+
+/// An upstream repomd.xml that lists a type named like a file chantal adds itself
+/// (`repomd_asc`, `gpgkey`, `tree`...): refused, or the version would pass for signed or
+/// key-carrying, or list an installer tree it does not have.
+#[test]
+fn repodata_types_named_like_chantals_own_files_are_refused() {
+    let up = upstream_dir();
+    let env = initialised();
+    env.repo("r", &format!("file://{}", up.path().display()), "");
+    for own in ["repomd_asc", "gpgkey", "tree"] {
+        createrepo(up.path(), &[test_rpm("hello-1.0-1.noarch.rpm")], &[]);
+        let extra = up.path().join("extra.txt");
+        std::fs::write(&extra, "not what it claims\n").unwrap();
+        let out = std::process::Command::new("modifyrepo_c")
+            .args(["--mdtype", own, "--no-compress"])
+            .arg(&extra)
+            .arg(up.path().join("repodata"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let err = sync(&env, "r").fails();
+        assert!(
+            err.contains(&format!(
+                "type \"{own}\" is a name chantal gives its own files"
+            )),
+            "{err}"
+        );
+        assert_eq!(env.latest("r"), None);
+    }
+}

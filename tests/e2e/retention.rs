@@ -349,6 +349,7 @@ fn query_all(tree: &Path) -> String {
 fn cs9_appstream_round_trips_through_the_writer() {
     use chantal_common::pool::Pool;
     use chantal_common::rpm::writer::{footer, header, relocate, DocWriter, OutCompression};
+    use chantal_common::rpm::MetadataKind;
     let original = chantal_tests::repo::fixtures().join(
         "cs9/appstream/repodata/c03bb2ebc33bbee3046da091b45d90717273a43d3641a9d84e6eede05637bc8a-primary.xml.gz",
     );
@@ -359,8 +360,8 @@ fn cs9_appstream_round_trips_through_the_writer() {
     let size = file.metadata().unwrap().len();
     let (_, reader) =
         chantal_common::rpm::decompress::open(file, size, Default::default()).unwrap();
-    let mut w = DocWriter::new(&pool, "primary", OutCompression::Gzip).unwrap();
-    w.write(&header("primary", 17649)).unwrap();
+    let mut w = DocWriter::new(&pool, MetadataKind::Primary, OutCompression::Gzip).unwrap();
+    w.write(&header(&MetadataKind::Primary, 17649)).unwrap();
     let mut n = 0;
     chantal_common::rpm::primary::parse(reader, |p, fragment| {
         n += 1;
@@ -370,7 +371,7 @@ fn cs9_appstream_round_trips_through_the_writer() {
     })
     .unwrap();
     assert_eq!(n, 17649);
-    w.write(footer("primary")).unwrap();
+    w.write(footer(&MetadataKind::Primary)).unwrap();
     let written = pool.settle(w.finish(&pool, 1700000000).unwrap().1).unwrap();
 
     let a = repodata_tree(&[("primary", &original)]);

@@ -356,7 +356,7 @@ pub fn repodata_tree(files: &[(&str, &Path)]) -> tempfile::TempDir {
         let href = format!("repodata/{}", path.file_name().unwrap().to_string_lossy());
         std::fs::write(dir.path().join(&href), &data).unwrap();
         entries.push(RepomdEntry {
-            kind: kind.to_string(),
+            kind: chantal_common::rpm::MetadataKind::parse(kind),
             location_href: href,
             sha256: hex::encode(Sha256::digest(&data)),
             size: data.len() as u64,

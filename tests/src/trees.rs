@@ -39,7 +39,7 @@ pub fn read_consistent_snapshot_of_latest(latest: &Path) -> Result<usize, String
         if sum != r.checksum.value {
             return Err(format!("{}: checksum mismatch", r.location_href));
         }
-        if r.kind == "primary" {
+        if r.kind == chantal_common::rpm::MetadataKind::Primary {
             primary_bytes = Some(data);
         }
     }

@@ -284,9 +284,9 @@ catalogue_api! {
     /// `f`: rows arrive one at a time, so memory does not grow with the repository.
     fn for_each_fragment(&self, content: &[(String, String)], f: impl FnMut(FragmentRow) -> Result<()>) -> Result<()> = ops::sync::for_each_fragment;
     /// The pool path of the latest version's repodata file of `kind`, if any.
-    fn latest_metadata_path(&self, repository_id: i64, kind: &str) -> Result<Option<String>> = ops::sync::latest_metadata_path;
+    fn latest_metadata_path(&self, repository_id: i64, kind: &crate::rpm::MetadataKind) -> Result<Option<String>> = ops::sync::latest_metadata_path;
     /// The sha256 of each of the latest version's repodata files, by kind.
-    fn latest_metadata_blobs(&self, repository_id: i64) -> Result<std::collections::HashMap<String, String>> = ops::sync::latest_metadata_blobs;
+    fn latest_metadata_blobs(&self, repository_id: i64) -> Result<std::collections::HashMap<crate::rpm::MetadataKind, String>> = ops::sync::latest_metadata_blobs;
 
     /// Creates package rows (with their fragments) for blobs now in the pool; rows that exist
     /// already are left as they are. Read lazily so fragments need not sit in memory.
@@ -326,7 +326,7 @@ catalogue_api! {
     /// A version's summary.
     fn version_info(&self, repository: &str, version: i64) -> Result<Option<VersionInfo>> = ops::snapshots::version_info;
     /// Pool path and size of a version's repodata file of `kind` (e.g. `updateinfo`).
-    fn version_metadata(&self, repository: &str, version: i64, kind: &str) -> Result<Option<(String, i64)>> = ops::snapshots::version_metadata;
+    fn version_metadata(&self, repository: &str, version: i64, kind: &crate::rpm::MetadataKind) -> Result<Option<(String, i64)>> = ops::snapshots::version_metadata;
     /// A version's installer-tree files (`.treeinfo`, `extra_files.json` and what they name):
     /// `(path, sha256)`, ordered by path.
     fn version_installer_tree(&self, repository: &str, version: i64) -> Result<Vec<(String, String)>> = ops::snapshots::version_installer_tree;

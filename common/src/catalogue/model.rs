@@ -76,7 +76,7 @@ pub struct NewPackage {
 /// A repodata file of the new version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMetadata {
-    pub kind: String,
+    pub kind: crate::rpm::MetadataKind,
     pub blob_sha256: String,
     pub location_href: String,
 }

@@ -8,6 +8,7 @@ mod error;
 pub mod evr;
 pub mod fragments;
 pub mod href;
+pub mod kind;
 pub mod nevra;
 pub mod primary;
 pub mod repomd;
@@ -17,6 +18,7 @@ mod xml;
 
 pub use checksum::{Checksum, ChecksumType};
 pub use error::ParseError;
+pub use kind::MetadataKind;
 pub use nevra::Nevra;
 pub use primary::PrimaryPackage;
 pub use repomd::{RepoMd, RepoMdRecord};

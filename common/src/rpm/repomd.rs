@@ -3,7 +3,7 @@
 use quick_xml::events::Event;
 
 use super::checksum::Checksum;
-use super::{href, xml, ParseError};
+use super::{href, xml, MetadataKind, ParseError};
 
 /// Largest compressed metadata file accepted (CS9 AppStream's filelists is ~40 MB).
 pub const MAX_METADATA_SIZE: u64 = 8 << 30;
@@ -21,7 +21,7 @@ pub struct RepoMd {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoMdRecord {
     /// `primary`, `filelists`, `other`, `updateinfo`, `group`, `modules`, ...
-    pub kind: String,
+    pub kind: MetadataKind,
     pub location_href: String,
     /// `xml:base` of the location, if any (the caller decides whether to accept it).
     pub location_base: Option<String>,
@@ -34,8 +34,8 @@ pub struct RepoMdRecord {
 
 impl RepoMd {
     /// The record of one type.
-    pub fn record(&self, kind: &str) -> Option<&RepoMdRecord> {
-        self.records.iter().find(|r| r.kind == kind)
+    pub fn record(&self, kind: &MetadataKind) -> Option<&RepoMdRecord> {
+        self.records.iter().find(|r| r.kind == *kind)
     }
 
     /// Parses and validates repomd.xml. The error says what is wrong, without the file name.
@@ -123,7 +123,7 @@ impl RepoMd {
         if records.is_empty() {
             return Err("repomd.xml lists no metadata files".into());
         }
-        if !records.iter().any(|r| r.kind == "primary") {
+        if !records.iter().any(|r| r.kind == MetadataKind::Primary) {
             return Err("repomd.xml has no primary metadata".into());
         }
         Ok(RepoMd { revision, records })
@@ -197,7 +197,7 @@ impl Partial {
     }
 
     fn finish(self) -> Result<RepoMdRecord, String> {
-        let kind = self.kind;
+        let kind = MetadataKind::upstream(&self.kind)?;
         let href = self
             .href
             .ok_or_else(|| format!("{kind}: no <location href>"))?;
@@ -235,16 +235,17 @@ mod tests {
     #[test]
     fn parses_real_repomds() {
         let md = RepoMd::parse(&fixture("cs9/appstream/repodata/repomd.xml")).unwrap();
-        let primary = md.record("primary").unwrap();
+        let primary = md.record(&MetadataKind::Primary).unwrap();
         assert_eq!(
             primary.checksum.value,
             "c03bb2ebc33bbee3046da091b45d90717273a43d3641a9d84e6eede05637bc8a"
         );
         assert!(primary.location_href.ends_with("-primary.xml.gz"));
-        assert!(md.record("group").is_some() && md.record("modules").is_some());
+        let other = |k: &str| MetadataKind::Other(k.into());
+        assert!(md.record(&other("group")).is_some() && md.record(&other("modules")).is_some());
         let md = RepoMd::parse(&fixture("cs9/custom/repodata/repomd.xml")).unwrap();
         assert_eq!(md.revision.as_deref(), Some("1713204559"));
-        assert_eq!(md.record("primary").unwrap().size, Some(579));
+        assert_eq!(md.record(&MetadataKind::Primary).unwrap().size, Some(579));
         RepoMd::parse(&fixture("createrepo_c/repo_01/repodata/repomd.xml")).unwrap();
     }
 

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::pool::{Placed, Pool, StoredBlob};
+use crate::rpm::MetadataKind;
 
 /// Compression of generated files: gzip, or zstd where upstream used it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +29,7 @@ impl OutCompression {
 /// A repodata file now in the pool, with what repomd.xml says of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoFile {
-    pub kind: String,
+    pub kind: MetadataKind,
     /// `repodata/<sha256>-<kind>.xml.gz` and the like.
     pub location_href: String,
     pub blob: StoredBlob,
@@ -63,7 +64,7 @@ enum Encoder {
 
 /// One XML document being written.
 pub struct DocWriter {
-    kind: String,
+    kind: MetadataKind,
     compression: OutCompression,
     encoder: Encoder,
     open: Sha256,
@@ -72,7 +73,7 @@ pub struct DocWriter {
 
 impl DocWriter {
     /// Starts a document of `kind` (`primary`, `filelists`, `other`, `updateinfo`).
-    pub fn new(pool: &Pool, kind: &str, compression: OutCompression) -> Result<DocWriter> {
+    pub fn new(pool: &Pool, kind: MetadataKind, compression: OutCompression) -> Result<DocWriter> {
         let dir = pool.tmp_dir();
         let tmp = tempfile::Builder::new()
             .prefix(".repodata-")
@@ -94,7 +95,7 @@ impl DocWriter {
             ),
         };
         Ok(DocWriter {
-            kind: kind.to_string(),
+            kind,
             compression,
             encoder,
             open: Sha256::new(),
@@ -110,13 +111,13 @@ impl DocWriter {
             Encoder::Gzip(e) => e.write_all(text.as_bytes()),
             Encoder::Zstd(e) => e.write_all(text.as_bytes()),
         };
-        r.map_err(|e| Error::io("cannot write repodata", &self.kind, e))
+        r.map_err(|e| Error::io("cannot write repodata", self.kind.as_str(), e))
     }
 
     /// Completes the file and stores it in the pool as `<sha256>-<kind>.xml.<ext>`; the caller
     /// records the [`Placed`] file ([`Pool::record`]).
     pub fn finish(self, pool: &Pool, timestamp: i64) -> Result<(RepoFile, Placed)> {
-        let kind = self.kind.clone();
+        let kind = self.kind.to_string();
         let io_err = |e: io::Error| Error::io("cannot write repodata", kind.clone(), e);
         let sink = match self.encoder {
             Encoder::Gzip(e) => e.finish().map_err(io_err)?,
@@ -188,7 +189,7 @@ pub fn relocate(fragment: &str, href: &str) -> String {
 /// One `<data>` entry of repomd.xml.
 #[derive(Debug, Clone)]
 pub struct RepomdEntry {
-    pub kind: String,
+    pub kind: MetadataKind,
     pub location_href: String,
     pub sha256: String,
     pub size: u64,
@@ -207,7 +208,10 @@ pub fn repomd_xml(revision: &str, entries: &[RepomdEntry]) -> String {
         escape_attr(revision)
     ));
     for e in entries {
-        x.push_str(&format!("  <data type=\"{}\">\n", escape_attr(&e.kind)));
+        x.push_str(&format!(
+            "  <data type=\"{}\">\n",
+            escape_attr(e.kind.as_str())
+        ));
         x.push_str(&format!(
             "    <checksum type=\"sha256\">{}</checksum>\n",
             e.sha256
@@ -233,19 +237,19 @@ pub fn repomd_xml(revision: &str, entries: &[RepomdEntry]) -> String {
 }
 
 /// Opening lines of the three package documents.
-pub fn header(kind: &str, packages: usize) -> String {
+pub fn header(kind: &MetadataKind, packages: usize) -> String {
     match kind {
-        "primary" => format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{packages}\">\n"),
-        "filelists" => format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"{packages}\">\n"),
+        MetadataKind::Primary => format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{packages}\">\n"),
+        MetadataKind::Filelists => format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"{packages}\">\n"),
         _ => format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"{packages}\">\n"),
     }
 }
 
 /// Closing line of a package document.
-pub fn footer(kind: &str) -> &'static str {
+pub fn footer(kind: &MetadataKind) -> &'static str {
     match kind {
-        "primary" => "</metadata>\n",
-        "filelists" => "</filelists>\n",
+        MetadataKind::Primary => "</metadata>\n",
+        MetadataKind::Filelists => "</filelists>\n",
         _ => "</otherdata>\n",
     }
 }
@@ -270,9 +274,9 @@ mod tests {
         let pool = Pool::new(dir.path());
         pool.create_dirs().unwrap();
         for c in [OutCompression::Gzip, OutCompression::Zstd] {
-            let mut w = DocWriter::new(&pool, "primary", c).unwrap();
-            w.write(&header("primary", 0)).unwrap();
-            w.write(footer("primary")).unwrap();
+            let mut w = DocWriter::new(&pool, MetadataKind::Primary, c).unwrap();
+            w.write(&header(&MetadataKind::Primary, 0)).unwrap();
+            w.write(footer(&MetadataKind::Primary)).unwrap();
             let (f, placed) = w.finish(&pool, 1700000000).unwrap();
             pool.settle(placed).unwrap();
             pool.verify(&f.blob.rel_path).unwrap();
@@ -283,7 +287,11 @@ mod tests {
             std::io::Read::read_to_string(&mut r, &mut text).unwrap();
             assert_eq!(
                 text,
-                format!("{}{}", header("primary", 0), footer("primary"))
+                format!(
+                    "{}{}",
+                    header(&MetadataKind::Primary, 0),
+                    footer(&MetadataKind::Primary)
+                )
             );
             assert_eq!(f.open_size, Some(text.len() as u64));
             assert!(f

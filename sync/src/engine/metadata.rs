@@ -11,6 +11,7 @@ use chantal_common::config::RepoConfig;
 use chantal_common::pool::{Pool, StoredBlob};
 use chantal_common::rpm::decompress::{self, Limits};
 use chantal_common::rpm::repomd::RepoMdRecord;
+use chantal_common::rpm::MetadataKind;
 use chantal_common::rpm::{fragments, href, primary, ChecksumType, ParseError, PrimaryPackage};
 use chantal_common::Error;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -234,7 +235,7 @@ pub fn parse(
 ) -> Result<Parsed> {
     let primary_file = files
         .iter()
-        .find(|f| f.record.kind == "primary")
+        .find(|f| f.record.kind == MetadataKind::Primary)
         .ok_or_else(|| meta_err("repomd.xml", "no primary metadata"))?;
     let mut spill = Spill::new(&pool.tmp_dir())?;
     let mut packages: Vec<UpPkg> = Vec::new();
@@ -301,7 +302,10 @@ pub fn parse(
             need.entry(hash(&u.p.checksum.value)).or_default().push(i);
         }
     }
-    for (kind, root) in [("filelists", "filelists"), ("other", "otherdata")] {
+    for (kind, root) in [
+        (MetadataKind::Filelists, "filelists"),
+        (MetadataKind::OtherData, "otherdata"),
+    ] {
         let Some(f) = files.iter().find(|f| f.record.kind == kind) else {
             continue;
         };
@@ -318,7 +322,7 @@ pub fn parse(
             });
             if let Some(i) = found {
                 let span = spill.push(fragment)?;
-                let slot = if kind == "filelists" {
+                let slot = if kind == MetadataKind::Filelists {
                     &mut packages[i].filelists
                 } else {
                     &mut packages[i].other

@@ -26,7 +26,7 @@ use chantal_common::catalogue::{
 use chantal_common::config::{Config, InstallerTree, Policy, RepoConfig};
 use chantal_common::pool::{Pool, StoredBlob};
 use chantal_common::rpm::repomd::MAX_METADATA_SIZE;
-use chantal_common::rpm::{ChecksumType, PrimaryPackage, RepoMd};
+use chantal_common::rpm::{ChecksumType, MetadataKind, PrimaryPackage, RepoMd};
 use chantal_common::tree::{check_layout, Role};
 use chantal_common::Error;
 use sha2::{Digest, Sha256};
@@ -642,13 +642,13 @@ impl Engine<'_> {
         // Upstream's repodata describes exactly upstream's set; anything else gets its own.
         let mut metadata = if plan.regenerate.is_none() && failures.is_empty() {
             let mut m = vec![NewMetadata {
-                kind: "repomd".into(),
+                kind: MetadataKind::Repomd,
                 blob_sha256: upstream.repomd_blob.sha256.clone(),
                 location_href: "repodata/repomd.xml".into(),
             }];
             // Upstream's signature still applies to upstream's repomd.xml, kept verbatim.
             m.extend(upstream.repomd_asc.as_ref().map(|b| NewMetadata {
-                kind: "repomd_asc".into(),
+                kind: MetadataKind::RepomdAsc,
                 blob_sha256: b.sha256.clone(),
                 location_href: REPOMD_ASC.into(),
             }));
@@ -663,7 +663,7 @@ impl Engine<'_> {
                 tracing::warn!("{}: {}", repo.name, crate::trust::REPODATA_UNSIGNED);
             }
             let previous_updateinfo = if repo.retention.policy == Policy::KeepAll {
-                catalogue.latest_metadata_path(repo_id, "updateinfo")?
+                catalogue.latest_metadata_path(repo_id, &MetadataKind::Updateinfo)?
             } else {
                 None
             };
@@ -688,7 +688,7 @@ impl Engine<'_> {
         // The keys clients import travel with the version (a snapshot keeps its keys).
         if let Some(b) = &upstream.key_blob {
             metadata.push(NewMetadata {
-                kind: "gpgkey".into(),
+                kind: MetadataKind::GpgKey,
                 blob_sha256: b.sha256.clone(),
                 location_href: crate::trust::key_file_href(&repo.name),
             });

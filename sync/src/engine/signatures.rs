@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chantal_common::catalogue::{NewMetadata, SignatureRecord};
 use chantal_common::config::{KeySource, RepoConfig};
 use chantal_common::pool::StoredBlob;
+use chantal_common::rpm::MetadataKind;
 use futures_util::stream::{self, StreamExt};
 
 use super::error::{Result, SyncError};
@@ -154,15 +155,15 @@ impl Engine<'_> {
         };
         let repomd_sha = metadata
             .iter()
-            .find(|m| m.kind == "repomd")
+            .find(|m| m.kind == MetadataKind::Repomd)
             .map(|m| m.blob_sha256.clone())
             .ok_or_else(|| fail("the version has no repomd.xml".into()))?;
         let key_blob = self.store(signer.public_key.as_bytes(), "repomd.xml.key")?;
         let latest = self.catalogue.latest_metadata_blobs(repo_id)?;
         let asc_sha = match (
-            latest.get("repomd"),
-            latest.get("repomd_key"),
-            latest.get("repomd_asc"),
+            latest.get(&MetadataKind::Repomd),
+            latest.get(&MetadataKind::RepomdKey),
+            latest.get(&MetadataKind::RepomdAsc),
         ) {
             (Some(r), Some(k), Some(a)) if *r == repomd_sha && *k == key_blob.sha256 => a.clone(),
             _ => {
@@ -182,14 +183,14 @@ impl Engine<'_> {
                 self.store(&asc, "repomd.xml.asc")?.sha256
             }
         };
-        metadata.retain(|m| m.kind != "repomd_asc" && m.kind != "repomd_key");
+        metadata.retain(|m| m.kind != MetadataKind::RepomdAsc && m.kind != MetadataKind::RepomdKey);
         metadata.push(NewMetadata {
-            kind: "repomd_asc".into(),
+            kind: MetadataKind::RepomdAsc,
             blob_sha256: asc_sha,
             location_href: super::REPOMD_ASC.into(),
         });
         metadata.push(NewMetadata {
-            kind: "repomd_key".into(),
+            kind: MetadataKind::RepomdKey,
             blob_sha256: key_blob.sha256,
             location_href: REPOMD_KEY.into(),
         });

@@ -14,6 +14,7 @@ use chantal_common::pool::StoredBlob;
 use chantal_common::rpm::checksum::{Checksum, ChecksumType};
 use chantal_common::rpm::href;
 use chantal_common::rpm::repomd::RepoMdRecord;
+use chantal_common::rpm::MetadataKind;
 use chantal_common::Error;
 use sha2::{Digest, Sha256};
 
@@ -477,24 +478,24 @@ impl Stored {
     /// The version's metadata rows for the tree: the served description under both names an
     /// installer may ask for, extra_files.json as upstream wrote it, and every file.
     pub fn metadata(&self) -> Vec<NewMetadata> {
-        let row = |kind: &str, blob: &StoredBlob, href: &str| NewMetadata {
-            kind: kind.into(),
+        let row = |kind: MetadataKind, blob: &StoredBlob, href: &str| NewMetadata {
+            kind,
             blob_sha256: blob.sha256.clone(),
             location_href: href.into(),
         };
         let mut rows: Vec<NewMetadata> = TREEINFO_NAMES
             .iter()
-            .map(|name| row("treeinfo", &self.treeinfo, name))
+            .map(|name| row(MetadataKind::TreeInfo, &self.treeinfo, name))
             .collect();
         rows.extend(
             self.extra_files
                 .as_ref()
-                .map(|b| row("extra_files", b, EXTRA_FILES)),
+                .map(|b| row(MetadataKind::ExtraFiles, b, EXTRA_FILES)),
         );
         rows.extend(
             self.files
                 .iter()
-                .map(|f| row("tree", &f.blob, &f.record.location_href)),
+                .map(|f| row(MetadataKind::TreeFile, &f.blob, &f.record.location_href)),
         );
         rows
     }
@@ -596,7 +597,7 @@ impl Engine<'_> {
             .files
             .iter()
             .map(|f| RepoMdRecord {
-                kind: "tree".into(),
+                kind: MetadataKind::TreeFile,
                 location_href: f.path.clone(),
                 location_base: None,
                 checksum: f.checksum.clone(),

@@ -214,7 +214,7 @@ fn stage(db: &mut dyn Db, ctx: &str, input: &CommitInput<'_>) -> Result<()> {
         &mut |sink| {
             for m in input.metadata {
                 sink.row(&[
-                    Val::Str(&m.kind),
+                    Val::Str(m.kind.as_str()),
                     Val::Str(&m.blob_sha256),
                     Val::Str(&m.location_href),
                 ])?;

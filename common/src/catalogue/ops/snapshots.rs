@@ -4,6 +4,7 @@ use super::super::db::{self, Row, Store};
 use super::in_version;
 use crate::catalogue::model::{SnapshotRecord, VersionInfo, VersionPackage};
 use crate::error::{Error, Result};
+use crate::rpm::MetadataKind;
 use crate::tree::{Leaf, Tree, TreeBuilder};
 
 fn snapshot(r: &dyn Row) -> Result<SnapshotRecord> {
@@ -227,7 +228,7 @@ pub fn version_metadata<S: Store>(
     s: &S,
     repository: &str,
     version: i64,
-    kind: &str,
+    kind: &MetadataKind,
 ) -> Result<Option<(String, i64)>> {
     s.autocommit(|db| {
         db.opt(
@@ -240,7 +241,7 @@ pub fn version_metadata<S: Store>(
                   LIMIT 1",
                 in_version("m", "$2")
             ),
-            &[repository.into(), version.into(), kind.into()],
+            &[repository.into(), version.into(), kind.as_str().into()],
             |r| Ok((r.string(0)?, r.i64(1)?)),
         )
     })
@@ -260,8 +261,13 @@ pub fn version_installer_tree<S: Store>(
             &format!(
                 "SELECT m.location_href, m.blob_sha256 FROM repository_metadata m
                    JOIN repositories r ON r.id = m.repository_id
-                  WHERE r.name = $1 AND m.type IN ('treeinfo', 'extra_files', 'tree') AND {}
+                  WHERE r.name = $1 AND m.type IN ({}) AND {}
                   ORDER BY m.location_href {order}",
+                MetadataKind::sql_list(&[
+                    MetadataKind::TreeInfo,
+                    MetadataKind::ExtraFiles,
+                    MetadataKind::TreeFile
+                ]),
                 in_version("m", "$2")
             ),
             &[repository.into(), version.into()],

@@ -9,6 +9,7 @@ use crate::catalogue::model::{
     ContentItem, FragmentRow, LatestState, RunningSync, SyncFinish, SyncStatus,
 };
 use crate::error::Result;
+use crate::rpm::MetadataKind;
 
 /// Takes the repository's sync lock and records `host` and `pid` as its holder, or reads who
 /// holds it. Lock takers of one repository are serialised (its row locked, or SQLite's write
@@ -284,7 +285,7 @@ pub fn for_each_fragment<S: Store>(
 pub fn latest_metadata_path<S: Store>(
     s: &S,
     repository_id: i64,
-    kind: &str,
+    kind: &MetadataKind,
 ) -> Result<Option<String>> {
     s.autocommit(|db| {
         db.opt(
@@ -292,7 +293,7 @@ pub fn latest_metadata_path<S: Store>(
             "SELECT b.path FROM repository_metadata m JOIN blobs b ON b.sha256 = m.blob_sha256
               WHERE m.repository_id = $1 AND m.type = $2 AND m.removed_in IS NULL
               LIMIT 1",
-            &[repository_id.into(), kind.into()],
+            &[repository_id.into(), kind.as_str().into()],
             |r| r.string(0),
         )
     })
@@ -302,14 +303,14 @@ pub fn latest_metadata_path<S: Store>(
 pub fn latest_metadata_blobs<S: Store>(
     s: &S,
     repository_id: i64,
-) -> Result<std::collections::HashMap<String, String>> {
+) -> Result<std::collections::HashMap<MetadataKind, String>> {
     s.autocommit(|db| {
         let rows = db.all(
             "reading the latest repodata",
             "SELECT m.type, m.blob_sha256 FROM repository_metadata m
               WHERE m.repository_id = $1 AND m.removed_in IS NULL",
             &[repository_id.into()],
-            |r| Ok((r.string(0)?, r.string(1)?)),
+            |r| Ok((MetadataKind::parse(&r.string(0)?), r.string(1)?)),
         )?;
         Ok(rows.into_iter().collect())
     })

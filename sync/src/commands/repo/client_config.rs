@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use chantal_common::rpm::MetadataKind;
+
 use super::super::Context;
 use crate::ExitStatus;
 
@@ -65,14 +67,14 @@ pub fn run(
             (v, format!("{base}/{repo_id}/latest/"))
         }
     };
-    let has = |kind: &str| -> anyhow::Result<Option<String>> {
+    let has = |kind: MetadataKind| -> anyhow::Result<bool> {
         Ok(catalogue
-            .version_metadata(repo_id, version, kind)?
-            .map(|_| kind.to_string()))
+            .version_metadata(repo_id, version, &kind)?
+            .is_some())
     };
-    let keys = has("gpgkey")?.is_some();
-    let signed = has("repomd_asc")?.is_some();
-    let mirror_key = has("repomd_key")?.is_some();
+    let keys = has(MetadataKind::GpgKey)?;
+    let signed = has(MetadataKind::RepomdAsc)?;
+    let mirror_key = has(MetadataKind::RepomdKey)?;
     let mut gpgkeys = Vec::new();
     if keys {
         gpgkeys.push(format!("{tree}{}", crate::trust::key_file_href(repo_id)));

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use chantal_common::catalogue::{SyncRecord, SyncStatus};
 use chantal_common::config::{Auth, CredentialFile, InstallerTree, SignConfig};
 use chantal_common::redact::redact_url;
+use chantal_common::rpm::MetadataKind;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -287,7 +288,7 @@ pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitSta
         if r.rpm.repo_gpgcheck
             && r.sign.is_none()
             && catalogue
-                .version_metadata(name, latest, "repomd_asc")?
+                .version_metadata(name, latest, &MetadataKind::RepomdAsc)?
                 .is_none()
         {
             warnings.push(crate::trust::REPODATA_UNSIGNED.to_string());

@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use chantal_common::catalogue::Catalogue;
 use chantal_common::diff::diff as version_diff;
+use chantal_common::rpm::MetadataKind;
 use serde::Serialize;
 
 use super::super::Context;
@@ -298,7 +299,9 @@ fn advisory_ids(
     repo: &str,
     version: i64,
 ) -> anyhow::Result<Vec<String>> {
-    let Some((path, size)) = catalogue.version_metadata(repo, version, "updateinfo")? else {
+    let Some((path, size)) =
+        catalogue.version_metadata(repo, version, &MetadataKind::Updateinfo)?
+    else {
         return Ok(Vec::new());
     };
     let full = pool.absolute(&path);
