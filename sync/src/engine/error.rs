@@ -85,9 +85,42 @@ pub enum SyncError {
     /// SIGINT or SIGTERM: stopped cleanly, nothing committed, partial downloads kept.
     #[error("interrupted: nothing committed, partial downloads kept for the next run")]
     Interrupted,
+
+    /// An error of the sync of `repo` that does not name it by itself.
+    #[error("{repo}: {source}")]
+    InRepo {
+        repo: String,
+        #[source]
+        source: Box<SyncError>,
+    },
 }
 
 impl SyncError {
+    /// The error as the sync of `repo` reports it: named by its repository once (in `--all`,
+    /// a URL alone does not say which). Interrupted stays as it is: it ends the whole run.
+    pub fn in_repo(self, repo: &str) -> SyncError {
+        use chantal_common::Error as C;
+        match self {
+            SyncError::Setup { .. }
+            | SyncError::Keys { .. }
+            | SyncError::Sign { .. }
+            | SyncError::Locked { .. }
+            | SyncError::PackagesFailed { .. }
+            | SyncError::Interrupted
+            | SyncError::InRepo { .. }
+            | SyncError::Common(
+                C::NoVersion { .. }
+                | C::SnapshotExists { .. }
+                | C::SnapshotInUse { .. }
+                | C::Layout { .. },
+            ) => self,
+            other => SyncError::InRepo {
+                repo: repo.to_string(),
+                source: Box::new(other),
+            },
+        }
+    }
+
     /// Whether retrying the request may help.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -112,3 +145,31 @@ impl SyncError {
 }
 
 pub type Result<T, E = SyncError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::SyncError;
+
+    #[test]
+    fn a_sync_error_names_its_repository_once() {
+        let url = SyncError::NotFound {
+            url: "file:///srv/dvd/repodata/repomd.xml".into(),
+        };
+        assert_eq!(
+            url.in_repo("dvd").to_string(),
+            "dvd: file:///srv/dvd/repodata/repomd.xml: no such file"
+        );
+        let named = SyncError::Setup {
+            repo: "dvd".into(),
+            reason: "no CA".into(),
+        };
+        assert_eq!(
+            named.in_repo("dvd").in_repo("dvd").to_string(),
+            "dvd: no CA"
+        );
+        assert!(matches!(
+            SyncError::Interrupted.in_repo("dvd"),
+            SyncError::Interrupted
+        ));
+    }
+}

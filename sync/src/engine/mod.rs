@@ -107,6 +107,13 @@ impl Engine<'_> {
     /// Syncs one repository: takes its lock, records the run in sync_history, and publishes a
     /// new version only if every step succeeded (or `allow_partial` says otherwise).
     pub fn sync(&self, repo: &RepoConfig, opts: SyncOptions) -> Result<Report> {
+        self.sync_recorded(repo, opts)
+            .map_err(|e| e.in_repo(&repo.name))
+    }
+
+    /// [`Engine::sync`], recording the run in the catalogue (errors as they are: the history
+    /// is per repository already).
+    fn sync_recorded(&self, repo: &RepoConfig, opts: SyncOptions) -> Result<Report> {
         let span = tracing::info_span!("sync", repo = %repo.name);
         let _guard = span.enter();
         let started = Instant::now();

@@ -170,15 +170,8 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
                 return Ok(ExitStatus::Interrupted);
             }
             Err(e) => {
-                // Every error names its repository: in `--all` a URL alone does not say which.
-                let text = e.to_string();
-                if text.starts_with(&format!("{}:", repo.name))
-                    || text.starts_with(&format!("{} ", repo.name))
-                {
-                    output::error(text);
-                } else {
-                    output::error(format_args!("{}: {text}", repo.name));
-                }
+                // The engine names the repository in every error (Engine::sync).
+                output::error(&e);
                 if let SyncError::PackagesFailed { failures, .. } = &e {
                     for (nevra, why) in failures {
                         output::err_line(format_args!("  {nevra}: {why}"));
