@@ -1233,3 +1233,56 @@ fn cleanup_during_a_running_sync_keeps_its_files() {
     let again = env.chantal(&["repo", "sync", "--repo-id", "big"]).ok();
     assert!(again.contains("up to date"), "{again}");
 }
+
+/// A server that asks to wait (429/503 with Retry-After) is waited for, up to
+/// download.timeout; a failure that outlasts the retries says how many there were.
+#[test]
+fn retry_after_is_honoured_and_the_last_error_counts_the_retries() {
+    let up = upstream_dir();
+    createrepo(up.path(), &[test_rpm("hello-1.0-1.noarch.rpm")], &[]);
+    let server = HttpServer::start(up.path());
+    let env = Env::new();
+    env.download("  retries: 2\n");
+    env.repo("web", &server.url(""), "");
+    init(&env);
+    server.fail_next(
+        "/repodata/repomd.xml",
+        &[Fault::RetryAfter(503, "2".into())],
+    );
+    server.fail_next(
+        "/Packages/hello-1.0-1.noarch.rpm",
+        &[Fault::RetryAfter(429, "1".into())],
+    );
+    env.chantal(&["repo", "sync", "--repo-id", "web"]).ok();
+    for (path, asked) in [
+        ("/repodata/repomd.xml", 2),
+        ("/Packages/hello-1.0-1.noarch.rpm", 1),
+    ] {
+        let seen = server.requests_for(path);
+        assert_eq!(seen.len(), 2, "{path}: {seen:?}");
+        // The retry came no sooner than the server asked (the backoff alone is 125-250 ms).
+        assert!(
+            seen[1].at.duration_since(seen[0].at) >= Duration::from_secs(asked),
+            "{path}"
+        );
+    }
+    // Always unavailable: two retries, then one line that says so.
+    createrepo(
+        up.path(),
+        &[
+            test_rpm("hello-1.0-1.noarch.rpm"),
+            test_rpm("lib-1.0-1.x86_64.rpm"),
+        ],
+        &[],
+    );
+    server.fail_always("/Packages/lib-1.0-1.x86_64.rpm", Some(Fault::Status(503)));
+    let err = env.chantal(&["repo", "sync", "--repo-id", "web"]).fails();
+    assert!(
+        err.contains("HTTP 503 (server error), after 2 retries"),
+        "{err}"
+    );
+    assert_eq!(
+        server.requests_for("/Packages/lib-1.0-1.x86_64.rpm").len(),
+        3
+    );
+}

@@ -23,6 +23,8 @@ pub enum Fault {
     Corrupt,
     /// Answer 302 with this Location.
     Redirect(String),
+    /// Answer this status with this `Retry-After` header.
+    RetryAfter(u16, String),
 }
 
 /// One request as the server saw it.
@@ -37,6 +39,8 @@ pub struct Logged {
     pub status: u16,
     pub authorization: Option<String>,
     pub proxy_authorization: Option<String>,
+    /// When it came.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -244,6 +248,7 @@ fn handle(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) -> std:
             status,
             authorization: auth.clone(),
             proxy_authorization: proxy_auth.clone(),
+            at: std::time::Instant::now(),
         })
     };
     if let Some(expected) = basic {
@@ -269,6 +274,10 @@ fn handle(conn: TcpStream, root: &std::path::Path, state: &Mutex<State>) -> std:
         Some(Fault::Redirect(location)) => {
             log(302);
             return respond(&mut conn, 302, &[("Location", location)], b"");
+        }
+        Some(Fault::RetryAfter(code, after)) => {
+            log(code);
+            return respond(&mut conn, code, &[("Retry-After", after)], b"");
         }
         _ => {}
     }

@@ -15,6 +15,8 @@ pub enum SyncError {
         url: String,
         status: u16,
         hint: &'static str,
+        /// What the server's `Retry-After` asked for (429, 503).
+        retry_after: Option<std::time::Duration>,
     },
 
     /// A local upstream tree does not have this file.
@@ -86,6 +88,14 @@ pub enum SyncError {
     #[error("interrupted: nothing committed, partial downloads kept for the next run")]
     Interrupted,
 
+    /// A request's final error after retries.
+    #[error("{source}, after {retries} retries")]
+    Retried {
+        retries: u32,
+        #[source]
+        source: Box<SyncError>,
+    },
+
     /// An error of the sync of `repo` that does not name it by itself.
     #[error("{repo}: {source}")]
     InRepo {
@@ -127,6 +137,14 @@ impl SyncError {
             SyncError::Status { status, .. } => *status == 429 || *status >= 500,
             SyncError::Transport { .. } => true,
             _ => false,
+        }
+    }
+
+    /// How long the server asked to wait before the next attempt, if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            SyncError::Status { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 

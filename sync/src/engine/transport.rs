@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::cancel::Cancel;
 use super::error::{Result, SyncError};
-use super::retry::backoff;
+use super::retry::Retries;
 
 /// Largest repomd.xml accepted.
 pub const MAX_REPOMD: u64 = 16 << 20;
@@ -55,6 +55,8 @@ pub struct Transport {
     key_client: Option<(reqwest::Client, Option<(String, String)>)>,
     base: String,
     retries: u32,
+    /// The longest wait a server's Retry-After may ask for: `download.timeout`.
+    retry_cap: std::time::Duration,
     cancel: Cancel,
 }
 
@@ -108,6 +110,7 @@ impl Transport {
             key_client,
             base: repo.url.clone(),
             retries: download.retries,
+            retry_cap: download.timeout,
             cancel,
         })
     }
@@ -151,7 +154,7 @@ impl Transport {
     }
 
     async fn get_whole(&self, from: Whole<'_>, url: &str, max: u64) -> Result<Vec<u8>> {
-        let mut attempt = 0;
+        let mut retries = Retries::new(self.retries, self.retry_cap);
         loop {
             let result = match &from {
                 Whole::Local(path) => File::open(path)
@@ -163,12 +166,14 @@ impl Transport {
                 Whole::Web(client, basic, raw) => self.get_http(client, basic, raw, url, max).await,
             };
             match result {
-                Err(e) if e.is_retryable() && attempt < self.retries => {
-                    attempt += 1;
-                    tracing::debug!("retry {attempt}/{} after: {e}", self.retries);
-                    self.sleep(attempt).await?;
-                }
-                other => return other,
+                Err(e) => match retries.next(&e) {
+                    Some(wait) => {
+                        tracing::debug!("retry {}/{} after: {e}", retries.done(), self.retries);
+                        self.sleep(wait).await?;
+                    }
+                    None => return Err(retries.give_up(e)),
+                },
+                ok => return ok,
             }
         }
     }
@@ -212,9 +217,9 @@ impl Transport {
         format!("{}/{}", self.base, href::url_path(rel))
     }
 
-    async fn sleep(&self, attempt: u32) -> Result<()> {
+    async fn sleep(&self, wait: std::time::Duration) -> Result<()> {
         tokio::select! {
-            _ = tokio::time::sleep(backoff(attempt)) => Ok(()),
+            _ = tokio::time::sleep(wait) => Ok(()),
             _ = self.cancel.cancelled() => Err(SyncError::Interrupted),
         }
     }
@@ -233,7 +238,7 @@ impl Transport {
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<Downloaded> {
         let url = self.url(rel);
-        let mut attempt = 0;
+        let mut retries = Retries::new(self.retries, self.retry_cap);
         let mut restarted = false;
         let had = file.metadata().map(|m| m.len()).unwrap_or(0);
         let tally = Tally::default();
@@ -299,12 +304,17 @@ impl Transport {
                     tally.restarted.store(true, Ordering::Relaxed);
                     restarted = true;
                 }
-                Err(e) if e.is_retryable() && attempt < self.retries => {
-                    attempt += 1;
-                    tracing::debug!("{url}: retry {attempt}/{} after: {e}", self.retries);
-                    self.sleep(attempt).await?;
-                }
-                Err(e) => return Err(e),
+                Err(e) => match retries.next(&e) {
+                    Some(wait) => {
+                        tracing::debug!(
+                            "{url}: retry {}/{} after: {e}",
+                            retries.done(),
+                            self.retries
+                        );
+                        self.sleep(wait).await?;
+                    }
+                    None => return Err(retries.give_up(e)),
+                },
             }
         }
     }
@@ -507,10 +517,33 @@ fn check_response(url: &str, resp: &reqwest::Response) -> Result<()> {
             reason,
         });
     }
-    check_status(url, status)
+    let retry_after = matches!(status, 429 | 503)
+        .then(|| resp.headers().get(reqwest::header::RETRY_AFTER))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+    check_status(url, status, retry_after)
 }
 
-fn check_status(url: &str, status: u16) -> Result<()> {
+/// `Retry-After`: a number of seconds, or an HTTP date (how long until then; a date in the
+/// past means now).
+fn parse_retry_after(
+    value: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<std::time::Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(std::time::Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some(
+        (at.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or_default(),
+    )
+}
+
+fn check_status(url: &str, status: u16, retry_after: Option<std::time::Duration>) -> Result<()> {
     let hint = match status {
         200..=299 => return Ok(()),
         400 => " (bad request: a server that requires a client certificate answers this when none was sent)",
@@ -525,6 +558,7 @@ fn check_status(url: &str, status: u16) -> Result<()> {
         url: url.into(),
         status,
         hint,
+        retry_after,
     })
 }
 
@@ -792,4 +826,31 @@ fn copy_local(
     }
     let (sha256, declared) = hasher.finish();
     finish(url, expect, sha256, declared, size, size)
+}
+
+#[cfg(test)]
+mod retry_after_tests {
+    use super::parse_retry_after;
+    use std::time::Duration;
+
+    #[test]
+    fn seconds_or_an_http_date() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-06T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Dec 2026 10:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Dec 2026 09:00:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past: now"
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
 }
