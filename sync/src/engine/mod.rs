@@ -10,6 +10,7 @@ pub mod plan;
 pub mod plan_view;
 mod progress;
 mod retry;
+mod settings;
 mod signatures;
 mod spill;
 mod transport;
@@ -40,6 +41,7 @@ use metadata::{MetaFile, Parsed};
 use packages::{Adopter, Job};
 pub use plan::Plan;
 pub use plan_view::PlanView;
+use settings::SyncSettings;
 use signatures::Trust;
 use transport::{Transport, MAX_REPOMD};
 
@@ -304,12 +306,13 @@ impl Engine<'_> {
             InstallerTree::Auto => self.find_tree(transport)?,
             InstallerTree::Skip => None,
         };
-        let mut settings = settings_fingerprint(repo, trust.as_ref(), signer.as_ref());
+        let mut settings = SyncSettings::new(repo, trust.as_ref(), signer.as_ref());
         // The tree decides the version as much as repomd.xml does: a changed image with an
         // unchanged repomd.xml is a new version.
         if let Some(t) = &found_tree {
-            settings.push_str(&format!(";tree={}", t.fingerprint));
+            settings = settings.with_tree(&t.fingerprint);
         }
+        let settings = settings.encode();
         ledger.settings = Some(settings.clone());
         let latest = catalogue.latest_state(repo_id)?;
         if latest.version.is_some()
@@ -934,7 +937,7 @@ struct Executed {
 #[derive(Default)]
 struct Ledger {
     repomd_sha256: Option<String>,
-    /// [`settings_fingerprint`], once the keys are known.
+    /// [`SyncSettings::encode`], once the keys are known.
     settings: Option<String>,
     bytes: u64,
     resumed: u64,
@@ -976,48 +979,6 @@ impl Report {
             plan: Some(Box::new(view)),
         }
     }
-}
-
-/// The settings that shape a version from upstream: a change makes the next sync recompute it
-/// even when upstream did not change.
-/// The trusted keys count among them: new keys, or checks turned on, are checked against
-/// every package and served with the version.
-fn settings_fingerprint(
-    repo: &RepoConfig,
-    trust: Option<&Trust>,
-    signer: Option<&crate::trust::RepoSigner>,
-) -> String {
-    let mut s = format!(
-        "arch={};policy={};deleted={}",
-        repo.rpm
-            .architectures
-            .as_ref()
-            .map_or_else(|| "*".to_string(), |a| a.join(",")),
-        repo.retention.policy,
-        repo.retention.deleted_packages
-    );
-    // Absent settings add nothing, so a repository without them keeps its fingerprint.
-    if let Some(n) = repo.retention.keep_last {
-        s.push_str(&format!(";keep_last={n}"));
-    }
-    if repo.filters.is_active() {
-        s.push_str(&format!(";filters={}", repo.filters.describe()));
-    }
-    if let Some(t) = trust {
-        s.push_str(&format!(
-            ";gpgcheck={};repo_gpgcheck={};keys={}",
-            u8::from(repo.rpm.gpgcheck),
-            u8::from(repo.rpm.repo_gpgcheck),
-            t.sha256
-        ));
-    }
-    if let Some(sg) = signer {
-        s.push_str(&format!(
-            ";sign={}",
-            hex::encode(Sha256::digest(sg.public_key.as_bytes()))
-        ));
-    }
-    s
 }
 
 pub fn hostname() -> String {
