@@ -1,5 +1,5 @@
-//! Shared core of chantal: configuration, the PostgreSQL catalogue (all SQL lives there), the
-//! sha256 pool, and the pieces `chantal` and `chantal-fs` both need.
+//! Shared core of chantal: configuration, the catalogue (embedded SQLite or PostgreSQL; all SQL
+//! lives there), the sha256 pool, and the pieces `chantal` and `chantal-fs` both need.
 
 pub mod catalogue;
 pub mod config;
