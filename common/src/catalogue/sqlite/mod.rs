@@ -12,10 +12,10 @@ mod db;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
 use super::db::{fail, Db, Done, Mode, Store};
@@ -27,15 +27,16 @@ use db::SqliteDb;
 /// (a batch of rows, one version commit), so reaching this means something is stuck.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Idle connections kept for reuse.
-const MAX_IDLE: usize = 8;
+/// Connections open at once (as the PostgreSQL backend's pool): a caller beyond them waits
+/// for one, as long as a writer waits for the write lock.
+const MAX_CONNECTIONS: u32 = 8;
 
 /// How often a [`ChangeWatcher`] looks for commits of other connections.
 const WATCH_INTERVAL: Duration = Duration::from_millis(50);
 
 pub(super) struct SqliteStore {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    pool: r2d2::Pool<SqliteConnectionManager>,
 }
 
 impl SqliteStore {
@@ -51,9 +52,17 @@ impl SqliteStore {
             }
         }
         check_local_file_system(path)?;
+        // The pool's connections never create the file: the first one, here, may.
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(configure);
         let store = SqliteStore {
             path: path.to_path_buf(),
-            idle: Mutex::new(Vec::new()),
+            pool: r2d2::Pool::builder()
+                .max_size(MAX_CONNECTIONS)
+                .min_idle(Some(0))
+                .connection_timeout(BUSY_TIMEOUT)
+                .build_unchecked(manager),
         };
         let conn = store.new_connection(create)?;
         let mode = store.switch_to_wal(&conn)?;
@@ -64,7 +73,6 @@ impl SqliteStore {
                 reason: format!("cannot switch the journal to WAL mode (got {mode})"),
             });
         }
-        store.put_back(conn);
         Ok(store)
     }
 
@@ -92,30 +100,16 @@ impl SqliteStore {
         self.path.display().to_string()
     }
 
+    /// A connection of its own, outside the pool (the first, which may create the file; the
+    /// change watcher's).
     fn new_connection(&self, create: bool) -> Result<Connection> {
         let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         if create {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
-        let conn = Connection::open_with_flags(&self.path, flags).map_err(self.connect_err())?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(self.connect_err())?;
-        // Every statement of the rules, prepared once per connection.
-        conn.set_prepared_statement_cache_capacity(128);
-        // FULL: a committed version survives a power cut, like PostgreSQL's default. The page
-        // cache stays at SQLite's default (2 MB per connection): the kernel caches the file
-        // anyway, and a larger one showed up as chantal-fs's resident memory (98 MB with a
-        // 100,000-package tree at 64 MB, against 33 MB on PostgreSQL).
-        // Temporary tables (the commit's incoming rows, the checksums a sync looks up) live in
-        // SQLite's page cache and spill to an unlinked temporary file beyond it: in memory
-        // they cost 65 MB more for a 100,000-package commit, and 15 MB for its lookup, for
-        // 4 % of the time (contrib/bench, docs/PERFORMANCE.md).
-        conn.execute_batch(
-            "PRAGMA foreign_keys = ON;
-             PRAGMA synchronous = FULL;
-             PRAGMA temp_store = FILE;",
-        )
-        .map_err(self.connect_err())?;
+        let mut conn =
+            Connection::open_with_flags(&self.path, flags).map_err(self.connect_err())?;
+        configure(&mut conn).map_err(self.connect_err())?;
         Ok(conn)
     }
 
@@ -127,31 +121,13 @@ impl SqliteStore {
         }
     }
 
-    /// A connection from the idle list, or a new one.
-    fn conn(&self) -> Result<Conn<'_>> {
-        let reused = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop();
-        let conn = match reused {
-            Some(c) => c,
-            None => self.new_connection(false)?,
-        };
-        Ok(Conn {
-            store: self,
-            conn: Some(conn),
+    /// A connection from the pool (dropped: back to it).
+    fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>> {
+        self.pool.get().map_err(|e| Error::Connect {
+            host: "this host (SQLite)".into(),
+            database: self.path.display().to_string(),
+            reason: e.to_string(),
         })
-    }
-
-    fn put_back(&self, conn: Connection) {
-        let mut idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if idle.len() < MAX_IDLE {
-            idle.push(conn);
-        }
     }
 
     /// The directory of lock files beside the catalogue (`catalog.db-locks/`).
@@ -180,6 +156,26 @@ impl SqliteStore {
             Err(e) => Err(Error::io("cannot lock", &path, e.into())),
         }
     }
+}
+
+/// Every connection's settings.
+fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Every statement of the rules, prepared once per connection.
+    conn.set_prepared_statement_cache_capacity(128);
+    // FULL: a committed version survives a power cut, like PostgreSQL's default. The page
+    // cache stays at SQLite's default (2 MB per connection): the kernel caches the file
+    // anyway, and a larger one showed up as chantal-fs's resident memory (98 MB with a
+    // 100,000-package tree at 64 MB, against 33 MB on PostgreSQL).
+    // Temporary tables (the commit's incoming rows, the checksums a sync looks up) live in
+    // SQLite's page cache and spill to an unlinked temporary file beyond it: in memory
+    // they cost 65 MB more for a 100,000-package commit, and 15 MB for its lookup, for
+    // 4 % of the time (contrib/bench, docs/PERFORMANCE.md).
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         PRAGMA synchronous = FULL;
+         PRAGMA temp_store = FILE;",
+    )
 }
 
 /// Refuses a catalogue on a network or FUSE file system. SQLite's WAL mode keeps its lock
@@ -226,40 +222,6 @@ pub(in crate::catalogue) fn network_file_system(magic: i64) -> Option<&'static s
         0x7375_7245 => "Coda",
         _ => return None,
     })
-}
-
-/// A pooled connection, returned to the idle list when dropped.
-struct Conn<'a> {
-    store: &'a SqliteStore,
-    conn: Option<Connection>,
-}
-
-impl std::ops::Deref for Conn<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        // Invariant: `conn` is only taken in `drop`.
-        #[allow(clippy::unwrap_used)]
-        self.conn.as_ref().unwrap()
-    }
-}
-
-impl std::ops::DerefMut for Conn<'_> {
-    fn deref_mut(&mut self) -> &mut Connection {
-        // Invariant: `conn` is only taken in `drop`.
-        #[allow(clippy::unwrap_used)]
-        self.conn.as_mut().unwrap()
-    }
-}
-
-impl Drop for Conn<'_> {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            // A connection left inside a transaction (an error mid-way) is not reused.
-            if conn.is_autocommit() {
-                self.store.put_back(conn);
-            }
-        }
-    }
 }
 
 impl Store for SqliteStore {
