@@ -39,6 +39,10 @@ if cargo tree -p chantal-fs -e normal --depth 1 --prefix none | grep -qE '^(toki
     echo "crate boundary broken: see docs/ARCHITECTURE.md" >&2
     exit 1
 fi
+log "module circles"
+# Inside each crate, top-level modules depend one way (the catalogue never on the config, the
+# trust code never on the engine...).
+python3 contrib/lib/module-cycles.py common/src sync/src fs/src
 log "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 log "cargo build"

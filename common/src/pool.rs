@@ -32,16 +32,8 @@ pub struct Pool {
     data: PathBuf,
 }
 
-/// A file that is now in the pool.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredBlob {
-    pub sha256: String,
-    pub size: u64,
-    /// Path relative to `<base_path>/data` (what the catalogue records).
-    pub rel_path: String,
-    /// False when an identical file was already present and nothing was written.
-    pub written: bool,
-}
+/// A file that is now in the pool (the catalogue's record of it).
+pub use crate::catalogue::StoredBlob;
 
 /// A file that has its pool name while its temporary name still exists: record it in the
 /// catalogue, then settle it ([`Pool::record`] does both).

@@ -1,5 +1,6 @@
 //! `chantal`: the command operators and cron run.
 
+mod cancel;
 mod cli;
 mod commands;
 mod engine;

@@ -348,7 +348,7 @@ fn query_all(tree: &Path) -> String {
 #[test]
 fn cs9_appstream_round_trips_through_the_writer() {
     use chantal_common::pool::Pool;
-    use chantal_common::rpm::writer::{footer, header, relocate, DocWriter, OutCompression};
+    use chantal_common::repodata::writer::{footer, header, relocate, DocWriter, OutCompression};
     use chantal_common::rpm::MetadataKind;
     let original = chantal_tests::repo::fixtures().join(
         "cs9/appstream/repodata/c03bb2ebc33bbee3046da091b45d90717273a43d3641a9d84e6eede05637bc8a-primary.xml.gz",

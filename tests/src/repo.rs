@@ -344,7 +344,7 @@ pub fn recompress_zstd(dir: &Path) {
 
 /// A repository of only the given repodata files (kind, file), with its repomd.xml.
 pub fn repodata_tree(files: &[(&str, &Path)]) -> tempfile::TempDir {
-    use chantal_common::rpm::writer::{repomd_xml, RepomdEntry};
+    use chantal_common::repodata::writer::{repomd_xml, RepomdEntry};
     let dir = tempfile::Builder::new()
         .prefix("chantal-rt-")
         .tempdir()

@@ -16,12 +16,11 @@ mod ops;
 mod pg;
 mod sqlite;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::pool::StoredBlob;
 use crate::rpm::ChecksumType;
 
 pub use migrations::{Migration, SchemaStatus, MIGRATIONS};
@@ -29,14 +28,11 @@ pub use model::{
     BlobRecord, CleanupReport, CleanupRun, CommitInput, CommitResult, ContentItem, EnvChange,
     EnvPointer, ForgetReport, FragmentRow, KnownBlob, LatestState, NevraSize, NewMetadata,
     NewPackage, PromoteInput, PromoteTarget, Promotion, RepoSummary, RunningSync, SignatureRecord,
-    SnapshotRecord, SyncFinish, SyncRecord, SyncStatus, VersionInfo, VersionPackage,
+    SnapshotRecord, StoredBlob, SyncFinish, SyncRecord, SyncStatus, VersionInfo, VersionPackage,
 };
 
 /// How long to wait for the database before giving up, unless told otherwise.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// File name of the embedded catalogue below `storage.base_path`.
-pub const DEFAULT_SQLITE_FILE: &str = "catalog.db";
 
 /// Which database holds the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,11 +91,6 @@ impl Target {
         Err(Error::DatabaseScheme {
             scheme: scheme.into(),
         })
-    }
-
-    /// The URL of the default embedded catalogue below `base_path`.
-    pub fn default_url(base_path: &Path) -> String {
-        format!("sqlite://{}", base_path.join(DEFAULT_SQLITE_FILE).display())
     }
 }
 
@@ -310,7 +301,7 @@ catalogue_api! {
     /// Snapshots of one repository, or of all, ordered by repository then creation.
     fn snapshots(&self, repository: Option<&str>) -> Result<Vec<SnapshotRecord>> = ops::snapshots::snapshots;
     /// Names the repository's latest version. O(1): one row. Fails if the name is not one a
-    /// snapshot may have ([`crate::config::check_snapshot_name`]), if the repository has no
+    /// snapshot may have ([`crate::names::check_snapshot_name`]), if the repository has no
     /// version yet, or if it already has a snapshot of that name.
     fn create_snapshot(&self, repository: &str, name: &str, description: Option<&str>) -> Result<SnapshotRecord> = ops::snapshots::create_snapshot;
     /// Names the latest version of each repository, in one transaction: all or none (a

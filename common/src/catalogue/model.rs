@@ -283,6 +283,17 @@ pub struct EnvChange {
     pub previous_version: Option<i64>,
 }
 
+/// A file that is now in the pool, as the catalogue records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub sha256: String,
+    pub size: u64,
+    /// Path relative to `<base_path>/data` (what the catalogue records).
+    pub rel_path: String,
+    /// False when an identical file was already present and nothing was written.
+    pub written: bool,
+}
+
 /// What `repo forget` removed from the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ForgetReport {

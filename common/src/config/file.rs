@@ -161,76 +161,10 @@ pub struct SignFile {
     pub timeout: Option<super::Span>,
 }
 
-/// A repository name: `[A-Za-z0-9._-]{1,64}`, and not `.` or `..` (it becomes a directory
-/// name, and part of lock file names).
-#[derive(Debug, Clone)]
-pub struct RepoName(pub String);
-
-/// Longest repository name.
-pub const MAX_REPO_NAME: usize = 64;
-/// Longest snapshot name.
-pub const MAX_SNAPSHOT_NAME: usize = 128;
-/// Names that commands give a meaning of their own (`snapshot diff --from latest`), so no
-/// snapshot may be called that (compared without case). A later keyword joins this list.
-pub const RESERVED_SNAPSHOT_NAMES: &[&str] = &["latest"];
-
-/// Whether `name` is made of the characters a repository or snapshot name may use.
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-/// Checks a repository name; the error says what is wrong.
-pub fn check_repo_name(name: &str) -> Result<(), String> {
-    if !valid_name(name) {
-        return Err(format!(
-            "invalid repository name {name:?}: use letters, digits, '.', '_' and '-'"
-        ));
-    }
-    if name.len() > MAX_REPO_NAME {
-        return Err(format!(
-            "repository name {name:?} is {} characters long: at most {MAX_REPO_NAME}",
-            name.len()
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a snapshot name; the error says what is wrong.
-pub fn check_snapshot_name(name: &str) -> Result<(), String> {
-    if !valid_name(name) {
-        return Err(format!(
-            "invalid snapshot name {name:?}: use letters, digits, '.', '_' and '-'"
-        ));
-    }
-    if name.len() > MAX_SNAPSHOT_NAME {
-        return Err(format!(
-            "snapshot name {name:?} is {} characters long: at most {MAX_SNAPSHOT_NAME}",
-            name.len()
-        ));
-    }
-    if let Some(word) = RESERVED_SNAPSHOT_NAMES
-        .iter()
-        .find(|w| w.eq_ignore_ascii_case(name))
-    {
-        return Err(format!(
-            "{name:?} cannot name a snapshot: commands read {word:?} as the repository's latest version"
-        ));
-    }
-    Ok(())
-}
-
-impl<'de> Deserialize<'de> for RepoName {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        check_repo_name(&s).map_err(de::Error::custom)?;
-        Ok(RepoName(s))
-    }
-}
+pub use crate::names::{
+    check_repo_name, check_snapshot_name, valid_name, RepoName, MAX_REPO_NAME, MAX_SNAPSHOT_NAME,
+    RESERVED_SNAPSHOT_NAMES,
+};
 
 /// An upstream URL: http, https or file (absolute path). Stored without a trailing slash.
 #[derive(Debug, Clone)]

@@ -112,6 +112,14 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs(secs))
 }
 
+/// The embedded catalogue's file name below `storage.base_path`.
+pub const DEFAULT_SQLITE_FILE: &str = "catalog.db";
+
+/// The URL of the default embedded catalogue below `base_path`.
+pub fn default_database_url(base_path: &Path) -> String {
+    format!("sqlite://{}", base_path.join(DEFAULT_SQLITE_FILE).display())
+}
+
 /// A span of time in the configuration: `90s`, `30m`, `1h`, `2d`, or a number of seconds.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Span(pub Duration);
@@ -503,7 +511,7 @@ impl Config {
             Some((names, file, line)) => {
                 let mut seen = std::collections::HashSet::new();
                 for n in &names {
-                    let bad = file::check_snapshot_name(n).err().or_else(|| {
+                    let bad = crate::names::check_env_name(n).err().or_else(|| {
                         (!seen.insert(n.as_str())).then(|| format!("{n:?} is listed twice"))
                     });
                     if let Some(message) = bad {
@@ -511,9 +519,7 @@ impl Config {
                             file,
                             line,
                             key: "environments".into(),
-                            message: message
-                                .replace("a snapshot", "an environment")
-                                .replace("snapshot", "environment"),
+                            message,
                         });
                     }
                 }
@@ -564,7 +570,7 @@ impl Config {
         self.database
             .url
             .clone()
-            .unwrap_or_else(|| crate::catalogue::Target::default_url(&self.storage.base_path))
+            .unwrap_or_else(|| default_database_url(&self.storage.base_path))
     }
 }
 
@@ -1087,7 +1093,7 @@ fn parse_repo(file: &Path, text: &str) -> Result<RepoConfig> {
     };
     Ok(RepoConfig {
         line: at(&["name"]),
-        name: raw.name.0,
+        name: raw.name.into_string(),
         kind: raw.kind,
         enabled: raw.enabled,
         url: raw.upstream.url.0,

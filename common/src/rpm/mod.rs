@@ -13,7 +13,6 @@ pub mod nevra;
 pub mod primary;
 pub mod repomd;
 pub mod updateinfo;
-pub mod writer;
 mod xml;
 
 pub use checksum::{Checksum, ChecksumType};

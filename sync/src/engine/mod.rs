@@ -2,7 +2,6 @@
 //! transaction that publishes the new version. Phases run on the calling thread, which owns the
 //! blocking catalogue client; network work runs on a tokio runtime in between.
 
-mod cancel;
 mod error;
 mod metadata;
 mod packages;
@@ -32,7 +31,7 @@ use chantal_common::tree::{check_layout, Role};
 use chantal_common::Error;
 use sha2::{Digest, Sha256};
 
-pub use cancel::Cancel;
+pub use crate::cancel::Cancel;
 pub use error::SyncError;
 pub use progress::Progress;
 

@@ -13,9 +13,9 @@ use chantal_common::rpm::checksum::{Checksum, DualHasher};
 use chantal_common::rpm::href;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::cancel::Cancel;
 use super::error::{Result, SyncError};
 use super::retry::Retries;
+use crate::cancel::Cancel;
 
 /// Largest repomd.xml accepted.
 pub const MAX_REPOMD: u64 = 16 << 20;

@@ -17,7 +17,7 @@ use pgp::crypto::hash::HashAlgorithm;
 use pgp::types::{KeyDetails, Password};
 
 use super::KeyRing;
-use crate::engine::Cancel;
+use crate::cancel::Cancel;
 
 /// Most a signing command may write to stdout: an armored signature is a few KiB.
 const MAX_SIGNATURE: u64 = 1 << 20;

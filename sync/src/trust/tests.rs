@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{check_package, KeyRing, RepoSigner, SignError};
-use crate::engine::Cancel;
+use crate::cancel::Cancel;
 use chantal_common::config::SignConfig;
 
 fn data(name: &str) -> PathBuf {

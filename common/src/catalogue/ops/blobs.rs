@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use super::super::db::{self, BlobLock, Conflict, Kind, Store, Val};
+use crate::catalogue::model::StoredBlob;
 use crate::catalogue::model::{BlobRecord, KnownBlob, NevraSize, SignatureRecord};
 use crate::error::Result;
-use crate::pool::StoredBlob;
 use crate::rpm::ChecksumType;
 
 const BLOB_COLUMNS: &[(&str, Kind)] = &[

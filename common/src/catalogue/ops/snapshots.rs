@@ -60,7 +60,7 @@ pub fn create_snapshots<S: Store>(
     name: &str,
     description: Option<&str>,
 ) -> Result<Vec<SnapshotRecord>> {
-    crate::config::check_snapshot_name(name).map_err(Error::Invalid)?;
+    crate::names::check_snapshot_name(name).map_err(Error::Invalid)?;
     if repositories.is_empty() {
         return Err(Error::Invalid(format!(
             "snapshot {name}: no repository to snapshot"

@@ -11,9 +11,11 @@ use crate::error::{Error, Result};
 use crate::pool::{Pool, StoredBlob};
 use crate::rpm::repomd::RepoMdRecord;
 use crate::rpm::updateinfo::{self, Advisory, AdvisoryPackage};
-use crate::rpm::writer::{self, escape_attr, relocate, DocWriter, OutCompression, RepomdEntry};
+pub mod writer;
+
 use crate::rpm::Nevra;
 use crate::rpm::{decompress, ChecksumType, MetadataKind, ParseError};
+use writer::{escape_attr, relocate, DocWriter, OutCompression, RepomdEntry};
 
 /// An upstream repodata file that is in the pool.
 #[derive(Debug, Clone)]
