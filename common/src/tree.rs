@@ -228,7 +228,7 @@ pub enum Role {
 }
 
 /// The directory that holds a repository's metadata; nothing else may live there.
-pub const REPODATA_DIR: &str = "repodata";
+pub use crate::rpm::href::REPODATA_DIR;
 
 /// Checks the paths of a version as a whole, before anything is published: every href is
 /// acceptable ([`href::check`]), no two name the same file once normalised, no file is also a

@@ -5,6 +5,9 @@
 
 use std::borrow::Cow;
 
+/// The directory that holds a repository's metadata; nothing else may live there.
+pub const REPODATA_DIR: &str = "repodata";
+
 /// Longest href accepted.
 const MAX_HREF: usize = 4096;
 

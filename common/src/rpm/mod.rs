@@ -12,6 +12,7 @@ pub mod kind;
 pub mod nevra;
 pub mod primary;
 pub mod repomd;
+pub mod treeinfo;
 pub mod updateinfo;
 mod xml;
 
