@@ -10,6 +10,9 @@
 //!
 //! Snapshots go to `<snapshots_path>/<name>/`, built the same way and swapped in with
 //! `renameat2(RENAME_EXCHANGE)` when a tree is already there (a repair).
+//!
+//! Environments are `<environments_path>/<env>`: a symlink to `<snapshots_path>/<snapshot>`,
+//! replaced with one `rename`, and removed when the environment points nowhere any more.
 
 use std::fs::{self, File};
 use std::io;
@@ -338,6 +341,64 @@ impl Exporter {
         Ok(true)
     }
 
+    /// Points `<envs>/<env>` at `<snaps>/<snapshot>`, switched in one rename (a reader sees
+    /// the old tree or the new one, never neither). Returns the target when the link moved.
+    pub fn link_environment(
+        &self,
+        envs: &Path,
+        env: &str,
+        snaps: &Path,
+        snapshot: &str,
+    ) -> Result<Option<PathBuf>> {
+        fs::create_dir_all(envs).map_err(|e| Error::io("cannot create", envs, e))?;
+        let link = envs.join(env);
+        let target = snaps.join(snapshot);
+        if fs::read_link(&link).is_ok_and(|t| t == target) {
+            return Ok(None);
+        }
+        let tmp = envs.join(format!(".{env}.{}.tmp", std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&target, &tmp)
+            .map_err(|e| Error::io("cannot create", &tmp, e))?;
+        fs::rename(&tmp, &link).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            Error::io("cannot switch", &link, e)
+        })?;
+        Ok(Some(target))
+    }
+
+    /// Removes the links in `envs` into `snaps` of environments not in `keep` (they point
+    /// nowhere in the repository any more); only symlinks into `snaps` are touched, whatever
+    /// else the directory holds. Returns those removed.
+    pub fn unlink_environments(
+        &self,
+        envs: &Path,
+        snaps: &Path,
+        keep: &[&str],
+    ) -> Result<Vec<PathBuf>> {
+        let entries = match fs::read_dir(envs) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("cannot list", envs, e)),
+        };
+        let mut removed = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || keep.contains(&name.as_str()) {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(target) = fs::read_link(&path) else {
+                continue;
+            };
+            if target.parent() == Some(snaps) {
+                fs::remove_file(&path).map_err(|e| Error::io("cannot remove", &path, e))?;
+                removed.push(path);
+            }
+        }
+        Ok(removed)
+    }
+
     /// Leftovers of killed snapshot exports and deletions.
     fn sweep_snapshots(&self, dir: &Path) -> Result<()> {
         let entries = fs::read_dir(dir).map_err(|e| Error::io("cannot list", dir, e))?;
@@ -452,5 +513,38 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, [".chantal.lock"]);
+    }
+
+    #[test]
+    fn environment_links_switch_and_go_with_their_environment() {
+        let (tmp, ex, t1) = setup(&[("repodata/repomd.xml", "1")]);
+        let (snaps, envs) = (tmp.path().join("snaps"), tmp.path().join("env"));
+        for s in ["a", "b"] {
+            ex.publish_snapshot(&t1, &snaps, s).unwrap();
+        }
+        assert_eq!(
+            ex.link_environment(&envs, "prod", &snaps, "a").unwrap(),
+            Some(snaps.join("a"))
+        );
+        assert_eq!(
+            ex.link_environment(&envs, "prod", &snaps, "a").unwrap(),
+            None
+        );
+        ex.link_environment(&envs, "prod", &snaps, "b").unwrap();
+        ex.link_environment(&envs, "test", &snaps, "a").unwrap();
+        assert_eq!(fs::read_link(envs.join("prod")).unwrap(), snaps.join("b"));
+        // A link somewhere else and a plain file are not this repository's to remove.
+        std::os::unix::fs::symlink("/elsewhere", envs.join("other")).unwrap();
+        fs::write(envs.join("README"), "x").unwrap();
+        assert_eq!(
+            ex.unlink_environments(&envs, &snaps, &["prod"]).unwrap(),
+            [envs.join("test")]
+        );
+        let mut names: Vec<_> = fs::read_dir(&envs)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["README", "other", "prod"]);
     }
 }

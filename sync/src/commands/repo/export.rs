@@ -121,33 +121,22 @@ fn environment_links(
                 p.version,
             )?;
         }
-        publish_environment(ctx, repo, &p.environment, &p.snapshot)?;
-    }
-    // Links this repository's environments no longer have: only symlinks into its own
-    // snapshots_path are touched.
-    let entries = match std::fs::read_dir(envs) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => anyhow::bail!("cannot list {}: {e}", envs.display()),
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || pointers.iter().any(|p| p.environment == name) {
-            continue;
-        }
-        let path = entry.path();
-        let Ok(target) = std::fs::read_link(&path) else {
-            continue;
-        };
-        if target.parent() == Some(snaps.as_path()) {
-            std::fs::remove_file(&path)
-                .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", path.display()))?;
+        if let Some(target) = ex.link_environment(envs, &p.environment, snaps, &p.snapshot)? {
             ctx.say(format!(
-                "{}: removed {} (the environment points nowhere in it)",
+                "{}: {} -> {}",
                 repo.name,
-                path.display()
+                envs.join(&p.environment).display(),
+                target.display()
             ));
         }
+    }
+    let keep: Vec<&str> = pointers.iter().map(|p| p.environment.as_str()).collect();
+    for path in ex.unlink_environments(envs, snaps, &keep)? {
+        ctx.say(format!(
+            "{}: removed {} (the environment points nowhere in it)",
+            repo.name,
+            path.display()
+        ));
     }
     Ok(())
 }
@@ -173,44 +162,6 @@ fn export_snapshot(
     ctx.say(format!(
         "{repo}: exported snapshot {name} to {} ({files} files)",
         dir.join(name).display()
-    ));
-    Ok(())
-}
-
-/// Points `publish.environments_path/<env>` at the exported tree of `snapshot`, as a symlink
-/// switched in one rename (a reader sees the old tree or the new one, never neither).
-pub fn publish_environment(
-    ctx: &Context,
-    repo: &RepoConfig,
-    env: &str,
-    snapshot: &str,
-) -> anyhow::Result<()> {
-    let Some(p) = &repo.publish else {
-        return Ok(());
-    };
-    let (Some(envs), Some(snaps)) = (&p.environments_path, &p.snapshots_path) else {
-        return Ok(());
-    };
-    std::fs::create_dir_all(envs)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", envs.display()))?;
-    let link = envs.join(env);
-    let target = snaps.join(snapshot);
-    if std::fs::read_link(&link).is_ok_and(|t| t == target) {
-        return Ok(());
-    }
-    let tmp = envs.join(format!(".{env}.{}.tmp", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(&target, &tmp)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &link).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::anyhow!("cannot switch {}: {e}", link.display())
-    })?;
-    ctx.say(format!(
-        "{}: {} -> {}",
-        repo.name,
-        link.display(),
-        target.display()
     ));
     Ok(())
 }
