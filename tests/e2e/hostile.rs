@@ -216,3 +216,81 @@ fn repodata_types_named_like_chantals_own_files_are_refused() {
         assert_eq!(env.latest("r"), None);
     }
 }
+
+/// An upstream repodata file at the path the mirror's signing key takes
+/// (`repodata/repomd.xml.key`): with `publish.sign` the version could not hold both, and the
+/// layout check, on the whole manifest, refuses it before any package is downloaded.
+#[test]
+fn repodata_in_the_way_of_the_mirrors_key_is_refused_before_downloading() {
+    let up = upstream_dir();
+    createrepo(up.path(), &[test_rpm("hello-1.0-1.noarch.rpm")], &[]);
+    let extra = up.path().join("repomd.xml.key");
+    std::fs::write(&extra, "upstream's own file\n").unwrap();
+    let out = std::process::Command::new("modifyrepo_c")
+        .args([
+            "--mdtype",
+            "mirrorkey",
+            "--no-compress",
+            "--simple-md-filenames",
+        ])
+        .arg(&extra)
+        .arg(up.path().join("repodata"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(up.path().join("repodata/repomd.xml.key").is_file());
+    let server = HttpServer::start(up.path());
+    let env = initialised();
+    let key = chantal_tests::signing::GpgKey::new("mirror", "ed25519");
+    let secret = key.export_secret(&env.storage().join("../signing.asc"));
+    env.repo(
+        "r",
+        &server.url(""),
+        &format!("publish:\n  sign:\n    key: {}\n", secret.display()),
+    );
+    let err = sync(&env, "r").fails();
+    assert!(err.contains("refusing to publish the new version"), "{err}");
+    assert!(err.contains("repodata/repomd.xml.key"), "{err}");
+    let packages = server
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/Packages/"))
+        .count();
+    assert_eq!(packages, 0, "packages were downloaded before the refusal");
+    assert_eq!(env.latest("r"), None);
+    // The dry run shows the version's files, where each comes from.
+    env.repo("r", &server.url(""), "");
+    let json: serde_json::Value = serde_json::from_str(
+        &env.chantal(&[
+            "repo",
+            "sync",
+            "--repo-id",
+            "r",
+            "--dry-run",
+            "--format",
+            "json",
+        ])
+        .ok(),
+    )
+    .unwrap();
+    let files = json[0]["manifest"]["files"].as_array().unwrap();
+    let of = |path: &str| files.iter().find(|f| f["path"] == path).cloned();
+    assert_eq!(
+        of("Packages/hello-1.0-1.noarch.rpm").unwrap()["source"],
+        "download"
+    );
+    assert_eq!(
+        of("Packages/hello-1.0-1.noarch.rpm").unwrap()["is"],
+        "package"
+    );
+    let repomd = of("repodata/repomd.xml").unwrap();
+    assert_eq!(
+        (repomd["source"].clone(), repomd["kind"].clone()),
+        ("held".into(), "repomd".into())
+    );
+    assert_eq!(of("repodata/repomd.xml.key").unwrap()["kind"], "mirrorkey");
+}

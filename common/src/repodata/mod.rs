@@ -36,18 +36,20 @@ pub struct Inputs<'a> {
 }
 
 /// The documents written here from the version's packages.
-const PACKAGE_DOCUMENTS: [MetadataKind; 3] = [
+pub const PACKAGE_DOCUMENTS: [MetadataKind; 3] = [
     MetadataKind::Primary,
     MetadataKind::Filelists,
     MetadataKind::OtherData,
 ];
 
-fn is_generated(kind: &MetadataKind) -> bool {
+/// Whether chantal writes files of this type for a package set (instead of carrying
+/// upstream's).
+pub fn is_generated(kind: &MetadataKind) -> bool {
     PACKAGE_DOCUMENTS.contains(kind) || *kind == MetadataKind::Updateinfo
 }
 
 /// The sqlite and zchunk variants (`primary_db`, `filelists_zck`...): not written, so dropped.
-fn is_dropped(kind: &MetadataKind) -> bool {
+pub fn is_dropped(kind: &MetadataKind) -> bool {
     let s = kind.as_str();
     s.ends_with("_db") || s.ends_with("_zck")
 }

@@ -3,6 +3,7 @@
 //! blocking catalogue client; network work runs on a tokio runtime in between.
 
 mod error;
+pub mod manifest;
 mod metadata;
 mod packages;
 pub mod plan;
@@ -20,14 +21,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chantal_common::catalogue::{
-    Catalogue, CommitInput, ContentItem, KnownBlob, LatestState, NevraSize, NewMetadata,
-    NewPackage, SyncStatus,
+    Catalogue, CommitInput, ContentItem, KnownBlob, LatestState, NevraSize, NewPackage, SyncStatus,
 };
 use chantal_common::config::{Config, InstallerTree, Policy, RepoConfig};
 use chantal_common::pool::{Pool, StoredBlob};
 use chantal_common::rpm::repomd::MAX_METADATA_SIZE;
 use chantal_common::rpm::{ChecksumType, MetadataKind, PrimaryPackage, RepoMd};
-use chantal_common::tree::{check_layout, Role};
 use chantal_common::Error;
 use sha2::{Digest, Sha256};
 
@@ -36,6 +35,7 @@ pub use error::SyncError;
 pub use progress::Progress;
 
 use error::Result;
+use manifest::VersionManifest;
 use metadata::{MetaFile, Parsed};
 use packages::{Adopter, Job};
 pub use plan::Plan;
@@ -43,9 +43,6 @@ pub use plan_view::PlanView;
 use settings::SyncSettings;
 use signatures::Trust;
 use transport::{Transport, MAX_REPOMD};
-
-/// Where upstream's signature of repomd.xml is, and is served.
-const REPOMD_ASC: &str = "repodata/repomd.xml.asc";
 
 /// What the caller needs for every repository it syncs.
 pub struct Engine<'a> {
@@ -220,7 +217,7 @@ impl Engine<'_> {
             upstream.parsed.packages.iter().map(|u| &u.p).collect();
         let plan = {
             let _phase = tracing::info_span!("plan").entered();
-            self.plan(repo, &upstream, &packages, &previous, opts)?
+            self.plan(repo, repo_id, &upstream, &packages, &previous, opts)?
         };
         if opts.dry_run {
             let mut view = PlanView::new(&repo.name, &plan, &previous, opts.plan_detail);
@@ -247,6 +244,16 @@ impl Engine<'_> {
                         reason,
                     })
                     .collect();
+            }
+            if opts.plan_detail {
+                view.manifest = Some(self.manifest(
+                    repo,
+                    repo_id,
+                    &upstream,
+                    &plan,
+                    plan.regenerate.is_some(),
+                    true,
+                )?);
             }
             return Ok(Report::dry_run(&plan, view));
         }
@@ -395,6 +402,7 @@ impl Engine<'_> {
     fn plan<'a>(
         &self,
         repo: &RepoConfig,
+        repo_id: i64,
         upstream: &Upstream,
         packages: &'a [&'a PrimaryPackage],
         previous: &'a [ContentItem],
@@ -431,42 +439,22 @@ impl Engine<'_> {
                 held,
             })
         };
-        let key_href = upstream
-            .trust
-            .as_ref()
-            .map(|_| crate::trust::key_file_href(&repo.name));
         // The draft (everything known counts as held) only decides what to reserve: it is
         // dropped before the plan that counts is made.
         let wanted: Vec<String> = {
             let draft_held = held_if(&|_| true);
             let draft = plan_with(&draft_held);
-            // The new version's paths as a whole, before anything is fetched: a set that could
-            // not be served is refused now, not after the downloads.
-            check_layout(
-                draft
-                    .entries
-                    .iter()
-                    .map(|e| (e.href, Role::Package))
-                    .chain(
-                        upstream
-                            .tree
-                            .iter()
-                            .flat_map(|t| t.hrefs())
-                            .map(|h| (h, Role::Package)),
-                    )
-                    .chain(
-                        std::iter::once("repodata/repomd.xml")
-                            .chain(upstream.repomd_asc.as_ref().map(|_| REPOMD_ASC))
-                            .chain(key_href.as_deref())
-                            .chain(
-                                upstream
-                                    .files
-                                    .iter()
-                                    .map(|f| f.record.location_href.as_str()),
-                            )
-                            .map(|h| (h, Role::Repodata)),
-                    ),
-            )
+            // The new version's files as a whole, before anything is fetched: a set that
+            // could not be served is refused now, not after the downloads.
+            self.manifest(
+                repo,
+                repo_id,
+                upstream,
+                &draft,
+                draft.regenerate.is_some(),
+                false,
+            )?
+            .check()
             .map_err(|message| Error::Layout {
                 repository: repo.name.clone(),
                 message,
@@ -505,6 +493,63 @@ impl Engine<'_> {
             );
         }
         Ok(plan)
+    }
+
+    /// The next version's files (see [`manifest`]): the plan's packages, upstream's repodata
+    /// or what chantal will `generate`, the signature files, the installer tree and the key
+    /// file. With `holdings`, the tree files the pool holds already are looked up (they are
+    /// fetched otherwise).
+    fn manifest(
+        &self,
+        repo: &RepoConfig,
+        repo_id: i64,
+        upstream: &Upstream,
+        plan: &Plan<'_>,
+        generate: bool,
+        holdings: bool,
+    ) -> Result<VersionManifest> {
+        let key_href = crate::trust::key_file_href(&repo.name);
+        let updateinfo = upstream
+            .files
+            .iter()
+            .any(|f| f.record.kind == MetadataKind::Updateinfo)
+            || (generate
+                && repo.retention.policy == Policy::KeepAll
+                && self
+                    .catalogue
+                    .latest_metadata_path(repo_id, &MetadataKind::Updateinfo)?
+                    .is_some());
+        let tree = match &upstream.tree {
+            None => None,
+            Some(t) => Some(t.manifest_input(if holdings && !t.fetched() {
+                Some(self.tree_holdings(&t.tree)?)
+            } else {
+                None
+            })),
+        };
+        Ok(manifest::build(&manifest::Inputs {
+            plan,
+            repomd: &upstream.repomd_blob.sha256,
+            repomd_asc: upstream.repomd_asc.as_ref().map(|b| b.sha256.as_str()),
+            upstream: upstream
+                .files
+                .iter()
+                .map(|f| manifest::HeldMeta {
+                    kind: &f.record.kind,
+                    href: &f.record.location_href,
+                    sha256: &f.blob.sha256,
+                    size: f.blob.size,
+                })
+                .collect(),
+            generate,
+            updateinfo,
+            key_file: upstream
+                .key_blob
+                .as_ref()
+                .map(|b| (key_href.as_str(), b.sha256.as_str())),
+            sign: upstream.signer.is_some(),
+            tree,
+        }))
     }
 
     /// Downloads what the plan says, in parallel; every verified file goes into the pool.
@@ -626,7 +671,13 @@ impl Engine<'_> {
             });
         }
         progress.phase("commit: publishing the new version");
-        // The file of each entry: known from the start, or downloaded now.
+        // Upstream's repodata describes exactly upstream's set; anything else gets its own.
+        let generate = plan.regenerate.is_some() || !failures.is_empty();
+        let mut manifest = self.manifest(repo, repo_id, upstream, plan, generate, false)?;
+        manifest.settle_packages(&downloaded, &rejected);
+        let content = manifest.content();
+        // The file of each plan entry, for the package rows: known from the start, or
+        // downloaded now.
         let sha: Vec<Option<&str>> = plan
             .entries
             .iter()
@@ -640,34 +691,10 @@ impl Engine<'_> {
                     .or(downloaded.get(&n).map(String::as_str))
             })
             .collect();
-        let content: Vec<(String, String)> = plan
-            .entries
-            .iter()
-            .zip(&sha)
-            .filter_map(|(e, s)| Some(((*s)?.to_string(), e.href.to_string())))
-            .collect();
         let mut rows = new_package_rows(&upstream.parsed, plan, &sha);
         catalogue.insert_packages(&mut rows)?;
-        // Upstream's repodata describes exactly upstream's set; anything else gets its own.
-        let mut metadata = if plan.regenerate.is_none() && failures.is_empty() {
-            let mut m = vec![NewMetadata {
-                kind: MetadataKind::Repomd,
-                blob_sha256: upstream.repomd_blob.sha256.clone(),
-                location_href: "repodata/repomd.xml".into(),
-            }];
-            // Upstream's signature still applies to upstream's repomd.xml, kept verbatim.
-            m.extend(upstream.repomd_asc.as_ref().map(|b| NewMetadata {
-                kind: MetadataKind::RepomdAsc,
-                blob_sha256: b.sha256.clone(),
-                location_href: REPOMD_ASC.into(),
-            }));
-            m.extend(upstream.files.iter().map(|f: &MetaFile| NewMetadata {
-                kind: f.record.kind.clone(),
-                blob_sha256: f.blob.sha256.clone(),
-                location_href: f.record.location_href.clone(),
-            }));
-            m
-        } else {
+        // The executors of what is not in the pool yet: chantal's repodata, then its signature.
+        if generate {
             if upstream.repomd_asc.is_some() && upstream.signer.is_none() {
                 tracing::warn!("{}: {}", repo.name, crate::trust::REPODATA_UNSIGNED);
             }
@@ -676,7 +703,7 @@ impl Engine<'_> {
             } else {
                 None
             };
-            chantal_common::repodata::generate(
+            manifest.fill_generated(chantal_common::repodata::generate(
                 pool,
                 catalogue,
                 &chantal_common::repodata::Inputs {
@@ -685,23 +712,14 @@ impl Engine<'_> {
                     previous_updateinfo,
                     revision: upstream.revision.as_deref(),
                 },
-            )?
-        };
+            )?);
+        }
         if let Some(signer) = &upstream.signer {
-            self.sign_repomd(repo, repo_id, signer, &mut metadata)?;
+            let repomd = manifest.repomd_sha256().unwrap_or_default().to_string();
+            let (asc, key) = self.sign_repomd(repo, repo_id, signer, &repomd)?;
+            manifest.fill_signed(&asc, &key);
         }
-        // A snapshot keeps the installer tree it was made with.
-        if let Some(t) = &upstream.tree {
-            metadata.extend(t.metadata());
-        }
-        // The keys clients import travel with the version (a snapshot keeps its keys).
-        if let Some(b) = &upstream.key_blob {
-            metadata.push(NewMetadata {
-                kind: MetadataKind::GpgKey,
-                blob_sha256: b.sha256.clone(),
-                location_href: crate::trust::key_file_href(&repo.name),
-            });
-        }
+        let metadata = manifest.metadata_rows();
         let result = catalogue.commit_version(CommitInput {
             repository_id: repo_id,
             repository: &repo.name,

@@ -29,6 +29,9 @@ pub struct PlanView {
     /// Packages the pool holds that fail the signature check: the sync would reject them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rejected: Vec<RejectedView>,
+    /// Every file of the next version, where it comes from (with `-v`, and in JSON).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<super::manifest::VersionManifest>,
 }
 
 /// A package the sync would reject, and why.
@@ -118,6 +121,7 @@ impl PlanView {
             tree_variants: None,
             gpgcheck: false,
             rejected: Vec::new(),
+            manifest: None,
         }
     }
 
@@ -137,6 +141,7 @@ impl PlanView {
             tree_variants: None,
             gpgcheck: false,
             rejected: Vec::new(),
+            manifest: None,
         }
     }
 
@@ -212,6 +217,25 @@ impl PlanView {
             }
             for p in &self.dropped {
                 out.push(format!("  drop      {} {}", p.href, p.nevra));
+            }
+            // The version's other files, as the manifest lists them.
+            for f in self.manifest.iter().flat_map(|m| &m.files) {
+                let super::manifest::FileKind::Metadata(kind) = &f.kind else {
+                    continue;
+                };
+                let source = match f.source {
+                    super::manifest::Source::Held => "held",
+                    super::manifest::Source::Retain => "retain",
+                    super::manifest::Source::Download => "download",
+                    super::manifest::Source::Generate => "generate",
+                    super::manifest::Source::Sign => "sign",
+                };
+                out.push(format!(
+                    "  {source:<9} {} ({kind})",
+                    f.path
+                        .as_deref()
+                        .unwrap_or("repodata/<sha256>-… (named when written)")
+                ));
             }
         }
         out

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use chantal_common::catalogue::{NewMetadata, SignatureRecord};
+use chantal_common::catalogue::SignatureRecord;
 use chantal_common::config::{KeySource, RepoConfig};
 use chantal_common::pool::StoredBlob;
 use chantal_common::rpm::MetadataKind;
@@ -17,9 +17,6 @@ use super::plan::{Plan, Source};
 use super::transport::Transport;
 use super::Engine;
 use crate::trust::{self, check_package, Checked, KeyRing, RepoSigner, SignError};
-
-/// Where the public key of the mirror's repomd.xml signature is served.
-pub const REPOMD_KEY: &str = "repodata/repomd.xml.key";
 
 /// Largest repomd.xml.asc accepted.
 const MAX_SIGNATURE_FILE: u64 = 64 << 10;
@@ -138,26 +135,26 @@ impl Engine<'_> {
         Ok(asc)
     }
 
-    /// `publish.sign`: the mirror's signature of the version's repomd.xml (replacing
-    /// upstream's) and its public key, as `repodata/repomd.xml.asc` and `.key`. The latest
-    /// version's signature is kept when it signs the same repomd.xml with the same key, so
-    /// an unchanged repository commits nothing.
+    /// `publish.sign`, the executor of the manifest's signature entries: the mirror's
+    /// signature of the version's repomd.xml (`repomd_sha`) and its public key, stored in the
+    /// pool; returns their sha256 (signature, key). The latest version's signature is kept
+    /// when it signs the same repomd.xml with the same key, so an unchanged repository
+    /// commits nothing.
     pub(super) fn sign_repomd(
         &self,
         repo: &RepoConfig,
         repo_id: i64,
         signer: &RepoSigner,
-        metadata: &mut Vec<NewMetadata>,
-    ) -> Result<()> {
+        repomd_sha: &str,
+    ) -> Result<(String, String)> {
         let fail = |reason: String| SyncError::Sign {
             repo: repo.name.clone(),
             reason,
         };
-        let repomd_sha = metadata
-            .iter()
-            .find(|m| m.kind == MetadataKind::Repomd)
-            .map(|m| m.blob_sha256.clone())
-            .ok_or_else(|| fail("the version has no repomd.xml".into()))?;
+        if repomd_sha.is_empty() {
+            return Err(fail("the version has no repomd.xml".into()));
+        }
+        let repomd_sha = repomd_sha.to_string();
         let key_blob = self.store(signer.public_key.as_bytes(), "repomd.xml.key")?;
         let latest = self.catalogue.latest_metadata_blobs(repo_id)?;
         let asc_sha = match (
@@ -183,18 +180,7 @@ impl Engine<'_> {
                 self.store(&asc, "repomd.xml.asc")?.sha256
             }
         };
-        metadata.retain(|m| m.kind != MetadataKind::RepomdAsc && m.kind != MetadataKind::RepomdKey);
-        metadata.push(NewMetadata {
-            kind: MetadataKind::RepomdAsc,
-            blob_sha256: asc_sha,
-            location_href: super::REPOMD_ASC.into(),
-        });
-        metadata.push(NewMetadata {
-            kind: MetadataKind::RepomdKey,
-            blob_sha256: key_blob.sha256,
-            location_href: REPOMD_KEY.into(),
-        });
-        Ok(())
+        Ok((asc_sha, key_blob.sha256))
     }
 
     /// Checks every package of the plan the pool already holds (reused or retained) against

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chantal_common::catalogue::NewMetadata;
 use chantal_common::config::RepoConfig;
 use chantal_common::pool::StoredBlob;
 use chantal_common::rpm::checksum::ChecksumType;
@@ -19,6 +18,7 @@ use chantal_common::Error;
 use sha2::{Digest, Sha256};
 
 use super::error::Result;
+use super::manifest::TreeInput;
 use super::metadata::MetaFile;
 use super::transport::Transport;
 use super::Engine;
@@ -44,38 +44,38 @@ pub(super) struct Stored {
 }
 
 impl Stored {
-    /// Every path the tree adds to the version.
-    pub fn hrefs(&self) -> impl Iterator<Item = &str> {
-        TREEINFO_NAMES
-            .iter()
-            .copied()
-            .chain(self.extra_files.as_ref().map(|_| EXTRA_FILES))
-            .chain(self.tree.files.iter().map(|f| f.path.as_str()))
+    /// Whether the files the tree names are in the pool (fetched, or found there).
+    pub fn fetched(&self) -> bool {
+        self.files.len() == self.tree.files.len()
     }
 
-    /// The version's metadata rows for the tree: the served description under both names an
-    /// installer may ask for, extra_files.json as upstream wrote it, and every file.
-    pub fn metadata(&self) -> Vec<NewMetadata> {
-        let row = |kind: MetadataKind, blob: &StoredBlob, href: &str| NewMetadata {
-            kind,
-            blob_sha256: blob.sha256.clone(),
-            location_href: href.into(),
-        };
-        let mut rows: Vec<NewMetadata> = TREEINFO_NAMES
+    /// The tree as the manifest lists it: the served description, extra_files.json, and each
+    /// file with its sha256 once fetched (or, before, when `holdings` says the pool has it).
+    pub fn manifest_input(
+        &self,
+        holdings: Option<std::collections::HashMap<String, String>>,
+    ) -> TreeInput<'_> {
+        let fetched: std::collections::HashMap<&str, &str> = self
+            .files
             .iter()
-            .map(|name| row(MetadataKind::TreeInfo, &self.treeinfo, name))
+            .map(|f| (f.record.location_href.as_str(), f.blob.sha256.as_str()))
             .collect();
-        rows.extend(
-            self.extra_files
-                .as_ref()
-                .map(|b| row(MetadataKind::ExtraFiles, b, EXTRA_FILES)),
-        );
-        rows.extend(
-            self.files
+        TreeInput {
+            treeinfo: &self.treeinfo.sha256,
+            extra_files: self.extra_files.as_ref().map(|b| b.sha256.as_str()),
+            files: self
+                .tree
+                .files
                 .iter()
-                .map(|f| row(MetadataKind::TreeFile, &f.blob, &f.record.location_href)),
-        );
-        rows
+                .map(|f| {
+                    let sha = fetched
+                        .get(f.path.as_str())
+                        .map(|s| s.to_string())
+                        .or_else(|| holdings.as_ref().and_then(|h| h.get(&f.path)).cloned());
+                    (f.path.as_str(), sha, f.size)
+                })
+                .collect(),
+        }
     }
 }
 
@@ -200,9 +200,30 @@ impl Engine<'_> {
         Ok(moved)
     }
 
-    /// The tree files a sync would fetch: those the pool does not hold.
-    pub(super) fn tree_to_fetch<'t>(&self, tree: &'t Tree) -> Result<Vec<&'t TreeFile>> {
-        // One query per checksum type, not per file.
+    /// The tree files the pool holds: path -> sha256.
+    pub(super) fn tree_holdings(
+        &self,
+        tree: &Tree,
+    ) -> Result<std::collections::HashMap<String, String>> {
+        let known = self.tree_known(tree)?;
+        Ok(tree
+            .files
+            .iter()
+            .filter_map(|f| {
+                let k = known.get(&f.checksum.value)?;
+                self.pool
+                    .absolute(&k.path)
+                    .is_file()
+                    .then(|| (f.path.clone(), k.sha256.clone()))
+            })
+            .collect())
+    }
+
+    /// The pool's blobs for the tree's checksums, one query per checksum type.
+    fn tree_known(
+        &self,
+        tree: &Tree,
+    ) -> Result<std::collections::HashMap<String, chantal_common::catalogue::KnownBlob>> {
         let mut by_kind: BTreeMap<&str, (ChecksumType, Vec<&str>)> = BTreeMap::new();
         for f in &tree.files {
             by_kind
@@ -215,14 +236,16 @@ impl Engine<'_> {
         for (kind, values) in by_kind.into_values() {
             known.extend(self.catalogue.resolve_known(kind, &values)?);
         }
+        Ok(known)
+    }
+
+    /// The tree files a sync would fetch: those the pool does not hold.
+    pub(super) fn tree_to_fetch<'t>(&self, tree: &'t Tree) -> Result<Vec<&'t TreeFile>> {
+        let held = self.tree_holdings(tree)?;
         Ok(tree
             .files
             .iter()
-            .filter(|f| {
-                !known
-                    .get(&f.checksum.value)
-                    .is_some_and(|k| self.pool.absolute(&k.path).is_file())
-            })
+            .filter(|f| !held.contains_key(&f.path))
             .collect())
     }
 }

@@ -1,0 +1,581 @@
+//! The next version as one value: every file it will hold — packages, repodata (upstream's or
+//! chantal's own), the installer tree, the key file, the mirror's signature and key — with
+//! its path, what it is, its sha256 and size where known, and where it comes from. Built by a
+//! pure function from the plan and what the fetch found; its layout is checked once, here; the
+//! dry run prints it; the engine executes its entries (downloads, generation, signing) and
+//! commits it.
+
+use chantal_common::catalogue::NewMetadata;
+use chantal_common::rpm::treeinfo::{EXTRA_FILES, TREEINFO_NAMES};
+use chantal_common::rpm::MetadataKind;
+use chantal_common::tree::{check_layout, Role};
+use serde::Serialize;
+
+use super::plan::{self, Plan};
+
+/// Where a repomd.xml signature is served.
+pub const REPOMD_ASC: &str = "repodata/repomd.xml.asc";
+/// Where the mirror's public key is served (`publish.sign`).
+pub const REPOMD_KEY: &str = "repodata/repomd.xml.key";
+/// Where repomd.xml is.
+pub const REPOMD: &str = "repodata/repomd.xml";
+
+/// What a file of the version is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "is", content = "kind")]
+pub enum FileKind {
+    Package,
+    Metadata(MetadataKind),
+}
+
+/// Where a file of the version comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The pool holds it: upstream lists it (or it is upstream's repodata, fetched with the
+    /// metadata), or chantal stored it (the key file).
+    Held,
+    /// Upstream dropped it; retention keeps it from the latest version.
+    Retain,
+    /// Fetched from upstream by this sync.
+    Download,
+    /// Written by chantal for the version's package set (named by its content once written).
+    Generate,
+    /// Made by `publish.sign` over the version's repomd.xml.
+    Sign,
+}
+
+/// One file of the next version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManifestEntry {
+    /// Its path in the version's tree; none for a file chantal generates, which is named by
+    /// its sha256 under `repodata/` once written.
+    pub path: Option<String>,
+    #[serde(flatten)]
+    pub kind: FileKind,
+    pub source: Source,
+    /// Known for what the pool holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Known for packages (from primary.xml) and files whose metadata declares it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+/// Every file of the next version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionManifest {
+    pub files: Vec<ManifestEntry>,
+}
+
+/// An upstream repodata file the pool holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldMeta<'a> {
+    pub kind: &'a MetadataKind,
+    pub href: &'a str,
+    pub sha256: &'a str,
+    pub size: u64,
+}
+
+/// The installer tree, as the fetch found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeInput<'a> {
+    /// The served `.treeinfo`'s sha256 (it is served at both names).
+    pub treeinfo: &'a str,
+    pub extra_files: Option<&'a str>,
+    /// Each file it names: its path, its sha256 when the pool holds it, its declared size.
+    pub files: Vec<(&'a str, Option<String>, Option<u64>)>,
+}
+
+/// What the manifest is built from.
+pub struct Inputs<'a> {
+    pub plan: &'a Plan<'a>,
+    /// Upstream's repomd.xml and its verified signature, as the pool holds them.
+    pub repomd: &'a str,
+    pub repomd_asc: Option<&'a str>,
+    /// Upstream's repodata files (every type repomd.xml lists).
+    pub upstream: Vec<HeldMeta<'a>>,
+    /// Whether chantal writes the repodata (the plan says so, or packages failed under
+    /// `--allow-partial`).
+    pub generate: bool,
+    /// Whether the generated repodata has an updateinfo (upstream has one, or keep-all carries
+    /// the previous one).
+    pub updateinfo: bool,
+    /// The key file clients import (`RPM-GPG-KEY-<repo>`) and its sha256.
+    pub key_file: Option<(&'a str, &'a str)>,
+    /// `publish.sign`: the mirror signs repomd.xml.
+    pub sign: bool,
+    pub tree: Option<TreeInput<'a>>,
+}
+
+use chantal_common::repodata::{is_dropped, is_generated, PACKAGE_DOCUMENTS};
+
+/// The manifest for `inputs`.
+pub fn build(inputs: &Inputs<'_>) -> VersionManifest {
+    let mut files: Vec<ManifestEntry> = inputs
+        .plan
+        .entries
+        .iter()
+        .map(|e| ManifestEntry {
+            path: Some(e.href.to_string()),
+            kind: FileKind::Package,
+            source: match e.source {
+                plan::Source::Download => Source::Download,
+                plan::Source::Reuse => Source::Held,
+                plan::Source::Retain => Source::Retain,
+            },
+            sha256: e.sha256.clone(),
+            size: (e.size > 0).then_some(e.size),
+        })
+        .collect();
+    let meta = |kind: MetadataKind, path: Option<&str>, source, sha256: Option<&str>, size| {
+        ManifestEntry {
+            path: path.map(String::from),
+            kind: FileKind::Metadata(kind),
+            source,
+            sha256: sha256.map(String::from),
+            size,
+        }
+    };
+    if inputs.generate {
+        files.push(meta(
+            MetadataKind::Repomd,
+            Some(REPOMD),
+            Source::Generate,
+            None,
+            None,
+        ));
+        for kind in PACKAGE_DOCUMENTS {
+            files.push(meta(kind, None, Source::Generate, None, None));
+        }
+        if inputs.updateinfo {
+            files.push(meta(
+                MetadataKind::Updateinfo,
+                None,
+                Source::Generate,
+                None,
+                None,
+            ));
+        }
+        for f in inputs
+            .upstream
+            .iter()
+            .filter(|f| !is_generated(f.kind) && !is_dropped(f.kind))
+        {
+            files.push(meta(
+                f.kind.clone(),
+                Some(f.href),
+                Source::Held,
+                Some(f.sha256),
+                Some(f.size),
+            ));
+        }
+    } else {
+        files.push(meta(
+            MetadataKind::Repomd,
+            Some(REPOMD),
+            Source::Held,
+            Some(inputs.repomd),
+            None,
+        ));
+        // Upstream's signature still applies to upstream's repomd.xml, kept verbatim (unless
+        // the mirror signs it).
+        if let (Some(asc), false) = (inputs.repomd_asc, inputs.sign) {
+            files.push(meta(
+                MetadataKind::RepomdAsc,
+                Some(REPOMD_ASC),
+                Source::Held,
+                Some(asc),
+                None,
+            ));
+        }
+        for f in &inputs.upstream {
+            files.push(meta(
+                f.kind.clone(),
+                Some(f.href),
+                Source::Held,
+                Some(f.sha256),
+                Some(f.size),
+            ));
+        }
+    }
+    if inputs.sign {
+        files.push(meta(
+            MetadataKind::RepomdAsc,
+            Some(REPOMD_ASC),
+            Source::Sign,
+            None,
+            None,
+        ));
+        files.push(meta(
+            MetadataKind::RepomdKey,
+            Some(REPOMD_KEY),
+            Source::Sign,
+            None,
+            None,
+        ));
+    }
+    if let Some(t) = &inputs.tree {
+        for name in TREEINFO_NAMES {
+            files.push(meta(
+                MetadataKind::TreeInfo,
+                Some(name),
+                Source::Held,
+                Some(t.treeinfo),
+                None,
+            ));
+        }
+        if let Some(x) = t.extra_files {
+            files.push(meta(
+                MetadataKind::ExtraFiles,
+                Some(EXTRA_FILES),
+                Source::Held,
+                Some(x),
+                None,
+            ));
+        }
+        for (path, sha256, size) in &t.files {
+            files.push(meta(
+                MetadataKind::TreeFile,
+                Some(path),
+                if sha256.is_some() {
+                    Source::Held
+                } else {
+                    Source::Download
+                },
+                sha256.as_deref(),
+                *size,
+            ));
+        }
+    }
+    if let Some((href, sha256)) = inputs.key_file {
+        files.push(meta(
+            MetadataKind::GpgKey,
+            Some(href),
+            Source::Held,
+            Some(sha256),
+            None,
+        ));
+    }
+    VersionManifest { files }
+}
+
+impl VersionManifest {
+    /// Whether the version's paths can form one tree (every path once, no file where a
+    /// directory is needed, nothing but repodata in `repodata/`): checked once, before
+    /// anything is fetched. The error names the paths involved.
+    pub fn check(&self) -> Result<(), String> {
+        check_layout(self.files.iter().filter_map(|f| {
+            let path = f.path.as_deref()?;
+            let role = match &f.kind {
+                FileKind::Metadata(k) if !k.is_installer_tree() => Role::Repodata,
+                // Installer-tree files may not live in repodata/ either.
+                _ => Role::Package,
+            };
+            Some((path, role))
+        }))
+    }
+
+    /// After the downloads: each package's sha256 (by its index in the plan, the order the
+    /// manifest lists packages in) from what arrived; packages that failed, or that the pool
+    /// held but failed their signature check (`rejected`), leave the version.
+    pub fn settle_packages(
+        &mut self,
+        downloaded: &std::collections::HashMap<usize, String>,
+        rejected: &std::collections::HashSet<usize>,
+    ) {
+        let mut index = 0;
+        self.files.retain_mut(|f| {
+            if f.kind != FileKind::Package {
+                return true;
+            }
+            let i = index;
+            index += 1;
+            if rejected.contains(&i) {
+                return false;
+            }
+            if f.sha256.is_none() {
+                f.sha256 = downloaded.get(&i).cloned();
+            }
+            f.sha256.is_some()
+        });
+    }
+
+    /// The version's packages: (sha256, path).
+    pub fn content(&self) -> Vec<(String, String)> {
+        self.files
+            .iter()
+            .filter(|f| f.kind == FileKind::Package)
+            .filter_map(|f| Some((f.sha256.clone()?, f.path.clone()?)))
+            .collect()
+    }
+
+    /// The files chantal wrote for the version (`repodata::generate`'s rows) in place of the
+    /// entries it planned to generate. Its rows for the types it carries over are the
+    /// manifest's held entries already.
+    pub fn fill_generated(&mut self, written: Vec<NewMetadata>) {
+        self.files.retain(|f| f.source != Source::Generate);
+        self.files.extend(
+            written
+                .into_iter()
+                .filter(|m| m.kind == MetadataKind::Repomd || is_generated(&m.kind))
+                .map(|m| ManifestEntry {
+                    path: Some(m.location_href),
+                    kind: FileKind::Metadata(m.kind),
+                    source: Source::Generate,
+                    sha256: Some(m.blob_sha256),
+                    size: None,
+                }),
+        );
+    }
+
+    /// The signature and key files `publish.sign` made.
+    pub fn fill_signed(&mut self, asc: &str, key: &str) {
+        for f in self.files.iter_mut().filter(|f| f.source == Source::Sign) {
+            f.sha256 = Some(match f.kind {
+                FileKind::Metadata(MetadataKind::RepomdKey) => key.to_string(),
+                _ => asc.to_string(),
+            });
+        }
+    }
+
+    /// The sha256 of the version's repomd.xml, once known.
+    pub fn repomd_sha256(&self) -> Option<&str> {
+        self.files
+            .iter()
+            .find(|f| f.kind == FileKind::Metadata(MetadataKind::Repomd))
+            .and_then(|f| f.sha256.as_deref())
+    }
+
+    /// The files of `source`.
+    #[cfg(test)]
+    pub fn of(&self, source: Source) -> impl Iterator<Item = &ManifestEntry> {
+        self.files.iter().filter(move |f| f.source == source)
+    }
+
+    /// The version's metadata rows: every file but the packages, once its path and sha256 are
+    /// known (the executors fill in what chantal generates and signs).
+    pub fn metadata_rows(&self) -> Vec<NewMetadata> {
+        self.files
+            .iter()
+            .filter_map(|f| {
+                let FileKind::Metadata(kind) = &f.kind else {
+                    return None;
+                };
+                Some(NewMetadata {
+                    kind: kind.clone(),
+                    blob_sha256: f.sha256.clone()?,
+                    location_href: f.path.clone()?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeSet, HashMap};
+
+    use chantal_common::config::Retention;
+    use chantal_common::rpm::{Checksum, Nevra, PrimaryPackage};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn package(i: usize, href: &str) -> PrimaryPackage {
+        PrimaryPackage {
+            nevra: Nevra {
+                name: format!("p{i}"),
+                epoch: 0,
+                version: "1".into(),
+                release: "1".into(),
+                arch: "noarch".into(),
+            },
+            checksum: Checksum::new("sha256", &format!("{i:064x}")).unwrap(),
+            location_href: href.into(),
+            location_base: None,
+            size_package: 100,
+            size_installed: None,
+            size_archive: None,
+            time_file: None,
+            time_build: None,
+            sourcerpm: None,
+        }
+    }
+
+    /// A manifest of `hrefs` packages (those in `held` already in the pool), with upstream's
+    /// repodata, maybe generated, signed, with a tree and a key file.
+    #[derive(Debug)]
+    struct Case {
+        hrefs: Vec<String>,
+        held: Vec<bool>,
+        generate: bool,
+        sign: bool,
+        asc: bool,
+        tree: Vec<(String, bool)>,
+        key: bool,
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        let path = "[a-c]{1,2}(/[a-c]{1,2}){0,2}\\.rpm";
+        (
+            prop::collection::btree_set(path, 0..8),
+            prop::collection::vec(any::<bool>(), 8),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            prop::collection::btree_map("images/[a-c]{1,3}\\.img", any::<bool>(), 0..4),
+            any::<bool>(),
+        )
+            .prop_map(|(hrefs, held, generate, sign, asc, tree, key)| Case {
+                hrefs: hrefs.into_iter().collect(),
+                held,
+                generate,
+                sign,
+                asc,
+                tree: tree.into_iter().collect(),
+                key,
+            })
+    }
+
+    fn manifest_of(c: &Case) -> VersionManifest {
+        let pkgs: Vec<PrimaryPackage> = c
+            .hrefs
+            .iter()
+            .enumerate()
+            .map(|(i, h)| package(i, h))
+            .collect();
+        let refs: Vec<&PrimaryPackage> = pkgs.iter().collect();
+        let held: HashMap<String, plan::Held> = pkgs
+            .iter()
+            .zip(&c.held)
+            .filter(|(_, h)| **h)
+            .map(|(p, _)| {
+                (
+                    p.checksum.value.clone(),
+                    plan::Held {
+                        sha256: p.checksum.value.clone(),
+                        has_row: true,
+                    },
+                )
+            })
+            .collect();
+        let keeps = |_: &Nevra| true;
+        let plan = plan::plan(&plan::Inputs {
+            upstream: &refs,
+            filtered: 0,
+            excluded: 0,
+            keeps: &keeps,
+            previous: &[],
+            retention: Retention {
+                policy: chantal_common::config::Policy::Mirror,
+                deleted_packages: Default::default(),
+                keep_last: None,
+                keep_versions_for: Default::default(),
+            },
+            held: &held,
+        });
+        let primary = MetadataKind::Primary;
+        let group = MetadataKind::Other("group".into());
+        let zck = MetadataKind::Other("primary_zck".into());
+        let upstream = vec![
+            HeldMeta {
+                kind: &primary,
+                href: "repodata/p.xml.gz",
+                sha256: "p",
+                size: 1,
+            },
+            HeldMeta {
+                kind: &group,
+                href: "repodata/comps.xml",
+                sha256: "g",
+                size: 1,
+            },
+            HeldMeta {
+                kind: &zck,
+                href: "repodata/p.xml.zck",
+                sha256: "z",
+                size: 1,
+            },
+        ];
+        build(&Inputs {
+            plan: &plan,
+            repomd: "r",
+            repomd_asc: c.asc.then_some("a"),
+            upstream,
+            generate: c.generate,
+            updateinfo: false,
+            key_file: c.key.then_some(("RPM-GPG-KEY-r", "k")),
+            sign: c.sign,
+            tree: (!c.tree.is_empty()).then(|| TreeInput {
+                treeinfo: "t",
+                extra_files: None,
+                files: c
+                    .tree
+                    .iter()
+                    .map(|(p, held)| (p.as_str(), held.then(|| "h".to_string()), None))
+                    .collect(),
+            }),
+        })
+    }
+
+    proptest! {
+        /// Against naive models: every path once; a held file never downloaded; signing adds
+        /// exactly the two signature files; every tree file is in it; a generated set carries
+        /// no upstream package document and no zchunk variant.
+        #[test]
+        fn the_manifest_holds_every_file_once_and_from_the_right_source(c in case()) {
+            let m = manifest_of(&c);
+            let paths: Vec<&str> = m.files.iter().filter_map(|f| f.path.as_deref()).collect();
+            let unique: BTreeSet<&str> = paths.iter().copied().collect();
+            prop_assert_eq!(unique.len(), paths.len(), "{:?}", paths);
+            for f in m.of(Source::Download) {
+                prop_assert!(f.sha256.is_none(), "a held file is downloaded: {:?}", f);
+            }
+            for (href, held) in c.hrefs.iter().zip(&c.held) {
+                let f = m.files.iter().find(|f| f.path.as_deref() == Some(href.as_str())).unwrap();
+                prop_assert_eq!(f.source, if *held { Source::Held } else { Source::Download });
+            }
+            let signed: Vec<&str> = m.of(Source::Sign).filter_map(|f| f.path.as_deref()).collect();
+            if c.sign {
+                prop_assert_eq!(signed, vec![REPOMD_ASC, REPOMD_KEY]);
+            } else {
+                prop_assert!(signed.is_empty());
+            }
+            let ascs = paths.iter().filter(|p| **p == REPOMD_ASC).count();
+            prop_assert_eq!(ascs, usize::from(c.sign || (c.asc && !c.generate)));
+            for (p, _) in &c.tree {
+                prop_assert!(paths.contains(&p.as_str()), "tree file {} missing", p);
+            }
+            if c.generate {
+                prop_assert!(!paths.contains(&"repodata/p.xml.gz"));
+                prop_assert!(!paths.contains(&"repodata/p.xml.zck"));
+                prop_assert!(paths.contains(&"repodata/comps.xml"));
+            }
+            prop_assert!(m.check().is_ok(), "{:?}", m.check());
+        }
+
+        /// What cannot be served is refused: a package inside repodata/, a file where another
+        /// needs a directory, two files at one path.
+        #[test]
+        fn a_tree_that_cannot_be_served_is_refused(c in case(), bad in 0..3usize) {
+            let mut m = manifest_of(&c);
+            let entry = |p: &str| ManifestEntry {
+                path: Some(p.into()),
+                kind: FileKind::Package,
+                source: Source::Download,
+                sha256: None,
+                size: None,
+            };
+            match bad {
+                0 => m.files.push(entry("repodata/evil.rpm")),
+                1 => {
+                    m.files.push(entry("d.rpm"));
+                    m.files.push(entry("d.rpm/x.rpm"));
+                }
+                _ => m.files.push(entry(REPOMD)),
+            }
+            prop_assert!(m.check().is_err());
+        }
+    }
+}
