@@ -205,7 +205,7 @@ impl Engine<'_> {
     ) -> Result<Report> {
         let mut upstream = {
             let _phase = tracing::info_span!("fetch").entered();
-            let trust = self.load_trust(repo, transport)?;
+            let trust = signatures::load_trust(self, repo, transport)?;
             match self.fetch(repo, repo_id, transport, trust, ledger)? {
                 Fetched::UpToDate(report) => return Ok(report),
                 Fetched::Upstream(u) => u,
@@ -222,8 +222,7 @@ impl Engine<'_> {
         if opts.dry_run {
             let mut view = PlanView::new(&repo.name, &plan, &previous, opts.plan_detail);
             if let Some(t) = &upstream.tree {
-                view.tree = self
-                    .tree_to_fetch(&t.tree)?
+                view.tree = tree::tree_to_fetch(self, &t.tree)?
                     .into_iter()
                     .map(|f| plan_view::TreeFileView {
                         path: f.path.clone(),
@@ -236,7 +235,7 @@ impl Engine<'_> {
             // a package the sync would reject is not counted as added without a word.
             if let Some(t) = upstream.trust.as_ref().filter(|_| repo.rpm.gpgcheck) {
                 view.gpgcheck = true;
-                let (_, failures) = self.check_held(&plan, &t.ring)?;
+                let (_, failures) = signatures::check_held(self, &plan, &t.ring)?;
                 view.rejected = failures
                     .into_iter()
                     .map(|(i, reason)| plan_view::RejectedView {
@@ -260,7 +259,7 @@ impl Engine<'_> {
         let executed = {
             let _phase = tracing::info_span!("download").entered();
             if let Some(t) = upstream.tree.as_mut() {
-                let moved = self.fetch_tree_files(repo, transport, t)?;
+                let moved = tree::fetch_tree_files(self, repo, transport, t)?;
                 ledger.bytes += moved.bytes;
                 ledger.resumed += moved.resumed;
             }
@@ -303,13 +302,13 @@ impl Engine<'_> {
         ledger.repomd_sha256 = Some(repomd_sha256.clone());
         // Before anything else is fetched: repodata whose signature fails is not read at all.
         let repomd_asc = match &trust {
-            Some(t) if repo.rpm.repo_gpgcheck => {
-                Some(self.check_repomd_signature(t, transport, &repomd)?)
-            }
+            Some(t) if repo.rpm.repo_gpgcheck => Some(signatures::check_repomd_signature(
+                self, t, transport, &repomd,
+            )?),
             _ => None,
         };
         let found_tree = match repo.rpm.installer_tree {
-            InstallerTree::Auto => self.find_tree(transport)?,
+            InstallerTree::Auto => tree::find_tree(self, transport)?,
             InstallerTree::Skip => None,
         };
         let mut settings = SyncSettings::new(repo, trust.as_ref(), signer.as_ref());
@@ -364,7 +363,7 @@ impl Engine<'_> {
         ledger.bytes += moved.bytes;
         ledger.resumed += moved.resumed;
         // Its files are fetched with the packages, once the version's layout is checked.
-        let tree = found_tree.map(|t| self.store_tree(t)).transpose()?;
+        let tree = found_tree.map(|t| tree::store_tree(self, t)).transpose()?;
         self.check_cancel()?;
         let have_rows = catalogue.latest_checksums(repo_id)?;
         let parsed = metadata::parse(pool, &files, repo, &have_rows)?;
@@ -522,7 +521,7 @@ impl Engine<'_> {
         let tree = match &upstream.tree {
             None => None,
             Some(t) => Some(t.manifest_input(if holdings && !t.fetched() {
-                Some(self.tree_holdings(&t.tree)?)
+                Some(tree::tree_holdings(self, &t.tree)?)
             } else {
                 None
             })),
@@ -582,7 +581,7 @@ impl Engine<'_> {
             .filter(|_| repo.rpm.gpgcheck)
             .map(|t| Arc::clone(&t.ring));
         let (mut signatures, held_failures) = match &ring {
-            Some(ring) => self.check_held(plan, ring)?,
+            Some(ring) => signatures::check_held(self, plan, ring)?,
             None => (Vec::new(), Vec::new()),
         };
         progress.phase(&format!(
@@ -716,7 +715,7 @@ impl Engine<'_> {
         }
         if let Some(signer) = &upstream.signer {
             let repomd = manifest.repomd_sha256().unwrap_or_default().to_string();
-            let (asc, key) = self.sign_repomd(repo, repo_id, signer, &repomd)?;
+            let (asc, key) = signatures::sign_repomd(self, repo, repo_id, signer, &repomd)?;
             manifest.fill_signed(&asc, &key);
         }
         let metadata = manifest.metadata_rows();
@@ -745,6 +744,15 @@ impl Engine<'_> {
             failures,
             plan: None,
         })
+    }
+
+    /// Stores a small file (repodata, a key, a signature) in the pool and records it.
+    pub(super) fn store(&self, bytes: &[u8], name: &str) -> Result<StoredBlob> {
+        let placed = self.pool.put_reader(bytes, name)?;
+        Ok(self
+            .pool
+            .record(self.catalogue, vec![(placed, None)])?
+            .remove(0))
     }
 
     fn check_cancel(&self) -> Result<()> {

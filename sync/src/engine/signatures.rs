@@ -1,14 +1,14 @@
-//! The sync's trust steps: the repository's keys fetched and stored for the version,
-//! repomd.xml's detached signature (`rpm.repo_gpgcheck`), and the signatures of packages the
-//! pool already holds (`rpm.gpgcheck`; downloads are checked as they arrive, in
-//! [`super::packages`]).
+//! The sync's trust steps, run by the engine (functions over it, not extensions of it): the
+//! repository's keys fetched and stored for the version, repomd.xml's detached signature
+//! (`rpm.repo_gpgcheck`), the signatures of packages the pool already holds (`rpm.gpgcheck`;
+//! downloads are checked as they arrive, in [`super::packages`]), and the executor of the
+//! manifest's signature entries (`publish.sign`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use chantal_common::catalogue::SignatureRecord;
 use chantal_common::config::{KeySource, RepoConfig};
-use chantal_common::pool::StoredBlob;
 use chantal_common::rpm::MetadataKind;
 use futures_util::stream::{self, StreamExt};
 
@@ -50,202 +50,199 @@ pub fn log_notes(nevra: &str, checked: &Checked) {
     }
 }
 
-impl Engine<'_> {
-    /// Fetches every key source of the repository (at each sync: a rotated key takes effect
-    /// at once) and keeps the pinned keys.
-    pub(super) fn load_trust(
-        &self,
-        repo: &RepoConfig,
-        transport: &Transport,
-    ) -> Result<Option<Trust>> {
-        if repo.rpm.keys.is_empty() {
-            return Ok(None);
-        }
-        let keys_err = |reason: String| SyncError::Keys {
-            repo: repo.name.clone(),
-            reason,
+/// Fetches every key source of the repository (at each sync: a rotated key takes effect
+/// at once) and keeps the pinned keys.
+pub(super) fn load_trust(
+    engine: &Engine<'_>,
+    repo: &RepoConfig,
+    transport: &Transport,
+) -> Result<Option<Trust>> {
+    if repo.rpm.keys.is_empty() {
+        return Ok(None);
+    }
+    let keys_err = |reason: String| SyncError::Keys {
+        repo: repo.name.clone(),
+        reason,
+    };
+    let mut files = Vec::new();
+    for source in &repo.rpm.keys {
+        let bytes = match source {
+            KeySource::Url(u) => engine
+                .rt
+                .block_on(transport.get_url(u, trust::MAX_KEY_FILE))
+                .map_err(|e| keys_err(e.to_string()))?,
+            KeySource::File(p) => read_bounded(p, trust::MAX_KEY_FILE)
+                .map_err(|e| keys_err(format!("{}: {e}", p.display())))?,
         };
-        let mut files = Vec::new();
-        for source in &repo.rpm.keys {
-            let bytes = match source {
-                KeySource::Url(u) => self
-                    .rt
-                    .block_on(transport.get_url(u, trust::MAX_KEY_FILE))
-                    .map_err(|e| keys_err(e.to_string()))?,
-                KeySource::File(p) => read_bounded(p, trust::MAX_KEY_FILE)
-                    .map_err(|e| keys_err(format!("{}: {e}", p.display())))?,
-            };
-            let name = match source {
-                KeySource::Url(u) => chantal_common::redact::redact_url(u),
-                KeySource::File(p) => p.display().to_string(),
-            };
-            files.push((name, bytes));
-        }
-        let ring = KeyRing::from_files(&files, &repo.rpm.gpgkey_fingerprints).map_err(keys_err)?;
-        let armored = ring.armored();
-        let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(armored.as_bytes()));
-        tracing::debug!(
-            "trusted keys: {}",
-            ring.keys
-                .iter()
-                .map(|k| k.fingerprint.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        Ok(Some(Trust {
-            ring: Arc::new(ring),
-            armored,
-            sha256,
-        }))
+        let name = match source {
+            KeySource::Url(u) => chantal_common::redact::redact_url(u),
+            KeySource::File(p) => p.display().to_string(),
+        };
+        files.push((name, bytes));
     }
+    let ring = KeyRing::from_files(&files, &repo.rpm.gpgkey_fingerprints).map_err(keys_err)?;
+    let armored = ring.armored();
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(armored.as_bytes()));
+    tracing::debug!(
+        "trusted keys: {}",
+        ring.keys
+            .iter()
+            .map(|k| k.fingerprint.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(Some(Trust {
+        ring: Arc::new(ring),
+        armored,
+        sha256,
+    }))
+}
 
-    /// Stores a small file (repodata, a key, a signature) in the pool and records it.
-    pub(super) fn store(&self, bytes: &[u8], name: &str) -> Result<StoredBlob> {
-        let placed = self.pool.put_reader(bytes, name)?;
-        Ok(self
-            .pool
-            .record(self.catalogue, vec![(placed, None)])?
-            .remove(0))
-    }
-
-    /// `rpm.repo_gpgcheck`: upstream's `repodata/repomd.xml.asc` must verify over `repomd`
-    /// with a trusted key. Returns the signature file.
-    pub(super) fn check_repomd_signature(
-        &self,
-        trust: &Trust,
-        transport: &Transport,
-        repomd: &[u8],
-    ) -> Result<Vec<u8>> {
-        let rel = "repodata/repomd.xml.asc";
-        let url = transport.url(rel);
-        let asc = self
-            .rt
-            .block_on(transport.get_bytes(rel, MAX_SIGNATURE_FILE))
-            .map_err(|e| SyncError::RepoSignature {
-                url: url.clone(),
-                reason: format!("rpm.repo_gpgcheck needs repomd.xml's signature: {e}"),
-            })?;
-        let by = trust.ring.verify_detached(&asc, repomd).map_err(|reason| {
-            SyncError::RepoSignature {
+/// `rpm.repo_gpgcheck`: upstream's `repodata/repomd.xml.asc` must verify over `repomd`
+/// with a trusted key. Returns the signature file.
+pub(super) fn check_repomd_signature(
+    engine: &Engine<'_>,
+    trust: &Trust,
+    transport: &Transport,
+    repomd: &[u8],
+) -> Result<Vec<u8>> {
+    let rel = "repodata/repomd.xml.asc";
+    let url = transport.url(rel);
+    let asc = engine
+        .rt
+        .block_on(transport.get_bytes(rel, MAX_SIGNATURE_FILE))
+        .map_err(|e| SyncError::RepoSignature {
+            url: url.clone(),
+            reason: format!("rpm.repo_gpgcheck needs repomd.xml's signature: {e}"),
+        })?;
+    let by =
+        trust
+            .ring
+            .verify_detached(&asc, repomd)
+            .map_err(|reason| SyncError::RepoSignature {
                 url: url.clone(),
                 reason: format!("repomd.xml: {reason}"),
-            }
-        })?;
-        tracing::debug!("repomd.xml signed by {by}");
-        Ok(asc)
-    }
+            })?;
+    tracing::debug!("repomd.xml signed by {by}");
+    Ok(asc)
+}
 
-    /// `publish.sign`, the executor of the manifest's signature entries: the mirror's
-    /// signature of the version's repomd.xml (`repomd_sha`) and its public key, stored in the
-    /// pool; returns their sha256 (signature, key). The latest version's signature is kept
-    /// when it signs the same repomd.xml with the same key, so an unchanged repository
-    /// commits nothing.
-    pub(super) fn sign_repomd(
-        &self,
-        repo: &RepoConfig,
-        repo_id: i64,
-        signer: &RepoSigner,
-        repomd_sha: &str,
-    ) -> Result<(String, String)> {
-        let fail = |reason: String| SyncError::Sign {
-            repo: repo.name.clone(),
-            reason,
-        };
-        if repomd_sha.is_empty() {
-            return Err(fail("the version has no repomd.xml".into()));
-        }
-        let repomd_sha = repomd_sha.to_string();
-        let key_blob = self.store(signer.public_key.as_bytes(), "repomd.xml.key")?;
-        let latest = self.catalogue.latest_metadata_blobs(repo_id)?;
-        let asc_sha = match (
-            latest.get(&MetadataKind::Repomd),
-            latest.get(&MetadataKind::RepomdKey),
-            latest.get(&MetadataKind::RepomdAsc),
-        ) {
-            (Some(r), Some(k), Some(a)) if *r == repomd_sha && *k == key_blob.sha256 => a.clone(),
-            _ => {
-                let record = self
-                    .catalogue
-                    .blob(&repomd_sha)?
-                    .ok_or_else(|| fail("repomd.xml is not in the pool".into()))?;
-                let path = self.pool.absolute(&record.path);
-                let data = std::fs::read(&path)
-                    .map_err(|e| chantal_common::Error::io("cannot read", &path, e))?;
-                let asc = signer
-                    .sign(&path, &data, &self.cancel)
-                    .map_err(|e| match e {
-                        SignError::Interrupted => SyncError::Interrupted,
-                        SignError::Failed(reason) => fail(reason),
-                    })?;
-                self.store(&asc, "repomd.xml.asc")?.sha256
-            }
-        };
-        Ok((asc_sha, key_blob.sha256))
+/// `publish.sign`, the executor of the manifest's signature entries: the mirror's
+/// signature of the version's repomd.xml (`repomd_sha`) and its public key, stored in the
+/// pool; returns their sha256 (signature, key). The latest version's signature is kept
+/// when it signs the same repomd.xml with the same key, so an unchanged repository
+/// commits nothing.
+pub(super) fn sign_repomd(
+    engine: &Engine<'_>,
+    repo: &RepoConfig,
+    repo_id: i64,
+    signer: &RepoSigner,
+    repomd_sha: &str,
+) -> Result<(String, String)> {
+    let fail = |reason: String| SyncError::Sign {
+        repo: repo.name.clone(),
+        reason,
+    };
+    if repomd_sha.is_empty() {
+        return Err(fail("the version has no repomd.xml".into()));
     }
-
-    /// Checks every package of the plan the pool already holds (reused or retained) against
-    /// the repository's keys, reading the pool's file unless the catalogue records a
-    /// verification by one of those keys. Returns the new records and, by plan index, the
-    /// packages that failed.
-    pub(super) fn check_held(&self, plan: &Plan<'_>, ring: &Arc<KeyRing>) -> Result<Held> {
-        let held: Vec<(usize, &str)> = plan
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| matches!(e.source, Source::Reuse | Source::Retain))
-            .filter_map(|(i, e)| Some((i, e.sha256.as_deref()?)))
-            .collect();
-        let shas: Vec<&str> = held.iter().map(|(_, s)| *s).collect();
-        let verified: HashSet<String> =
-            self.catalogue.verified_blobs(&shas, &ring.fingerprints())?;
-        let todo: Vec<(usize, String)> = held
-            .iter()
-            .filter(|(_, s)| !verified.contains(*s))
-            .map(|(i, s)| (*i, s.to_string()))
-            .collect();
-        if todo.is_empty() {
-            return Ok((Vec::new(), Vec::new()));
+    let repomd_sha = repomd_sha.to_string();
+    let key_blob = engine.store(signer.public_key.as_bytes(), "repomd.xml.key")?;
+    let latest = engine.catalogue.latest_metadata_blobs(repo_id)?;
+    let asc_sha = match (
+        latest.get(&MetadataKind::Repomd),
+        latest.get(&MetadataKind::RepomdKey),
+        latest.get(&MetadataKind::RepomdAsc),
+    ) {
+        (Some(r), Some(k), Some(a)) if *r == repomd_sha && *k == key_blob.sha256 => a.clone(),
+        _ => {
+            let record = engine
+                .catalogue
+                .blob(&repomd_sha)?
+                .ok_or_else(|| fail("repomd.xml is not in the pool".into()))?;
+            let path = engine.pool.absolute(&record.path);
+            let data = std::fs::read(&path)
+                .map_err(|e| chantal_common::Error::io("cannot read", &path, e))?;
+            let asc = signer
+                .sign(&path, &data, &engine.cancel)
+                .map_err(|e| match e {
+                    SignError::Interrupted => SyncError::Interrupted,
+                    SignError::Failed(reason) => fail(reason),
+                })?;
+            engine.store(&asc, "repomd.xml.asc")?.sha256
         }
-        self.progress.phase(&format!(
-            "signatures: checking {} packages the pool holds",
-            todo.len()
-        ));
-        let pool = self.pool.clone();
-        let results = self.rt.block_on(
-            stream::iter(todo)
-                .map(|(i, sha)| {
-                    let (pool, ring) = (pool.clone(), Arc::clone(ring));
-                    async move {
-                        let outcome = tokio::task::spawn_blocking(move || {
-                            let path =
-                                pool.find(&sha).ok().flatten().ok_or_else(|| {
-                                    "the pool no longer holds the file".to_string()
-                                })?;
-                            check_package(&path, &ring)
-                                .map(|c| (sha, c))
-                                .map_err(|r| r.to_string())
-                        })
-                        .await
-                        .unwrap_or_else(|e| Err(e.to_string()));
-                        (i, outcome)
-                    }
-                })
-                .buffer_unordered(self.config.download.workers.max(1))
-                .collect::<Vec<_>>(),
-        );
-        let mut records = Vec::new();
-        let mut failures = Vec::new();
-        for (i, outcome) in results {
-            match outcome {
-                Ok((sha, checked)) => {
-                    log_notes(&plan.entries[i].nevra.to_string(), &checked);
-                    records.push(record(&sha, &checked));
+    };
+    Ok((asc_sha, key_blob.sha256))
+}
+
+/// Checks every package of the plan the pool already holds (reused or retained) against
+/// the repository's keys, reading the pool's file unless the catalogue records a
+/// verification by one of those keys. Returns the new records and, by plan index, the
+/// packages that failed.
+pub(super) fn check_held(
+    engine: &Engine<'_>,
+    plan: &Plan<'_>,
+    ring: &Arc<KeyRing>,
+) -> Result<Held> {
+    let held: Vec<(usize, &str)> = plan
+        .entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e.source, Source::Reuse | Source::Retain))
+        .filter_map(|(i, e)| Some((i, e.sha256.as_deref()?)))
+        .collect();
+    let shas: Vec<&str> = held.iter().map(|(_, s)| *s).collect();
+    let verified: HashSet<String> = engine
+        .catalogue
+        .verified_blobs(&shas, &ring.fingerprints())?;
+    let todo: Vec<(usize, String)> = held
+        .iter()
+        .filter(|(_, s)| !verified.contains(*s))
+        .map(|(i, s)| (*i, s.to_string()))
+        .collect();
+    if todo.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    engine.progress.phase(&format!(
+        "signatures: checking {} packages the pool holds",
+        todo.len()
+    ));
+    let pool = engine.pool.clone();
+    let results = engine.rt.block_on(
+        stream::iter(todo)
+            .map(|(i, sha)| {
+                let (pool, ring) = (pool.clone(), Arc::clone(ring));
+                async move {
+                    let outcome = tokio::task::spawn_blocking(move || {
+                        let path = pool
+                            .find(&sha)
+                            .ok()
+                            .flatten()
+                            .ok_or_else(|| "the pool no longer holds the file".to_string())?;
+                        check_package(&path, &ring)
+                            .map(|c| (sha, c))
+                            .map_err(|r| r.to_string())
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()));
+                    (i, outcome)
                 }
-                Err(reason) => failures.push((i, format!("signature check failed: {reason}"))),
+            })
+            .buffer_unordered(engine.config.download.workers.max(1))
+            .collect::<Vec<_>>(),
+    );
+    let mut records = Vec::new();
+    let mut failures = Vec::new();
+    for (i, outcome) in results {
+        match outcome {
+            Ok((sha, checked)) => {
+                log_notes(&plan.entries[i].nevra.to_string(), &checked);
+                records.push(record(&sha, &checked));
             }
+            Err(reason) => failures.push((i, format!("signature check failed: {reason}"))),
         }
-        Ok((records, failures))
     }
+    Ok((records, failures))
 }
 
 /// A local file of at most `max` bytes.

@@ -1,6 +1,7 @@
-//! Installer trees in a sync: fetching the upstream's `.treeinfo` and `extra_files.json`
-//! (their format and checks are `chantal_common::rpm::treeinfo`'s), storing the served
-//! description, and fetching the files they name.
+//! Installer trees in a sync, run by the engine (functions over it, not extensions of it):
+//! fetching the upstream's `.treeinfo` and `extra_files.json` (their format and checks are
+//! `chantal_common::rpm::treeinfo`'s), storing the served description, and fetching the files
+//! the manifest lists for the tree.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -79,173 +80,173 @@ impl Stored {
     }
 }
 
-impl Engine<'_> {
-    /// Fetches and checks the upstream's `.treeinfo` (else `treeinfo`) and its
-    /// `extra_files.json`; None if the upstream has no tree.
-    pub(super) fn find_tree(&self, transport: &Transport) -> Result<Option<Found>> {
-        let mut found = None;
-        for name in TREEINFO_NAMES {
-            match self.rt.block_on(transport.get_bytes(name, MAX_TREEINFO)) {
-                Ok(bytes) => {
-                    found = Some((name, bytes));
-                    break;
-                }
-                Err(e) if e.is_absent() => tracing::debug!("no {name} upstream: {e}"),
-                Err(e) => return Err(e),
+/// Fetches and checks the upstream's `.treeinfo` (else `treeinfo`) and its
+/// `extra_files.json`; None if the upstream has no tree.
+pub(super) fn find_tree(engine: &Engine<'_>, transport: &Transport) -> Result<Option<Found>> {
+    let mut found = None;
+    for name in TREEINFO_NAMES {
+        match engine.rt.block_on(transport.get_bytes(name, MAX_TREEINFO)) {
+            Ok(bytes) => {
+                found = Some((name, bytes));
+                break;
             }
-        }
-        let Some((name, treeinfo)) = found else {
-            return Ok(None);
-        };
-        let extra_files = match self
-            .rt
-            .block_on(transport.get_bytes(EXTRA_FILES, MAX_EXTRA_FILES))
-        {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.is_absent() => None,
+            Err(e) if e.is_absent() => tracing::debug!("no {name} upstream: {e}"),
             Err(e) => return Err(e),
-        };
-        let tree = parse(&treeinfo, extra_files.as_deref()).map_err(|message| Error::Metadata {
-            // An error in extra_files.json names that file, not the .treeinfo.
-            file: if message.starts_with("extra_files.json") {
-                transport.url(EXTRA_FILES)
-            } else {
-                transport.url(name)
-            },
-            message: format!(
-                "installer tree refused: {message} (to mirror the repository without its installer tree, set rpm.installer_tree: skip)"
-            ),
-        })?;
-        let mut h = Sha256::new();
-        h.update(&treeinfo);
-        h.update([0]);
-        h.update(extra_files.as_deref().unwrap_or_default());
-        tracing::info!(
-            "installer tree: {name}, {} files, variants served: {}{}",
-            tree.files.len(),
-            if tree.variants.is_empty() {
-                "none".to_string()
-            } else {
-                tree.variants.join(", ")
-            },
-            if tree.dropped_variants.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " (left out, their repository is elsewhere: {})",
-                    tree.dropped_variants.join(", ")
-                )
-            }
-        );
-        Ok(Some(Found {
-            name,
-            tree,
-            extra_files,
-            fingerprint: hex::encode(h.finalize()),
-        }))
+        }
     }
+    let Some((name, treeinfo)) = found else {
+        return Ok(None);
+    };
+    let extra_files = match engine
+        .rt
+        .block_on(transport.get_bytes(EXTRA_FILES, MAX_EXTRA_FILES))
+    {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.is_absent() => None,
+        Err(e) => return Err(e),
+    };
+    let tree = parse(&treeinfo, extra_files.as_deref()).map_err(|message| Error::Metadata {
+        // An error in extra_files.json names that file, not the .treeinfo.
+        file: if message.starts_with("extra_files.json") {
+            transport.url(EXTRA_FILES)
+        } else {
+            transport.url(name)
+        },
+        message: format!(
+            "installer tree refused: {message} (to mirror the repository without its installer tree, set rpm.installer_tree: skip)"
+        ),
+    })?;
+    let mut h = Sha256::new();
+    h.update(&treeinfo);
+    h.update([0]);
+    h.update(extra_files.as_deref().unwrap_or_default());
+    tracing::info!(
+        "installer tree: {name}, {} files, variants served: {}{}",
+        tree.files.len(),
+        if tree.variants.is_empty() {
+            "none".to_string()
+        } else {
+            tree.variants.join(", ")
+        },
+        if tree.dropped_variants.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (left out, their repository is elsewhere: {})",
+                tree.dropped_variants.join(", ")
+            )
+        }
+    );
+    Ok(Some(Found {
+        name,
+        tree,
+        extra_files,
+        fingerprint: hex::encode(h.finalize()),
+    }))
+}
 
-    /// Stores the served description and extra_files.json (small); the files they name are
-    /// fetched by [`Engine::fetch_tree_files`].
-    pub(super) fn store_tree(&self, found: Found) -> Result<Stored> {
-        let treeinfo = self.store(&found.tree.served, found.name)?;
-        let extra_files = found
-            .extra_files
-            .as_deref()
-            .map(|b| self.store(b, EXTRA_FILES))
-            .transpose()?;
-        Ok(Stored {
-            treeinfo,
-            extra_files,
-            files: Vec::new(),
-            tree: found.tree,
+/// Stores the served description and extra_files.json (small); the files they name are
+/// fetched by [`Engine::fetch_tree_files`].
+pub(super) fn store_tree(engine: &Engine<'_>, found: Found) -> Result<Stored> {
+    let treeinfo = engine.store(&found.tree.served, found.name)?;
+    let extra_files = found
+        .extra_files
+        .as_deref()
+        .map(|b| engine.store(b, EXTRA_FILES))
+        .transpose()?;
+    Ok(Stored {
+        treeinfo,
+        extra_files,
+        files: Vec::new(),
+        tree: found.tree,
+    })
+}
+
+/// Fetches every file the tree names that the pool lacks, verified, in parallel, and
+/// resumable like repodata; returns the bytes moved, for the summary.
+pub(super) fn fetch_tree_files(
+    engine: &Engine<'_>,
+    repo: &RepoConfig,
+    transport: &Arc<Transport>,
+    stored: &mut Stored,
+) -> Result<super::metadata::Transferred> {
+    let records: Vec<RepoMdRecord> = stored
+        .tree
+        .files
+        .iter()
+        .map(|f| RepoMdRecord {
+            kind: MetadataKind::TreeFile,
+            location_href: f.path.clone(),
+            location_base: None,
+            checksum: f.checksum.clone(),
+            open_checksum: None,
+            size: f.size,
+            open_size: None,
+            timestamp: None,
         })
-    }
+        .collect();
+    engine
+        .progress
+        .phase(&format!("installer tree: {} files", records.len()));
+    let (files, moved) = engine.rt.block_on(super::metadata::fetch_files(
+        transport.clone(),
+        &engine.pool,
+        engine.catalogue,
+        repo,
+        &records,
+        engine.config.download.workers,
+        MAX_TREE_FILE,
+    ))?;
+    stored.files = files;
+    Ok(moved)
+}
 
-    /// Fetches every file the tree names that the pool lacks, verified, in parallel, and
-    /// resumable like repodata; returns the bytes moved, for the summary.
-    pub(super) fn fetch_tree_files(
-        &self,
-        repo: &RepoConfig,
-        transport: &Arc<Transport>,
-        stored: &mut Stored,
-    ) -> Result<super::metadata::Transferred> {
-        let records: Vec<RepoMdRecord> = stored
-            .tree
-            .files
-            .iter()
-            .map(|f| RepoMdRecord {
-                kind: MetadataKind::TreeFile,
-                location_href: f.path.clone(),
-                location_base: None,
-                checksum: f.checksum.clone(),
-                open_checksum: None,
-                size: f.size,
-                open_size: None,
-                timestamp: None,
-            })
-            .collect();
-        self.progress
-            .phase(&format!("installer tree: {} files", records.len()));
-        let (files, moved) = self.rt.block_on(super::metadata::fetch_files(
-            transport.clone(),
-            &self.pool,
-            self.catalogue,
-            repo,
-            &records,
-            self.config.download.workers,
-            MAX_TREE_FILE,
-        ))?;
-        stored.files = files;
-        Ok(moved)
-    }
+/// The tree files the pool holds: path -> sha256.
+pub(super) fn tree_holdings(
+    engine: &Engine<'_>,
+    tree: &Tree,
+) -> Result<std::collections::HashMap<String, String>> {
+    let known = tree_known(engine, tree)?;
+    Ok(tree
+        .files
+        .iter()
+        .filter_map(|f| {
+            let k = known.get(&f.checksum.value)?;
+            engine
+                .pool
+                .absolute(&k.path)
+                .is_file()
+                .then(|| (f.path.clone(), k.sha256.clone()))
+        })
+        .collect())
+}
 
-    /// The tree files the pool holds: path -> sha256.
-    pub(super) fn tree_holdings(
-        &self,
-        tree: &Tree,
-    ) -> Result<std::collections::HashMap<String, String>> {
-        let known = self.tree_known(tree)?;
-        Ok(tree
-            .files
-            .iter()
-            .filter_map(|f| {
-                let k = known.get(&f.checksum.value)?;
-                self.pool
-                    .absolute(&k.path)
-                    .is_file()
-                    .then(|| (f.path.clone(), k.sha256.clone()))
-            })
-            .collect())
+/// The pool's blobs for the tree's checksums, one query per checksum type.
+fn tree_known(
+    engine: &Engine<'_>,
+    tree: &Tree,
+) -> Result<std::collections::HashMap<String, chantal_common::catalogue::KnownBlob>> {
+    let mut by_kind: BTreeMap<&str, (ChecksumType, Vec<&str>)> = BTreeMap::new();
+    for f in &tree.files {
+        by_kind
+            .entry(f.checksum.kind.as_str())
+            .or_insert((f.checksum.kind, Vec::new()))
+            .1
+            .push(f.checksum.value.as_str());
     }
+    let mut known = std::collections::HashMap::new();
+    for (kind, values) in by_kind.into_values() {
+        known.extend(engine.catalogue.resolve_known(kind, &values)?);
+    }
+    Ok(known)
+}
 
-    /// The pool's blobs for the tree's checksums, one query per checksum type.
-    fn tree_known(
-        &self,
-        tree: &Tree,
-    ) -> Result<std::collections::HashMap<String, chantal_common::catalogue::KnownBlob>> {
-        let mut by_kind: BTreeMap<&str, (ChecksumType, Vec<&str>)> = BTreeMap::new();
-        for f in &tree.files {
-            by_kind
-                .entry(f.checksum.kind.as_str())
-                .or_insert((f.checksum.kind, Vec::new()))
-                .1
-                .push(f.checksum.value.as_str());
-        }
-        let mut known = std::collections::HashMap::new();
-        for (kind, values) in by_kind.into_values() {
-            known.extend(self.catalogue.resolve_known(kind, &values)?);
-        }
-        Ok(known)
-    }
-
-    /// The tree files a sync would fetch: those the pool does not hold.
-    pub(super) fn tree_to_fetch<'t>(&self, tree: &'t Tree) -> Result<Vec<&'t TreeFile>> {
-        let held = self.tree_holdings(tree)?;
-        Ok(tree
-            .files
-            .iter()
-            .filter(|f| !held.contains_key(&f.path))
-            .collect())
-    }
+/// The tree files a sync would fetch: those the pool does not hold.
+pub(super) fn tree_to_fetch<'t>(engine: &Engine<'_>, tree: &'t Tree) -> Result<Vec<&'t TreeFile>> {
+    let held = tree_holdings(engine, tree)?;
+    Ok(tree
+        .files
+        .iter()
+        .filter(|f| !held.contains_key(&f.path))
+        .collect())
 }
