@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use chantal_common::catalogue::{SyncRecord, SyncStatus};
-use chantal_common::config::{Auth, CredentialFile, InstallerTree, SignConfig};
+use chantal_common::config::{Auth, CredentialFile, InstallerTree, RepoConfig, SignConfig};
 use chantal_common::redact::redact_url;
 use chantal_common::rpm::MetadataKind;
 use chrono::{DateTime, Utc};
@@ -245,6 +245,69 @@ impl SyncRow {
     }
 }
 
+impl Publish {
+    /// What `publish:` sets, when it sets anything.
+    fn of(r: &RepoConfig) -> Option<Publish> {
+        (r.publish.is_some() || r.sign.is_some() || r.base_url.is_some()).then(|| {
+            let export = r.publish.as_ref();
+            Publish {
+                latest_path: export.and_then(|p| p.latest_path.clone()),
+                snapshots_path: export.and_then(|p| p.snapshots_path.clone()),
+                environments_path: export.and_then(|p| p.environments_path.clone()),
+                link: export.map(|p| p.link.to_string()),
+                sign: r.sign.as_ref().map(|s| match s {
+                    SignConfig::Key {
+                        key,
+                        passphrase_file,
+                    } => Sign::Key {
+                        key: key.clone(),
+                        passphrase_file: passphrase_file.clone(),
+                    },
+                    SignConfig::Command {
+                        command,
+                        public_key,
+                        timeout,
+                    } => Sign::Command {
+                        command: command.clone(),
+                        public_key: public_key.clone(),
+                        timeout: timeout.as_secs(),
+                    },
+                }),
+                base_url: r.base_url.clone(),
+            }
+        })
+    }
+}
+
+impl Credentials {
+    /// The credentials by kind and file, never a secret.
+    fn of(r: &RepoConfig) -> Credentials {
+        let file = |f: &Option<CredentialFile>| f.as_ref().map(FileState::of);
+        let mut credentials = Credentials {
+            kind: "none",
+            username: None,
+            password: None,
+            cert: None,
+            key: None,
+            ca_cert: file(&r.credentials.ca_cert),
+        };
+        match &r.credentials.auth {
+            Auth::None => {}
+            Auth::Basic { username, .. } => {
+                credentials.kind = "basic";
+                credentials.username = Some(username.clone());
+                credentials.password = Some(MASK);
+            }
+            Auth::ClientCert { cert, key } => {
+                credentials.kind = "client_cert";
+                credentials.cert = Some(FileState::of(cert));
+                credentials.key = Some(FileState::of(key));
+            }
+        }
+        credentials
+    }
+}
+
 pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitStatus> {
     let r = ctx.config.repository(name)?;
     let download = &ctx.config.download;
@@ -258,28 +321,6 @@ pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitSta
             s.status = SyncStatus::Interrupted;
             s.error
                 .get_or_insert_with(|| "the sync process ended without finishing".into());
-        }
-    }
-    let file = |f: &Option<CredentialFile>| f.as_ref().map(FileState::of);
-    let mut credentials = Credentials {
-        kind: "none",
-        username: None,
-        password: None,
-        cert: None,
-        key: None,
-        ca_cert: file(&r.credentials.ca_cert),
-    };
-    match &r.credentials.auth {
-        Auth::None => {}
-        Auth::Basic { username, .. } => {
-            credentials.kind = "basic";
-            credentials.username = Some(username.clone());
-            credentials.password = Some(MASK);
-        }
-        Auth::ClientCert { cert, key } => {
-            credentials.kind = "client_cert";
-            credentials.cert = Some(FileState::of(cert));
-            credentials.key = Some(FileState::of(key));
         }
     }
     let summary = summary.as_ref();
@@ -304,7 +345,7 @@ pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitSta
             proxy: r.effective_proxy(download).map(redact_url),
             proxy_is_global: r.proxy.is_none() && download.proxy.is_some(),
         },
-        credentials,
+        credentials: Credentials::of(r),
         rpm: Rpm {
             architectures: r.rpm.architectures.clone(),
             gpgcheck: r.rpm.gpgcheck,
@@ -339,34 +380,7 @@ pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitSta
                 .collect(),
             exclude_source: r.filters.exclude_source,
         }),
-        publish: (r.publish.is_some() || r.sign.is_some() || r.base_url.is_some()).then(|| {
-            let export = r.publish.as_ref();
-            Publish {
-                latest_path: export.and_then(|p| p.latest_path.clone()),
-                snapshots_path: export.and_then(|p| p.snapshots_path.clone()),
-                environments_path: export.and_then(|p| p.environments_path.clone()),
-                link: export.map(|p| p.link.to_string()),
-                sign: r.sign.as_ref().map(|s| match s {
-                    SignConfig::Key {
-                        key,
-                        passphrase_file,
-                    } => Sign::Key {
-                        key: key.clone(),
-                        passphrase_file: passphrase_file.clone(),
-                    },
-                    SignConfig::Command {
-                        command,
-                        public_key,
-                        timeout,
-                    } => Sign::Command {
-                        command: command.clone(),
-                        public_key: public_key.clone(),
-                        timeout: timeout.as_secs(),
-                    },
-                }),
-                base_url: r.base_url.clone(),
-            }
-        }),
+        publish: Publish::of(r),
         download: Download {
             workers: download.workers,
             retries: download.retries,
@@ -391,25 +405,53 @@ pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitSta
 
 impl Report for RepoShow {
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {
-        let mut line = |k: &str, v: &str| writeln!(out, "{:<18}{v}", format!("{k}:"));
-        line("name", &self.name)?;
-        line("type", &self.kind)?;
-        line("enabled", yes_no(self.enabled))?;
-        line("defined in", &self.source)?;
-        line("upstream", &self.upstream.url)?;
+        kv(out, "name", &self.name)?;
+        kv(out, "type", &self.kind)?;
+        kv(out, "enabled", yes_no(self.enabled))?;
+        kv(out, "defined in", &self.source)?;
+        kv(out, "upstream", &self.upstream.url)?;
         let proxy = match (&self.upstream.proxy, self.upstream.proxy_is_global) {
             (Some(p), false) => p.clone(),
             (Some(p), true) => format!("{p} (download.proxy)"),
             (None, _) => "none".into(),
         };
-        line("proxy", &proxy)?;
-        let c = &self.credentials;
-        line("credentials", c.kind)?;
+        kv(out, "proxy", &proxy)?;
+        self.credentials.text(out)?;
+        self.rpm_text(out)?;
+        if let Some(p) = &self.publish {
+            p.text(out)?;
+        }
+        let d = &self.download;
+        kv(
+            out,
+            "download",
+            &format!(
+                "{} workers, {} retries, {} s timeout",
+                d.workers, d.retries, d.timeout
+            ),
+        )?;
+        self.catalogue.text(out)?;
+        for w in &self.warnings {
+            writeln!(out, "\nwarning: {w}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One `key: value` line of `repo show`.
+fn kv(out: &mut dyn Write, k: &str, v: &str) -> io::Result<()> {
+    writeln!(out, "{:<18}{v}", format!("{k}:"))
+}
+
+impl Credentials {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let c = self;
+        kv(out, "credentials", c.kind)?;
         if let Some(u) = &c.username {
-            line("  username", u)?;
+            kv(out, "  username", u)?;
         }
         if let Some(p) = c.password {
-            line("  password", p)?;
+            kv(out, "  password", p)?;
         }
         for (k, f) in [
             ("  cert", &c.cert),
@@ -417,23 +459,31 @@ impl Report for RepoShow {
             ("  ca_cert", &c.ca_cert),
         ] {
             if let Some(f) = f {
-                line(k, &f.text())?;
+                kv(out, k, &f.text())?;
             }
         }
-        line(
+        Ok(())
+    }
+}
+
+impl RepoShow {
+    /// What decides the versions: architectures, trust, retention, filters.
+    fn rpm_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        kv(
+            out,
             "architectures",
             &match &self.rpm.architectures {
                 None => "all but source".into(),
                 Some(list) => format!("{} (noarch always)", list.join(", ")),
             },
         )?;
-        line("gpgcheck", yes_no(self.rpm.gpgcheck))?;
+        kv(out, "gpgcheck", yes_no(self.rpm.gpgcheck))?;
         if self.rpm.repo_gpgcheck {
-            line("repo_gpgcheck", yes_no(true))?;
+            kv(out, "repo_gpgcheck", yes_no(true))?;
         }
-        line("installer tree", &self.rpm.installer_tree.to_string())?;
+        kv(out, "installer tree", &self.rpm.installer_tree.to_string())?;
         if let Some(url) = &self.rpm.gpgkey_url {
-            line("gpgkey_url", url)?;
+            kv(out, "gpgkey_url", url)?;
         }
         for k in self
             .rpm
@@ -441,12 +491,13 @@ impl Report for RepoShow {
             .iter()
             .skip(usize::from(self.rpm.gpgkey_url.is_some()))
         {
-            line("gpgkey", k)?;
+            kv(out, "gpgkey", k)?;
         }
         if !self.rpm.gpgkey_fingerprints.is_empty() {
-            line("pinned keys", &self.rpm.gpgkey_fingerprints.join(", "))?;
+            kv(out, "pinned keys", &self.rpm.gpgkey_fingerprints.join(", "))?;
         }
-        line(
+        kv(
+            out,
             "retention",
             &format!(
                 "{}{}, deleted packages: {}",
@@ -459,7 +510,8 @@ impl Report for RepoShow {
             ),
         )?;
         if self.retention.keep_versions_for > 0 {
-            line(
+            kv(
+                out,
                 "keep versions for",
                 &output::span(self.retention.keep_versions_for),
             )?;
@@ -475,66 +527,61 @@ impl Report for RepoShow {
             if f.exclude_source {
                 parts.push("no source packages".into());
             }
-            line("filters", &parts.join("; "))?;
+            kv(out, "filters", &parts.join("; "))?;
         }
-        if let Some(p) = &self.publish {
-            if let Some(l) = &p.latest_path {
-                line("publish latest", &l.display().to_string())?;
-            }
-            if let Some(s) = &p.snapshots_path {
-                line("publish snapshots", &s.display().to_string())?;
-            }
-            if let Some(e) = &p.environments_path {
-                line("publish envs", &e.display().to_string())?;
-            }
-            if let Some(l) = &p.link {
-                line("publish link", l)?;
-            }
-            match &p.sign {
-                Some(Sign::Key {
-                    key,
-                    passphrase_file,
-                }) => line(
-                    "sign",
-                    &format!(
-                        "key {}{}",
-                        key.display(),
-                        passphrase_file
-                            .as_ref()
-                            .map(|f| format!(" (passphrase in {})", f.display()))
-                            .unwrap_or_default()
-                    ),
-                )?,
-                Some(Sign::Command {
-                    command,
-                    public_key,
-                    timeout,
-                }) => line(
-                    "sign",
-                    &format!(
-                        "command {} (public key {}, timeout {})",
-                        command.display(),
-                        public_key.display(),
-                        output::span(*timeout)
-                    ),
-                )?,
-                None => {}
-            }
-            if let Some(u) = &p.base_url {
-                line("base url", u)?;
-            }
+        Ok(())
+    }
+}
+
+impl Publish {
+    fn text(&self, out: &mut dyn Write) -> io::Result<()> {
+        let p = self;
+        if let Some(l) = &p.latest_path {
+            kv(out, "publish latest", &l.display().to_string())?;
         }
-        let d = &self.download;
-        line(
-            "download",
-            &format!(
-                "{} workers, {} retries, {} s timeout",
-                d.workers, d.retries, d.timeout
-            ),
-        )?;
-        self.catalogue.text(out)?;
-        for w in &self.warnings {
-            writeln!(out, "\nwarning: {w}")?;
+        if let Some(s) = &p.snapshots_path {
+            kv(out, "publish snapshots", &s.display().to_string())?;
+        }
+        if let Some(e) = &p.environments_path {
+            kv(out, "publish envs", &e.display().to_string())?;
+        }
+        if let Some(l) = &p.link {
+            kv(out, "publish link", l)?;
+        }
+        match &p.sign {
+            Some(Sign::Key {
+                key,
+                passphrase_file,
+            }) => kv(
+                out,
+                "sign",
+                &format!(
+                    "key {}{}",
+                    key.display(),
+                    passphrase_file
+                        .as_ref()
+                        .map(|f| format!(" (passphrase in {})", f.display()))
+                        .unwrap_or_default()
+                ),
+            )?,
+            Some(Sign::Command {
+                command,
+                public_key,
+                timeout,
+            }) => kv(
+                out,
+                "sign",
+                &format!(
+                    "command {} (public key {}, timeout {})",
+                    command.display(),
+                    public_key.display(),
+                    output::span(*timeout)
+                ),
+            )?,
+            None => {}
+        }
+        if let Some(u) = &p.base_url {
+            kv(out, "base url", u)?;
         }
         Ok(())
     }

@@ -1,14 +1,32 @@
 //! `chantal repo sync`: one repository or all enabled ones, with a summary line each.
 
+use chantal_common::catalogue::Catalogue;
 use chantal_common::config::RepoConfig;
 use chantal_common::pool::Pool;
 
 use super::super::Context;
 use crate::cli::{Format, SyncArgs};
 use crate::engine::{
-    human_bytes, Cancel, Engine, Outcome, PlanView, Progress, SyncError, SyncOptions,
+    human_bytes, Cancel, Engine, Outcome, PlanView, Progress, Report, SyncError, SyncOptions,
 };
 use crate::{output, ExitStatus};
+
+/// What the run over the repositories gathered.
+struct Runs {
+    status: ExitStatus,
+    failed: Vec<String>,
+    /// Repositories that synced well, for `--create-snapshot`'s set.
+    to_snapshot: Vec<String>,
+    /// `--dry-run --format json`: one plan per repository.
+    plans: Vec<PlanView>,
+}
+
+impl Runs {
+    fn fail(&mut self, repo: &str) {
+        self.status = ExitStatus::Failure;
+        self.failed.push(repo.to_string());
+    }
+}
 
 pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<ExitStatus> {
     let repos: Vec<&RepoConfig> = match &args.repo_id {
@@ -53,114 +71,22 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
     };
     // A dry run writes nothing; any other run first puts the export's environment links right
     // if a killed command left them behind.
-    let mut status = if args.dry_run {
-        ExitStatus::Success
-    } else {
-        super::export::reconcile_environments(ctx, &catalogue)
+    let mut runs = Runs {
+        status: if args.dry_run {
+            ExitStatus::Success
+        } else {
+            super::export::reconcile_environments(ctx, &catalogue)
+        },
+        failed: Vec::new(),
+        to_snapshot: Vec::new(),
+        plans: Vec::new(),
     };
-    let mut failed = Vec::new();
-    let mut to_snapshot: Vec<String> = Vec::new();
-    let mut plans: Vec<PlanView> = Vec::new();
     for repo in &repos {
         if cancel.is_cancelled() {
             break;
         }
         match engine.sync(repo, opts) {
-            Ok(report) => {
-                let snapshot_ok =
-                    !matches!(report.outcome, Outcome::DryRun { .. } | Outcome::Partial(_));
-                let mut counts = format!(
-                    "{} added, {} removed, {} unchanged",
-                    report.added, report.removed, report.unchanged
-                );
-                if report.excluded > 0 {
-                    counts.push_str(&format!(", {} filtered out", report.excluded));
-                }
-                let took = format!("in {:.2} s", report.elapsed.as_secs_f64());
-                let bytes = human_bytes(report.bytes);
-                let downloaded = if report.resumed > 0 {
-                    format!(
-                        "{bytes} downloaded, {} resumed from an earlier run,",
-                        human_bytes(report.resumed)
-                    )
-                } else {
-                    format!("{bytes} downloaded")
-                };
-                match report.outcome {
-                    Outcome::UpToDate(_) if args.dry_run && args.format == Format::Json => {
-                        let n = usize::try_from(report.unchanged).unwrap_or(0);
-                        plans.push(PlanView::up_to_date(&repo.name, n));
-                    }
-                    Outcome::UpToDate(v) => ctx.say(format!(
-                        "{}: up to date ({}): {counts}, {downloaded} {took}",
-                        repo.name,
-                        v.map_or_else(|| "no version yet".to_string(), |v| format!("version {v}")),
-                    )),
-                    Outcome::NewVersion(v) | Outcome::Partial(v) => ctx.say(format!(
-                        "{}: version {v}: {counts}, {downloaded} {took}",
-                        repo.name
-                    )),
-                    Outcome::DryRun {
-                        to_download,
-                        in_pool,
-                        tree_files,
-                    } => {
-                        let view = match report.plan {
-                            Some(view) => *view,
-                            None => PlanView::up_to_date(&repo.name, 0),
-                        };
-                        if args.format == Format::Json {
-                            plans.push(view);
-                        } else {
-                            let tree = if tree_files > 0 {
-                                format!(" and {tree_files} installer tree files")
-                            } else {
-                                String::new()
-                            };
-                            let rejected = if view.rejected.is_empty() {
-                                String::new()
-                            } else {
-                                format!(
-                                    "; {} packages the pool holds fail the signature check: the sync would fail",
-                                    view.rejected.len()
-                                )
-                            };
-                            ctx.say(format!(
-                                "{}: dry run: would be {counts}; would download {to_download} packages ({bytes}){tree}, {in_pool} already in the pool{rejected}; planned {took}",
-                                repo.name
-                            ));
-                            for line in view.lines(verbose) {
-                                ctx.say(line);
-                            }
-                        }
-                    }
-                }
-                if args.create_snapshot && snapshot_ok {
-                    to_snapshot.push(repo.name.clone());
-                }
-                if !matches!(report.outcome, Outcome::DryRun { .. }) {
-                    if let Err(e) = super::export::publish(ctx, &catalogue, repo, false) {
-                        output::error(format_args!("{}: export: {e}", repo.name));
-                        status = ExitStatus::Failure;
-                        failed.push(repo.name.clone());
-                    }
-                }
-                if let Outcome::Partial(_) = report.outcome {
-                    // Said even with -q: packages are missing from the version.
-                    output::error(format_args!(
-                        "{}: {} packages failed and are not in the version:",
-                        repo.name,
-                        report.failures.len()
-                    ));
-                    for (nevra, why) in &report.failures {
-                        output::err_line(format_args!("  {nevra}: {why}"));
-                    }
-                    if status == ExitStatus::Success {
-                        status = ExitStatus::Partial;
-                    }
-                    failed.push(repo.name.clone());
-                }
-            }
+            Ok(report) => reported(ctx, &catalogue, repo, args, verbose, report, &mut runs),
             Err(SyncError::Interrupted) => {
                 output::err_line(format_args!(
                     "chantal: {}: {}",
@@ -177,53 +103,198 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
                         output::err_line(format_args!("  {nevra}: {why}"));
                     }
                 }
-                status = ExitStatus::Failure;
-                failed.push(repo.name.clone());
+                runs.fail(&repo.name);
             }
         }
     }
-    // One snapshot set, in one commit, of every repository that synced well.
-    if args.create_snapshot && !to_snapshot.is_empty() {
-        let made = super::super::snapshot::set_name(
-            &catalogue,
-            &to_snapshot,
-            args.snapshot_name.as_deref(),
-        )
-        .and_then(|name| {
-            super::super::snapshot::create_set(ctx, &catalogue, &to_snapshot, &name, None)
-        });
-        match made {
-            Ok(set) => {
-                for s in &set {
-                    let Ok(repo) = ctx.config.repository(&s.repository) else {
-                        continue;
-                    };
-                    if let Err(e) = super::export::publish(ctx, &catalogue, repo, false) {
-                        output::error(format_args!("{}: export: {e}", repo.name));
-                        status = ExitStatus::Failure;
-                    }
-                }
-            }
-            Err(e) => {
-                output::error(format_args!("snapshot: {e}"));
-                status = ExitStatus::Failure;
-            }
-        }
+    if args.create_snapshot && !runs.to_snapshot.is_empty() {
+        snapshot_set(ctx, &catalogue, args, &mut runs);
     }
     if args.format == Format::Json {
-        output::json(&mut output::Out, &serde_json::to_value(&plans)?)?;
+        output::json(&mut output::Out, &serde_json::to_value(&runs.plans)?)?;
     }
     if repos.len() > 1 && args.format != Format::Json {
-        let ok = repos.len() - failed.len();
-        if failed.is_empty() {
+        let ok = repos.len() - runs.failed.len();
+        if runs.failed.is_empty() {
             ctx.say(format!("synced {ok} repositories"));
         } else {
             output::err_line(format_args!(
                 "chantal: {ok} of {} repositories synced; failed: {}",
                 repos.len(),
-                failed.join(", ")
+                runs.failed.join(", ")
             ));
         }
     }
-    Ok(status)
+    Ok(runs.status)
+}
+
+/// Says what a repository's sync did, and what follows from it: its export, its place in the
+/// snapshot set, and the failures a partial version left out.
+fn reported(
+    ctx: &Context,
+    catalogue: &Catalogue,
+    repo: &RepoConfig,
+    args: &SyncArgs,
+    verbose: bool,
+    report: Report,
+    runs: &mut Runs,
+) {
+    let snapshot_ok = !matches!(report.outcome, Outcome::DryRun { .. } | Outcome::Partial(_));
+    let line = Summary::of(&report);
+    match &report.outcome {
+        Outcome::UpToDate(_) if args.dry_run && args.format == Format::Json => {
+            let n = usize::try_from(report.unchanged).unwrap_or(0);
+            runs.plans.push(PlanView::up_to_date(&repo.name, n));
+        }
+        Outcome::UpToDate(v) => ctx.say(format!(
+            "{}: up to date ({}): {}, {} {}",
+            repo.name,
+            v.map_or_else(|| "no version yet".to_string(), |v| format!("version {v}")),
+            line.counts,
+            line.downloaded,
+            line.took
+        )),
+        Outcome::NewVersion(v) | Outcome::Partial(v) => ctx.say(format!(
+            "{}: version {v}: {}, {} {}",
+            repo.name, line.counts, line.downloaded, line.took
+        )),
+        Outcome::DryRun { .. } => {
+            let view = match report.plan {
+                Some(ref view) => (**view).clone(),
+                None => PlanView::up_to_date(&repo.name, 0),
+            };
+            if args.format == Format::Json {
+                runs.plans.push(view);
+            } else {
+                dry_run_lines(ctx, repo, &report, &line, &view, verbose);
+            }
+        }
+    }
+    if args.create_snapshot && snapshot_ok {
+        runs.to_snapshot.push(repo.name.clone());
+    }
+    if !matches!(report.outcome, Outcome::DryRun { .. }) {
+        if let Err(e) = super::export::publish(ctx, catalogue, repo, false) {
+            output::error(format_args!("{}: export: {e}", repo.name));
+            runs.fail(&repo.name);
+        }
+    }
+    if let Outcome::Partial(_) = report.outcome {
+        // Said even with -q: packages are missing from the version.
+        output::error(format_args!(
+            "{}: {} packages failed and are not in the version:",
+            repo.name,
+            report.failures.len()
+        ));
+        for (nevra, why) in &report.failures {
+            output::err_line(format_args!("  {nevra}: {why}"));
+        }
+        if runs.status == ExitStatus::Success {
+            runs.status = ExitStatus::Partial;
+        }
+        runs.failed.push(repo.name.clone());
+    }
+}
+
+/// The parts of a summary line.
+struct Summary {
+    counts: String,
+    downloaded: String,
+    took: String,
+    bytes: String,
+}
+
+impl Summary {
+    fn of(report: &Report) -> Summary {
+        let mut counts = format!(
+            "{} added, {} removed, {} unchanged",
+            report.added, report.removed, report.unchanged
+        );
+        if report.excluded > 0 {
+            counts.push_str(&format!(", {} filtered out", report.excluded));
+        }
+        let bytes = human_bytes(report.bytes);
+        let downloaded = if report.resumed > 0 {
+            format!(
+                "{bytes} downloaded, {} resumed from an earlier run,",
+                human_bytes(report.resumed)
+            )
+        } else {
+            format!("{bytes} downloaded")
+        };
+        Summary {
+            counts,
+            downloaded,
+            took: format!("in {:.2} s", report.elapsed.as_secs_f64()),
+            bytes,
+        }
+    }
+}
+
+/// A dry run's summary line and the plan's lines.
+fn dry_run_lines(
+    ctx: &Context,
+    repo: &RepoConfig,
+    report: &Report,
+    line: &Summary,
+    view: &PlanView,
+    verbose: bool,
+) {
+    let Outcome::DryRun {
+        to_download,
+        in_pool,
+        tree_files,
+    } = report.outcome
+    else {
+        return;
+    };
+    let tree = if tree_files > 0 {
+        format!(" and {tree_files} installer tree files")
+    } else {
+        String::new()
+    };
+    let rejected = if view.rejected.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} packages the pool holds fail the signature check: the sync would fail",
+            view.rejected.len()
+        )
+    };
+    ctx.say(format!(
+        "{}: dry run: would be {}; would download {to_download} packages ({}){tree}, {in_pool} already in the pool{rejected}; planned {}",
+        repo.name, line.counts, line.bytes, line.took
+    ));
+    for l in view.lines(verbose) {
+        ctx.say(l);
+    }
+}
+
+/// One snapshot set, in one commit, of every repository that synced well, then its export.
+fn snapshot_set(ctx: &Context, catalogue: &Catalogue, args: &SyncArgs, runs: &mut Runs) {
+    let made = super::super::snapshot::set_name(
+        catalogue,
+        &runs.to_snapshot,
+        args.snapshot_name.as_deref(),
+    )
+    .and_then(|name| {
+        super::super::snapshot::create_set(ctx, catalogue, &runs.to_snapshot, &name, None)
+    });
+    match made {
+        Ok(set) => {
+            for s in &set {
+                let Ok(repo) = ctx.config.repository(&s.repository) else {
+                    continue;
+                };
+                if let Err(e) = super::export::publish(ctx, catalogue, repo, false) {
+                    output::error(format_args!("{}: export: {e}", repo.name));
+                    runs.status = ExitStatus::Failure;
+                }
+            }
+        }
+        Err(e) => {
+            output::error(format_args!("snapshot: {e}"));
+            runs.status = ExitStatus::Failure;
+        }
+    }
 }
