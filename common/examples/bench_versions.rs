@@ -15,24 +15,25 @@ use std::time::Instant;
 use chantal_common::catalogue::{Catalogue, CommitInput, NewPackage};
 use chantal_common::pool::{Pool, StoredBlob};
 use chantal_common::repodata::{generate, Inputs};
+use chantal_common::Sha256;
 
 type Error = Box<dyn std::error::Error>;
 
-fn fake_sha(i: u64, salt: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(format!("{salt}{i}")))
+fn fake_sha(i: u64, salt: &str) -> Sha256 {
+    Sha256::digest(format!("{salt}{i}").as_bytes())
 }
 
-fn blob(sha: &str, name: &str) -> StoredBlob {
+fn blob(sha: &Sha256, name: &str) -> StoredBlob {
+    let hex = sha.as_str();
     StoredBlob {
-        sha256: sha.to_string(),
+        sha256: sha.clone(),
         size: 1,
-        rel_path: format!("sha256/{}/{}/{sha}_{name}", &sha[..2], &sha[2..4]),
+        rel_path: format!("sha256/{}/{}/{hex}_{name}", &hex[..2], &hex[2..4]),
         written: false,
     }
 }
 
-fn commit(cat: &Catalogue, repo: &str, content: &[(String, String)]) -> Result<i64, Error> {
+fn commit(cat: &Catalogue, repo: &str, content: &[(Sha256, String)]) -> Result<i64, Error> {
     let id = cat.ensure_repository(repo, "rpm")?;
     let sync = cat.start_sync(id, "bench", 1)?;
     let r = cat.commit_version(CommitInput {
@@ -73,43 +74,47 @@ fn main() -> Result<(), Error> {
         rows.push((p, fragment.to_string()));
         Ok(())
     })?;
-    let to_new = |p: &chantal_common::rpm::PrimaryPackage, sha: &str, version: &str, frag: &str| {
-        NewPackage {
-            sha256: sha.to_string(),
-            nevra: chantal_common::rpm::Nevra {
-                version: version.to_string(),
-                ..p.nevra.clone()
-            },
-            checksum_type: "sha256".into(),
-            checksum: sha.to_string(),
-            size_package: i64::try_from(p.size_package).unwrap_or(0),
-            size_installed: None,
-            size_archive: None,
-            time_file: p.time_file,
-            time_build: p.time_build,
-            sourcerpm: p.sourcerpm.clone(),
-            primary_xml: frag.to_string(),
-            filelists_xml: None,
-            other_xml: None,
-        }
-    };
-    let blobs: Vec<_> = rows
+    let to_new =
+        |p: &chantal_common::rpm::PrimaryPackage, sha: &Sha256, version: &str, frag: &str| {
+            NewPackage {
+                sha256: sha.clone(),
+                nevra: chantal_common::rpm::Nevra {
+                    version: version.to_string(),
+                    ..p.nevra.clone()
+                },
+                checksum_type: "sha256".into(),
+                checksum: sha.to_string(),
+                size_package: i64::try_from(p.size_package).unwrap_or(0),
+                size_installed: None,
+                size_archive: None,
+                time_file: p.time_file,
+                time_build: p.time_build,
+                sourcerpm: p.sourcerpm.clone(),
+                primary_xml: frag.to_string(),
+                filelists_xml: None,
+                other_xml: None,
+            }
+        };
+    let rows_sha: Vec<Sha256> = rows
         .iter()
-        .map(|(p, _)| (blob(&p.checksum.value, "x.rpm"), None))
-        .collect();
+        .map(|(p, _)| Sha256::parse(&p.checksum.value))
+        .collect::<Result<_, _>>()?;
+    let blobs: Vec<_> = rows_sha.iter().map(|s| (blob(s, "x.rpm"), None)).collect();
     cat.record_blobs(&blobs)?;
     let mut it = rows
         .iter()
-        .map(|(p, f)| Ok(to_new(p, &p.checksum.value, &p.nevra.version, f)));
+        .zip(&rows_sha)
+        .map(|((p, f), s)| Ok(to_new(p, s, &p.nevra.version, f)));
     cat.insert_packages(&mut it)?;
-    let v1: Vec<(String, String)> = rows
+    let v1: Vec<(Sha256, String)> = rows
         .iter()
-        .map(|(p, _)| (p.checksum.value.clone(), p.location_href.clone()))
+        .zip(&rows_sha)
+        .map(|((p, _), s)| (s.clone(), p.location_href.clone()))
         .collect();
     commit(&cat, "cs9", &v1)?;
     cat.create_snapshot("cs9", "cs9-v1", Some("version 1"))?;
     // Version 2: every 17th package updated to a newer version.
-    let updated: Vec<(usize, String)> = (0..rows.len())
+    let updated: Vec<(usize, Sha256)> = (0..rows.len())
         .filter(|i| i % 17 == 0)
         .map(|i| (i, fake_sha(i as u64, "update")))
         .collect();
@@ -137,7 +142,7 @@ fn main() -> Result<(), Error> {
 
     // big: 100,000 generated packages.
     let n = 100_000u64;
-    let shas: Vec<String> = (0..n).map(|i| fake_sha(i, "big")).collect();
+    let shas: Vec<Sha256> = (0..n).map(|i| fake_sha(i, "big")).collect();
     cat.record_blobs(
         &shas
             .iter()
@@ -149,7 +154,7 @@ fn main() -> Result<(), Error> {
             sha256: s.clone(),
             nevra: chantal_common::rpm::Nevra::new(&format!("gen-{i:06}"), 0, "1.0", "1", "x86_64"),
             checksum_type: "sha256".into(),
-            checksum: s.clone(),
+            checksum: s.to_string(),
             size_package: 1,
             size_installed: None,
             size_archive: None,
@@ -162,7 +167,7 @@ fn main() -> Result<(), Error> {
         })
     });
     cat.insert_packages(&mut it)?;
-    let big: Vec<(String, String)> = shas
+    let big: Vec<(Sha256, String)> = shas
         .iter()
         .enumerate()
         .map(|(i, s)| (s.clone(), format!("Packages/gen-{i:06}-1.0-1.x86_64.rpm")))

@@ -100,7 +100,7 @@ mod tests {
     fn vp(name: &str, epoch: i64, v: &str, r: &str, arch: &str) -> VersionPackage {
         VersionPackage {
             nevra: crate::rpm::Nevra::new(name, epoch, v, r, arch),
-            sha256: String::new(),
+            sha256: crate::Sha256::digest(b""),
             location_href: String::new(),
         }
     }

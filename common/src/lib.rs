@@ -12,9 +12,11 @@ pub mod redact;
 pub mod repodata;
 pub mod retention;
 pub mod rpm;
+pub mod sha256;
 pub mod tree;
 
 pub use error::{Error, Result};
+pub use sha256::Sha256;
 
 /// How long a version that stopped being latest stays reachable under `latest/` (chantal-fs)
 /// and as the previous exported tree: a client that fetched its repomd.xml just before the

@@ -17,11 +17,12 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256 as Sha256Hasher};
 
 use crate::catalogue::Catalogue;
 use crate::error::{Error, Result};
 use crate::rpm::ChecksumType;
+use crate::Sha256;
 
 /// Size of the buffer used to stream files through the hasher.
 const CHUNK: usize = 256 * 1024;
@@ -90,15 +91,13 @@ impl Pool {
     }
 
     /// The relative pool path for a file with this hash and name.
-    pub fn relative_path(sha256: &str, filename: &str) -> Result<String> {
-        if !is_sha256(sha256) {
-            return Err(Error::BadFileName(format!("{sha256} is not a sha256")));
-        }
+    pub fn relative_path(sha256: &Sha256, filename: &str) -> Result<String> {
         check_filename(filename)?;
+        let hex = sha256.as_str();
         Ok(format!(
-            "sha256/{}/{}/{sha256}_{filename}",
-            &sha256[0..2],
-            &sha256[2..4]
+            "sha256/{}/{}/{hex}_{filename}",
+            &hex[0..2],
+            &hex[2..4]
         ))
     }
 
@@ -115,7 +114,7 @@ impl Pool {
             .prefix(".put-")
             .tempfile_in(&tmp_dir)
             .map_err(|e| Error::io("cannot create a temporary file in", &tmp_dir, e))?;
-        let mut hasher = Sha256::new();
+        let mut hasher = Sha256Hasher::new();
         let mut size = 0u64;
         let mut buf = vec![0u8; CHUNK];
         loop {
@@ -130,7 +129,7 @@ impl Pool {
                 .map_err(|e| Error::io("cannot write", tmp.path(), e))?;
             size += n as u64;
         }
-        let sha256 = hex::encode(hasher.finalize());
+        let sha256 = Sha256::from_hasher(hasher);
         self.adopt(tmp, &sha256, size, filename)
     }
 
@@ -139,7 +138,7 @@ impl Pool {
     pub fn adopt(
         &self,
         tmp: tempfile::NamedTempFile,
-        sha256: &str,
+        sha256: &Sha256,
         size: u64,
         filename: &str,
     ) -> Result<Placed> {
@@ -162,7 +161,7 @@ impl Pool {
         &self,
         file: &File,
         path: &Path,
-        sha256: &str,
+        sha256: &Sha256,
         size: u64,
         filename: &str,
     ) -> Result<Placed> {
@@ -176,7 +175,7 @@ impl Pool {
     /// the blob is settled. If an identical blob is already present, nothing is written. The
     /// link is durable after [`Pool::sync_filesystem`]: call it before publishing anything
     /// that references the blob.
-    pub fn place(&self, path: &Path, sha256: &str, size: u64, filename: &str) -> Result<Placed> {
+    pub fn place(&self, path: &Path, sha256: &Sha256, size: u64, filename: &str) -> Result<Placed> {
         let rel_path = Self::relative_path(sha256, filename)?;
         let dest = self.absolute(&rel_path);
         let existing = match fs::metadata(&dest) {
@@ -196,7 +195,7 @@ impl Pool {
                     .map(|p| p.to_string_lossy().into_owned())
                     .unwrap_or(rel_path);
                 return Ok(kept(StoredBlob {
-                    sha256: sha256.to_string(),
+                    sha256: sha256.clone(),
                     size,
                     rel_path: rel,
                     written: false,
@@ -206,7 +205,7 @@ impl Pool {
         let bucket = dest.parent().unwrap_or(&self.data).to_path_buf();
         fs::create_dir_all(&bucket).map_err(|e| Error::io("cannot create", &bucket, e))?;
         let blob = StoredBlob {
-            sha256: sha256.to_string(),
+            sha256: sha256.clone(),
             size,
             rel_path,
             written: true,
@@ -388,15 +387,9 @@ impl Pool {
     }
 
     /// The pool file holding `sha256`, whatever name it was stored under.
-    pub fn find(&self, sha256: &str) -> Result<Option<PathBuf>> {
-        if !is_sha256(sha256) {
-            return Ok(None);
-        }
-        let bucket = self
-            .data
-            .join("sha256")
-            .join(&sha256[0..2])
-            .join(&sha256[2..4]);
+    pub fn find(&self, sha256: &Sha256) -> Result<Option<PathBuf>> {
+        let hex = sha256.as_str();
+        let bucket = self.data.join("sha256").join(&hex[0..2]).join(&hex[2..4]);
         let entries = match fs::read_dir(&bucket) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -420,25 +413,25 @@ impl Pool {
             .and_then(|n| n.to_str())
             .and_then(|n| n.split('_').next())
             .filter(|s| is_sha256(s))
-            .ok_or_else(|| Error::BadFileName(rel_path.to_string()))?
-            .to_string();
+            .and_then(|s| Sha256::parse(s).ok())
+            .ok_or_else(|| Error::BadFileName(rel_path.to_string()))?;
         let actual = sha256_file(&path)?;
         if actual == expected {
             Ok(())
         } else {
             Err(Error::HashMismatch {
                 path,
-                expected,
-                actual,
+                expected: expected.into_string(),
+                actual: actual.into_string(),
             })
         }
     }
 }
 
 /// The sha256 of a file, streamed.
-pub fn sha256_file(path: &Path) -> Result<String> {
+pub fn sha256_file(path: &Path) -> Result<Sha256> {
     let mut file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-    let mut hasher = Sha256::new();
+    let mut hasher = Sha256Hasher::new();
     let mut buf = vec![0u8; CHUNK];
     loop {
         match file.read(&mut buf) {
@@ -448,7 +441,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
             Err(e) => return Err(Error::io("cannot read", path, e)),
         }
     }
-    Ok(hex::encode(hasher.finalize()))
+    Ok(Sha256::from_hasher(hasher))
 }
 
 /// Whether `s` is 64 lower-case hex digits.
@@ -475,6 +468,10 @@ mod tests {
     use super::*;
 
     const HELLO_SHA: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+    fn hello() -> Sha256 {
+        Sha256::parse(HELLO_SHA).unwrap()
+    }
 
     fn put(pool: &Pool, data: &[u8], name: &str) -> StoredBlob {
         pool.settle(pool.put_reader(data, name).unwrap()).unwrap()
@@ -568,7 +565,7 @@ mod tests {
         // A download's partial file is linked, kept until settled, then removed.
         let part = pool.tmp_dir().join("pkg.part");
         fs::write(&part, b"hello").unwrap();
-        let placed = pool.place(&part, HELLO_SHA, 5, "p.rpm").unwrap();
+        let placed = pool.place(&part, &hello(), 5, "p.rpm").unwrap();
         assert!(part.exists());
         let blob = pool.settle(placed).unwrap();
         assert!(!part.exists());
@@ -584,7 +581,7 @@ mod tests {
         let linked = pool.tmp_dir().join("b.part");
         fs::write(&linked, b"hello").unwrap();
         // Placed and never recorded: the sync stopped there.
-        let _unsettled = pool.place(&linked, HELLO_SHA, 5, "p.rpm").unwrap();
+        let _unsettled = pool.place(&linked, &hello(), 5, "p.rpm").unwrap();
         // Older than a grace of 0.
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert_eq!(
@@ -598,7 +595,7 @@ mod tests {
             (2, 7)
         );
         assert_eq!(fs::read_dir(pool.tmp_dir()).unwrap().count(), 0);
-        pool.verify(&Pool::relative_path(HELLO_SHA, "p.rpm").unwrap())
+        pool.verify(&Pool::relative_path(&hello(), "p.rpm").unwrap())
             .unwrap();
     }
 
@@ -608,6 +605,6 @@ mod tests {
         for name in ["", "..", "../etc/passwd", "a/b"] {
             assert!(pool.put_reader(&b"x"[..], name).is_err(), "{name}");
         }
-        assert!(Pool::relative_path("nothex", "a").is_err());
+        assert!(Pool::relative_path(&hello(), "../a").is_err());
     }
 }

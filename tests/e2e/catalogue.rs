@@ -109,7 +109,8 @@ fn blobs_are_recorded_once() {
     let rec = cat.blob(&blob.sha256).unwrap().unwrap();
     assert_eq!(rec.size, 13);
     assert_eq!(rec.path, blob.rel_path);
-    assert!(cat.blob(&"0".repeat(64)).unwrap().is_none());
+    let zeros = chantal_common::Sha256::parse(&"0".repeat(64)).unwrap();
+    assert!(cat.blob(&zeros).unwrap().is_none());
 }
 
 #[test]
@@ -272,12 +273,12 @@ fn readers_hear_of_a_new_version() {
 }
 
 /// A package row for a blob, with fragments just good enough for the rules.
-fn package(sha256: &str, name: &str) -> chantal_common::catalogue::NewPackage {
+fn package(sha256: &chantal_common::Sha256, name: &str) -> chantal_common::catalogue::NewPackage {
     chantal_common::catalogue::NewPackage {
-        sha256: sha256.into(),
+        sha256: sha256.clone(),
         nevra: chantal_common::rpm::Nevra::new(name, 0, "1", "1", "noarch"),
         checksum_type: "sha256".into(),
-        checksum: sha256.into(),
+        checksum: sha256.to_string(),
         size_package: 1,
         size_installed: None,
         size_archive: None,
@@ -322,7 +323,7 @@ fn the_commit_and_cleanup_rules_hold_on_both_backends() {
             blob_sha256: repomd.sha256.clone(),
             location_href: "repodata/repomd.xml".into(),
         }];
-        let commit = |content: &[(String, String)]| {
+        let commit = |content: &[(chantal_common::Sha256, String)]| {
             cat.commit_version(CommitInput {
                 repository_id: id,
                 repository: "r",
@@ -332,7 +333,7 @@ fn the_commit_and_cleanup_rules_hold_on_both_backends() {
                 repomd_revision: None,
             })
         };
-        let at = |sha: &str, href: &str| vec![(sha.to_string(), href.to_string())];
+        let at = |sha: &chantal_common::Sha256, href: &str| vec![(sha.clone(), href.to_string())];
 
         // Numbering, and no version when nothing changed.
         let v1 = commit(&at(&a.sha256, "Packages/a.rpm")).unwrap();
@@ -353,7 +354,8 @@ fn the_commit_and_cleanup_rules_hold_on_both_backends() {
             "{backend}: {bad:?}"
         );
         // A package the catalogue has no row for is refused.
-        let err = commit(&at(&"0".repeat(64), "Packages/z.rpm")).unwrap_err();
+        let zeros = chantal_common::Sha256::parse(&"0".repeat(64)).unwrap();
+        let err = commit(&at(&zeros, "Packages/z.rpm")).unwrap_err();
         assert!(
             err.to_string().contains("have no package row"),
             "{backend}: {err}"
@@ -385,7 +387,7 @@ fn the_commit_and_cleanup_rules_hold_on_both_backends() {
         assert_eq!((r.versions, r.serving), (0, 1), "{backend}");
         // A sync reserves a: after the serving grace, version 1 goes but a stays.
         assert_eq!(
-            cat.reserve_blobs(&[a.sha256.as_str()]).unwrap(),
+            cat.reserve_blobs(&[&a.sha256]).unwrap(),
             [(a.sha256.clone(), true)].into_iter().collect(),
             "{backend}"
         );
@@ -403,12 +405,12 @@ fn the_commit_and_cleanup_rules_hold_on_both_backends() {
         let r = cleanup(3600);
         assert_eq!((r.packages, r.blobs), (1, 1), "{backend}");
         assert!(
-            removed.iter().all(|p| p.contains(&a.sha256)),
+            removed.iter().all(|p| p.contains(a.sha256.as_str())),
             "{backend}: {removed:?}"
         );
         assert!(cat.blob(&a.sha256).unwrap().is_none(), "{backend}");
         assert!(cat.blob(&b.sha256).unwrap().is_some(), "{backend}");
-        assert_eq!(cat.reserve_blobs(&[a.sha256.as_str()]).unwrap().len(), 0);
+        assert_eq!(cat.reserve_blobs(&[&a.sha256]).unwrap().len(), 0);
     }
 }
 

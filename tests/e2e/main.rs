@@ -19,3 +19,4 @@ mod serving;
 mod signatures;
 mod snapshots;
 mod sync;
+mod upgrade;

@@ -358,7 +358,7 @@ pub fn repodata_tree(files: &[(&str, &Path)]) -> tempfile::TempDir {
         entries.push(RepomdEntry {
             kind: chantal_common::rpm::MetadataKind::parse(kind),
             location_href: href,
-            sha256: hex::encode(Sha256::digest(&data)),
+            sha256: chantal_common::Sha256::digest(&data),
             size: data.len() as u64,
             open_sha256: None,
             open_size: None,

@@ -101,6 +101,16 @@ impl<'a> From<&'a Option<String>> for Val<'a> {
         Val::OptStr(v.as_deref())
     }
 }
+impl<'a> From<&'a crate::Sha256> for Val<'a> {
+    fn from(v: &'a crate::Sha256) -> Self {
+        Val::Str(v.as_str())
+    }
+}
+impl<'a> From<&'a Option<crate::Sha256>> for Val<'a> {
+    fn from(v: &'a Option<crate::Sha256>) -> Self {
+        Val::OptStr(v.as_ref().map(crate::Sha256::as_str))
+    }
+}
 impl From<DateTime<Utc>> for Val<'_> {
     fn from(v: DateTime<Utc>) -> Self {
         Val::Time(v)
@@ -180,6 +190,27 @@ pub(super) trait Row {
     fn time(&self, i: usize) -> Result<DateTime<Utc>>;
     fn opt_time(&self, i: usize) -> Result<Option<DateTime<Utc>>>;
     fn boolean(&self, i: usize) -> Result<bool>;
+
+    /// A sha256 column: checked, so a damaged row is an error here rather than a path
+    /// built from it later.
+    fn sha256(&self, i: usize) -> Result<crate::Sha256> {
+        let s = self.string(i)?;
+        crate::Sha256::parse(&s).map_err(|reason| crate::Error::Db {
+            context: format!("reading column {i} as a sha256"),
+            reason,
+        })
+    }
+    fn opt_sha256(&self, i: usize) -> Result<Option<crate::Sha256>> {
+        match self.opt_string(i)? {
+            None => Ok(None),
+            Some(s) => crate::Sha256::parse(&s)
+                .map(Some)
+                .map_err(|reason| crate::Error::Db {
+                    context: format!("reading column {i} as a sha256"),
+                    reason,
+                }),
+        }
+    }
 }
 
 /// The [`Row`] getters a driver answers with its own typed `get(i)` (each backend writes the

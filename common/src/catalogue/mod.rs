@@ -218,12 +218,12 @@ catalogue_api! {
     /// Records a blob that is now in the pool. Recording it twice is harmless.
     fn record_blob(&self, blob: &StoredBlob) -> Result<()> = ops::blobs::record_blob;
     /// The recorded blob with this sha256, if any.
-    fn blob(&self, sha256: &str) -> Result<Option<BlobRecord>> = ops::blobs::blob;
+    fn blob(&self, sha256: &crate::Sha256) -> Result<Option<BlobRecord>> = ops::blobs::blob;
     /// Records blobs now in the pool, with the upstream checksum each was verified against.
     fn record_blobs(&self, blobs: &[(StoredBlob, Option<(ChecksumType, String)>)]) -> Result<()> = ops::blobs::record_blobs;
     /// Marks blobs a sync is about to reuse as used now (no cleanup collects them while it
     /// runs) and returns those still recorded, with whether each has a package row.
-    fn reserve_blobs(&self, sha256s: &[&str]) -> Result<std::collections::HashMap<String, bool>> = ops::blobs::reserve_blobs;
+    fn reserve_blobs(&self, sha256s: &[&crate::Sha256]) -> Result<std::collections::HashMap<crate::Sha256, bool>> = ops::blobs::reserve_blobs;
     /// For each upstream checksum of one algorithm, the blob the pool already holds, if any.
     fn resolve_known(&self, kind: ChecksumType, checksums: &[&str]) -> Result<std::collections::HashMap<String, KnownBlob>> = ops::blobs::resolve_known;
     /// Pool blobs whose package has this NEVRA and size, for upstreams that list a file under
@@ -231,7 +231,7 @@ catalogue_api! {
     /// Keys are [`NevraSize::key`].
     fn candidates_by_nevra(&self, wanted: &[NevraSize]) -> Result<Vec<(String, KnownBlob)>> = ops::blobs::candidates_by_nevra;
     /// Of `sha256s`, the blobs a signature by one of `fingerprints` was verified on.
-    fn verified_blobs(&self, sha256s: &[&str], fingerprints: &[&str]) -> Result<std::collections::HashSet<String>> = ops::blobs::verified_blobs;
+    fn verified_blobs(&self, sha256s: &[&crate::Sha256], fingerprints: &[&str]) -> Result<std::collections::HashSet<crate::Sha256>> = ops::blobs::verified_blobs;
     /// Records what signature checks found (key ids, and the trusted key that verified).
     fn record_signatures(&self, checked: &[SignatureRecord]) -> Result<()> = ops::blobs::record_signatures;
 
@@ -273,11 +273,11 @@ catalogue_api! {
     fn latest_content(&self, repository_id: i64) -> Result<Vec<ContentItem>> = ops::sync::latest_content;
     /// Streams the stored fragments of `content` ((sha256, href) pairs), ordered by href, to
     /// `f`: rows arrive one at a time, so memory does not grow with the repository.
-    fn for_each_fragment(&self, content: &[(String, String)], f: impl FnMut(FragmentRow) -> Result<()>) -> Result<()> = ops::sync::for_each_fragment;
+    fn for_each_fragment(&self, content: &[(crate::Sha256, String)], f: impl FnMut(FragmentRow) -> Result<()>) -> Result<()> = ops::sync::for_each_fragment;
     /// The pool path of the latest version's repodata file of `kind`, if any.
     fn latest_metadata_path(&self, repository_id: i64, kind: &crate::rpm::MetadataKind) -> Result<Option<String>> = ops::sync::latest_metadata_path;
     /// The sha256 of each of the latest version's repodata files, by kind.
-    fn latest_metadata_blobs(&self, repository_id: i64) -> Result<std::collections::HashMap<crate::rpm::MetadataKind, String>> = ops::sync::latest_metadata_blobs;
+    fn latest_metadata_blobs(&self, repository_id: i64) -> Result<std::collections::HashMap<crate::rpm::MetadataKind, crate::Sha256>> = ops::sync::latest_metadata_blobs;
 
     /// Creates package rows (with their fragments) for blobs now in the pool; rows that exist
     /// already are left as they are. Read lazily so fragments need not sit in memory.
@@ -320,11 +320,11 @@ catalogue_api! {
     fn version_metadata(&self, repository: &str, version: i64, kind: &crate::rpm::MetadataKind) -> Result<Option<(String, i64)>> = ops::snapshots::version_metadata;
     /// A version's installer-tree files (`.treeinfo`, `extra_files.json` and what they name):
     /// `(path, sha256)`, ordered by path.
-    fn version_installer_tree(&self, repository: &str, version: i64) -> Result<Vec<(String, String)>> = ops::snapshots::version_installer_tree;
+    fn version_installer_tree(&self, repository: &str, version: i64) -> Result<Vec<(String, crate::Sha256)>> = ops::snapshots::version_installer_tree;
     /// Every package of a version, ordered by name, arch and EVR text.
     fn version_packages(&self, repository: &str, version: i64) -> Result<Vec<VersionPackage>> = ops::snapshots::version_packages;
     /// The signature key ids recorded for each package file of a version, by sha256.
-    fn version_signers(&self, repository: &str, version: i64) -> Result<std::collections::HashMap<String, String>> = ops::snapshots::version_signers;
+    fn version_signers(&self, repository: &str, version: i64) -> Result<std::collections::HashMap<crate::Sha256, String>> = ops::snapshots::version_signers;
     /// The file tree of a version of a repository — packages at their hrefs plus repodata,
     /// each with its pool path, size and mtime (a package's build time; repodata: the
     /// version's creation time) — what chantal-fs serves and the exporter writes.

@@ -3,11 +3,12 @@
 use chrono::{DateTime, Utc};
 
 use crate::rpm::Nevra;
+use crate::Sha256;
 
 /// A blob as the catalogue records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobRecord {
-    pub sha256: String,
+    pub sha256: Sha256,
     pub size: i64,
     /// Relative to `<base_path>/data`.
     pub path: String,
@@ -58,7 +59,7 @@ pub struct CleanupRun<'a> {
 /// A package row to create (the blob is already in the pool).
 #[derive(Debug, Clone)]
 pub struct NewPackage {
-    pub sha256: String,
+    pub sha256: Sha256,
     pub nevra: Nevra,
     pub checksum_type: String,
     pub checksum: String,
@@ -77,7 +78,7 @@ pub struct NewPackage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMetadata {
     pub kind: crate::rpm::MetadataKind,
-    pub blob_sha256: String,
+    pub blob_sha256: Sha256,
     pub location_href: String,
 }
 
@@ -87,7 +88,7 @@ pub struct CommitInput<'a> {
     pub repository: &'a str,
     pub sync_id: i64,
     /// The complete content of the new version: (package sha256, location href).
-    pub content: &'a [(String, String)],
+    pub content: &'a [(Sha256, String)],
     /// The complete repodata of the new version.
     pub metadata: &'a [NewMetadata],
     pub repomd_revision: Option<&'a str>,
@@ -221,7 +222,7 @@ pub struct SnapshotRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionPackage {
     pub nevra: Nevra,
-    pub sha256: String,
+    pub sha256: Sha256,
     pub location_href: String,
 }
 
@@ -286,7 +287,7 @@ pub struct EnvChange {
 /// A file that is now in the pool, as the catalogue records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredBlob {
-    pub sha256: String,
+    pub sha256: Sha256,
     pub size: u64,
     /// Path relative to `<base_path>/data` (what the catalogue records).
     pub rel_path: String,
@@ -317,7 +318,7 @@ pub struct EnvPointer {
 /// What a signature check found on a package file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureRecord {
-    pub sha256: String,
+    pub sha256: Sha256,
     /// The issuer key ids of its signatures, space-separated.
     pub key_ids: String,
     /// The trusted primary key (full fingerprint) whose signature verified, if one did.
@@ -348,7 +349,7 @@ pub struct RunningSync {
 pub struct LatestState {
     pub version: Option<i64>,
     /// sha256 of the upstream repomd.xml the latest version came from.
-    pub repomd_sha256: Option<String>,
+    pub repomd_sha256: Option<Sha256>,
     /// The filter/retention settings it was computed with.
     pub settings: Option<String>,
 }
@@ -356,7 +357,7 @@ pub struct LatestState {
 /// A blob the pool already holds for an upstream checksum.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownBlob {
-    pub sha256: String,
+    pub sha256: Sha256,
     pub size: i64,
     pub path: String,
     /// Whether a `packages` row (with fragments) exists for it.
@@ -373,7 +374,7 @@ pub struct SyncFinish {
     pub unchanged: i64,
     pub bytes_downloaded: i64,
     pub error: Option<String>,
-    pub repomd_sha256: Option<String>,
+    pub repomd_sha256: Option<Sha256>,
     pub settings: Option<String>,
     /// Upstream packages the content filters dropped.
     pub excluded: i64,

@@ -1,6 +1,9 @@
 //! Every configuration mistake the operator can make, and the line that reports it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::Result;
 
 use super::*;
 

@@ -8,14 +8,15 @@ use std::collections::HashSet;
 
 use crate::catalogue::{Catalogue, FragmentRow, NewMetadata};
 use crate::error::{Error, Result};
-use crate::pool::{Pool, StoredBlob};
+use crate::pool::{Placed, Pool, StoredBlob};
 use crate::rpm::repomd::RepoMdRecord;
 use crate::rpm::updateinfo::{self, Advisory, AdvisoryPackage};
 pub mod writer;
 
 use crate::rpm::Nevra;
 use crate::rpm::{decompress, ChecksumType, MetadataKind, ParseError};
-use writer::{escape_attr, relocate, DocWriter, OutCompression, RepomdEntry};
+use crate::Sha256;
+use writer::{escape_attr, relocate, DocWriter, OutCompression, RepoFile, RepomdEntry};
 
 /// An upstream repodata file that is in the pool.
 #[derive(Debug, Clone)]
@@ -27,7 +28,7 @@ pub struct UpstreamFile {
 /// What the generated repodata is for.
 pub struct Inputs<'a> {
     /// The version's packages: (sha256, location href).
-    pub content: &'a [(String, String)],
+    pub content: &'a [(Sha256, String)],
     /// Upstream's repodata files of this sync.
     pub upstream: &'a [UpstreamFile],
     /// The latest version's updateinfo (pool path), to accumulate advisories under keep-all.
@@ -60,24 +61,87 @@ pub fn generate(
     catalogue: &Catalogue,
     inputs: &Inputs<'_>,
 ) -> Result<Vec<NewMetadata>> {
+    let upstream_primary = inputs
+        .upstream
+        .iter()
+        .find(|f| f.record.kind == MetadataKind::Primary);
     // Upstream's primary timestamp when there is one, so the same set from the same upstream
     // gives byte-identical repodata (and a sync that changes nothing commits nothing).
-    let now = inputs
-        .upstream
-        .iter()
-        .find(|f| f.record.kind == MetadataKind::Primary)
+    let now = upstream_primary
         .and_then(|f| f.record.timestamp)
         .unwrap_or_else(|| chrono::Utc::now().timestamp());
-    let compression = match inputs
-        .upstream
-        .iter()
-        .find(|f| f.record.kind == MetadataKind::Primary)
-        .map(|f| f.record.location_href.ends_with(".zst"))
-    {
+    let compression = match upstream_primary.map(|f| f.record.location_href.ends_with(".zst")) {
         Some(true) => OutCompression::Zstd,
         _ => OutCompression::Gzip,
     };
-    let n = inputs.content.len();
+    let (mut files, set) =
+        write_package_documents(pool, catalogue, inputs.content, compression, now)?;
+    let upstream_ui = inputs
+        .upstream
+        .iter()
+        .find(|f| f.record.kind == MetadataKind::Updateinfo);
+    let sources: Vec<(String, u64)> = upstream_ui
+        .map(|f| (f.blob.rel_path.clone(), f.blob.size))
+        .into_iter()
+        .chain(inputs.previous_updateinfo.iter().map(|p| (p.clone(), 0)))
+        .collect();
+    if !sources.is_empty() {
+        files.push(write_updateinfo(pool, &sources, &set, compression, now)?);
+    }
+
+    let (carried_entries, carried) = carried_over(inputs.upstream, now);
+    let entries: Vec<RepomdEntry> = files
+        .iter()
+        .map(|(f, _)| RepomdEntry {
+            kind: f.kind.clone(),
+            location_href: f.location_href.clone(),
+            sha256: f.blob.sha256.clone(),
+            size: f.blob.size,
+            open_sha256: f.open_sha256.clone(),
+            open_size: f.open_size,
+            timestamp: f.timestamp,
+        })
+        .chain(carried_entries)
+        .collect();
+    let revision = inputs
+        .revision
+        .map(str::to_string)
+        .unwrap_or_else(|| now.to_string());
+    let repomd = writer::repomd_xml(&revision, &entries);
+    let repomd_placed = pool.put_reader(repomd.as_bytes(), "repomd.xml")?;
+    let repomd_blob = repomd_placed.blob.clone();
+    let (files, mut placed): (Vec<RepoFile>, Vec<_>) =
+        files.into_iter().map(|(f, p)| (f, (p, None))).unzip();
+    placed.push((repomd_placed, None));
+    pool.record(catalogue, placed)?;
+
+    let mut out = vec![NewMetadata {
+        kind: MetadataKind::Repomd,
+        blob_sha256: repomd_blob.sha256,
+        location_href: "repodata/repomd.xml".into(),
+    }];
+    out.extend(files.into_iter().map(|f| NewMetadata {
+        kind: f.kind,
+        blob_sha256: f.blob.sha256,
+        location_href: f.location_href,
+    }));
+    out.extend(carried);
+    Ok(out)
+}
+
+/// A file written here, in the pool but not yet recorded.
+type Written = (RepoFile, Placed);
+
+/// primary, filelists and other for the version's packages, from their stored fragments in
+/// one pass, and the set of NEVRAs they describe (for the advisories).
+fn write_package_documents(
+    pool: &Pool,
+    catalogue: &Catalogue,
+    content: &[(Sha256, String)],
+    compression: OutCompression,
+    now: i64,
+) -> Result<(Vec<Written>, HashSet<Nevra>)> {
+    let n = content.len();
     let mut docs = Vec::new();
     for kind in PACKAGE_DOCUMENTS {
         let mut w = DocWriter::new(pool, kind.clone(), compression)?;
@@ -85,7 +149,7 @@ pub fn generate(
         docs.push(w);
     }
     let mut set: HashSet<Nevra> = HashSet::with_capacity(n);
-    catalogue.for_each_fragment(inputs.content, |row: FragmentRow| {
+    catalogue.for_each_fragment(content, |row: FragmentRow| {
         docs[0].write(&relocate(&row.primary_xml, &row.location_href))?;
         docs[0].write("\n")?;
         let minimal = || {
@@ -107,115 +171,77 @@ pub fn generate(
         Ok(())
     })?;
     let mut files = Vec::new();
-    let mut placed = Vec::new();
     for (kind, mut w) in PACKAGE_DOCUMENTS.iter().zip(docs) {
         w.write(writer::footer(kind))?;
-        let (file, p) = w.finish(pool, now)?;
-        files.push(file);
-        placed.push((p, None));
+        files.push(w.finish(pool, now)?);
     }
+    Ok((files, set))
+}
 
-    // Advisories that still name a package of the set.
-    let upstream_ui = inputs
-        .upstream
-        .iter()
-        .find(|f| f.record.kind == MetadataKind::Updateinfo);
-    if upstream_ui.is_some() || inputs.previous_updateinfo.is_some() {
-        let mut w = DocWriter::new(pool, MetadataKind::Updateinfo, compression)?;
-        w.write(updateinfo::HEADER)?;
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut keep = |a: Advisory, w: &mut DocWriter| -> std::result::Result<(), ParseError> {
-            let relevant = a.packages.iter().any(|p: &AdvisoryPackage| set.contains(p));
-            if relevant && seen.insert(a.id.clone()) {
-                w.write("  ")?;
-                w.write(&a.fragment)?;
-                w.write("\n")?;
-            }
-            Ok(())
+/// The advisories of `sources` (pool path and size of upstream's updateinfo and, under
+/// keep-all, the latest version's) that still name a package of `set`, each once.
+fn write_updateinfo(
+    pool: &Pool,
+    sources: &[(String, u64)],
+    set: &HashSet<Nevra>,
+    compression: OutCompression,
+    now: i64,
+) -> Result<Written> {
+    let mut w = DocWriter::new(pool, MetadataKind::Updateinfo, compression)?;
+    w.write(updateinfo::HEADER)?;
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut keep = |a: Advisory, w: &mut DocWriter| -> std::result::Result<(), ParseError> {
+        let relevant = a.packages.iter().any(|p: &AdvisoryPackage| set.contains(p));
+        if relevant && seen.insert(a.id.clone()) {
+            w.write("  ")?;
+            w.write(&a.fragment)?;
+            w.write("\n")?;
+        }
+        Ok(())
+    };
+    for (rel, size) in sources {
+        let path = pool.absolute(rel);
+        let file = std::fs::File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
+        let size = if *size == 0 {
+            file.metadata().map(|m| m.len()).unwrap_or(1)
+        } else {
+            *size
         };
-        let sources: Vec<(String, u64)> = upstream_ui
-            .map(|f| (f.blob.rel_path.clone(), f.blob.size))
-            .into_iter()
-            .chain(inputs.previous_updateinfo.iter().map(|p| (p.clone(), 0)))
-            .collect();
-        for (rel, size) in sources {
-            let path = pool.absolute(&rel);
-            let file =
-                std::fs::File::open(&path).map_err(|e| Error::io("cannot open", &path, e))?;
-            let size = if size == 0 {
-                file.metadata().map(|m| m.len()).unwrap_or(1)
-            } else {
-                size
-            };
-            let (_, reader) = decompress::open(file, size, Default::default())
-                .map_err(|e| ParseError::from(e).into_error(&rel, &path))?;
-            updateinfo::parse(reader, |a| keep(a, &mut w))
-                .map_err(|e| e.into_error(&rel, &path))?;
-        }
-        w.write(updateinfo::FOOTER)?;
-        let (file, p) = w.finish(pool, now)?;
-        files.push(file);
-        placed.push((p, None));
+        let (_, reader) = decompress::open(file, size, Default::default())
+            .map_err(|e| ParseError::from(e).into_error(rel, &path))?;
+        updateinfo::parse(reader, |a| keep(a, &mut w)).map_err(|e| e.into_error(rel, &path))?;
     }
+    w.write(updateinfo::FOOTER)?;
+    w.finish(pool, now)
+}
 
-    let mut entries: Vec<RepomdEntry> = files
+/// Upstream's files of the types chantal neither writes nor drops (comps, modules...): their
+/// repomd.xml entries and their rows, as upstream has them.
+fn carried_over(upstream: &[UpstreamFile], now: i64) -> (Vec<RepomdEntry>, Vec<NewMetadata>) {
+    upstream
         .iter()
-        .map(|f| RepomdEntry {
-            kind: f.kind.clone(),
-            location_href: f.location_href.clone(),
-            sha256: f.blob.sha256.clone(),
-            size: f.blob.size,
-            open_sha256: f.open_sha256.clone(),
-            open_size: f.open_size,
-            timestamp: f.timestamp,
+        .filter(|f| !is_generated(&f.record.kind) && !is_dropped(&f.record.kind))
+        .map(|f| {
+            let entry = RepomdEntry {
+                kind: f.record.kind.clone(),
+                location_href: f.record.location_href.clone(),
+                sha256: f.blob.sha256.clone(),
+                size: f.blob.size,
+                open_sha256: f
+                    .record
+                    .open_checksum
+                    .as_ref()
+                    .filter(|c| c.kind == ChecksumType::Sha256)
+                    .and_then(|c| Sha256::parse(&c.value).ok()),
+                open_size: f.record.open_size,
+                timestamp: f.record.timestamp.unwrap_or(now),
+            };
+            let row = NewMetadata {
+                kind: f.record.kind.clone(),
+                blob_sha256: f.blob.sha256.clone(),
+                location_href: f.record.location_href.clone(),
+            };
+            (entry, row)
         })
-        .collect();
-    let mut carried: Vec<(MetadataKind, StoredBlob, String)> = Vec::new();
-    for f in inputs.upstream {
-        let kind = &f.record.kind;
-        if is_generated(kind) || is_dropped(kind) {
-            continue;
-        }
-        entries.push(RepomdEntry {
-            kind: kind.clone(),
-            location_href: f.record.location_href.clone(),
-            sha256: f.blob.sha256.clone(),
-            size: f.blob.size,
-            open_sha256: f
-                .record
-                .open_checksum
-                .as_ref()
-                .filter(|c| c.kind == ChecksumType::Sha256)
-                .map(|c| c.value.clone()),
-            open_size: f.record.open_size,
-            timestamp: f.record.timestamp.unwrap_or(now),
-        });
-        carried.push((kind.clone(), f.blob.clone(), f.record.location_href.clone()));
-    }
-    let revision = inputs
-        .revision
-        .map(str::to_string)
-        .unwrap_or_else(|| now.to_string());
-    let repomd = writer::repomd_xml(&revision, &entries);
-    let repomd_placed = pool.put_reader(repomd.as_bytes(), "repomd.xml")?;
-    let repomd_blob = repomd_placed.blob.clone();
-    placed.push((repomd_placed, None));
-    pool.record(catalogue, placed)?;
-
-    let mut out = vec![NewMetadata {
-        kind: MetadataKind::Repomd,
-        blob_sha256: repomd_blob.sha256,
-        location_href: "repodata/repomd.xml".into(),
-    }];
-    out.extend(files.into_iter().map(|f| NewMetadata {
-        kind: f.kind,
-        blob_sha256: f.blob.sha256,
-        location_href: f.location_href,
-    }));
-    out.extend(carried.into_iter().map(|(kind, blob, href)| NewMetadata {
-        kind,
-        blob_sha256: blob.sha256,
-        location_href: href,
-    }));
-    Ok(out)
+        .unzip()
 }

@@ -4,11 +4,12 @@
 
 use std::io::{self, Write};
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256 as Sha256Hasher};
 
 use crate::error::{Error, Result};
 use crate::pool::{Placed, Pool, StoredBlob};
 use crate::rpm::MetadataKind;
+use crate::Sha256;
 
 /// Compression of generated files: gzip, or zstd where upstream used it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +34,7 @@ pub struct RepoFile {
     /// `repodata/<sha256>-<kind>.xml.gz` and the like.
     pub location_href: String,
     pub blob: StoredBlob,
-    pub open_sha256: Option<String>,
+    pub open_sha256: Option<Sha256>,
     pub open_size: Option<u64>,
     pub timestamp: i64,
 }
@@ -41,7 +42,7 @@ pub struct RepoFile {
 /// Passes bytes to `inner`, hashing and counting them.
 struct Hashing<W> {
     inner: W,
-    hasher: Sha256,
+    hasher: Sha256Hasher,
     len: u64,
 }
 
@@ -67,7 +68,7 @@ pub struct DocWriter {
     kind: MetadataKind,
     compression: OutCompression,
     encoder: Encoder,
-    open: Sha256,
+    open: Sha256Hasher,
     open_len: u64,
 }
 
@@ -81,7 +82,7 @@ impl DocWriter {
             .map_err(|e| Error::io("cannot create a temporary file in", &dir, e))?;
         let sink = Hashing {
             inner: io::BufWriter::with_capacity(1 << 20, tmp),
-            hasher: Sha256::new(),
+            hasher: Sha256Hasher::new(),
             len: 0,
         };
         let encoder = match compression {
@@ -98,7 +99,7 @@ impl DocWriter {
             kind,
             compression,
             encoder,
-            open: Sha256::new(),
+            open: Sha256Hasher::new(),
             open_len: 0,
         })
     }
@@ -123,7 +124,7 @@ impl DocWriter {
             Encoder::Gzip(e) => e.finish().map_err(io_err)?,
             Encoder::Zstd(e) => e.finish().map_err(io_err)?,
         };
-        let sha256 = hex::encode(sink.hasher.finalize());
+        let sha256 = Sha256::from_hasher(sink.hasher);
         let size = sink.len;
         let tmp = sink
             .inner
@@ -139,7 +140,7 @@ impl DocWriter {
             kind: self.kind,
             location_href: format!("repodata/{name}"),
             blob: placed.blob.clone(),
-            open_sha256: Some(hex::encode(self.open.finalize())),
+            open_sha256: Some(Sha256::from_hasher(self.open)),
             open_size: Some(self.open_len),
             timestamp,
         };
@@ -191,9 +192,9 @@ pub fn relocate(fragment: &str, href: &str) -> String {
 pub struct RepomdEntry {
     pub kind: MetadataKind,
     pub location_href: String,
-    pub sha256: String,
+    pub sha256: Sha256,
     pub size: u64,
-    pub open_sha256: Option<String>,
+    pub open_sha256: Option<Sha256>,
     pub open_size: Option<u64>,
     pub timestamp: i64,
 }

@@ -6,6 +6,8 @@ use std::fmt;
 use sha1::Sha1;
 use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
 
+use crate::Sha256 as PoolSha256;
+
 /// A checksum algorithm repodata may declare. md5 is refused: it proves nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChecksumType {
@@ -154,11 +156,11 @@ impl DualHasher {
     }
 
     /// `(sha256, declared checksum)`.
-    pub fn finish(self) -> (String, Checksum) {
-        let sha256 = hex::encode(self.sha256.finalize());
+    pub fn finish(self) -> (PoolSha256, Checksum) {
+        let sha256 = PoolSha256::from_hasher(self.sha256);
         let value = match self.other {
             Some(o) => o.finish(),
-            None => sha256.clone(),
+            None => sha256.as_str().to_string(),
         };
         (
             sha256,

@@ -3,7 +3,7 @@
 
 use std::io::BufRead;
 
-use quick_xml::events::Event;
+use quick_xml::events::{BytesStart, Event};
 
 use super::checksum::Checksum;
 use super::{href, xml, Nevra, ParseError};
@@ -52,6 +52,48 @@ struct Fields {
     time_file: Option<String>,
     time_build: Option<String>,
     sourcerpm: Option<String>,
+}
+
+impl Fields {
+    /// The attributes of a child element of `<package>`.
+    fn attributes(&mut self, e: &BytesStart<'_>) -> Result<(), ParseError> {
+        let name = e.name();
+        match name.as_ref() {
+            "version" => {
+                self.epoch = xml::attr(e, "epoch")?;
+                self.ver = xml::attr(e, "ver")?;
+                self.rel = xml::attr(e, "rel")?;
+            }
+            "checksum" => self.checksum_type = xml::attr(e, "type")?,
+            "location" => {
+                self.href = xml::attr(e, "href")?;
+                self.base = xml::attr(e, "xml:base")?;
+            }
+            "size" => {
+                self.size_package = xml::attr(e, "package")?;
+                self.size_installed = xml::attr(e, "installed")?;
+                self.size_archive = xml::attr(e, "archive")?;
+            }
+            "time" => {
+                self.time_file = xml::attr(e, "file")?;
+                self.time_build = xml::attr(e, "build")?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The text of an element that closed at `depth` inside `<package>`.
+    fn text(&mut self, depth: usize, name: &str, text: &str) {
+        let slot = match (depth, name) {
+            (2, "name") => &mut self.name,
+            (2, "arch") => &mut self.arch,
+            (2, "checksum") => &mut self.checksum,
+            (3, "rpm:sourcerpm") => &mut self.sourcerpm,
+            _ => return,
+        };
+        *slot = Some(text.to_string());
+    }
 }
 
 /// Reads primary.xml from `input`, calling `on_package` with each package and its fragment.
@@ -107,28 +149,7 @@ pub fn parse<R: BufRead>(
                         xml::append_raw(&mut fragment, &event);
                         fields = Fields::default();
                     }
-                    2 if in_package => match name {
-                        "version" => {
-                            fields.epoch = xml::attr(e, "epoch")?;
-                            fields.ver = xml::attr(e, "ver")?;
-                            fields.rel = xml::attr(e, "rel")?;
-                        }
-                        "checksum" => fields.checksum_type = xml::attr(e, "type")?,
-                        "location" => {
-                            fields.href = xml::attr(e, "href")?;
-                            fields.base = xml::attr(e, "xml:base")?;
-                        }
-                        "size" => {
-                            fields.size_package = xml::attr(e, "package")?;
-                            fields.size_installed = xml::attr(e, "installed")?;
-                            fields.size_archive = xml::attr(e, "archive")?;
-                        }
-                        "time" => {
-                            fields.time_file = xml::attr(e, "file")?;
-                            fields.time_build = xml::attr(e, "build")?;
-                        }
-                        _ => {}
-                    },
+                    2 if in_package => fields.attributes(e)?,
                     _ => {}
                 }
                 text.clear();
@@ -144,22 +165,15 @@ pub fn parse<R: BufRead>(
                 open.pop();
                 let name = e.name();
                 let name = name.as_ref();
-                if in_package {
-                    match (depth, name) {
-                        (2, "name") => fields.name = Some(text.clone()),
-                        (2, "arch") => fields.arch = Some(text.clone()),
-                        (2, "checksum") => fields.checksum = Some(text.clone()),
-                        (3, "rpm:sourcerpm") => fields.sourcerpm = Some(text.clone()),
-                        (1, "package") => {
-                            in_package = false;
-                            parsed += 1;
-                            let pkg = finish(std::mem::take(&mut fields))
-                                .map_err(|e| format!("package {parsed}: {e}"))?;
-                            on_package(pkg, &fragment)?;
-                            reader.get_mut().reset();
-                        }
-                        _ => {}
-                    }
+                if in_package && (depth, name) == (1, "package") {
+                    in_package = false;
+                    parsed += 1;
+                    let pkg = finish(std::mem::take(&mut fields))
+                        .map_err(|e| format!("package {parsed}: {e}"))?;
+                    on_package(pkg, &fragment)?;
+                    reader.get_mut().reset();
+                } else if in_package {
+                    fields.text(depth, name, &text);
                 }
                 text.clear();
             }

@@ -819,33 +819,64 @@ impl View {
         if let Some((tree, base, index, cache)) = tree_dir {
             // The tree is immutable and held by its Arc: no lock needed to walk it.
             drop(st);
-            let me = Self::node_attr(&tree, base, index, cache)?;
-            if me.kind != Kind::Dir {
-                return Err(ViewError::NotADirectory);
-            }
-            let entries = tree.entries(index);
-            for i in skip..entries.len() + 2 {
-                let full = match i {
-                    0 => add(&me, ".", 1),
-                    1 => add(&me, "..", 2),
-                    _ => {
-                        let (name, n) = &entries[i - 2];
-                        let attr = Self::node_attr(&tree, base, *n, cache)?;
-                        add(&attr, name, i as u64 + 1)
-                    }
-                };
-                if full {
-                    break;
-                }
-            }
-            return Ok(());
+            return Self::readdir_tree(&tree, base, index, cache, skip, add);
         }
         let node = st
             .fixed_by_ino
             .get(usize::try_from(ino).unwrap_or(usize::MAX))
             .cloned()
             .ok_or(ViewError::NotFound)?;
-        let children: Vec<(Fixed, String)> = match &node {
+        let children = Self::fixed_children(&st, &node)?;
+        let me = Self::dir_attr(ino);
+        let mut all = vec![(me, ".".to_string()), (me, "..".to_string())];
+        for (child, name) in children {
+            let ino = Self::fixed_ino(&mut st, child.clone());
+            all.push((Self::fixed_attr(ino, &child), name));
+        }
+        drop(st);
+        for (i, (attr, name)) in all.iter().enumerate().skip(skip) {
+            if add(attr, name, i as u64 + 1) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// A directory of a version's tree, from entry `skip` on.
+    fn readdir_tree(
+        tree: &Tree,
+        base: u64,
+        index: usize,
+        cache: Cache,
+        skip: usize,
+        mut add: impl FnMut(&Attr, &str, u64) -> bool,
+    ) -> Result<(), ViewError> {
+        let me = Self::node_attr(tree, base, index, cache)?;
+        if me.kind != Kind::Dir {
+            return Err(ViewError::NotADirectory);
+        }
+        let entries = tree.entries(index);
+        for i in skip..entries.len() + 2 {
+            let full = match i {
+                0 => add(&me, ".", 1),
+                1 => add(&me, "..", 2),
+                _ => {
+                    let (name, n) = &entries[i - 2];
+                    let attr = Self::node_attr(tree, base, *n, cache)?;
+                    add(&attr, name, i as u64 + 1)
+                }
+            };
+            if full {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The entries of a directory of the fixed layout (above the versions' trees), by name.
+    fn fixed_children(st: &State, node: &Fixed) -> Result<Vec<(Fixed, String)>, ViewError> {
+        let repo = |r: &String| st.repos.get(r);
+        Ok(match node {
             Fixed::Root => st
                 .repos
                 .keys()
@@ -853,20 +884,18 @@ impl View {
                 .collect(),
             Fixed::Repo(r) => {
                 let mut v = Vec::new();
-                if st.repos.get(r).is_some_and(|x| x.latest.is_some()) {
+                if repo(r).is_some_and(|x| x.latest.is_some()) {
                     v.push((Fixed::Latest(r.clone()), "latest".to_string()));
                 }
                 v.push((Fixed::Snapshots(r.clone()), "snapshots".to_string()));
-                if st.repos.get(r).is_some_and(|x| !x.environments.is_empty()) {
+                if repo(r).is_some_and(|x| !x.environments.is_empty()) {
                     v.push((Fixed::Envs(r.clone()), "env".to_string()));
                 }
                 v.push((Fixed::Versions(r.clone()), "versions".to_string()));
                 v.push((Fixed::Ats(r.clone()), "at".to_string()));
                 v
             }
-            Fixed::Versions(r) => st
-                .repos
-                .get(r)
+            Fixed::Versions(r) => repo(r)
                 .map(|x| {
                     x.versions
                         .keys()
@@ -876,9 +905,7 @@ impl View {
                 .unwrap_or_default(),
             // The instants at which latest changed: each version's commit time, to the second
             // (of versions committed within one second, the last one).
-            Fixed::Ats(r) => st
-                .repos
-                .get(r)
+            Fixed::Ats(r) => repo(r)
                 .map(|x| {
                     let mut by_second: BTreeMap<i64, i64> = BTreeMap::new();
                     for (n, at) in &x.versions {
@@ -894,9 +921,7 @@ impl View {
                         .collect()
                 })
                 .unwrap_or_default(),
-            Fixed::Envs(r) => st
-                .repos
-                .get(r)
+            Fixed::Envs(r) => repo(r)
                 .map(|x| {
                     x.environments
                         .keys()
@@ -904,9 +929,7 @@ impl View {
                         .collect()
                 })
                 .unwrap_or_default(),
-            Fixed::Snapshots(r) => st
-                .repos
-                .get(r)
+            Fixed::Snapshots(r) => repo(r)
                 .map(|x| {
                     x.snapshots
                         .keys()
@@ -919,20 +942,7 @@ impl View {
                 Vec::new()
             }
             Fixed::At(..) => return Err(ViewError::NotADirectory),
-        };
-        let me = Self::dir_attr(ino);
-        let mut all = vec![(me, ".".to_string()), (me, "..".to_string())];
-        for (child, name) in children {
-            let ino = Self::fixed_ino(&mut st, child.clone());
-            all.push((Self::fixed_attr(ino, &child), name));
-        }
-        drop(st);
-        for (i, (attr, name)) in all.iter().enumerate().skip(skip) {
-            if add(attr, name, i as u64 + 1) {
-                break;
-            }
-        }
-        Ok(())
+        })
     }
 
     /// The pool file behind a file inode.

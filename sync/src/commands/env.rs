@@ -24,12 +24,12 @@ pub fn promote(
     all: bool,
     repo_ids: &[String],
 ) -> anyhow::Result<ExitStatus> {
-    check_env(ctx, env)?;
+    ctx.check_env(env)?;
     let catalogue = ctx.catalogue()?;
     if let Target::From(other) = target {
         // A source no longer configured may still be copied while it points somewhere.
         if catalogue.environments(Some(other))?.is_empty() {
-            check_env(ctx, other)?;
+            ctx.check_env(other)?;
         }
         if other == env {
             anyhow::bail!("--from {other}: an environment cannot be promoted from itself");
@@ -112,7 +112,7 @@ fn move_env(
     exact: bool,
 ) -> anyhow::Result<ExitStatus> {
     // A killed earlier command may have left the export's links behind the catalogue.
-    let mut status = super::repo::export::reconcile_environments(ctx, catalogue);
+    let mut status = super::publish::reconcile_environments(ctx, catalogue);
     let user = user_name();
     let p = catalogue.promote(PromoteInput {
         environment: env,
@@ -139,27 +139,12 @@ fn move_env(
             continue;
         };
         // Exports a snapshot tree the link would need and is missing, then the links.
-        if let Err(e) = super::repo::export::publish(ctx, catalogue, repo, false) {
+        if let Err(e) = super::publish::publish(ctx, catalogue, repo, false) {
             output::error(format_args!("{}: export: {e}", c.repository));
             status = ExitStatus::Failure;
         }
     }
     Ok(status)
-}
-
-pub fn check_env(ctx: &Context, env: &str) -> anyhow::Result<()> {
-    if ctx.config.environments.iter().any(|e| e == env) {
-        return Ok(());
-    }
-    if ctx.config.environments.is_empty() {
-        anyhow::bail!(
-            "unknown environment {env}: the configuration lists none (environments: [test, prod])"
-        );
-    }
-    anyhow::bail!(
-        "unknown environment {env} (configured: {})",
-        ctx.config.environments.join(", ")
-    )
 }
 
 /// Who promotes, for the history: the invoking user behind sudo, else the login name, else
@@ -305,7 +290,7 @@ pub fn history(ctx: &Context, env: &str, format: Format) -> anyhow::Result<ExitS
     let history = catalogue.environment_history(env)?;
     // An environment no longer configured still has its history.
     if history.is_empty() {
-        check_env(ctx, env)?;
+        ctx.check_env(env)?;
     }
     let rows: Vec<ChangeRow> = history
         .into_iter()

@@ -4,7 +4,9 @@
 mod db;
 mod env;
 mod init;
+mod publish;
 mod repo;
+mod sets;
 mod snapshot;
 
 use chantal_common::catalogue::Catalogue;
@@ -34,6 +36,23 @@ impl Context {
     /// The catalogue without the schema check, never created (for `db status`).
     pub fn catalogue_existing(&self) -> anyhow::Result<Catalogue> {
         Ok(Catalogue::connect_existing(&self.config.database_url())?)
+    }
+
+    /// Checks that `env` is one of the configured `environments:`.
+    pub fn check_env(&self, env: &str) -> anyhow::Result<()> {
+        let configured = &self.config.environments;
+        if configured.iter().any(|e| e == env) {
+            return Ok(());
+        }
+        if configured.is_empty() {
+            anyhow::bail!(
+                "unknown environment {env}: the configuration lists none (environments: [test, prod])"
+            );
+        }
+        anyhow::bail!(
+            "unknown environment {env} (configured: {})",
+            configured.join(", ")
+        )
     }
 
     /// Prints a line on stdout unless `--quiet`.

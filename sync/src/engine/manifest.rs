@@ -6,9 +6,11 @@
 //! commits it.
 
 use chantal_common::catalogue::NewMetadata;
+use chantal_common::repodata::{is_dropped, is_generated, PACKAGE_DOCUMENTS};
 use chantal_common::rpm::treeinfo::{EXTRA_FILES, TREEINFO_NAMES};
 use chantal_common::rpm::MetadataKind;
 use chantal_common::tree::{check_layout, Role};
+use chantal_common::Sha256;
 use serde::Serialize;
 
 use super::plan::{self, Plan};
@@ -56,7 +58,7 @@ pub struct ManifestEntry {
     pub source: Source,
     /// Known for what the pool holds.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
+    pub sha256: Option<Sha256>,
     /// Known for packages (from primary.xml) and files whose metadata declares it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
@@ -73,7 +75,7 @@ pub struct VersionManifest {
 pub struct HeldMeta<'a> {
     pub kind: &'a MetadataKind,
     pub href: &'a str,
-    pub sha256: &'a str,
+    pub sha256: &'a Sha256,
     pub size: u64,
 }
 
@@ -81,18 +83,18 @@ pub struct HeldMeta<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeInput<'a> {
     /// The served `.treeinfo`'s sha256 (it is served at both names).
-    pub treeinfo: &'a str,
-    pub extra_files: Option<&'a str>,
+    pub treeinfo: &'a Sha256,
+    pub extra_files: Option<&'a Sha256>,
     /// Each file it names: its path, its sha256 when the pool holds it, its declared size.
-    pub files: Vec<(&'a str, Option<String>, Option<u64>)>,
+    pub files: Vec<(&'a str, Option<Sha256>, Option<u64>)>,
 }
 
 /// What the manifest is built from.
 pub struct Inputs<'a> {
     pub plan: &'a Plan<'a>,
     /// Upstream's repomd.xml and its verified signature, as the pool holds them.
-    pub repomd: &'a str,
-    pub repomd_asc: Option<&'a str>,
+    pub repomd: &'a Sha256,
+    pub repomd_asc: Option<&'a Sha256>,
     /// Upstream's repodata files (every type repomd.xml lists).
     pub upstream: Vec<HeldMeta<'a>>,
     /// Whether chantal writes the repodata (the plan says so, or packages failed under
@@ -102,13 +104,11 @@ pub struct Inputs<'a> {
     /// the previous one).
     pub updateinfo: bool,
     /// The key file clients import (`RPM-GPG-KEY-<repo>`) and its sha256.
-    pub key_file: Option<(&'a str, &'a str)>,
+    pub key_file: Option<(&'a str, &'a Sha256)>,
     /// `publish.sign`: the mirror signs repomd.xml.
     pub sign: bool,
     pub tree: Option<TreeInput<'a>>,
 }
-
-use chantal_common::repodata::{is_dropped, is_generated, PACKAGE_DOCUMENTS};
 
 /// The manifest for `inputs`.
 pub fn build(inputs: &Inputs<'_>) -> VersionManifest {
@@ -128,76 +128,10 @@ pub fn build(inputs: &Inputs<'_>) -> VersionManifest {
             size: (e.size > 0).then_some(e.size),
         })
         .collect();
-    let meta = |kind: MetadataKind, path: Option<&str>, source, sha256: Option<&str>, size| {
-        ManifestEntry {
-            path: path.map(String::from),
-            kind: FileKind::Metadata(kind),
-            source,
-            sha256: sha256.map(String::from),
-            size,
-        }
-    };
     if inputs.generate {
-        files.push(meta(
-            MetadataKind::Repomd,
-            Some(REPOMD),
-            Source::Generate,
-            None,
-            None,
-        ));
-        for kind in PACKAGE_DOCUMENTS {
-            files.push(meta(kind, None, Source::Generate, None, None));
-        }
-        if inputs.updateinfo {
-            files.push(meta(
-                MetadataKind::Updateinfo,
-                None,
-                Source::Generate,
-                None,
-                None,
-            ));
-        }
-        for f in inputs
-            .upstream
-            .iter()
-            .filter(|f| !is_generated(f.kind) && !is_dropped(f.kind))
-        {
-            files.push(meta(
-                f.kind.clone(),
-                Some(f.href),
-                Source::Held,
-                Some(f.sha256),
-                Some(f.size),
-            ));
-        }
+        generated_repodata(inputs, &mut files);
     } else {
-        files.push(meta(
-            MetadataKind::Repomd,
-            Some(REPOMD),
-            Source::Held,
-            Some(inputs.repomd),
-            None,
-        ));
-        // Upstream's signature still applies to upstream's repomd.xml, kept verbatim (unless
-        // the mirror signs it).
-        if let (Some(asc), false) = (inputs.repomd_asc, inputs.sign) {
-            files.push(meta(
-                MetadataKind::RepomdAsc,
-                Some(REPOMD_ASC),
-                Source::Held,
-                Some(asc),
-                None,
-            ));
-        }
-        for f in &inputs.upstream {
-            files.push(meta(
-                f.kind.clone(),
-                Some(f.href),
-                Source::Held,
-                Some(f.sha256),
-                Some(f.size),
-            ));
-        }
+        upstream_repodata(inputs, &mut files);
     }
     if inputs.sign {
         files.push(meta(
@@ -216,37 +150,7 @@ pub fn build(inputs: &Inputs<'_>) -> VersionManifest {
         ));
     }
     if let Some(t) = &inputs.tree {
-        for name in TREEINFO_NAMES {
-            files.push(meta(
-                MetadataKind::TreeInfo,
-                Some(name),
-                Source::Held,
-                Some(t.treeinfo),
-                None,
-            ));
-        }
-        if let Some(x) = t.extra_files {
-            files.push(meta(
-                MetadataKind::ExtraFiles,
-                Some(EXTRA_FILES),
-                Source::Held,
-                Some(x),
-                None,
-            ));
-        }
-        for (path, sha256, size) in &t.files {
-            files.push(meta(
-                MetadataKind::TreeFile,
-                Some(path),
-                if sha256.is_some() {
-                    Source::Held
-                } else {
-                    Source::Download
-                },
-                sha256.as_deref(),
-                *size,
-            ));
-        }
+        tree_files(t, &mut files);
     }
     if let Some((href, sha256)) = inputs.key_file {
         files.push(meta(
@@ -258,6 +162,125 @@ pub fn build(inputs: &Inputs<'_>) -> VersionManifest {
         ));
     }
     VersionManifest { files }
+}
+
+fn meta(
+    kind: MetadataKind,
+    path: Option<&str>,
+    source: Source,
+    sha256: Option<&Sha256>,
+    size: Option<u64>,
+) -> ManifestEntry {
+    ManifestEntry {
+        path: path.map(String::from),
+        kind: FileKind::Metadata(kind),
+        source,
+        sha256: sha256.cloned(),
+        size,
+    }
+}
+
+/// chantal's repodata for the set (named once written), with upstream's files of the types
+/// it neither writes nor drops.
+fn generated_repodata(inputs: &Inputs<'_>, files: &mut Vec<ManifestEntry>) {
+    files.push(meta(
+        MetadataKind::Repomd,
+        Some(REPOMD),
+        Source::Generate,
+        None,
+        None,
+    ));
+    for kind in PACKAGE_DOCUMENTS {
+        files.push(meta(kind, None, Source::Generate, None, None));
+    }
+    if inputs.updateinfo {
+        files.push(meta(
+            MetadataKind::Updateinfo,
+            None,
+            Source::Generate,
+            None,
+            None,
+        ));
+    }
+    for f in inputs
+        .upstream
+        .iter()
+        .filter(|f| !is_generated(f.kind) && !is_dropped(f.kind))
+    {
+        files.push(meta(
+            f.kind.clone(),
+            Some(f.href),
+            Source::Held,
+            Some(f.sha256),
+            Some(f.size),
+        ));
+    }
+}
+
+/// Upstream's repodata as it is, with its repomd.xml (and that file's signature, unless the
+/// mirror signs instead).
+fn upstream_repodata(inputs: &Inputs<'_>, files: &mut Vec<ManifestEntry>) {
+    files.push(meta(
+        MetadataKind::Repomd,
+        Some(REPOMD),
+        Source::Held,
+        Some(inputs.repomd),
+        None,
+    ));
+    if let (Some(asc), false) = (inputs.repomd_asc, inputs.sign) {
+        files.push(meta(
+            MetadataKind::RepomdAsc,
+            Some(REPOMD_ASC),
+            Source::Held,
+            Some(asc),
+            None,
+        ));
+    }
+    for f in &inputs.upstream {
+        files.push(meta(
+            f.kind.clone(),
+            Some(f.href),
+            Source::Held,
+            Some(f.sha256),
+            Some(f.size),
+        ));
+    }
+}
+
+/// The installer tree: its description (at both names), extra_files.json and each file it
+/// names, held or to download.
+fn tree_files(t: &TreeInput<'_>, files: &mut Vec<ManifestEntry>) {
+    for name in TREEINFO_NAMES {
+        files.push(meta(
+            MetadataKind::TreeInfo,
+            Some(name),
+            Source::Held,
+            Some(t.treeinfo),
+            None,
+        ));
+    }
+    if let Some(x) = t.extra_files {
+        files.push(meta(
+            MetadataKind::ExtraFiles,
+            Some(EXTRA_FILES),
+            Source::Held,
+            Some(x),
+            None,
+        ));
+    }
+    for (path, sha256, size) in &t.files {
+        files.push(meta(
+            MetadataKind::TreeFile,
+            Some(path),
+            if sha256.is_some() {
+                Source::Held
+            } else {
+                Source::Download
+            },
+            sha256.as_ref(),
+            *size,
+        ));
+    }
 }
 
 impl VersionManifest {
@@ -281,7 +304,7 @@ impl VersionManifest {
     /// held but failed their signature check (`rejected`), leave the version.
     pub fn settle_packages(
         &mut self,
-        downloaded: &std::collections::HashMap<usize, String>,
+        downloaded: &std::collections::HashMap<usize, Sha256>,
         rejected: &std::collections::HashSet<usize>,
     ) {
         let mut index = 0;
@@ -302,7 +325,7 @@ impl VersionManifest {
     }
 
     /// The version's packages: (sha256, path).
-    pub fn content(&self) -> Vec<(String, String)> {
+    pub fn content(&self) -> Vec<(Sha256, String)> {
         self.files
             .iter()
             .filter(|f| f.kind == FileKind::Package)
@@ -330,21 +353,21 @@ impl VersionManifest {
     }
 
     /// The signature and key files `publish.sign` made.
-    pub fn fill_signed(&mut self, asc: &str, key: &str) {
+    pub fn fill_signed(&mut self, asc: &Sha256, key: &Sha256) {
         for f in self.files.iter_mut().filter(|f| f.source == Source::Sign) {
             f.sha256 = Some(match f.kind {
-                FileKind::Metadata(MetadataKind::RepomdKey) => key.to_string(),
-                _ => asc.to_string(),
+                FileKind::Metadata(MetadataKind::RepomdKey) => key.clone(),
+                _ => asc.clone(),
             });
         }
     }
 
     /// The sha256 of the version's repomd.xml, once known.
-    pub fn repomd_sha256(&self) -> Option<&str> {
+    pub fn repomd_sha256(&self) -> Option<&Sha256> {
         self.files
             .iter()
             .find(|f| f.kind == FileKind::Metadata(MetadataKind::Repomd))
-            .and_then(|f| f.sha256.as_deref())
+            .and_then(|f| f.sha256.as_ref())
     }
 
     /// The files of `source`.
@@ -381,6 +404,11 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// A stand-in sha256 named by a letter.
+    fn sha(name: &str) -> Sha256 {
+        Sha256::digest(name.as_bytes())
+    }
 
     fn package(i: usize, href: &str) -> PrimaryPackage {
         PrimaryPackage {
@@ -454,7 +482,7 @@ mod tests {
                 (
                     p.checksum.value.clone(),
                     plan::Held {
-                        sha256: p.checksum.value.clone(),
+                        sha256: Sha256::parse(&p.checksum.value).unwrap(),
                         has_row: true,
                     },
                 )
@@ -478,42 +506,43 @@ mod tests {
         let primary = MetadataKind::Primary;
         let group = MetadataKind::Other("group".into());
         let zck = MetadataKind::Other("primary_zck".into());
+        let [sha_p, sha_g, sha_z, sha_a, sha_k, sha_t] = ["p", "g", "z", "a", "k", "t"].map(sha);
         let upstream = vec![
             HeldMeta {
                 kind: &primary,
                 href: "repodata/p.xml.gz",
-                sha256: "p",
+                sha256: &sha_p,
                 size: 1,
             },
             HeldMeta {
                 kind: &group,
                 href: "repodata/comps.xml",
-                sha256: "g",
+                sha256: &sha_g,
                 size: 1,
             },
             HeldMeta {
                 kind: &zck,
                 href: "repodata/p.xml.zck",
-                sha256: "z",
+                sha256: &sha_z,
                 size: 1,
             },
         ];
         build(&Inputs {
             plan: &plan,
-            repomd: "r",
-            repomd_asc: c.asc.then_some("a"),
+            repomd: &sha("r"),
+            repomd_asc: c.asc.then_some(&sha_a),
             upstream,
             generate: c.generate,
             updateinfo: false,
-            key_file: c.key.then_some(("RPM-GPG-KEY-r", "k")),
+            key_file: c.key.then_some(("RPM-GPG-KEY-r", &sha_k)),
             sign: c.sign,
             tree: (!c.tree.is_empty()).then(|| TreeInput {
-                treeinfo: "t",
+                treeinfo: &sha_t,
                 extra_files: None,
                 files: c
                     .tree
                     .iter()
-                    .map(|(p, held)| (p.as_str(), held.then(|| "h".to_string()), None))
+                    .map(|(p, held)| (p.as_str(), held.then(|| sha("h")), None))
                     .collect(),
             }),
         })

@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use chantal_common::catalogue::{Catalogue, KnownBlob};
 use chantal_common::config::RepoConfig;
-use chantal_common::pool::{Pool, StoredBlob};
+use chantal_common::pool::{Placed, Pool, StoredBlob};
 use chantal_common::rpm::decompress::{self, Limits};
 use chantal_common::rpm::repomd::RepoMdRecord;
 use chantal_common::rpm::MetadataKind;
 use chantal_common::rpm::{fragments, href, primary, ChecksumType, ParseError, PrimaryPackage};
-use chantal_common::Error;
+use chantal_common::{Error, Sha256};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use super::error::{Result, SyncError};
@@ -40,6 +40,26 @@ pub struct Parsed {
     pub excluded: usize,
     /// Dropped as repeats of a location href listed before.
     pub duplicates: usize,
+}
+
+impl Parsed {
+    /// What the parse found, for the log.
+    pub fn log(&self) {
+        tracing::debug!(
+            "{} of package fragments kept for the commit",
+            super::human_bytes(self.spill.len())
+        );
+        tracing::info!(
+            "metadata: {} packages upstream, {} after the architecture filter{}",
+            self.listed,
+            self.listed - self.filtered,
+            if self.duplicates > 0 {
+                format!(", {} duplicates skipped", self.duplicates)
+            } else {
+                String::new()
+            }
+        );
+    }
 }
 
 /// A repodata file now in the pool.
@@ -76,99 +96,22 @@ pub async fn fetch_files(
     workers: usize,
     max_size: u64,
 ) -> Result<(Vec<MetaFile>, Transferred)> {
-    let mut known: HashMap<String, KnownBlob> = HashMap::new();
-    let mut by_kind: HashMap<ChecksumType, Vec<String>> = HashMap::new();
     for r in records {
         check_base(repo, &r.location_href, r.location_base.as_deref())?;
-        by_kind
-            .entry(r.checksum.kind)
-            .or_default()
-            .push(r.checksum.value.clone());
     }
-    for (kind, values) in by_kind {
-        let cat = catalogue.clone();
-        let found = tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = values.iter().map(String::as_str).collect();
-            cat.resolve_known(kind, &refs)
-        })
-        .await
-        .map_err(|e| meta_err("repomd.xml", e.to_string()))??;
-        known.extend(found);
-    }
-    // Reserved before use, so no cleanup collects them while this sync runs.
-    let cat = catalogue.clone();
-    let shas: Vec<String> = known.values().map(|k| k.sha256.clone()).collect();
-    let reserved = tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = shas.iter().map(String::as_str).collect();
-        cat.reserve_blobs(&refs)
-    })
-    .await
-    .map_err(|e| meta_err("repomd.xml", e.to_string()))??;
-    known.retain(|_, k| reserved.contains_key(&k.sha256));
+    let known = held_files(catalogue, records).await?;
     let tmp = pool.tmp_dir();
     let fetched = stream::iter(records.iter().cloned())
         .map(|record| {
-            let transport = transport.clone();
             let known = known.get(&record.checksum.value).cloned();
-            let tmp = tmp.clone();
-            let pool = pool.clone();
-            async move {
-                if let Some(k) = known {
-                    if pool.absolute(&k.path).is_file() {
-                        let blob = StoredBlob {
-                            sha256: k.sha256,
-                            size: u64::try_from(k.size).unwrap_or(0),
-                            rel_path: k.path,
-                            written: false,
-                        };
-                        return Ok((MetaFile { record, blob }, None, Transferred::default()));
-                    }
-                }
-                // Another repository's sync may fetch the same file (identical repodata) at the
-                // same time: whoever holds the lock on the shared name resumes it, the other
-                // downloads to a private one, as for packages.
-                let stable = tmp.join(format!("meta-{}.part", record.checksum.value));
-                let (part, mut file) = match super::packages::open_partial(&stable, true)? {
-                    Some(f) => (stable, f),
-                    None => {
-                        let private = tmp.join(format!(
-                            "meta-{}.{}.part",
-                            record.checksum.value,
-                            std::process::id()
-                        ));
-                        let f =
-                            super::packages::open_partial(&private, false)?.ok_or_else(|| {
-                                meta_err(
-                                    &record.location_href,
-                                    format!("cannot lock {}", private.display()),
-                                )
-                            })?;
-                        (private, f)
-                    }
-                };
-                let expect = Expect {
-                    size: record.size,
-                    checksum: record.checksum.clone(),
-                    max_size,
-                };
-                let d = transport
-                    .download(&record.location_href, &part, &mut file, &expect, &|_| {})
-                    .await?;
-                let name = href::file_name(&record.location_href).to_string();
-                let placed = tokio::task::spawn_blocking(move || {
-                    // The partial file stays locked until it is recorded and settled.
-                    pool.adopt_file(&file, &part, &d.sha256, d.size, &name)
-                        .map(|p| (p, file))
-                })
-                .await
-                .map_err(|e| meta_err(&record.location_href, e.to_string()))??;
-                let blob = placed.0.blob.clone();
-                let moved = Transferred {
-                    bytes: d.transferred,
-                    resumed: d.resumed,
-                };
-                Ok::<_, SyncError>((MetaFile { record, blob }, Some(placed), moved))
-            }
+            fetch_file(
+                transport.clone(),
+                pool.clone(),
+                tmp.clone(),
+                record,
+                known,
+                max_size,
+            )
         })
         .buffer_unordered(workers.max(1))
         .try_collect::<Vec<_>>()
@@ -195,6 +138,109 @@ pub async fn fetch_files(
         .await
         .map_err(|e| meta_err("repodata", e.to_string()))??;
     Ok((files, total))
+}
+
+/// The pool's blobs for the records' checksums, by checksum, reserved before use so that no
+/// cleanup collects them while this sync runs.
+async fn held_files(
+    catalogue: &Catalogue,
+    records: &[RepoMdRecord],
+) -> Result<HashMap<String, KnownBlob>> {
+    let mut known: HashMap<String, KnownBlob> = HashMap::new();
+    let mut by_kind: HashMap<ChecksumType, Vec<String>> = HashMap::new();
+    for r in records {
+        by_kind
+            .entry(r.checksum.kind)
+            .or_default()
+            .push(r.checksum.value.clone());
+    }
+    for (kind, values) in by_kind {
+        let cat = catalogue.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+            cat.resolve_known(kind, &refs)
+        })
+        .await
+        .map_err(|e| meta_err("repomd.xml", e.to_string()))??;
+        known.extend(found);
+    }
+    let cat = catalogue.clone();
+    let shas: Vec<Sha256> = known.values().map(|k| k.sha256.clone()).collect();
+    let reserved = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&Sha256> = shas.iter().collect();
+        cat.reserve_blobs(&refs)
+    })
+    .await
+    .map_err(|e| meta_err("repomd.xml", e.to_string()))??;
+    known.retain(|_, k| reserved.contains_key(&k.sha256));
+    Ok(known)
+}
+
+/// One file: the pool's copy when it still has it, else downloaded (resuming a partial file
+/// an earlier run left), verified and placed in the pool; the placed file comes back with its
+/// partial file's lock, held until it is recorded.
+async fn fetch_file(
+    transport: Arc<Transport>,
+    pool: Pool,
+    tmp: std::path::PathBuf,
+    record: RepoMdRecord,
+    known: Option<KnownBlob>,
+    max_size: u64,
+) -> Result<(MetaFile, Option<(Placed, File)>, Transferred)> {
+    if let Some(k) = known {
+        if pool.absolute(&k.path).is_file() {
+            let blob = StoredBlob {
+                sha256: k.sha256,
+                size: u64::try_from(k.size).unwrap_or(0),
+                rel_path: k.path,
+                written: false,
+            };
+            return Ok((MetaFile { record, blob }, None, Transferred::default()));
+        }
+    }
+    // Another repository's sync may fetch the same file (identical repodata) at the same
+    // time: whoever holds the lock on the shared name resumes it, the other downloads to a
+    // private one, as for packages.
+    let stable = tmp.join(format!("meta-{}.part", record.checksum.value));
+    let (part, mut file) = match super::packages::open_partial(&stable, true)? {
+        Some(f) => (stable, f),
+        None => {
+            let private = tmp.join(format!(
+                "meta-{}.{}.part",
+                record.checksum.value,
+                std::process::id()
+            ));
+            let f = super::packages::open_partial(&private, false)?.ok_or_else(|| {
+                meta_err(
+                    &record.location_href,
+                    format!("cannot lock {}", private.display()),
+                )
+            })?;
+            (private, f)
+        }
+    };
+    let expect = Expect {
+        size: record.size,
+        checksum: record.checksum.clone(),
+        max_size,
+    };
+    let d = transport
+        .download(&record.location_href, &part, &mut file, &expect, &|_| {})
+        .await?;
+    let name = href::file_name(&record.location_href).to_string();
+    let placed = tokio::task::spawn_blocking(move || {
+        // The partial file stays locked until it is recorded and settled.
+        pool.adopt_file(&file, &part, &d.sha256, d.size, &name)
+            .map(|p| (p, file))
+    })
+    .await
+    .map_err(|e| meta_err(&record.location_href, e.to_string()))??;
+    let blob = placed.0.blob.clone();
+    let moved = Transferred {
+        bytes: d.transferred,
+        resumed: d.resumed,
+    };
+    Ok((MetaFile { record, blob }, Some(placed), moved))
 }
 
 /// Bytes a fetch moved in this run, and bytes an earlier run had fetched (resumed).
@@ -238,15 +284,59 @@ pub fn parse(
         .find(|f| f.record.kind == MetadataKind::Primary)
         .ok_or_else(|| meta_err("repomd.xml", "no primary metadata"))?;
     let mut spill = Spill::new(&pool.tmp_dir())?;
-    let mut packages: Vec<UpPkg> = Vec::new();
+    let mut parsed = parse_primary(pool, primary_file, repo, have_rows, &mut spill)?;
+    attach_fragments(pool, files, &mut parsed.packages, &mut spill)?;
+    spill.flush()?;
+    if parsed.same_nevra > 0 {
+        tracing::warn!(
+            "{} packages have the NEVRA of another package at a different location: \
+             all are kept, as upstream lists them",
+            parsed.same_nevra
+        );
+    }
+    Ok(Parsed {
+        packages: parsed.packages,
+        spill,
+        listed: parsed.listed,
+        filtered: parsed.filtered,
+        excluded: parsed.excluded,
+        duplicates: parsed.duplicates,
+    })
+}
+
+/// primary.xml's packages, as the repository's filters keep them.
+struct PrimaryParsed {
+    packages: Vec<UpPkg>,
+    listed: usize,
+    filtered: usize,
+    excluded: usize,
+    duplicates: usize,
+    same_nevra: usize,
+}
+
+/// Reads primary.xml: each package's `xml:base` checked, those the architectures and filters
+/// drop counted and forgotten, a second listing of an href dropped, and the fragment of each
+/// package without a row spilled.
+fn parse_primary(
+    pool: &Pool,
+    primary_file: &MetaFile,
+    repo: &RepoConfig,
+    have_rows: &HashSet<String>,
+    spill: &mut Spill,
+) -> Result<PrimaryParsed> {
+    let mut out = PrimaryParsed {
+        packages: Vec::new(),
+        listed: 0,
+        filtered: 0,
+        excluded: 0,
+        duplicates: 0,
+        same_nevra: 0,
+    };
+    let packages = &mut out.packages;
     // Keyed by hash and checked against `packages` on a hit: exact, without a second copy of
     // every href and NEVRA.
     let mut seen_nevra: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut seen_href: HashMap<u64, Vec<usize>> = HashMap::new();
-    let mut filtered = 0usize;
-    let mut excluded = 0usize;
-    let mut duplicates = 0usize;
-    let mut same_nevra = 0usize;
     let what = primary_file.record.location_href.clone();
     let stored = pool.absolute(&primary_file.blob.rel_path);
     let stats = primary::parse(open_decompressed(pool, primary_file)?, |p, fragment| {
@@ -255,12 +345,12 @@ pub fn parse(
                 .map_err(|e| ParseError::Invalid(e.to_string()))?;
         }
         if !repo.rpm.keeps_arch(&p.nevra.arch) {
-            filtered += 1;
+            out.filtered += 1;
             return Ok(());
         }
         // Filtered out before anything of it is kept: never planned, never downloaded.
         if !repo.filters.keeps(&p.nevra.name, &p.nevra.arch) {
-            excluded += 1;
+            out.excluded += 1;
             return Ok(());
         }
         let index = packages.len();
@@ -269,7 +359,7 @@ pub fn parse(
             .iter()
             .any(|&i| packages[i].p.location_href == p.location_href)
         {
-            duplicates += 1;
+            out.duplicates += 1;
             tracing::warn!(
                 "{} is listed more than once upstream: keeping the first entry",
                 p.location_href
@@ -279,7 +369,7 @@ pub fn parse(
         href_slot.push(index);
         let nevra_slot = seen_nevra.entry(hash(&p.nevra)).or_default();
         if nevra_slot.iter().any(|&i| packages[i].p.nevra == p.nevra) {
-            same_nevra += 1;
+            out.same_nevra += 1;
         }
         nevra_slot.push(index);
         let primary = if have_rows.contains(&p.checksum.value) {
@@ -296,6 +386,18 @@ pub fn parse(
         Ok(())
     })
     .map_err(|e| e.into_error(&what, &stored))?;
+    out.listed = usize::try_from(stats.parsed).unwrap_or(usize::MAX);
+    Ok(out)
+}
+
+/// Spills the filelists and other fragments of the packages whose primary fragment was
+/// spilled (those without a row), matched by pkgid; the first fragment of a pkgid wins.
+fn attach_fragments(
+    pool: &Pool,
+    files: &[MetaFile],
+    packages: &mut [UpPkg],
+    spill: &mut Spill,
+) -> Result<()> {
     let mut need: HashMap<u64, Vec<usize>> = HashMap::new();
     for (i, u) in packages.iter().enumerate() {
         if u.primary.is_some() {
@@ -335,19 +437,5 @@ pub fn parse(
         })
         .map_err(|e| e.into_error(&what, &stored))?;
     }
-    spill.flush()?;
-    if same_nevra > 0 {
-        tracing::warn!(
-            "{same_nevra} packages have the NEVRA of another package at a different location: \
-             all are kept, as upstream lists them"
-        );
-    }
-    Ok(Parsed {
-        packages,
-        spill,
-        listed: usize::try_from(stats.parsed).unwrap_or(usize::MAX),
-        filtered,
-        excluded,
-        duplicates,
-    })
+    Ok(())
 }

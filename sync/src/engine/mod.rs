@@ -27,8 +27,7 @@ use chantal_common::config::{Config, InstallerTree, Policy, RepoConfig};
 use chantal_common::pool::{Pool, StoredBlob};
 use chantal_common::rpm::repomd::MAX_METADATA_SIZE;
 use chantal_common::rpm::{ChecksumType, MetadataKind, PrimaryPackage, RepoMd};
-use chantal_common::Error;
-use sha2::{Digest, Sha256};
+use chantal_common::{Error, Sha256};
 
 pub use crate::cancel::Cancel;
 pub use error::SyncError;
@@ -298,7 +297,7 @@ impl Engine<'_> {
         let repomd = self
             .rt
             .block_on(transport.get_bytes("repodata/repomd.xml", MAX_REPOMD))?;
-        let repomd_sha256 = hex::encode(Sha256::digest(&repomd));
+        let repomd_sha256 = Sha256::digest(&repomd);
         ledger.repomd_sha256 = Some(repomd_sha256.clone());
         // Before anything else is fetched: repodata whose signature fails is not read at all.
         let repomd_asc = match &trust {
@@ -319,19 +318,8 @@ impl Engine<'_> {
         }
         let settings = settings.encode();
         ledger.settings = Some(settings.clone());
-        let latest = catalogue.latest_state(repo_id)?;
-        if latest.version.is_some()
-            && latest.repomd_sha256.as_deref() == Some(repomd_sha256.as_str())
-            && latest.settings.as_deref() == Some(settings.as_str())
-            && self.pool_holds_latest(repo_id)?
-        {
-            let packages = catalogue
-                .repository_summary(&repo.name)?
-                .map_or(0, |s| s.packages);
-            return Ok(Fetched::UpToDate(Report::up_to_date(
-                latest.version,
-                packages,
-            )));
+        if let Some(report) = self.unchanged(repo, repo_id, &repomd_sha256, &settings)? {
+            return Ok(Fetched::UpToDate(report));
         }
         let md = RepoMd::parse(&repomd).map_err(|e| Error::Metadata {
             file: transport.url("repodata/repomd.xml"),
@@ -367,20 +355,7 @@ impl Engine<'_> {
         self.check_cancel()?;
         let have_rows = catalogue.latest_checksums(repo_id)?;
         let parsed = metadata::parse(pool, &files, repo, &have_rows)?;
-        tracing::debug!(
-            "{} of package fragments kept for the commit",
-            human_bytes(parsed.spill.len())
-        );
-        tracing::info!(
-            "metadata: {} packages upstream, {} after the architecture filter{}",
-            parsed.listed,
-            parsed.listed - parsed.filtered,
-            if parsed.duplicates > 0 {
-                format!(", {} duplicates skipped", parsed.duplicates)
-            } else {
-                String::new()
-            }
-        );
+        parsed.log();
         self.check_cancel()?;
         Ok(Fetched::Upstream(Box::new(Upstream {
             revision: md.revision,
@@ -393,6 +368,30 @@ impl Engine<'_> {
             tree,
             parsed,
         })))
+    }
+
+    /// The latest version's report when it came from this very repomd.xml with these very
+    /// settings and the pool still holds its files: nothing to do.
+    fn unchanged(
+        &self,
+        repo: &RepoConfig,
+        repo_id: i64,
+        repomd_sha256: &Sha256,
+        settings: &str,
+    ) -> Result<Option<Report>> {
+        let latest = self.catalogue.latest_state(repo_id)?;
+        if latest.version.is_some()
+            && latest.repomd_sha256.as_ref() == Some(repomd_sha256)
+            && latest.settings.as_deref() == Some(settings)
+            && self.pool_holds_latest(repo_id)?
+        {
+            let packages = self
+                .catalogue
+                .repository_summary(&repo.name)?
+                .map_or(0, |s| s.packages);
+            return Ok(Some(Report::up_to_date(latest.version, packages)));
+        }
+        Ok(None)
     }
 
     /// The plan (see [`plan`]). What the pool holds is looked up, then reserved, so no
@@ -440,7 +439,7 @@ impl Engine<'_> {
         };
         // The draft (everything known counts as held) only decides what to reserve: it is
         // dropped before the plan that counts is made.
-        let wanted: Vec<String> = {
+        let wanted: Vec<Sha256> = {
             let draft_held = held_if(&|_| true);
             let draft = plan_with(&draft_held);
             // The new version's files as a whole, before anything is fetched: a set that
@@ -468,7 +467,7 @@ impl Engine<'_> {
         let reserved = if opts.dry_run {
             None
         } else {
-            let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+            let wanted: Vec<&Sha256> = wanted.iter().collect();
             Some(catalogue.reserve_blobs(&wanted)?)
         };
         drop(wanted);
@@ -529,7 +528,7 @@ impl Engine<'_> {
         Ok(manifest::build(&manifest::Inputs {
             plan,
             repomd: &upstream.repomd_blob.sha256,
-            repomd_asc: upstream.repomd_asc.as_ref().map(|b| b.sha256.as_str()),
+            repomd_asc: upstream.repomd_asc.as_ref().map(|b| &b.sha256),
             upstream: upstream
                 .files
                 .iter()
@@ -545,7 +544,7 @@ impl Engine<'_> {
             key_file: upstream
                 .key_blob
                 .as_ref()
-                .map(|b| (key_href.as_str(), b.sha256.as_str())),
+                .map(|b| (key_href.as_str(), &b.sha256)),
             sign: upstream.signer.is_some(),
             tree,
         }))
@@ -677,7 +676,7 @@ impl Engine<'_> {
         let content = manifest.content();
         // The file of each plan entry, for the package rows: known from the start, or
         // downloaded now.
-        let sha: Vec<Option<&str>> = plan
+        let sha: Vec<Option<&Sha256>> = plan
             .entries
             .iter()
             .enumerate()
@@ -685,9 +684,7 @@ impl Engine<'_> {
                 if rejected.contains(&n) {
                     return None;
                 }
-                e.sha256
-                    .as_deref()
-                    .or(downloaded.get(&n).map(String::as_str))
+                e.sha256.as_ref().or(downloaded.get(&n))
             })
             .collect();
         let mut rows = new_package_rows(&upstream.parsed, plan, &sha);
@@ -714,8 +711,8 @@ impl Engine<'_> {
             )?);
         }
         if let Some(signer) = &upstream.signer {
-            let repomd = manifest.repomd_sha256().unwrap_or_default().to_string();
-            let (asc, key) = signatures::sign_repomd(self, repo, repo_id, signer, &repomd)?;
+            let repomd = manifest.repomd_sha256().cloned();
+            let (asc, key) = signatures::sign_repomd(self, repo, repo_id, signer, repomd.as_ref())?;
             manifest.fill_signed(&asc, &key);
         }
         let metadata = manifest.metadata_rows();
@@ -793,14 +790,16 @@ impl Engine<'_> {
             if kind == ChecksumType::Sha256 {
                 let mut adopted = Vec::new();
                 for v in values.iter().filter(|v| !found.contains_key(**v)) {
-                    if let Some(path) = self.pool.find(v)? {
+                    // Upstream's sha256 pkgids were checked when primary.xml was parsed.
+                    let Ok(sha) = Sha256::parse(v) else { continue };
+                    if let Some(path) = self.pool.find(&sha)? {
                         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                         let rel = path
                             .strip_prefix(self.pool.data_dir())
                             .map(|p| p.to_string_lossy().into_owned())
                             .unwrap_or_default();
                         let blob = StoredBlob {
-                            sha256: v.to_string(),
+                            sha256: sha.clone(),
                             size,
                             rel_path: rel.clone(),
                             written: false,
@@ -809,7 +808,7 @@ impl Engine<'_> {
                         known.insert(
                             v.to_string(),
                             KnownBlob {
-                                sha256: v.to_string(),
+                                sha256: sha,
                                 size: i64::try_from(size).unwrap_or(i64::MAX),
                                 path: rel,
                                 has_package: false,
@@ -895,20 +894,21 @@ impl Engine<'_> {
 fn new_package_rows<'a>(
     parsed: &'a Parsed,
     plan: &'a Plan<'a>,
-    sha: &'a [Option<&'a str>],
+    sha: &'a [Option<&'a Sha256>],
 ) -> impl Iterator<Item = chantal_common::Result<NewPackage>> + 'a {
     plan.entries
         .iter()
         .zip(sha)
-        .filter(|(e, s)| s.is_some() && !e.has_row)
+        .filter(|(e, _)| !e.has_row)
         .filter_map(move |(e, s)| {
+            let sha = (*s)?;
             let u = &parsed.packages[e.upstream?];
             // Packages without a spilled fragment are in the latest version: their row exists.
             let primary = u.primary?;
             let p = &u.p;
             let build = || -> chantal_common::Result<NewPackage> {
                 Ok(NewPackage {
-                    sha256: s.unwrap_or_default().to_string(),
+                    sha256: sha.clone(),
                     nevra: p.nevra.clone(),
                     checksum_type: p.checksum.kind.as_str().to_string(),
                     checksum: p.checksum.value.clone(),
@@ -953,7 +953,7 @@ struct Upstream {
 /// What the downloads did: the sha256 of each entry (by index in the plan) that arrived,
 /// the held entries whose signature check failed, and the packages that failed, with why.
 struct Executed {
-    downloaded: HashMap<usize, String>,
+    downloaded: HashMap<usize, Sha256>,
     rejected: std::collections::HashSet<usize>,
     failures: Vec<(String, String)>,
 }
@@ -961,7 +961,7 @@ struct Executed {
 /// What a run accumulated, kept even when it fails.
 #[derive(Default)]
 struct Ledger {
-    repomd_sha256: Option<String>,
+    repomd_sha256: Option<Sha256>,
     /// [`SyncSettings::encode`], once the keys are known.
     settings: Option<String>,
     bytes: u64,

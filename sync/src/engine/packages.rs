@@ -15,6 +15,7 @@ use chantal_common::pool::{Pool, StoredBlob};
 use chantal_common::rpm::primary::MAX_PACKAGE_SIZE;
 use chantal_common::rpm::{href, ChecksumType, PrimaryPackage};
 use chantal_common::Error;
+use chantal_common::Sha256;
 use futures_util::stream::{self, StreamExt};
 
 use super::error::SyncError;
@@ -41,7 +42,7 @@ pub struct Job<'a> {
 /// What became of a job: the file's sha256, or why it failed.
 pub struct Done {
     pub index: usize,
-    pub result: Result<String, String>,
+    pub result: Result<Sha256, String>,
     /// The signature check it passed (`rpm.gpgcheck`).
     pub checked: Option<Checked>,
     /// Bytes transferred in this run, and bytes an earlier run had fetched (resumed).
@@ -56,7 +57,7 @@ struct Pending {
     file: File,
     /// Released when the file has been adopted (or given up).
     _slot: tokio::sync::OwnedSemaphorePermit,
-    sha256: String,
+    sha256: Sha256,
     size: u64,
     name: String,
     checksum: (ChecksumType, String),

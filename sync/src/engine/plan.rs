@@ -9,6 +9,7 @@ use chantal_common::catalogue::VersionPackage;
 use chantal_common::config::Retention;
 use chantal_common::retention::{self, Pick};
 use chantal_common::rpm::{ChecksumType, Nevra, PrimaryPackage};
+use chantal_common::Sha256;
 use serde::Serialize;
 
 /// What the plan is made from (`'a`: what the plan's entries borrow).
@@ -32,7 +33,7 @@ pub struct Inputs<'a, 'h> {
 /// A file the pool holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
-    pub sha256: String,
+    pub sha256: Sha256,
     /// Whether its package row (with fragments) exists already.
     pub has_row: bool,
 }
@@ -57,7 +58,7 @@ pub struct Entry<'a> {
     pub nevra: &'a Nevra,
     pub source: Source,
     /// The file's sha256, when the pool holds it (reused or retained).
-    pub sha256: Option<String>,
+    pub sha256: Option<Sha256>,
     /// Whether its package row exists (retained and reused-with-row files).
     pub has_row: bool,
     /// Its index in [`Inputs::upstream`] (none when retained).
@@ -185,7 +186,7 @@ pub fn plan<'a>(inputs: &Inputs<'a, '_>) -> Plan<'a> {
     let mut in_new: HashSet<(&str, &str)> = HashSet::with_capacity(entries.len());
     let mut counts = Counts::default();
     for e in &entries {
-        let sha = e.sha256.as_deref().or_else(|| {
+        let sha = e.sha256.as_ref().map(Sha256::as_str).or_else(|| {
             let u = inputs.upstream[e.upstream?];
             (u.checksum.kind == ChecksumType::Sha256).then_some(u.checksum.value.as_str())
         });
@@ -248,6 +249,9 @@ mod tests {
             }
             s
         }
+        fn sha256(&self) -> Sha256 {
+            Sha256::parse(&self.sha()).unwrap()
+        }
         /// Real repositories name a file after its NEVRA.
         fn href(&self) -> String {
             if self.bare {
@@ -273,7 +277,7 @@ mod tests {
         fn version_package(&self) -> VersionPackage {
             VersionPackage {
                 nevra: self.nevra.clone(),
-                sha256: self.sha(),
+                sha256: self.sha256(),
                 location_href: self.href(),
             }
         }
@@ -369,7 +373,7 @@ mod tests {
                             (
                                 f.sha(),
                                 Held {
-                                    sha256: f.sha(),
+                                    sha256: f.sha256(),
                                     has_row: previous.contains(f),
                                 },
                             )
@@ -497,7 +501,7 @@ mod tests {
                     }
                     Source::Retain => {
                         prop_assert!(e.upstream.is_none());
-                        prop_assert!(c.previous.iter().any(|f| Some(f.sha()) == e.sha256));
+                        prop_assert!(c.previous.iter().any(|f| Some(f.sha256()) == e.sha256));
                     }
                 }
             }
@@ -539,8 +543,8 @@ mod tests {
             let taken: HashSet<Nevra> = p.entries.iter().filter(|e| e.upstream.is_some())
                 .map(|e| e.nevra.clone()).collect();
             let all: HashSet<Nevra> = c.upstream.iter().map(|f| f.nevra.clone()).collect();
-            let new: HashSet<(String, String)> = p.entries.iter()
-                .map(|e| (e.sha256.clone().unwrap_or_else(|| c.upstream[e.upstream.unwrap()].sha()), e.href.to_string()))
+            let new: HashSet<(Sha256, String)> = p.entries.iter()
+                .map(|e| (e.sha256.clone().unwrap_or_else(|| c.upstream[e.upstream.unwrap()].sha256()), e.href.to_string()))
                 .collect();
             // Nothing the filters exclude is in the new version, from upstream or retained.
             for e in &p.entries {
@@ -565,7 +569,7 @@ mod tests {
             let hrefs_upstream: HashSet<String> = c.upstream.iter().map(File::href).collect();
             for f in &c.previous {
                 let displaced = hrefs_upstream.contains(&f.href()) && !c.upstream.contains(f);
-                let in_new = new.contains(&(f.sha(), f.href()));
+                let in_new = new.contains(&(f.sha256(), f.href()));
                 let vanished = !all.contains(&f.nevra);
                 if !c.keeps(&f.nevra) {
                     prop_assert!(!in_new, "{} is filtered out and stayed", f.nevra);

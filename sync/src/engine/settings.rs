@@ -9,7 +9,7 @@
 //! upgrade causes no resync (the tests pin it).
 
 use chantal_common::config::RepoConfig;
-use sha2::{Digest, Sha256};
+use chantal_common::Sha256;
 
 use super::signatures::Trust;
 
@@ -25,9 +25,9 @@ pub struct SyncSettings {
     filters: Option<String>,
     /// gpgcheck, repo_gpgcheck and the trusted keys' sha256, when the repository checks
     /// signatures.
-    trust: Option<(bool, bool, String)>,
+    trust: Option<(bool, bool, Sha256)>,
     /// The sha256 of the mirror's signing key (`publish.sign`).
-    sign: Option<String>,
+    sign: Option<Sha256>,
     /// The installer tree's fingerprint (its `.treeinfo` and `extra_files.json`).
     tree: Option<String>,
 }
@@ -49,7 +49,7 @@ impl SyncSettings {
             keep_last: repo.retention.keep_last,
             filters: repo.filters.is_active().then(|| repo.filters.describe()),
             trust: trust.map(|t| (repo.rpm.gpgcheck, repo.rpm.repo_gpgcheck, t.sha256.clone())),
-            sign: signer.map(|s| hex::encode(Sha256::digest(s.public_key.as_bytes()))),
+            sign: signer.map(|s| Sha256::digest(s.public_key.as_bytes())),
             tree: None,
         }
     }
@@ -78,10 +78,10 @@ impl SyncSettings {
         if let Some((gpgcheck, repo_gpgcheck, keys)) = &self.trust {
             pairs.push(("gpgcheck", u8::from(*gpgcheck).to_string()));
             pairs.push(("repo_gpgcheck", u8::from(*repo_gpgcheck).to_string()));
-            pairs.push(("keys", keys.clone()));
+            pairs.push(("keys", keys.to_string()));
         }
         if let Some(s) = &self.sign {
-            pairs.push(("sign", s.clone()));
+            pairs.push(("sign", s.to_string()));
         }
         if let Some(t) = &self.tree {
             pairs.push(("tree", t.clone()));
@@ -126,8 +126,8 @@ mod tests {
             deleted_packages: "keep".into(),
             keep_last: Some(3),
             filters: Some("include=kernel*;exclude=;exclude_source=true".into()),
-            trust: Some((true, false, "ab".repeat(32))),
-            sign: Some("cd".repeat(32)),
+            trust: Some((true, false, Sha256::parse(&"ab".repeat(32)).unwrap())),
+            sign: Some(Sha256::parse(&"cd".repeat(32)).unwrap()),
             tree: Some("ef".repeat(32)),
         };
         assert_eq!(

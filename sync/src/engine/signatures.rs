@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chantal_common::catalogue::SignatureRecord;
 use chantal_common::config::{KeySource, RepoConfig};
 use chantal_common::rpm::MetadataKind;
+use chantal_common::Sha256;
 use futures_util::stream::{self, StreamExt};
 
 use super::error::{Result, SyncError};
@@ -31,13 +32,13 @@ pub struct Trust {
     /// when a version is made (a no-op sync writes nothing).
     pub armored: String,
     /// Its sha256, for the settings fingerprint.
-    pub sha256: String,
+    pub sha256: Sha256,
 }
 
 /// The result of checking one package: its record for the catalogue, and the notes.
-pub fn record(sha256: &str, checked: &Checked) -> SignatureRecord {
+pub fn record(sha256: &Sha256, checked: &Checked) -> SignatureRecord {
     SignatureRecord {
-        sha256: sha256.to_string(),
+        sha256: sha256.clone(),
         key_ids: checked.key_ids.join(" "),
         verified_by: Some(checked.verified_by.clone()),
     }
@@ -82,7 +83,7 @@ pub(super) fn load_trust(
     }
     let ring = KeyRing::from_files(&files, &repo.rpm.gpgkey_fingerprints).map_err(keys_err)?;
     let armored = ring.armored();
-    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(armored.as_bytes()));
+    let sha256 = Sha256::digest(armored.as_bytes());
     tracing::debug!(
         "trusted keys: {}",
         ring.keys
@@ -137,16 +138,15 @@ pub(super) fn sign_repomd(
     repo: &RepoConfig,
     repo_id: i64,
     signer: &RepoSigner,
-    repomd_sha: &str,
-) -> Result<(String, String)> {
+    repomd_sha: Option<&Sha256>,
+) -> Result<(Sha256, Sha256)> {
     let fail = |reason: String| SyncError::Sign {
         repo: repo.name.clone(),
         reason,
     };
-    if repomd_sha.is_empty() {
+    let Some(repomd_sha) = repomd_sha else {
         return Err(fail("the version has no repomd.xml".into()));
-    }
-    let repomd_sha = repomd_sha.to_string();
+    };
     let key_blob = engine.store(signer.public_key.as_bytes(), "repomd.xml.key")?;
     let latest = engine.catalogue.latest_metadata_blobs(repo_id)?;
     let asc_sha = match (
@@ -154,11 +154,11 @@ pub(super) fn sign_repomd(
         latest.get(&MetadataKind::RepomdKey),
         latest.get(&MetadataKind::RepomdAsc),
     ) {
-        (Some(r), Some(k), Some(a)) if *r == repomd_sha && *k == key_blob.sha256 => a.clone(),
+        (Some(r), Some(k), Some(a)) if r == repomd_sha && *k == key_blob.sha256 => a.clone(),
         _ => {
             let record = engine
                 .catalogue
-                .blob(&repomd_sha)?
+                .blob(repomd_sha)?
                 .ok_or_else(|| fail("repomd.xml is not in the pool".into()))?;
             let path = engine.pool.absolute(&record.path);
             let data = std::fs::read(&path)
@@ -184,21 +184,21 @@ pub(super) fn check_held(
     plan: &Plan<'_>,
     ring: &Arc<KeyRing>,
 ) -> Result<Held> {
-    let held: Vec<(usize, &str)> = plan
+    let held: Vec<(usize, &Sha256)> = plan
         .entries
         .iter()
         .enumerate()
         .filter(|(_, e)| matches!(e.source, Source::Reuse | Source::Retain))
-        .filter_map(|(i, e)| Some((i, e.sha256.as_deref()?)))
+        .filter_map(|(i, e)| Some((i, e.sha256.as_ref()?)))
         .collect();
-    let shas: Vec<&str> = held.iter().map(|(_, s)| *s).collect();
-    let verified: HashSet<String> = engine
+    let shas: Vec<&Sha256> = held.iter().map(|(_, s)| *s).collect();
+    let verified: HashSet<Sha256> = engine
         .catalogue
         .verified_blobs(&shas, &ring.fingerprints())?;
-    let todo: Vec<(usize, String)> = held
+    let todo: Vec<(usize, Sha256)> = held
         .iter()
         .filter(|(_, s)| !verified.contains(*s))
-        .map(|(i, s)| (*i, s.to_string()))
+        .map(|(i, s)| (*i, (*s).clone()))
         .collect();
     if todo.is_empty() {
         return Ok((Vec::new(), Vec::new()));

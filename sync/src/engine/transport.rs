@@ -11,6 +11,7 @@ use chantal_common::config::{Auth, DownloadConfig, KeySource, RepoConfig};
 use chantal_common::redact::redact_url;
 use chantal_common::rpm::checksum::{Checksum, DualHasher};
 use chantal_common::rpm::href;
+use chantal_common::Sha256;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::error::{Result, SyncError};
@@ -32,7 +33,7 @@ pub struct Expect {
 /// A verified download, still at its partial path.
 #[derive(Debug, Clone)]
 pub struct Downloaded {
-    pub sha256: String,
+    pub sha256: Sha256,
     pub size: u64,
     /// Bytes that came over the wire in this run, over every attempt (a retry's bytes too).
     pub transferred: u64,
@@ -427,7 +428,7 @@ impl Transport {
 fn finish(
     url: &str,
     expect: &Expect,
-    sha256: String,
+    sha256: Sha256,
     declared: Checksum,
     size: u64,
     transferred: u64,

@@ -15,8 +15,8 @@ use chantal_common::rpm::treeinfo::{
     TREEINFO_NAMES,
 };
 use chantal_common::rpm::MetadataKind;
-use chantal_common::Error;
-use sha2::{Digest, Sha256};
+use chantal_common::{Error, Sha256};
+use sha2::{Digest, Sha256 as Sha256Hasher};
 
 use super::error::Result;
 use super::manifest::TreeInput;
@@ -54,16 +54,16 @@ impl Stored {
     /// file with its sha256 once fetched (or, before, when `holdings` says the pool has it).
     pub fn manifest_input(
         &self,
-        holdings: Option<std::collections::HashMap<String, String>>,
+        holdings: Option<std::collections::HashMap<String, Sha256>>,
     ) -> TreeInput<'_> {
-        let fetched: std::collections::HashMap<&str, &str> = self
+        let fetched: std::collections::HashMap<&str, &Sha256> = self
             .files
             .iter()
-            .map(|f| (f.record.location_href.as_str(), f.blob.sha256.as_str()))
+            .map(|f| (f.record.location_href.as_str(), &f.blob.sha256))
             .collect();
         TreeInput {
             treeinfo: &self.treeinfo.sha256,
-            extra_files: self.extra_files.as_ref().map(|b| b.sha256.as_str()),
+            extra_files: self.extra_files.as_ref().map(|b| &b.sha256),
             files: self
                 .tree
                 .files
@@ -71,7 +71,7 @@ impl Stored {
                 .map(|f| {
                     let sha = fetched
                         .get(f.path.as_str())
-                        .map(|s| s.to_string())
+                        .map(|s| (*s).clone())
                         .or_else(|| holdings.as_ref().and_then(|h| h.get(&f.path)).cloned());
                     (f.path.as_str(), sha, f.size)
                 })
@@ -116,7 +116,7 @@ pub(super) fn find_tree(engine: &Engine<'_>, transport: &Transport) -> Result<Op
             "installer tree refused: {message} (to mirror the repository without its installer tree, set rpm.installer_tree: skip)"
         ),
     })?;
-    let mut h = Sha256::new();
+    let mut h = Sha256Hasher::new();
     h.update(&treeinfo);
     h.update([0]);
     h.update(extra_files.as_deref().unwrap_or_default());
@@ -205,7 +205,7 @@ pub(super) fn fetch_tree_files(
 pub(super) fn tree_holdings(
     engine: &Engine<'_>,
     tree: &Tree,
-) -> Result<std::collections::HashMap<String, String>> {
+) -> Result<std::collections::HashMap<String, Sha256>> {
     let known = tree_known(engine, tree)?;
     Ok(tree
         .files

@@ -8,6 +8,7 @@ use crate::catalogue::model::StoredBlob;
 use crate::catalogue::model::{BlobRecord, KnownBlob, NevraSize, SignatureRecord};
 use crate::error::Result;
 use crate::rpm::ChecksumType;
+use crate::Sha256;
 
 const BLOB_COLUMNS: &[(&str, Kind)] = &[
     ("sha256", Kind::Text),
@@ -40,7 +41,7 @@ pub fn record_blobs<S: Store>(
             &mut |sink| {
                 for (b, _) in blobs {
                     let size = i64::try_from(b.size).unwrap_or(i64::MAX);
-                    sink.row(&[Val::Str(&b.sha256), Val::I64(size), Val::Str(&b.rel_path)])?;
+                    sink.row(&[(&b.sha256).into(), Val::I64(size), Val::Str(&b.rel_path)])?;
                 }
                 Ok(())
             },
@@ -61,11 +62,7 @@ pub fn record_blobs<S: Store>(
                     if let Some((kind, value)) =
                         alt.as_ref().filter(|(k, _)| *k != ChecksumType::Sha256)
                     {
-                        sink.row(&[
-                            Val::Str(&b.sha256),
-                            Val::Str(kind.as_str()),
-                            Val::Str(value),
-                        ])?;
+                        sink.row(&[(&b.sha256).into(), Val::Str(kind.as_str()), Val::Str(value)])?;
                     }
                 }
                 Ok(())
@@ -81,7 +78,7 @@ pub fn record_blob<S: Store>(s: &S, blob: &StoredBlob) -> Result<()> {
 }
 
 /// The recorded blob with this sha256, if any.
-pub fn blob<S: Store>(s: &S, sha256: &str) -> Result<Option<BlobRecord>> {
+pub fn blob<S: Store>(s: &S, sha256: &Sha256) -> Result<Option<BlobRecord>> {
     s.autocommit(|db| {
         db.opt(
             &format!("reading blob {sha256}"),
@@ -89,7 +86,7 @@ pub fn blob<S: Store>(s: &S, sha256: &str) -> Result<Option<BlobRecord>> {
             &[sha256.into()],
             |r| {
                 Ok(BlobRecord {
-                    sha256: r.string(0)?,
+                    sha256: r.sha256(0)?,
                     size: r.i64(1)?,
                     path: r.string(2)?,
                 })
@@ -105,7 +102,7 @@ pub fn blob<S: Store>(s: &S, sha256: &str) -> Result<Option<BlobRecord>> {
 /// Cleanup decides what goes with the `blobs` table locked against writers; this waits for
 /// such a batch and then sees its result, so a blob is either marked before cleanup looks at
 /// it, or gone before the sync does.
-pub fn reserve_blobs<S: Store>(s: &S, sha256s: &[&str]) -> Result<HashMap<String, bool>> {
+pub fn reserve_blobs<S: Store>(s: &S, sha256s: &[&Sha256]) -> Result<HashMap<Sha256, bool>> {
     if sha256s.is_empty() {
         return Ok(HashMap::new());
     }
@@ -135,19 +132,24 @@ pub fn reserve_blobs<S: Store>(s: &S, sha256s: &[&str]) -> Result<HashMap<String
             "SELECT b.sha256, EXISTS (SELECT 1 FROM packages p WHERE p.sha256 = b.sha256)
                FROM blobs b JOIN wanted w ON w.c = b.sha256",
             &[],
-            |r| Ok((r.string(0)?, r.boolean(1)?)),
+            |r| Ok((r.sha256(0)?, r.boolean(1)?)),
         )?;
         Ok(found.into_iter().collect())
     })
 }
 
 /// A temporary table `wanted(c)` holding `values`.
-fn wanted(db: &mut dyn db::Db, ctx: &str, values: &[&str]) -> Result<()> {
+fn wanted<V: AsRef<str>>(db: &mut dyn db::Db, ctx: &str, values: &[V]) -> Result<()> {
     temp_values(db, ctx, "wanted", values)
 }
 
 /// A temporary table `table(c)` holding `values`.
-fn temp_values(db: &mut dyn db::Db, ctx: &str, table: &str, values: &[&str]) -> Result<()> {
+fn temp_values<V: AsRef<str>>(
+    db: &mut dyn db::Db,
+    ctx: &str,
+    table: &str,
+    values: &[V],
+) -> Result<()> {
     // No index: each join walks the table and probes the catalogue table's key, and indexing
     // 100,000 checksums cost SQLite as much time again as inserting them.
     db.temp_table(ctx, table, &[("c", Kind::Text)], None)?;
@@ -158,7 +160,7 @@ fn temp_values(db: &mut dyn db::Db, ctx: &str, table: &str, values: &[&str]) -> 
         Conflict::None,
         &mut |sink| {
             for v in values {
-                sink.row(&[Val::Str(v)])?;
+                sink.row(&[Val::Str(v.as_ref())])?;
             }
             Ok(())
         },
@@ -196,7 +198,7 @@ pub fn resolve_known<S: Store>(
             Ok((
                 r.string(0)?,
                 KnownBlob {
-                    sha256: r.string(1)?,
+                    sha256: r.sha256(1)?,
                     size: r.i64(2)?,
                     path: r.string(3)?,
                     has_package: r.boolean(4)?,
@@ -267,7 +269,7 @@ pub fn candidates_by_nevra<S: Store>(
                 Ok((
                     key,
                     KnownBlob {
-                        sha256: r.string(6)?,
+                        sha256: r.sha256(6)?,
                         size: r.i64(7)?,
                         path: r.string(8)?,
                         has_package: true,
@@ -281,9 +283,9 @@ pub fn candidates_by_nevra<S: Store>(
 /// Of `sha256s`, the blobs a signature by one of `fingerprints` was verified on.
 pub fn verified_blobs<S: Store>(
     s: &S,
-    sha256s: &[&str],
+    sha256s: &[&Sha256],
     fingerprints: &[&str],
-) -> Result<std::collections::HashSet<String>> {
+) -> Result<std::collections::HashSet<Sha256>> {
     if sha256s.is_empty() || fingerprints.is_empty() {
         return Ok(Default::default());
     }
@@ -297,7 +299,7 @@ pub fn verified_blobs<S: Store>(
                JOIN blob_verifications v ON v.blob_sha256 = w.c
                JOIN trusted_keys t ON t.c = v.fingerprint",
             &[],
-            |r| r.string(0),
+            |r| r.sha256(0),
         )?;
         Ok(rows.into_iter().collect())
     })
@@ -314,14 +316,14 @@ pub fn record_signatures<S: Store>(s: &S, checked: &[SignatureRecord]) -> Result
         // Under the writers' lock, as blobs are recorded: no cleanup removes a blob between
         // the check below and the insert.
         db.lock_blobs(ctx, BlobLock::Writer)?;
-        let shas: Vec<&str> = checked.iter().map(|c| c.sha256.as_str()).collect();
+        let shas: Vec<&Sha256> = checked.iter().map(|c| &c.sha256).collect();
         wanted(db, ctx, &shas)?;
-        let present: std::collections::HashSet<String> = db
+        let present: std::collections::HashSet<Sha256> = db
             .all(
                 ctx,
                 "SELECT b.sha256 FROM wanted w JOIN blobs b ON b.sha256 = w.c",
                 &[],
-                |r| r.string(0),
+                |r| r.sha256(0),
             )?
             .into_iter()
             .collect();
@@ -336,7 +338,7 @@ pub fn record_signatures<S: Store>(s: &S, checked: &[SignatureRecord]) -> Result
             Conflict::Ignore { key: "blob_sha256" },
             &mut |sink| {
                 for c in &rows {
-                    sink.row(&[Val::Str(&c.sha256), Val::Str(&c.key_ids)])?;
+                    sink.row(&[(&c.sha256).into(), Val::Str(&c.key_ids)])?;
                 }
                 Ok(())
             },
@@ -351,7 +353,7 @@ pub fn record_signatures<S: Store>(s: &S, checked: &[SignatureRecord]) -> Result
             &mut |sink| {
                 for c in &rows {
                     if let Some(f) = &c.verified_by {
-                        sink.row(&[Val::Str(&c.sha256), Val::Str(f)])?;
+                        sink.row(&[(&c.sha256).into(), Val::Str(f)])?;
                     }
                 }
                 Ok(())

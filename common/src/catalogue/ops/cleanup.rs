@@ -148,19 +148,16 @@ fn skipped_table(db: &mut dyn Db, ctx: &str, skipped: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The first transaction: versions that are neither latest, nor a snapshot, nor latest until
-/// less than the serving grace period ago; the range rows only they needed; package rows
-/// nothing references whose blob is old. With `blobs` locked against writers, so a package
-/// a sync has just reserved stays.
-fn versions_and_rows(
+/// Fills `keep_versions` with every version that stays: latest, snapshots', those retired
+/// within the serving grace (`serving_cutoff`) and those within their repository's
+/// `keep_versions_for` (`windows`, counted back from the database's `now`).
+fn keep_versions(
     db: &mut dyn Db,
     ctx: &str,
     now: DateTime<Utc>,
-    cutoff: DateTime<Utc>,
     serving_cutoff: DateTime<Utc>,
     windows: &[(String, std::time::Duration)],
-) -> Result<CleanupReport> {
-    db.lock_blobs(ctx, BlobLock::Cleanup)?;
+) -> Result<()> {
     // Each repository's keep_versions_for, as the time since which a retired version stays.
     db.temp_table(
         ctx,
@@ -203,6 +200,23 @@ fn versions_and_rows(
         &[serving_cutoff.into()],
     )?;
     db.analyze(ctx, "keep_versions")?;
+    Ok(())
+}
+
+/// The first transaction: versions that are neither latest, nor a snapshot, nor latest until
+/// less than the serving grace period ago; the range rows only they needed; package rows
+/// nothing references whose blob is old. With `blobs` locked against writers, so a package
+/// a sync has just reserved stays.
+fn versions_and_rows(
+    db: &mut dyn Db,
+    ctx: &str,
+    now: DateTime<Utc>,
+    cutoff: DateTime<Utc>,
+    serving_cutoff: DateTime<Utc>,
+    windows: &[(String, std::time::Duration)],
+) -> Result<CleanupReport> {
+    db.lock_blobs(ctx, BlobLock::Cleanup)?;
+    keep_versions(db, ctx, now, serving_cutoff, windows)?;
     let mut report = CleanupReport {
         serving: db.one(
             ctx,

@@ -45,7 +45,7 @@ pub fn insert_packages<S: Store>(
                 for p in &mut *packages {
                     let p = p?;
                     sink.row(&[
-                        Val::Str(&p.sha256),
+                        (&p.sha256).into(),
                         Val::Str(&p.nevra.name),
                         Val::I64(p.nevra.epoch),
                         Val::Str(&p.nevra.version),
@@ -195,7 +195,7 @@ fn stage(db: &mut dyn Db, ctx: &str, input: &CommitInput<'_>) -> Result<()> {
         Conflict::None,
         &mut |sink| {
             for (sha, href) in input.content {
-                sink.row(&[Val::Str(sha), Val::Str(href)])?;
+                sink.row(&[sha.into(), Val::Str(href)])?;
             }
             Ok(())
         },
@@ -215,7 +215,7 @@ fn stage(db: &mut dyn Db, ctx: &str, input: &CommitInput<'_>) -> Result<()> {
             for m in input.metadata {
                 sink.row(&[
                     Val::Str(m.kind.as_str()),
-                    Val::Str(&m.blob_sha256),
+                    (&m.blob_sha256).into(),
                     Val::Str(&m.location_href),
                 ])?;
             }

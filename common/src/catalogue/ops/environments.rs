@@ -33,128 +33,166 @@ pub fn promote<S: Store>(s: &S, input: PromoteInput<'_>) -> Result<Promotion> {
                 _ => format!("promoting {env}: no repository to move"),
             }));
         }
-        // Every target must exist, and mean what it meant, before anything moves.
-        let mut moves = Vec::with_capacity(wanted.len());
-        for w in wanted {
-            let repo_id = db.opt(
-                &ctx,
-                "SELECT id FROM repositories WHERE name = $1",
-                &[w.repository.as_str().into()],
-                |r| r.i64(0),
-            )?;
-            // (Only a snapshot can be wanted in a repository the catalogue does not know:
-            // unsetting needs a pointer, which needs the repository.)
-            let Some(repo_id) = repo_id else {
-                return Err(Error::Invalid(format!(
-                    "{} has no snapshot named {}: nothing promoted",
-                    w.repository,
-                    w.snapshot.as_ref().map_or("", |(n, _)| n.as_str())
-                )));
-            };
-            let target = match &w.snapshot {
-                None => None,
-                Some((name, expected)) => {
-                    let found = db.opt(
-                        &ctx,
-                        "SELECT id, version FROM snapshots WHERE repository_id = $1 AND name = $2",
-                        &[repo_id.into(), name.as_str().into()],
-                        |r| Ok((r.i64(0)?, r.i64(1)?)),
-                    )?;
-                    let Some((snapshot_id, version)) = found else {
-                        return Err(Error::Invalid(format!(
-                            "{} has no snapshot named {name}{}: nothing promoted",
-                            w.repository,
-                            if expected.is_some() { " any more" } else { "" }
-                        )));
-                    };
-                    if let Some(was) = expected.filter(|was| *was != version) {
-                        return Err(Error::Invalid(format!(
-                            "{}: {env} pointed at snapshot {name} when it was version {was}; {name} is now version {version}: refusing to point {env} at other content (choose with --snapshot), nothing promoted",
-                            w.repository
-                        )));
-                    }
-                    Some((name.clone(), snapshot_id, version))
-                }
-            };
-            moves.push((w.repository, repo_id, target));
-        }
-        let promotion = db.one(
-            &ctx,
-            "INSERT INTO promotions (environment, source, set_by) VALUES ($1, $2, $3)
-             RETURNING id, set_at",
-            &[env.into(), source.as_str().into(), input.set_by.into()],
-            |r| Ok((r.i64(0)?, r.time(1)?)),
+        let moves = resolve(db, &ctx, env, wanted)?;
+        apply(db, &ctx, &input, source, moves)
+    })
+}
+
+/// One repository's move: the snapshot the environment will point at (name, id, version), or
+/// nowhere.
+struct Move {
+    repository: String,
+    repository_id: i64,
+    target: Option<(String, i64, i64)>,
+}
+
+/// Every target must exist, and mean what it meant, before anything moves.
+fn resolve(db: &mut dyn db::Db, ctx: &str, env: &str, wanted: Vec<Want>) -> Result<Vec<Move>> {
+    let mut moves = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        let repo_id = db.opt(
+            ctx,
+            "SELECT id FROM repositories WHERE name = $1",
+            &[w.repository.as_str().into()],
+            |r| r.i64(0),
         )?;
-        let (promotion, set_at) = promotion;
-        let mut changes = Vec::with_capacity(moves.len());
-        for (repository, repo_id, target) in moves {
-            let previous = db.opt(
-                &ctx,
-                "SELECT s.name, s.version FROM environments e
-                   JOIN snapshots s ON s.id = e.snapshot_id
-                  WHERE e.environment = $1 AND e.repository_id = $2",
-                &[env.into(), repo_id.into()],
-                |r| Ok((r.string(0)?, r.i64(1)?)),
-            )?;
+        // (Only a snapshot can be wanted in a repository the catalogue does not know:
+        // unsetting needs a pointer, which needs the repository.)
+        let Some(repo_id) = repo_id else {
+            return Err(Error::Invalid(format!(
+                "{} has no snapshot named {}: nothing promoted",
+                w.repository,
+                w.snapshot.as_ref().map_or("", |(n, _)| n.as_str())
+            )));
+        };
+        let found = match &w.snapshot {
+            None => None,
+            Some((name, _)) => db.opt(
+                ctx,
+                "SELECT id, version FROM snapshots WHERE repository_id = $1 AND name = $2",
+                &[repo_id.into(), name.as_str().into()],
+                |r| Ok((r.i64(0)?, r.i64(1)?)),
+            )?,
+        };
+        let target = target_of(env, &w, found)?;
+        moves.push(Move {
+            repository: w.repository,
+            repository_id: repo_id,
+            target,
+        });
+    }
+    Ok(moves)
+}
+
+/// What a want resolves to, given the snapshot of its name the repository has now (id and
+/// version), if any: refused when the snapshot is gone, or when restored history expected
+/// another version under that name.
+fn target_of(env: &str, w: &Want, found: Option<(i64, i64)>) -> Result<Option<(String, i64, i64)>> {
+    let Some((name, expected)) = &w.snapshot else {
+        return Ok(None);
+    };
+    let Some((snapshot_id, version)) = found else {
+        return Err(Error::Invalid(format!(
+            "{} has no snapshot named {name}{}: nothing promoted",
+            w.repository,
+            if expected.is_some() { " any more" } else { "" }
+        )));
+    };
+    if let Some(was) = expected.filter(|was| *was != version) {
+        return Err(Error::Invalid(format!(
+            "{}: {env} pointed at snapshot {name} when it was version {was}; {name} is now version {version}: refusing to point {env} at other content (choose with --snapshot), nothing promoted",
+            w.repository
+        )));
+    }
+    Ok(Some((name.clone(), snapshot_id, version)))
+}
+
+/// Records the promotion, moves each repository's pointer and records what it pointed at
+/// before; readers hear of it when the transaction commits.
+fn apply(
+    db: &mut dyn db::Db,
+    ctx: &str,
+    input: &PromoteInput<'_>,
+    source: String,
+    moves: Vec<Move>,
+) -> Result<Promotion> {
+    let env = input.environment;
+    let (promotion, set_at) = db.one(
+        ctx,
+        "INSERT INTO promotions (environment, source, set_by) VALUES ($1, $2, $3)
+         RETURNING id, set_at",
+        &[env.into(), source.as_str().into(), input.set_by.into()],
+        |r| Ok((r.i64(0)?, r.time(1)?)),
+    )?;
+    let mut changes = Vec::with_capacity(moves.len());
+    for m in moves {
+        let repo_id = m.repository_id;
+        let previous = db.opt(
+            ctx,
+            "SELECT s.name, s.version FROM environments e
+               JOIN snapshots s ON s.id = e.snapshot_id
+              WHERE e.environment = $1 AND e.repository_id = $2",
+            &[env.into(), repo_id.into()],
+            |r| Ok((r.string(0)?, r.i64(1)?)),
+        )?;
+        db.execute(
+            ctx,
+            "DELETE FROM environments WHERE environment = $1 AND repository_id = $2",
+            &[env.into(), repo_id.into()],
+        )?;
+        if let Some((_, snapshot_id, _)) = &m.target {
             db.execute(
-                &ctx,
-                "DELETE FROM environments WHERE environment = $1 AND repository_id = $2",
-                &[env.into(), repo_id.into()],
-            )?;
-            if let Some((_, snapshot_id, _)) = &target {
-                db.execute(
-                    &ctx,
-                    "INSERT INTO environments (environment, repository_id, snapshot_id, promotion_id)
-                     VALUES ($1, $2, $3, $4)",
-                    &[
-                        env.into(),
-                        repo_id.into(),
-                        (*snapshot_id).into(),
-                        promotion.into(),
-                    ],
-                )?;
-            }
-            let (snapshot, version) = match target {
-                Some((name, _, version)) => (Some(name), Some(version)),
-                None => (None, None),
-            };
-            let (previous, previous_version) = match previous {
-                Some((n, v)) => (Some(n), Some(v)),
-                None => (None, None),
-            };
-            db.execute(
-                &ctx,
-                "INSERT INTO environment_history
-                        (promotion_id, repository_id, snapshot_name, version, previous_name,
-                         previous_version)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                ctx,
+                "INSERT INTO environments (environment, repository_id, snapshot_id, promotion_id)
+                 VALUES ($1, $2, $3, $4)",
                 &[
-                    promotion.into(),
+                    env.into(),
                     repo_id.into(),
-                    snapshot.as_deref().into(),
-                    version.into(),
-                    previous.as_deref().into(),
-                    previous_version.into(),
+                    (*snapshot_id).into(),
+                    promotion.into(),
                 ],
             )?;
-            changes.push(EnvChange {
-                repository,
-                snapshot,
-                version,
-                previous,
-                previous_version,
-            });
         }
-        // Readers (chantal-fs) see every repository of the promotion move at once.
-        db.notify(&ctx, env)?;
-        Ok(Promotion {
-            id: promotion,
-            environment: env.to_string(),
-            source,
-            set_at,
-            set_by: input.set_by.to_string(),
-            changes,
-        })
+        let (snapshot, version) = match m.target {
+            Some((name, _, version)) => (Some(name), Some(version)),
+            None => (None, None),
+        };
+        let (previous, previous_version) = match previous {
+            Some((n, v)) => (Some(n), Some(v)),
+            None => (None, None),
+        };
+        db.execute(
+            ctx,
+            "INSERT INTO environment_history
+                    (promotion_id, repository_id, snapshot_name, version, previous_name,
+                     previous_version)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                promotion.into(),
+                repo_id.into(),
+                snapshot.as_deref().into(),
+                version.into(),
+                previous.as_deref().into(),
+                previous_version.into(),
+            ],
+        )?;
+        changes.push(EnvChange {
+            repository: m.repository,
+            snapshot,
+            version,
+            previous,
+            previous_version,
+        });
+    }
+    // Readers (chantal-fs) see every repository of the promotion move at once.
+    db.notify(ctx, env)?;
+    Ok(Promotion {
+        id: promotion,
+        environment: env.to_string(),
+        source,
+        set_at,
+        set_by: input.set_by.to_string(),
+        changes,
     })
 }
 
@@ -174,14 +212,6 @@ fn wanted(
     current: &[EnvPointer],
 ) -> Result<(Vec<Want>, String)> {
     let env = input.environment;
-    let point = |repository: String, name: String, version: Option<i64>| Want {
-        repository,
-        snapshot: Some((name, version)),
-    };
-    let nowhere = |repository: String| Want {
-        repository,
-        snapshot: None,
-    };
     Ok(match input.target {
         PromoteTarget::Snapshot(name) => {
             if input.repositories.is_empty() {
@@ -193,115 +223,23 @@ fn wanted(
                 input
                     .repositories
                     .iter()
-                    .map(|r| point(r.to_string(), name.to_string(), None))
+                    .map(|r| Want::point(r.to_string(), name.to_string(), None))
                     .collect(),
                 format!("snapshot {name}"),
             )
         }
         PromoteTarget::From(other) => {
             let rows = pointers(db, ctx, Some(other))?;
-            if rows.is_empty() && !input.exact {
-                return Err(Error::Invalid(format!(
-                    "environment {other} points nowhere yet: nothing to copy into {env}"
-                )));
-            }
-            if !input.exact {
-                for r in input.repositories {
-                    if !rows.iter().any(|p| p.repository == *r) {
-                        return Err(Error::Invalid(format!(
-                            "environment {other} points nowhere in {r}: nothing promoted"
-                        )));
-                    }
-                }
-            }
-            let mut want: Vec<Want> = Vec::new();
-            // Identical: where the source points nowhere, neither does the target.
-            if input.exact {
-                want.extend(
-                    current
-                        .iter()
-                        .filter(|p| !rows.iter().any(|s| s.repository == p.repository))
-                        .map(|p| nowhere(p.repository.clone())),
-                );
-            }
-            want.extend(
-                rows.into_iter()
-                    .map(|p| point(p.repository, p.snapshot, None)),
-            );
-            (want, format!("environment {other}"))
-        }
-        PromoteTarget::Previous => {
-            let last = db.opt(
-                ctx,
-                "SELECT max(id) FROM promotions WHERE environment = $1",
-                &[env.into()],
-                |r| r.opt_i64(0),
-            )?;
-            let Some(Some(last)) = last else {
-                return Err(Error::Invalid(format!(
-                    "environment {env} was never promoted: there is no previous state"
-                )));
-            };
-            let rows = db.all(
-                ctx,
-                "SELECT r.name, h.previous_name, h.previous_version FROM environment_history h
-                   JOIN repositories r ON r.id = h.repository_id
-                  WHERE h.promotion_id = $1 ORDER BY r.name",
-                &[last.into()],
-                |r| Ok((r.string(0)?, r.opt_string(1)?, r.opt_i64(2)?)),
-            )?;
             (
-                rows.into_iter()
-                    .map(|(repo, name, version)| match name {
-                        Some(name) => point(repo, name, version),
-                        None => nowhere(repo),
-                    })
-                    .collect(),
-                format!("rollback of promotion {last}"),
+                wanted_from(input, other, rows, current)?,
+                format!("environment {other}"),
             )
         }
-        PromoteTarget::Promotion(id) => {
-            let of = db.opt(
-                ctx,
-                "SELECT environment FROM promotions WHERE id = $1",
-                &[id.into()],
-                |r| r.string(0),
-            )?;
-            if of.as_deref() != Some(env) {
-                return Err(Error::Invalid(format!(
-                    "promotion {id} is not one of environment {env} (see chantal env history --env {env})"
-                )));
-            }
-            // Each repository as the last change up to that promotion left it.
-            let rows = db.all(
-                ctx,
-                "SELECT r.name, h.snapshot_name, h.version FROM environment_history h
-                   JOIN promotions p ON p.id = h.promotion_id
-                   JOIN repositories r ON r.id = h.repository_id
-                  WHERE p.environment = $1 AND h.promotion_id <= $2
-                  ORDER BY h.promotion_id",
-                &[env.into(), id.into()],
-                |r| Ok((r.string(0)?, r.opt_string(1)?, r.opt_i64(2)?)),
-            )?;
-            let mut then: std::collections::BTreeMap<String, Option<(String, Option<i64>)>> =
-                std::collections::BTreeMap::new();
-            for (repo, name, version) in rows {
-                then.insert(repo, name.map(|n| (n, version)));
-            }
-            // Where it points now and did not then: nowhere.
-            for p in current {
-                then.entry(p.repository.clone()).or_insert(None);
-            }
-            (
-                then.into_iter()
-                    .map(|(repository, snapshot)| Want {
-                        repository,
-                        snapshot,
-                    })
-                    .collect(),
-                format!("state after promotion {id}"),
-            )
-        }
+        PromoteTarget::Previous => wanted_previous(db, ctx, env)?,
+        PromoteTarget::Promotion(id) => (
+            wanted_promotion(db, ctx, env, id, current)?,
+            format!("state after promotion {id}"),
+        ),
         PromoteTarget::Unset => {
             for r in input.repositories {
                 if !current.iter().any(|p| p.repository == *r) {
@@ -313,12 +251,147 @@ fn wanted(
             (
                 current
                     .iter()
-                    .map(|p| nowhere(p.repository.clone()))
+                    .map(|p| Want::nowhere(p.repository.clone()))
                     .collect(),
                 "unset".to_string(),
             )
         }
     })
+}
+
+impl Want {
+    fn point(repository: String, name: String, version: Option<i64>) -> Want {
+        Want {
+            repository,
+            snapshot: Some((name, version)),
+        }
+    }
+
+    fn nowhere(repository: String) -> Want {
+        Want {
+            repository,
+            snapshot: None,
+        }
+    }
+}
+
+/// Where environment `other` points (`rows`); with `exact`, also nowhere where it points
+/// nowhere and the environment (`current`) points somewhere.
+fn wanted_from(
+    input: &PromoteInput<'_>,
+    other: &str,
+    rows: Vec<EnvPointer>,
+    current: &[EnvPointer],
+) -> Result<Vec<Want>> {
+    let env = input.environment;
+    if rows.is_empty() && !input.exact {
+        return Err(Error::Invalid(format!(
+            "environment {other} points nowhere yet: nothing to copy into {env}"
+        )));
+    }
+    if !input.exact {
+        for r in input.repositories {
+            if !rows.iter().any(|p| p.repository == *r) {
+                return Err(Error::Invalid(format!(
+                    "environment {other} points nowhere in {r}: nothing promoted"
+                )));
+            }
+        }
+    }
+    let mut want: Vec<Want> = Vec::new();
+    // Identical: where the source points nowhere, neither does the target.
+    if input.exact {
+        want.extend(
+            current
+                .iter()
+                .filter(|p| !rows.iter().any(|s| s.repository == p.repository))
+                .map(|p| Want::nowhere(p.repository.clone())),
+        );
+    }
+    want.extend(
+        rows.into_iter()
+            .map(|p| Want::point(p.repository, p.snapshot, None)),
+    );
+    Ok(want)
+}
+
+/// What the environment's last promotion replaced, and the source naming it.
+fn wanted_previous(db: &mut dyn db::Db, ctx: &str, env: &str) -> Result<(Vec<Want>, String)> {
+    let last = db.opt(
+        ctx,
+        "SELECT max(id) FROM promotions WHERE environment = $1",
+        &[env.into()],
+        |r| r.opt_i64(0),
+    )?;
+    let Some(Some(last)) = last else {
+        return Err(Error::Invalid(format!(
+            "environment {env} was never promoted: there is no previous state"
+        )));
+    };
+    let rows = db.all(
+        ctx,
+        "SELECT r.name, h.previous_name, h.previous_version FROM environment_history h
+           JOIN repositories r ON r.id = h.repository_id
+          WHERE h.promotion_id = $1 ORDER BY r.name",
+        &[last.into()],
+        |r| Ok((r.string(0)?, r.opt_string(1)?, r.opt_i64(2)?)),
+    )?;
+    Ok((
+        rows.into_iter()
+            .map(|(repo, name, version)| match name {
+                Some(name) => Want::point(repo, name, version),
+                None => Want::nowhere(repo),
+            })
+            .collect(),
+        format!("rollback of promotion {last}"),
+    ))
+}
+
+/// The environment as its promotion `id` left it: each repository as the last change up to
+/// that promotion set it, nowhere where it points now and did not then.
+fn wanted_promotion(
+    db: &mut dyn db::Db,
+    ctx: &str,
+    env: &str,
+    id: i64,
+    current: &[EnvPointer],
+) -> Result<Vec<Want>> {
+    let of = db.opt(
+        ctx,
+        "SELECT environment FROM promotions WHERE id = $1",
+        &[id.into()],
+        |r| r.string(0),
+    )?;
+    if of.as_deref() != Some(env) {
+        return Err(Error::Invalid(format!(
+            "promotion {id} is not one of environment {env} (see chantal env history --env {env})"
+        )));
+    }
+    let rows = db.all(
+        ctx,
+        "SELECT r.name, h.snapshot_name, h.version FROM environment_history h
+           JOIN promotions p ON p.id = h.promotion_id
+           JOIN repositories r ON r.id = h.repository_id
+          WHERE p.environment = $1 AND h.promotion_id <= $2
+          ORDER BY h.promotion_id",
+        &[env.into(), id.into()],
+        |r| Ok((r.string(0)?, r.opt_string(1)?, r.opt_i64(2)?)),
+    )?;
+    let mut then: std::collections::BTreeMap<String, Option<(String, Option<i64>)>> =
+        std::collections::BTreeMap::new();
+    for (repo, name, version) in rows {
+        then.insert(repo, name.map(|n| (n, version)));
+    }
+    for p in current {
+        then.entry(p.repository.clone()).or_insert(None);
+    }
+    Ok(then
+        .into_iter()
+        .map(|(repository, snapshot)| Want {
+            repository,
+            snapshot,
+        })
+        .collect())
 }
 
 /// Where environments point: every environment, or one.
@@ -396,4 +469,49 @@ pub fn environment_history<S: Store>(s: &S, environment: &str) -> Result<Vec<Pro
         }
         Ok(out)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn want(snapshot: Option<(&str, Option<i64>)>) -> Want {
+        Want {
+            repository: "r".into(),
+            snapshot: snapshot.map(|(n, v)| (n.to_string(), v)),
+        }
+    }
+
+    /// The resolve is pure over what the catalogue holds: nowhere stays nowhere; a snapshot
+    /// resolves to its id and version; a missing one, or restored history whose name now names
+    /// other content, is refused and says which.
+    #[test]
+    fn a_want_resolves_to_the_snapshot_it_meant_or_is_refused() {
+        assert_eq!(target_of("prod", &want(None), Some((1, 2))).unwrap(), None);
+        assert_eq!(
+            target_of("prod", &want(Some(("s", None))), Some((7, 3))).unwrap(),
+            Some(("s".to_string(), 7, 3))
+        );
+        assert_eq!(
+            target_of("prod", &want(Some(("s", Some(3)))), Some((7, 3))).unwrap(),
+            Some(("s".to_string(), 7, 3))
+        );
+        let gone = target_of("prod", &want(Some(("s", None))), None).unwrap_err();
+        assert_eq!(
+            gone.to_string(),
+            "r has no snapshot named s: nothing promoted"
+        );
+        let gone = target_of("prod", &want(Some(("s", Some(3)))), None).unwrap_err();
+        assert_eq!(
+            gone.to_string(),
+            "r has no snapshot named s any more: nothing promoted"
+        );
+        let other = target_of("prod", &want(Some(("s", Some(2)))), Some((7, 3))).unwrap_err();
+        assert!(
+            other
+                .to_string()
+                .contains("prod pointed at snapshot s when it was version 2; s is now version 3"),
+            "{other}"
+        );
+    }
 }

@@ -253,7 +253,7 @@ pub fn version_installer_tree<S: Store>(
     s: &S,
     repository: &str,
     version: i64,
-) -> Result<Vec<(String, String)>> {
+) -> Result<Vec<(String, crate::Sha256)>> {
     s.autocommit(|db| {
         let order = db.dialect().collate_bytes();
         db.all(
@@ -271,7 +271,7 @@ pub fn version_installer_tree<S: Store>(
                 in_version("m", "$2")
             ),
             &[repository.into(), version.into()],
-            |r| Ok((r.string(0)?, r.string(1)?)),
+            |r| Ok((r.string(0)?, r.sha256(1)?)),
         )
     })
 }
@@ -300,7 +300,7 @@ pub fn version_packages<S: Store>(
             |r| {
                 Ok(VersionPackage {
                     nevra: super::nevra(r, 0)?,
-                    sha256: r.string(5)?,
+                    sha256: r.sha256(5)?,
                     location_href: r.string(6)?,
                 })
             },
@@ -314,7 +314,7 @@ pub fn version_signers<S: Store>(
     s: &S,
     repository: &str,
     version: i64,
-) -> Result<std::collections::HashMap<String, String>> {
+) -> Result<std::collections::HashMap<crate::Sha256, String>> {
     s.autocommit(|db| {
         let rows = db.all(
             &format!("reading the signers of version {version} of {repository}"),
@@ -328,7 +328,7 @@ pub fn version_signers<S: Store>(
                 in_version("c", "$2")
             ),
             &[repository.into(), version.into()],
-            |r| Ok((r.string(0)?, r.string(1)?)),
+            |r| Ok((r.sha256(0)?, r.string(1)?)),
         )?;
         Ok(rows.into_iter().collect())
     })

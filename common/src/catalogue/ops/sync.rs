@@ -156,7 +156,7 @@ pub fn latest_state<S: Store>(s: &S, repository_id: i64) -> Result<LatestState> 
             |r| {
                 Ok(LatestState {
                     version: r.opt_i64(0)?,
-                    repomd_sha256: r.opt_string(1)?,
+                    repomd_sha256: r.opt_sha256(1)?,
                     settings: r.opt_string(2)?,
                 })
             },
@@ -219,7 +219,7 @@ pub fn latest_content<S: Store>(s: &S, repository_id: i64) -> Result<Vec<Content
             &[repository_id.into()],
             |r| {
                 Ok(ContentItem {
-                    sha256: r.string(0)?,
+                    sha256: r.sha256(0)?,
                     location_href: r.string(1)?,
                     nevra: super::nevra(r, 2)?,
                 })
@@ -233,7 +233,7 @@ pub fn latest_content<S: Store>(s: &S, repository_id: i64) -> Result<Vec<Content
 /// the repository.
 pub fn for_each_fragment<S: Store>(
     s: &S,
-    content: &[(String, String)],
+    content: &[(crate::Sha256, String)],
     mut f: impl FnMut(FragmentRow) -> Result<()>,
 ) -> Result<()> {
     let ctx = "reading package fragments";
@@ -251,7 +251,7 @@ pub fn for_each_fragment<S: Store>(
             db::Conflict::None,
             &mut |sink| {
                 for (sha, href) in content {
-                    sink.row(&[Val::Str(sha), Val::Str(href)])?;
+                    sink.row(&[sha.into(), Val::Str(href)])?;
                 }
                 Ok(())
             },
@@ -303,14 +303,14 @@ pub fn latest_metadata_path<S: Store>(
 pub fn latest_metadata_blobs<S: Store>(
     s: &S,
     repository_id: i64,
-) -> Result<std::collections::HashMap<MetadataKind, String>> {
+) -> Result<std::collections::HashMap<MetadataKind, crate::Sha256>> {
     s.autocommit(|db| {
         let rows = db.all(
             "reading the latest repodata",
             "SELECT m.type, m.blob_sha256 FROM repository_metadata m
               WHERE m.repository_id = $1 AND m.removed_in IS NULL",
             &[repository_id.into()],
-            |r| Ok((MetadataKind::parse(&r.string(0)?), r.string(1)?)),
+            |r| Ok((MetadataKind::parse(&r.string(0)?), r.sha256(1)?)),
         )?;
         Ok(rows.into_iter().collect())
     })

@@ -45,7 +45,7 @@ pub fn run(
             (s.version, format!("{base}/{repo_id}/snapshots/{name}/"))
         }
         Tree::Env(env) => {
-            super::super::env::check_env(ctx, env)?;
+            ctx.check_env(env)?;
             // What it serves now; a promotion keeps the stanza, and the keys travel with each
             // snapshot.
             let p = catalogue

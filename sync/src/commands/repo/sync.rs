@@ -75,7 +75,7 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
         status: if args.dry_run {
             ExitStatus::Success
         } else {
-            super::export::reconcile_environments(ctx, &catalogue)
+            super::super::publish::reconcile_environments(ctx, &catalogue)
         },
         failed: Vec::new(),
         to_snapshot: Vec::new(),
@@ -174,7 +174,7 @@ fn reported(
         runs.to_snapshot.push(repo.name.clone());
     }
     if !matches!(report.outcome, Outcome::DryRun { .. }) {
-        if let Err(e) = super::export::publish(ctx, catalogue, repo, false) {
+        if let Err(e) = super::super::publish::publish(ctx, catalogue, repo, false) {
             output::error(format_args!("{}: export: {e}", repo.name));
             runs.fail(&repo.name);
         }
@@ -272,21 +272,18 @@ fn dry_run_lines(
 
 /// One snapshot set, in one commit, of every repository that synced well, then its export.
 fn snapshot_set(ctx: &Context, catalogue: &Catalogue, args: &SyncArgs, runs: &mut Runs) {
-    let made = super::super::snapshot::set_name(
-        catalogue,
-        &runs.to_snapshot,
-        args.snapshot_name.as_deref(),
-    )
-    .and_then(|name| {
-        super::super::snapshot::create_set(ctx, catalogue, &runs.to_snapshot, &name, None)
-    });
+    let made =
+        super::super::sets::set_name(catalogue, &runs.to_snapshot, args.snapshot_name.as_deref())
+            .and_then(|name| {
+                super::super::sets::create_set(ctx, catalogue, &runs.to_snapshot, &name, None)
+            });
     match made {
         Ok(set) => {
             for s in &set {
                 let Ok(repo) = ctx.config.repository(&s.repository) else {
                     continue;
                 };
-                if let Err(e) = super::export::publish(ctx, catalogue, repo, false) {
+                if let Err(e) = super::super::publish::publish(ctx, catalogue, repo, false) {
                     output::error(format_args!("{}: export: {e}", repo.name));
                     runs.status = ExitStatus::Failure;
                 }

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use chantal_common::catalogue::Catalogue;
 use chantal_common::diff::diff as version_diff;
 use chantal_common::rpm::MetadataKind;
+use chantal_common::Sha256;
 use serde::Serialize;
 
 use super::super::Context;
@@ -36,9 +37,9 @@ struct TreeChange {
 /// What changed in the installer tree between two versions, by path. The tree's description
 /// is served under two names (`.treeinfo` and its alias `treeinfo`, the same file): it counts
 /// once, as `.treeinfo`.
-fn tree_changes(a: Vec<(String, String)>, b: Vec<(String, String)>) -> Vec<TreeChange> {
-    let files = |v: Vec<(String, String)>| -> std::collections::BTreeMap<String, String> {
-        let mut m: std::collections::BTreeMap<String, String> = v.into_iter().collect();
+fn tree_changes(a: Vec<(String, Sha256)>, b: Vec<(String, Sha256)>) -> Vec<TreeChange> {
+    let files = |v: Vec<(String, Sha256)>| -> std::collections::BTreeMap<String, Sha256> {
+        let mut m: std::collections::BTreeMap<String, Sha256> = v.into_iter().collect();
         if m.contains_key("treeinfo") && m.get("treeinfo") == m.get(".treeinfo") {
             m.remove("treeinfo");
         }

@@ -6,8 +6,9 @@ mod list;
 mod show;
 
 use chantal_common::catalogue::{Catalogue, SnapshotRecord};
-use chantal_common::config::check_snapshot_name;
 
+use super::publish::{publish, reconcile_environments, unpublish_snapshot};
+use super::sets::{check_name, create_set};
 use super::Context;
 use crate::ExitStatus;
 
@@ -49,72 +50,16 @@ pub fn create(
         named
     };
     // The export's environment links first, if a killed command left them behind.
-    let mut status = super::repo::export::reconcile_environments(ctx, &catalogue);
+    let mut status = reconcile_environments(ctx, &catalogue);
     let set = create_set(ctx, &catalogue, &names, name, description)?;
     for s in &set {
         let config = ctx.config.repository(&s.repository)?;
-        if let Err(e) = super::repo::export::publish(ctx, &catalogue, config, false) {
+        if let Err(e) = publish(ctx, &catalogue, config, false) {
             crate::output::error(format_args!("{}: export: {e}", s.repository));
             status = ExitStatus::Failure;
         }
     }
     Ok(status)
-}
-
-/// Creates snapshot `name` in every repository of `names` in one commit and says so, a line
-/// per repository; refused as a whole, naming why, when any of them cannot take it.
-pub fn create_set(
-    ctx: &Context,
-    catalogue: &Catalogue,
-    names: &[String],
-    name: &str,
-    description: Option<&str>,
-) -> anyhow::Result<Vec<SnapshotRecord>> {
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let set = catalogue
-        .create_snapshots(&refs, name, description)
-        .map_err(|e| match refs.len() {
-            0 | 1 => anyhow::Error::from(e),
-            n => anyhow::anyhow!("{e}: no snapshot was created in any of the {n} repositories"),
-        })?;
-    for s in &set {
-        ctx.say(format!(
-            "{}: snapshot {} of version {} ({} packages)",
-            s.repository, s.name, s.version, s.packages
-        ));
-    }
-    Ok(set)
-}
-
-/// The name `repo sync --create-snapshot` gives its set: the given one, or today's UTC date
-/// with `-2`, `-3`... when any repository of the set has it.
-pub fn set_name(
-    catalogue: &Catalogue,
-    repos: &[String],
-    name: Option<&str>,
-) -> anyhow::Result<String> {
-    if let Some(n) = name {
-        check_name(n)?;
-        return Ok(n.to_string());
-    }
-    let base = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    let mut candidate = base.clone();
-    let mut n = 1;
-    loop {
-        let mut taken = false;
-        for r in repos {
-            taken |= catalogue.snapshot_exists(r, &candidate)?;
-        }
-        if !taken {
-            return Ok(candidate);
-        }
-        n += 1;
-        candidate = format!("{base}-{n}");
-    }
-}
-
-fn check_name(name: &str) -> anyhow::Result<()> {
-    check_snapshot_name(name).map_err(anyhow::Error::msg)
 }
 
 /// Finds the one snapshot called `name` (in `repo` if given), or says why not.
@@ -162,14 +107,14 @@ pub fn delete(
         vec![find(&catalogue, name, repo)?]
     };
     let repos: Vec<&str> = found.iter().map(|s| s.repository.as_str()).collect();
-    let status = super::repo::export::reconcile_environments(ctx, &catalogue);
+    let status = reconcile_environments(ctx, &catalogue);
     let gone = catalogue.delete_snapshots(&repos, name)?;
     for s in found.iter().filter(|s| gone.contains(&s.repository)) {
         ctx.say(format!(
             "{}: snapshot {} deleted (version {} stays until cleanup)",
             s.repository, s.name, s.version
         ));
-        super::repo::export::unpublish_snapshot(ctx, &s.repository, &s.name)?;
+        unpublish_snapshot(ctx, &s.repository, &s.name)?;
     }
     Ok(status)
 }

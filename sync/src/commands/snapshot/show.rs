@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
+use chantal_common::Sha256;
 use serde::Serialize;
 
 use super::super::Context;
@@ -26,7 +27,7 @@ struct SnapshotShow {
 #[derive(Debug, Serialize)]
 struct PackageRow {
     nevra: String,
-    sha256: String,
+    sha256: Sha256,
     location: String,
     /// Issuer key ids of the package's signatures, as a sync with `rpm.gpgcheck` read them
     /// (empty when no sync checked it).
@@ -43,7 +44,7 @@ impl Row for PackageRow {
     fn cell(&self, field: &str) -> String {
         match field {
             "nevra" => self.nevra.clone(),
-            "sha256" => self.sha256.clone(),
+            "sha256" => self.sha256.to_string(),
             _ if self.key_ids.is_empty() => "-".into(),
             _ => self.key_ids.join(","),
         }
