@@ -6,6 +6,7 @@ pub mod config;
 pub mod diff;
 pub mod error;
 pub mod export;
+pub mod integrity;
 pub mod names;
 pub mod pool;
 pub mod redact;

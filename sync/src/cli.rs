@@ -54,6 +54,51 @@ pub enum Command {
     /// one commit.
     #[command(subcommand)]
     Env(EnvCommand),
+    /// The pool of package and repodata files.
+    #[command(subcommand)]
+    Pool(PoolCommand),
+    /// The whole mirror on one screen: per repository its last success and attempt, state,
+    /// latest version, snapshots and environments; the pool and the catalogue. Exit status 1
+    /// when an enabled repository's last sync failed or its last success is older than
+    /// --max-age (a Nagios/Icinga check, or a cron job that mails only then).
+    Status {
+        /// How old the last successful sync of an enabled repository may be (e.g. 12h, 2d).
+        #[arg(long, value_name = "DURATION", default_value = "2d", value_parser = parse_duration)]
+        max_age: std::time::Duration,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoolCommand {
+    /// Rehash pool files against the catalogue: report missing files, wrong sizes and hashes,
+    /// and (checking the whole pool) files no catalogue row records. Exit status 1 if
+    /// anything is wrong. Removes nothing.
+    Verify {
+        /// Only the files some version of this repository references.
+        #[arg(long, value_name = "NAME")]
+        repo_id: Option<String>,
+        /// Check this percentage of the files, chosen at random (e.g. 5 for a nightly spot
+        /// check).
+        #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
+        sample: Option<f64>,
+        /// Fetch each missing or damaged file again from an upstream whose latest version
+        /// still lists it, verify it, and put it back (the damaged copy is moved to
+        /// data/damaged/); list what cannot be repaired with what it breaks.
+        #[arg(long)]
+        repair: bool,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+}
+
+/// A percentage in (0, 100].
+fn parse_percent(s: &str) -> Result<f64, String> {
+    match s.trim_end_matches('%').parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 100.0 => Ok(p),
+        _ => Err(format!("{s:?} is not a percentage above 0 and at most 100")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -293,6 +338,13 @@ pub enum DbCommand {
     },
     /// Show the schema version and pending migrations.
     Status(FormatArg),
+    /// Copy the SQLite catalogue to PATH while syncs and chantal-fs use it (SQLite's online
+    /// backup; PATH is replaced only by a complete, checked copy). For PostgreSQL use pg_dump.
+    Backup {
+        /// The file to write (in an existing directory, the catalogue's own file name).
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
     /// Remove versions that are neither latest, nor a snapshot, nor latest until less than 10
     /// minutes ago; then pool files and partial downloads nothing references any more.
     Cleanup {

@@ -14,6 +14,7 @@ mod fs;
 mod hostile;
 mod hosts;
 mod installer;
+mod operations;
 mod retention;
 mod serving;
 mod signatures;

@@ -181,8 +181,13 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-fn sha256(data: &[u8]) -> String {
+/// The sha256 of `data`, in hex.
+pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
+}
+
+fn sha256(data: &[u8]) -> String {
+    sha256_hex(data)
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

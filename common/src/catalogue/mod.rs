@@ -25,10 +25,11 @@ use crate::rpm::ChecksumType;
 
 pub use migrations::{Migration, SchemaStatus, MIGRATIONS};
 pub use model::{
-    BlobRecord, CleanupReport, CleanupRun, CommitInput, CommitResult, ContentItem, EnvChange,
-    EnvPointer, ForgetReport, FragmentRow, KnownBlob, LatestState, NevraSize, NewMetadata,
-    NewPackage, PromoteInput, PromoteTarget, Promotion, RepoSummary, RunningSync, SignatureRecord,
-    SnapshotRecord, StoredBlob, SyncFinish, SyncRecord, SyncStatus, VersionInfo, VersionPackage,
+    BlobRecord, BlobUse, CleanupReport, CleanupRun, CommitInput, CommitResult, ContentItem,
+    EnvChange, EnvPointer, ForgetReport, FragmentRow, KnownBlob, LatestState, NevraSize,
+    NewMetadata, NewPackage, PromoteInput, PromoteTarget, Promotion, RepoSummary, RunningSync,
+    SignatureRecord, SnapshotRecord, StoredBlob, SyncFinish, SyncHealth, SyncRecord, SyncStatus,
+    VersionInfo, VersionPackage,
 };
 
 /// How long to wait for the database before giving up, unless told otherwise.
@@ -181,6 +182,20 @@ impl Catalogue {
         self.schema_status()?.require_current()
     }
 
+    /// Copies a SQLite catalogue to `to` while syncs and chantal-fs use it (SQLite's online
+    /// backup; atomic: `to` is replaced only by a complete, checked copy) and returns its
+    /// size. A PostgreSQL catalogue is refused: pg_dump does that job.
+    pub fn backup(&self, to: &std::path::Path) -> Result<u64> {
+        match &self.backend {
+            Backend::Sqlite(b) => b.backup(to),
+            Backend::Postgres(b) => Err(Error::Invalid(format!(
+                "the catalogue is the PostgreSQL database {}: back it up with pg_dump \
+                 (pg_dump -Fc -f chantal.dump DBNAME), which copies it consistently while it is used",
+                b.describe()
+            ))),
+        }
+    }
+
     /// Whether `repository` has a snapshot called `name`.
     pub fn snapshot_exists(&self, repository: &str, name: &str) -> Result<bool> {
         Ok(self
@@ -247,6 +262,18 @@ catalogue_api! {
     /// environment pointers, snapshots, versions and history. Hold its sync lock. The next
     /// cleanup frees the pool files only it needed.
     fn forget_repository(&self, name: &str) -> Result<ForgetReport> = ops::repositories::forget_repository;
+
+    /// Per repository with a sync history: its newest run, newest finished run, last run
+    /// that ended well, and when the first failure since started (for `chantal status`).
+    fn sync_health(&self) -> Result<Vec<SyncHealth>> = ops::repositories::sync_health;
+
+    /// Files and bytes the pool's blob rows account for.
+    fn pool_totals(&self) -> Result<(i64, i64)> = ops::integrity::pool_totals;
+    /// Every recorded blob, or those some version of `repository` references, ordered by
+    /// path.
+    fn pool_blobs(&self, repository: Option<&str>) -> Result<Vec<BlobRecord>> = ops::integrity::pool_blobs;
+    /// The version ranges of every repository that serve each of `sha256s`.
+    fn blob_uses(&self, sha256s: &[&crate::Sha256]) -> Result<Vec<BlobUse>> = ops::integrity::blob_uses;
 
     /// Takes the repository's sync lock and records `host` and `pid` as its holder in the same
     /// serialised step, or says who holds it (`None` only for a holder that recorded nothing).

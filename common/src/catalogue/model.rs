@@ -14,6 +14,19 @@ pub struct BlobRecord {
     pub path: String,
 }
 
+/// A range of versions of a repository that serves a blob: a package or repodata row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobUse {
+    pub sha256: Sha256,
+    pub repository: String,
+    /// Where the versions serve it, and where the upstream listed it.
+    pub href: String,
+    /// The first version that holds it.
+    pub added_in: i64,
+    /// The first version that no longer does (`None`: latest still holds it).
+    pub removed_in: Option<i64>,
+}
+
 /// What a cleanup removed (or, with `dry_run`, would remove).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CleanupReport {
@@ -204,6 +217,20 @@ pub struct SyncRecord {
     pub error: Option<String>,
     /// Upstream packages the content filters dropped.
     pub excluded: i64,
+}
+
+/// A repository's sync history as `chantal status` judges it.
+#[derive(Debug, Clone)]
+pub struct SyncHealth {
+    pub repository: String,
+    /// The newest run: `running` while one is under way, or if its process died.
+    pub newest: SyncRecord,
+    /// The newest run that finished.
+    pub last_finished: Option<SyncRecord>,
+    /// The newest run that ended well (success, up to date, partial).
+    pub last_success: Option<SyncRecord>,
+    /// When the first failed or interrupted run after the last success started.
+    pub failing_since: Option<DateTime<Utc>>,
 }
 
 /// One snapshot with the size of the version it names.

@@ -242,3 +242,29 @@ pub fn cleanup(
         ExitStatus::Failure
     })
 }
+
+/// `db backup PATH`: a consistent copy of the SQLite catalogue, taken while it is in use.
+pub fn backup(ctx: &Context, path: &std::path::Path) -> anyhow::Result<ExitStatus> {
+    let catalogue = ctx.catalogue_existing()?;
+    let target = if path.is_dir() {
+        let url = ctx.config.database_url();
+        let name = match chantal_common::catalogue::Target::parse(&url)? {
+            chantal_common::catalogue::Target::Sqlite(p) => p
+                .file_name()
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| "catalog.db".into()),
+            chantal_common::catalogue::Target::Postgres(_) => "catalog.db".into(),
+        };
+        path.join(name)
+    } else {
+        path.to_path_buf()
+    };
+    let size = catalogue.backup(&target)?;
+    ctx.say(format_args!(
+        "backed up {} to {} ({})",
+        catalogue.describe(),
+        target.display(),
+        crate::output::bytes(size as i64)
+    ));
+    Ok(ExitStatus::Success)
+}

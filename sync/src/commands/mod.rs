@@ -4,15 +4,17 @@
 mod db;
 mod env;
 mod init;
+mod pool;
 mod publish;
 mod repo;
 mod sets;
 mod snapshot;
+mod status;
 
 use chantal_common::catalogue::Catalogue;
 use chantal_common::config::Config;
 
-use crate::cli::{Cli, Command, DbCommand, EnvCommand, RepoCommand, SnapshotCommand};
+use crate::cli::{Cli, Command, DbCommand, EnvCommand, PoolCommand, RepoCommand, SnapshotCommand};
 use crate::ExitStatus;
 
 /// What every command needs: the configuration and the global flags.
@@ -171,5 +173,22 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         }
         Command::Env(EnvCommand::List(f)) => env::list(&ctx, f.format),
         Command::Env(EnvCommand::History { env, format }) => env::history(&ctx, env, format.format),
+        Command::Status { max_age, format } => status::run(&ctx, *max_age, format.format),
+        Command::Pool(PoolCommand::Verify {
+            repo_id,
+            sample,
+            repair,
+            format,
+        }) => pool::verify(
+            &ctx,
+            &pool::Verify {
+                repo_id: repo_id.as_deref(),
+                sample: *sample,
+                repair: *repair,
+                format: format.format,
+                verbose: cli.verbose,
+            },
+        ),
+        Command::Db(DbCommand::Backup { path }) => db::backup(&ctx, path),
     }
 }

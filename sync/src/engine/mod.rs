@@ -9,6 +9,7 @@ mod packages;
 pub mod plan;
 pub mod plan_view;
 mod progress;
+pub mod refetch;
 mod retry;
 mod settings;
 mod signatures;

@@ -65,6 +65,27 @@ impl Progress {
         }
     }
 
+    /// A long task over `bytes` that is not a sync (`pool verify`): on a terminal, a bar
+    /// with bytes, rate and ETA.
+    pub fn task(&self, what: &str, bytes: u64) {
+        if !self.live || bytes == 0 {
+            return;
+        }
+        let bar = ProgressBar::with_draw_target(Some(bytes), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:.bold} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(what.to_string());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        if let Ok(mut guard) = self.bar.lock() {
+            *guard = Some(bar);
+        }
+    }
+
     pub fn bytes(&self, n: u64) {
         self.with_bar(|bar| bar.inc(n));
     }

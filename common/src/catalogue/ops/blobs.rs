@@ -139,7 +139,7 @@ pub fn reserve_blobs<S: Store>(s: &S, sha256s: &[&Sha256]) -> Result<HashMap<Sha
 }
 
 /// A temporary table `wanted(c)` holding `values`.
-fn wanted<V: AsRef<str>>(db: &mut dyn db::Db, ctx: &str, values: &[V]) -> Result<()> {
+pub(super) fn wanted<V: AsRef<str>>(db: &mut dyn db::Db, ctx: &str, values: &[V]) -> Result<()> {
     temp_values(db, ctx, "wanted", values)
 }
 

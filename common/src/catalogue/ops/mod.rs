@@ -7,6 +7,7 @@ pub(super) mod blobs;
 pub(super) mod cleanup;
 pub(super) mod commit;
 pub(super) mod environments;
+pub(super) mod integrity;
 pub(super) mod repositories;
 pub(super) mod schema;
 pub(super) mod snapshots;

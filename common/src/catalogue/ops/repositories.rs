@@ -1,7 +1,9 @@
 //! Repositories, their latest version and their sync history.
 
 use super::super::db::{self, Row, Store};
-use crate::catalogue::model::{ForgetReport, RepoSummary, SyncRecord, SyncStatus};
+use std::collections::HashMap;
+
+use crate::catalogue::model::{ForgetReport, RepoSummary, SyncHealth, SyncRecord, SyncStatus};
 use crate::error::{Error, Result};
 
 fn summary_select() -> String {
@@ -66,39 +68,102 @@ pub fn repository_summary<S: Store>(s: &S, name: &str) -> Result<Option<RepoSumm
     })
 }
 
+/// The columns [`sync_record`] reads, from `sync_history h`.
+const SYNC_COLUMNS: &str = "h.started_at, h.finished_at, h.status, h.host, h.pid, h.version,
+    h.added, h.removed, h.unchanged, h.bytes_downloaded, h.error, h.excluded";
+
+fn sync_record(r: &dyn Row, ctx: &str) -> Result<SyncRecord> {
+    let status = r.string(2)?;
+    Ok(SyncRecord {
+        started_at: r.time(0)?,
+        finished_at: r.opt_time(1)?,
+        status: SyncStatus::parse(&status).ok_or_else(|| Error::Db {
+            context: ctx.to_string(),
+            reason: format!("unknown sync status {status:?}"),
+        })?,
+        host: r.string(3)?,
+        pid: r.i32(4)?,
+        version: r.opt_i64(5)?,
+        added: r.i64(6)?,
+        removed: r.i64(7)?,
+        unchanged: r.i64(8)?,
+        bytes_downloaded: r.i64(9)?,
+        error: r.opt_string(10)?,
+        excluded: r.i64(11)?,
+    })
+}
+
 pub fn recent_syncs<S: Store>(s: &S, name: &str, limit: i64) -> Result<Vec<SyncRecord>> {
     let ctx = format!("reading the sync history of {name}");
     s.autocommit(|db| {
         db.all(
             &ctx,
-            "SELECT h.started_at, h.finished_at, h.status, h.host, h.pid, h.version,
-                    h.added, h.removed, h.unchanged, h.bytes_downloaded, h.error, h.excluded
-               FROM sync_history h JOIN repositories r ON r.id = h.repository_id
-              WHERE r.name = $1
-              ORDER BY h.started_at DESC, h.id DESC
-              LIMIT $2",
+            &format!(
+                "SELECT {SYNC_COLUMNS}
+                   FROM sync_history h JOIN repositories r ON r.id = h.repository_id
+                  WHERE r.name = $1
+                  ORDER BY h.started_at DESC, h.id DESC
+                  LIMIT $2"
+            ),
             &[name.into(), limit.into()],
-            |r| {
-                let status = r.string(2)?;
-                Ok(SyncRecord {
-                    started_at: r.time(0)?,
-                    finished_at: r.opt_time(1)?,
-                    status: SyncStatus::parse(&status).ok_or_else(|| Error::Db {
-                        context: ctx.clone(),
-                        reason: format!("unknown sync status {status:?}"),
-                    })?,
-                    host: r.string(3)?,
-                    pid: r.i32(4)?,
-                    version: r.opt_i64(5)?,
-                    added: r.i64(6)?,
-                    removed: r.i64(7)?,
-                    unchanged: r.i64(8)?,
-                    bytes_downloaded: r.i64(9)?,
-                    error: r.opt_string(10)?,
-                    excluded: r.i64(11)?,
-                })
-            },
+            |r| sync_record(r, &ctx),
         )
+    })
+}
+
+/// Per repository with a sync history: its newest run, its newest finished run, its last
+/// run that ended well, and the start of the first failed or interrupted run since.
+pub fn sync_health<S: Store>(s: &S) -> Result<Vec<SyncHealth>> {
+    let ctx = "reading the sync history of every repository";
+    let well = SyncStatus::sql_list(&SyncStatus::ENDED_WELL);
+    let failed = SyncStatus::sql_list(&[SyncStatus::Failed, SyncStatus::Interrupted]);
+    // Ids come from a sequence: the largest is the newest run.
+    let newest = |db: &mut dyn db::Db, which: &str| -> Result<HashMap<String, SyncRecord>> {
+        let rows = db.all(
+            ctx,
+            &format!(
+                "SELECT {SYNC_COLUMNS}, r.name
+                   FROM sync_history h JOIN repositories r ON r.id = h.repository_id
+                  WHERE h.id IN (SELECT max(id) FROM sync_history {which} GROUP BY repository_id)"
+            ),
+            &[],
+            |r| Ok((r.string(12)?, sync_record(r, ctx)?)),
+        )?;
+        Ok(rows.into_iter().collect())
+    };
+    s.autocommit(|db| {
+        let all = newest(db, "")?;
+        let mut finished = newest(db, "WHERE status <> 'running'")?;
+        let mut success = newest(db, &format!("WHERE status IN ({well})"))?;
+        let failing: HashMap<String, chrono::DateTime<chrono::Utc>> = db
+            .all(
+                ctx,
+                &format!(
+                    "SELECT r.name, min(h.started_at)
+                       FROM sync_history h JOIN repositories r ON r.id = h.repository_id
+                      WHERE h.status IN ({failed})
+                        AND h.id > coalesce((SELECT max(w.id) FROM sync_history w
+                                              WHERE w.repository_id = h.repository_id
+                                                AND w.status IN ({well})), 0)
+                      GROUP BY r.name"
+                ),
+                &[],
+                |r| Ok((r.string(0)?, r.time(1)?)),
+            )?
+            .into_iter()
+            .collect();
+        let mut out: Vec<SyncHealth> = all
+            .into_iter()
+            .map(|(repository, newest)| SyncHealth {
+                last_finished: finished.remove(&repository),
+                last_success: success.remove(&repository),
+                failing_since: failing.get(&repository).copied(),
+                repository,
+                newest,
+            })
+            .collect();
+        out.sort_by(|a, b| a.repository.cmp(&b.repository));
+        Ok(out)
     })
 }
 

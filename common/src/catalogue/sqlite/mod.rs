@@ -130,6 +130,71 @@ impl SqliteStore {
         })
     }
 
+    /// Copies the catalogue to `to` with SQLite's online backup API while other processes
+    /// read and write it: all pages in one step, inside one read transaction (WAL mode lets
+    /// writers go on meanwhile), so the copy is the state of one moment. It is written beside
+    /// `to`, checked (`PRAGMA quick_check`), synced and renamed into place: `to` is either the
+    /// old file or a complete new one. Returns the copy's size in bytes.
+    pub fn backup(&self, to: &Path) -> Result<u64> {
+        let fail = |reason: String| {
+            Error::Invalid(format!(
+                "backing up {} to {}: {reason}",
+                self.path.display(),
+                to.display()
+            ))
+        };
+        let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if same(&self.path, to) {
+            return Err(fail("that is the catalogue itself".into()));
+        }
+        let dir = to
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".chantal-backup-")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io("cannot create a temporary file in", dir, e))?;
+        let src = self.conn()?;
+        let mut dst = Connection::open(tmp.path()).map_err(|e| fail(e.to_string()))?;
+        let deadline = Instant::now() + BUSY_TIMEOUT;
+        {
+            let backup =
+                rusqlite::backup::Backup::new(&src, &mut dst).map_err(|e| fail(e.to_string()))?;
+            loop {
+                match backup.step(-1).map_err(|e| fail(e.to_string()))? {
+                    rusqlite::backup::StepResult::Done => break,
+                    _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                    other => return Err(fail(format!("the catalogue stayed busy ({other:?})"))),
+                }
+            }
+        }
+        // The copy is a single file: no -wal beside it to lose when it is moved.
+        let check: String = dst
+            .query_row("PRAGMA journal_mode = DELETE", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .and_then(|_| dst.query_row("PRAGMA quick_check", [], |r| r.get(0)))
+            .map_err(|e| fail(e.to_string()))?;
+        if check != "ok" {
+            return Err(fail(format!("the copy does not check: {check}")));
+        }
+        dst.close().map_err(|(_, e)| fail(e.to_string()))?;
+        let file = tmp.as_file();
+        file.sync_all()
+            .map_err(|e| Error::io("cannot sync", tmp.path(), e))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        tmp.persist(to)
+            .map_err(|e| Error::io("cannot move the backup to", to, e.error))?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(size)
+    }
+
     /// The directory of lock files beside the catalogue (`catalog.db-locks/`).
     fn lock_dir(&self) -> PathBuf {
         let mut name = self.path.file_name().unwrap_or_default().to_os_string();
