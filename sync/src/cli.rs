@@ -57,6 +57,12 @@ pub enum Command {
     /// The pool of package and repodata files.
     #[command(subcommand)]
     Pool(PoolCommand),
+    /// Packages the mirror holds, and where each is served.
+    #[command(subcommand)]
+    Package(PackageCommand),
+    /// Advisories (the upstream's updateinfo) and which trees hold their fixes.
+    #[command(subcommand)]
+    Advisory(AdvisoryCommand),
     /// The whole mirror on one screen: per repository its last success and attempt, state,
     /// latest version, snapshots and environments; the pool and the catalogue. Exit status 1
     /// when an enabled repository's last sync failed or its last success is older than
@@ -88,6 +94,59 @@ pub enum PoolCommand {
         /// data/damaged/); list what cannot be repaired with what it breaks.
         #[arg(long)]
         repair: bool,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PackageCommand {
+    /// Packages by name glob (`kernel*`, case-insensitive), by a capability they provide, or
+    /// by a file they contain; newest first, each with the repositories, versions, snapshots
+    /// and environments that serve it.
+    #[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["pattern", "provides", "file"])))]
+    Search {
+        /// A name glob: `*` and `?` as in the shell.
+        #[arg(value_name = "PATTERN")]
+        pattern: Option<String>,
+        /// A capability, exactly as the package's metadata spells it (`libssl.so.3()(64bit)`).
+        #[arg(long, value_name = "CAP")]
+        provides: Option<String>,
+        /// A path the package contains (`/usr/bin/curl`).
+        #[arg(long, value_name = "PATH")]
+        file: Option<String>,
+        /// Only packages some version of this repository holds.
+        #[arg(long, value_name = "NAME")]
+        repo_id: Option<String>,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// One package: its metadata, sha256, signature, and every tree that serves it.
+    Show {
+        /// name-[epoch:]version-release.arch, as `package search` prints it.
+        #[arg(value_name = "NEVRA")]
+        nevra: String,
+        #[command(flatten)]
+        format: FormatArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdvisoryCommand {
+    /// Find an advisory (by id, or by a CVE it fixes) in the updateinfo of latest, snapshots
+    /// and environments, and say for each of those trees whether it holds the fixed packages
+    /// (or newer).
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "cve"])))]
+    Search {
+        /// The advisory's id (RHSA-2024:1234, FEDORA-EPEL-2024-…).
+        #[arg(value_name = "ID")]
+        id: Option<String>,
+        /// A CVE the advisory names.
+        #[arg(long, value_name = "CVE")]
+        cve: Option<String>,
+        /// Only this repository.
+        #[arg(long, value_name = "NAME")]
+        repo_id: Option<String>,
         #[command(flatten)]
         format: FormatArg,
     },

@@ -15,6 +15,7 @@ mod hostile;
 mod hosts;
 mod installer;
 mod operations;
+mod packages;
 mod retention;
 mod serving;
 mod signatures;

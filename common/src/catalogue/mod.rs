@@ -26,10 +26,10 @@ use crate::rpm::ChecksumType;
 pub use migrations::{Migration, SchemaStatus, MIGRATIONS};
 pub use model::{
     BlobRecord, BlobUse, CleanupReport, CleanupRun, CommitInput, CommitResult, ContentItem,
-    EnvChange, EnvPointer, ForgetReport, FragmentRow, KnownBlob, LatestState, NevraSize,
-    NewMetadata, NewPackage, PromoteInput, PromoteTarget, Promotion, RepoSummary, RunningSync,
-    SignatureRecord, SnapshotRecord, StoredBlob, SyncFinish, SyncHealth, SyncRecord, SyncStatus,
-    VersionInfo, VersionPackage,
+    EnvChange, EnvPointer, ForgetReport, FoundPackage, FragmentRow, KnownBlob, LatestState,
+    NevraSize, NewMetadata, NewPackage, PackagePlace, PackageQuery, PromoteInput, PromoteTarget,
+    Promotion, RepoSummary, RunningSync, SignatureRecord, SnapshotRecord, StoredBlob, SyncFinish,
+    SyncHealth, SyncRecord, SyncStatus, VersionInfo, VersionPackage,
 };
 
 /// How long to wait for the database before giving up, unless told otherwise.
@@ -274,6 +274,13 @@ catalogue_api! {
     fn pool_blobs(&self, repository: Option<&str>) -> Result<Vec<BlobRecord>> = ops::integrity::pool_blobs;
     /// The version ranges of every repository that serve each of `sha256s`.
     fn blob_uses(&self, sha256s: &[&crate::Sha256]) -> Result<Vec<BlobUse>> = ops::integrity::blob_uses;
+
+    /// Packages matching `query`, each with every repository range that serves it, in no
+    /// particular order.
+    fn find_packages(&self, query: &PackageQuery<'_>) -> Result<Vec<FoundPackage>> = ops::packages::find_packages;
+    /// The issuer key ids recorded for a package file's signatures (`None`: never checked)
+    /// and the fingerprints of the trusted keys that verified them.
+    fn package_signature(&self, sha256: &crate::Sha256) -> Result<(Option<String>, Vec<String>)> = ops::packages::package_signature;
 
     /// Takes the repository's sync lock and records `host` and `pid` as its holder in the same
     /// serialised step, or says who holds it (`None` only for a holder that recorded nothing).

@@ -27,6 +27,52 @@ pub struct BlobUse {
     pub removed_in: Option<i64>,
 }
 
+/// What `find_packages` looks for; every condition given must hold.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PackageQuery<'a> {
+    /// A name glob (`*`, `?`), matched without regard to ASCII case.
+    pub name_glob: Option<&'a str>,
+    /// Exact names (any of them).
+    pub names: &'a [&'a str],
+    pub nevra: Option<&'a crate::rpm::Nevra>,
+    /// A capability the package provides, exactly as its metadata spells it.
+    pub provides: Option<&'a str>,
+    /// A path the package contains (from primary.xml and filelists.xml).
+    pub file: Option<&'a str>,
+    /// Only packages some version of this repository holds.
+    pub repository: Option<&'a str>,
+    /// Also return the package's primary.xml fragment.
+    pub with_fragment: bool,
+}
+
+/// A package row and every repository range that serves it.
+#[derive(Debug, Clone)]
+pub struct FoundPackage {
+    pub id: i64,
+    pub nevra: crate::rpm::Nevra,
+    pub sha256: Sha256,
+    pub size: i64,
+    pub build_time: Option<i64>,
+    pub primary_xml: Option<String>,
+    pub places: Vec<PackagePlace>,
+}
+
+/// Versions `added_in <= N < removed_in` of a repository serve a package at `href`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackagePlace {
+    pub repository: String,
+    pub href: String,
+    pub added_in: i64,
+    pub removed_in: Option<i64>,
+}
+
+impl PackagePlace {
+    /// Whether version `v` of the repository holds the package.
+    pub fn holds(&self, v: i64) -> bool {
+        v >= self.added_in && self.removed_in.is_none_or(|r| v < r)
+    }
+}
+
 /// What a cleanup removed (or, with `dry_run`, would remove).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CleanupReport {

@@ -440,3 +440,77 @@ mod tests {
         assert!(err.contains("truncated") || err.contains("XML"), "{err}");
     }
 }
+
+/// What `chantal package show` prints of a package, from its stored primary.xml fragment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Description {
+    pub summary: String,
+    pub description: String,
+    pub url: String,
+    pub license: String,
+    pub vendor: String,
+    pub packager: String,
+    pub sourcerpm: String,
+}
+
+/// Reads the descriptive fields of a stored primary.xml `<package>` fragment. Fields the
+/// fragment lacks stay empty; a fragment that is not well-formed gives what was read before.
+pub fn describe(fragment: &str) -> Description {
+    let mut reader = quick_xml::Reader::from_str(fragment);
+    let mut d = Description::default();
+    let mut field: Option<&'static str> = None;
+    loop {
+        let event = match reader.read_event() {
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(e) => e,
+        };
+        match &event {
+            Event::Start(e) => {
+                field = match e.name().as_ref() {
+                    "summary" => Some("summary"),
+                    "description" => Some("description"),
+                    "url" => Some("url"),
+                    "packager" => Some("packager"),
+                    "rpm:license" => Some("license"),
+                    "rpm:vendor" => Some("vendor"),
+                    "rpm:sourcerpm" => Some("sourcerpm"),
+                    _ => None,
+                };
+            }
+            Event::End(_) => field = None,
+            _ => {
+                if let (Some(f), Ok(Some(text))) = (field, xml::text_piece(&event)) {
+                    let target = match f {
+                        "summary" => &mut d.summary,
+                        "description" => &mut d.description,
+                        "url" => &mut d.url,
+                        "packager" => &mut d.packager,
+                        "license" => &mut d.license,
+                        "vendor" => &mut d.vendor,
+                        _ => &mut d.sourcerpm,
+                    };
+                    target.push_str(&text);
+                }
+            }
+        }
+    }
+    d
+}
+
+#[cfg(test)]
+mod describe_tests {
+    #[test]
+    fn descriptive_fields() {
+        let d = super::describe(
+            r#"<package type="rpm"><name>a</name><summary>A &amp; B</summary>
+            <description>line one
+line two</description><url></url>
+            <format><rpm:license>MIT</rpm:license><rpm:sourcerpm>a-1-1.src.rpm</rpm:sourcerpm></format></package>"#,
+        );
+        assert_eq!(d.summary, "A & B");
+        assert_eq!(d.description, "line one\nline two");
+        assert_eq!(d.license, "MIT");
+        assert_eq!(d.sourcerpm, "a-1-1.src.rpm");
+        assert_eq!(d.url, "");
+    }
+}

@@ -16,6 +16,21 @@ pub struct Advisory {
     pub id: String,
     pub fragment: String,
     pub packages: Vec<AdvisoryPackage>,
+    /// The `type` attribute: security, bugfix, enhancement...
+    pub kind: String,
+    pub title: String,
+    /// Red Hat's and Fedora's `<severity>` (Critical, Important...), when given.
+    pub severity: String,
+    /// The ids of its `<reference type="cve">` elements.
+    pub cves: Vec<String>,
+}
+
+/// Which text element of an advisory is being read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Text {
+    Id,
+    Title,
+    Severity,
 }
 
 /// Reads updateinfo.xml and calls `on_update` with each advisory.
@@ -28,7 +43,7 @@ pub fn parse<R: BufRead>(
     let mut depth = 0usize;
     let mut count = 0u64;
     let mut current: Option<Advisory> = None;
-    let mut in_id = false;
+    let mut in_text: Option<Text> = None;
     let mut saw_root = false;
     loop {
         let event = xml::next_event(
@@ -46,9 +61,13 @@ pub fn parse<R: BufRead>(
         )?;
         if let Some(a) = current.as_mut() {
             xml::append_raw(&mut a.fragment, &event);
-            if in_id {
+            if let Some(field) = in_text {
                 if let Some(piece) = xml::text_piece(&event)? {
-                    a.id.push_str(&piece);
+                    match field {
+                        Text::Id => a.id.push_str(&piece),
+                        Text::Title => a.title.push_str(&piece),
+                        Text::Severity => a.severity.push_str(&piece),
+                    }
                 }
             }
         }
@@ -67,12 +86,28 @@ pub fn parse<R: BufRead>(
                         id: String::new(),
                         fragment: String::new(),
                         packages: Vec::new(),
+                        kind: xml::attr(e, "type")?.unwrap_or_default(),
+                        title: String::new(),
+                        severity: String::new(),
+                        cves: Vec::new(),
                     };
                     xml::append_raw(&mut a.fragment, &event);
                     current = Some(a);
                 } else if let Some(a) = current.as_mut() {
-                    if depth == 2 && name == "id" {
-                        in_id = !empty;
+                    let text = match name {
+                        "id" => Some(Text::Id),
+                        "title" => Some(Text::Title),
+                        "severity" => Some(Text::Severity),
+                        _ => None,
+                    };
+                    if depth == 2 && text.is_some() {
+                        in_text = text.filter(|_| !empty);
+                    } else if name == "reference" {
+                        if xml::attr(e, "type")?.as_deref() == Some("cve") {
+                            if let Some(id) = xml::attr(e, "id")?.filter(|i| !i.is_empty()) {
+                                a.cves.push(id);
+                            }
+                        }
                     } else if name == "package" {
                         let get = |k: &str| xml::attr(e, k).map(Option::unwrap_or_default);
                         a.packages.push(AdvisoryPackage {
@@ -90,11 +125,13 @@ pub fn parse<R: BufRead>(
             }
             Event::End(_) => {
                 depth = depth.saturating_sub(1);
-                in_id = false;
+                in_text = None;
                 if depth == 1 {
                     if let Some(mut a) = current.take() {
                         count += 1;
                         a.id = a.id.trim().to_string();
+                        a.title = a.title.trim().to_string();
+                        a.severity = a.severity.trim().to_string();
                         on_update(a)?;
                         reader.get_mut().reset();
                     }
@@ -155,9 +192,24 @@ mod tests {
                 arch: "noarch".into()
             }]
         );
+        assert_eq!(a[0].kind, "enhancement");
+        assert_eq!(a[0].title, "title_1");
+        assert_eq!(a[0].severity, "severity_1");
+        assert!(a[0].cves.is_empty(), "a reference of type self is no CVE");
         assert!(a[0].fragment.starts_with("<update from="));
         assert!(a[0].fragment.ends_with("</update>"));
         assert_eq!(fixture("updateinfo_03.xml").len(), 6);
+        let cve = br#"<updates><update type="security"><id>X-1</id><title>t</title>
+            <references><reference type="cve" id="CVE-2024-1"/><reference type="bugzilla" id="7"/>
+            <reference type="cve" id="CVE-2024-2"/></references></update></updates>"#;
+        let mut got = Vec::new();
+        parse(&cve[..], |a| {
+            got.push(a);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got[0].cves, ["CVE-2024-1", "CVE-2024-2"]);
+        assert_eq!(got[0].kind, "security");
         assert!(!fixture("updateinfo_02.xml.xz").is_empty());
     }
 }

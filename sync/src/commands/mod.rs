@@ -1,20 +1,27 @@
 //! One module per command group (a directory with a file per subcommand once a group grows);
 //! `run` dispatches.
 
+mod advisory;
 mod db;
 mod env;
 mod init;
+mod package;
 mod pool;
 mod publish;
 mod repo;
+mod served;
 mod sets;
 mod snapshot;
 mod status;
+mod updateinfo;
 
 use chantal_common::catalogue::Catalogue;
 use chantal_common::config::Config;
 
-use crate::cli::{Cli, Command, DbCommand, EnvCommand, PoolCommand, RepoCommand, SnapshotCommand};
+use crate::cli::{
+    AdvisoryCommand, Cli, Command, DbCommand, EnvCommand, PackageCommand, PoolCommand, RepoCommand,
+    SnapshotCommand,
+};
 use crate::ExitStatus;
 
 /// What every command needs: the configuration and the global flags.
@@ -190,5 +197,39 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
             },
         ),
         Command::Db(DbCommand::Backup { path }) => db::backup(&ctx, path),
+        Command::Package(PackageCommand::Search {
+            pattern,
+            provides,
+            file,
+            repo_id,
+            format,
+        }) => package::search(
+            &ctx,
+            &package::Search {
+                pattern: pattern.as_deref(),
+                provides: provides.as_deref(),
+                file: file.as_deref(),
+                repo_id: repo_id.as_deref(),
+                format: format.format,
+            },
+        ),
+        Command::Package(PackageCommand::Show { nevra, format }) => {
+            package::show(&ctx, nevra, format.format)
+        }
+        Command::Advisory(AdvisoryCommand::Search {
+            id,
+            cve,
+            repo_id,
+            format,
+        }) => advisory::search(
+            &ctx,
+            &match (id, cve) {
+                (Some(id), _) => advisory::Wanted::Id(id),
+                (None, Some(cve)) => advisory::Wanted::Cve(cve),
+                (None, None) => anyhow::bail!("give an advisory ID or --cve CVE"),
+            },
+            repo_id.as_deref(),
+            format.format,
+        ),
     }
 }

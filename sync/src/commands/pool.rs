@@ -2,7 +2,7 @@
 //! damaged or unrecorded, and with `--repair` fetches damaged files again from an upstream
 //! whose latest version still lists them. Exit status 1 while anything is wrong.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::served::Trees;
 use super::Context;
 use crate::cli::Format;
 use crate::engine::refetch::refetch;
@@ -278,8 +279,8 @@ fn repair(
     Ok(())
 }
 
-/// For each file not repaired: the versions (ranges), snapshots and environments that serve
-/// it, so the operator knows what a client of those trees would miss.
+/// For each file not repaired: the versions, snapshots and environments that serve it, so
+/// the operator knows what a client of those trees would miss.
 fn describe_breakage(
     catalogue: &Catalogue,
     uses: &[BlobUse],
@@ -288,79 +289,17 @@ fn describe_breakage(
     if problems.iter().all(|p| p.repaired) {
         return Ok(());
     }
-    let mut versions: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for (repo, number, _) in catalogue.versions()? {
-        versions.entry(repo).or_default().push(number);
-    }
-    let snapshots = catalogue.snapshots(None)?;
-    let environments = catalogue.environments(None)?;
+    let trees = Trees::load(catalogue)?;
     for problem in problems.iter_mut().filter(|p| !p.repaired) {
         let Some(sha) = &problem.sha256 else { continue };
         for u in uses.iter().filter(|u| u.sha256.as_str() == sha) {
-            let within = |v: i64| v >= u.added_in && u.removed_in.is_none_or(|r| v < r);
-            let numbers: Vec<i64> = versions
-                .get(&u.repository)
-                .map(|v| v.iter().copied().filter(|&v| within(v)).collect())
-                .unwrap_or_default();
-            if numbers.is_empty() {
-                continue;
+            let holds = |v: i64| v >= u.added_in && u.removed_in.is_none_or(|r| v < r);
+            if let Some(served) = trees.served(&u.repository, holds) {
+                problem.breaks.push(served.describe());
             }
-            let mut line = format!(
-                "{} {} {}{}",
-                u.repository,
-                if numbers.len() == 1 {
-                    "version"
-                } else {
-                    "versions"
-                },
-                ranges(&numbers),
-                if u.removed_in.is_none() {
-                    " (latest)"
-                } else {
-                    ""
-                }
-            );
-            let names: Vec<&str> = snapshots
-                .iter()
-                .filter(|s| s.repository == u.repository && within(s.version))
-                .map(|s| s.name.as_str())
-                .collect();
-            if !names.is_empty() {
-                line.push_str(&format!(", snapshots {}", names.join(" ")));
-            }
-            let envs: Vec<&str> = environments
-                .iter()
-                .filter(|e| e.repository == u.repository && within(e.version))
-                .map(|e| e.environment.as_str())
-                .collect();
-            if !envs.is_empty() {
-                line.push_str(&format!(", environments {}", envs.join(" ")));
-            }
-            problem.breaks.push(line);
         }
     }
     Ok(())
-}
-
-/// `1-3, 5, 7-8` from sorted numbers.
-fn ranges(numbers: &[i64]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < numbers.len() {
-        let start = numbers[i];
-        let mut end = start;
-        while i + 1 < numbers.len() && numbers[i + 1] == end + 1 {
-            i += 1;
-            end = numbers[i];
-        }
-        parts.push(if start == end {
-            start.to_string()
-        } else {
-            format!("{start}-{end}")
-        });
-        i += 1;
-    }
-    parts.join(", ")
 }
 
 impl Report for VerifyReport {
@@ -427,13 +366,6 @@ impl Report for VerifyReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn version_ranges() {
-        assert_eq!(ranges(&[1, 2, 3, 5, 7, 8]), "1-3, 5, 7-8");
-        assert_eq!(ranges(&[4]), "4");
-        assert_eq!(ranges(&[]), "");
-    }
 
     #[test]
     fn samples() {

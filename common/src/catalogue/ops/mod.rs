@@ -8,6 +8,7 @@ pub(super) mod cleanup;
 pub(super) mod commit;
 pub(super) mod environments;
 pub(super) mod integrity;
+pub(super) mod packages;
 pub(super) mod repositories;
 pub(super) mod schema;
 pub(super) mod snapshots;

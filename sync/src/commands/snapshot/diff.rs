@@ -4,10 +4,10 @@ use std::io::{self, Write};
 
 use chantal_common::catalogue::Catalogue;
 use chantal_common::diff::diff as version_diff;
-use chantal_common::rpm::MetadataKind;
 use chantal_common::Sha256;
 use serde::Serialize;
 
+use super::super::updateinfo::for_each_advisory;
 use super::super::Context;
 use crate::cli::Format;
 use crate::output::{self, Report};
@@ -300,25 +300,7 @@ fn advisory_ids(
     repo: &str,
     version: i64,
 ) -> anyhow::Result<Vec<String>> {
-    let Some((path, size)) =
-        catalogue.version_metadata(repo, version, &MetadataKind::Updateinfo)?
-    else {
-        return Ok(Vec::new());
-    };
-    let full = pool.absolute(&path);
-    let file = std::fs::File::open(&full)
-        .map_err(|e| chantal_common::Error::io("cannot open", &full, e))?;
-    let (_, reader) = chantal_common::rpm::decompress::open(
-        file,
-        u64::try_from(size).unwrap_or(0),
-        Default::default(),
-    )
-    .map_err(|e| chantal_common::rpm::ParseError::from(e).into_error(&path, &full))?;
     let mut ids = Vec::new();
-    chantal_common::rpm::updateinfo::parse(reader, |a| {
-        ids.push(a.id);
-        Ok(())
-    })
-    .map_err(|e| e.into_error(&path, &full))?;
+    for_each_advisory(catalogue, pool, repo, version, |a| ids.push(a.id))?;
     Ok(ids)
 }

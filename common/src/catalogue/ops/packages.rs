@@ -1,0 +1,263 @@
+//! Finding packages (`chantal package search/show`, `advisory search`): package rows by name
+//! glob, exact names, NEVRA, provided capability or file, with every repository range that
+//! serves them. Which snapshots and environments those ranges hold is the caller's business.
+
+use std::collections::HashMap;
+
+use super::super::db::{Store, Val};
+use super::nevra;
+use crate::catalogue::model::{FoundPackage, PackagePlace, PackageQuery};
+use crate::error::Result;
+
+/// A glob (`*`, `?`) as a lower-cased LIKE pattern with `\` as its escape character.
+pub fn like_pattern(glob: &str) -> String {
+    let mut out = String::with_capacity(glob.len() + 2);
+    for c in glob.to_lowercase().chars() {
+        match c {
+            '*' => out.push('%'),
+            '?' => out.push('_'),
+            '%' | '_' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A literal as a LIKE pattern matching it anywhere (`%…%`), `\`-escaped.
+fn contains_pattern(literal: &str) -> String {
+    let mut out = String::from("%");
+    for c in literal.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// Text as it appears in an XML attribute or element of the stored fragments.
+pub fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Whether a primary.xml fragment lists `capability` among its provides (not its requires,
+/// which the SQL prefilter cannot tell apart).
+pub fn provides(primary_xml: &str, capability: &str) -> bool {
+    let needle = format!("<rpm:entry name=\"{}\"", xml_escape(capability));
+    let Some(start) = primary_xml.find("<rpm:provides>") else {
+        return false;
+    };
+    let section = &primary_xml[start..];
+    let section = &section[..section.find("</rpm:provides>").unwrap_or(section.len())];
+    section.contains(&needle)
+}
+
+pub fn find_packages<S: Store>(s: &S, q: &PackageQuery<'_>) -> Result<Vec<FoundPackage>> {
+    let ctx = "searching packages";
+    let mut conds: Vec<String> = Vec::new();
+    let mut owned: Vec<String> = Vec::new();
+    // Placeholders are numbered in the order values are pushed to `owned` (and `ints`).
+    let mut binds: Vec<Bind> = Vec::new();
+    if let Some(glob) = q.name_glob {
+        owned.push(like_pattern(glob));
+        binds.push(Bind::Text(owned.len() - 1));
+        conds.push(format!("lower(p.name) LIKE ${} ESCAPE '\\'", binds.len()));
+    }
+    if !q.names.is_empty() {
+        let mut list = Vec::new();
+        for n in q.names {
+            owned.push((*n).to_string());
+            binds.push(Bind::Text(owned.len() - 1));
+            list.push(format!("${}", binds.len()));
+        }
+        conds.push(format!("p.name IN ({})", list.join(", ")));
+    }
+    if let Some(n) = q.nevra {
+        for (column, value) in [
+            ("p.name", n.name.as_str()),
+            ("p.version", n.version.as_str()),
+            ("p.release", n.release.as_str()),
+            ("p.arch", n.arch.as_str()),
+        ] {
+            owned.push(value.to_string());
+            binds.push(Bind::Text(owned.len() - 1));
+            conds.push(format!("{column} = ${}", binds.len()));
+        }
+        binds.push(Bind::Int(n.epoch));
+        conds.push(format!("p.epoch = ${}", binds.len()));
+    }
+    if let Some(cap) = q.provides {
+        owned.push(contains_pattern(&format!(
+            "<rpm:entry name=\"{}\"",
+            xml_escape(cap)
+        )));
+        binds.push(Bind::Text(owned.len() - 1));
+        conds.push(format!("p.primary_xml LIKE ${} ESCAPE '\\'", binds.len()));
+    }
+    if let Some(path) = q.file {
+        owned.push(contains_pattern(&format!(">{}</file>", xml_escape(path))));
+        binds.push(Bind::Text(owned.len() - 1));
+        let n = binds.len();
+        conds.push(format!(
+            "(p.primary_xml LIKE ${n} ESCAPE '\\' OR p.filelists_xml LIKE ${n} ESCAPE '\\')"
+        ));
+    }
+    if let Some(repo) = q.repository {
+        owned.push(repo.to_string());
+        binds.push(Bind::Text(owned.len() - 1));
+        conds.push(format!(
+            "p.id IN (SELECT c.package_id FROM repository_content c
+                        JOIN repositories r ON r.id = c.repository_id WHERE r.name = ${})",
+            binds.len()
+        ));
+    }
+    // Rows no version references (cleanup has not run yet) are served nowhere.
+    conds.push("EXISTS (SELECT 1 FROM repository_content c WHERE c.package_id = p.id)".into());
+    let params: Vec<Val<'_>> = binds
+        .iter()
+        .map(|b| match b {
+            Bind::Text(i) => Val::Str(&owned[*i]),
+            Bind::Int(v) => Val::I64(*v),
+        })
+        .collect();
+    let filter = conds.join(" AND ");
+    // The LIKE prefilters are confirmed here, case-sensitively (SQLite's LIKE ignores ASCII
+    // case, PostgreSQL's does not): both backends answer alike.
+    let fragment = if q.provides.is_some() || q.file.is_some() || q.with_fragment {
+        "p.primary_xml"
+    } else {
+        "NULL"
+    };
+    let filelists = if q.file.is_some() {
+        "p.filelists_xml"
+    } else {
+        "NULL"
+    };
+    s.autocommit(|db| {
+        let mut found = db
+            .all(
+                ctx,
+                &format!(
+                    "SELECT p.id, p.name, p.epoch, p.version, p.release, p.arch, p.sha256,
+                        p.size_package, p.time_build, {fragment}, {filelists}
+                   FROM packages p WHERE {filter}"
+                ),
+                &params,
+                |r| {
+                    if let Some(path) = q.file {
+                        let needle = format!(">{}</file>", xml_escape(path));
+                        let has = |x: Option<String>| x.is_some_and(|x| x.contains(&needle));
+                        if !has(r.opt_string(9)?) && !has(r.opt_string(10)?) {
+                            return Ok(None);
+                        }
+                    }
+                    Ok(Some(FoundPackage {
+                        id: r.i64(0)?,
+                        nevra: nevra(r, 1)?,
+                        sha256: r.sha256(6)?,
+                        size: r.i64(7)?,
+                        build_time: r.opt_i64(8)?,
+                        primary_xml: r.opt_string(9)?,
+                        places: Vec::new(),
+                    }))
+                },
+            )?
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>();
+        if let Some(cap) = q.provides {
+            found.retain(|p| p.primary_xml.as_deref().is_some_and(|x| provides(x, cap)));
+        }
+        if found.is_empty() {
+            return Ok(found);
+        }
+        let mut places: HashMap<i64, Vec<PackagePlace>> = HashMap::new();
+        db.query(
+            ctx,
+            &format!(
+                "SELECT c.package_id, r.name, c.location_href, c.added_in, c.removed_in
+                   FROM repository_content c JOIN repositories r ON r.id = c.repository_id
+                  WHERE c.package_id IN (SELECT p.id FROM packages p WHERE {filter})
+                  ORDER BY r.name, c.added_in"
+            ),
+            &params,
+            &mut |r| {
+                places.entry(r.i64(0)?).or_default().push(PackagePlace {
+                    repository: r.string(1)?,
+                    href: r.string(2)?,
+                    added_in: r.i64(3)?,
+                    removed_in: r.opt_i64(4)?,
+                });
+                Ok(())
+            },
+        )?;
+        for p in &mut found {
+            p.places = places.remove(&p.id).unwrap_or_default();
+            if !q.with_fragment {
+                p.primary_xml = None;
+            }
+        }
+        Ok(found)
+    })
+}
+
+/// The issuer key ids of a package file's signatures (`None`: never checked) and the
+/// fingerprints of the trusted keys that verified them.
+pub fn package_signature<S: Store>(
+    s: &S,
+    sha256: &crate::Sha256,
+) -> Result<(Option<String>, Vec<String>)> {
+    let ctx = format!("reading the signatures of {sha256}");
+    s.autocommit(|db| {
+        let ids = db.opt(
+            &ctx,
+            "SELECT key_ids FROM blob_signatures WHERE blob_sha256 = $1",
+            &[sha256.into()],
+            |r| r.string(0),
+        )?;
+        let verified = db.all(
+            &ctx,
+            "SELECT fingerprint FROM blob_verifications WHERE blob_sha256 = $1 ORDER BY fingerprint",
+            &[sha256.into()],
+            |r| r.string(0),
+        )?;
+        Ok((ids, verified))
+    })
+}
+
+enum Bind {
+    Text(usize),
+    Int(i64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_become_like_patterns() {
+        assert_eq!(like_pattern("Kernel*"), "kernel%");
+        assert_eq!(like_pattern("lib?_x%"), "lib_\\_x\\%");
+        assert_eq!(like_pattern("a\\b"), "a\\\\b");
+        assert_eq!(contains_pattern("50%_"), "%50\\%\\_%");
+    }
+
+    #[test]
+    fn provides_only_in_the_provides_section() {
+        let x = r#"<format><rpm:provides><rpm:entry name="libfoo.so.1()(64bit)"/>
+            <rpm:entry name="a&amp;b"/></rpm:provides>
+            <rpm:requires><rpm:entry name="libc.so.6"/></rpm:requires></format>"#;
+        assert!(provides(x, "libfoo.so.1()(64bit)"));
+        assert!(provides(x, "a&b"));
+        assert!(!provides(x, "libc.so.6"));
+        assert!(!provides(x, "libfoo"));
+        assert!(!provides("<format/>", "x"));
+    }
+}
