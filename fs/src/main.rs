@@ -38,6 +38,16 @@ struct Cli {
     #[arg(short, long)]
     verbose: bool,
 
+    /// How log lines on standard error look: plain lines (journald), or one JSON object per
+    /// line (time, level, repo, phase, message) for log shippers.
+    #[arg(long, env = "CHANTAL_LOG_FORMAT", default_value = "human", value_name = "FORMAT",
+          value_parser = ["human", "json"])]
+    log_format: String,
+
+    /// Print the man page (roff) on standard output and exit: for packagers.
+    #[arg(long, hide = true)]
+    man_page: bool,
+
     /// Threads answering the kernel's requests (each request wakes one). On a 2-CPU virtual
     /// machine 4 read many small files fastest without halt polling, 2 with it (see
     /// docs/PERFORMANCE.md).
@@ -53,7 +63,8 @@ struct Cli {
     passthrough_min_size: u64,
 
     /// Where to mount.
-    mountpoint: PathBuf,
+    #[arg(required_unless_present = "man_page")]
+    mountpoint: Option<PathBuf>,
 }
 
 /// How long a request that needs the catalogue waits for it before failing with EIO.
@@ -67,8 +78,32 @@ const DRAIN: Duration = Duration::from_secs(30);
 const SETTLE: Duration = Duration::from_millis(200);
 const QUIET: Duration = Duration::from_millis(20);
 
+fn init_human(filter: tracing_subscriber::EnvFilter) {
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.man_page {
+        use clap::CommandFactory;
+        let mut out = Vec::new();
+        return match clap_mangen::Man::new(Cli::command()).render(&mut out) {
+            Ok(()) => {
+                use std::io::Write;
+                let _ = std::io::stdout().write_all(&out);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("chantal-fs: error: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     // fuser's own unmount at the end of a session fails by design here (the mount was
     // detached on SIGTERM already) and would log that it did.
     let filter = if cli.verbose {
@@ -76,17 +111,24 @@ fn main() -> ExitCode {
     } else {
         "info,fuser::mnt=error"
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    if cli.log_format == "json" {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(chantal_common::logging::JsonLines::stderr())
+            .init();
+    } else {
+        init_human(filter);
+    }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if cli.log_format == "json" => {
+            tracing::error!("{e}");
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("chantal-fs: error: {e}");
             ExitCode::from(1)
@@ -95,10 +137,14 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
+    let mountpoint = cli
+        .mountpoint
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("no mount point given"))?;
     let config = chantal_common::config::Config::load(&cli.config)?;
     let catalogue = Catalogue::open_waiting(&config.database_url(), CATALOGUE_WAIT)?;
     let catalogue_for_listening = catalogue.clone();
-    clear_stale_mount(&cli.mountpoint)?;
+    clear_stale_mount(mountpoint)?;
     let view = Arc::new(View::new(
         Arc::new(catalogue),
         config.storage.base_path.join("data"),
@@ -127,11 +173,11 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let fs = adapter::ChantalFs::new(Arc::clone(&view), cli.passthrough_min_size);
     let open_files = fs.open_files();
     let activity = fs.activity();
-    let session = fuser::spawn_mount(fs, &cli.mountpoint, &mount)
-        .map_err(|e| anyhow::anyhow!("cannot mount {}: {e}", cli.mountpoint.display()))?;
+    let session = fuser::spawn_mount(fs, mountpoint, &mount)
+        .map_err(|e| anyhow::anyhow!("cannot mount {}: {e}", mountpoint.display()))?;
     tracing::info!(
         "serving {} (request threads: {})",
-        cli.mountpoint.display(),
+        mountpoint.display(),
         cli.threads
     );
     let notifier = session.notifier();
@@ -161,11 +207,11 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     if let Some(sig) = signals.forever().next() {
         tracing::info!(
             "signal {sig}: detaching {} (files open through the daemon are served up to {} s more)",
-            cli.mountpoint.display(),
+            mountpoint.display(),
             DRAIN.as_secs()
         );
     }
-    detach(&cli.mountpoint)?;
+    detach(mountpoint)?;
     // The session ends when the kernel drops the detached mount: when its last open file is
     // closed. The wait also ends when no open file needs the daemon (nginx keeps files open
     // between requests: waiting for them would stop every restart for the whole drain time),
@@ -192,12 +238,12 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     if !session.guard.is_finished() && through_daemon > 0 {
         tracing::warn!(
             "{through_daemon} files read through the daemon are still open under {}: exiting anyway (their readers get an error)",
-            cli.mountpoint.display()
+            mountpoint.display()
         );
     } else if !session.guard.is_finished() && passthrough > 0 {
         tracing::info!(
             "exiting: what is still open under {} ({passthrough} files) reads straight from the pool",
-            cli.mountpoint.display()
+            mountpoint.display()
         );
     }
     // The mount is detached already: dropping the session would try to unmount a path that

@@ -33,6 +33,11 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub verbose: bool,
 
+    /// How log lines on standard error look: plain lines (journald, cron mail), or one JSON
+    /// object per line (time, level, repo, phase, message) for log shippers.
+    #[arg(long, global = true, value_enum, env = "CHANTAL_LOG_FORMAT", default_value_t = LogFormat::Human, value_name = "FORMAT")]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -57,6 +62,21 @@ pub enum Command {
     /// The pool of package and repodata files.
     #[command(subcommand)]
     Pool(PoolCommand),
+    /// Print a completion script for a shell on standard output (bash:
+    /// `chantal completions bash > /etc/bash_completion.d/chantal`).
+    Completions {
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: Shell,
+    },
+    /// Write the man pages (chantal.1 and one per command) into DIR, or with --markdown print
+    /// the command reference (for packagers and docs/COMMANDS.md).
+    #[command(hide = true)]
+    Manpages {
+        #[arg(value_name = "DIR", required_unless_present = "markdown")]
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Packages the mirror holds, and where each is served.
     #[command(subcommand)]
     Package(PackageCommand),
@@ -446,6 +466,19 @@ pub struct FormatArg {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -3,6 +3,7 @@
 mod cancel;
 mod cli;
 mod commands;
+mod docs;
 mod engine;
 mod output;
 mod trust;
@@ -37,9 +38,10 @@ impl From<ExitStatus> for ExitCode {
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_tracing(cli.quiet, cli.verbose);
+    init_tracing(cli.quiet, cli.verbose, cli.log_format);
     output::set_quiet(cli.quiet);
-    let status = match commands::run(&cli) {
+    output::set_json_logs(cli.log_format == cli::LogFormat::Json);
+    let status = match run(&cli) {
         Ok(status) => status,
         Err(err) => {
             // Our errors carry their cause in their own message: print only the top line.
@@ -61,7 +63,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(quiet: bool, verbose: bool) {
+/// The commands that need no configuration (they describe the binary itself), then the rest.
+fn run(cli: &cli::Cli) -> anyhow::Result<ExitStatus> {
+    match &cli.command {
+        cli::Command::Completions { shell } => docs::completions(*shell)?,
+        cli::Command::Manpages { markdown: true, .. } => output::line(docs::markdown().trim_end()),
+        cli::Command::Manpages { dir: Some(dir), .. } => {
+            let n = docs::man_pages(dir)?;
+            if !cli.quiet {
+                output::line(format_args!("wrote {n} man pages to {}", dir.display()));
+            }
+        }
+        _ => return commands::run(cli),
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn init_tracing(quiet: bool, verbose: bool, format: cli::LogFormat) {
     let default = if quiet {
         "error"
     } else if verbose {
@@ -72,6 +90,15 @@ fn init_tracing(quiet: bool, verbose: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    if format == cli::LogFormat::Json {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(chantal_common::logging::JsonLines::stderr())
+            .init();
+        return;
+    }
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)

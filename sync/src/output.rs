@@ -74,10 +74,23 @@ pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// `--log-format json`: warnings and errors go out as JSON log lines too, so that every line
+/// on standard error parses.
+static JSON_LOGS: AtomicBool = AtomicBool::new(false);
+
+/// Sends warnings and errors through the JSON log instead of plain lines.
+pub fn set_json_logs(json: bool) {
+    JSON_LOGS.store(json, Ordering::Relaxed);
+}
+
 /// `chantal: warning: …` on standard error (a closed standard error is ignored); nothing
 /// with `-q`.
 pub fn warn(text: impl fmt::Display) {
     if QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    if JSON_LOGS.load(Ordering::Relaxed) {
+        tracing::warn!("{text}");
         return;
     }
     let _ = writeln!(io::stderr().lock(), "chantal: warning: {text}");
@@ -85,11 +98,19 @@ pub fn warn(text: impl fmt::Display) {
 
 /// `chantal: error: …` on standard error (a closed standard error is ignored).
 pub fn error(text: impl fmt::Display) {
+    if JSON_LOGS.load(Ordering::Relaxed) {
+        tracing::error!("{text}");
+        return;
+    }
     let _ = writeln!(io::stderr().lock(), "chantal: error: {text}");
 }
 
 /// A line on standard error as it is (a closed standard error is ignored).
 pub fn err_line(text: impl fmt::Display) {
+    if JSON_LOGS.load(Ordering::Relaxed) {
+        tracing::error!("{}", text.to_string().trim());
+        return;
+    }
     let _ = writeln!(io::stderr().lock(), "{text}");
 }
 

@@ -88,7 +88,8 @@ fn status_is_a_health_check() {
     assert_eq!(repo_status(&v, "off")["state"], "disabled");
     let pool_files = env.query_i64("SELECT count(*) FROM blobs").unwrap();
     assert_eq!(v["pool"]["files"], pool_files);
-    assert_eq!(v["catalogue"]["schema_version"], 6);
+    let db = json(&env.chantal(&["db", "status", "--format", "json"]).ok());
+    assert_eq!(v["catalogue"]["schema_version"], db["schema_version"]);
 
     // A success older than --max-age is stale.
     let run = env.chantal(&["status", "--max-age", "0"]);
@@ -412,4 +413,323 @@ fn db_backup_copies_the_sqlite_catalogue_and_refers_postgresql_to_pg_dump() {
         ])
         .fails();
     assert!(err.contains("the catalogue itself"), "{err}");
+}
+
+/// node_exporter's text format, parsed strictly: every sample's metric was declared by a
+/// TYPE line before it, names and labels are well-formed, values are numbers. Returns
+/// `name{labels}` → value.
+fn parse_exposition(text: &str) -> std::collections::HashMap<String, f64> {
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.chars().enumerate().all(|(i, c)| {
+                c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit())
+            })
+    };
+    let mut typed = std::collections::HashSet::new();
+    let mut samples = std::collections::HashMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert!(name_ok(name) && kind == "gauge", "{line}");
+            assert!(typed.insert(name.to_string()), "TYPE twice: {line}");
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            assert!(name_ok(rest.split(' ').next().unwrap()), "{line}");
+            continue;
+        }
+        assert!(!line.starts_with('#') && !line.is_empty(), "{line:?}");
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let name = series.split('{').next().unwrap();
+        assert!(name_ok(name), "{line}");
+        assert!(typed.contains(name), "sample before its TYPE: {line}");
+        if let Some(labels) = series.strip_prefix(name).filter(|l| !l.is_empty()) {
+            let inner = labels
+                .strip_prefix('{')
+                .and_then(|l| l.strip_suffix('}'))
+                .unwrap();
+            for pair in inner.split("\",") {
+                let (k, v) = pair.split_once("=\"").unwrap_or_else(|| panic!("{line}"));
+                assert!(name_ok(k), "{line}");
+                assert!(
+                    !v.trim_end_matches('"').contains('"') || v.contains("\\\""),
+                    "{line}"
+                );
+            }
+        }
+        let v: f64 = value.parse().unwrap_or_else(|_| panic!("{line}"));
+        assert!(
+            samples.insert(series.to_string(), v).is_none(),
+            "twice: {line}"
+        );
+    }
+    samples
+}
+
+#[test]
+fn metrics_textfile_after_good_and_failed_syncs_and_verify() {
+    let dir = upstream_dir();
+    up(
+        dir.path(),
+        &["hello-1.0-1.noarch.rpm", "lib-1.0-1.x86_64.rpm"],
+    );
+    let env = Env::new();
+    let prom = env.dir.path().join("textfile/chantal.prom");
+    std::fs::create_dir_all(prom.parent().unwrap()).unwrap();
+    env.write(
+        "conf.d/00-metrics.yaml",
+        &format!(
+            "metrics:\n  textfile: {}\ndownload:\n  retries: 0\n",
+            prom.display()
+        ),
+    );
+    env.repo("good", &format!("file://{}", dir.path().display()), "");
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "good"]).ok();
+    let read = || parse_exposition(&std::fs::read_to_string(&prom).unwrap());
+    let m = read();
+    let g = |m: &std::collections::HashMap<String, f64>, k: &str| {
+        *m.get(k).unwrap_or_else(|| panic!("{k} missing: {m:?}"))
+    };
+    assert_eq!(
+        g(
+            &m,
+            "chantal_sync_last_status{repository=\"good\",status=\"success\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        g(
+            &m,
+            "chantal_sync_last_status{repository=\"good\",status=\"failed\"}"
+        ),
+        0.0
+    );
+    assert_eq!(
+        g(
+            &m,
+            "chantal_repository_latest_packages{repository=\"good\"}"
+        ),
+        2.0
+    );
+    assert_eq!(
+        g(&m, "chantal_repository_latest_version{repository=\"good\"}"),
+        1.0
+    );
+    assert_eq!(
+        g(&m, "chantal_sync_last_packages_added{repository=\"good\"}"),
+        2.0
+    );
+    assert_eq!(
+        g(&m, "chantal_pool_files"),
+        env.query_i64("SELECT count(*) FROM blobs").unwrap() as f64
+    );
+    let success_at = g(
+        &m,
+        "chantal_sync_last_success_timestamp_seconds{repository=\"good\"}",
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!((now - success_at).abs() < 120.0, "{success_at} vs {now}");
+    assert!(
+        g(
+            &m,
+            "chantal_sync_last_downloaded_bytes{repository=\"good\"}"
+        ) > 0.0
+    );
+    assert!(
+        !m.keys().any(|k| k.starts_with("chantal_pool_verify_")),
+        "no verify yet"
+    );
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&prom).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o644);
+
+    // A package the metadata lists is gone upstream: the sync fails with one failed package.
+    up(
+        dir.path(),
+        &[
+            "hello-1.0-1.noarch.rpm",
+            "hello-1.1-1.noarch.rpm",
+            "lib-1.0-1.x86_64.rpm",
+        ],
+    );
+    std::fs::remove_file(dir.path().join("Packages/hello-1.1-1.noarch.rpm")).unwrap();
+    env.chantal(&["repo", "sync", "--repo-id", "good"]).fails();
+    let m = read();
+    assert_eq!(
+        g(
+            &m,
+            "chantal_sync_last_status{repository=\"good\",status=\"failed\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        g(
+            &m,
+            "chantal_sync_last_status{repository=\"good\",status=\"success\"}"
+        ),
+        0.0
+    );
+    assert_eq!(
+        g(&m, "chantal_sync_last_packages_failed{repository=\"good\"}"),
+        1.0
+    );
+    assert_eq!(
+        g(
+            &m,
+            "chantal_sync_last_success_timestamp_seconds{repository=\"good\"}"
+        ),
+        success_at,
+        "the last success stays where it was"
+    );
+    assert_eq!(
+        g(&m, "chantal_repository_latest_version{repository=\"good\"}"),
+        1.0
+    );
+    // repo show tells the same.
+    let show = env
+        .chantal(&["repo", "show", "--repo-id", "good", "--format", "json"])
+        .ok();
+    assert!(show.contains("\"failed\": 1"), "{show}");
+
+    // pool verify adds its figures; a later sync carries them over.
+    env.chantal(&["pool", "verify"]).ok();
+    let m = read();
+    assert_eq!(g(&m, "chantal_pool_verify_errors"), 0.0);
+    assert_eq!(
+        g(&m, "chantal_pool_verify_files"),
+        g(&m, "chantal_pool_files")
+    );
+    up(
+        dir.path(),
+        &["hello-1.0-1.noarch.rpm", "lib-1.0-1.x86_64.rpm"],
+    );
+    env.chantal(&["repo", "sync", "--repo-id", "good"]).ok();
+    let m = read();
+    assert_eq!(g(&m, "chantal_pool_verify_errors"), 0.0);
+    // The same packages as latest: up to date, or a new version if createrepo_c stamped the
+    // repodata with another second.
+    assert_eq!(
+        g(
+            &m,
+            "chantal_sync_last_status{repository=\"good\",status=\"up-to-date\"}"
+        ) + g(
+            &m,
+            "chantal_sync_last_status{repository=\"good\",status=\"success\"}"
+        ),
+        1.0,
+        "{}",
+        std::fs::read_to_string(&prom).unwrap()
+    );
+    assert_eq!(
+        g(&m, "chantal_sync_last_packages_failed{repository=\"good\"}"),
+        0.0
+    );
+    // Nothing but the file itself is left in its directory.
+    assert_eq!(
+        std::fs::read_dir(prom.parent().unwrap()).unwrap().count(),
+        1
+    );
+
+    // An unwritable place is a warning, not a failed sync.
+    std::fs::remove_dir_all(prom.parent().unwrap()).unwrap();
+    let run = env.chantal(&["repo", "sync", "--repo-id", "good"]);
+    run.ok();
+    assert!(
+        run.stderr().contains("metrics.textfile"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn json_logs_parse_line_by_line() {
+    let dir = upstream_dir();
+    up(dir.path(), &["hello-1.0-1.noarch.rpm"]);
+    let env = Env::new();
+    env.download("  retries: 0\n");
+    env.repo("good", &format!("file://{}", dir.path().display()), "");
+    env.repo("dead", "http://127.0.0.1:9/none", "");
+    env.chantal(&["init"]).ok();
+    let run = env.chantal(&["--log-format", "json", "repo", "sync", "--all"]);
+    assert_eq!(run.code(), Some(1));
+    let stderr = run.stderr();
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}\n{stderr}")))
+        .collect();
+    assert!(lines.len() >= 3, "{stderr}");
+    for l in &lines {
+        assert!(
+            l["time"].is_string() && l["level"].is_string() && l["message"].is_string(),
+            "{l}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["repo"] == "good" && l["phase"].is_string()),
+        "a phase of good's sync: {stderr}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "error" && l["message"].as_str().unwrap().contains("dead")),
+        "the failure, as JSON: {stderr}"
+    );
+    // Results stay on standard output, as text.
+    assert!(run.stdout().contains("good: version 1"), "{}", run.stdout());
+    // The environment variable does the same.
+    let run = env
+        .chantal_cmd()
+        .env("CHANTAL_LOG_FORMAT", "json")
+        .args(["repo", "sync", "--repo-id", "dead"])
+        .output()
+        .unwrap();
+    for l in String::from_utf8_lossy(&run.stderr).lines() {
+        serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l:?}"));
+    }
+}
+
+#[test]
+fn completions_and_man_pages_need_no_configuration() {
+    let bin = chantal_tests::bin("chantal");
+    let run = |args: &[&str]| {
+        let out = Command::new(&bin)
+            .args(["--config", "/nonexistent/config.yaml"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let bash = run(&["completions", "bash"]);
+    assert!(bash.contains("chantal") && bash.contains("pool"), "{bash}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("chantal.bash"), &bash).unwrap();
+    let ok = Command::new("bash")
+        .arg("-n")
+        .arg(dir.path().join("chantal.bash"))
+        .status()
+        .unwrap();
+    assert!(ok.success(), "bash -n");
+    assert!(run(&["completions", "zsh"]).contains("#compdef chantal"));
+    assert!(run(&["completions", "fish"]).contains("complete -c chantal"));
+    let out = run(&["manpages", dir.path().join("man").to_str().unwrap()]);
+    assert!(out.starts_with("wrote "), "{out}");
+    let page = std::fs::read_to_string(dir.path().join("man/chantal-repo-sync.1")).unwrap();
+    assert!(page.contains(".TH chantal-repo-sync 1"), "{page}");
+    let fs_page = Command::new(chantal_tests::bin("chantal-fs"))
+        .arg("--man-page")
+        .output()
+        .unwrap();
+    assert!(fs_page.status.success());
+    assert!(String::from_utf8_lossy(&fs_page.stdout).contains(".TH chantal-fs 1"));
 }

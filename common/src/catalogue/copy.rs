@@ -85,6 +85,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("repomd_sha256", Kind::Text),
             ("settings", Kind::Text),
             ("excluded", Kind::Int8),
+            ("failed", Kind::Int8),
         ],
     ),
     (

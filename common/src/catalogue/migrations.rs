@@ -57,6 +57,12 @@ pub const MIGRATIONS: &[Migration] = &[
         ),
         sqlite: include_str!("../../../migrations/sqlite/0006_environment_unset_and_versions.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_failed_packages",
+        postgresql: include_str!("../../../migrations/postgresql/0007_failed_packages.sql"),
+        sqlite: include_str!("../../../migrations/sqlite/0007_failed_packages.sql"),
+    },
 ];
 
 /// Where the schema stands relative to this binary.

@@ -263,6 +263,8 @@ pub struct SyncRecord {
     pub error: Option<String>,
     /// Upstream packages the content filters dropped.
     pub excluded: i64,
+    /// Packages that could not be downloaded or verified.
+    pub failed: i64,
 }
 
 /// A repository's sync history as `chantal status` judges it.
@@ -451,6 +453,8 @@ pub struct SyncFinish {
     pub settings: Option<String>,
     /// Upstream packages the content filters dropped.
     pub excluded: i64,
+    /// Packages that could not be downloaded or verified.
+    pub failed: i64,
 }
 
 /// A package's identity and size, for finding the same file under another checksum.

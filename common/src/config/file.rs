@@ -17,6 +17,15 @@ pub struct GlobalFile {
     pub database: Option<DatabaseFile>,
     pub download: Option<DownloadFile>,
     pub environments: Option<Vec<String>>,
+    pub metrics: Option<MetricsFile>,
+}
+
+/// `metrics:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsFile {
+    /// node_exporter's textfile collector file to (re)write after every sync and pool verify.
+    pub textfile: Option<PathBuf>,
 }
 
 /// `include:` takes one glob or a list of globs.

@@ -129,6 +129,9 @@ impl Config {
                 proxy: globals.proxy,
             },
             environments,
+            metrics: MetricsConfig {
+                textfile: globals.metrics_textfile,
+            },
             repositories,
             warnings,
         })
@@ -166,6 +169,7 @@ struct Globals {
     proxy: Option<String>,
     /// `environments:`, with the file and line that set it last.
     environments: Option<(Vec<String>, PathBuf, usize)>,
+    metrics_textfile: Option<PathBuf>,
 }
 
 impl Globals {
@@ -190,6 +194,9 @@ impl Globals {
                 file.to_path_buf(),
                 locate::line_of(text, &["environments"]),
             ));
+        }
+        if let Some(t) = g.metrics.as_ref().and_then(|m| m.textfile.as_ref()) {
+            self.metrics_textfile = Some(dir.join(t));
         }
         if let Some(d) = &g.download {
             self.workers = d.workers.map(|w| w.0).or(self.workers);

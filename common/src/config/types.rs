@@ -24,10 +24,19 @@ pub struct Config {
     pub download: DownloadConfig,
     /// `environments:` (e.g. test, prod): stable names `env promote` points at snapshots.
     pub environments: Vec<String>,
+    pub metrics: MetricsConfig,
     /// Repositories in the order their files were read.
     pub repositories: Vec<RepoConfig>,
     /// Non-fatal findings (an include glob that matched nothing).
     pub warnings: Vec<String>,
+}
+
+/// `metrics:`.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsConfig {
+    /// `metrics.textfile`: node_exporter's textfile collector format, rewritten atomically
+    /// after every sync and `pool verify`.
+    pub textfile: Option<PathBuf>,
 }
 
 /// `storage:`.

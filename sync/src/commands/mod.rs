@@ -5,6 +5,7 @@ mod advisory;
 mod db;
 mod env;
 mod init;
+mod metrics;
 mod package;
 mod pool;
 mod publish;
@@ -180,6 +181,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         }
         Command::Env(EnvCommand::List(f)) => env::list(&ctx, f.format),
         Command::Env(EnvCommand::History { env, format }) => env::history(&ctx, env, format.format),
+        // Answered before the configuration is read (main.rs).
+        Command::Completions { .. } | Command::Manpages { .. } => {
+            anyhow::bail!("internal error: documentation commands need no configuration")
+        }
         Command::Status { max_age, format } => status::run(&ctx, *max_age, format.format),
         Command::Pool(PoolCommand::Verify {
             repo_id,

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::metrics;
 use super::served::Trees;
 use super::Context;
 use crate::cli::Format;
@@ -154,6 +155,16 @@ pub fn verify(ctx: &Context, args: &Verify<'_>) -> anyhow::Result<ExitStatus> {
         problems,
     };
     output::report(args.format, &report)?;
+    metrics::write(
+        ctx,
+        &catalogue,
+        Some(&metrics::VerifyFigures {
+            files: report.files_checked,
+            bytes: report.bytes_checked,
+            errors: report.problems.iter().filter(|p| !p.repaired).count(),
+            at: chrono::Utc::now(),
+        }),
+    );
     Ok(if report.ok {
         ExitStatus::Success
     } else {

@@ -397,6 +397,7 @@ mod tests {
             bytes_downloaded: 0,
             error: None,
             excluded: 0,
+            failed: 0,
         }
     }
 

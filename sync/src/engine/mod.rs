@@ -168,6 +168,7 @@ impl Engine<'_> {
                 },
                 settings: ledger.settings.clone(),
                 excluded: r.excluded,
+                failed: i64::try_from(r.failures.len()).unwrap_or(i64::MAX),
             },
             Err(e) => chantal_common::catalogue::SyncFinish {
                 status: if matches!(e, SyncError::Interrupted) {
@@ -177,6 +178,12 @@ impl Engine<'_> {
                 },
                 bytes_downloaded: i64::try_from(ledger.bytes).unwrap_or(i64::MAX),
                 error: Some(e.to_string()),
+                failed: match e {
+                    SyncError::PackagesFailed { failures, .. } => {
+                        i64::try_from(failures.len()).unwrap_or(i64::MAX)
+                    }
+                    _ => 0,
+                },
                 ..Default::default()
             },
         };

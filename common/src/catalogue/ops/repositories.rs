@@ -70,7 +70,7 @@ pub fn repository_summary<S: Store>(s: &S, name: &str) -> Result<Option<RepoSumm
 
 /// The columns [`sync_record`] reads, from `sync_history h`.
 const SYNC_COLUMNS: &str = "h.started_at, h.finished_at, h.status, h.host, h.pid, h.version,
-    h.added, h.removed, h.unchanged, h.bytes_downloaded, h.error, h.excluded";
+    h.added, h.removed, h.unchanged, h.bytes_downloaded, h.error, h.excluded, h.failed";
 
 fn sync_record(r: &dyn Row, ctx: &str) -> Result<SyncRecord> {
     let status = r.string(2)?;
@@ -90,6 +90,7 @@ fn sync_record(r: &dyn Row, ctx: &str) -> Result<SyncRecord> {
         bytes_downloaded: r.i64(9)?,
         error: r.opt_string(10)?,
         excluded: r.i64(11)?,
+        failed: r.i64(12)?,
     })
 }
 
@@ -127,7 +128,7 @@ pub fn sync_health<S: Store>(s: &S) -> Result<Vec<SyncHealth>> {
                   WHERE h.id IN (SELECT max(id) FROM sync_history {which} GROUP BY repository_id)"
             ),
             &[],
-            |r| Ok((r.string(12)?, sync_record(r, ctx)?)),
+            |r| Ok((r.string(13)?, sync_record(r, ctx)?)),
         )?;
         Ok(rows.into_iter().collect())
     };

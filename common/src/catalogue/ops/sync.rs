@@ -115,7 +115,8 @@ pub fn finish_sync<S: Store>(s: &S, sync_id: i64, f: &SyncFinish) -> Result<()> 
             &format!(
                 "UPDATE sync_history SET finished_at = {now}, status = $2, version = $3,
                         added = $4, removed = $5, unchanged = $6, bytes_downloaded = $7,
-                        error = $8, repomd_sha256 = $9, settings = $10, excluded = $11
+                        error = $8, repomd_sha256 = $9, settings = $10, excluded = $11,
+                        failed = $12
                   WHERE id = $1"
             ),
             &[
@@ -130,6 +131,7 @@ pub fn finish_sync<S: Store>(s: &S, sync_id: i64, f: &SyncFinish) -> Result<()> 
                 (&f.repomd_sha256).into(),
                 (&f.settings).into(),
                 f.excluded.into(),
+                f.failed.into(),
             ],
         )?;
         Ok(())

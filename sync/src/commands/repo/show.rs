@@ -198,6 +198,8 @@ struct SyncRow {
     error: Option<String>,
     /// Upstream packages the content filters dropped.
     excluded: i64,
+    /// Packages that could not be downloaded or verified.
+    failed: i64,
 }
 
 impl Row for SyncRow {
@@ -241,6 +243,7 @@ impl SyncRow {
             bytes_downloaded: h.bytes_downloaded,
             error: h.error,
             excluded: h.excluded,
+            failed: h.failed,
         }
     }
 }

@@ -4,7 +4,7 @@ use chantal_common::catalogue::Catalogue;
 use chantal_common::config::RepoConfig;
 use chantal_common::pool::Pool;
 
-use super::super::Context;
+use super::super::{metrics, Context};
 use crate::cli::{Format, SyncArgs};
 use crate::engine::{
     human_bytes, Cancel, Engine, Outcome, PlanView, Progress, Report, SyncError, SyncOptions,
@@ -93,6 +93,9 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
                     repo.name,
                     SyncError::Interrupted
                 ));
+                if !args.dry_run {
+                    metrics::write(ctx, &catalogue, None);
+                }
                 return Ok(ExitStatus::Interrupted);
             }
             Err(e) => {
@@ -112,6 +115,9 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
     }
     if args.format == Format::Json {
         output::json(&mut output::Out, &serde_json::to_value(&runs.plans)?)?;
+    }
+    if !args.dry_run {
+        metrics::write(ctx, &catalogue, None);
     }
     if repos.len() > 1 && args.format != Format::Json {
         let ok = repos.len() - runs.failed.len();
