@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what a fresh machine lacks (PostgreSQL server,
-# createrepo_c, nginx, openssl, dnf, rpm, rpmsign, gnupg, fuse3, bindfs, faketime; productmd from
+# createrepo_c, nginx, openssl, dnf, rpm, rpmsign, gnupg, fuse3, bindfs, faketime, chromium; productmd from
 # PyPI in a virtual environment), then cargo fmt --check, clippy with warnings as errors, and
 # every test against real services, once with a PostgreSQL catalogue and once with SQLite.
 # Ends with one summary line "tests: N passed, N failed" and a non-zero exit on any failure.
@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . contrib/lib/deps.sh
 
-ensure_deps postgresql runuser setsid createrepo_c nginx openssl dnf rpm rpmsign gpg dnf-plugins-core fusermount3 bindfs faketime
+ensure_deps postgresql runuser setsid createrepo_c nginx openssl dnf rpm rpmsign gpg dnf-plugins-core fusermount3 bindfs faketime chromium
 export PATH="$PATH:$(pg_bindir)"
 # productmd (from PyPI: no distribution packages it) writes and checks the installer trees of
 # the tests, in a virtual environment of its own.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Version and snapshot benchmark (issue: snapshots, retention, repodata):
 #   - snapshot create on a 100,000-package repository (target <= 10 ms, independent of size);
+#   - package search by name, capability and file in that catalogue (target <= 100 ms by name);
 #   - snapshot diff of two 17,649-package versions (the real CS9 AppStream set; <= 0.3 s);
 #   - repodata written for the CS9 AppStream set (<= 1.5 s);
 #   - against the original Python chantal's `snapshot create` + `publish snapshot` on the same
@@ -85,6 +86,10 @@ for round in $(seq 1 "$ROUNDS"); do
         measure "chantal/$b" "snapshot create (100k pkgs)" "$CHANTAL" -q snapshot create --repo-id big --name "b$round"
         measure "chantal/$b" "snapshot create (3k pkgs)" "$CHANTAL" -q snapshot create --repo-id small --name "s$round"
         measure "chantal/$b" "snapshot diff (2x17,649)" "$CHANTAL" -q snapshot diff --from cs9-v1 --to latest --repo-id cs9
+        # A catalogue of 117,649 packages (big and CS9): by name, by capability, by file.
+        measure "chantal/$b" "package search name (117k pkgs)" "$CHANTAL" -q package search 'gen-09999*'
+        measure "chantal/$b" "package search --provides (117k)" "$CHANTAL" -q package search --provides 'libcurl.so.4()(64bit)'
+        measure "chantal/$b" "package search --file (117k)" "$CHANTAL" -q package search --file /usr/bin/gcc
     done
     measure python "snapshot create (3k pkgs)" "${PYC[@]}" snapshot create --repo-id small --name "s$round"
     measure python "publish snapshot (3k pkgs)" "${PYC[@]}" publish snapshot --snapshot "s$round" --repo-id small

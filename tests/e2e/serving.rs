@@ -487,3 +487,106 @@ fn a_restart_under_load_costs_only_the_gap_between_two_daemons() {
     );
     assert!(!mount.log().contains("WARN"), "{}", mount.log());
 }
+
+/// The DOM a real browser (Debian's Chromium, headless) builds from `url`.
+fn browse(url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(chantal_tests::chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=2000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "chromium {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The links of a directory listing, as the browser parsed them.
+fn links(dom: &str) -> Vec<String> {
+    dom.split("<a href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .filter(|h| *h != "../")
+        .map(String::from)
+        .collect()
+}
+
+/// The URL the quickstart prints is a page a person can browse: every level of the tree,
+/// environments, versions and points in time included, in a real browser.
+#[test]
+fn the_served_tree_is_browsable_in_a_browser() {
+    let env = Env::new();
+    let up = upstream_dir();
+    synthetic_repo(up.path(), &synth_pkgs(3, 64), SynthOptions::default());
+    env.write(
+        "config.yaml",
+        &format!(
+            "{}environments: [prod]\n",
+            std::fs::read_to_string(env.config()).unwrap()
+        ),
+    );
+    env.repo("r", &format!("file://{}", up.path().display()), "");
+    env.chantal(&["init"]).ok();
+    env.chantal(&[
+        "repo",
+        "sync",
+        "--repo-id",
+        "r",
+        "--create-snapshot",
+        "--snapshot-name",
+        "s1",
+    ])
+    .ok();
+    env.chantal(&[
+        "env",
+        "promote",
+        "--env",
+        "prod",
+        "--snapshot",
+        "s1",
+        "--all",
+    ])
+    .ok();
+    let mount = Mount::start(&env, "r/env/prod/repodata/repomd.xml");
+    let nginx = Nginx::shipped(mount.path());
+    assert_eq!(
+        Client::connect(&nginx).get("/").0,
+        200,
+        "the root is a listing, not a 403"
+    );
+
+    let root = browse(&nginx.url("/"));
+    assert!(root.contains("Index of /"), "{root}");
+    assert_eq!(links(&root), ["r/"]);
+    let repo = links(&browse(&nginx.url("/r/")));
+    for dir in ["latest/", "snapshots/", "env/", "versions/", "at/"] {
+        assert!(repo.contains(&dir.to_string()), "{dir} in {repo:?}");
+    }
+    assert_eq!(links(&browse(&nginx.url("/r/env/"))), ["prod/"]);
+    assert_eq!(links(&browse(&nginx.url("/r/snapshots/"))), ["s1/"]);
+    assert_eq!(links(&browse(&nginx.url("/r/versions/"))), ["1/"]);
+    let at = links(&browse(&nginx.url("/r/at/")));
+    assert_eq!(at.len(), 1, "{at:?}");
+    let latest = links(&browse(&nginx.url("/r/latest/")));
+    assert!(latest.contains(&"repodata/".to_string()), "{latest:?}");
+    let packages = links(&browse(&nginx.url("/r/latest/Packages/")));
+    assert_eq!(packages.len(), 3, "{packages:?}");
+    assert!(packages.iter().all(|p| p.ends_with(".rpm")), "{packages:?}");
+    let prod = links(&browse(&nginx.url("/r/env/prod/repodata/")));
+    assert!(prod.iter().any(|p| p == "repomd.xml"), "{prod:?}");
+}

@@ -240,3 +240,13 @@ impl Run {
         self.stderr()
     }
 }
+
+/// Debian's Chromium, for tests of what a browser sees (`contrib/test.sh` installs it).
+pub fn chromium() -> PathBuf {
+    for p in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
+        if Path::new(p).is_file() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("chromium is missing: contrib/test.sh installs it (Debian package chromium)")
+}

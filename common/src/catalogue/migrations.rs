@@ -59,9 +59,9 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 7,
-        name: "0007_failed_packages",
-        postgresql: include_str!("../../../migrations/postgresql/0007_failed_packages.sql"),
-        sqlite: include_str!("../../../migrations/sqlite/0007_failed_packages.sql"),
+        name: "0007_package_search",
+        postgresql: include_str!("../../../migrations/postgresql/0007_package_search.sql"),
+        sqlite: include_str!("../../../migrations/sqlite/0007_package_search.sql"),
     },
 ];
 

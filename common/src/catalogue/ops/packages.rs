@@ -26,6 +26,27 @@ pub fn like_pattern(glob: &str) -> String {
     out
 }
 
+/// The bytewise range `[low, high)` of lower-cased names that start with the glob's literal
+/// prefix (what comes before its first `*` or `?`); `high` is `None` when no string bounds it.
+pub fn prefix_range(glob: &str) -> (String, Option<String>) {
+    let prefix: String = glob
+        .to_lowercase()
+        .chars()
+        .take_while(|c| *c != '*' && *c != '?')
+        .collect();
+    let mut chars: Vec<char> = prefix.chars().collect();
+    // The smallest string above every string with this prefix: the last character that can be
+    // incremented, incremented, and what follows it dropped.
+    while let Some(last) = chars.pop() {
+        let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return (prefix, Some(chars.into_iter().collect()));
+        }
+    }
+    (prefix, None)
+}
+
 /// A literal as a LIKE pattern matching it anywhere (`%…%`), `\`-escaped.
 fn contains_pattern(literal: &str) -> String {
     let mut out = String::from("%");
@@ -66,6 +87,19 @@ pub fn find_packages<S: Store>(s: &S, q: &PackageQuery<'_>) -> Result<Vec<FoundP
     // Placeholders are numbered in the order values are pushed to `owned` (and `ints`).
     let mut binds: Vec<Bind> = Vec::new();
     if let Some(glob) = q.name_glob {
+        // The names starting with the glob's literal prefix, from the index on lower(name)
+        // (compared bytewise: `{C}` is the dialect's byte collation); LIKE then decides.
+        let (low, high) = prefix_range(glob);
+        if !low.is_empty() {
+            owned.push(low);
+            binds.push(Bind::Text(owned.len() - 1));
+            conds.push(format!("lower(p.name){{C}} >= ${}", binds.len()));
+            if let Some(high) = high {
+                owned.push(high);
+                binds.push(Bind::Text(owned.len() - 1));
+                conds.push(format!("lower(p.name){{C}} < ${}", binds.len()));
+            }
+        }
         owned.push(like_pattern(glob));
         binds.push(Bind::Text(owned.len() - 1));
         conds.push(format!("lower(p.name) LIKE ${} ESCAPE '\\'", binds.len()));
@@ -141,6 +175,7 @@ pub fn find_packages<S: Store>(s: &S, q: &PackageQuery<'_>) -> Result<Vec<FoundP
         "NULL"
     };
     s.autocommit(|db| {
+        let filter = filter.replace("{C}", db.dialect().collate_bytes());
         let mut found = db
             .all(
                 ctx,
@@ -179,15 +214,26 @@ pub fn find_packages<S: Store>(s: &S, q: &PackageQuery<'_>) -> Result<Vec<FoundP
             return Ok(found);
         }
         let mut places: HashMap<i64, Vec<PackagePlace>> = HashMap::new();
+        // The ids found, as a literal list when they are few (an index lookup each), else the
+        // search again as a subquery.
+        let (which, which_params) = if found.len() <= 1000 {
+            let ids: Vec<String> = found.iter().map(|p| p.id.to_string()).collect();
+            (ids.join(", "), Vec::new())
+        } else {
+            (
+                format!("SELECT p.id FROM packages p WHERE {filter}"),
+                params.clone(),
+            )
+        };
         db.query(
             ctx,
             &format!(
                 "SELECT c.package_id, r.name, c.location_href, c.added_in, c.removed_in
                    FROM repository_content c JOIN repositories r ON r.id = c.repository_id
-                  WHERE c.package_id IN (SELECT p.id FROM packages p WHERE {filter})
+                  WHERE c.package_id IN ({which})
                   ORDER BY r.name, c.added_in"
             ),
-            &params,
+            &which_params,
             &mut |r| {
                 places.entry(r.i64(0)?).or_default().push(PackagePlace {
                     repository: r.string(1)?,
@@ -247,6 +293,31 @@ mod tests {
         assert_eq!(like_pattern("lib?_x%"), "lib_\\_x\\%");
         assert_eq!(like_pattern("a\\b"), "a\\\\b");
         assert_eq!(contains_pattern("50%_"), "%50\\%\\_%");
+    }
+
+    #[test]
+    fn prefix_ranges() {
+        assert_eq!(
+            prefix_range("Kernel*"),
+            ("kernel".into(), Some("kernem".into()))
+        );
+        assert_eq!(prefix_range("*x"), (String::new(), None));
+        assert_eq!(prefix_range("ab?c"), ("ab".into(), Some("ac".into())));
+        assert_eq!(
+            prefix_range("a\u{10FFFF}"),
+            ("a\u{10FFFF}".into(), Some("b".into()))
+        );
+    }
+
+    proptest::proptest! {
+        /// Every lower-cased name the glob's prefix starts is inside the range, and every name
+        /// inside the range starts with the prefix (bytewise order, as both backends compare).
+        #[test]
+        fn the_range_holds_exactly_the_prefixed_names(glob in "[a-c*?-]{0,4}", name in "[a-d-]{0,6}") {
+            let (low, high) = prefix_range(&glob);
+            let inside = name.as_str() >= low.as_str() && high.as_deref().is_none_or(|h| name.as_str() < h);
+            proptest::prop_assert_eq!(inside, name.starts_with(&low));
+        }
     }
 
     #[test]
