@@ -10,6 +10,11 @@ cd "$(dirname "$0")/.."
 
 ensure_deps postgresql runuser setsid createrepo_c nginx openssl dnf rpm rpmsign gpg dnf-plugins-core fusermount3 bindfs faketime chromium
 export PATH="$PATH:$(pg_bindir)"
+# Users other than root mount FUSE through the setuid fusermount3, which needs /dev/fuse open
+# to all, as fuse3's udev rule leaves it (mode 0666); some containers create it 0600.
+if [ -c /dev/fuse ] && [ "$(stat -c %a /dev/fuse)" != 666 ]; then
+    as_root chmod 0666 /dev/fuse
+fi
 # productmd (from PyPI: no distribution packages it) writes and checks the installer trees of
 # the tests, in a virtual environment of its own.
 PRODUCTMD_VENV=${CHANTAL_PRODUCTMD_VENV:-/var/tmp/chantal-test-venv}
@@ -57,6 +62,13 @@ for backend in postgresql sqlite; do
     CHANTAL_TEST_BACKEND=$backend cargo test --workspace --lib --bins --tests --no-fail-fast 2>&1 \
         | tee -a target/test-output.log || status=$?
 done
+
+# The .deb and the .rpm, built from the debug binaries just tested (the same files as a
+# release's; contrib/package/build.sh makes the release ones), with their file lists checked.
+log "packages (deb, rpm)"
+CHANTAL_PACKAGE_PROFILE=dev contrib/package/check.sh 2>&1 | tee -a target/test-output.log \
+    | grep -E '^(packages:|==)' || true
+grep -qx 'packages: ok' target/test-output.log || status=1
 
 count() {
     awk -v what="$1" '/^test result: /{for(i=1;i<NF;i++) if($(i+1) ~ "^" what) n+=$i} END{print n+0}' \

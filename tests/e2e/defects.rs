@@ -833,8 +833,15 @@ fn upstream_errors_say_what_happened_and_to_which_repository() {
     );
     for sub in ["show", "delete"] {
         let help = env.chantal(&["snapshot", sub, "--help"]).ok();
+        // The option and its help on one line (the column width follows the longest
+        // option of the command).
         assert!(
-            help.contains("--name <SNAPSHOT>  The snapshot's name"),
+            help.lines().any(|l| {
+                let l = l.trim();
+                l.starts_with("--name <SNAPSHOT> ")
+                    && l.trim_start_matches("--name <SNAPSHOT>").trim_start()
+                        == "The snapshot's name"
+            }),
             "{help}"
         );
     }

@@ -21,4 +21,5 @@ mod serving;
 mod signatures;
 mod snapshots;
 mod sync;
+mod unprivileged;
 mod upgrade;

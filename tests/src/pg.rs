@@ -184,6 +184,8 @@ fn start_cluster() -> Cluster {
             .unwrap();
         assert!(status.success(), "chown of {} failed", base.display());
     }
+    // The socket lives here: other local users (the unprivileged-user tests) connect too.
+    std::fs::set_permissions(&base, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let initdb = pg_tool("initdb");
     let pg_ctl = pg_tool("pg_ctl");
     let out = run_pg(
