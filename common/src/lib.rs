@@ -7,6 +7,7 @@ pub mod diff;
 pub mod error;
 pub mod export;
 pub mod integrity;
+pub mod limits;
 pub mod logging;
 pub mod names;
 pub mod pool;

@@ -82,18 +82,7 @@ ln -s "$W/bindfs" "$W/www/bindfs"
 bench_nginx_start "$PORT" "$W/www"
 
 (cd "$UP/Packages" && ls | grep '^small-') > "$W/small.list"
-# Plain open/read/close, as nginx or dnf do (Python's open() would add an isatty ioctl).
-cat > "$W/readall.py" <<'PY'
-import os, sys, time
-d, names = sys.argv[1], open(sys.argv[2]).read().split()
-t = time.perf_counter()
-for n in names:
-    fd = os.open(os.path.join(d, n), os.O_RDONLY)
-    while os.read(fd, 65536):
-        pass
-    os.close(fd)
-print(f"{time.perf_counter() - t:.3f}")
-PY
+cp "$ROOT/contrib/bench/readall.py" "$W/readall.py"
 secs() { local s e; s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N); awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", (e - s) / 1e9 }'; }
 dir_of() { case $1 in native) echo "$UP" ;; bindfs) echo "$W/bindfs" ;; chantal-*) echo "$W/mnt-${1#chantal-}/fs50k/latest" ;; esac; }
 

@@ -51,17 +51,8 @@ for m in root user; do
     done
 done
 (cd "$UP/Packages" && ls | grep '^small-') > "$W/small.list"
-cat > "$W/readall.py" <<'PY'
-import os, sys, time
-d, names = sys.argv[1], open(sys.argv[2]).read().split()
-t = time.perf_counter()
-for n in names:
-    fd = os.open(os.path.join(d, n), os.O_RDONLY)
-    while os.read(fd, 65536):
-        pass
-    os.close(fd)
-print(f"{time.perf_counter() - t:.3f}")
-PY
+# Copied beside the pool: the unprivileged reader may not see into the checkout.
+cp "$ROOT/contrib/bench/readall.py" "$W/readall.py"
 cat > "$W/readbig.py" <<'PY'
 import os, sys, time
 fd = os.open(sys.argv[1], os.O_RDONLY)

@@ -89,6 +89,7 @@ fn init_human(filter: tracing_subscriber::EnvFilter) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    chantal_common::limits::raise_open_files();
     if cli.man_page {
         use clap::CommandFactory;
         let mut out = Vec::new();

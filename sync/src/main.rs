@@ -38,6 +38,7 @@ impl From<ExitStatus> for ExitCode {
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    chantal_common::limits::raise_open_files();
     init_tracing(cli.quiet, cli.verbose, cli.log_format);
     output::set_quiet(cli.quiet);
     output::set_json_logs(cli.log_format == cli::LogFormat::Json);

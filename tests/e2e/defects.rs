@@ -977,3 +977,29 @@ fn a_sqlite_catalogue_on_a_fuse_file_system_is_refused() {
         "{err}"
     );
 }
+
+/// A user's or a service's soft limit on open files is 1024 (systemd's default too): a sync
+/// from a fast upstream kept up to 1,024 verified downloads open while they waited for the
+/// pool, and failed with "Too many open files" on a large repository. Now the waiting files
+/// stay within the limit in force, whatever it is.
+#[test]
+fn a_large_fast_sync_stays_within_a_low_open_files_limit() {
+    let root = upstream_dir();
+    synthetic_repo(root.path(), &synth_pkgs(3000, 16), SynthOptions::default());
+    let env = Env::new();
+    env.repo("many", &format!("file://{}", root.path().display()), "");
+    env.chantal(&["init"]).ok();
+    // Soft and hard limit 300: chantal cannot raise it, and has 44 left for waiting files.
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("ulimit -Sn 300 && ulimit -Hn 300 && exec \"$@\"")
+        .arg("sh")
+        .arg(chantal_tests::bin("chantal"))
+        .arg("--config")
+        .arg(env.config())
+        .args(["repo", "sync", "--repo-id", "many"])
+        .env_remove("CHANTAL_CONFIG")
+        .env_remove("CHANTAL_DATABASE_URL");
+    let out = Run(cmd.output().unwrap()).ok();
+    assert!(out.starts_with("many: version 1: 3000 added"), "{out}");
+}

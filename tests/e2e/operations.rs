@@ -32,13 +32,7 @@ fn status_is_a_health_check() {
     );
     let env = Env::new();
     env.download("  retries: 0\n");
-    env.write(
-        "config.yaml",
-        &format!(
-            "{}environments: [prod]\n",
-            std::fs::read_to_string(env.config()).unwrap()
-        ),
-    );
+    env.environments(&["prod"]);
     env.repo("good", &format!("file://{}", dir.path().display()), "");
     env.repo("off", "http://127.0.0.1:9/off", "enabled: false\n");
     env.chantal(&["init"]).ok();
@@ -50,16 +44,7 @@ fn status_is_a_health_check() {
     assert!(out.contains("good: no sync has ever ended well"), "{out}");
     assert!(out.contains("disabled"), "{out}");
 
-    env.chantal(&[
-        "repo",
-        "sync",
-        "--repo-id",
-        "good",
-        "--create-snapshot",
-        "--snapshot-name",
-        "s1",
-    ])
-    .ok();
+    env.sync_snapshot("good", "s1");
     env.chantal(&[
         "env",
         "promote",
@@ -220,16 +205,7 @@ fn pool_verify_finds_damage_and_repair_restores_it_from_upstream() {
     let env = Env::new();
     env.repo("r", &format!("file://{}", dir.path().display()), "");
     env.chantal(&["init"]).ok();
-    env.chantal(&[
-        "repo",
-        "sync",
-        "--repo-id",
-        "r",
-        "--create-snapshot",
-        "--snapshot-name",
-        "s1",
-    ])
-    .ok();
+    env.sync_snapshot("r", "s1");
     // Version 2 drops tool: it stays only in version 1, the snapshot s1.
     up(
         dir.path(),

@@ -40,28 +40,10 @@ fn mirror() -> (tempfile::TempDir, Env) {
         UPDATEINFO,
     );
     let env = Env::new();
-    env.write(
-        "config.yaml",
-        &format!(
-            "{}environments: [prod]\n",
-            std::fs::read_to_string(env.config()).unwrap()
-        ),
-    );
+    env.environments(&["prod"]);
     env.repo("r", &format!("file://{}", dir.path().display()), "");
     env.chantal(&["init"]).ok();
-    let sync_as = |name: &str| {
-        env.chantal(&[
-            "repo",
-            "sync",
-            "--repo-id",
-            "r",
-            "--create-snapshot",
-            "--snapshot-name",
-            name,
-        ])
-        .ok();
-    };
-    sync_as("s1");
+    env.sync_snapshot("r", "s1");
     env.chantal(&[
         "env",
         "promote",
@@ -78,7 +60,7 @@ fn mirror() -> (tempfile::TempDir, Env) {
         COMPS,
         UPDATEINFO,
     );
-    sync_as("s2");
+    env.sync_snapshot("r", "s2");
     (dir, env)
 }
 

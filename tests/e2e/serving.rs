@@ -533,25 +533,10 @@ fn the_served_tree_is_browsable_in_a_browser() {
     let env = Env::new();
     let up = upstream_dir();
     synthetic_repo(up.path(), &synth_pkgs(3, 64), SynthOptions::default());
-    env.write(
-        "config.yaml",
-        &format!(
-            "{}environments: [prod]\n",
-            std::fs::read_to_string(env.config()).unwrap()
-        ),
-    );
+    env.environments(&["prod"]);
     env.repo("r", &format!("file://{}", up.path().display()), "");
     env.chantal(&["init"]).ok();
-    env.chantal(&[
-        "repo",
-        "sync",
-        "--repo-id",
-        "r",
-        "--create-snapshot",
-        "--snapshot-name",
-        "s1",
-    ])
-    .ok();
+    env.sync_snapshot("r", "s1");
     env.chantal(&[
         "env",
         "promote",

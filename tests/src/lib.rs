@@ -123,6 +123,30 @@ impl Env {
         );
     }
 
+    /// Adds `environments: [NAMES]` to the main configuration.
+    pub fn environments(&self, names: &[&str]) {
+        let config = std::fs::read_to_string(self.config()).unwrap();
+        self.write(
+            "config.yaml",
+            &format!("{config}environments: [{}]\n", names.join(", ")),
+        );
+    }
+
+    /// `chantal repo sync --repo-id REPO --create-snapshot --snapshot-name NAME`, which must
+    /// succeed; its standard output.
+    pub fn sync_snapshot(&self, repo: &str, name: &str) -> String {
+        self.chantal(&[
+            "repo",
+            "sync",
+            "--repo-id",
+            repo,
+            "--create-snapshot",
+            "--snapshot-name",
+            name,
+        ])
+        .ok()
+    }
+
     /// Sets `download:` settings (fewer retries keep failure tests fast).
     pub fn download(&self, yaml: &str) {
         self.write("conf.d/00-download.yaml", &format!("download:\n{yaml}"));

@@ -30,8 +30,14 @@ const EARLY_FLUSH: u64 = 16 << 20;
 /// Longest a verified file waits for its batch.
 const BATCH_WAIT: Duration = Duration::from_millis(100);
 /// Verified files waiting for the adopter at most (each holds an open descriptor): a fast
-/// upstream (file://, a LAN mirror) must not outrun the pool's batches into EMFILE.
-const MAX_PENDING: usize = 4 * BATCH;
+/// upstream (file://, a LAN mirror) must not outrun the pool's batches into EMFILE. Within
+/// half the open-files limit left after 256 for everything else (the binaries raise the soft
+/// limit to the hard one at start; where that stays 1024, 384 wait).
+fn max_pending() -> usize {
+    let limit = chantal_common::limits::open_files_limit();
+    let room = usize::try_from(limit.saturating_sub(256) / 2).unwrap_or(usize::MAX);
+    room.clamp(16, 4 * BATCH)
+}
 
 /// One package to fetch: its index in the parsed upstream, and its entry.
 pub struct Job<'a> {
@@ -109,7 +115,7 @@ impl Adopter {
         });
         Adopter {
             tx: Some(tx),
-            slots: Arc::new(tokio::sync::Semaphore::new(MAX_PENDING)),
+            slots: Arc::new(tokio::sync::Semaphore::new(max_pending())),
             handle: Some(handle),
         }
     }
