@@ -709,3 +709,46 @@ fn completions_and_man_pages_need_no_configuration() {
     assert!(fs_page.status.success());
     assert!(String::from_utf8_lossy(&fs_page.stdout).contains(".TH chantal-fs 1"));
 }
+
+/// The backup is taken while a sync writes the catalogue (SQLite: a read transaction in WAL
+/// mode, which never waits for the writer nor stops it), and is a catalogue of one moment.
+#[test]
+fn db_backup_while_a_sync_runs() {
+    let env = Env::sqlite();
+    let root = upstream_dir();
+    let pkgs = vec![SynthPkg::new("big", "noarch", random_bytes(4 << 20, 5))];
+    synthetic_repo(root.path(), &pkgs, SynthOptions::default());
+    let server = HttpServer::start(root.path());
+    env.repo("slow", &server.url(""), "");
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "slow"]).ok();
+    let more = vec![
+        pkgs[0].clone(),
+        SynthPkg::new("bigger", "noarch", random_bytes(4 << 20, 6)),
+    ];
+    synthetic_repo(root.path(), &more, SynthOptions::default());
+    server.throttle(Some(1 << 20));
+    let child = env.spawn_sync("slow");
+    wait_for("a partial download", || env.partial_bytes() > 1 << 20);
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = out_dir.path().join("during.db");
+    env.chantal(&["db", "backup", target.to_str().unwrap()])
+        .ok();
+    // The sync goes on and commits version 2.
+    let run = chantal_tests::Run(child.wait_with_output().unwrap());
+    assert!(run.ok().contains("slow: version 2"), "{}", run.stdout());
+    // The copy holds version 1 as latest, and its running sync row: the moment it was taken.
+    let copy = rusqlite::Connection::open(&target).unwrap();
+    let latest: i64 = copy
+        .query_row(
+            "SELECT latest_version FROM repositories WHERE name = 'slow'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(latest, 1);
+    let check: String = copy
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
