@@ -43,7 +43,13 @@ trap cleanup EXIT
 "$CHANTAL_FS" --config "$W/config.yaml" "$W/mnt-root" 2>"$W/fs-root.log" &
 PIDS+=($!)
 as_user "$CHANTAL_FS" --config "$W/config.yaml" --no-allow-other "$W/mnt-user" 2>"$W/fs-user.log" &
-PIDS+=($!)
+# The daemon itself, not runuser: runuser does not pass SIGTERM on to it.
+for _ in $(seq 1 50); do
+    child=$(pgrep -P $! || true)
+    [ -n "$child" ] && break
+    sleep 0.1
+done
+PIDS+=(${child:-$!})
 for m in root user; do
     for _ in $(seq 1 100); do
         as_user test -e "$W/mnt-$m/fs50k/latest/repodata/repomd.xml" && break
