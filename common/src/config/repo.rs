@@ -131,6 +131,9 @@ fn parse_sign(
     }
 }
 
+/// How a repository file reports a mistake: the dotted key and a message, at the key's line.
+type Fail<'a> = dyn Fn(&[&str], String) -> Error + 'a;
+
 pub(super) fn parse_repo(file: &Path, text: &str) -> Result<RepoConfig> {
     let raw: RepoFile = parse_strict(file, text)?;
     let dir = parent_dir(file);
@@ -147,7 +150,50 @@ pub(super) fn parse_repo(file: &Path, text: &str) -> Result<RepoConfig> {
         line: at(&["credentials", key]),
     };
     let c = &raw.credentials;
-    let auth = match c.kind {
+    let auth = parse_auth(c, &fail, &cred_file)?;
+    let (keys, gpgkey_fingerprints) = parse_keys(&raw.rpm, &dir, &fail)?;
+    let filters = parse_filters(&raw.filters, &fail)?;
+    check_retention(&raw.retention, &fail)?;
+    let (publish, sign, base_url) = parse_publish(raw.publish, &dir, &fail)?;
+    Ok(RepoConfig {
+        line: at(&["name"]),
+        name: raw.name.into_string(),
+        kind: raw.kind,
+        enabled: raw.enabled,
+        url: raw.upstream.url.0,
+        proxy: raw.upstream.proxy.map(|p| p.0),
+        credentials: Credentials {
+            auth,
+            ca_cert: c.ca_cert.as_ref().map(|p| cred_file("ca_cert", p)),
+        },
+        rpm: RpmOptions {
+            architectures: raw
+                .rpm
+                .architectures
+                .map(|v| v.into_iter().map(|a| a.0).collect()),
+            gpgcheck: raw.rpm.gpgcheck,
+            keys,
+            gpgkey_fingerprints,
+            repo_gpgcheck: raw.rpm.repo_gpgcheck,
+            gpgkey_url: raw.rpm.gpgkey_url,
+            installer_tree: raw.rpm.installer_tree,
+        },
+        filters,
+        retention: raw.retention,
+        publish,
+        sign,
+        base_url,
+        source: file.to_path_buf(),
+    })
+}
+
+/// `credentials:`: the keys its `type` needs, and none of another type's.
+fn parse_auth(
+    c: &file::CredentialsFile,
+    fail: &Fail<'_>,
+    cred_file: &dyn Fn(&'static str, &PathBuf) -> CredentialFile,
+) -> Result<Auth> {
+    Ok(match c.kind {
         CredentialsType::None => {
             for (key, present) in [
                 ("username", c.username.is_some()),
@@ -213,8 +259,11 @@ pub(super) fn parse_repo(file: &Path, text: &str) -> Result<RepoConfig> {
                 key: cred_file("key", key),
             }
         }
-    };
-    let (keys, gpgkey_fingerprints) = parse_keys(&raw.rpm, &dir, &fail)?;
+    })
+}
+
+/// `filters:`: globs that compile, and no empty include list.
+fn parse_filters(f: &file::FiltersFile, fail: &Fail<'_>) -> Result<Filters> {
     let globs = |key: &str, list: &[String]| -> Result<Vec<glob::Pattern>> {
         list.iter()
             .map(|g| {
@@ -225,111 +274,87 @@ pub(super) fn parse_repo(file: &Path, text: &str) -> Result<RepoConfig> {
     };
     // An empty include list keeps nothing: a templated `include: []` would empty the
     // repository at its next sync. Leave the key out to take every name.
-    if raw.filters.include.as_ref().is_some_and(Vec::is_empty) {
+    if f.include.as_ref().is_some_and(Vec::is_empty) {
         return Err(fail(
             &["filters", "include"],
             "an empty list would keep no package: list name globs, or remove the key to keep every name".into(),
         ));
     }
-    let filters = Filters {
-        include: raw
-            .filters
+    Ok(Filters {
+        include: f
             .include
             .as_deref()
             .map(|l| globs("include", l))
             .transpose()?,
-        exclude: globs("exclude", &raw.filters.exclude)?,
-        exclude_source: raw.filters.exclude_source,
-    };
-    match (raw.retention.policy, raw.retention.keep_last) {
-        (Policy::KeepLast, None) => {
-            return Err(fail(
-                &["retention", "policy"],
-                "keep-last needs retention.keep_last (how many versions of each package)".into(),
-            ))
-        }
-        (Policy::KeepLast, Some(0)) => {
-            return Err(fail(
-                &["retention", "keep_last"],
-                "keep at least 1 version of each package".into(),
-            ))
-        }
-        (Policy::KeepLast, Some(_)) | (_, None) => {}
-        (_, Some(_)) => {
-            return Err(fail(
-                &["retention", "keep_last"],
-                "keep_last goes with policy: keep-last".into(),
-            ))
-        }
-    }
-    let (mut sign, mut base_url) = (None, None);
-    let publish = match raw.publish {
-        None => None,
-        Some(p) => {
-            if p.latest_path.is_none()
-                && p.snapshots_path.is_none()
-                && p.sign.is_none()
-                && p.base_url.is_none()
-            {
-                return Err(fail(
-                    &["publish"],
-                    "set latest_path, snapshots_path, sign or base_url, or remove publish".into(),
-                ));
-            }
-            if let Some(sf) = &p.sign {
-                sign = Some(parse_sign(sf, &dir, &fail)?);
-            }
-            if let Some(u) = &p.base_url {
-                if !(u.starts_with("http://") || u.starts_with("https://")) {
-                    return Err(fail(
-                        &["publish", "base_url"],
-                        format!("{u:?}: use an http:// or https:// URL"),
-                    ));
-                }
-                base_url = Some(u.trim_end_matches('/').to_string());
-            }
-            if p.environments_path.is_some() && p.snapshots_path.is_none() {
-                return Err(fail(
-                    &["publish", "environments_path"],
-                    "environments_path links to exported snapshots: set snapshots_path too".into(),
-                ));
-            }
-            (p.latest_path.is_some() || p.snapshots_path.is_some()).then(|| Publish {
-                latest_path: p.latest_path.map(|x| dir.join(x)),
-                snapshots_path: p.snapshots_path.map(|x| dir.join(x)),
-                environments_path: p.environments_path.map(|x| dir.join(x)),
-                link: p.link,
-            })
-        }
-    };
-    Ok(RepoConfig {
-        line: at(&["name"]),
-        name: raw.name.into_string(),
-        kind: raw.kind,
-        enabled: raw.enabled,
-        url: raw.upstream.url.0,
-        proxy: raw.upstream.proxy.map(|p| p.0),
-        credentials: Credentials {
-            auth,
-            ca_cert: c.ca_cert.as_ref().map(|p| cred_file("ca_cert", p)),
-        },
-        rpm: RpmOptions {
-            architectures: raw
-                .rpm
-                .architectures
-                .map(|v| v.into_iter().map(|a| a.0).collect()),
-            gpgcheck: raw.rpm.gpgcheck,
-            keys,
-            gpgkey_fingerprints,
-            repo_gpgcheck: raw.rpm.repo_gpgcheck,
-            gpgkey_url: raw.rpm.gpgkey_url,
-            installer_tree: raw.rpm.installer_tree,
-        },
-        filters,
-        retention: raw.retention,
-        publish,
-        sign,
-        base_url,
-        source: file.to_path_buf(),
+        exclude: globs("exclude", &f.exclude)?,
+        exclude_source: f.exclude_source,
     })
+}
+
+/// `retention:`: keep_last goes with, and only with, policy keep-last.
+fn check_retention(r: &Retention, fail: &Fail<'_>) -> Result<()> {
+    match (r.policy, r.keep_last) {
+        (Policy::KeepLast, None) => Err(fail(
+            &["retention", "policy"],
+            "keep-last needs retention.keep_last (how many versions of each package)".into(),
+        )),
+        (Policy::KeepLast, Some(0)) => Err(fail(
+            &["retention", "keep_last"],
+            "keep at least 1 version of each package".into(),
+        )),
+        (Policy::KeepLast, Some(_)) | (_, None) => Ok(()),
+        (_, Some(_)) => Err(fail(
+            &["retention", "keep_last"],
+            "keep_last goes with policy: keep-last".into(),
+        )),
+    }
+}
+
+/// `publish:`: the export's paths, the signing of repomd.xml, and the base URL.
+fn parse_publish(
+    publish: Option<file::PublishFile>,
+    dir: &Path,
+    fail: &Fail<'_>,
+) -> Result<(Option<Publish>, Option<SignConfig>, Option<String>)> {
+    let Some(p) = publish else {
+        return Ok((None, None, None));
+    };
+    if p.latest_path.is_none()
+        && p.snapshots_path.is_none()
+        && p.sign.is_none()
+        && p.base_url.is_none()
+    {
+        return Err(fail(
+            &["publish"],
+            "set latest_path, snapshots_path, sign or base_url, or remove publish".into(),
+        ));
+    }
+    let sign = p
+        .sign
+        .as_ref()
+        .map(|sf| parse_sign(sf, dir, fail))
+        .transpose()?;
+    let base_url = match &p.base_url {
+        Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+            return Err(fail(
+                &["publish", "base_url"],
+                format!("{u:?}: use an http:// or https:// URL"),
+            ));
+        }
+        Some(u) => Some(u.trim_end_matches('/').to_string()),
+        None => None,
+    };
+    if p.environments_path.is_some() && p.snapshots_path.is_none() {
+        return Err(fail(
+            &["publish", "environments_path"],
+            "environments_path links to exported snapshots: set snapshots_path too".into(),
+        ));
+    }
+    let export = (p.latest_path.is_some() || p.snapshots_path.is_some()).then(|| Publish {
+        latest_path: p.latest_path.map(|x| dir.join(x)),
+        snapshots_path: p.snapshots_path.map(|x| dir.join(x)),
+        environments_path: p.environments_path.map(|x| dir.join(x)),
+        link: p.link,
+    });
+    Ok((export, sign, base_url))
 }

@@ -85,102 +85,11 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         quiet: cli.quiet,
     };
     match &cli.command {
+        Command::Repo(c) => repo_command(&ctx, c, cli.verbose),
+        Command::Snapshot(c) => snapshot_command(&ctx, c),
+        Command::Db(c) => db_command(&ctx, c),
+        Command::Env(c) => env_command(&ctx, c),
         Command::Init => init::run(&ctx),
-        Command::Repo(RepoCommand::List(f)) => repo::list(&ctx, f.format),
-        Command::Repo(RepoCommand::Sync(args)) => repo::sync::run(&ctx, args, cli.verbose),
-        Command::Repo(RepoCommand::Export(args)) => repo::export::run(&ctx, args),
-        Command::Repo(RepoCommand::ClientConfig {
-            repo_id,
-            snapshot,
-            env,
-            base_url,
-        }) => repo::client_config::run(
-            &ctx,
-            repo_id,
-            match (snapshot, env) {
-                (Some(s), _) => repo::client_config::Tree::Snapshot(s),
-                (None, Some(e)) => repo::client_config::Tree::Env(e),
-                (None, None) => repo::client_config::Tree::Latest,
-            },
-            base_url.as_deref(),
-        ),
-        Command::Repo(RepoCommand::Forget { repo_id }) => repo::forget(&ctx, repo_id),
-        Command::Repo(RepoCommand::Show { repo_id, format }) => {
-            repo::show(&ctx, repo_id, format.format)
-        }
-        Command::Snapshot(SnapshotCommand::Create {
-            repo_id,
-            all,
-            name,
-            description,
-        }) => snapshot::create(&ctx, repo_id, *all, name, description.as_deref()),
-        Command::Snapshot(SnapshotCommand::List { repo_id, format }) => {
-            snapshot::list(&ctx, repo_id.as_deref(), format.format)
-        }
-        Command::Snapshot(SnapshotCommand::Show {
-            name,
-            repo_id,
-            all,
-            packages,
-            format,
-        }) => snapshot::show(
-            &ctx,
-            name,
-            repo_id.as_deref(),
-            *all,
-            *packages,
-            format.format,
-        ),
-        Command::Snapshot(SnapshotCommand::Delete { name, repo_id, all }) => {
-            snapshot::delete(&ctx, name, repo_id.as_deref(), *all)
-        }
-        Command::Snapshot(SnapshotCommand::Diff {
-            from,
-            to,
-            repo_id,
-            all: false,
-            format,
-        }) => snapshot::diff(&ctx, from, to, repo_id.as_deref(), format.format),
-        Command::Snapshot(SnapshotCommand::Diff {
-            from,
-            to,
-            all: true,
-            format,
-            ..
-        }) => snapshot::diff_sets(&ctx, from, to, format.format),
-        Command::Db(DbCommand::Migrate { to: None }) => db::migrate(&ctx),
-        Command::Db(DbCommand::Migrate { to: Some(url) }) => db::copy_to(&ctx, url),
-        Command::Db(DbCommand::Status(f)) => db::status(&ctx, f.format),
-        Command::Db(DbCommand::Cleanup {
-            dry_run,
-            grace,
-            keep_versions_for,
-        }) => db::cleanup(&ctx, *dry_run, *grace, *keep_versions_for),
-        Command::Env(EnvCommand::Promote {
-            env,
-            snapshot,
-            from,
-            to_previous: _,
-            to_promotion,
-            all,
-            repo_id,
-        }) => env::promote(
-            &ctx,
-            env,
-            match (snapshot, from, to_promotion) {
-                (Some(s), _, _) => env::Target::Snapshot(s),
-                (None, Some(f), _) => env::Target::From(f),
-                (None, None, Some(id)) => env::Target::Promotion(*id),
-                (None, None, None) => env::Target::Previous,
-            },
-            *all,
-            repo_id,
-        ),
-        Command::Env(EnvCommand::Unset { env, all, repo_id }) => {
-            env::unset(&ctx, env, *all, repo_id)
-        }
-        Command::Env(EnvCommand::List(f)) => env::list(&ctx, f.format),
-        Command::Env(EnvCommand::History { env, format }) => env::history(&ctx, env, format.format),
         // Answered before the configuration is read (main.rs).
         Command::Completions { .. } | Command::Manpages { .. } => {
             anyhow::bail!("internal error: documentation commands need no configuration")
@@ -201,7 +110,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
                 verbose: cli.verbose,
             },
         ),
-        Command::Db(DbCommand::Backup { path }) => db::backup(&ctx, path),
         Command::Package(PackageCommand::Search {
             pattern,
             provides,
@@ -236,5 +144,117 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
             repo_id.as_deref(),
             format.format,
         ),
+    }
+}
+
+fn repo_command(ctx: &Context, command: &RepoCommand, verbose: bool) -> anyhow::Result<ExitStatus> {
+    match command {
+        RepoCommand::List(f) => repo::list(ctx, f.format),
+        RepoCommand::Sync(args) => repo::sync::run(ctx, args, verbose),
+        RepoCommand::Export(args) => repo::export::run(ctx, args),
+        RepoCommand::ClientConfig {
+            repo_id,
+            snapshot,
+            env,
+            base_url,
+        } => repo::client_config::run(
+            ctx,
+            repo_id,
+            match (snapshot, env) {
+                (Some(s), _) => repo::client_config::Tree::Snapshot(s),
+                (None, Some(e)) => repo::client_config::Tree::Env(e),
+                (None, None) => repo::client_config::Tree::Latest,
+            },
+            base_url.as_deref(),
+        ),
+        RepoCommand::Forget { repo_id } => repo::forget(ctx, repo_id),
+        RepoCommand::Show { repo_id, format } => repo::show(ctx, repo_id, format.format),
+    }
+}
+
+fn snapshot_command(ctx: &Context, command: &SnapshotCommand) -> anyhow::Result<ExitStatus> {
+    match command {
+        SnapshotCommand::Create {
+            repo_id,
+            all,
+            name,
+            description,
+        } => snapshot::create(ctx, repo_id, *all, name, description.as_deref()),
+        SnapshotCommand::List { repo_id, format } => {
+            snapshot::list(ctx, repo_id.as_deref(), format.format)
+        }
+        SnapshotCommand::Show {
+            name,
+            repo_id,
+            all,
+            packages,
+            format,
+        } => snapshot::show(
+            ctx,
+            name,
+            repo_id.as_deref(),
+            *all,
+            *packages,
+            format.format,
+        ),
+        SnapshotCommand::Delete { name, repo_id, all } => {
+            snapshot::delete(ctx, name, repo_id.as_deref(), *all)
+        }
+        SnapshotCommand::Diff {
+            from,
+            to,
+            repo_id,
+            all: false,
+            format,
+        } => snapshot::diff(ctx, from, to, repo_id.as_deref(), format.format),
+        SnapshotCommand::Diff {
+            from,
+            to,
+            all: true,
+            format,
+            ..
+        } => snapshot::diff_sets(ctx, from, to, format.format),
+    }
+}
+
+fn db_command(ctx: &Context, command: &DbCommand) -> anyhow::Result<ExitStatus> {
+    match command {
+        DbCommand::Migrate { to: None } => db::migrate(ctx),
+        DbCommand::Migrate { to: Some(url) } => db::copy_to(ctx, url),
+        DbCommand::Status(f) => db::status(ctx, f.format),
+        DbCommand::Cleanup {
+            dry_run,
+            grace,
+            keep_versions_for,
+        } => db::cleanup(ctx, *dry_run, *grace, *keep_versions_for),
+        DbCommand::Backup { path } => db::backup(ctx, path),
+    }
+}
+
+fn env_command(ctx: &Context, command: &EnvCommand) -> anyhow::Result<ExitStatus> {
+    match command {
+        EnvCommand::Promote {
+            env,
+            snapshot,
+            from,
+            to_previous: _,
+            to_promotion,
+            all,
+            repo_id,
+        } => env::promote(
+            ctx,
+            env,
+            match (snapshot, from, to_promotion) {
+                (Some(s), _, _) => env::Target::Snapshot(s),
+                (None, Some(f), _) => env::Target::From(f),
+                (None, None, Some(id)) => env::Target::Promotion(*id),
+                (None, None, None) => env::Target::Previous,
+            },
+            *all,
+            repo_id,
+        ),
+        EnvCommand::Unset { env, all, repo_id } => env::unset(ctx, env, *all, repo_id),
+        EnvCommand::List(f) => env::list(ctx, f.format),
+        EnvCommand::History { env, format } => env::history(ctx, env, format.format),
     }
 }

@@ -80,90 +80,132 @@ pub fn provides(primary_xml: &str, capability: &str) -> bool {
     section.contains(&needle)
 }
 
+/// A search's WHERE clause over `packages p`, with its values in placeholder order. `{C}`
+/// stands for the dialect's bytewise collation.
+#[derive(Default)]
+struct Filter {
+    conds: Vec<String>,
+    values: Vec<Bound>,
+}
+
+enum Bound {
+    Text(String),
+    Int(i64),
+}
+
+impl Filter {
+    /// The next placeholder, bound to `v`.
+    fn bind(&mut self, v: Bound) -> String {
+        self.values.push(v);
+        format!("${}", self.values.len())
+    }
+
+    fn text(&mut self, v: impl Into<String>) -> String {
+        self.bind(Bound::Text(v.into()))
+    }
+
+    fn of(q: &PackageQuery<'_>) -> Filter {
+        let mut f = Filter::default();
+        if let Some(glob) = q.name_glob {
+            // The names starting with the glob's literal prefix, from the index on
+            // lower(name) (bytewise, as the index compares); LIKE then decides.
+            let (low, high) = prefix_range(glob);
+            if !low.is_empty() {
+                let n = f.text(low);
+                f.conds.push(format!("lower(p.name){{C}} >= {n}"));
+                if let Some(high) = high {
+                    let n = f.text(high);
+                    f.conds.push(format!("lower(p.name){{C}} < {n}"));
+                }
+            }
+            let n = f.text(like_pattern(glob));
+            f.conds.push(format!("lower(p.name) LIKE {n} ESCAPE '\\'"));
+        }
+        if !q.names.is_empty() {
+            let list: Vec<String> = q.names.iter().map(|n| f.text(*n)).collect();
+            f.conds.push(format!("p.name IN ({})", list.join(", ")));
+        }
+        if let Some(n) = q.nevra {
+            for (column, value) in [
+                ("p.name", n.name.as_str()),
+                ("p.version", n.version.as_str()),
+                ("p.release", n.release.as_str()),
+                ("p.arch", n.arch.as_str()),
+            ] {
+                let ph = f.text(value);
+                f.conds.push(format!("{column} = {ph}"));
+            }
+            let ph = f.bind(Bound::Int(n.epoch));
+            f.conds.push(format!("p.epoch = {ph}"));
+        }
+        if let Some(cap) = q.provides {
+            let n = f.text(contains_pattern(&format!(
+                "<rpm:entry name=\"{}\"",
+                xml_escape(cap)
+            )));
+            f.conds.push(format!("p.primary_xml LIKE {n} ESCAPE '\\'"));
+        }
+        if let Some(path) = q.file {
+            let n = f.text(contains_pattern(&format!(">{}</file>", xml_escape(path))));
+            f.conds.push(format!(
+                "(p.primary_xml LIKE {n} ESCAPE '\\' OR p.filelists_xml LIKE {n} ESCAPE '\\')"
+            ));
+        }
+        if let Some(repo) = q.repository {
+            let n = f.text(repo);
+            f.conds.push(format!(
+                "p.id IN (SELECT c.package_id FROM repository_content c
+                            JOIN repositories r ON r.id = c.repository_id WHERE r.name = {n})"
+            ));
+        }
+        // Rows no version references (cleanup has not run yet) are served nowhere.
+        f.conds
+            .push("EXISTS (SELECT 1 FROM repository_content c WHERE c.package_id = p.id)".into());
+        f
+    }
+
+    fn sql(&self, d: super::super::db::Dialect) -> String {
+        self.conds.join(" AND ").replace("{C}", d.collate_bytes())
+    }
+
+    fn params(&self) -> Vec<Val<'_>> {
+        self.values
+            .iter()
+            .map(|v| match v {
+                Bound::Text(t) => Val::Str(t),
+                Bound::Int(i) => Val::I64(*i),
+            })
+            .collect()
+    }
+}
+
+const CTX: &str = "searching packages";
+
 pub fn find_packages<S: Store>(s: &S, q: &PackageQuery<'_>) -> Result<Vec<FoundPackage>> {
-    let ctx = "searching packages";
-    let mut conds: Vec<String> = Vec::new();
-    let mut owned: Vec<String> = Vec::new();
-    // Placeholders are numbered in the order values are pushed to `owned` (and `ints`).
-    let mut binds: Vec<Bind> = Vec::new();
-    if let Some(glob) = q.name_glob {
-        // The names starting with the glob's literal prefix, from the index on lower(name)
-        // (compared bytewise: `{C}` is the dialect's byte collation); LIKE then decides.
-        let (low, high) = prefix_range(glob);
-        if !low.is_empty() {
-            owned.push(low);
-            binds.push(Bind::Text(owned.len() - 1));
-            conds.push(format!("lower(p.name){{C}} >= ${}", binds.len()));
-            if let Some(high) = high {
-                owned.push(high);
-                binds.push(Bind::Text(owned.len() - 1));
-                conds.push(format!("lower(p.name){{C}} < ${}", binds.len()));
+    let filter = Filter::of(q);
+    s.autocommit(|db| {
+        let mut found = matching_rows(db, q, &filter)?;
+        if found.is_empty() {
+            return Ok(found);
+        }
+        let mut places = places_of(db, &found, &filter)?;
+        for p in &mut found {
+            p.places = places.remove(&p.id).unwrap_or_default();
+            if !q.with_fragment {
+                p.primary_xml = None;
             }
         }
-        owned.push(like_pattern(glob));
-        binds.push(Bind::Text(owned.len() - 1));
-        conds.push(format!("lower(p.name) LIKE ${} ESCAPE '\\'", binds.len()));
-    }
-    if !q.names.is_empty() {
-        let mut list = Vec::new();
-        for n in q.names {
-            owned.push((*n).to_string());
-            binds.push(Bind::Text(owned.len() - 1));
-            list.push(format!("${}", binds.len()));
-        }
-        conds.push(format!("p.name IN ({})", list.join(", ")));
-    }
-    if let Some(n) = q.nevra {
-        for (column, value) in [
-            ("p.name", n.name.as_str()),
-            ("p.version", n.version.as_str()),
-            ("p.release", n.release.as_str()),
-            ("p.arch", n.arch.as_str()),
-        ] {
-            owned.push(value.to_string());
-            binds.push(Bind::Text(owned.len() - 1));
-            conds.push(format!("{column} = ${}", binds.len()));
-        }
-        binds.push(Bind::Int(n.epoch));
-        conds.push(format!("p.epoch = ${}", binds.len()));
-    }
-    if let Some(cap) = q.provides {
-        owned.push(contains_pattern(&format!(
-            "<rpm:entry name=\"{}\"",
-            xml_escape(cap)
-        )));
-        binds.push(Bind::Text(owned.len() - 1));
-        conds.push(format!("p.primary_xml LIKE ${} ESCAPE '\\'", binds.len()));
-    }
-    if let Some(path) = q.file {
-        owned.push(contains_pattern(&format!(">{}</file>", xml_escape(path))));
-        binds.push(Bind::Text(owned.len() - 1));
-        let n = binds.len();
-        conds.push(format!(
-            "(p.primary_xml LIKE ${n} ESCAPE '\\' OR p.filelists_xml LIKE ${n} ESCAPE '\\')"
-        ));
-    }
-    if let Some(repo) = q.repository {
-        owned.push(repo.to_string());
-        binds.push(Bind::Text(owned.len() - 1));
-        conds.push(format!(
-            "p.id IN (SELECT c.package_id FROM repository_content c
-                        JOIN repositories r ON r.id = c.repository_id WHERE r.name = ${})",
-            binds.len()
-        ));
-    }
-    // Rows no version references (cleanup has not run yet) are served nowhere.
-    conds.push("EXISTS (SELECT 1 FROM repository_content c WHERE c.package_id = p.id)".into());
-    let params: Vec<Val<'_>> = binds
-        .iter()
-        .map(|b| match b {
-            Bind::Text(i) => Val::Str(&owned[*i]),
-            Bind::Int(v) => Val::I64(*v),
-        })
-        .collect();
-    let filter = conds.join(" AND ");
-    // The LIKE prefilters are confirmed here, case-sensitively (SQLite's LIKE ignores ASCII
-    // case, PostgreSQL's does not): both backends answer alike.
+        Ok(found)
+    })
+}
+
+/// The package rows the filter selects, its LIKE prefilters confirmed here, case-sensitively
+/// (SQLite's LIKE ignores ASCII case, PostgreSQL's does not): both backends answer alike.
+fn matching_rows(
+    db: &mut dyn super::super::db::Db,
+    q: &PackageQuery<'_>,
+    filter: &Filter,
+) -> Result<Vec<FoundPackage>> {
     let fragment = if q.provides.is_some() || q.file.is_some() || q.with_fragment {
         "p.primary_xml"
     } else {
@@ -174,84 +216,85 @@ pub fn find_packages<S: Store>(s: &S, q: &PackageQuery<'_>) -> Result<Vec<FoundP
     } else {
         "NULL"
     };
-    s.autocommit(|db| {
-        let filter = filter.replace("{C}", db.dialect().collate_bytes());
-        let mut found = db
-            .all(
-                ctx,
-                &format!(
-                    "SELECT p.id, p.name, p.epoch, p.version, p.release, p.arch, p.sha256,
-                        p.size_package, p.time_build, {fragment}, {filelists}
-                   FROM packages p WHERE {filter}"
-                ),
-                &params,
-                |r| {
-                    if let Some(path) = q.file {
-                        let needle = format!(">{}</file>", xml_escape(path));
-                        let has = |x: Option<String>| x.is_some_and(|x| x.contains(&needle));
-                        if !has(r.opt_string(9)?) && !has(r.opt_string(10)?) {
-                            return Ok(None);
-                        }
-                    }
-                    Ok(Some(FoundPackage {
-                        id: r.i64(0)?,
-                        nevra: nevra(r, 1)?,
-                        sha256: r.sha256(6)?,
-                        size: r.i64(7)?,
-                        build_time: r.opt_i64(8)?,
-                        primary_xml: r.opt_string(9)?,
-                        places: Vec::new(),
-                    }))
-                },
-            )?
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>();
-        if let Some(cap) = q.provides {
-            found.retain(|p| p.primary_xml.as_deref().is_some_and(|x| provides(x, cap)));
-        }
-        if found.is_empty() {
-            return Ok(found);
-        }
-        let mut places: HashMap<i64, Vec<PackagePlace>> = HashMap::new();
-        // The ids found, as a literal list when they are few (an index lookup each), else the
-        // search again as a subquery.
-        let (which, which_params) = if found.len() <= 1000 {
-            let ids: Vec<String> = found.iter().map(|p| p.id.to_string()).collect();
-            (ids.join(", "), Vec::new())
-        } else {
-            (
-                format!("SELECT p.id FROM packages p WHERE {filter}"),
-                params.clone(),
-            )
-        };
-        db.query(
-            ctx,
+    let needle = q.file.map(|path| format!(">{}</file>", xml_escape(path)));
+    let mut found: Vec<FoundPackage> = db
+        .all(
+            CTX,
             &format!(
-                "SELECT c.package_id, r.name, c.location_href, c.added_in, c.removed_in
-                   FROM repository_content c JOIN repositories r ON r.id = c.repository_id
-                  WHERE c.package_id IN ({which})
-                  ORDER BY r.name, c.added_in"
+                "SELECT p.id, p.name, p.epoch, p.version, p.release, p.arch, p.sha256,
+                        p.size_package, p.time_build, {fragment}, {filelists}
+                   FROM packages p WHERE {}",
+                filter.sql(db.dialect())
             ),
-            &which_params,
-            &mut |r| {
-                places.entry(r.i64(0)?).or_default().push(PackagePlace {
-                    repository: r.string(1)?,
-                    href: r.string(2)?,
-                    added_in: r.i64(3)?,
-                    removed_in: r.opt_i64(4)?,
-                });
-                Ok(())
+            &filter.params(),
+            |r| {
+                if let Some(needle) = &needle {
+                    let has = |x: Option<String>| x.is_some_and(|x| x.contains(needle.as_str()));
+                    if !has(r.opt_string(9)?) && !has(r.opt_string(10)?) {
+                        return Ok(None);
+                    }
+                }
+                Ok(Some(FoundPackage {
+                    id: r.i64(0)?,
+                    nevra: nevra(r, 1)?,
+                    sha256: r.sha256(6)?,
+                    size: r.i64(7)?,
+                    build_time: r.opt_i64(8)?,
+                    primary_xml: r.opt_string(9)?,
+                    places: Vec::new(),
+                }))
             },
-        )?;
-        for p in &mut found {
-            p.places = places.remove(&p.id).unwrap_or_default();
-            if !q.with_fragment {
-                p.primary_xml = None;
-            }
-        }
-        Ok(found)
-    })
+        )?
+        .into_iter()
+        .flatten()
+        .collect();
+    if let Some(cap) = q.provides {
+        found.retain(|p| p.primary_xml.as_deref().is_some_and(|x| provides(x, cap)));
+    }
+    Ok(found)
+}
+
+/// Every repository range that serves each found package, by package id.
+fn places_of(
+    db: &mut dyn super::super::db::Db,
+    found: &[FoundPackage],
+    filter: &Filter,
+) -> Result<HashMap<i64, Vec<PackagePlace>>> {
+    // The ids found, as a literal list when they are few (an index lookup each), else the
+    // search again as a subquery.
+    let (which, params) = if found.len() <= 1000 {
+        let ids: Vec<String> = found.iter().map(|p| p.id.to_string()).collect();
+        (ids.join(", "), Vec::new())
+    } else {
+        (
+            format!(
+                "SELECT p.id FROM packages p WHERE {}",
+                filter.sql(db.dialect())
+            ),
+            filter.params(),
+        )
+    };
+    let mut places: HashMap<i64, Vec<PackagePlace>> = HashMap::new();
+    db.query(
+        CTX,
+        &format!(
+            "SELECT c.package_id, r.name, c.location_href, c.added_in, c.removed_in
+               FROM repository_content c JOIN repositories r ON r.id = c.repository_id
+              WHERE c.package_id IN ({which})
+              ORDER BY r.name, c.added_in"
+        ),
+        &params,
+        &mut |r| {
+            places.entry(r.i64(0)?).or_default().push(PackagePlace {
+                repository: r.string(1)?,
+                href: r.string(2)?,
+                added_in: r.i64(3)?,
+                removed_in: r.opt_i64(4)?,
+            });
+            Ok(())
+        },
+    )?;
+    Ok(places)
 }
 
 /// The issuer key ids of a package file's signatures (`None`: never checked) and the
@@ -276,11 +319,6 @@ pub fn package_signature<S: Store>(
         )?;
         Ok((ids, verified))
     })
-}
-
-enum Bind {
-    Text(usize),
-    Int(i64),
 }
 
 #[cfg(test)]
