@@ -984,6 +984,7 @@ fn a_sqlite_catalogue_on_a_fuse_file_system_is_refused() {
 /// stay within the limit in force, whatever it is.
 #[test]
 fn a_large_fast_sync_stays_within_a_low_open_files_limit() {
+    let _exclusive = chantal_tests::exclusive();
     let root = upstream_dir();
     synthetic_repo(root.path(), &synth_pkgs(3000, 16), SynthOptions::default());
     let env = Env::new();

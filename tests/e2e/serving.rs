@@ -23,6 +23,7 @@ type Seen = (Instant, u16, Option<usize>);
 /// exits after its commit, so this is at least as lenient as measuring from the commit).
 #[test]
 fn repomd_through_nginx_follows_every_commit_within_a_fifth_of_a_second() {
+    let _exclusive = chantal_tests::exclusive();
     const VERSIONS: usize = 8;
     let env = Env::new();
     let up = upstream_dir();
@@ -291,6 +292,7 @@ fn a_stop_waits_only_for_files_read_through_the_daemon() {
 /// root); the snapshots themselves answer only their own names meanwhile.
 #[test]
 fn nginx_through_an_environment_follows_a_promotion() {
+    let _exclusive = chantal_tests::exclusive();
     let env = Env::new();
     let up = upstream_dir();
     let pkgs: Vec<_> = synth_pkgs(2, 256)
@@ -406,6 +408,7 @@ fn nginx_through_an_environment_follows_a_promotion() {
 /// measured by contrib/bench/restart-bench.sh (figures in docs/PERFORMANCE.md).
 #[test]
 fn a_restart_under_load_costs_only_the_gap_between_two_daemons() {
+    let _exclusive = chantal_tests::exclusive();
     let env = Env::new();
     let up = upstream_dir();
     let pkgs = synth_pkgs(16, 4096);
@@ -530,6 +533,7 @@ fn links(dom: &str) -> Vec<String> {
 /// environments, versions and points in time included, in a real browser.
 #[test]
 fn the_served_tree_is_browsable_in_a_browser() {
+    let _exclusive = chantal_tests::exclusive();
     let env = Env::new();
     let up = upstream_dir();
     synthetic_repo(up.path(), &synth_pkgs(3, 64), SynthOptions::default());

@@ -274,3 +274,12 @@ pub fn chromium() -> PathBuf {
     }
     panic!("chromium is missing: contrib/test.sh installs it (Debian package chromium)")
 }
+
+/// The suite runs two tests at a time. Tests that measure how soon something happens (a
+/// promotion or commit reaching nginx within 0.2 s) hold this, and so do the tests that keep
+/// both CPUs busy (a browser, a sync of thousands of packages), so that no such pair runs at
+/// once and a latency test never measures a neighbour's load.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
