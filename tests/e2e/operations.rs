@@ -45,17 +45,7 @@ fn status_is_a_health_check() {
     assert!(out.contains("disabled"), "{out}");
 
     env.sync_snapshot("good", "s1");
-    env.chantal(&[
-        "env",
-        "promote",
-        "--env",
-        "prod",
-        "--snapshot",
-        "s1",
-        "--repo-id",
-        "good",
-    ])
-    .ok();
+    env.promote("prod", "s1");
     let out = env.chantal(&["status"]).ok();
     assert!(
         out.contains("healthy: every enabled repository synced well within 2d"),

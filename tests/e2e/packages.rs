@@ -44,16 +44,7 @@ fn mirror() -> (tempfile::TempDir, Env) {
     env.repo("r", &format!("file://{}", dir.path().display()), "");
     env.chantal(&["init"]).ok();
     env.sync_snapshot("r", "s1");
-    env.chantal(&[
-        "env",
-        "promote",
-        "--env",
-        "prod",
-        "--snapshot",
-        "s1",
-        "--all",
-    ])
-    .ok();
+    env.promote("prod", "s1");
     createrepo_with(
         dir.path(),
         &rpms(&["hello-1.1-1.noarch.rpm", "lib-1.0-1.x86_64.rpm"]),

@@ -541,16 +541,7 @@ fn the_served_tree_is_browsable_in_a_browser() {
     env.repo("r", &format!("file://{}", up.path().display()), "");
     env.chantal(&["init"]).ok();
     env.sync_snapshot("r", "s1");
-    env.chantal(&[
-        "env",
-        "promote",
-        "--env",
-        "prod",
-        "--snapshot",
-        "s1",
-        "--all",
-    ])
-    .ok();
+    env.promote("prod", "s1");
     let mount = Mount::start(&env, "r/env/prod/repodata/repomd.xml");
     let nginx = Nginx::shipped(mount.path());
     assert_eq!(

@@ -147,6 +147,20 @@ impl Env {
         .ok()
     }
 
+    /// `chantal env promote --env ENV --snapshot SNAPSHOT --all`, which must succeed.
+    pub fn promote(&self, env: &str, snapshot: &str) {
+        self.chantal(&[
+            "env",
+            "promote",
+            "--env",
+            env,
+            "--snapshot",
+            snapshot,
+            "--all",
+        ])
+        .ok();
+    }
+
     /// Sets `download:` settings (fewer retries keep failure tests fast).
     pub fn download(&self, yaml: &str) {
         self.write("conf.d/00-download.yaml", &format!("download:\n{yaml}"));

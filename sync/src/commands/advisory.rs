@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::served::Trees;
-use super::updateinfo::for_each_advisory;
+use super::updateinfo::for_each_advisory_in;
 use super::Context;
 use crate::cli::Format;
 use crate::output::{self, Report};
@@ -135,15 +135,15 @@ fn advisories(
     let mut seen_files = HashSet::new();
     let mut by_id: BTreeMap<String, Advisory> = BTreeMap::new();
     for (_, version) in tree_list {
-        let Some((path, _)) =
+        let Some((path, size)) =
             catalogue.version_metadata(repo, *version, &MetadataKind::Updateinfo)?
         else {
             continue;
         };
-        if !seen_files.insert(path) {
+        if !seen_files.insert(path.clone()) {
             continue;
         }
-        for_each_advisory(catalogue, pool, repo, *version, |a| {
+        for_each_advisory_in(pool, &path, size, |a| {
             if wanted.matches(&a) && !by_id.contains_key(&a.id) {
                 by_id.insert(a.id.clone(), a);
             }

@@ -12,14 +12,22 @@ pub fn for_each_advisory(
     pool: &Pool,
     repo: &str,
     version: i64,
+    f: impl FnMut(Advisory),
+) -> anyhow::Result<()> {
+    match catalogue.version_metadata(repo, version, &MetadataKind::Updateinfo)? {
+        Some((path, size)) => for_each_advisory_in(pool, &path, size, f),
+        None => Ok(()),
+    }
+}
+
+/// Calls `f` with each advisory of the updateinfo file at pool path `path` (`size` bytes).
+pub fn for_each_advisory_in(
+    pool: &Pool,
+    path: &str,
+    size: i64,
     mut f: impl FnMut(Advisory),
 ) -> anyhow::Result<()> {
-    let Some((path, size)) =
-        catalogue.version_metadata(repo, version, &MetadataKind::Updateinfo)?
-    else {
-        return Ok(());
-    };
-    let full = pool.absolute(&path);
+    let full = pool.absolute(path);
     let file = std::fs::File::open(&full)
         .map_err(|e| chantal_common::Error::io("cannot open", &full, e))?;
     let (_, reader) = chantal_common::rpm::decompress::open(
@@ -27,11 +35,11 @@ pub fn for_each_advisory(
         u64::try_from(size).unwrap_or(0),
         Default::default(),
     )
-    .map_err(|e| chantal_common::rpm::ParseError::from(e).into_error(&path, &full))?;
+    .map_err(|e| chantal_common::rpm::ParseError::from(e).into_error(path, &full))?;
     updateinfo::parse(reader, |a| {
         f(a);
         Ok(())
     })
-    .map_err(|e| e.into_error(&path, &full))?;
+    .map_err(|e| e.into_error(path, &full))?;
     Ok(())
 }
