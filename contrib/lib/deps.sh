@@ -65,6 +65,7 @@ ensure_deps() {
                     runuser|setsid) pkgs+=(util-linux) ;;
                     fusermount3) pkgs+=(fuse3) ;;
                     faketime) pkgs+=(libfaketime) ;;
+                    systemd-nspawn) pkgs+=(systemd-container) ;;
                     *) pkgs+=("$m") ;;
                 esac
             else
@@ -73,6 +74,7 @@ ensure_deps() {
                     rpmbuild|rpmsign) pkgs+=(rpm) ;;
                     runuser|setsid) pkgs+=(util-linux) ;;
                     fusermount3) pkgs+=(fuse3) ;;
+                    systemd-nspawn) pkgs+=(systemd-container) ;;
                     *) pkgs+=("$m") ;;
                 esac
             fi

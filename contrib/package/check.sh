@@ -19,7 +19,7 @@ for f in /usr/bin/chantal /usr/bin/chantal-fs \
          /usr/lib/systemd/system/chantal-sync.service /usr/lib/systemd/system/chantal-sync.timer \
          /usr/lib/systemd/system/chantal-fs.service \
          /usr/lib/sysusers.d/chantal.conf /usr/lib/tmpfiles.d/chantal.conf \
-         /etc/chantal/config.yaml \
+         /etc/chantal/config.yaml /etc/chantal/conf.d/README \
          /usr/share/man/man1/chantal.1.gz /usr/share/man/man1/chantal-repo-sync.1.gz \
          /usr/share/man/man1/chantal-pool-verify.1.gz /usr/share/man/man1/chantal-fs.1.gz \
          /usr/share/bash-completion/completions/chantal /usr/share/fish/vendor_completions.d/chantal.fish \
