@@ -315,6 +315,12 @@ pub struct SyncArgs {
     #[arg(long, conflicts_with = "create_snapshot")]
     pub dry_run: bool,
 
+    /// Then download every package of the repository's versions that the pool does not hold
+    /// yet (`download.policy: on_demand` packages no client has read). With `policy:
+    /// immediate` every sync does this.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub download_missing: bool,
+
     /// After a successful sync (also a no-op one), name the repository's latest version.
     #[arg(long)]
     pub create_snapshot: bool,

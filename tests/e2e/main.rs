@@ -14,6 +14,7 @@ mod fs;
 mod hostile;
 mod hosts;
 mod installer;
+mod on_demand;
 mod operations;
 mod packages;
 mod retention;

@@ -34,6 +34,10 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
         ],
     ),
     (
+        "absent_blobs",
+        &[("sha256", Kind::Text), ("created_at", Kind::Time)],
+    ),
+    (
         "blob_checksums",
         &[
             ("checksum_type", Kind::Text),

@@ -63,6 +63,12 @@ pub const MIGRATIONS: &[Migration] = &[
         postgresql: include_str!("../../../migrations/postgresql/0007_package_search.sql"),
         sqlite: include_str!("../../../migrations/sqlite/0007_package_search.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_on_demand",
+        postgresql: include_str!("../../../migrations/postgresql/0008_on_demand.sql"),
+        sqlite: include_str!("../../../migrations/sqlite/0008_on_demand.sql"),
+    },
 ];
 
 /// Where the schema stands relative to this binary.

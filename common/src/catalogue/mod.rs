@@ -27,9 +27,9 @@ pub use migrations::{Migration, SchemaStatus, MIGRATIONS};
 pub use model::{
     BlobRecord, BlobUse, CleanupReport, CleanupRun, CommitInput, CommitResult, ContentItem,
     EnvChange, EnvPointer, ForgetReport, FoundPackage, FragmentRow, KnownBlob, LatestState,
-    NevraSize, NewMetadata, NewPackage, PackagePlace, PackageQuery, PromoteInput, PromoteTarget,
-    Promotion, RepoSummary, RunningSync, SignatureRecord, SnapshotRecord, StoredBlob, SyncFinish,
-    SyncHealth, SyncRecord, SyncStatus, VersionInfo, VersionPackage,
+    NevraSize, NewMetadata, NewPackage, PackagePlace, PackageQuery, Presence, PromoteInput,
+    PromoteTarget, Promotion, RepoSummary, RunningSync, SignatureRecord, SnapshotRecord,
+    StoredBlob, SyncFinish, SyncHealth, SyncRecord, SyncStatus, VersionInfo, VersionPackage,
 };
 
 /// How long to wait for the database before giving up, unless told otherwise.
@@ -236,6 +236,12 @@ catalogue_api! {
     fn blob(&self, sha256: &crate::Sha256) -> Result<Option<BlobRecord>> = ops::blobs::blob;
     /// Records blobs now in the pool, with the upstream checksum each was verified against.
     fn record_blobs(&self, blobs: &[(StoredBlob, Option<(ChecksumType, String)>)]) -> Result<()> = ops::blobs::record_blobs;
+    /// Records blobs the pool does not hold yet (on-demand packages), as absent.
+    fn record_absent_blobs(&self, blobs: &[(StoredBlob, Option<(ChecksumType, String)>)]) -> Result<()> = ops::blobs::record_absent_blobs;
+    /// Whether any blob is absent (an on-demand package not fetched yet).
+    fn any_absent(&self) -> Result<bool> = ops::blobs::any_absent;
+    /// Whether the pool lacks this blob by design (an on-demand package not fetched yet).
+    fn is_absent(&self, sha256: &crate::Sha256) -> Result<bool> = ops::blobs::is_absent;
     /// Marks blobs a sync is about to reuse as used now (no cleanup collects them while it
     /// runs) and returns those still recorded, with whether each has a package row.
     fn reserve_blobs(&self, sha256s: &[&crate::Sha256]) -> Result<std::collections::HashMap<crate::Sha256, bool>> = ops::blobs::reserve_blobs;
@@ -267,11 +273,13 @@ catalogue_api! {
     /// that ended well, and when the first failure since started (for `chantal status`).
     fn sync_health(&self) -> Result<Vec<SyncHealth>> = ops::repositories::sync_health;
 
-    /// Files and bytes the pool's blob rows account for.
+    /// Files and bytes the pool holds (on-demand blobs not fetched yet are not counted).
     fn pool_totals(&self) -> Result<(i64, i64)> = ops::integrity::pool_totals;
-    /// Every recorded blob, or those some version of `repository` references, ordered by
-    /// path.
-    fn pool_blobs(&self, repository: Option<&str>) -> Result<Vec<BlobRecord>> = ops::integrity::pool_blobs;
+    /// Every blob the pool holds, or those some version of `repository` references, ordered
+    /// by path; with `absent`, the on-demand blobs it does not hold yet instead.
+    fn pool_blobs(&self, repository: Option<&str>, absent: bool) -> Result<Vec<BlobRecord>> = ops::integrity::pool_blobs;
+    /// Of one version's packages, those the pool holds and those it does not hold yet.
+    fn version_presence(&self, repository: &str, version: i64) -> Result<Presence> = ops::integrity::version_presence;
     /// The version ranges of every repository that serve each of `sha256s`.
     fn blob_uses(&self, sha256s: &[&crate::Sha256]) -> Result<Vec<BlobUse>> = ops::integrity::blob_uses;
 
@@ -302,7 +310,8 @@ catalogue_api! {
     /// already have package rows, so a sync need not keep their fragments.
     fn latest_checksums(&self, repository_id: i64) -> Result<std::collections::HashSet<String>> = ops::sync::latest_checksums;
     /// Pool paths of every blob the latest version references (packages and repodata).
-    fn latest_blob_paths(&self, repository_id: i64) -> Result<Vec<(String, i64)>> = ops::sync::latest_blob_paths;
+    /// With `with_absent`, also the on-demand packages the pool does not hold yet.
+    fn latest_blob_paths(&self, repository_id: i64, with_absent: bool) -> Result<Vec<(String, i64)>> = ops::sync::latest_blob_paths;
     /// The latest version's packages with their identity, for retention.
     fn latest_content(&self, repository_id: i64) -> Result<Vec<ContentItem>> = ops::sync::latest_content;
     /// Streams the stored fragments of `content` ((sha256, href) pairs), ordered by href, to

@@ -5,6 +5,16 @@ use chrono::{DateTime, Utc};
 use crate::rpm::Nevra;
 use crate::Sha256;
 
+/// Of a version's packages, those the pool holds and those it does not hold yet (on-demand
+/// packages no client has read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Presence {
+    pub local: i64,
+    pub local_bytes: i64,
+    pub absent: i64,
+    pub absent_bytes: i64,
+}
+
 /// A blob as the catalogue records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobRecord {

@@ -64,6 +64,14 @@ pub struct DownloadFile {
     pub retries: Option<u32>,
     pub timeout: Option<Positive>,
     pub proxy: Option<ProxyUrl>,
+    pub policy: Option<super::DownloadPolicy>,
+}
+
+/// A repository's `download:` (its policy only; the rest is the main configuration's).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoDownloadFile {
+    pub policy: Option<super::DownloadPolicy>,
 }
 
 /// One repository: an included file with a `name` key.
@@ -85,6 +93,8 @@ pub struct RepoFile {
     #[serde(default)]
     pub retention: super::Retention,
     pub publish: Option<PublishFile>,
+    #[serde(default)]
+    pub download: RepoDownloadFile,
 }
 
 /// `filters:`.

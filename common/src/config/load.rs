@@ -127,6 +127,7 @@ impl Config {
                 retries: globals.retries.unwrap_or(5),
                 timeout: Duration::from_secs(globals.timeout.unwrap_or(300)),
                 proxy: globals.proxy,
+                policy: globals.policy.unwrap_or_default(),
             },
             environments,
             metrics: MetricsConfig {
@@ -167,6 +168,7 @@ struct Globals {
     retries: Option<u32>,
     timeout: Option<u64>,
     proxy: Option<String>,
+    policy: Option<super::DownloadPolicy>,
     /// `environments:`, with the file and line that set it last.
     environments: Option<(Vec<String>, PathBuf, usize)>,
     metrics_textfile: Option<PathBuf>,
@@ -203,6 +205,7 @@ impl Globals {
             self.retries = d.retries.or(self.retries);
             self.timeout = d.timeout.map(|t| t.0).or(self.timeout);
             self.proxy = d.proxy.as_ref().map(|p| p.0.clone()).or(self.proxy.take());
+            self.policy = d.policy.or(self.policy);
         }
     }
 }

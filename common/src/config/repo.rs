@@ -162,6 +162,7 @@ pub(super) fn parse_repo(file: &Path, text: &str) -> Result<RepoConfig> {
         enabled: raw.enabled,
         url: raw.upstream.url.0,
         proxy: raw.upstream.proxy.map(|p| p.0),
+        download_policy: raw.download.policy,
         credentials: Credentials {
             auth,
             ca_cert: c.ca_cert.as_ref().map(|p| cred_file("ca_cert", p)),

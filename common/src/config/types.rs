@@ -64,6 +64,29 @@ pub struct DownloadConfig {
     /// Time allowed without progress on one request.
     pub timeout: Duration,
     pub proxy: Option<String>,
+    /// The repositories' default (`download.policy`).
+    pub policy: DownloadPolicy,
+}
+
+/// When a package's file is fetched (`download.policy`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DownloadPolicy {
+    /// By `repo sync`, before the version is committed.
+    #[default]
+    Immediate,
+    /// When a client first reads it (chantal-fs asks `chantal fetchd`); `repo sync` fetches
+    /// metadata only.
+    OnDemand,
+}
+
+impl fmt::Display for DownloadPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DownloadPolicy::Immediate => "immediate",
+            DownloadPolicy::OnDemand => "on_demand",
+        })
+    }
 }
 
 /// What kind of repository a file describes. Only RPM/DNF repositories exist today.
@@ -294,6 +317,8 @@ pub struct RepoConfig {
     pub url: String,
     /// Per-repository proxy, overriding `download.proxy`.
     pub proxy: Option<String>,
+    /// `download.policy` of the repository's file, overriding the main configuration's.
+    pub download_policy: Option<DownloadPolicy>,
     pub credentials: Credentials,
     pub rpm: RpmOptions,
     pub filters: Filters,
@@ -426,6 +451,12 @@ pub struct Publish {
 
 impl RepoConfig {
     /// The proxy this repository's requests go through, if any.
+    /// When this repository's packages are fetched: its own `download.policy`, else the main
+    /// configuration's.
+    pub fn download_policy(&self, download: &DownloadConfig) -> DownloadPolicy {
+        self.download_policy.unwrap_or(download.policy)
+    }
+
     pub fn effective_proxy<'a>(&'a self, download: &'a DownloadConfig) -> Option<&'a str> {
         self.proxy.as_deref().or(download.proxy.as_deref())
     }

@@ -57,6 +57,8 @@ struct VerifyReport {
     seconds: f64,
     /// Whether files nothing records were looked for (only when checking the whole pool).
     looked_for_unreferenced: bool,
+    /// On-demand packages the pool does not hold yet (not checked: nothing to check).
+    not_fetched: usize,
     problems: Vec<Problem>,
 }
 
@@ -74,10 +76,18 @@ pub fn verify(ctx: &Context, args: &Verify<'_>) -> anyhow::Result<ExitStatus> {
             anyhow::bail!("unknown repository {r}: the catalogue has no version of it");
         }
     }
-    let mut blobs = catalogue.pool_blobs(args.repo_id)?;
+    let mut blobs = catalogue.pool_blobs(args.repo_id, false)?;
+    // On-demand packages not fetched yet have no file to check: counted, and said so.
+    let absent = catalogue.pool_blobs(args.repo_id, true)?;
     let whole = args.repo_id.is_none() && args.sample.is_none();
-    let recorded: Option<Vec<String>> =
-        whole.then(|| blobs.iter().map(|b| b.path.clone()).collect());
+    // A file a fetcher has just placed is recorded, even while its row still says absent.
+    let recorded: Option<Vec<String>> = whole.then(|| {
+        blobs
+            .iter()
+            .chain(&absent)
+            .map(|b| b.path.clone())
+            .collect()
+    });
     if let Some(percent) = args.sample {
         blobs = sample(blobs, percent);
     }
@@ -152,6 +162,7 @@ pub fn verify(ctx: &Context, args: &Verify<'_>) -> anyhow::Result<ExitStatus> {
         bytes_checked: bytes,
         seconds,
         looked_for_unreferenced: whole,
+        not_fetched: absent.len(),
         problems,
     };
     output::report(args.format, &report)?;
@@ -370,7 +381,16 @@ impl Report for VerifyReport {
             } else {
                 String::new()
             }
-        )
+        )?;
+        if self.not_fetched > 0 {
+            writeln!(
+                out,
+                "skipped {} on-demand packages not fetched yet (nothing to check until a \
+                 client reads them or `repo sync --download-missing`)",
+                self.not_fetched
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -33,6 +33,7 @@ pub fn publish(
             .and_then(|s| s.latest_version);
         match latest {
             Some(v) if force || !ex.latest_is(latest_path, v) => {
+                complete(catalogue, &repo.name, v, "latest")?;
                 let started = std::time::Instant::now();
                 let tree = catalogue.version_tree(&repo.name, v)?;
                 let p = ex.publish_latest(&tree, v, latest_path)?;
@@ -156,12 +157,28 @@ fn export_snapshot(
     name: &str,
     version: i64,
 ) -> anyhow::Result<()> {
+    complete(catalogue, repo, version, &format!("snapshot {name}"))?;
     let tree = catalogue.version_tree(repo, version)?;
     let files = ex.publish_snapshot(&tree, dir, name)?;
     ctx.say(format!(
         "{repo}: exported snapshot {name} to {} ({files} files)",
         dir.join(name).display()
     ));
+    Ok(())
+}
+
+/// The export writes real files: a version with on-demand packages no client has read yet
+/// cannot be exported until they are fetched.
+fn complete(catalogue: &Catalogue, repo: &str, version: i64, what: &str) -> anyhow::Result<()> {
+    let p = catalogue.version_presence(repo, version)?;
+    if p.absent > 0 {
+        anyhow::bail!(
+            "cannot export {what} (version {version}): {} of its packages are on demand and \
+             not fetched yet (`chantal repo sync --repo-id {repo} --download-missing` fetches \
+             them; chantal-fs serves them as they are read)",
+            p.absent
+        );
+    }
     Ok(())
 }
 

@@ -41,6 +41,10 @@ pub enum Source {
     Retain,
     /// Fetched from upstream by this sync.
     Download,
+    /// Listed by upstream with its sha256 and size, fetched when a client first reads it
+    /// (`download.policy: on_demand`).
+    #[serde(rename = "on-demand")]
+    OnDemand,
     /// Written by chantal for the version's package set (named by its content once written).
     Generate,
     /// Made by `publish.sign` over the version's repomd.xml.
@@ -92,6 +96,9 @@ pub struct TreeInput<'a> {
 /// What the manifest is built from.
 pub struct Inputs<'a> {
     pub plan: &'a Plan<'a>,
+    /// The plan's downloads left for a client's first read, by entry index, with the sha256
+    /// upstream lists.
+    pub on_demand: &'a std::collections::HashMap<usize, Sha256>,
     /// Upstream's repomd.xml and its verified signature, as the pool holds them.
     pub repomd: &'a Sha256,
     pub repomd_asc: Option<&'a Sha256>,
@@ -116,16 +123,21 @@ pub fn build(inputs: &Inputs<'_>) -> VersionManifest {
         .plan
         .entries
         .iter()
-        .map(|e| ManifestEntry {
-            path: Some(e.href.to_string()),
-            kind: FileKind::Package,
-            source: match e.source {
-                plan::Source::Download => Source::Download,
-                plan::Source::Reuse => Source::Held,
-                plan::Source::Retain => Source::Retain,
-            },
-            sha256: e.sha256.clone(),
-            size: (e.size > 0).then_some(e.size),
+        .enumerate()
+        .map(|(n, e)| {
+            let on_demand = inputs.on_demand.get(&n);
+            ManifestEntry {
+                path: Some(e.href.to_string()),
+                kind: FileKind::Package,
+                source: match e.source {
+                    plan::Source::Download if on_demand.is_some() => Source::OnDemand,
+                    plan::Source::Download => Source::Download,
+                    plan::Source::Reuse => Source::Held,
+                    plan::Source::Retain => Source::Retain,
+                },
+                sha256: e.sha256.clone().or_else(|| on_demand.cloned()),
+                size: (e.size > 0).then_some(e.size),
+            }
         })
         .collect();
     if inputs.generate {
@@ -437,6 +449,8 @@ mod tests {
     struct Case {
         hrefs: Vec<String>,
         held: Vec<bool>,
+        /// Of the packages not held, those left on demand.
+        on_demand: Vec<bool>,
         generate: bool,
         sign: bool,
         asc: bool,
@@ -449,21 +463,25 @@ mod tests {
         (
             prop::collection::btree_set(path, 0..8),
             prop::collection::vec(any::<bool>(), 8),
+            prop::collection::vec(any::<bool>(), 8),
             any::<bool>(),
             any::<bool>(),
             any::<bool>(),
             prop::collection::btree_map("images/[a-c]{1,3}\\.img", any::<bool>(), 0..4),
             any::<bool>(),
         )
-            .prop_map(|(hrefs, held, generate, sign, asc, tree, key)| Case {
-                hrefs: hrefs.into_iter().collect(),
-                held,
-                generate,
-                sign,
-                asc,
-                tree: tree.into_iter().collect(),
-                key,
-            })
+            .prop_map(
+                |(hrefs, held, on_demand, generate, sign, asc, tree, key)| Case {
+                    hrefs: hrefs.into_iter().collect(),
+                    held,
+                    on_demand,
+                    generate,
+                    sign,
+                    asc,
+                    tree: tree.into_iter().collect(),
+                    key,
+                },
+            )
     }
 
     fn manifest_of(c: &Case) -> VersionManifest {
@@ -527,8 +545,19 @@ mod tests {
                 size: 1,
             },
         ];
+        // By plan entry; `c.on_demand` by upstream package.
+        let on_demand: HashMap<usize, Sha256> = plan
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.source == plan::Source::Download)
+            .filter_map(|(n, e)| e.upstream.map(|u| (n, u)))
+            .filter(|(_, u)| c.on_demand[*u])
+            .map(|(n, u)| (n, Sha256::parse(&pkgs[u].checksum.value).unwrap()))
+            .collect();
         build(&Inputs {
             plan: &plan,
+            on_demand: &on_demand,
             repomd: &sha("r"),
             repomd_asc: c.asc.then_some(&sha_a),
             upstream,
@@ -549,7 +578,8 @@ mod tests {
     }
 
     proptest! {
-        /// Against naive models: every path once; a held file never downloaded; signing adds
+        /// Against naive models: every path once; a held file never downloaded; an on-demand
+        /// one named by upstream's sha256; signing adds
         /// exactly the two signature files; every tree file is in it; a generated set carries
         /// no upstream package document and no zchunk variant.
         #[test]
@@ -561,9 +591,19 @@ mod tests {
             for f in m.of(Source::Download) {
                 prop_assert!(f.sha256.is_none(), "a held file is downloaded: {:?}", f);
             }
-            for (href, held) in c.hrefs.iter().zip(&c.held) {
+            for (i, (href, held)) in c.hrefs.iter().zip(&c.held).enumerate() {
                 let f = m.files.iter().find(|f| f.path.as_deref() == Some(href.as_str())).unwrap();
-                prop_assert_eq!(f.source, if *held { Source::Held } else { Source::Download });
+                let want = match (*held, c.on_demand[i]) {
+                    (true, _) => Source::Held,
+                    (false, true) => Source::OnDemand,
+                    (false, false) => Source::Download,
+                };
+                prop_assert_eq!(f.source, want);
+                // An on-demand file is named by upstream's sha256 before anything is fetched.
+                if want == Source::OnDemand {
+                    let listed = package(i, href).checksum.value;
+                    prop_assert_eq!(f.sha256.as_ref().map(Sha256::as_str), Some(listed.as_str()));
+                }
             }
             let signed: Vec<&str> = m.of(Source::Sign).filter_map(|f| f.path.as_deref()).collect();
             if c.sign {

@@ -5,6 +5,7 @@
 mod error;
 pub mod manifest;
 mod metadata;
+pub mod missing;
 mod packages;
 pub mod plan;
 pub mod plan_view;
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 use chantal_common::catalogue::{
     Catalogue, CommitInput, ContentItem, KnownBlob, LatestState, NevraSize, NewPackage, SyncStatus,
 };
-use chantal_common::config::{Config, InstallerTree, Policy, RepoConfig};
+use chantal_common::config::{Config, DownloadPolicy, InstallerTree, Policy, RepoConfig};
 use chantal_common::pool::{Pool, StoredBlob};
 use chantal_common::rpm::repomd::MAX_METADATA_SIZE;
 use chantal_common::rpm::{ChecksumType, MetadataKind, PrimaryPackage, RepoMd};
@@ -95,6 +96,8 @@ pub struct Report {
     pub bytes: u64,
     /// Bytes of packages that earlier, interrupted runs had already fetched.
     pub resumed: u64,
+    /// Packages of the new version left for a client's first read (`on_demand`).
+    pub on_demand: usize,
     pub elapsed: Duration,
     pub failures: Vec<(String, String)>,
     /// `--dry-run`: the plan, for printing.
@@ -261,7 +264,14 @@ impl Engine<'_> {
                     true,
                 )?);
             }
-            return Ok(Report::dry_run(&plan, view));
+            let on_demand = self.on_demand(repo, &upstream, &plan);
+            let mut report = Report::dry_run(&plan, view);
+            report.on_demand = on_demand.len();
+            report.bytes -= on_demand.keys().map(|&n| plan.entries[n].size).sum::<u64>();
+            if let Outcome::DryRun { to_download, .. } = &mut report.outcome {
+                *to_download -= on_demand.len();
+            }
+            return Ok(report);
         }
         let executed = {
             let _phase = tracing::info_span!("download").entered();
@@ -391,7 +401,7 @@ impl Engine<'_> {
         if latest.version.is_some()
             && latest.repomd_sha256.as_ref() == Some(repomd_sha256)
             && latest.settings.as_deref() == Some(settings)
-            && self.pool_holds_latest(repo_id)?
+            && self.pool_holds_latest(repo, repo_id)?
         {
             let packages = self
                 .catalogue
@@ -533,8 +543,10 @@ impl Engine<'_> {
                 None
             })),
         };
+        let on_demand = self.on_demand(repo, upstream, plan);
         Ok(manifest::build(&manifest::Inputs {
             plan,
+            on_demand: &on_demand,
             repomd: &upstream.repomd_blob.sha256,
             repomd_asc: upstream.repomd_asc.as_ref().map(|b| &b.sha256),
             upstream: upstream
@@ -558,6 +570,28 @@ impl Engine<'_> {
         }))
     }
 
+    /// With `download.policy: on_demand`, the plan's downloads that wait for a client's first
+    /// read instead (by entry index): those upstream lists with a sha256.
+    fn on_demand(
+        &self,
+        repo: &RepoConfig,
+        upstream: &Upstream,
+        plan: &Plan<'_>,
+    ) -> HashMap<usize, Sha256> {
+        if repo.download_policy(&self.config.download) != DownloadPolicy::OnDemand {
+            return HashMap::new();
+        }
+        plan.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.source == plan::Source::Download)
+            .filter_map(|(n, e)| {
+                let p = &upstream.parsed.packages[e.upstream?].p;
+                Some((n, packages::on_demand_sha256(&p.checksum)?))
+            })
+            .collect()
+    }
+
     /// Downloads what the plan says, in parallel; every verified file goes into the pool.
     fn execute(
         &self,
@@ -573,13 +607,15 @@ impl Engine<'_> {
             .iter()
             .enumerate()
             .filter(|(_, e)| e.source == plan::Source::Download)
-            .filter_map(|(n, e)| {
-                Some(Job {
-                    index: n,
-                    package: &upstream.parsed.packages[e.upstream?].p,
-                })
-            })
+            .filter_map(|(n, e)| Some(Job::of(n, &upstream.parsed.packages[e.upstream?].p)))
             .collect();
+        let (jobs, on_demand) = match repo.download_policy(&self.config.download) {
+            DownloadPolicy::Immediate => (jobs, HashMap::new()),
+            DownloadPolicy::OnDemand => {
+                let (deferred, jobs) = packages::defer(catalogue, jobs)?;
+                (jobs, deferred)
+            }
+        };
         // The files the pool holds are checked first: it is local work, and a failure there
         // is known before the downloads start.
         let ring = upstream
@@ -591,13 +627,19 @@ impl Engine<'_> {
             Some(ring) => signatures::check_held(self, plan, ring)?,
             None => (Vec::new(), Vec::new()),
         };
+        let download_bytes: u64 = jobs.iter().map(|j| j.size).sum();
+        let on_demand_note = if on_demand.is_empty() {
+            String::new()
+        } else {
+            format!(", {} on demand (fetched when first read)", on_demand.len())
+        };
         progress.phase(&format!(
-            "packages: {} to download ({}), {} already in the pool",
+            "packages: {} to download ({}), {} already in the pool{on_demand_note}",
             jobs.len(),
-            human_bytes(plan.counts.download_bytes),
+            human_bytes(download_bytes),
             plan.counts.reuse
         ));
-        progress.downloads(&repo.name, jobs.len() as u64, plan.counts.download_bytes);
+        progress.downloads(&repo.name, jobs.len() as u64, download_bytes);
         let adopter = Adopter::new(pool.clone(), catalogue.clone());
         let done = self.rt.block_on(packages::download_all(
             transport.clone(),
@@ -609,7 +651,8 @@ impl Engine<'_> {
             progress,
         ));
         let adopted = adopter.finish();
-        let mut downloaded = HashMap::new();
+        let deferred = on_demand.len();
+        let mut downloaded = on_demand;
         let mut failures = Vec::new();
         let mut rejected = std::collections::HashSet::new();
         for (i, reason) in held_failures {
@@ -642,6 +685,7 @@ impl Engine<'_> {
         failures.sort();
         Ok(Executed {
             downloaded,
+            deferred,
             rejected,
             failures,
         })
@@ -665,6 +709,7 @@ impl Engine<'_> {
         let (catalogue, pool, progress) = (self.catalogue, &self.pool, self.progress);
         let Executed {
             downloaded,
+            deferred,
             rejected,
             failures,
         } = executed;
@@ -745,6 +790,7 @@ impl Engine<'_> {
             excluded: i64::try_from(plan.counts.excluded).unwrap_or(i64::MAX),
             bytes: ledger.bytes,
             resumed: ledger.resumed,
+            on_demand: deferred,
             elapsed: Duration::ZERO,
             failures,
             plan: None,
@@ -768,9 +814,12 @@ impl Engine<'_> {
         }
     }
 
-    /// Whether every file of the latest version is in the pool with its recorded size.
-    fn pool_holds_latest(&self, repo_id: i64) -> Result<bool> {
-        for (path, size) in self.catalogue.latest_blob_paths(repo_id)? {
+    /// Whether every file of the latest version is in the pool with its recorded size (but
+    /// for on-demand packages not fetched yet, unless the policy is `immediate` again: then
+    /// the sync fetches them).
+    fn pool_holds_latest(&self, repo: &RepoConfig, repo_id: i64) -> Result<bool> {
+        let immediate = repo.download_policy(&self.config.download) == DownloadPolicy::Immediate;
+        for (path, size) in self.catalogue.latest_blob_paths(repo_id, immediate)? {
             match std::fs::metadata(self.pool.absolute(&path)) {
                 Ok(m) if i64::try_from(m.len()).ok() == Some(size) => {}
                 _ => {
@@ -961,7 +1010,10 @@ struct Upstream {
 /// What the downloads did: the sha256 of each entry (by index in the plan) that arrived,
 /// the held entries whose signature check failed, and the packages that failed, with why.
 struct Executed {
+    /// The file of each plan entry fetched now, or left for a client's first read.
     downloaded: HashMap<usize, Sha256>,
+    /// How many of those are on demand (not in the pool yet).
+    deferred: usize,
     rejected: std::collections::HashSet<usize>,
     failures: Vec<(String, String)>,
 }
@@ -986,6 +1038,7 @@ impl Report {
             excluded: 0,
             bytes: 0,
             resumed: 0,
+            on_demand: 0,
             elapsed: Duration::ZERO,
             failures: Vec::new(),
             plan: None,
@@ -1007,6 +1060,7 @@ impl Report {
             excluded: n(c.excluded),
             bytes: c.download_bytes,
             resumed: 0,
+            on_demand: 0,
             elapsed: Duration::ZERO,
             failures: Vec::new(),
             plan: Some(Box::new(view)),

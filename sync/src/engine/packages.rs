@@ -13,7 +13,7 @@ use std::time::Duration;
 use chantal_common::catalogue::Catalogue;
 use chantal_common::pool::{Pool, StoredBlob};
 use chantal_common::rpm::primary::MAX_PACKAGE_SIZE;
-use chantal_common::rpm::{href, ChecksumType, PrimaryPackage};
+use chantal_common::rpm::{href, Checksum, ChecksumType, PrimaryPackage};
 use chantal_common::Error;
 use chantal_common::Sha256;
 use futures_util::stream::{self, StreamExt};
@@ -39,10 +39,27 @@ fn max_pending() -> usize {
     room.clamp(16, 4 * BATCH)
 }
 
-/// One package to fetch: its index in the parsed upstream, and its entry.
+/// One package to fetch: its index (in the plan, or the caller's list), what progress calls
+/// it, and where upstream lists it with which size and checksum.
 pub struct Job<'a> {
     pub index: usize,
-    pub package: &'a PrimaryPackage,
+    pub label: String,
+    pub href: &'a str,
+    pub checksum: &'a Checksum,
+    pub size: u64,
+}
+
+impl<'a> Job<'a> {
+    /// A package of upstream's primary.xml, as plan entry `index`.
+    pub fn of(index: usize, p: &'a PrimaryPackage) -> Job<'a> {
+        Job {
+            index,
+            label: p.nevra.to_string(),
+            href: &p.location_href,
+            checksum: &p.checksum,
+            size: p.size_package,
+        }
+    }
 }
 
 /// What became of a job: the file's sha256, or why it failed.
@@ -158,6 +175,55 @@ fn adopt_batch(
     Ok(stored)
 }
 
+/// `download.policy: on_demand`: of `jobs`, the packages upstream lists with a sha256 are
+/// recorded as absent blobs (primary.xml's size and sha256; chantal fetchd brings the file when
+/// a client first reads it) and returned by plan index; the rest are returned to be fetched
+/// now, since the pool names a file by its sha256 and only a download tells that of a package
+/// listed under another checksum.
+/// The pool name of a package listed under `checksum`, known before any download: its sha256
+/// when upstream lists one. What `download.policy: on_demand` can leave for later.
+pub fn on_demand_sha256(checksum: &Checksum) -> Option<Sha256> {
+    (checksum.kind == ChecksumType::Sha256)
+        .then(|| Sha256::parse(&checksum.value).ok())
+        .flatten()
+}
+
+pub fn defer<'a>(
+    catalogue: &Catalogue,
+    jobs: Vec<Job<'a>>,
+) -> Result<(std::collections::HashMap<usize, Sha256>, Vec<Job<'a>>), SyncError> {
+    let mut deferred = std::collections::HashMap::new();
+    let mut blobs = Vec::new();
+    let mut now = Vec::new();
+    for job in jobs {
+        let Some(sha256) = on_demand_sha256(job.checksum) else {
+            now.push(job);
+            continue;
+        };
+        let rel_path = Pool::relative_path(&sha256, href::file_name(job.href))?;
+        blobs.push((
+            StoredBlob {
+                sha256: sha256.clone(),
+                size: job.size,
+                rel_path,
+                written: false,
+            },
+            None,
+        ));
+        deferred.insert(job.index, sha256);
+    }
+    if !now.is_empty() {
+        tracing::info!(
+            "{} packages are listed under {} checksums, not sha256: fetched now (an on-demand \
+             file is named by its sha256, which only the download tells)",
+            now.len(),
+            now[0].checksum.kind
+        );
+    }
+    catalogue.record_absent_blobs(&blobs)?;
+    Ok((deferred, now))
+}
+
 /// Downloads every job with `workers` in parallel and hands verified files to `adopter`.
 /// Returns one [`Done`] per job that ran (all of them unless interrupted).
 pub async fn download_all(
@@ -176,11 +242,9 @@ pub async fn download_all(
             let sender = adopter.sender();
             let slots = Arc::clone(&adopter.slots);
             async move {
-                let nevra = job.package.nevra.to_string();
+                let nevra = job.label.clone();
                 let fetched = match slots.acquire_owned().await {
-                    Ok(slot) => {
-                        fetch_one(&transport, pool, job.package, ring, progress, slot).await
-                    }
+                    Ok(slot) => fetch_one(&transport, pool, &job, ring, progress, slot).await,
                     Err(_) => Err(SyncError::Interrupted),
                 };
                 let (mut transferred, mut resumed) = (0, 0);
@@ -220,7 +284,7 @@ pub async fn download_all(
 async fn fetch_one(
     transport: &Transport,
     pool: &Pool,
-    p: &PrimaryPackage,
+    p: &Job<'_>,
     ring: Option<Arc<KeyRing>>,
     progress: &Progress,
     slot: tokio::sync::OwnedSemaphorePermit,
@@ -239,21 +303,19 @@ async fn fetch_one(
                 std::process::id()
             ));
             let f = open_partial(&private, false)?.ok_or_else(|| SyncError::Transport {
-                url: p.location_href.clone(),
+                url: p.href.to_string(),
                 reason: format!("cannot lock {}", private.display()),
             })?;
             (private, f)
         }
     };
     let expect = Expect {
-        size: Some(p.size_package),
+        size: Some(p.size),
         checksum: p.checksum.clone(),
         max_size: MAX_PACKAGE_SIZE,
     };
     let d = transport
-        .download(&p.location_href, &part, &mut file, &expect, &|n| {
-            progress.bytes(n)
-        })
+        .download(p.href, &part, &mut file, &expect, &|n| progress.bytes(n))
         .await?;
     // Checked before it can get a pool name: a file that fails never enters the pool, and
     // its partial file goes (it is complete and verified; only its signature is wrong).
@@ -264,7 +326,7 @@ async fn fetch_one(
             let outcome = tokio::task::spawn_blocking(move || check_package(&path, &ring))
                 .await
                 .map_err(|e| SyncError::Transport {
-                    url: p.location_href.clone(),
+                    url: p.href.to_string(),
                     reason: e.to_string(),
                 })?;
             match outcome {
@@ -273,7 +335,7 @@ async fn fetch_one(
                     drop(file);
                     let _ = std::fs::remove_file(&part);
                     return Err(SyncError::Signature {
-                        url: transport.url(&p.location_href),
+                        url: transport.url(p.href),
                         reason: rejected.to_string(),
                     });
                 }
@@ -290,7 +352,7 @@ async fn fetch_one(
         tokio::task::spawn_blocking(move || f.sync_data())
             .await
             .map_err(|e| SyncError::Transport {
-                url: p.location_href.clone(),
+                url: p.href.to_string(),
                 reason: e.to_string(),
             })?
             .map_err(|e| SyncError::Common(Error::io("cannot sync", &path, e)))?;
@@ -302,7 +364,7 @@ async fn fetch_one(
             _slot: slot,
             sha256: d.sha256.clone(),
             size: d.size,
-            name: href::file_name(&p.location_href).to_string(),
+            name: href::file_name(p.href).to_string(),
             checksum: (p.checksum.kind, p.checksum.value.clone()),
             checked,
         },

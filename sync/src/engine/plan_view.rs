@@ -227,6 +227,7 @@ impl PlanView {
                     super::manifest::Source::Held => "held",
                     super::manifest::Source::Retain => "retain",
                     super::manifest::Source::Download => "download",
+                    super::manifest::Source::OnDemand => "on-demand",
                     super::manifest::Source::Generate => "generate",
                     super::manifest::Source::Sign => "sign",
                 };

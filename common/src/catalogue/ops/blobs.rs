@@ -28,47 +28,138 @@ pub fn record_blobs<S: Store>(
     }
     let ctx = "recording blobs";
     db::write(s, ctx, |db| {
-        db.lock_blobs(ctx, BlobLock::Writer)?;
-        let set = format!("used_at = {}", db.dialect().now());
+        insert_blob_rows(db, ctx, blobs)?;
+        // Those a fetcher or a `--download-missing` brought are absent no longer.
+        if db
+            .opt(ctx, "SELECT 1 FROM absent_blobs LIMIT 1", &[], |_| Ok(()))?
+            .is_some()
+        {
+            let fetched: Vec<&str> = blobs.iter().map(|(b, _)| b.sha256.as_str()).collect();
+            wanted(db, ctx, &fetched)?;
+            db.execute(
+                ctx,
+                "DELETE FROM absent_blobs WHERE sha256 IN (SELECT c FROM wanted)",
+                &[],
+            )?;
+        }
+        record_checksums(db, blobs)
+    })
+}
+
+/// Records blobs the pool does not hold yet (`download.policy: on_demand`): their rows, as
+/// primary.xml gives size and sha256, and their `absent_blobs` rows. A blob recorded already
+/// keeps its row; it is marked absent too, which is right when its file is missing, and
+/// harmless when a writer placed it meanwhile (a reader finds the file, and the next
+/// [`record_blobs`] of it clears the mark).
+pub fn record_absent_blobs<S: Store>(
+    s: &S,
+    blobs: &[(StoredBlob, Option<(ChecksumType, String)>)],
+) -> Result<()> {
+    if blobs.is_empty() {
+        return Ok(());
+    }
+    let ctx = "recording on-demand blobs";
+    db::write(s, ctx, |db| {
+        insert_blob_rows(db, ctx, blobs)?;
         db.bulk_insert(
             ctx,
-            "blobs",
-            BLOB_COLUMNS,
-            Conflict::Update {
-                key: "sha256",
-                set: &set,
-            },
+            "absent_blobs",
+            &[("sha256", Kind::Text)],
+            Conflict::Ignore { key: "sha256" },
             &mut |sink| {
                 for (b, _) in blobs {
-                    let size = i64::try_from(b.size).unwrap_or(i64::MAX);
-                    sink.row(&[(&b.sha256).into(), Val::I64(size), Val::Str(&b.rel_path)])?;
+                    sink.row(&[(&b.sha256).into()])?;
                 }
                 Ok(())
             },
         )?;
-        db.bulk_insert(
-            "recording blob checksums",
-            "blob_checksums",
-            &[
-                ("sha256", Kind::Text),
-                ("checksum_type", Kind::Text),
-                ("checksum", Kind::Text),
-            ],
-            Conflict::Ignore {
-                key: "checksum_type, checksum",
-            },
-            &mut |sink| {
-                for (b, alt) in blobs {
-                    if let Some((kind, value)) =
-                        alt.as_ref().filter(|(k, _)| *k != ChecksumType::Sha256)
-                    {
-                        sink.row(&[(&b.sha256).into(), Val::Str(kind.as_str()), Val::Str(value)])?;
-                    }
+        record_checksums(db, blobs)
+    })
+}
+
+/// The blobs' rows, each marked used now (with the blob table locked against cleanup).
+fn insert_blob_rows(
+    db: &mut dyn db::Db,
+    ctx: &str,
+    blobs: &[(StoredBlob, Option<(ChecksumType, String)>)],
+) -> Result<()> {
+    db.lock_blobs(ctx, BlobLock::Writer)?;
+    let set = format!("used_at = {}", db.dialect().now());
+    db.bulk_insert(
+        ctx,
+        "blobs",
+        BLOB_COLUMNS,
+        Conflict::Update {
+            key: "sha256",
+            set: &set,
+        },
+        &mut |sink| {
+            for (b, _) in blobs {
+                let size = i64::try_from(b.size).unwrap_or(i64::MAX);
+                sink.row(&[(&b.sha256).into(), Val::I64(size), Val::Str(&b.rel_path)])?;
+            }
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+/// The upstream checksums (other than sha256) that name each blob.
+fn record_checksums(
+    db: &mut dyn db::Db,
+    blobs: &[(StoredBlob, Option<(ChecksumType, String)>)],
+) -> Result<()> {
+    db.bulk_insert(
+        "recording blob checksums",
+        "blob_checksums",
+        &[
+            ("sha256", Kind::Text),
+            ("checksum_type", Kind::Text),
+            ("checksum", Kind::Text),
+        ],
+        Conflict::Ignore {
+            key: "checksum_type, checksum",
+        },
+        &mut |sink| {
+            for (b, alt) in blobs {
+                if let Some((kind, value)) =
+                    alt.as_ref().filter(|(k, _)| *k != ChecksumType::Sha256)
+                {
+                    sink.row(&[(&b.sha256).into(), Val::Str(kind.as_str()), Val::Str(value)])?;
                 }
-                Ok(())
-            },
-        )?;
-        Ok(())
+            }
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+/// Whether any blob is absent (on demand, not fetched yet): the common case, none, costs one
+/// index probe.
+pub fn any_absent<S: Store>(s: &S) -> Result<bool> {
+    s.autocommit(|db| {
+        Ok(db
+            .opt(
+                "looking for on-demand files",
+                "SELECT 1 FROM absent_blobs LIMIT 1",
+                &[],
+                |_| Ok(()),
+            )?
+            .is_some())
+    })
+}
+
+/// Whether the pool lacks this blob by design (an on-demand package not fetched yet).
+pub fn is_absent<S: Store>(s: &S, sha256: &Sha256) -> Result<bool> {
+    s.autocommit(|db| {
+        Ok(db
+            .opt(
+                &format!("reading blob {sha256}"),
+                "SELECT 1 FROM absent_blobs WHERE sha256 = $1",
+                &[sha256.into()],
+                |_| Ok(()),
+            )?
+            .is_some())
     })
 }
 

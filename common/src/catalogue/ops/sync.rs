@@ -188,18 +188,29 @@ pub fn latest_checksums<S: Store>(s: &S, repository_id: i64) -> Result<HashSet<S
 }
 
 /// Pool paths of every blob the latest version references (packages and repodata).
-pub fn latest_blob_paths<S: Store>(s: &S, repository_id: i64) -> Result<Vec<(String, i64)>> {
+pub fn latest_blob_paths<S: Store>(
+    s: &S,
+    repository_id: i64,
+    with_absent: bool,
+) -> Result<Vec<(String, i64)>> {
+    let absent = if with_absent {
+        ""
+    } else {
+        " AND NOT EXISTS (SELECT 1 FROM absent_blobs a WHERE a.sha256 = b.sha256)"
+    };
     s.autocommit(|db| {
         db.all(
             "listing the latest version's files",
-            "SELECT b.path, b.size FROM repository_content c
+            &format!(
+                "SELECT b.path, b.size FROM repository_content c
                JOIN packages p ON p.id = c.package_id
                JOIN blobs b ON b.sha256 = p.sha256
-              WHERE c.repository_id = $1 AND c.removed_in IS NULL
+              WHERE c.repository_id = $1 AND c.removed_in IS NULL{absent}
              UNION ALL
              SELECT b.path, b.size FROM repository_metadata m
                JOIN blobs b ON b.sha256 = m.blob_sha256
-              WHERE m.repository_id = $1 AND m.removed_in IS NULL",
+              WHERE m.repository_id = $1 AND m.removed_in IS NULL"
+            ),
             &[repository_id.into()],
             |r| Ok((r.string(0)?, r.i64(1)?)),
         )

@@ -4,8 +4,10 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use chantal_common::catalogue::{SyncRecord, SyncStatus};
-use chantal_common::config::{Auth, CredentialFile, InstallerTree, RepoConfig, SignConfig};
+use chantal_common::catalogue::{Presence, SyncRecord, SyncStatus};
+use chantal_common::config::{
+    Auth, CredentialFile, DownloadPolicy, InstallerTree, RepoConfig, SignConfig,
+};
 use chantal_common::redact::redact_url;
 use chantal_common::rpm::MetadataKind;
 use chrono::{DateTime, Utc};
@@ -159,6 +161,7 @@ enum Sign {
 
 #[derive(Debug, Serialize)]
 struct Download {
+    policy: DownloadPolicy,
     workers: usize,
     retries: u32,
     /// Seconds.
@@ -176,9 +179,21 @@ struct CatalogueState {
     packages: i64,
     size: i64,
     snapshots: i64,
+    /// Of latest's packages, those the pool holds and those on demand (not fetched yet).
+    latest_local: Option<Presence>,
+    /// The same for each snapshot.
+    snapshot_local: Vec<SnapshotPresence>,
     #[serde(serialize_with = "output::rfc3339::option::serialize")]
     last_sync: Option<DateTime<Utc>>,
     recent_syncs: Vec<SyncRow>,
+}
+
+#[derive(Debug, Serialize)]
+struct SnapshotPresence {
+    name: String,
+    version: i64,
+    #[serde(flatten)]
+    presence: Presence,
 }
 
 #[derive(Debug, Serialize)]
@@ -327,6 +342,18 @@ pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitSta
         }
     }
     let summary = summary.as_ref();
+    let latest_local = match summary.and_then(|s| s.latest_version) {
+        Some(v) => Some(catalogue.version_presence(name, v)?),
+        None => None,
+    };
+    let mut snapshot_local = Vec::new();
+    for snap in catalogue.snapshots(Some(name))? {
+        snapshot_local.push(SnapshotPresence {
+            presence: catalogue.version_presence(name, snap.version)?,
+            name: snap.name,
+            version: snap.version,
+        });
+    }
     let mut warnings = Vec::new();
     if let Some(latest) = summary.and_then(|s| s.latest_version) {
         if r.rpm.repo_gpgcheck
@@ -385,6 +412,7 @@ pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitSta
         }),
         publish: Publish::of(r),
         download: Download {
+            policy: r.download_policy(download),
             workers: download.workers,
             retries: download.retries,
             timeout: download.timeout.as_secs(),
@@ -397,6 +425,8 @@ pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitSta
             packages: summary.map_or(0, |s| s.packages),
             size: summary.map_or(0, |s| s.total_size),
             snapshots: summary.map_or(0, |s| s.snapshots),
+            latest_local,
+            snapshot_local,
             last_sync: summary.and_then(|s| s.last_success),
             recent_syncs: syncs.into_iter().map(SyncRow::of).collect(),
         },
@@ -429,8 +459,8 @@ impl Report for RepoShow {
             out,
             "download",
             &format!(
-                "{} workers, {} retries, {} s timeout",
-                d.workers, d.retries, d.timeout
+                "{}, {} workers, {} retries, {} s timeout",
+                d.policy, d.workers, d.retries, d.timeout
             ),
         )?;
         self.catalogue.text(out)?;
@@ -590,6 +620,24 @@ impl Publish {
     }
 }
 
+/// "6 of 6 packages (12 KiB) in the pool", and what is on demand.
+fn local(p: &Presence) -> String {
+    let mut s = format!(
+        "{} of {} packages ({}) in the pool",
+        p.local,
+        p.local + p.absent,
+        output::bytes(p.local_bytes)
+    );
+    if p.absent > 0 {
+        s.push_str(&format!(
+            ", {} ({}) on demand, not fetched yet",
+            p.absent,
+            output::bytes(p.absent_bytes)
+        ));
+    }
+    s
+}
+
 impl CatalogueState {
     fn text(&self, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out)?;
@@ -608,7 +656,16 @@ impl CatalogueState {
                     "packages",
                     format!("{} ({})", self.packages, output::bytes(self.size)),
                 )?;
+                if let Some(p) = &self.latest_local {
+                    line("local", local(p))?;
+                }
                 line("snapshots", self.snapshots.to_string())?;
+                for snap in &self.snapshot_local {
+                    line(
+                        &format!("  {}", snap.name),
+                        format!("version {}, {}", snap.version, local(&snap.presence)),
+                    )?;
+                }
                 line(
                     "last sync",
                     self.last_sync

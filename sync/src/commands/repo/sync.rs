@@ -1,13 +1,14 @@
 //! `chantal repo sync`: one repository or all enabled ones, with a summary line each.
 
 use chantal_common::catalogue::Catalogue;
-use chantal_common::config::RepoConfig;
+use chantal_common::config::{DownloadPolicy, RepoConfig};
 use chantal_common::pool::Pool;
 
 use super::super::{metrics, Context};
 use crate::cli::{Format, SyncArgs};
 use crate::engine::{
-    human_bytes, Cancel, Engine, Outcome, PlanView, Progress, Report, SyncError, SyncOptions,
+    human_bytes, missing, Cancel, Engine, Outcome, PlanView, Progress, Report, SyncError,
+    SyncOptions,
 };
 use crate::{output, ExitStatus};
 
@@ -86,7 +87,26 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
             break;
         }
         match engine.sync(repo, opts) {
-            Ok(report) => reported(ctx, &catalogue, repo, args, verbose, report, &mut runs),
+            Ok(report) => {
+                let report = match fill(ctx, &engine, repo, args, report, &mut runs) {
+                    Ok(r) => r,
+                    Err(SyncError::Interrupted) => {
+                        output::err_line(format_args!(
+                            "chantal: {}: {}",
+                            repo.name,
+                            SyncError::Interrupted
+                        ));
+                        metrics::write(ctx, &catalogue, None);
+                        return Ok(ExitStatus::Interrupted);
+                    }
+                    Err(e) => {
+                        output::error(&e);
+                        runs.fail(&repo.name);
+                        continue;
+                    }
+                };
+                reported(ctx, &catalogue, repo, args, verbose, report, &mut runs)
+            }
             Err(SyncError::Interrupted) => {
                 output::err_line(format_args!(
                     "chantal: {}: {}",
@@ -132,6 +152,55 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
         }
     }
     Ok(runs.status)
+}
+
+/// `--download-missing`, or `download.policy: immediate` for a repository that has on-demand
+/// packages from before: fetches what the pool lacks after the sync, before the export (which
+/// needs every file). Packages that could not be fetched join the report's failures.
+fn fill(
+    ctx: &Context,
+    engine: &Engine<'_>,
+    repo: &RepoConfig,
+    args: &SyncArgs,
+    mut report: Report,
+    runs: &mut Runs,
+) -> Result<Report, SyncError> {
+    let synced = matches!(
+        report.outcome,
+        Outcome::NewVersion(_) | Outcome::UpToDate(_) | Outcome::Partial(_)
+    );
+    let wanted = args.download_missing
+        || repo.download_policy(&ctx.config.download) == DownloadPolicy::Immediate;
+    if !synced || !wanted || !engine.catalogue.any_absent()? {
+        return Ok(report);
+    }
+    let started = std::time::Instant::now();
+    let filled = missing::download_missing(engine, repo).map_err(|e| e.in_repo(&repo.name))?;
+    if filled.fetched > 0 || !filled.failures.is_empty() {
+        ctx.say(format!(
+            "{}: fetched {} on-demand packages ({}) in {:.2} s",
+            repo.name,
+            filled.fetched,
+            human_bytes(filled.bytes),
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    if !filled.failures.is_empty() {
+        // The version stands; what it lists stays on demand.
+        output::error(format_args!(
+            "{}: {} on-demand packages could not be fetched:",
+            repo.name,
+            filled.failures.len()
+        ));
+        for (href, why) in &filled.failures {
+            output::err_line(format_args!("  {href}: {why}"));
+        }
+        if runs.status == ExitStatus::Success {
+            runs.status = ExitStatus::Partial;
+        }
+    }
+    report.bytes += filled.bytes;
+    Ok(report)
 }
 
 /// Says what a repository's sync did, and what follows from it: its export, its place in the
@@ -218,6 +287,9 @@ impl Summary {
         );
         if report.excluded > 0 {
             counts.push_str(&format!(", {} filtered out", report.excluded));
+        }
+        if report.on_demand > 0 {
+            counts.push_str(&format!(", {} on demand", report.on_demand));
         }
         let bytes = human_bytes(report.bytes);
         let downloaded = if report.resumed > 0 {
