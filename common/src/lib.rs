@@ -6,6 +6,7 @@ pub mod config;
 pub mod diff;
 pub mod error;
 pub mod export;
+pub mod fetch;
 pub mod integrity;
 pub mod limits;
 pub mod logging;

@@ -17,6 +17,7 @@ use fuser::{
     ReplyOpen, ReplyXattr, Request,
 };
 
+use crate::on_demand::OnDemand;
 use crate::open_files::{Backings, OpenFiles};
 use crate::view::{Attr, Cache, Kind, View, ViewError};
 
@@ -47,6 +48,8 @@ pub struct ChantalFs {
     /// Whether the kernel accepted FUSE passthrough (reads then bypass this daemon).
     passthrough: AtomicBool,
     passthrough_min_size: u64,
+    /// Files the pool does not hold yet, asked of the fetcher.
+    on_demand: Arc<OnDemand<ReplyData>>,
 }
 
 impl ChantalFs {
@@ -61,14 +64,46 @@ impl ChantalFs {
     }
 
     /// `passthrough_min_size`: files at least this large are read with passthrough when the
-    /// kernel offers it.
-    pub fn new(view: Arc<View>, passthrough_min_size: u64) -> ChantalFs {
+    /// kernel offers it. Files the pool lacks are asked of `on_demand`'s fetcher.
+    pub fn new(
+        view: Arc<View>,
+        passthrough_min_size: u64,
+        on_demand: Arc<OnDemand<ReplyData>>,
+    ) -> ChantalFs {
         ChantalFs {
             view,
             open: Arc::default(),
             activity: Arc::default(),
             passthrough: AtomicBool::new(false),
             passthrough_min_size,
+            on_demand,
+        }
+    }
+}
+
+impl ChantalFs {
+    /// A read of a file the pool does not hold: answered by the fetch of its sha256 (from the
+    /// pool name `<sha256>_<file name>`), now or as its bytes arrive.
+    fn read_on_demand(&self, ino: u64, offset: u64, len: u32, reply: ReplyData) {
+        let (path, size) = match (self.view.path(ino), self.view.getattr(ino)) {
+            (Ok(p), Ok(a)) => (p, a.size),
+            _ => {
+                reply.error(Errno::EIO);
+                return;
+            }
+        };
+        let sha256 = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split_once('_'))
+            .map(|(sha, _)| sha)
+            .filter(|sha| chantal_common::pool::is_sha256(sha));
+        match sha256 {
+            Some(sha) => self.on_demand.read(sha, size, offset, len, reply),
+            None => {
+                tracing::error!("{} is missing from the pool", path.display());
+                reply.error(Errno::EIO);
+            }
         }
     }
 }
@@ -258,8 +293,14 @@ impl Filesystem for ChantalFs {
             self.passthrough.load(Ordering::Relaxed) && size >= self.passthrough_min_size;
         if !passthrough {
             self.open.insert_file(fh);
-            // Pool files never change: the page cache stays valid across opens.
-            reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
+            // Pool files never change: the page cache stays valid across opens. Not so while
+            // a file is being fetched (on demand): its first bytes are read before the whole
+            // is verified, and a fetch that fails must not leave them cached.
+            let flags = match self.view.path(ino.0) {
+                Ok(p) if p.exists() => FopenFlags::FOPEN_KEEP_CACHE,
+                _ => FopenFlags::empty(),
+            };
+            reply.opened(FileHandle(fh), flags);
             return;
         }
         let reply = match reuse_backing(&mut self.open.backings(), ino.0, fh, reply) {
@@ -275,6 +316,15 @@ impl Filesystem for ChantalFs {
         };
         let f = match File::open(&path) {
             Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Not in the pool (yet): read through the daemon, which asks the fetcher.
+                // Opens after the file has arrived get passthrough. No page cache kept across
+                // opens: bytes read before a fetch fails its verification must not outlive
+                // it.
+                self.open.insert_file(fh);
+                reply.opened(FileHandle(fh), FopenFlags::empty());
+                return;
+            }
             Err(e) => {
                 tracing::error!("cannot open {}: {e}", path.display());
                 reply.error(Errno::EIO);
@@ -328,6 +378,10 @@ impl Filesystem for ChantalFs {
                 .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
         }) {
             Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.read_on_demand(ino.0, offset, size, reply);
+                return;
+            }
             Err(e) => {
                 tracing::error!("cannot open {e}");
                 reply.error(Errno::EIO);

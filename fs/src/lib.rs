@@ -5,11 +5,13 @@
 //! - [`source`]: the catalogue as a source, an in-memory one, and the view's clock.
 //! - [`open_files`]: file handles and FUSE passthrough backing ids, counted per inode.
 //! - [`adapter`]: the thin fuser callbacks over the view and the open files.
+//! - [`on_demand`]: reads of files the pool does not hold yet, asked of `chantal fetchd`.
 //! - [`mount`]: stale and live mounts, detaching at shutdown.
 //! - [`refresher`]: keeping the view current and the kernel's caches right.
 
 pub mod adapter;
 pub mod mount;
+pub mod on_demand;
 pub mod open_files;
 pub mod refresher;
 pub mod source;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use chantal_common::catalogue::Catalogue;
 use chantal_fs::adapter;
 use chantal_fs::mount::{clear_stale_mount, detach};
+use chantal_fs::on_demand::OnDemand;
 use chantal_fs::refresher::{Kernel, Refresher, REFRESH};
 use chantal_fs::source::SystemClock;
 use chantal_fs::view::{self, View};
@@ -171,7 +172,13 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     // hold up the lookups and opens of another client (measured on a 2-core virtual machine
     // without halt polling: 4 beat 1 and 2; with halt polling 2 beat 4).
     mount.n_threads = Some(usize::from(cli.threads));
-    let fs = adapter::ChantalFs::new(Arc::clone(&view), cli.passthrough_min_size);
+    // A fetch that reports nothing for longer than the fetcher's own per-request timeout
+    // (and a margin for its retries' pauses) has failed.
+    let on_demand = Arc::new(OnDemand::new(
+        config.fetch.socket.clone(),
+        config.download.timeout + Duration::from_secs(30),
+    ));
+    let fs = adapter::ChantalFs::new(Arc::clone(&view), cli.passthrough_min_size, on_demand);
     let open_files = fs.open_files();
     let activity = fs.activity();
     let session = fuser::spawn_mount(fs, mountpoint, &mount)

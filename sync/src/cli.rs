@@ -62,6 +62,11 @@ pub enum Command {
     /// The pool of package and repodata files.
     #[command(subcommand)]
     Pool(PoolCommand),
+    /// Serve chantal-fs's requests for on-demand packages (`download.policy: on_demand`):
+    /// fetch each from an upstream that lists it, once however many readers wait, verify it
+    /// and put it in the pool. Listens on `fetch.socket` (default
+    /// <storage.base_path>/run/fetchd.sock), for this user and root only. Runs until SIGTERM.
+    Fetchd,
     /// Print a completion script for a shell on standard output (bash:
     /// `chantal completions bash > /etc/bash_completion.d/chantal`).
     Completions {

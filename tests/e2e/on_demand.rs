@@ -1,9 +1,17 @@
 //! `download.policy: on_demand`: a sync fetches and commits metadata only; the catalogue knows
 //! every package's size and sha256, the pool holds none of them until they are fetched
-//! (`repo sync --download-missing`, or a repository switched back to `immediate`).
+//! (`repo sync --download-missing`, a repository switched back to `immediate`, or a client's
+//! first read through chantal-fs, which asks `chantal fetchd`).
 
-use chantal_tests::http::HttpServer;
-use chantal_tests::repo::{createrepo, pool_files, test_rpm, upstream_dir};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use chantal_tests::http::{Fault, HttpServer};
+use chantal_tests::mount::{wait_for, Mount};
+use chantal_tests::repo::{
+    createrepo, pool_files, random_bytes, sha256_hex, synthetic_repo, test_rpm, upstream_dir,
+    SynthOptions, SynthPkg,
+};
 use chantal_tests::Env;
 
 const RPMS: &[&str] = &[
@@ -177,4 +185,237 @@ fn immediate_again_fills_in_and_packages_without_a_sha256_are_fetched_at_once() 
     assert_eq!(package_requests(&a), 1);
     assert_eq!(absent(&env), 0);
     assert_eq!(pool_rpms(&env), 3);
+}
+
+/// A running `chantal fetchd`; stopped when dropped.
+struct Fetchd {
+    child: Option<std::process::Child>,
+    log: tempfile::NamedTempFile,
+}
+
+impl Fetchd {
+    fn start(env: &Env) -> Fetchd {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let socket = env.storage().join("run/fetchd.sock");
+        let child = env
+            .chantal_cmd()
+            .arg("fetchd")
+            .stdout(std::process::Stdio::null())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .unwrap();
+        wait_for("the fetcher's socket", || {
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        });
+        Fetchd {
+            child: Some(child),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap()
+    }
+
+    /// SIGKILL: no clean-up at all, as a crash or the OOM killer leaves it.
+    fn kill(&mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+impl Drop for Fetchd {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// An on-demand repository of one large and one small synthetic package, synced, mounted.
+struct Served {
+    server: HttpServer,
+    _dir: tempfile::TempDir,
+    env: Env,
+    mount: Mount,
+    big: SynthPkg,
+    small: SynthPkg,
+}
+
+const BIG: usize = 8 << 20;
+
+fn served() -> Served {
+    let dir = upstream_dir();
+    let big = SynthPkg::new("big", "noarch", random_bytes(BIG, 7));
+    let small = SynthPkg::new("small", "noarch", random_bytes(4096, 8));
+    synthetic_repo(
+        dir.path(),
+        &[big.clone(), small.clone()],
+        SynthOptions::default(),
+    );
+    let server = HttpServer::start(dir.path());
+    let env = Env::new();
+    // Short timeouts and few retries: a dead upstream fails in seconds, not minutes.
+    env.download("  timeout: 3\n  retries: 1\n");
+    env.repo("r", &server.url("/"), "download:\n  policy: on_demand\n");
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    let mount = Mount::start(&env, "r/latest/repodata/repomd.xml");
+    Served {
+        server,
+        _dir: dir,
+        env,
+        mount,
+        big,
+        small,
+    }
+}
+
+impl Served {
+    fn file(&self, p: &SynthPkg) -> std::path::PathBuf {
+        self.mount.path().join("r/latest").join(p.href())
+    }
+
+    fn requests(&self, p: &SynthPkg) -> Vec<chantal_tests::http::Logged> {
+        self.server.requests_for(&format!("/{}", p.href()))
+    }
+
+    fn in_pool(&self, p: &SynthPkg) -> bool {
+        pool_files(&self.env.storage())
+            .iter()
+            .any(|(f, ok)| *ok && f.to_string_lossy().contains(&sha256_hex(&p.data)))
+    }
+}
+
+/// Reads a whole file in a thread, with a bound: the mount must never hang a reader.
+fn read_bounded(path: std::path::PathBuf) -> std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::fs::read(&path));
+    });
+    rx
+}
+
+fn result_of(rx: &std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>) -> std::io::Result<Vec<u8>> {
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("a read through the mount hung")
+}
+
+#[test]
+fn chantal_fs_fetches_an_on_demand_package_once_for_twenty_readers() {
+    let s = served();
+    // Listed with its real size before anything is fetched.
+    let meta = std::fs::metadata(s.file(&s.big)).unwrap();
+    assert_eq!(meta.len(), BIG as u64);
+
+    // No fetcher: EIO at once, said once in the log, never a hang.
+    let err = result_of(&read_bounded(s.file(&s.small))).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    wait_for("the log line", || {
+        s.mount.log().contains("is chantal fetchd running?")
+    });
+
+    let fetchd = Fetchd::start(&s.env);
+    // Slow enough that all twenty readers wait on the same download.
+    s.server.throttle(Some(4 << 20));
+    let readers: Vec<_> = (0..20).map(|_| read_bounded(s.file(&s.big))).collect();
+    for r in &readers {
+        let got = result_of(r).unwrap();
+        assert!(got == s.big.data, "a reader got other bytes");
+    }
+    s.server.throttle(None);
+    let requests = s.requests(&s.big);
+    assert_eq!(
+        requests.len(),
+        1,
+        "one upstream download for 20 readers: {requests:?}"
+    );
+    assert!(s.in_pool(&s.big));
+    assert_eq!(absent(&s.env), 1);
+    // Once complete it is an ordinary pool file: opened again, nothing is fetched.
+    assert!(std::fs::read(s.file(&s.big)).unwrap() == s.big.data);
+    assert_eq!(s.requests(&s.big).len(), 1);
+    assert!(result_of(&read_bounded(s.file(&s.small))).unwrap() == s.small.data);
+    assert_eq!(absent(&s.env), 0);
+    let verify = s.env.chantal(&["pool", "verify"]).ok();
+    assert!(
+        verify.contains("0 missing, 0 wrong size, 0 wrong hash"),
+        "{verify}"
+    );
+    drop(fetchd);
+}
+
+#[test]
+fn a_corrupt_or_vanished_upstream_file_reads_as_eio_and_nothing_enters_the_pool() {
+    let s = served();
+    let fetchd = Fetchd::start(&s.env);
+    let path = format!("/{}", s.big.href());
+    s.server.fail_always(&path, Some(Fault::Corrupt));
+    let readers: Vec<_> = (0..3).map(|_| read_bounded(s.file(&s.big))).collect();
+    for r in &readers {
+        let err = result_of(r).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    }
+    assert!(!s.in_pool(&s.big));
+    assert_eq!(absent(&s.env), 2);
+    // Logged once by each daemon, naming the URL.
+    let log = fetchd.log();
+    assert_eq!(log.matches("cannot fetch").count(), 1, "{log}");
+    assert!(log.contains(&s.server.url(&path)), "{log}");
+
+    // Upstream serves the right file again: a read at most 10 s later gets it.
+    s.server.fail_always(&path, None);
+    let fixed = Instant::now();
+    loop {
+        match result_of(&read_bounded(s.file(&s.big))) {
+            Ok(data) => {
+                assert!(data == s.big.data);
+                break;
+            }
+            Err(_) => {
+                assert!(fixed.elapsed() < Duration::from_secs(10), "still failing");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+    assert!(s.in_pool(&s.big));
+
+    // Gone upstream: EIO after the configured retries, within the timeout.
+    s.server
+        .fail_always(&format!("/{}", s.small.href()), Some(Fault::Status(404)));
+    let started = Instant::now();
+    let err = result_of(&read_bounded(s.file(&s.small))).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(!s.in_pool(&s.small));
+}
+
+#[test]
+fn a_killed_fetcher_resumes_the_download_with_a_range_request() {
+    let s = served();
+    let mut fetchd = Fetchd::start(&s.env);
+    s.server.throttle(Some(1 << 20));
+    let reader = read_bounded(s.file(&s.big));
+    wait_for("a partial download", || s.env.partial_bytes() > 1 << 20);
+    fetchd.kill();
+    // Its reader learns at once that nobody is fetching any more.
+    let err = result_of(&reader).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    s.server.throttle(None);
+    let _fetchd = Fetchd::start(&s.env);
+    assert!(result_of(&read_bounded(s.file(&s.big))).unwrap() == s.big.data);
+    let requests = s.requests(&s.big);
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert!(
+        requests[1]
+            .range
+            .as_deref()
+            .is_some_and(|r| r.starts_with("bytes=") && !r.starts_with("bytes=0-")),
+        "the second request resumes: {requests:?}"
+    );
+    assert!(s.in_pool(&s.big));
 }

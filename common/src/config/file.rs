@@ -18,6 +18,15 @@ pub struct GlobalFile {
     pub download: Option<DownloadFile>,
     pub environments: Option<Vec<String>>,
     pub metrics: Option<MetricsFile>,
+    pub fetch: Option<FetchFile>,
+}
+
+/// `fetch:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchFile {
+    /// The Unix socket chantal fetchd listens on and chantal-fs connects to.
+    pub socket: Option<PathBuf>,
 }
 
 /// `metrics:`.

@@ -114,13 +114,17 @@ impl Config {
             },
             None => globals.database,
         };
+        let base_path = globals
+            .base_path
+            .unwrap_or_else(|| PathBuf::from("/var/lib/chantal"));
         Ok(Config {
             path: path.to_path_buf(),
-            storage: StorageConfig {
-                base_path: globals
-                    .base_path
-                    .unwrap_or_else(|| PathBuf::from("/var/lib/chantal")),
+            fetch: FetchConfig {
+                socket: globals
+                    .fetch_socket
+                    .unwrap_or_else(|| base_path.join("run/fetchd.sock")),
             },
+            storage: StorageConfig { base_path },
             database,
             download: DownloadConfig {
                 workers: usize::try_from(globals.workers.unwrap_or(10)).unwrap_or(usize::MAX),
@@ -172,6 +176,7 @@ struct Globals {
     /// `environments:`, with the file and line that set it last.
     environments: Option<(Vec<String>, PathBuf, usize)>,
     metrics_textfile: Option<PathBuf>,
+    fetch_socket: Option<PathBuf>,
 }
 
 impl Globals {
@@ -199,6 +204,9 @@ impl Globals {
         }
         if let Some(t) = g.metrics.as_ref().and_then(|m| m.textfile.as_ref()) {
             self.metrics_textfile = Some(dir.join(t));
+        }
+        if let Some(s) = g.fetch.as_ref().and_then(|f| f.socket.as_ref()) {
+            self.fetch_socket = Some(dir.join(s));
         }
         if let Some(d) = &g.download {
             self.workers = d.workers.map(|w| w.0).or(self.workers);

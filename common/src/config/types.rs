@@ -25,6 +25,8 @@ pub struct Config {
     /// `environments:` (e.g. test, prod): stable names `env promote` points at snapshots.
     pub environments: Vec<String>,
     pub metrics: MetricsConfig,
+    /// `fetch:`: where chantal fetchd listens for chantal-fs.
+    pub fetch: FetchConfig,
     /// Repositories in the order their files were read.
     pub repositories: Vec<RepoConfig>,
     /// Non-fatal findings (an include glob that matched nothing).
@@ -37,6 +39,14 @@ pub struct MetricsConfig {
     /// `metrics.textfile`: node_exporter's textfile collector format, rewritten atomically
     /// after every sync and `pool verify`.
     pub textfile: Option<PathBuf>,
+}
+
+/// `fetch:`.
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    /// `fetch.socket`, default `<storage.base_path>/run/fetchd.sock`: chantal-fs asks chantal
+    /// fetchd for on-demand packages here.
+    pub socket: PathBuf,
 }
 
 /// `storage:`.

@@ -4,6 +4,7 @@
 mod advisory;
 mod db;
 mod env;
+mod fetchd;
 mod init;
 mod metrics;
 mod package;
@@ -90,6 +91,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         Command::Db(c) => db_command(&ctx, c),
         Command::Env(c) => env_command(&ctx, c),
         Command::Init => init::run(&ctx),
+        Command::Fetchd => fetchd::run(&ctx),
         // Answered before the configuration is read (main.rs).
         Command::Completions { .. } | Command::Manpages { .. } => {
             anyhow::bail!("internal error: documentation commands need no configuration")

@@ -3,6 +3,7 @@
 //! blocking catalogue client; network work runs on a tokio runtime in between.
 
 mod error;
+pub mod fetcher;
 pub mod manifest;
 mod metadata;
 pub mod missing;
