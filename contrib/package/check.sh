@@ -17,7 +17,7 @@ rpm_files=$(rpm -qpl "$rpm")
 fail() { echo "packages: $*" >&2; exit 1; }
 for f in /usr/bin/chantal /usr/bin/chantal-fs \
          /usr/lib/systemd/system/chantal-sync.service /usr/lib/systemd/system/chantal-sync.timer \
-         /usr/lib/systemd/system/chantal-fs.service \
+         /usr/lib/systemd/system/chantal-fs.service /usr/lib/systemd/system/chantal-fetchd.service \
          /usr/lib/sysusers.d/chantal.conf /usr/lib/tmpfiles.d/chantal.conf \
          /etc/chantal/config.yaml /etc/chantal/conf.d/README \
          /usr/share/man/man1/chantal.1.gz /usr/share/man/man1/chantal-repo-sync.1.gz \
@@ -48,6 +48,8 @@ if command -v systemd-analyze >/dev/null; then
         || fail "chantal-sync.service: exposure above 2.0"
     systemd-analyze security --offline=true --threshold=40 contrib/systemd/chantal-fs.service >/dev/null \
         || fail "chantal-fs.service: exposure above 4.0"
+    systemd-analyze security --offline=true --threshold=20 contrib/systemd/chantal-fetchd.service >/dev/null \
+        || fail "chantal-fetchd.service: exposure above 2.0"
 fi
 echo "== $deb"; dpkg -c "$deb" | awk '{print $6}'
 echo "== $rpm"; rpm -qpl "$rpm"

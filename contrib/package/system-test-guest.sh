@@ -130,6 +130,37 @@ curl -fsS http://127.0.0.1/local/versions/ | grep -q 'href="2/"' || fail "no ver
 runuser -u chantal -- chantal status > /tmp/status || { cat /tmp/status >&2; fail "chantal status"; }
 runuser -u chantal -- chantal pool verify > /tmp/verify || { cat /tmp/verify >&2; fail "chantal pool verify"; }
 
+say "on demand: chantal-fetchd.service fetches what a client first reads through nginx"
+# Source packages only (and noarch, always kept, which the pool holds already): the one file
+# the pool lacks is the source package, left on demand.
+cat > /etc/chantal/conf.d/od.yaml <<'YAML'
+name: od
+type: rpm
+upstream:
+  url: http://127.0.0.1:8081/
+rpm:
+  architectures: [src]
+download:
+  policy: on_demand
+YAML
+systemctl enable --now chantal-fetchd.service 2>/dev/null
+systemctl start chantal-sync.service || fail "the sync with an on-demand repository failed"
+runuser -u chantal -- chantal repo show --repo-id od | grep -q 'on demand, not fetched yet' \
+    || fail "repo show does not report the on-demand package"
+src=Packages/tool-3.0-1.src.rpm
+for i in $(seq 1 100); do [ -S /var/lib/chantal/run/fetchd.sock ] && break; sleep 0.1; done
+[ "$(stat -c %U:%a /var/lib/chantal/run/fetchd.sock)" = chantal:600 ] \
+    || fail "the fetcher's socket is $(stat -c %U:%a /var/lib/chantal/run/fetchd.sock)"
+wait_served "http://127.0.0.1/od/latest/$src" "/srv/upstream-2/$src" \
+    || fail "nginx does not serve the on-demand $src"
+runuser -u chantal -- chantal repo show --repo-id od | grep -q 'on demand, not fetched yet' \
+    && fail "the fetched package is still on demand"
+pid=$(systemctl show -P MainPID chantal-fetchd.service)
+[ "$(ps -o user= -p "$pid")" = chantal ] || fail "chantal fetchd runs as $(ps -o user= -p "$pid")"
+status=$(cat "/proc/$pid/status")
+grep -qx $'CapEff:\t0000000000000000' <<<"$status" || fail "chantal fetchd has capabilities"
+grep -qx $'Seccomp:\t2' <<<"$status" || fail "chantal fetchd has no system call filter"
+
 say "systemctl restart chantal-fs: nginx serves the new mount"
 systemctl restart chantal-fs.service
 wait_served http://127.0.0.1/local/latest/Packages/hello-1.1-1.noarch.rpm \
