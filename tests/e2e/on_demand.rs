@@ -320,6 +320,33 @@ fn chantal_fs_fetches_an_on_demand_package_once_for_twenty_readers() {
     });
 
     let fetchd = Fetchd::start(&s.env);
+    // Its socket is its user's only, and it answers only for files a version lists.
+    use std::os::unix::fs::PermissionsExt;
+    let socket = s.env.storage().join("run/fetchd.sock");
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let dir_mode = std::fs::metadata(socket.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(dir_mode & 0o077, 0, "{dir_mode:o}");
+    for (request, answer) in [
+        (
+            format!("{{\"sha256\":\"{}\"}}\n", "ab".repeat(32)),
+            "no version in the catalogue lists",
+        ),
+        ("{\"sha256\":\"../../etc/passwd\"}\n".to_string(), "failed"),
+        ("not json\n".to_string(), "bad request"),
+    ] {
+        use std::io::{Read, Write};
+        let mut c = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(request.as_bytes()).unwrap();
+        let mut got = String::new();
+        c.read_to_string(&mut got).unwrap();
+        assert!(got.contains(answer), "{request:?}: {got}");
+    }
+    assert_eq!(package_requests(&s.server), 0);
     // Slow enough that all twenty readers wait on the same download.
     s.server.throttle(Some(4 << 20));
     let readers: Vec<_> = (0..20).map(|_| read_bounded(s.file(&s.big))).collect();
@@ -418,4 +445,99 @@ fn a_killed_fetcher_resumes_the_download_with_a_range_request() {
         "the second request resumes: {requests:?}"
     );
     assert!(s.in_pool(&s.big));
+}
+
+#[test]
+fn dnf_installs_through_nginx_from_an_on_demand_repository_and_a_bad_signature_reads_as_eio() {
+    use chantal_tests::nginx::Nginx;
+    use chantal_tests::signing::GpgKey;
+    let vendor = GpgKey::new("vendor", "rsa2048");
+    let stranger = GpgKey::new("stranger", "rsa2048");
+    let work = upstream_dir();
+    let mut rpms = vendor.sign_rpms(
+        &[test_rpm("hello-1.0-1.noarch.rpm")],
+        &work.path().join("v"),
+    );
+    // Signed by a key the repository does not trust: listed, never served.
+    rpms.extend(stranger.sign_rpms(&[test_rpm("lib-1.0-1.x86_64.rpm")], &work.path().join("s")));
+    let dir = upstream_dir();
+    createrepo(dir.path(), &rpms, &[]);
+    // A real nginx as the upstream (the shipped site serves any directory).
+    let upstream = Nginx::shipped(dir.path());
+    let env = Env::new();
+    env.repo(
+        "r",
+        &upstream.url("/"),
+        &format!(
+            "download:\n  policy: on_demand\nrpm:\n  gpgcheck: true\n  gpgkeys: [{}]\n",
+            vendor.public.display()
+        ),
+    );
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    assert_eq!(absent(&env), 2);
+    let mount = Mount::start(&env, "r/latest/repodata/repomd.xml");
+    let fetchd = Fetchd::start(&env);
+    let mirror = Nginx::shipped(mount.path());
+
+    let (cache, root) = (upstream_dir(), upstream_dir());
+    let out =
+        chantal_tests::dnf::command(&mirror.url("/r/latest/"), cache.path(), Some(root.path()))
+            .args(["--nogpgcheck", "install", "hello"])
+            .output()
+            .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(root.path().join("usr").exists() || root.path().join("var/lib/rpm").exists());
+    assert_eq!(absent(&env), 1, "hello was fetched on its first request");
+
+    // The stranger's package: EIO (nginx answers an error), nothing in the pool, logged once
+    // with the package and the key.
+    let lib = mount.path().join("r/latest/Packages/lib-1.0-1.x86_64.rpm");
+    let err = result_of(&read_bounded(lib.clone())).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    assert!(result_of(&read_bounded(lib)).is_err());
+    // nginx has sent its headers when the read fails: the client sees the response cut
+    // short (or an error status), never the whole file, never a hang.
+    let (status, complete) = get_once(&mirror.url("/r/latest/Packages/lib-1.0-1.x86_64.rpm"));
+    assert!(
+        status >= 500 || !complete,
+        "nginx answered {status} in full"
+    );
+    assert_eq!(absent(&env), 1);
+    let log = fetchd.log();
+    assert_eq!(log.matches("signature check failed").count(), 1, "{log}");
+    assert!(log.contains("lib-1.0-1.x86_64.rpm"), "{log}");
+    let stranger_id = stranger.key_id().to_lowercase();
+    assert!(log.to_lowercase().contains(&stranger_id), "{log}");
+}
+
+/// One GET with a bound: the status, and whether the body came in full (as long as its
+/// Content-Length says).
+fn get_once(url: &str) -> (u16, bool) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got);
+    let status: u16 = text[9..12].parse().unwrap();
+    let head_end = text.find("\r\n\r\n").map_or(got.len(), |i| i + 4);
+    let length = text[..head_end].lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("content-length:")
+            .map(|v| v.trim().parse::<usize>().unwrap())
+    });
+    (status, length.is_some_and(|n| got.len() - head_end == n))
 }
