@@ -4,7 +4,8 @@
 #   small   3,000 small RPMs          cold sync, no-op resync, peak RSS
 #   bulk    8 x 128 MiB RPMs          cold sync (MB/s), no-op resync, peak RSS
 #   meta100k repodata of 100,000 packages: metadata phase (chantal --dry-run; Python
-#            chantal's `repo check-updates`)
+#            chantal's `repo check-updates`), and chantal's whole sync of it with
+#            `download.policy: on_demand` (metadata, 100,000 absent packages, the commit)
 # plus a parse of the real CentOS Stream 9 AppStream primary.xml.gz.
 #
 # Every cold run starts from an empty pool and catalogue, after `sync` and a settle pause.
@@ -13,7 +14,9 @@
 # after a deletion up to 3x slower.
 # chantal runs once per catalogue backend in $BACKENDS (default "postgresql sqlite"); COMPARE=0
 # skips dnf and Python chantal.
-# Usage: contrib/bench/sync-bench.sh [ROUNDS]   (env: BENCH_DIR, SETTLE seconds, BACKENDS, COMPARE)
+# REPOS (default "small bulk") chooses the package cases; meta100k always runs.
+# Usage: contrib/bench/sync-bench.sh [ROUNDS]   (env: BENCH_DIR, SETTLE seconds, BACKENDS, COMPARE,
+# REPOS)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/contrib/lib/deps.sh"
@@ -21,6 +24,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ROUNDS=${1:-3}
 SETTLE=${SETTLE:-10}
 COMPARE=${COMPARE:-1}
+REPOS=${REPOS-small bulk}
 PORT=18080
 W="$BENCH_DIR/work"
 
@@ -105,7 +109,7 @@ for round in $(seq 1 "$ROUNDS"); do
     # Backends take turns going first.
     order=$BACKENDS
     if [ $((round % 2)) -eq 0 ]; then order=$(printf '%s\n' $BACKENDS | tac | xargs); fi
-    for repo in small bulk; do
+    for repo in $REPOS; do
         for b in $order; do
             chantal_fresh "$b"; settle
             measure "chantal/$b" "$repo" cold env CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id "$repo"
@@ -122,6 +126,12 @@ for round in $(seq 1 "$ROUNDS"); do
     for b in $order; do
         chantal_fresh "$b"; settle
         measure "chantal/$b" meta100k meta env CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id meta100k --dry-run
+        # The whole on-demand sync: no package is downloaded, every one is committed.
+        chantal_fresh "$b"
+        printf 'download:\n  policy: on_demand\n' >> "$W/chantal/conf.d/meta100k.yaml"
+        settle
+        measure "chantal/$b" meta100k on_demand env CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id meta100k
+        measure "chantal/$b" meta100k on_demand-noop env CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id meta100k
     done
     if [ "$COMPARE" = 1 ]; then
         pychantal_fresh; settle

@@ -160,6 +160,9 @@ pid=$(systemctl show -P MainPID chantal-fetchd.service)
 status=$(cat "/proc/$pid/status")
 grep -qx $'CapEff:\t0000000000000000' <<<"$status" || fail "chantal fetchd has capabilities"
 grep -qx $'Seccomp:\t2' <<<"$status" || fail "chantal fetchd has no system call filter"
+systemd-analyze security --threshold=20 chantal-fetchd.service > /tmp/sa-fetchd 2>&1 \
+    || { tail -n 3 /tmp/sa-fetchd >&2; fail "chantal-fetchd.service exposure above 2.0"; }
+say "systemd-analyze security: chantal-fetchd.service $(exposure /tmp/sa-fetchd)"
 
 say "systemctl restart chantal-fs: nginx serves the new mount"
 systemctl restart chantal-fs.service
