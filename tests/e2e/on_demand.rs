@@ -244,6 +244,8 @@ struct Served {
     mount: Mount,
     big: SynthPkg,
     small: SynthPkg,
+    /// For an upstream that stops answering.
+    third: SynthPkg,
 }
 
 const BIG: usize = 8 << 20;
@@ -252,9 +254,10 @@ fn served() -> Served {
     let dir = upstream_dir();
     let big = SynthPkg::new("big", "noarch", random_bytes(BIG, 7));
     let small = SynthPkg::new("small", "noarch", random_bytes(4096, 8));
+    let third = SynthPkg::new("third", "noarch", random_bytes(4096, 9));
     synthetic_repo(
         dir.path(),
-        &[big.clone(), small.clone()],
+        &[big.clone(), small.clone(), third.clone()],
         SynthOptions::default(),
     );
     let server = HttpServer::start(dir.path());
@@ -272,6 +275,7 @@ fn served() -> Served {
         mount,
         big,
         small,
+        third,
     }
 }
 
@@ -362,12 +366,12 @@ fn chantal_fs_fetches_an_on_demand_package_once_for_twenty_readers() {
         "one upstream download for 20 readers: {requests:?}"
     );
     assert!(s.in_pool(&s.big));
-    assert_eq!(absent(&s.env), 1);
+    assert_eq!(absent(&s.env), 2);
     // Once complete it is an ordinary pool file: opened again, nothing is fetched.
     assert!(std::fs::read(s.file(&s.big)).unwrap() == s.big.data);
     assert_eq!(s.requests(&s.big).len(), 1);
     assert!(result_of(&read_bounded(s.file(&s.small))).unwrap() == s.small.data);
-    assert_eq!(absent(&s.env), 0);
+    assert_eq!(absent(&s.env), 1);
     let verify = s.env.chantal(&["pool", "verify"]).ok();
     assert!(
         verify.contains("0 missing, 0 wrong size, 0 wrong hash"),
@@ -388,7 +392,7 @@ fn a_corrupt_or_vanished_upstream_file_reads_as_eio_and_nothing_enters_the_pool(
         assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
     }
     assert!(!s.in_pool(&s.big));
-    assert_eq!(absent(&s.env), 2);
+    assert_eq!(absent(&s.env), 3);
     // Logged once by each daemon, naming the URL.
     let log = fetchd.log();
     assert_eq!(log.matches("cannot fetch").count(), 1, "{log}");
@@ -419,6 +423,15 @@ fn a_corrupt_or_vanished_upstream_file_reads_as_eio_and_nothing_enters_the_pool(
     assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
     assert!(started.elapsed() < Duration::from_secs(30));
     assert!(!s.in_pool(&s.small));
+
+    // An upstream that drops every connection: EIO after the retries too.
+    s.server
+        .fail_always(&format!("/{}", s.third.href()), Some(Fault::Drop));
+    let started = Instant::now();
+    let err = result_of(&read_bounded(s.file(&s.third))).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(!s.in_pool(&s.third));
 }
 
 #[test]
