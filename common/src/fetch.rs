@@ -21,8 +21,8 @@ pub struct Request {
     pub sha256: String,
 }
 
-/// What the fetcher reports, in order: `Part` once, `Have` as bytes arrive, then `Done` or
-/// `Failed`. `Done` and `Failed` may come alone (the pool holds the file; the file is not
+/// What the fetcher reports, in order: `Part` once, `Have` as bytes arrive, `Verified`, then
+/// `Done` or `Failed`. `Done` and `Failed` may come alone (the pool holds the file; the file is not
 /// listed, or failed moments ago).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -32,6 +32,9 @@ pub enum Event {
     /// Bytes of the partial file that are written, from its start. Never more than the
     /// size; it can go back when a download restarts (the bytes are the same file's).
     Have { bytes: u64 },
+    /// The partial file is complete and verified (size, sha256, signature): all of it may be
+    /// read. Its pool name follows, once its data is on disk.
+    Verified,
     /// The verified file, at its pool name.
     Done { path: PathBuf },
     /// Why the file cannot be had now (one line, for the log).
@@ -83,6 +86,7 @@ mod tests {
                 size: 7,
             },
             Event::Have { bytes: 3 },
+            Event::Verified,
             Event::Done {
                 path: "/s/data/sha256/ab/cd/x_y.rpm".into(),
             },

@@ -2,7 +2,7 @@
 //! asks `chantal fetchd` for the file over its Unix socket, once per file however many
 //! readers wait; each read is answered as soon as the bytes it needs are written (a large
 //! file streams to its first reader while the rest arrives), and the read that reaches the
-//! file's end only once the fetcher has verified it and given it its pool name. A mismatch,
+//! file's end only once the fetcher has verified the whole (before it gets its pool name). A mismatch,
 //! an unreachable upstream or no fetcher at all answers EIO to every waiting reader, never a
 //! short read and never a hang. chantal-fs itself never speaks to the network.
 //!
@@ -69,6 +69,8 @@ struct Fetch<R> {
 struct FetchState<R> {
     part: Option<Arc<File>>,
     have: u64,
+    /// The partial file is complete and verified: every read may be answered from it.
+    verified: bool,
     /// The verified pool file, or why there is none.
     done: Option<Result<Arc<File>, String>>,
     waiting: Vec<(u64, u32, R)>,
@@ -99,6 +101,7 @@ impl<R: ReadReply> OnDemand<R> {
                         state: Mutex::new(FetchState {
                             part: None,
                             have: 0,
+                            verified: false,
                             done: None,
                             waiting: Vec::new(),
                         }),
@@ -189,6 +192,12 @@ impl<R: ReadReply> OnDemand<R> {
                     state.have = bytes.min(fetch.size);
                     serve(fetch, &mut state);
                 }
+                Event::Verified => {
+                    let mut state = fetch.state.lock();
+                    state.have = fetch.size;
+                    state.verified = true;
+                    serve(fetch, &mut state);
+                }
                 Event::Done { path } => return open(&path).map(Arc::new),
                 Event::Failed { reason } => return Err(reason),
             }
@@ -218,7 +227,8 @@ fn open(path: &Path) -> Result<File, String> {
 /// Answers every waiting read the state allows, and on failure every waiting read with EIO.
 fn serve<R: ReadReply>(fetch: &Fetch<R>, state: &mut FetchState<R>) {
     let failed = matches!(state.done, Some(Err(_)));
-    let done = matches!(state.done, Some(Ok(_)));
+    // Verified: the whole file may be read, from the partial file until it has its pool name.
+    let done = matches!(state.done, Some(Ok(_))) || (state.verified && state.part.is_some());
     let waiting = std::mem::take(&mut state.waiting);
     for (offset, len, reply) in waiting {
         if failed {

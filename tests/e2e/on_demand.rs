@@ -54,6 +54,15 @@ fn an_on_demand_sync_commits_metadata_only_and_download_missing_fills_it() {
     env.repo("r", &server.url("/"), "download:\n  policy: on_demand\n");
     env.chantal(&["init"]).ok();
 
+    let plan = env
+        .chantal(&["repo", "sync", "--repo-id", "r", "--dry-run"])
+        .ok();
+    assert!(
+        plan.contains(
+            "3 added, 0 removed, 0 unchanged, 3 on demand; would download 0 packages (0 B)"
+        ),
+        "{plan}"
+    );
     let out = env.sync_snapshot("r", "s1");
     assert!(
         out.contains("3 added") && out.contains("3 on demand"),
@@ -365,13 +374,13 @@ fn chantal_fs_fetches_an_on_demand_package_once_for_twenty_readers() {
         1,
         "one upstream download for 20 readers: {requests:?}"
     );
-    assert!(s.in_pool(&s.big));
-    assert_eq!(absent(&s.env), 2);
+    wait_for("the pool file", || s.in_pool(&s.big));
+    wait_for("2 absent", || absent(&s.env) == 2);
     // Once complete it is an ordinary pool file: opened again, nothing is fetched.
     assert!(std::fs::read(s.file(&s.big)).unwrap() == s.big.data);
     assert_eq!(s.requests(&s.big).len(), 1);
     assert!(result_of(&read_bounded(s.file(&s.small))).unwrap() == s.small.data);
-    assert_eq!(absent(&s.env), 1);
+    wait_for("1 absent", || absent(&s.env) == 1);
     let verify = s.env.chantal(&["pool", "verify"]).ok();
     assert!(
         verify.contains("0 missing, 0 wrong size, 0 wrong hash"),
@@ -413,7 +422,7 @@ fn a_corrupt_or_vanished_upstream_file_reads_as_eio_and_nothing_enters_the_pool(
             }
         }
     }
-    assert!(s.in_pool(&s.big));
+    wait_for("the pool file", || s.in_pool(&s.big));
 
     // Gone upstream: EIO after the configured retries, within the timeout.
     s.server
@@ -457,7 +466,7 @@ fn a_killed_fetcher_resumes_the_download_with_a_range_request() {
             .is_some_and(|r| r.starts_with("bytes=") && !r.starts_with("bytes=0-")),
         "the second request resumes: {requests:?}"
     );
-    assert!(s.in_pool(&s.big));
+    wait_for("the pool file", || s.in_pool(&s.big));
 }
 
 #[test]
@@ -506,7 +515,8 @@ fn dnf_installs_through_nginx_from_an_on_demand_repository_and_a_bad_signature_r
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(root.path().join("usr").exists() || root.path().join("var/lib/rpm").exists());
-    assert_eq!(absent(&env), 1, "hello was fetched on its first request");
+    // hello was fetched on its first request (its pool name follows the verified read).
+    wait_for("hello in the pool", || absent(&env) == 1);
 
     // The stranger's package: EIO (nginx answers an error), nothing in the pool, logged once
     // with the package and the key.

@@ -139,6 +139,9 @@ async fn serve(stream: UnixStream, fetcher: Arc<Fetcher>) {
         if now.part.is_some() && now.have != sent.have {
             out.push_str(&Event::Have { bytes: now.have }.line());
         }
+        if now.verified && !sent.verified {
+            out.push_str(&Event::Verified.line());
+        }
         if let Some(end) = &now.end {
             out.push_str(&end.line());
         }

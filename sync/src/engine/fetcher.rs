@@ -32,6 +32,9 @@ use crate::trust::{check_package, KeyRing};
 /// is fetched by a read a few seconds later.
 pub const FAILURE_MEMORY: Duration = Duration::from_secs(5);
 
+/// Bytes written between two progress reports to the readers.
+const REPORT_EVERY: u64 = 1 << 20;
+
 /// How far one fetch has got, as every request for its file sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct State {
@@ -39,6 +42,8 @@ pub struct State {
     pub part: Option<(PathBuf, u64)>,
     /// Bytes of the partial file written.
     pub have: u64,
+    /// The partial file is complete and verified.
+    pub verified: bool,
     /// `Done` or `Failed`, at the end.
     pub end: Option<Event>,
 }
@@ -241,8 +246,18 @@ impl Fetcher {
             },
             max_size: size,
         };
+        // Reported per MiB written, not per chunk: every report wakes each follower, and
+        // chunks are a few KiB.
+        let unreported = std::sync::atomic::AtomicU64::new(0);
+        let progress = |n: u64| {
+            use std::sync::atomic::Ordering;
+            if unreported.fetch_add(n, Ordering::Relaxed) + n >= REPORT_EVERY {
+                unreported.store(0, Ordering::Relaxed);
+                have(tx);
+            }
+        };
         transport
-            .download(href, &part, &mut file, &expect, &|_| have(tx))
+            .download(href, &part, &mut file, &expect, &progress)
             .await
             .map_err(|e| e.to_string())?;
         have(tx);
@@ -258,6 +273,9 @@ impl Fetcher {
                 ));
             }
         }
+        // Readers may have the whole file now; giving it its pool name (a flush of its data
+        // first) is no longer their wait.
+        tx.send_modify(|s| s.verified = true);
         let (pool, catalogue) = (self.pool.clone(), self.catalogue.clone());
         // The name the catalogue recorded (another repository may list the file under
         // another one): the file must appear where readers look for it.
