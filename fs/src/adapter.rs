@@ -5,7 +5,6 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -389,19 +388,10 @@ impl Filesystem for ChantalFs {
             }
         };
         let mut buf = vec![0u8; size as usize];
-        let mut filled = 0;
-        while filled < buf.len() {
-            match file.read_at(&mut buf[filled..], offset + filled as u64) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    reply.error(Errno::EIO);
-                    return;
-                }
-            }
+        match crate::on_demand::read_full(&file, &mut buf, offset) {
+            Ok(filled) => reply.data(&buf[..filled]),
+            Err(_) => reply.error(Errno::EIO),
         }
-        reply.data(&buf[..filled]);
     }
 
     fn release(

@@ -262,7 +262,8 @@ fn serve<R: ReadReply>(fetch: &Fetch<R>, state: &mut FetchState<R>) {
     }
 }
 
-fn read_full(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+/// Reads `buf.len()` bytes at `offset`, or fewer at the end of the file.
+pub fn read_full(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read_at(&mut buf[filled..], offset + filled as u64) {

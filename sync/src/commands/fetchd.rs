@@ -15,7 +15,7 @@ use tokio::net::{UnixListener, UnixStream};
 
 use super::Context;
 use crate::engine::fetcher::{Fetcher, State};
-use crate::engine::{Cancel, Engine, Progress};
+use crate::engine::{Engine, Progress};
 use crate::ExitStatus;
 
 pub fn run(ctx: &Context) -> anyhow::Result<ExitStatus> {
@@ -27,11 +27,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<ExitStatus> {
             ctx.config.storage.base_path.display()
         );
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let cancel = Cancel::default();
-    cancel.on_signals(&rt);
+    let (rt, cancel) = super::engine_runtime()?;
     let progress = Progress::new(true, false);
     let engine = Engine {
         config: &ctx.config,

@@ -74,6 +74,16 @@ impl Context {
     }
 }
 
+/// A runtime for the engine's network work, and the cancellation SIGINT/SIGTERM trigger.
+pub fn engine_runtime() -> anyhow::Result<(tokio::runtime::Runtime, crate::engine::Cancel)> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let cancel = crate::engine::Cancel::default();
+    cancel.on_signals(&rt);
+    Ok((rt, cancel))
+}
+
 pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
     let config = Config::load(&cli.config)?;
     if !cli.quiet {

@@ -15,7 +15,7 @@ use super::served::Trees;
 use super::Context;
 use crate::cli::Format;
 use crate::engine::refetch::refetch;
-use crate::engine::{Cancel, Engine, Progress};
+use crate::engine::{Engine, Progress};
 use crate::output::{self, Report};
 use crate::ExitStatus;
 use chantal_common::catalogue::{BlobRecord, BlobUse, Catalogue};
@@ -241,11 +241,7 @@ fn repair(
     uses: &[BlobUse],
     problems: &mut [Problem],
 ) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let cancel = Cancel::default();
-    cancel.on_signals(&rt);
+    let (rt, cancel) = super::engine_runtime()?;
     let progress = Progress::new(true, false);
     let engine = Engine {
         config: &ctx.config,

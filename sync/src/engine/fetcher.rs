@@ -17,7 +17,7 @@ use chantal_common::catalogue::{BlobUse, Catalogue};
 use chantal_common::config::{Config, RepoConfig};
 use chantal_common::fetch::Event;
 use chantal_common::pool::{Pool, StoredBlob};
-use chantal_common::rpm::{href, Checksum, ChecksumType};
+use chantal_common::rpm::href;
 use chantal_common::Sha256;
 use std::sync::Mutex;
 use tokio::sync::watch;
@@ -238,14 +238,7 @@ impl Fetcher {
         };
         tx.send_modify(|s| s.part = Some((part.clone(), size)));
         have(tx);
-        let expect = Expect {
-            size: Some(size),
-            checksum: Checksum {
-                kind: ChecksumType::Sha256,
-                value: sha256.to_string(),
-            },
-            max_size: size,
-        };
+        let expect = Expect::blob(sha256, size);
         // Reported per MiB written, not per chunk: every report wakes each follower, and
         // chunks are a few KiB.
         let unreported = std::sync::atomic::AtomicU64::new(0);

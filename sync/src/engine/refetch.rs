@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 
 use chantal_common::config::RepoConfig;
-use chantal_common::rpm::{Checksum, ChecksumType};
 use chantal_common::{integrity, Sha256};
 
 use super::transport::{Expect, Transport};
@@ -42,14 +41,7 @@ pub fn refetch(
         .as_file()
         .try_clone()
         .map_err(|e| chantal_common::Error::io("cannot open", tmp.path(), e))?;
-    let expect = Expect {
-        size: Some(size),
-        checksum: Checksum {
-            kind: ChecksumType::Sha256,
-            value: sha256.to_string(),
-        },
-        max_size: size,
-    };
+    let expect = Expect::blob(sha256, size);
     let got =
         engine
             .rt

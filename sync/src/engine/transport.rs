@@ -30,6 +30,20 @@ pub struct Expect {
     pub max_size: u64,
 }
 
+impl Expect {
+    /// A pool file whose size and sha256 the catalogue knows.
+    pub fn blob(sha256: &Sha256, size: u64) -> Expect {
+        Expect {
+            size: Some(size),
+            checksum: Checksum {
+                kind: chantal_common::rpm::ChecksumType::Sha256,
+                value: sha256.to_string(),
+            },
+            max_size: size,
+        }
+    }
+}
+
 /// A verified download, still at its partial path.
 #[derive(Debug, Clone)]
 pub struct Downloaded {

@@ -7,8 +7,7 @@ use chantal_common::pool::Pool;
 use super::super::{metrics, Context};
 use crate::cli::{Format, SyncArgs};
 use crate::engine::{
-    human_bytes, missing, Cancel, Engine, Outcome, PlanView, Progress, Report, SyncError,
-    SyncOptions,
+    human_bytes, missing, Engine, Outcome, PlanView, Progress, Report, SyncError, SyncOptions,
 };
 use crate::{output, ExitStatus};
 
@@ -51,11 +50,7 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
             ctx.config.storage.base_path.display()
         );
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let cancel = Cancel::default();
-    cancel.on_signals(&rt);
+    let (rt, cancel) = super::super::engine_runtime()?;
     let progress = Progress::new(ctx.quiet, verbose);
     let engine = Engine {
         config: &ctx.config,
