@@ -130,10 +130,10 @@ impl Fetcher {
                 Err(reason) => {
                     // Logged once per failure; requests within FAILURE_MEMORY get it unlogged.
                     tracing::warn!("cannot fetch {sha256}: {reason}");
-                    me.failed
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(sha256.clone(), (Instant::now(), reason.clone()));
+                    let mut failed = me.failed.lock().unwrap_or_else(|p| p.into_inner());
+                    // Only failures still remembered are kept.
+                    failed.retain(|_, (at, _)| at.elapsed() < FAILURE_MEMORY);
+                    failed.insert(sha256.clone(), (Instant::now(), reason.clone()));
                     Event::Failed { reason }
                 }
             };
