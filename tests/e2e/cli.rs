@@ -76,14 +76,14 @@ fn db_status_and_migrate() {
         "applied migration 0001_initial\napplied migration 0002_serving_grace_and_lock_holders\n\
          applied migration 0003_package_signatures\napplied migration 0004_filter_counts\n\
          applied migration 0005_environments\napplied migration 0006_environment_unset_and_versions\n\
-         applied migration 0007_package_search"
+         applied migration 0007_package_search\napplied migration 0008_on_demand"
     );
     let again = env.chantal(&["db", "migrate"]).ok();
-    assert_eq!(again.trim(), "schema is up to date (version 7)");
+    assert_eq!(again.trim(), "schema is up to date (version 8)");
 
     let status = env.chantal(&["db", "status"]).ok();
     assert!(
-        status.contains("schema version:  7 (up to date"),
+        status.contains("schema version:  8 (up to date"),
         "{status}"
     );
     assert!(status.contains("pending:         none"), "{status}");
@@ -91,7 +91,7 @@ fn db_status_and_migrate() {
 
     let json: serde_json::Value =
         serde_json::from_str(&env.chantal(&["db", "status", "--format", "json"]).ok()).unwrap();
-    assert_eq!(json["schema_version"], 7);
+    assert_eq!(json["schema_version"], 8);
     assert_eq!(json["pending"].as_array().unwrap().len(), 0);
     match env.db.backend() {
         chantal_tests::Backend::Postgres => {
