@@ -98,6 +98,10 @@ pub fn download_missing(engine: &Engine<'_>, repo: &RepoConfig) -> Result<Filled
     let adopted = adopter.finish();
     progress.finish();
     adopted?;
+    // What was fetched before a signal is in the pool; the rest stays on demand.
+    if engine.cancel.is_cancelled() {
+        return Err(super::SyncError::Interrupted);
+    }
     let mut filled = Filled::default();
     let mut signatures = Vec::new();
     for d in done {

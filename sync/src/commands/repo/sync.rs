@@ -151,7 +151,8 @@ pub fn run(ctx: &Context, args: &SyncArgs, verbose: bool) -> anyhow::Result<Exit
 
 /// `--download-missing`, or `download.policy: immediate` for a repository that has on-demand
 /// packages from before: fetches what the pool lacks after the sync, before the export (which
-/// needs every file). Packages that could not be fetched join the report's failures.
+/// needs every file). Packages that could not be fetched are listed on standard error and
+/// make the exit status 2; the version stands, and they stay on demand.
 fn fill(
     ctx: &Context,
     engine: &Engine<'_>,
