@@ -213,11 +213,6 @@ impl<R: ReadReply> OnDemand<R> {
             tracing::error!("on-demand file {sha256}: {reason}");
         }
     }
-
-    /// Fetches under way (for tests and the shutdown).
-    pub fn in_flight(&self) -> usize {
-        self.fetches.lock().len()
-    }
 }
 
 fn open(path: &Path) -> Result<File, String> {

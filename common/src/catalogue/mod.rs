@@ -240,8 +240,6 @@ catalogue_api! {
     fn record_absent_blobs(&self, blobs: &[(StoredBlob, Option<(ChecksumType, String)>)]) -> Result<()> = ops::blobs::record_absent_blobs;
     /// Whether any blob is absent (an on-demand package not fetched yet).
     fn any_absent(&self) -> Result<bool> = ops::blobs::any_absent;
-    /// Whether the pool lacks this blob by design (an on-demand package not fetched yet).
-    fn is_absent(&self, sha256: &crate::Sha256) -> Result<bool> = ops::blobs::is_absent;
     /// Marks blobs a sync is about to reuse as used now (no cleanup collects them while it
     /// runs) and returns those still recorded, with whether each has a package row.
     fn reserve_blobs(&self, sha256s: &[&crate::Sha256]) -> Result<std::collections::HashMap<crate::Sha256, bool>> = ops::blobs::reserve_blobs;

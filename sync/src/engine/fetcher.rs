@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use chantal_common::catalogue::{BlobUse, Catalogue};
 use chantal_common::config::{Config, RepoConfig};
 use chantal_common::fetch::Event;
-use chantal_common::pool::{Pool, StoredBlob};
+use chantal_common::pool::Pool;
 use chantal_common::rpm::href;
 use chantal_common::Sha256;
 use std::sync::Mutex;
@@ -284,9 +284,9 @@ impl Fetcher {
             file.sync_data()
                 .map_err(|e| chantal_common::Error::io("cannot sync", &part, e))?;
             let placed = pool.place(&part, &sha, size, &name)?;
-            let stored: Vec<StoredBlob> = pool.record(&catalogue, vec![(placed, None)])?;
+            pool.record(&catalogue, vec![(placed, None)])?;
             drop(file);
-            Ok(stored)
+            Ok(())
         })
         .await?;
         Ok(())

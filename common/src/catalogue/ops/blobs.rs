@@ -149,20 +149,6 @@ pub fn any_absent<S: Store>(s: &S) -> Result<bool> {
     })
 }
 
-/// Whether the pool lacks this blob by design (an on-demand package not fetched yet).
-pub fn is_absent<S: Store>(s: &S, sha256: &Sha256) -> Result<bool> {
-    s.autocommit(|db| {
-        Ok(db
-            .opt(
-                &format!("reading blob {sha256}"),
-                "SELECT 1 FROM absent_blobs WHERE sha256 = $1",
-                &[sha256.into()],
-                |_| Ok(()),
-            )?
-            .is_some())
-    })
-}
-
 /// Records one blob that is now in the pool. Recording it twice is harmless.
 pub fn record_blob<S: Store>(s: &S, blob: &StoredBlob) -> Result<()> {
     record_blobs(s, &[(blob.clone(), None)])
