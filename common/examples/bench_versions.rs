@@ -33,7 +33,12 @@ fn blob(sha: &Sha256, name: &str) -> StoredBlob {
     }
 }
 
-fn commit(cat: &Catalogue, repo: &str, content: &[(Sha256, String)]) -> Result<i64, Error> {
+fn commit(
+    cat: &Catalogue,
+    pool: &Pool,
+    repo: &str,
+    content: &[(Sha256, String)],
+) -> Result<i64, Error> {
     let id = cat.ensure_repository(repo, "rpm")?;
     let sync = cat.start_sync(id, "bench", 1)?;
     let r = cat.commit_version(CommitInput {
@@ -43,6 +48,8 @@ fn commit(cat: &Catalogue, repo: &str, content: &[(Sha256, String)]) -> Result<i
         content,
         metadata: &[],
         repomd_revision: Some("1"),
+        upstream_repomd: None,
+        seal: &chantal_common::catalogue::Seal { pool, sign: None },
     })?;
     cat.finish_sync(
         sync,
@@ -111,7 +118,7 @@ fn main() -> Result<(), Error> {
         .zip(&rows_sha)
         .map(|((p, _), s)| (s.clone(), p.location_href.clone()))
         .collect();
-    commit(&cat, "cs9", &v1)?;
+    commit(&cat, &pool, "cs9", &v1)?;
     cat.create_snapshot("cs9", "cs9-v1", Some("version 1"))?;
     // Version 2: every 17th package updated to a newer version.
     let updated: Vec<(usize, Sha256)> = (0..rows.len())
@@ -133,7 +140,7 @@ fn main() -> Result<(), Error> {
     for (i, s) in &updated {
         v2[*i] = (s.clone(), format!("{}.new", v1[*i].1));
     }
-    commit(&cat, "cs9", &v2)?;
+    commit(&cat, &pool, "cs9", &v2)?;
     println!(
         "cs9: {} packages, {} updated in version 2",
         v1.len(),
@@ -172,7 +179,7 @@ fn main() -> Result<(), Error> {
         .enumerate()
         .map(|(i, s)| (s.clone(), format!("Packages/gen-{i:06}-1.0-1.x86_64.rpm")))
         .collect();
-    commit(&cat, "big", &big)?;
+    commit(&cat, &pool, "big", &big)?;
     println!("big: {n} packages");
     let started = Instant::now();
     cat.create_snapshot("big", "in-process", None)?;

@@ -144,6 +144,14 @@ pub enum Error {
     BadFileName(String),
 
     /// An export cannot be written where it is configured to go.
+    /// Writing or signing a version's manifest failed.
+    #[error("{repository}: sealing version {version}: {reason}")]
+    Seal {
+        repository: String,
+        version: i64,
+        reason: String,
+    },
+
     #[error("{path}: {message}")]
     Export { path: PathBuf, message: String },
 }

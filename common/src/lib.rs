@@ -18,6 +18,7 @@ pub mod retention;
 pub mod rpm;
 pub mod sha256;
 pub mod tree;
+pub mod tree_manifest;
 
 pub use error::{Error, Result};
 pub use sha256::Sha256;

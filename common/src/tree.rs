@@ -251,6 +251,14 @@ pub fn check_layout<'a>(
                 "package href {raw:?} lies in {REPODATA_DIR}/, which holds only the repository's metadata"
             ));
         }
+        if path == crate::tree_manifest::DIR
+            || path.starts_with(&format!("{}/", crate::tree_manifest::DIR))
+        {
+            return Err(format!(
+                "{raw:?} lies in {}/, which holds only chantal's manifest of the tree",
+                crate::tree_manifest::DIR
+            ));
+        }
         all.push((path, raw, role));
     }
     for (path, raw, role) in &all {
@@ -390,10 +398,14 @@ mod tests {
                 "\"Packages/a.rpm\" and \"./Packages//a.rpm\" name the same file",
             ),
             (vec!["../x.rpm"], "'..'"),
+            (vec![".chantal/manifest.json"], "lies in .chantal/"),
+            (vec!["./.chantal"], "lies in .chantal/"),
         ] {
             let err = layout(&packages, &repodata).unwrap_err();
             assert!(err.contains(expected), "{packages:?}: {err}");
         }
+        let err = layout(&["a.rpm"], &[".chantal/manifest.json.asc"]).unwrap_err();
+        assert!(err.contains("lies in .chantal/"), "{err}");
         // Repodata outside repodata/ is allowed, but not on top of a package.
         layout(&["a.rpm"], &["meta/primary.xml.gz"]).unwrap();
         assert_eq!(

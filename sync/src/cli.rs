@@ -67,6 +67,28 @@ pub enum Command {
     /// and put it in the pool. Listens on `fetch.socket` (default
     /// <storage.base_path>/run/fetchd.sock), for this user and root only. Runs until SIGTERM.
     Fetchd,
+    /// Check a tree chantal serves against its signed manifest (`.chantal/manifest.json`):
+    /// with --key the manifest's signature, then every listed file's size and sha256, and in a
+    /// directory that nothing unlisted lies beside them. TARGET is a directory (a chantal-fs
+    /// mount's tree, an export, a copy) or the http(s) URL of a tree. Needs no configuration.
+    /// Exit status 1 with one line per bad path when anything differs.
+    VerifyTree {
+        /// The tree: a directory, or an http:// or https:// URL.
+        #[arg(value_name = "TARGET")]
+        target: String,
+        /// Require a signature by this OpenPGP public key (the mirror's `publish.sign` key, as
+        /// served at repodata/repomd.xml.key).
+        #[arg(long, value_name = "KEYFILE")]
+        key: Option<PathBuf>,
+        /// Trust only this PEM CA bundle for https:// targets.
+        #[arg(long, value_name = "FILE")]
+        ca_cert: Option<PathBuf>,
+        /// Files checked at once (default: 8 over HTTP, the number of cores for a directory).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        #[command(flatten)]
+        format: FormatArg,
+    },
     /// Print a completion script for a shell on standard output (bash:
     /// `chantal completions bash > /etc/bash_completion.d/chantal`).
     Completions {

@@ -64,7 +64,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// The commands that need no configuration (they describe the binary itself), then the rest.
+/// The commands that need no configuration (they describe the binary itself, or check a tree
+/// from anywhere), then the rest.
 fn run(cli: &cli::Cli) -> anyhow::Result<ExitStatus> {
     match &cli.command {
         cli::Command::Completions { shell } => docs::completions(*shell)?,
@@ -74,6 +75,25 @@ fn run(cli: &cli::Cli) -> anyhow::Result<ExitStatus> {
             if !cli.quiet {
                 output::line(format_args!("wrote {n} man pages to {}", dir.display()));
             }
+        }
+        cli::Command::VerifyTree {
+            target,
+            key,
+            ca_cert,
+            jobs,
+            format,
+        } => {
+            let web = target.starts_with("http://") || target.starts_with("https://");
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            return commands::verify_tree::run(&commands::verify_tree::Args {
+                target,
+                key: key.as_deref(),
+                ca_cert: ca_cert.as_deref(),
+                jobs: jobs.unwrap_or(if web { 8 } else { cores }),
+                format: format.format,
+                quiet: cli.quiet,
+                verbose: cli.verbose,
+            });
         }
         _ => return commands::run(cli),
     }

@@ -293,7 +293,8 @@ fn package(sha256: &chantal_common::Sha256, name: &str) -> chantal_common::catal
 
 #[test]
 fn the_commit_and_cleanup_rules_hold_on_both_backends() {
-    use chantal_common::catalogue::{CleanupRun, CommitInput, NewMetadata};
+    use chantal_common::catalogue::{CleanupRun, CommitInput, NewMetadata, Seal};
+    use chantal_common::tree_manifest::{TreeManifest, MANIFEST_ASC_PATH, MANIFEST_PATH};
     for db in TestDb::each_backend() {
         let backend = format!("{:?}", db.backend());
         let cat = Catalogue::connect(&db.url).unwrap();
@@ -323,7 +324,18 @@ fn the_commit_and_cleanup_rules_hold_on_both_backends() {
             blob_sha256: repomd.sha256.clone(),
             location_href: "repodata/repomd.xml".into(),
         }];
-        let commit = |content: &[(chantal_common::Sha256, String)]| {
+        let sign =
+            |_: &std::path::Path, data: &[u8]| Ok(format!("signed {}", data.len()).into_bytes());
+        let seal = Seal {
+            pool: &pool,
+            sign: None,
+        };
+        let signed = Seal {
+            pool: &pool,
+            sign: Some(&sign),
+        };
+        let upstream = chantal_common::Sha256::digest(b"upstream");
+        let commit_sealed = |content: &[(chantal_common::Sha256, String)], seal: &Seal<'_>| {
             cat.commit_version(CommitInput {
                 repository_id: id,
                 repository: "r",
@@ -331,7 +343,26 @@ fn the_commit_and_cleanup_rules_hold_on_both_backends() {
                 content,
                 metadata: &metadata,
                 repomd_revision: None,
+                upstream_repomd: Some(&upstream),
+                seal,
             })
+        };
+        let commit = |content: &[(chantal_common::Sha256, String)]| commit_sealed(content, &seal);
+        let manifest_of = |version: i64| {
+            let tree = cat.version_tree("r", version).unwrap();
+            let leaf = |path: &str| match tree.node(tree.resolve(path)?)? {
+                chantal_common::tree::Node::File { leaf, .. } => Some(leaf.clone()),
+                _ => None,
+            };
+            let m = leaf(MANIFEST_PATH).expect("a manifest");
+            let bytes = std::fs::read(pool.absolute(&m.pool_path)).unwrap();
+            let asc = leaf(MANIFEST_ASC_PATH)
+                .map(|l| std::fs::read(pool.absolute(&l.pool_path)).unwrap());
+            (
+                chantal_common::Sha256::digest(&bytes),
+                TreeManifest::parse(&bytes).unwrap(),
+                asc,
+            )
         };
         let at = |sha: &chantal_common::Sha256, href: &str| vec![(sha.clone(), href.to_string())];
 
@@ -342,8 +373,43 @@ fn the_commit_and_cleanup_rules_hold_on_both_backends() {
             (Some(1), 1, 0),
             "{backend}"
         );
+        // Each version is sealed in its commit: the manifest lists every other file of the
+        // tree, and its sha256 is the tree id.
+        let (id1, m1, asc) = manifest_of(1);
+        assert_eq!(asc, None, "{backend}");
+        assert_eq!(
+            cat.tree_ids("r").unwrap(),
+            [(1, id1.clone())].into(),
+            "{backend}"
+        );
+        let listed: Vec<(&str, &chantal_common::Sha256, u64)> = m1
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), &f.sha256, f.size))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("Packages/a.rpm", &a.sha256, 1),
+                ("repodata/repomd.xml", &repomd.sha256, 4)
+            ],
+            "{backend}"
+        );
+        assert_eq!(
+            (
+                m1.repository.as_str(),
+                m1.version,
+                m1.upstream_repomd_sha256.as_ref()
+            ),
+            ("r", 1, Some(&upstream)),
+            "{backend}"
+        );
+        // A manifest alone is no change: no version.
         let same = commit(&at(&a.sha256, "Packages/a.rpm")).unwrap();
         assert_eq!(same.version, None, "{backend}");
+        let same = commit_sealed(&at(&a.sha256, "Packages/a.rpm"), &signed).unwrap();
+        assert_eq!(same.version, None, "{backend}");
+        assert_eq!(manifest_of(1).0, id1, "{backend}");
         // A set that is not a tree is refused, whole.
         let bad = commit(&[
             (a.sha256.clone(), "x.rpm".into()),
@@ -360,11 +426,40 @@ fn the_commit_and_cleanup_rules_hold_on_both_backends() {
             err.to_string().contains("have no package row"),
             "{backend}: {err}"
         );
-        let v2 = commit(&at(&b.sha256, "Packages/b.rpm")).unwrap();
+        let v2 = commit_sealed(&at(&b.sha256, "Packages/b.rpm"), &signed).unwrap();
         assert_eq!(
             (v2.version, v2.added, v2.removed),
             (Some(2), 1, 1),
             "{backend}"
+        );
+        // Version 1 keeps its own manifest; version 2 has one of its own, signed.
+        let (id2, m2, asc) = manifest_of(2);
+        assert_eq!(manifest_of(1).0, id1, "{backend}");
+        assert_ne!(id1, id2, "{backend}");
+        assert_eq!(m2.files[0].path, "Packages/b.rpm", "{backend}");
+        assert_eq!(m2.files.len(), 2, "{backend}");
+        let bytes = m2.to_bytes();
+        assert_eq!(
+            asc,
+            Some(format!("signed {}", bytes.len()).into_bytes()),
+            "{backend}"
+        );
+        assert_eq!(cat.tree_ids("r").unwrap().len(), 2, "{backend}");
+        // A signer that fails: nothing is committed.
+        let fail = |_: &std::path::Path, _: &[u8]| Err("the key is gone".to_string());
+        let failing = Seal {
+            pool: &pool,
+            sign: Some(&fail),
+        };
+        let err = commit_sealed(&at(&a.sha256, "Packages/a.rpm"), &failing).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "r: sealing version 3: the key is gone",
+            "{backend}"
+        );
+        assert_eq!(
+            cat.repository_summary("r").unwrap().unwrap().latest_version,
+            Some(2)
         );
 
         let mut removed = Vec::new();
@@ -403,11 +498,14 @@ fn the_commit_and_cleanup_rules_hold_on_both_backends() {
             t = db.timestamp("2000-01-01 00:00:00")
         ));
         let r = cleanup(3600);
-        assert_eq!((r.packages, r.blobs), (1, 1), "{backend}");
+        // a, and version 1's manifest (the failed commit's was never recorded).
+        assert_eq!((r.packages, r.blobs), (1, 2), "{backend}");
         assert!(
-            removed.iter().all(|p| p.contains(a.sha256.as_str())),
+            removed.iter().any(|p| p.contains(a.sha256.as_str()))
+                && removed.iter().any(|p| p.contains(id1.as_str())),
             "{backend}: {removed:?}"
         );
+        assert_eq!(cat.tree_ids("r").unwrap(), [(2, id2)].into(), "{backend}");
         assert!(cat.blob(&a.sha256).unwrap().is_none(), "{backend}");
         assert!(cat.blob(&b.sha256).unwrap().is_some(), "{backend}");
         assert_eq!(cat.reserve_blobs(&[&a.sha256]).unwrap().len(), 0);

@@ -279,8 +279,8 @@ fn cleanup_right_after_a_sync_keeps_what_the_previous_latest_serves() {
     env.age_retirements();
     let out = env.chantal(&["db", "cleanup", "--grace", "0"]).ok();
     assert!(
-        // Its two packages and four repodata files.
-        out.starts_with("removed: 1 versions, 2 package rows, 6 files"),
+        // Its two packages, four repodata files and its manifest.
+        out.starts_with("removed: 1 versions, 2 package rows, 7 files"),
         "{out}"
     );
     assert_eq!(

@@ -17,6 +17,7 @@ mod installer;
 mod on_demand;
 mod operations;
 mod packages;
+mod provenance;
 mod retention;
 mod serving;
 mod signatures;

@@ -137,7 +137,11 @@ fn file_sync_filters_architectures_and_noop_resync_is_cheap() {
     assert_pool_sound(&env);
     let metadata =
         env.query_i64("SELECT count(*) FROM repository_metadata WHERE removed_in IS NULL");
-    assert_eq!(metadata, Some(4), "repomd + primary + filelists + other");
+    assert_eq!(
+        metadata,
+        Some(5),
+        "repomd + primary + filelists + other + the tree manifest"
+    );
 
     let again = env.chantal(&["repo", "sync", "--repo-id", "local"]).ok();
     assert!(

@@ -28,7 +28,7 @@ pub use model::{
     BlobRecord, BlobUse, CleanupReport, CleanupRun, CommitInput, CommitResult, ContentItem,
     EnvChange, EnvPointer, ForgetReport, FoundPackage, FragmentRow, KnownBlob, LatestState,
     NevraSize, NewMetadata, NewPackage, PackagePlace, PackageQuery, Presence, PromoteInput,
-    PromoteTarget, Promotion, RepoSummary, RunningSync, SignatureRecord, SnapshotRecord,
+    PromoteTarget, Promotion, RepoSummary, RunningSync, Seal, SignatureRecord, SnapshotRecord,
     StoredBlob, SyncFinish, SyncHealth, SyncRecord, SyncStatus, VersionInfo, VersionPackage,
 };
 
@@ -370,6 +370,11 @@ catalogue_api! {
     /// each with its pool path, size and mtime (a package's build time; repodata: the
     /// version's creation time) — what chantal-fs serves and the exporter writes.
     fn version_tree(&self, repository: &str, version: i64) -> Result<crate::tree::Tree> = ops::snapshots::version_tree;
+    /// Seals every version of the repository that has no manifest yet (made before chantal
+    /// wrote manifests), one transaction each; returns how many.
+    fn seal_missing(&self, repository_id: i64, repository: &str, seal: &Seal<'_>) -> Result<u64> = ops::seal::seal_missing;
+    /// The tree id (the manifest's sha256) of each version of `repository` that has one.
+    fn tree_ids(&self, repository: &str) -> Result<std::collections::HashMap<i64, crate::Sha256>> = ops::seal::tree_ids;
 
     /// Removes versions that are neither latest, nor a snapshot, nor latest until less than
     /// [`crate::SERVING_GRACE`] ago; the rows only they needed; package rows nothing

@@ -161,6 +161,19 @@ pub struct CommitInput<'a> {
     /// The complete repodata of the new version.
     pub metadata: &'a [NewMetadata],
     pub repomd_revision: Option<&'a str>,
+    /// The sha256 of the upstream repomd.xml the version was made from (for its manifest).
+    pub upstream_repomd: Option<&'a Sha256>,
+    /// Where the version's manifest goes, and who signs it.
+    pub seal: &'a Seal<'a>,
+}
+
+/// How a version is sealed ([`crate::tree_manifest`]): the pool its manifest is written to,
+/// and with `publish.sign` the signer, which returns the armored detached signature of the
+/// bytes given (which are the content of the file at the path given).
+pub struct Seal<'a> {
+    pub pool: &'a crate::pool::Pool,
+    #[allow(clippy::type_complexity)]
+    pub sign: Option<&'a dyn Fn(&std::path::Path, &[u8]) -> Result<Vec<u8>, String>>,
 }
 
 /// What the commit did.

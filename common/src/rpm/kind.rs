@@ -26,12 +26,16 @@ pub enum MetadataKind {
     ExtraFiles,
     /// A file an installer tree names (images, EULA...).
     TreeFile,
+    /// `.chantal/manifest.json`: the version's tree manifest (its sha256 is the tree id).
+    TreeManifest,
+    /// `.chantal/manifest.json.asc`: the manifest's signature (`publish.sign`).
+    TreeManifestAsc,
     /// Any other type upstream lists (`group`, `modules`, `productid`...), carried as it is.
     Other(String),
 }
 
 /// The names chantal gives the files it adds itself: an upstream repomd.xml may not list them.
-const CHANTAL_OWN: [MetadataKind; 7] = [
+const CHANTAL_OWN: [MetadataKind; 9] = [
     MetadataKind::Repomd,
     MetadataKind::RepomdAsc,
     MetadataKind::RepomdKey,
@@ -39,6 +43,8 @@ const CHANTAL_OWN: [MetadataKind; 7] = [
     MetadataKind::TreeInfo,
     MetadataKind::ExtraFiles,
     MetadataKind::TreeFile,
+    MetadataKind::TreeManifest,
+    MetadataKind::TreeManifestAsc,
 ];
 
 impl MetadataKind {
@@ -56,6 +62,8 @@ impl MetadataKind {
             MetadataKind::TreeInfo => "treeinfo",
             MetadataKind::ExtraFiles => "extra_files",
             MetadataKind::TreeFile => "tree",
+            MetadataKind::TreeManifest => "tree_manifest",
+            MetadataKind::TreeManifestAsc => "tree_manifest_asc",
             MetadataKind::Other(s) => s,
         }
     }
@@ -74,6 +82,8 @@ impl MetadataKind {
             "treeinfo" => MetadataKind::TreeInfo,
             "extra_files" => MetadataKind::ExtraFiles,
             "tree" => MetadataKind::TreeFile,
+            "tree_manifest" => MetadataKind::TreeManifest,
+            "tree_manifest_asc" => MetadataKind::TreeManifestAsc,
             other => MetadataKind::Other(other.to_string()),
         }
     }
@@ -154,6 +164,8 @@ mod tests {
             "treeinfo",
             "extra_files",
             "tree",
+            "tree_manifest",
+            "tree_manifest_asc",
         ] {
             let err = MetadataKind::upstream(own).unwrap_err();
             assert!(err.contains("a name chantal gives its own files"), "{err}");

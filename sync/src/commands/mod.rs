@@ -16,6 +16,7 @@ mod sets;
 mod snapshot;
 mod status;
 mod updateinfo;
+pub mod verify_tree;
 
 use chantal_common::catalogue::Catalogue;
 use chantal_common::config::Config;
@@ -103,7 +104,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         Command::Init => init::run(&ctx),
         Command::Fetchd => fetchd::run(&ctx),
         // Answered before the configuration is read (main.rs).
-        Command::Completions { .. } | Command::Manpages { .. } => {
+        Command::Completions { .. } | Command::Manpages { .. } | Command::VerifyTree { .. } => {
             anyhow::bail!("internal error: documentation commands need no configuration")
         }
         Command::Status { max_age, format } => status::run(&ctx, *max_age, format.format),

@@ -24,7 +24,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chantal_common::catalogue::{
-    Catalogue, CommitInput, ContentItem, KnownBlob, LatestState, NevraSize, NewPackage, SyncStatus,
+    Catalogue, CommitInput, ContentItem, KnownBlob, LatestState, NevraSize, NewPackage, Seal,
+    SyncStatus,
 };
 use chantal_common::config::{Config, DownloadPolicy, InstallerTree, Policy, RepoConfig};
 use chantal_common::pool::{Pool, StoredBlob};
@@ -214,10 +215,30 @@ impl Engine<'_> {
         opts: SyncOptions,
         ledger: &mut Ledger,
     ) -> Result<Report> {
+        let signer = repo
+            .sign
+            .as_ref()
+            .map(crate::trust::RepoSigner::load)
+            .transpose()
+            .map_err(|reason| SyncError::Sign {
+                repo: repo.name.clone(),
+                reason,
+            })?;
+        if !opts.dry_run {
+            let sealed = self.with_seal(signer.as_ref(), |seal| {
+                self.catalogue.seal_missing(repo_id, &repo.name, seal)
+            })?;
+            if sealed > 0 {
+                tracing::info!(
+                    "{}: wrote the manifest of {sealed} older versions",
+                    repo.name
+                );
+            }
+        }
         let mut upstream = {
             let _phase = tracing::info_span!("fetch").entered();
             let trust = signatures::load_trust(self, repo, transport)?;
-            match self.fetch(repo, repo_id, transport, trust, ledger)? {
+            match self.fetch(repo, repo_id, transport, trust, signer, ledger)? {
                 Fetched::UpToDate(report) => return Ok(report),
                 Fetched::Upstream(u) => u,
             }
@@ -297,18 +318,10 @@ impl Engine<'_> {
         repo_id: i64,
         transport: &Arc<Transport>,
         trust: Option<Trust>,
+        signer: Option<crate::trust::RepoSigner>,
         ledger: &mut Ledger,
     ) -> Result<Fetched> {
         let (catalogue, pool, progress) = (self.catalogue, &self.pool, self.progress);
-        let signer = repo
-            .sign
-            .as_ref()
-            .map(crate::trust::RepoSigner::load)
-            .transpose()
-            .map_err(|reason| SyncError::Sign {
-                repo: repo.name.clone(),
-                reason,
-            })?;
         progress.phase(&format!(
             "metadata: fetching {}",
             transport.url("repodata/repomd.xml")
@@ -770,13 +783,17 @@ impl Engine<'_> {
             manifest.fill_signed(&asc, &key);
         }
         let metadata = manifest.metadata_rows();
-        let result = catalogue.commit_version(CommitInput {
-            repository_id: repo_id,
-            repository: &repo.name,
-            sync_id,
-            content: &content,
-            metadata: &metadata,
-            repomd_revision: upstream.revision.as_deref(),
+        let result = self.with_seal(upstream.signer.as_ref(), |seal| {
+            catalogue.commit_version(CommitInput {
+                repository_id: repo_id,
+                repository: &repo.name,
+                sync_id,
+                content: &content,
+                metadata: &metadata,
+                repomd_revision: upstream.revision.as_deref(),
+                upstream_repomd: ledger.repomd_sha256.as_ref(),
+                seal,
+            })
         })?;
         let outcome = match (result.version, failures.is_empty()) {
             (Some(v), true) => Outcome::NewVersion(v),
@@ -795,6 +812,23 @@ impl Engine<'_> {
             elapsed: Duration::ZERO,
             failures,
             plan: None,
+        })
+    }
+
+    /// Runs `f` with how this sync seals a version: the manifest goes to the pool, signed by
+    /// `signer` (killed with the sync when it is a command) when there is one.
+    fn with_seal<T>(
+        &self,
+        signer: Option<&crate::trust::RepoSigner>,
+        f: impl FnOnce(&Seal<'_>) -> T,
+    ) -> T {
+        let sign = |path: &std::path::Path, data: &[u8]| match signer {
+            Some(s) => s.sign(path, data, &self.cancel).map_err(|e| e.to_string()),
+            None => Err("no signing key".to_string()),
+        };
+        f(&Seal {
+            pool: &self.pool,
+            sign: signer.map(|_| &sign as _),
         })
     }
 

@@ -78,7 +78,7 @@ pub fn record_absent_blobs<S: Store>(
 }
 
 /// The blobs' rows, each marked used now (with the blob table locked against cleanup).
-fn insert_blob_rows(
+pub(super) fn insert_blob_rows(
     db: &mut dyn db::Db,
     ctx: &str,
     blobs: &[(StoredBlob, Option<(ChecksumType, String)>)],

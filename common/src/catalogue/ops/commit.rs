@@ -3,6 +3,7 @@
 //! pointer, the retirement stamp of the version it replaces, and the readers' notification.
 
 use super::super::db::{self, Conflict, Db, Done, Kind, Mode, Store, Val};
+use super::seal;
 use crate::catalogue::model::{CommitInput, CommitResult, NewPackage};
 use crate::error::{Error, Result};
 use crate::tree::{check_layout, Role};
@@ -93,7 +94,8 @@ pub fn commit_version<S: Store>(s: &S, input: CommitInput<'_>) -> Result<CommitR
         message,
     })?;
     let ctx = |what: &str| format!("committing {repo}: {what}");
-    s.transaction(&ctx("begin"), Mode::Write, |db| {
+    let mut placed = Vec::new();
+    let result = s.transaction(&ctx("begin"), Mode::Write, |db| {
         let r = input.repository_id;
         let latest: Option<i64> = db.one(
             &ctx("locking the repository row"),
@@ -173,6 +175,27 @@ pub fn commit_version<S: Store>(s: &S, input: CommitInput<'_>) -> Result<CommitR
             "UPDATE repositories SET latest_version = $2 WHERE id = $1",
             &[r.into(), next.into()],
         )?;
+        // The previous latest's manifest covers it alone; the new one is latest's now.
+        db.execute(
+            &ctx("closing the previous manifest"),
+            &format!(
+                "UPDATE repository_metadata SET removed_in = $2
+                  WHERE repository_id = $1 AND removed_in IS NULL AND type IN ({})",
+                seal::own_kinds()
+            ),
+            &[r.into(), next.into()],
+        )?;
+        seal::seal_in(
+            db,
+            &ctx("sealing"),
+            r,
+            repo,
+            next,
+            input.upstream_repomd.cloned(),
+            input.seal,
+            true,
+            &mut placed,
+        )?;
         db.notify(&ctx("notifying"), &format!("{repo} {next}"))?;
         Ok(Done::Commit(CommitResult {
             version: Some(next),
@@ -180,7 +203,11 @@ pub fn commit_version<S: Store>(s: &S, input: CommitInput<'_>) -> Result<CommitR
             removed,
             unchanged,
         }))
-    })
+    })?;
+    for p in placed {
+        input.seal.pool.settle(p)?;
+    }
+    Ok(result)
 }
 
 /// The new version's content and repodata as temporary tables: `incoming_content` (sha256,
@@ -263,14 +290,20 @@ fn apply_ranges(
                                AND rc.location_href = i.location_href)",
         &p,
     )?;
+    // The manifest is not repodata: a version whose repodata and content are the latest's
+    // is no new version, whatever its manifest would say.
     let meta_removed = db.execute(
         &ctx("retiring repodata"),
-        "UPDATE repository_metadata SET removed_in = $2
+        &format!(
+            "UPDATE repository_metadata SET removed_in = $2
           WHERE repository_id = $1 AND removed_in IS NULL
+            AND type NOT IN ({})
             AND NOT EXISTS (SELECT 1 FROM incoming_metadata i
                              WHERE i.type = repository_metadata.type
                                AND i.blob_sha256 = repository_metadata.blob_sha256
                                AND i.location_href = repository_metadata.location_href)",
+            seal::own_kinds()
+        ),
         &p,
     )?;
     let meta_added = db.execute(

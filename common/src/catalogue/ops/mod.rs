@@ -11,6 +11,7 @@ pub(super) mod integrity;
 pub(super) mod packages;
 pub(super) mod repositories;
 pub(super) mod schema;
+pub(super) mod seal;
 pub(super) mod snapshots;
 pub(super) mod sync;
 

@@ -176,6 +176,8 @@ struct CatalogueState {
     backend_name: &'static str,
     database: String,
     latest_version: Option<i64>,
+    /// The sha256 of latest's manifest (`.chantal/manifest.json`).
+    latest_tree_id: Option<chantal_common::Sha256>,
     packages: i64,
     size: i64,
     snapshots: i64,
@@ -192,6 +194,7 @@ struct CatalogueState {
 struct SnapshotPresence {
     name: String,
     version: i64,
+    tree_id: Option<chantal_common::Sha256>,
     #[serde(flatten)]
     presence: Presence,
 }
@@ -346,9 +349,11 @@ pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitSta
         Some(v) => Some(catalogue.version_presence(name, v)?),
         None => None,
     };
+    let tree_ids = catalogue.tree_ids(name)?;
     let mut snapshot_local = Vec::new();
     for snap in catalogue.snapshots(Some(name))? {
         snapshot_local.push(SnapshotPresence {
+            tree_id: tree_ids.get(&snap.version).cloned(),
             presence: catalogue.version_presence(name, snap.version)?,
             name: snap.name,
             version: snap.version,
@@ -422,6 +427,9 @@ pub fn show(ctx: &Context, name: &str, format: Format) -> anyhow::Result<ExitSta
             backend_name: catalogue.backend_kind().name(),
             database: catalogue.describe(),
             latest_version: summary.and_then(|s| s.latest_version),
+            latest_tree_id: summary
+                .and_then(|s| s.latest_version)
+                .and_then(|v| tree_ids.get(&v).cloned()),
             packages: summary.map_or(0, |s| s.packages),
             size: summary.map_or(0, |s| s.total_size),
             snapshots: summary.map_or(0, |s| s.snapshots),
@@ -652,6 +660,9 @@ impl CatalogueState {
                 writeln!(out, "catalogue:")?;
                 let mut line = |k: &str, v: String| writeln!(out, "  {:<16}{v}", format!("{k}:"));
                 line("latest version", v.to_string())?;
+                if let Some(id) = &self.latest_tree_id {
+                    line("tree id", id.to_string())?;
+                }
                 line(
                     "packages",
                     format!("{} ({})", self.packages, output::bytes(self.size)),

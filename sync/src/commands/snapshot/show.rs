@@ -19,6 +19,9 @@ struct SnapshotShow {
     /// Packages per architecture.
     architectures: BTreeMap<String, usize>,
     repomd_revision: Option<String>,
+    /// The sha256 of the version's manifest (`.chantal/manifest.json`); none for a version
+    /// made before manifests existed whose repository has not synced since.
+    tree_id: Option<Sha256>,
     /// With `--packages`.
     #[serde(skip_serializing_if = "Option::is_none")]
     package_list: Option<Vec<PackageRow>>,
@@ -111,7 +114,9 @@ fn view(
     } else {
         Default::default()
     };
+    let tree_id = catalogue.tree_ids(&s.repository)?.remove(&s.version);
     Ok(SnapshotShow {
+        tree_id,
         snapshot: SnapshotRow::of(s),
         architectures,
         repomd_revision: info.and_then(|i| i.repomd_revision),
@@ -154,6 +159,13 @@ impl Report for SnapshotShow {
         line(
             "repomd revision",
             self.repomd_revision.clone().unwrap_or_else(|| "-".into()),
+        )?;
+        line(
+            "tree id",
+            self.tree_id.as_ref().map_or_else(
+                || "- (sync the repository to write it)".into(),
+                Sha256::to_string,
+            ),
         )?;
         line("created", output::time(&s.created_at))?;
         line("description", s.description.clone().unwrap_or_default())?;
