@@ -1,6 +1,7 @@
 //! Shared core of chantal: configuration, the catalogue (embedded SQLite or PostgreSQL; all SQL
 //! lives there), the sha256 pool, and the pieces `chantal` and `chantal-fs` both need.
 
+pub mod bundle;
 pub mod catalogue;
 pub mod config;
 pub mod diff;

@@ -67,6 +67,10 @@ pub enum Command {
     /// and put it in the pool. Listens on `fetch.socket` (default
     /// <storage.base_path>/run/fetchd.sock), for this user and root only. Runs until SIGTERM.
     Fetchd,
+    /// Air-gap bundles: snapshots, with their names and environment pointers, carried into a
+    /// disconnected chantal in a directory, checked end to end.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// Check a tree chantal serves against its signed manifest (`.chantal/manifest.json`):
     /// with --key the manifest's signature, then every listed file's size and sha256, and in a
     /// directory that nothing unlisted lies beside them. TARGET is a directory (a chantal-fs
@@ -120,6 +124,49 @@ pub enum Command {
         max_age: std::time::Duration,
         #[command(flatten)]
         format: FormatArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Write a bundle into DIR: bundle.json (what it carries), the versions' catalogue rows,
+    /// their manifests and the pool files (with --since, only those the base snapshot set
+    /// lacks); bundle.json.asc when publish.sign is set. bundle.json is written last: a
+    /// directory without it is unfinished, and running the command again resumes.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["snapshot", "env"])))]
+    Create {
+        /// The directory to write (created; it must not hold a bundle already).
+        #[arg(long, value_name = "DIR")]
+        output: PathBuf,
+        /// The snapshot (set) to carry: of the repositories named by --repo-id, or --all.
+        #[arg(long, value_name = "NAME", requires = "which")]
+        snapshot: Option<String>,
+        /// Every repository that has the snapshot.
+        #[arg(long, group = "which")]
+        all: bool,
+        /// A repository whose snapshot to carry (repeat for a set).
+        #[arg(long, value_name = "NAME", group = "which", action = clap::ArgAction::Append)]
+        repo_id: Vec<String>,
+        /// The snapshots an environment points at, and the pointers themselves.
+        #[arg(long, value_name = "ENV", conflicts_with_all = ["snapshot", "all", "repo_id"])]
+        env: Option<String>,
+        /// A snapshot set the importing side has already (imported earlier): only the files
+        /// it does not contain are carried.
+        #[arg(long, value_name = "NAME")]
+        since: Option<String>,
+    },
+    /// Import a bundle: check its signature (required with --key), that the base it builds on
+    /// is here, and every blob's sha256 while copying it into the pool; then commit its
+    /// versions and snapshots (and move its environments) in one transaction, all or nothing.
+    /// Importing a bundle twice changes nothing.
+    Import {
+        /// The bundle's directory.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Require bundle.json signed by this OpenPGP public key (the connected mirror's
+        /// publish.sign key, as it serves it at repodata/repomd.xml.key).
+        #[arg(long, value_name = "KEYFILE")]
+        key: Option<PathBuf>,
     },
 }
 

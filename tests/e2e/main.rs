@@ -3,6 +3,7 @@
 //! binary (it links once), a module per story.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bundles;
 mod catalogue;
 mod cleanup;
 mod cli;

@@ -26,10 +26,11 @@ use crate::rpm::ChecksumType;
 pub use migrations::{Migration, SchemaStatus, MIGRATIONS};
 pub use model::{
     BlobRecord, BlobUse, CleanupReport, CleanupRun, CommitInput, CommitResult, ContentItem,
-    EnvChange, EnvPointer, ForgetReport, FoundPackage, FragmentRow, KnownBlob, LatestState,
-    NevraSize, NewMetadata, NewPackage, PackagePlace, PackageQuery, Presence, PromoteInput,
-    PromoteTarget, Promotion, RepoSummary, RunningSync, Seal, SignatureRecord, SnapshotRecord,
-    StoredBlob, SyncFinish, SyncHealth, SyncRecord, SyncStatus, VersionInfo, VersionPackage,
+    EnvChange, EnvPointer, ForgetReport, FoundPackage, FragmentRow, ImportInput, ImportReport,
+    ImportVersion, KnownBlob, LatestState, NevraSize, NewMetadata, NewPackage, PackagePlace,
+    PackageQuery, Presence, PromoteInput, PromoteTarget, Promotion, RepoSummary, RunningSync, Seal,
+    SignatureRecord, SnapshotRecord, StoredBlob, SyncFinish, SyncHealth, SyncRecord, SyncStatus,
+    VersionInfo, VersionPackage,
 };
 
 /// How long to wait for the database before giving up, unless told otherwise.
@@ -373,6 +374,13 @@ catalogue_api! {
     /// Seals every version of the repository that has no manifest yet (made before chantal
     /// wrote manifests), one transaction each; returns how many.
     fn seal_missing(&self, repository_id: i64, repository: &str, seal: &Seal<'_>) -> Result<u64> = ops::seal::seal_missing;
+    /// A version's rows in portable form (a bundle's), and how many of its packages are on
+    /// demand (not in the pool yet).
+    fn version_rows(&self, repository: &str, version: i64) -> Result<(crate::bundle::VersionRows, u64)> = ops::bundle::version_rows;
+    /// Streams the package rows of these sha256s (those the catalogue has), by sha256.
+    fn for_each_package(&self, sha256s: &[crate::Sha256], f: impl FnMut(NewPackage) -> Result<()>) -> Result<()> = ops::bundle::for_each_package;
+    /// Commits a bundle's versions, snapshots and environment pointers in one transaction.
+    fn import_versions(&self, input: &ImportInput<'_>) -> Result<ImportReport> = ops::bundle::import_versions;
     /// The tree id (the manifest's sha256) of each version of `repository` that has one.
     fn tree_ids(&self, repository: &str) -> Result<std::collections::HashMap<i64, crate::Sha256>> = ops::seal::tree_ids;
 

@@ -511,3 +511,34 @@ pub struct FragmentRow {
     pub filelists_xml: Option<String>,
     pub other_xml: Option<String>,
 }
+
+/// One version a bundle carries, checked by the caller against the bundle's signed index.
+pub struct ImportVersion<'a> {
+    pub rows: &'a crate::bundle::VersionRows,
+    /// The tree id the index names (the carried manifest's sha256).
+    pub tree_id: &'a Sha256,
+    /// The carried manifest: the imported tree must be exactly what it lists.
+    pub manifest: &'a crate::tree_manifest::TreeManifest,
+    pub snapshot: &'a crate::bundle::SnapshotEntry,
+}
+
+/// What a bundle import commits, in one transaction.
+pub struct ImportInput<'a> {
+    pub versions: Vec<ImportVersion<'a>>,
+    /// (environment, repository, snapshot name) pointers to set.
+    pub environments: Vec<(String, String, String)>,
+    /// Who imports (recorded with the environments' promotions).
+    pub set_by: &'a str,
+}
+
+/// What a bundle import did.
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    /// (repository, version) committed now.
+    pub imported: Vec<(String, i64)>,
+    /// (repository, version) that were here already, with the same tree.
+    pub present: Vec<(String, i64)>,
+    /// (repository, snapshot name) named now.
+    pub snapshots: Vec<(String, String)>,
+    pub promotions: Vec<Promotion>,
+}

@@ -149,7 +149,7 @@ fn move_env(
 
 /// Who promotes, for the history: the invoking user behind sudo, else the login name, else
 /// (cron, systemd: no such variables) the name of the process's user.
-fn user_name() -> String {
+pub(super) fn user_name() -> String {
     ["SUDO_USER", "USER", "LOGNAME"]
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))

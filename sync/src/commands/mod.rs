@@ -2,6 +2,7 @@
 //! `run` dispatches.
 
 mod advisory;
+mod bundle;
 mod db;
 mod env;
 mod fetchd;
@@ -22,8 +23,8 @@ use chantal_common::catalogue::Catalogue;
 use chantal_common::config::Config;
 
 use crate::cli::{
-    AdvisoryCommand, Cli, Command, DbCommand, EnvCommand, PackageCommand, PoolCommand, RepoCommand,
-    SnapshotCommand,
+    AdvisoryCommand, BundleCommand, Cli, Command, DbCommand, EnvCommand, PackageCommand,
+    PoolCommand, RepoCommand, SnapshotCommand,
 };
 use crate::ExitStatus;
 
@@ -102,6 +103,28 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         Command::Db(c) => db_command(&ctx, c),
         Command::Env(c) => env_command(&ctx, c),
         Command::Init => init::run(&ctx),
+        Command::Bundle(BundleCommand::Create {
+            output,
+            snapshot,
+            all,
+            repo_id,
+            env,
+            since,
+        }) => bundle::create(
+            &ctx,
+            &bundle::CreateArgs {
+                output,
+                snapshot: snapshot.as_deref(),
+                all: *all,
+                repo_ids: repo_id,
+                env: env.as_deref(),
+                since: since.as_deref(),
+                verbose: cli.verbose,
+            },
+        ),
+        Command::Bundle(BundleCommand::Import { dir, key }) => {
+            bundle::import(&ctx, dir, key.as_deref(), cli.verbose)
+        }
         Command::Fetchd => fetchd::run(&ctx),
         // Answered before the configuration is read (main.rs).
         Command::Completions { .. } | Command::Manpages { .. } | Command::VerifyTree { .. } => {

@@ -4,7 +4,7 @@
 
 use super::super::db::{self, Conflict, Db, Done, Kind, Mode, Store, Val};
 use super::seal;
-use crate::catalogue::model::{CommitInput, CommitResult, NewPackage};
+use crate::catalogue::model::{CommitInput, CommitResult, NewMetadata, NewPackage};
 use crate::error::{Error, Result};
 use crate::tree::{check_layout, Role};
 
@@ -112,29 +112,12 @@ pub fn commit_version<S: Store>(s: &S, input: CommitInput<'_>) -> Result<CommitR
             &[r.into()],
             |row| row.i64(0),
         )?;
-        stage(db, &ctx("staging"), &input)?;
-        let missing: i64 = db.one(
-            &ctx("checking package rows"),
-            "SELECT count(*) FROM incoming_content c
-              WHERE NOT EXISTS (SELECT 1 FROM packages p WHERE p.sha256 = c.sha256)",
-            &[],
-            |row| row.i64(0),
-        )?;
-        if missing > 0 {
-            return Err(Error::Db {
-                context: ctx("checking package rows"),
-                reason: format!("{missing} packages of the new version have no package row"),
-            });
-        }
-        let (changed, counts) = apply_ranges(db, &ctx, r, next)?;
-        let (count, size) = db.one(
-            &ctx("counting"),
-            "SELECT count(*), CAST(coalesce(sum(p.size_package), 0) AS BIGINT)
-               FROM repository_content c JOIN packages p ON p.id = c.package_id
-              WHERE c.repository_id = $1 AND c.removed_in IS NULL",
-            &[r.into()],
-            |row| Ok((row.i64(0)?, row.i64(1)?)),
-        )?;
+        let Applied {
+            changed,
+            counts,
+            count,
+            size,
+        } = apply_version(db, &ctx, r, next, input.content, input.metadata)?;
         let (added, removed) = counts;
         let unchanged = count - added;
         if !changed && latest.is_some() {
@@ -210,36 +193,93 @@ pub fn commit_version<S: Store>(s: &S, input: CommitInput<'_>) -> Result<CommitR
     Ok(result)
 }
 
+/// What [`apply_version`] did.
+pub(super) struct Applied {
+    /// Whether the content or repodata differ from the latest version's.
+    pub changed: bool,
+    /// Packages added and removed.
+    pub counts: (i64, i64),
+    /// Packages of the new version, and their bytes.
+    pub count: i64,
+    pub size: i64,
+}
+
+/// Stages the new version's content and repodata, checks every package has its row, and
+/// writes the ranges that make version `next` hold exactly them.
+pub(super) fn apply_version(
+    db: &mut dyn Db,
+    ctx: &dyn Fn(&str) -> String,
+    r: i64,
+    next: i64,
+    content: &[(crate::Sha256, String)],
+    metadata: &[NewMetadata],
+) -> Result<Applied> {
+    stage(db, &ctx("staging"), content, metadata)?;
+    let missing: i64 = db.one(
+        &ctx("checking package rows"),
+        "SELECT count(*) FROM incoming_content c
+          WHERE NOT EXISTS (SELECT 1 FROM packages p WHERE p.sha256 = c.sha256)",
+        &[],
+        |row| row.i64(0),
+    )?;
+    if missing > 0 {
+        return Err(Error::Db {
+            context: ctx("checking package rows"),
+            reason: format!("{missing} packages of the new version have no package row"),
+        });
+    }
+    let (changed, counts) = apply_ranges(db, ctx, r, next)?;
+    let (count, size) = db.one(
+        &ctx("counting"),
+        "SELECT count(*), CAST(coalesce(sum(p.size_package), 0) AS BIGINT)
+           FROM repository_content c JOIN packages p ON p.id = c.package_id
+          WHERE c.repository_id = $1 AND c.removed_in IS NULL",
+        &[r.into()],
+        |row| Ok((row.i64(0)?, row.i64(1)?)),
+    )?;
+    Ok(Applied {
+        changed,
+        counts,
+        count,
+        size,
+    })
+}
+
 /// The new version's content and repodata as temporary tables: `incoming_content` (sha256,
 /// href), `incoming_metadata` (type, sha256, href) and `incoming_ids` (package id, href).
-fn stage(db: &mut dyn Db, ctx: &str, input: &CommitInput<'_>) -> Result<()> {
-    let content = [("sha256", Kind::Text), ("location_href", Kind::Text)];
-    db.temp_table(ctx, "incoming_content", &content, None)?;
+pub(super) fn stage(
+    db: &mut dyn Db,
+    ctx: &str,
+    content: &[(crate::Sha256, String)],
+    metadata: &[NewMetadata],
+) -> Result<()> {
+    let columns = [("sha256", Kind::Text), ("location_href", Kind::Text)];
+    db.temp_table(ctx, "incoming_content", &columns, None)?;
     db.bulk_insert(
         ctx,
         "incoming_content",
-        &content,
+        &columns,
         Conflict::None,
         &mut |sink| {
-            for (sha, href) in input.content {
+            for (sha, href) in content {
                 sink.row(&[sha.into(), Val::Str(href)])?;
             }
             Ok(())
         },
     )?;
-    let metadata = [
+    let columns = [
         ("type", Kind::Text),
         ("blob_sha256", Kind::Text),
         ("location_href", Kind::Text),
     ];
-    db.temp_table(ctx, "incoming_metadata", &metadata, None)?;
+    db.temp_table(ctx, "incoming_metadata", &columns, None)?;
     db.bulk_insert(
         ctx,
         "incoming_metadata",
-        &metadata,
+        &columns,
         Conflict::None,
         &mut |sink| {
-            for m in input.metadata {
+            for m in metadata {
                 sink.row(&[
                     Val::Str(m.kind.as_str()),
                     (&m.blob_sha256).into(),
@@ -264,7 +304,7 @@ fn stage(db: &mut dyn Db, ctx: &str, input: &CommitInput<'_>) -> Result<()> {
 /// Retires the latest version's content and repodata rows that the new version lacks and
 /// adds those it brings, as ranges starting at `next`. Returns whether anything changed, and
 /// the packages added and removed.
-fn apply_ranges(
+pub(super) fn apply_ranges(
     db: &mut dyn Db,
     ctx: &dyn Fn(&str) -> String,
     r: i64,

@@ -14,11 +14,22 @@ use crate::error::{Error, Result};
 pub fn promote<S: Store>(s: &S, input: PromoteInput<'_>) -> Result<Promotion> {
     let env = input.environment;
     let ctx = format!("promoting environment {env}");
-    db::write(s, &ctx, |db| {
+    db::write(s, &ctx, |db| promote_in(db, &ctx, input))
+}
+
+/// [`promote`] inside a transaction the caller holds (a bundle import moves environments in
+/// the transaction that commits its versions).
+pub(super) fn promote_in(
+    db: &mut dyn db::Db,
+    ctx: &str,
+    input: PromoteInput<'_>,
+) -> Result<Promotion> {
+    let env = input.environment;
+    {
         let only = |r: &str| input.repositories.is_empty() || input.repositories.contains(&r);
-        let current = pointers(db, &ctx, Some(env))?;
+        let current = pointers(db, ctx, Some(env))?;
         let points_at = |r: &str| current.iter().any(|p| p.repository == r);
-        let (wanted, source) = wanted(db, &ctx, &input, &current)?;
+        let (wanted, source) = wanted(db, ctx, &input, &current)?;
         // Restoring "nowhere" where the environment points nowhere already changes nothing.
         let wanted: Vec<Want> = wanted
             .into_iter()
@@ -33,9 +44,9 @@ pub fn promote<S: Store>(s: &S, input: PromoteInput<'_>) -> Result<Promotion> {
                 _ => format!("promoting {env}: no repository to move"),
             }));
         }
-        let moves = resolve(db, &ctx, env, wanted)?;
-        apply(db, &ctx, &input, source, moves)
-    })
+        let moves = resolve(db, ctx, env, wanted)?;
+        apply(db, ctx, &input, source, moves)
+    }
 }
 
 /// One repository's move: the snapshot the environment will point at (name, id, version), or

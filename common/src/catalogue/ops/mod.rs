@@ -4,6 +4,7 @@
 //! the few fragments that differ come from [`super::db::Dialect`].
 
 pub(super) mod blobs;
+pub(super) mod bundle;
 pub(super) mod cleanup;
 pub(super) mod commit;
 pub(super) mod environments;

@@ -22,7 +22,12 @@ pub(super) fn own_kinds() -> String {
 
 /// Every file of version `number` of repository `r` but the manifest's own, with its sha256
 /// and size.
-fn version_files(db: &mut dyn Db, ctx: &str, r: i64, number: i64) -> Result<Vec<ManifestFile>> {
+pub(super) fn version_files(
+    db: &mut dyn Db,
+    ctx: &str,
+    r: i64,
+    number: i64,
+) -> Result<Vec<ManifestFile>> {
     let mut files = Vec::new();
     db.query(
         ctx,
