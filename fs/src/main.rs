@@ -78,6 +78,8 @@ const DRAIN: Duration = Duration::from_secs(30);
 /// path) are answered: until no request is under way and none began for QUIET, at most SETTLE.
 const SETTLE: Duration = Duration::from_millis(200);
 const QUIET: Duration = Duration::from_millis(20);
+/// How often the main thread looks for a signal, and whether the mount is still there.
+const WATCH: Duration = Duration::from_millis(100);
 
 fn init_human(filter: tracing_subscriber::EnvFilter) {
     tracing_subscriber::fmt()
@@ -212,13 +214,28 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         }
     });
     let handle = signals.handle();
-    if let Some(sig) = signals.forever().next() {
-        tracing::info!(
-            "signal {sig}: detaching {} (files open through the daemon are served up to {} s more)",
-            mountpoint.display(),
-            DRAIN.as_secs()
-        );
-    }
+    // Until a signal, or until the mount goes away under the daemon (`fusermount3 -u`, `umount
+    // -l`): a daemon serving nothing must not look alive, so it ends with an error and its
+    // unit's Restart= mounts it again.
+    let signal = loop {
+        if let Some(sig) = signals.pending().next() {
+            break sig;
+        }
+        if session.guard.is_finished() {
+            handle.close();
+            std::mem::forget(session);
+            anyhow::bail!(
+                "{} was unmounted by something else than chantal-fs: exiting",
+                mountpoint.display()
+            );
+        }
+        std::thread::sleep(WATCH);
+    };
+    tracing::info!(
+        "signal {signal}: detaching {} (files open through the daemon are served up to {} s more)",
+        mountpoint.display(),
+        DRAIN.as_secs()
+    );
     detach(mountpoint)?;
     // The session ends when the kernel drops the detached mount: when its last open file is
     // closed. The wait also ends when no open file needs the daemon (nginx keeps files open

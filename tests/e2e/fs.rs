@@ -492,3 +492,32 @@ fn a_directory_larger_than_one_kernel_buffer_lists_whole() {
     assert_eq!(got, want);
     assert!(mount.stop().success());
 }
+
+/// Unmounted under the daemon (`fusermount3 -u` by hand): chantal-fs ends with an error that
+/// says so, so its unit's Restart= mounts it again, instead of living on serving nothing.
+#[test]
+fn a_mount_removed_under_the_daemon_ends_it_with_an_error() {
+    let upstream = upstream_dir();
+    up(upstream.path(), &["hello-1.0-1.noarch.rpm"]);
+    let env = Env::new();
+    env.repo("r", &format!("file://{}", upstream.path().display()), "");
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    let mut mount = Mount::start(&env, "r/latest/repodata/repomd.xml");
+    let status = Command::new("fusermount3")
+        .arg("-u")
+        .arg(mount.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut child = mount.child.take().unwrap();
+    wait_for("chantal-fs to exit", || child.try_wait().unwrap().is_some());
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    assert!(
+        mount
+            .log()
+            .contains("was unmounted by something else than chantal-fs: exiting"),
+        "{}",
+        mount.log()
+    );
+}
