@@ -176,13 +176,41 @@ impl Pool {
     /// link is durable after [`Pool::sync_filesystem`]: call it before publishing anything
     /// that references the blob.
     pub fn place(&self, path: &Path, sha256: &Sha256, size: u64, filename: &str) -> Result<Placed> {
+        self.place_with(path, sha256, size, filename, true)
+    }
+
+    /// [`Pool::place`] for a caller that has just found no file of this sha256 under any
+    /// name (a bundle import): the pool is not looked at again (a file that appeared
+    /// meanwhile is kept, and this one is not written).
+    pub fn place_absent(
+        &self,
+        path: &Path,
+        sha256: &Sha256,
+        size: u64,
+        filename: &str,
+    ) -> Result<Placed> {
+        self.place_with(path, sha256, size, filename, false)
+    }
+
+    fn place_with(
+        &self,
+        path: &Path,
+        sha256: &Sha256,
+        size: u64,
+        filename: &str,
+        search: bool,
+    ) -> Result<Placed> {
         let rel_path = Self::relative_path(sha256, filename)?;
         let dest = self.absolute(&rel_path);
-        let existing = match fs::metadata(&dest) {
-            Ok(m) => Some((dest.clone(), m.len())),
-            Err(_) => self
-                .find(sha256)?
-                .and_then(|p| fs::metadata(&p).ok().map(|m| (p, m.len()))),
+        let existing = if search {
+            match fs::metadata(&dest) {
+                Ok(m) => Some((dest.clone(), m.len())),
+                Err(_) => self
+                    .find(sha256)?
+                    .and_then(|p| fs::metadata(&p).ok().map(|m| (p, m.len()))),
+            }
+        } else {
+            None
         };
         let kept = |blob: StoredBlob| Placed {
             blob,

@@ -655,12 +655,12 @@ pub fn import(
     let mut needed: Vec<&BlobEntry> = pending.iter().flat_map(|v| v.blobs.iter()).collect();
     needed.sort();
     needed.dedup_by(|a, b| a.0 == b.0);
+    // What the pool holds already is reserved, as a sync reserves what it reuses: no cleanup
+    // collects it before the versions that need it are committed.
+    let recorded = catalogue.reserve_blobs(&needed.iter().map(|b| &b.0).collect::<Vec<_>>())?;
     let mut missing = Vec::new();
     for b in needed {
-        let held = catalogue.blob(&b.0)?.is_some_and(|rec| {
-            std::fs::metadata(pool.absolute(&rec.path)).is_ok_and(|m| m.len() == b.1)
-        });
-        if !held {
+        if !(recorded.contains_key(&b.0) && pool_holds(&pool, b)?) {
             missing.push(b);
         }
     }
@@ -690,13 +690,21 @@ pub fn import(
     let staged = staged?;
     // Verified, all of them: now they become pool files.
     pool.sync_filesystem()?;
-    let mut placed = Vec::with_capacity(staged.len());
-    for (b, tmp) in &staged {
-        placed.push((pool.place(tmp, &b.0, b.1, &b.2)?, None));
-    }
+    let placed = Mutex::new(Vec::with_capacity(staged.len()));
+    parallel(&staged, &cancel, |(b, tmp)| {
+        let p = pool.place_absent(tmp, &b.0, b.1, &b.2)?;
+        if let Ok(mut v) = placed.lock() {
+            v.push((p, None));
+        }
+        Ok(())
+    })?;
+    let placed = placed.into_inner().unwrap_or_else(|p| p.into_inner());
     pool.sync_filesystem()?;
     pool.record(&catalogue, placed)?;
-    drop(staged);
+    // Recording removed the temporary names.
+    for (_, tmp) in staged {
+        let _ = tmp.keep();
+    }
 
     // Package rows, streamed from the verified file.
     let file = File::open(at(PACKAGES))
@@ -799,6 +807,16 @@ pub fn import(
         ));
     }
     Ok(ExitStatus::Success)
+}
+
+/// Whether the pool holds the blob with its size: under the name the bundle gives it (the
+/// usual case), or any other.
+fn pool_holds(pool: &Pool, b: &BlobEntry) -> anyhow::Result<bool> {
+    let size_ok = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.len() == b.1);
+    if size_ok(&pool.absolute(&Pool::relative_path(&b.0, &b.2)?)) {
+        return Ok(true);
+    }
+    Ok(pool.find(&b.0)?.is_some_and(|p| size_ok(&p)))
 }
 
 /// A manifest's bytes: from the bundle, or from the pool when the base brought it.
