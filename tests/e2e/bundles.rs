@@ -144,6 +144,28 @@ fn snapshot_sets_travel_whole_then_incrementally_and_are_served_identically() {
 
     let b = disconnected(&["r1", "r2"], &["prod"]);
     let pubkey = key.public.to_str().unwrap();
+    // Signed by the mirror: another key is refused; a site without r2 is told to define it.
+    let other = GpgKey::new("other", "ed25519");
+    let err = b
+        .chantal(&[
+            "bundle",
+            "import",
+            full.to_str().unwrap(),
+            "--key",
+            other.public.to_str().unwrap(),
+        ])
+        .fails();
+    assert!(err.contains("the signature does not verify"), "{err}");
+    let lacking = disconnected(&["r1"], &["prod"]);
+    let err = lacking
+        .chantal(&["bundle", "import", full.to_str().unwrap()])
+        .fails();
+    assert!(
+        err.contains("the bundle carries r2, which the configuration does not define"),
+        "{err}"
+    );
+    assert_eq!(lacking.latest("r1"), None);
+    assert_eq!(b.latest("r1"), None);
     let imported = b
         .chantal(&["bundle", "import", full.to_str().unwrap(), "--key", pubkey])
         .ok();
