@@ -168,7 +168,8 @@ pub fn commit_version<S: Store>(s: &S, input: CommitInput<'_>) -> Result<CommitR
             ),
             &[r.into(), next.into()],
         )?;
-        seal::seal_in(
+        let sealing = std::time::Instant::now();
+        let tree_id = seal::seal_in(
             db,
             &ctx("sealing"),
             r,
@@ -179,6 +180,10 @@ pub fn commit_version<S: Store>(s: &S, input: CommitInput<'_>) -> Result<CommitR
             true,
             &mut placed,
         )?;
+        tracing::debug!(
+            "{repo}: version {next} sealed in {:.3} s, tree id {tree_id}",
+            sealing.elapsed().as_secs_f64()
+        );
         db.notify(&ctx("notifying"), &format!("{repo} {next}"))?;
         Ok(Done::Commit(CommitResult {
             version: Some(next),
