@@ -5,7 +5,8 @@
 //! bundle.json            what it carries, and the sha256 of every file below but the blobs
 //! bundle.json.asc        its signature, with publish.sign
 //! rows/<repo>.json       each repository version's catalogue rows
-//! packages.jsonl         the package rows (with their metadata fragments) those need
+//! packages.jsonl         the package rows (with their metadata fragments) those need, one
+//!                        [`crate::catalogue::NewPackage`] a line
 //! blobs/sha256/ab/<hex>  the pool files, named by their sha256
 //! ```
 //!
@@ -15,8 +16,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalogue::NewPackage;
-use crate::rpm::Nevra;
 use crate::Sha256;
 
 /// The `format` this chantal writes and reads.
@@ -107,79 +106,6 @@ pub struct VersionRows {
 
 /// A blob of a version: (sha256, size, the file name its pool path ends with).
 pub type BlobEntry = (Sha256, u64, String);
-
-/// A package row as `packages.jsonl` carries it, one JSON object per line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PackageRow {
-    pub sha256: Sha256,
-    pub name: String,
-    pub epoch: i64,
-    pub version: String,
-    pub release: String,
-    pub arch: String,
-    pub checksum_type: String,
-    pub checksum: String,
-    pub size_package: i64,
-    pub size_installed: Option<i64>,
-    pub size_archive: Option<i64>,
-    pub time_file: Option<i64>,
-    pub time_build: Option<i64>,
-    pub sourcerpm: Option<String>,
-    pub primary_xml: String,
-    pub filelists_xml: Option<String>,
-    pub other_xml: Option<String>,
-}
-
-impl From<NewPackage> for PackageRow {
-    fn from(p: NewPackage) -> PackageRow {
-        PackageRow {
-            sha256: p.sha256,
-            name: p.nevra.name,
-            epoch: p.nevra.epoch,
-            version: p.nevra.version,
-            release: p.nevra.release,
-            arch: p.nevra.arch,
-            checksum_type: p.checksum_type,
-            checksum: p.checksum,
-            size_package: p.size_package,
-            size_installed: p.size_installed,
-            size_archive: p.size_archive,
-            time_file: p.time_file,
-            time_build: p.time_build,
-            sourcerpm: p.sourcerpm,
-            primary_xml: p.primary_xml,
-            filelists_xml: p.filelists_xml,
-            other_xml: p.other_xml,
-        }
-    }
-}
-
-impl From<PackageRow> for NewPackage {
-    fn from(p: PackageRow) -> NewPackage {
-        NewPackage {
-            sha256: p.sha256,
-            nevra: Nevra {
-                name: p.name,
-                epoch: p.epoch,
-                version: p.version,
-                release: p.release,
-                arch: p.arch,
-            },
-            checksum_type: p.checksum_type,
-            checksum: p.checksum,
-            size_package: p.size_package,
-            size_installed: p.size_installed,
-            size_archive: p.size_archive,
-            time_file: p.time_file,
-            time_build: p.time_build,
-            sourcerpm: p.sourcerpm,
-            primary_xml: p.primary_xml,
-            filelists_xml: p.filelists_xml,
-            other_xml: p.other_xml,
-        }
-    }
-}
 
 /// Where a blob lies in a bundle.
 pub fn blob_path(sha256: &Sha256) -> String {

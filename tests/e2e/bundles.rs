@@ -11,9 +11,7 @@ use std::time::Duration;
 use chantal_tests::dnf::repoquery;
 use chantal_tests::mount::Mount;
 use chantal_tests::nginx::Nginx;
-use chantal_tests::repo::{
-    createrepo, sha256_hex, synth_pkgs, synthetic_repo, test_rpm, SynthOptions,
-};
+use chantal_tests::repo::{createrepo, synth_pkgs, synthetic_repo, test_rpm, SynthOptions};
 use chantal_tests::signing::GpgKey;
 use chantal_tests::Env;
 
@@ -23,20 +21,7 @@ fn json(out: &str) -> serde_json::Value {
 
 /// Every file below `root` (relative path -> sha256), `.chantal/` included.
 fn tree(root: &Path) -> std::collections::BTreeMap<String, String> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p: PathBuf = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, sha256_hex(&std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out
+    chantal_tests::trees::files(root).into_iter().collect()
 }
 
 /// The files below `dir` (recursively).

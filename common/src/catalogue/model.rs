@@ -125,8 +125,10 @@ pub struct CleanupRun<'a> {
     pub keep_versions_for: &'a [(String, std::time::Duration)],
 }
 
-/// A package row to create (the blob is already in the pool).
-#[derive(Debug, Clone)]
+/// A package row to create (the blob is already in the pool). A bundle's `packages.jsonl`
+/// carries these, one JSON object a line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewPackage {
     pub sha256: Sha256,
     pub nevra: Nevra,

@@ -9,7 +9,8 @@ use super::evr::compare_evr;
 /// ordered by name and architecture, then by rpm's own version order (`1.10` after `1.9`,
 /// `1.0~rc1` before `1.0`), the spelling breaking ties (so `1.0` and `1.00`, equal to rpm, are
 /// still two distinct values).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Nevra {
     pub name: String,
     pub epoch: i64,

@@ -13,10 +13,12 @@ use std::sync::Mutex;
 
 use anyhow::Context as _;
 use chantal_common::bundle::{
-    blob_path, rows_path, BaseEntry, BlobEntry, FileEntry, Index, PackageRow, RepoEntry,
-    SnapshotEntry, VersionRows, FORMAT, INDEX, INDEX_ASC, PACKAGES,
+    blob_path, rows_path, BaseEntry, BlobEntry, FileEntry, Index, RepoEntry, SnapshotEntry,
+    VersionRows, FORMAT, INDEX, INDEX_ASC, PACKAGES,
 };
-use chantal_common::catalogue::{Catalogue, ImportInput, ImportVersion, SnapshotRecord};
+use chantal_common::catalogue::{
+    Catalogue, ImportInput, ImportVersion, NewPackage, SnapshotRecord,
+};
 use chantal_common::pool::Pool;
 use chantal_common::rpm::MetadataKind;
 use chantal_common::tree_manifest::TreeManifest;
@@ -373,7 +375,7 @@ fn write_packages(
     let mut written = 0usize;
     catalogue.for_each_package(packages, |p| {
         let io = |e: io::Error| chantal_common::Error::io("cannot write", &tmp, e);
-        serde_json::to_writer(&mut w, &PackageRow::from(p)).map_err(|e| io(io::Error::other(e)))?;
+        serde_json::to_writer(&mut w, &p).map_err(|e| io(io::Error::other(e)))?;
         w.write_all(b"\n").map_err(io)?;
         written += 1;
         Ok(())
@@ -716,14 +718,13 @@ pub fn import(
         Some(
             line.map_err(|e| chantal_common::Error::io("cannot read", &path, e))
                 .and_then(|l| {
-                    serde_json::from_str::<PackageRow>(&l).map_err(|e| {
+                    serde_json::from_str::<NewPackage>(&l).map_err(|e| {
                         chantal_common::Error::Metadata {
                             file: format!("{}:{}", path.display(), n + 1),
                             message: e.to_string(),
                         }
                     })
-                })
-                .map(Into::into),
+                }),
         )
     });
     catalogue.insert_packages(&mut packages)?;

@@ -2,9 +2,8 @@
 //! transaction that imports a bundle's versions, snapshots and environment pointers.
 
 use super::super::db::{self, Kind, Store, Val};
-use super::commit::{apply_version, Applied};
+use super::commit::{apply_version, lock_repository, switch_latest, Applied};
 use super::environments::promote_in;
-use super::seal::own_kinds;
 use super::{in_version, seal};
 use crate::bundle::VersionRows;
 use crate::catalogue::model::{
@@ -189,15 +188,7 @@ pub fn import_versions<S: Store>(s: &S, input: &ImportInput<'_>) -> Result<Impor
                     |row| row.i64(0),
                 )?
                 .ok_or_else(|| Error::Invalid(format!("{repo} is not in the catalogue")))?;
-            db.one(
-                &ctx("locking the repository row"),
-                &format!(
-                    "SELECT latest_version FROM repositories WHERE id = $1{}",
-                    db.dialect().for_update()
-                ),
-                &[r.into()],
-                |row| row.opt_i64(0),
-            )?;
+            lock_repository(db, &ctx("locking the repository row"), r)?;
             let here = db.opt(
                 &ctx("reading the tree id"),
                 &format!(
@@ -328,16 +319,8 @@ fn import_one(
             "{repo}: the bundle's version {number} is older than version {max} here: import bundles in the order they were made"
         )));
     }
-    // The manifest of the latest version here covers it alone from now on.
-    db.execute(
-        &ctx("closing the previous manifest"),
-        &format!(
-            "UPDATE repository_metadata SET removed_in = $2
-              WHERE repository_id = $1 AND removed_in IS NULL AND type IN ({})",
-            own_kinds()
-        ),
-        &[r.into(), number.into()],
-    )?;
+    // Before the ranges: the bundle's own manifest rows come in with the repodata.
+    seal::close_latest_manifest(db, &ctx("closing the previous manifest"), r, number)?;
     let metadata: Vec<NewMetadata> = rows
         .metadata
         .iter()
@@ -363,20 +346,7 @@ fn import_one(
             rows.repomd_revision.as_deref().into(),
         ],
     )?;
-    let now = db.dialect().now();
-    db.execute(
-        &ctx("retiring the previous version"),
-        &format!(
-            "UPDATE repository_versions SET retired_at = {now}
-              WHERE repository_id = $1 AND number = $2"
-        ),
-        &[r.into(), latest.into()],
-    )?;
-    db.execute(
-        &ctx("switching latest"),
-        "UPDATE repositories SET latest_version = $2 WHERE id = $1",
-        &[r.into(), number.into()],
-    )?;
+    switch_latest(db, ctx, r, latest, number)?;
     // What the rows made must be what the signed manifest lists, file for file.
     let mut files = seal::version_files(db, &ctx("checking the tree"), r, number)?;
     for f in &mut files {

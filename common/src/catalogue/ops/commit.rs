@@ -97,15 +97,7 @@ pub fn commit_version<S: Store>(s: &S, input: CommitInput<'_>) -> Result<CommitR
     let mut placed = Vec::new();
     let result = s.transaction(&ctx("begin"), Mode::Write, |db| {
         let r = input.repository_id;
-        let latest: Option<i64> = db.one(
-            &ctx("locking the repository row"),
-            &format!(
-                "SELECT latest_version FROM repositories WHERE id = $1{}",
-                db.dialect().for_update()
-            ),
-            &[r.into()],
-            |row| row.opt_i64(0),
-        )?;
+        let latest = lock_repository(db, &ctx("locking the repository row"), r)?;
         let next: i64 = db.one(
             &ctx("numbering the version"),
             "SELECT coalesce(max(number), 0) + 1 FROM repository_versions WHERE repository_id = $1",
@@ -142,32 +134,8 @@ pub fn commit_version<S: Store>(s: &S, input: CommitInput<'_>) -> Result<CommitR
                 input.repomd_revision.into(),
             ],
         )?;
-        // When the previous latest stopped being it: chantal-fs serves it for a grace period
-        // more, and cleanup must keep it that long.
-        let now = db.dialect().now();
-        db.execute(
-            &ctx("retiring the previous version"),
-            &format!(
-                "UPDATE repository_versions SET retired_at = {now}
-                  WHERE repository_id = $1 AND number = $2"
-            ),
-            &[r.into(), latest.into()],
-        )?;
-        db.execute(
-            &ctx("switching latest"),
-            "UPDATE repositories SET latest_version = $2 WHERE id = $1",
-            &[r.into(), next.into()],
-        )?;
-        // The previous latest's manifest covers it alone; the new one is latest's now.
-        db.execute(
-            &ctx("closing the previous manifest"),
-            &format!(
-                "UPDATE repository_metadata SET removed_in = $2
-                  WHERE repository_id = $1 AND removed_in IS NULL AND type IN ({})",
-                seal::own_kinds()
-            ),
-            &[r.into(), next.into()],
-        )?;
+        switch_latest(db, &ctx, r, latest, next)?;
+        seal::close_latest_manifest(db, &ctx("closing the previous manifest"), r, next)?;
         let sealing = std::time::Instant::now();
         let tree_id = seal::seal_in(
             db,
@@ -196,6 +164,46 @@ pub fn commit_version<S: Store>(s: &S, input: CommitInput<'_>) -> Result<CommitR
         input.seal.pool.settle(p)?;
     }
     Ok(result)
+}
+
+/// Locks the repository's row for the transaction (one version commit at a time) and returns
+/// its latest version.
+pub(super) fn lock_repository(db: &mut dyn Db, ctx: &str, r: i64) -> Result<Option<i64>> {
+    db.one(
+        ctx,
+        &format!(
+            "SELECT latest_version FROM repositories WHERE id = $1{}",
+            db.dialect().for_update()
+        ),
+        &[r.into()],
+        |row| row.opt_i64(0),
+    )
+}
+
+/// Makes `next` the latest version. The previous latest is stamped with when it stopped
+/// being it: chantal-fs serves it for a grace period more, and cleanup must keep it that long.
+pub(super) fn switch_latest(
+    db: &mut dyn Db,
+    ctx: &dyn Fn(&str) -> String,
+    r: i64,
+    previous: Option<i64>,
+    next: i64,
+) -> Result<()> {
+    let now = db.dialect().now();
+    db.execute(
+        &ctx("retiring the previous version"),
+        &format!(
+            "UPDATE repository_versions SET retired_at = {now}
+              WHERE repository_id = $1 AND number = $2"
+        ),
+        &[r.into(), previous.into()],
+    )?;
+    db.execute(
+        &ctx("switching latest"),
+        "UPDATE repositories SET latest_version = $2 WHERE id = $1",
+        &[r.into(), next.into()],
+    )?;
+    Ok(())
 }
 
 /// What [`apply_version`] did.

@@ -20,6 +20,21 @@ pub(super) fn own_kinds() -> String {
     MetadataKind::sql_list(&[MetadataKind::TreeManifest, MetadataKind::TreeManifestAsc])
 }
 
+/// Closes the range of the latest version's manifest (and signature) at `next`: from now on
+/// it covers that version alone.
+pub(super) fn close_latest_manifest(db: &mut dyn Db, ctx: &str, r: i64, next: i64) -> Result<()> {
+    db.execute(
+        ctx,
+        &format!(
+            "UPDATE repository_metadata SET removed_in = $2
+              WHERE repository_id = $1 AND removed_in IS NULL AND type IN ({})",
+            own_kinds()
+        ),
+        &[r.into(), next.into()],
+    )?;
+    Ok(())
+}
+
 /// Every file of version `number` of repository `r` but the manifest's own, with its sha256
 /// and size.
 pub(super) fn version_files(
