@@ -41,6 +41,7 @@ fn commit(
 ) -> Result<i64, Error> {
     let id = cat.ensure_repository(repo, "rpm")?;
     let sync = cat.start_sync(id, "bench", 1)?;
+    let write = pool.seal_writer();
     let r = cat.commit_version(CommitInput {
         repository_id: id,
         repository: repo,
@@ -49,7 +50,10 @@ fn commit(
         metadata: &[],
         repomd_revision: Some("1"),
         upstream_repomd: None,
-        seal: &chantal_common::catalogue::Seal { pool, sign: None },
+        seal: &chantal_common::catalogue::Seal {
+            write: &write,
+            sign: None,
+        },
     })?;
     cat.finish_sync(
         sync,

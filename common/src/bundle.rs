@@ -6,7 +6,7 @@
 //! bundle.json.asc        its signature, with publish.sign
 //! rows/<repo>.json       each repository version's catalogue rows
 //! packages.jsonl         the package rows (with their metadata fragments) those need, one
-//!                        [`crate::catalogue::NewPackage`] a line
+//!                        `NewPackage` row of the catalogue a line
 //! blobs/sha256/ab/<hex>  the pool files, named by their sha256
 //! ```
 //!

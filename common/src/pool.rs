@@ -133,6 +133,20 @@ impl Pool {
         self.adopt(tmp, &sha256, size, filename)
     }
 
+    /// What a version commit writes its manifest with ([`crate::catalogue::Seal`]): each
+    /// file put into the pool, recorded by the commit, settled after it.
+    pub fn seal_writer(&self) -> impl Fn(&[u8], &str) -> Result<crate::catalogue::SealedFile> + '_ {
+        move |bytes, name| {
+            let placed = self.put_reader(bytes, name)?;
+            let pool = self.clone();
+            Ok(crate::catalogue::SealedFile {
+                blob: placed.blob.clone(),
+                path: self.absolute(&placed.blob.rel_path),
+                settle: Box::new(move || pool.settle(placed).map(|_| ())),
+            })
+        }
+    }
+
     /// Moves a complete temporary file whose hash and size the caller computed while writing it
     /// into the pool. The file must live in [`Pool::tmp_dir`].
     pub fn adopt(

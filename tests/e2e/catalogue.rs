@@ -326,12 +326,13 @@ fn the_commit_and_cleanup_rules_hold_on_both_backends() {
         }];
         let sign =
             |_: &std::path::Path, data: &[u8]| Ok(format!("signed {}", data.len()).into_bytes());
+        let write = pool.seal_writer();
         let seal = Seal {
-            pool: &pool,
+            write: &write,
             sign: None,
         };
         let signed = Seal {
-            pool: &pool,
+            write: &write,
             sign: Some(&sign),
         };
         let upstream = chantal_common::Sha256::digest(b"upstream");
@@ -448,7 +449,7 @@ fn the_commit_and_cleanup_rules_hold_on_both_backends() {
         // A signer that fails: nothing is committed.
         let fail = |_: &std::path::Path, _: &[u8]| Err("the key is gone".to_string());
         let failing = Seal {
-            pool: &pool,
+            write: &write,
             sign: Some(&fail),
         };
         let err = commit_sealed(&at(&a.sha256, "Packages/a.rpm"), &failing).unwrap_err();

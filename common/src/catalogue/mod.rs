@@ -29,8 +29,8 @@ pub use model::{
     EnvChange, EnvPointer, ForgetReport, FoundPackage, FragmentRow, ImportInput, ImportReport,
     ImportVersion, KnownBlob, LatestState, NevraSize, NewMetadata, NewPackage, PackagePlace,
     PackageQuery, Presence, PromoteInput, PromoteTarget, Promotion, RepoSummary, RunningSync, Seal,
-    SignatureRecord, SnapshotRecord, StoredBlob, SyncFinish, SyncHealth, SyncRecord, SyncStatus,
-    VersionInfo, VersionPackage,
+    SealedFile, SignatureRecord, SnapshotRecord, StoredBlob, SyncFinish, SyncHealth, SyncRecord,
+    SyncStatus, VersionInfo, VersionPackage,
 };
 
 /// How long to wait for the database before giving up, unless told otherwise.

@@ -169,13 +169,27 @@ pub struct CommitInput<'a> {
     pub seal: &'a Seal<'a>,
 }
 
-/// How a version is sealed ([`crate::tree_manifest`]): the pool its manifest is written to,
-/// and with `publish.sign` the signer, which returns the armored detached signature of the
-/// bytes given (which are the content of the file at the path given).
+/// How a version is sealed ([`crate::tree_manifest`]): where its manifest is written (the
+/// pool, through its `seal_writer`), and with `publish.sign` the signer, which
+/// returns the armored detached signature of the bytes given (which are the content of the
+/// file at the path given).
 pub struct Seal<'a> {
-    pub pool: &'a crate::pool::Pool,
-    #[allow(clippy::type_complexity)]
-    pub sign: Option<&'a dyn Fn(&std::path::Path, &[u8]) -> Result<Vec<u8>, String>>,
+    pub write: &'a SealWriter<'a>,
+    pub sign: Option<&'a Signer<'a>>,
+}
+
+/// Writes bytes into the pool as a file of the name given.
+pub type SealWriter<'a> = dyn Fn(&[u8], &str) -> Result<SealedFile, crate::Error> + 'a;
+/// Signs bytes (the content of the file at the path given): the armored detached signature.
+pub type Signer<'a> = dyn Fn(&std::path::Path, &[u8]) -> Result<Vec<u8>, String> + 'a;
+
+/// A file a seal wrote: recorded in the commit's transaction, settled once it committed.
+pub struct SealedFile {
+    pub blob: StoredBlob,
+    /// Where it is.
+    pub path: std::path::PathBuf,
+    /// Run after the transaction committed (the pool drops the file's temporary name).
+    pub settle: Box<dyn FnOnce() -> Result<(), crate::Error>>,
 }
 
 /// What the commit did.

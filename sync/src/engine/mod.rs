@@ -826,8 +826,9 @@ impl Engine<'_> {
             Some(s) => s.sign(path, data, &self.cancel).map_err(|e| e.to_string()),
             None => Err("no signing key".to_string()),
         };
+        let write = self.pool.seal_writer();
         f(&Seal {
-            pool: &self.pool,
+            write: &write,
             sign: signer.map(|_| &sign as _),
         })
     }

@@ -161,7 +161,7 @@ pub fn commit_version<S: Store>(s: &S, input: CommitInput<'_>) -> Result<CommitR
         }))
     })?;
     for p in placed {
-        input.seal.pool.settle(p)?;
+        (p.settle)()?;
     }
     Ok(result)
 }

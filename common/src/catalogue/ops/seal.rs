@@ -8,9 +8,8 @@ use std::collections::HashMap;
 
 use super::super::db::{self, Db, Store};
 use super::in_version;
-use crate::catalogue::model::Seal;
+use crate::catalogue::model::{Seal, SealedFile};
 use crate::error::{Error, Result};
-use crate::pool::Placed;
 use crate::rpm::MetadataKind;
 use crate::tree_manifest::{ManifestFile, TreeManifest, MANIFEST_ASC_PATH, MANIFEST_PATH};
 use crate::Sha256;
@@ -86,7 +85,7 @@ pub(super) fn seal_in(
     upstream_repomd: Option<Sha256>,
     seal: &Seal<'_>,
     open: bool,
-    placed: &mut Vec<Placed>,
+    placed: &mut Vec<SealedFile>,
 ) -> Result<Sha256> {
     let files = version_files(db, ctx, r, number)?;
     let created: i64 = db.one(
@@ -99,17 +98,16 @@ pub(super) fn seal_in(
         |row| row.i64(0),
     )?;
     let bytes = TreeManifest::new(repository, number, created, upstream_repomd, files).to_bytes();
-    let manifest = seal.pool.put_reader(bytes.as_slice(), "manifest.json")?;
+    let manifest = (seal.write)(&bytes, "manifest.json")?;
     let tree_id = manifest.blob.sha256.clone();
     let mut rows = vec![(MetadataKind::TreeManifest, MANIFEST_PATH, manifest)];
     if let Some(sign) = seal.sign {
-        let at = seal.pool.absolute(&rows[0].2.blob.rel_path);
-        let asc = sign(&at, &bytes).map_err(|e| Error::Seal {
+        let asc = sign(&rows[0].2.path, &bytes).map_err(|e| Error::Seal {
             repository: repository.to_string(),
             version: number,
             reason: e.to_string(),
         })?;
-        let asc = seal.pool.put_reader(asc.as_slice(), "manifest.json.asc")?;
+        let asc = (seal.write)(&asc, "manifest.json.asc")?;
         rows.push((MetadataKind::TreeManifestAsc, MANIFEST_ASC_PATH, asc));
     }
     let blobs: Vec<_> = rows
@@ -189,7 +187,7 @@ pub fn seal_missing<S: Store>(
             )
         })?;
         for p in placed {
-            seal.pool.settle(p)?;
+            (p.settle)()?;
         }
         sealed += 1;
     }
