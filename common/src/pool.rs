@@ -190,41 +190,13 @@ impl Pool {
     /// link is durable after [`Pool::sync_filesystem`]: call it before publishing anything
     /// that references the blob.
     pub fn place(&self, path: &Path, sha256: &Sha256, size: u64, filename: &str) -> Result<Placed> {
-        self.place_with(path, sha256, size, filename, true)
-    }
-
-    /// [`Pool::place`] for a caller that has just found no file of this sha256 under any
-    /// name (a bundle import): the pool is not looked at again (a file that appeared
-    /// meanwhile is kept, and this one is not written).
-    pub fn place_absent(
-        &self,
-        path: &Path,
-        sha256: &Sha256,
-        size: u64,
-        filename: &str,
-    ) -> Result<Placed> {
-        self.place_with(path, sha256, size, filename, false)
-    }
-
-    fn place_with(
-        &self,
-        path: &Path,
-        sha256: &Sha256,
-        size: u64,
-        filename: &str,
-        search: bool,
-    ) -> Result<Placed> {
         let rel_path = Self::relative_path(sha256, filename)?;
         let dest = self.absolute(&rel_path);
-        let existing = if search {
-            match fs::metadata(&dest) {
-                Ok(m) => Some((dest.clone(), m.len())),
-                Err(_) => self
-                    .find(sha256)?
-                    .and_then(|p| fs::metadata(&p).ok().map(|m| (p, m.len()))),
-            }
-        } else {
-            None
+        let existing = match fs::metadata(&dest) {
+            Ok(m) => Some((dest.clone(), m.len())),
+            Err(_) => self
+                .find(sha256)?
+                .and_then(|p| fs::metadata(&p).ok().map(|m| (p, m.len()))),
         };
         let kept = |blob: StoredBlob| Placed {
             blob,
@@ -271,6 +243,34 @@ impl Pool {
             .map_err(|e| Error::io("cannot move a temporary file to", &dest, e))?;
         Ok(Placed {
             blob,
+            source: Source::Gone,
+        })
+    }
+
+    /// Renames a complete, verified file whose data is durable into the pool, for a caller
+    /// that has just found no file of this sha256 there and holds the blob against cleanup (a
+    /// bundle import): one rename instead of a link now and an unlink at settling. The name
+    /// is durable after [`Pool::sync_filesystem`].
+    pub fn move_in(
+        &self,
+        path: &Path,
+        sha256: &Sha256,
+        size: u64,
+        filename: &str,
+    ) -> Result<Placed> {
+        let rel_path = Self::relative_path(sha256, filename)?;
+        let dest = self.absolute(&rel_path);
+        let bucket = dest.parent().unwrap_or(&self.data).to_path_buf();
+        fs::create_dir_all(&bucket).map_err(|e| Error::io("cannot create", &bucket, e))?;
+        fs::rename(path, &dest)
+            .map_err(|e| Error::io("cannot move a temporary file to", &dest, e))?;
+        Ok(Placed {
+            blob: StoredBlob {
+                sha256: sha256.clone(),
+                size,
+                rel_path,
+                written: true,
+            },
             source: Source::Gone,
         })
     }

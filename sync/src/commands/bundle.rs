@@ -694,7 +694,7 @@ pub fn import(
     pool.sync_filesystem()?;
     let placed = Mutex::new(Vec::with_capacity(staged.len()));
     parallel(&staged, &cancel, |(b, tmp)| {
-        let p = pool.place_absent(tmp, &b.0, b.1, &b.2)?;
+        let p = pool.move_in(tmp, &b.0, b.1, &b.2)?;
         if let Ok(mut v) = placed.lock() {
             v.push((p, None));
         }
@@ -703,7 +703,7 @@ pub fn import(
     let placed = placed.into_inner().unwrap_or_else(|p| p.into_inner());
     pool.sync_filesystem()?;
     pool.record(&catalogue, placed)?;
-    // Recording removed the temporary names.
+    // Their temporary names were moved into the pool.
     for (_, tmp) in staged {
         let _ = tmp.keep();
     }
