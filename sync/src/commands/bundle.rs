@@ -693,7 +693,8 @@ pub fn import(
     // Verified, all of them: now they become pool files.
     pool.sync_filesystem()?;
     let placed = Mutex::new(Vec::with_capacity(staged.len()));
-    parallel(&staged, &cancel, |(b, tmp)| {
+    // Not cut short by a signal: every staged file gets its name, or the import fails.
+    parallel(&staged, &Cancel::default(), |(b, tmp)| {
         let p = pool.move_in(tmp, &b.0, b.1, &b.2)?;
         if let Ok(mut v) = placed.lock() {
             v.push((p, None));
