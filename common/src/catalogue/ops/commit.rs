@@ -2,7 +2,7 @@
 //! version of a repository — content and repodata ranges, the version row, the latest
 //! pointer, the retirement stamp of the version it replaces, and the readers' notification.
 
-use super::super::db::{self, Conflict, Db, Done, Kind, Mode, Store, Val};
+use super::super::db::{self, BlobLock, Conflict, Db, Done, Kind, Mode, Store, Val};
 use super::seal;
 use crate::catalogue::model::{CommitInput, CommitResult, NewMetadata, NewPackage};
 use crate::error::{Error, Result};
@@ -97,6 +97,10 @@ pub fn commit_version<S: Store>(s: &S, input: CommitInput<'_>) -> Result<CommitR
     let mut placed = Vec::new();
     let result = s.transaction(&ctx("begin"), Mode::Write, |db| {
         let r = input.repository_id;
+        // The seal records its blobs: the writers' lock on `blobs` is taken first, in the
+        // order a cleanup takes its own (blobs, then rows), so the two never wait on each
+        // other in a circle.
+        db.lock_blobs(&ctx("locking blobs"), BlobLock::Writer)?;
         let latest = lock_repository(db, &ctx("locking the repository row"), r)?;
         let next: i64 = db.one(
             &ctx("numbering the version"),
