@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::cli::Format;
-use crate::engine::Progress;
+use crate::engine::{error_chain, Progress};
 use crate::output::{self, Report};
 use crate::ExitStatus;
 
@@ -301,17 +301,6 @@ async fn read_small(target: &Target, path: &str, max: u64) -> anyhow::Result<Opt
             Ok(Some(bytes))
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
 }
 
 /// The verdict on one file from what was read: `read` bytes hashing to `sha256`.

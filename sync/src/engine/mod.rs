@@ -36,6 +36,7 @@ use chantal_common::{Error, Sha256};
 pub use crate::cancel::Cancel;
 pub use error::SyncError;
 pub use progress::Progress;
+pub(crate) use transport::chain as error_chain;
 
 use error::Result;
 use manifest::VersionManifest;

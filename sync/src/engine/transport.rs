@@ -578,7 +578,7 @@ fn check_status(url: &str, status: u16, retry_after: Option<std::time::Duration>
 }
 
 /// Joins an error and its causes, without repeating a cause already in the text.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
