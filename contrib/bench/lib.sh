@@ -7,8 +7,9 @@ BACKENDS=${BACKENDS:-postgresql sqlite}
 export BENCH_DIR=${BENCH_DIR:-/var/tmp/chantal-bench}
 # The real CS9 AppStream primary.xml.gz (17,649 packages) of the project's fixtures.
 CS9="$ROOT/tests/fixtures/cs9/appstream/repodata/c03bb2ebc33bbee3046da091b45d90717273a43d3641a9d84e6eede05637bc8a-primary.xml.gz"
-CHANTAL="$ROOT/target/release/chantal"
-CHANTAL_FS="$ROOT/target/release/chantal-fs"
+# CHANTAL / CHANTAL_FS: another build to measure (a "before" binary), default this tree's.
+CHANTAL=${CHANTAL:-$ROOT/target/release/chantal}
+CHANTAL_FS=${CHANTAL_FS:-$ROOT/target/release/chantal-fs}
 
 # bench_build: the benchmark fixtures (made once) and chantal's release binaries and examples.
 bench_build() {

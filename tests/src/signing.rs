@@ -17,6 +17,16 @@ pub struct GpgKey {
 impl GpgKey {
     /// A new signing key: `algo` as gpg's `--quick-gen-key` names it (`rsa2048`, `ed25519`).
     pub fn new(name: &str, algo: &str) -> GpgKey {
+        GpgKey::generate(name, algo, None)
+    }
+
+    /// A primary key that may only certify (`primary`), with a signing subkey (`sub`): gpg
+    /// and rpmsign sign with the subkey.
+    pub fn with_signing_subkey(name: &str, primary: &str, sub: &str) -> GpgKey {
+        GpgKey::generate(name, primary, Some(sub))
+    }
+
+    fn generate(name: &str, algo: &str, signing_subkey: Option<&str>) -> GpgKey {
         let home = tempfile::Builder::new()
             .prefix("chantal-gpg-")
             .tempdir()
@@ -34,7 +44,11 @@ impl GpgKey {
             "--quick-gen-key",
             &uid,
             algo,
-            "sign",
+            if signing_subkey.is_some() {
+                "cert"
+            } else {
+                "sign"
+            },
             "never",
         ]);
         let listing = String::from_utf8(key.gpg(&["--with-colons", "--list-keys", &uid])).unwrap();
@@ -44,6 +58,17 @@ impl GpgKey {
             .and_then(|l| l.split(':').nth(9))
             .unwrap()
             .to_string();
+        if let Some(sub) = signing_subkey {
+            key.gpg(&[
+                "--passphrase",
+                "",
+                "--quick-add-key",
+                &fingerprint,
+                sub,
+                "sign",
+                "never",
+            ]);
+        }
         let public = key.home.path().join("public.asc");
         let armored = key.gpg(&["--armor", "--export", &fingerprint]);
         std::fs::write(&public, armored).unwrap();
@@ -90,6 +115,17 @@ impl GpgKey {
 
     /// Copies `rpms` into `dir` and signs the copies with rpmsign; returns their paths.
     pub fn sign_rpms(&self, rpms: &[PathBuf], dir: &Path) -> Vec<PathBuf> {
+        self.sign_rpms_with_digest(rpms, dir, None)
+    }
+
+    /// [`GpgKey::sign_rpms`] with the signature's hash algorithm named (`sha1`, `sha384`...;
+    /// `None`: gpg's choice).
+    pub fn sign_rpms_with_digest(
+        &self,
+        rpms: &[PathBuf],
+        dir: &Path,
+        digest: Option<&str>,
+    ) -> Vec<PathBuf> {
         std::fs::create_dir_all(dir).unwrap();
         let copies: Vec<PathBuf> = rpms
             .iter()
@@ -108,6 +144,12 @@ impl GpgKey {
             .arg("__gpg /usr/bin/gpg")
             .arg("--define")
             .arg("_gpg_sign_cmd_extra_args --batch")
+            .args(
+                digest
+                    .map(|d| format!("_gpg_digest_algo {d}"))
+                    .iter()
+                    .flat_map(|d| ["--define", d]),
+            )
             .arg("--addsign")
             .args(&copies)
             .output()
@@ -154,4 +196,45 @@ pub fn rpmkeys_ok(key: &GpgKey, rpm: &Path) -> bool {
         .output()
         .unwrap();
     out.status.success()
+}
+
+/// `rpmkeys -K` of each of `rpms` with `keys` imported into a private rpm database, in one
+/// run: true where rpm finds signatures and calls them and every digest OK (an unsigned
+/// package, "digests OK", is false: dnf's gpgcheck refuses it too).
+pub fn rpmkeys_verdicts(keys: &[&GpgKey], rpms: &[PathBuf]) -> Vec<bool> {
+    let db = tempfile::tempdir().unwrap();
+    let dbpath = format!("_dbpath {}", db.path().display());
+    for key in keys {
+        let import = Command::new("rpmkeys")
+            .args(["--define", &dbpath, "--import"])
+            .arg(&key.public)
+            .output()
+            .unwrap();
+        assert!(import.status.success(), "rpmkeys --import");
+    }
+    let out = Command::new("rpmkeys")
+        .args(["--define", &dbpath, "-K"])
+        .args(rpms)
+        .output()
+        .unwrap();
+    // One "PATH: VERDICT" line per file, in order; a file rpm cannot read gets "PATH:" and
+    // its error on stderr, so the verdict is what lies between one path and the next.
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mut starts = Vec::with_capacity(rpms.len());
+    let mut from = 0;
+    for rpm in rpms {
+        let prefix = format!("{}:", rpm.display());
+        let at = from
+            + stdout[from..]
+                .find(&prefix)
+                .unwrap_or_else(|| panic!("rpmkeys -K says nothing of {}", rpm.display()));
+        starts.push((at, at + prefix.len()));
+        from = at + prefix.len();
+    }
+    (0..rpms.len())
+        .map(|i| {
+            let end = starts.get(i + 1).map_or(stdout.len(), |s| s.0);
+            stdout[starts[i].1..end].trim() == "digests signatures OK"
+        })
+        .collect()
 }

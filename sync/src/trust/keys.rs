@@ -3,7 +3,9 @@
 use pgp::composed::{ArmorOptions, Deserializable, DetachedSignature, SignedPublicKey};
 use pgp::types::KeyDetails;
 use rpm::signature::pgp::Verifier;
+use rpm::signature::Verifying;
 
+use super::fast_rsa::FastRsa;
 use super::hex_id;
 
 /// Largest key file accepted (Red Hat's, with three keys, is 5 KiB).
@@ -18,9 +20,37 @@ pub struct TrustedKey {
     /// names a signature's issuer may carry.
     pub ids: Vec<String>,
     /// A verifier holding this key alone, so a verified signature names its key.
-    pub verifier: Verifier,
+    verifier: Verifier,
+    /// The same key for ring's RSA, tried first (see `fast_rsa`).
+    fast: FastRsa,
     pub key: SignedPublicKey,
     armored: String,
+}
+
+impl TrustedKey {
+    /// Verifies an RPM header signature (`signature`, one OpenPGP signature packet) over
+    /// `header` with this key: ring's RSA when it verifies, rpgp for everything else and for
+    /// the verdict and message of any signature that does not.
+    pub fn verify_header(&self, header: &[u8], signature: &[u8]) -> Result<(), rpm::Error> {
+        if self.fast.verifies(header, signature) {
+            return Ok(());
+        }
+        self.verifier.verify(header, signature)
+    }
+
+    /// This key without the fast path: rpgp alone, for the differential test.
+    #[cfg(test)]
+    pub(super) fn rpgp_only(&self) -> TrustedKey {
+        TrustedKey {
+            fast: FastRsa::none(),
+            ..self.clone()
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn fast_verifies(&self, header: &[u8], signature: &[u8]) -> bool {
+        self.fast.verifies(header, signature)
+    }
 }
 
 /// Every key a repository trusts, in the order its sources name them, without duplicates.
@@ -75,6 +105,7 @@ impl KeyRing {
                     ids,
                     fingerprint,
                     verifier,
+                    fast: FastRsa::new(&key),
                     key,
                     armored,
                 });

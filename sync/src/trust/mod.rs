@@ -1,8 +1,13 @@
 //! What a repository trusts, and checking packages against it: the public keys named by
 //! `rpm.gpgkey_url` / `rpm.gpgkeys` (optionally pinned by `rpm.gpgkey_fingerprints`), and
 //! each package's OpenPGP header signatures plus the payload digest the signed header holds.
-//! Signatures are verified with the `rpm` crate (rpm-rs) and its `pgp` backend.
+//! Signatures are verified with the `rpm` crate (rpm-rs) and its `pgp` backend, RSA header
+//! signatures first with ring (`fast_rsa`).
 
+#[cfg(test)]
+mod differential;
+mod fast_rsa;
+mod header;
 mod keys;
 mod package;
 mod sign;

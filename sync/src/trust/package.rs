@@ -6,7 +6,6 @@ use std::fmt;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use rpm::signature::Verifying;
 use rpm::{IndexTag, PackageMetadata};
 use sha2::{Digest, Sha256};
 
@@ -58,7 +57,9 @@ pub fn check_package(path: &Path, ring: &KeyRing) -> Result<Checked, Rejected> {
     // Below glibc's mmap threshold (128 KiB): a buffer per package stays on the heap instead
     // of costing an mmap, page faults and an munmap each.
     let mut reader = BufReader::with_capacity(64 << 10, file);
-    let md = PackageMetadata::parse(&mut reader)
+    let headers = super::header::read_headers(&mut reader)
+        .map_err(|e| reject(format!("not a readable RPM header: {e}"), &[]))?;
+    let md = PackageMetadata::parse(&mut &headers[..])
         .map_err(|e| reject(format!("not a readable RPM header: {e}"), &[]))?;
     let raw = md
         .raw_signatures()
@@ -92,7 +93,7 @@ pub fn check_package(path: &Path, ring: &KeyRing) -> Result<Checked, Rejected> {
         }
         let mut errors = Vec::new();
         for k in candidates {
-            match k.verifier.verify(&header[..], sig) {
+            match k.verify_header(&header[..], sig) {
                 Ok(()) => {
                     verified_by = Some(k.fingerprint.clone());
                     break;
@@ -185,19 +186,26 @@ fn check_payload(md: &PackageMetadata, payload: &mut impl BufRead) -> Result<(),
 /// What a signature packet says about itself, read even when its algorithm is unknown.
 struct Info {
     key_id: String,
+    /// Whether the issuer fingerprint names the key (v6 signatures), not the key id alone.
+    by_fingerprint: bool,
     fingerprint: Option<String>,
     algorithm: String,
 }
 
 impl Info {
-    /// Whether the signature names `key` (its primary key or a subkey) as its issuer.
+    /// Whether the signature names `key` (its primary key or a subkey) as its issuer. rpm
+    /// looks a v4 signature's key up by its issuer key id (a subpacket in the unsigned part of
+    /// the packet), so a v4 signature whose key id is missing or names another key fails
+    /// there even when the signed fingerprint matches: it fails here too, or chantal would
+    /// pass packages dnf refuses. v6 signatures name their key by fingerprint.
     fn names(&self, key: &super::TrustedKey) -> bool {
         key.ids.iter().any(|id| {
             id.eq_ignore_ascii_case(&self.key_id)
-                || self
-                    .fingerprint
-                    .as_deref()
-                    .is_some_and(|f| id.eq_ignore_ascii_case(f))
+                || (self.by_fingerprint
+                    && self
+                        .fingerprint
+                        .as_deref()
+                        .is_some_and(|f| id.eq_ignore_ascii_case(f)))
         })
     }
 }
@@ -213,11 +221,13 @@ fn describe(sig: &[u8]) -> Info {
     let Some(s) = packet else {
         return Info {
             key_id: "unknown".into(),
+            by_fingerprint: false,
             fingerprint: None,
             algorithm: "unparsable".into(),
         };
     };
     let fingerprint = s.issuer_fingerprint().first().map(|f| hex_id(f.as_bytes()));
+    let by_fingerprint = s.version() == pgp::packet::SignatureVersion::V6;
     let key_id = s
         .issuer_key_id()
         .first()
@@ -233,6 +243,7 @@ fn describe(sig: &[u8]) -> Info {
         .unwrap_or_else(|| "unknown-version".into());
     Info {
         key_id,
+        by_fingerprint,
         fingerprint,
         algorithm,
     }
