@@ -380,7 +380,12 @@ impl Transport {
                     tracing::debug!("{url}: server ignored the range request, starting over");
                     tally.restarted.store(true, Ordering::Relaxed);
                 }
-                file.set_len(0).map_err(io_err)?;
+                if have > 0 {
+                    // Only when there is something to cut: on ext4 any truncation to zero
+                    // makes the last close flush the file at once (auto_da_alloc), one
+                    // synchronous writeback per package instead of the flusher's batches.
+                    file.set_len(0).map_err(io_err)?;
+                }
                 file.seek(SeekFrom::Start(0)).map_err(io_err)?;
                 hasher = DualHasher::new(expect.checksum.kind);
                 have = 0;
@@ -813,7 +818,10 @@ fn copy_local(
     let mut input = open_beneath(root, src, url)?;
     let io_err =
         |e: std::io::Error| SyncError::Common(chantal_common::Error::io("cannot write", part, e));
-    out.set_len(0).map_err(io_err)?;
+    // An empty file is not truncated: see `attempt_http`.
+    if out.metadata().map_err(io_err)?.len() > 0 {
+        out.set_len(0).map_err(io_err)?;
+    }
     out.seek(SeekFrom::Start(0)).map_err(io_err)?;
     let limit = expect.size.unwrap_or(expect.max_size);
     let mut hasher = DualHasher::new(expect.checksum.kind);
