@@ -33,6 +33,8 @@ if [ ! -f "$SIGNED/repodata/repomd.xml" ]; then
         --define "_gpg_sign_cmd_extra_args --batch" --addsign 2>&1 >/dev/null \
         | { grep -v 'GPG_TTY' || true; } >&2
     createrepo_c --quiet --no-database "$SIGNED"
+    # The agent rpmsign started would otherwise stay, polling, under every later measurement.
+    gpgconf --homedir "$GH" --kill gpg-agent
 fi
 
 mkdir -p "$W"

@@ -174,6 +174,91 @@ impl<R: Read> Read for Bounded<R> {
     }
 }
 
+/// Chunks a [`read_ahead`] thread hands over: small enough to stay below glibc's mmap
+/// threshold (each chunk reuses heap memory instead of costing an mmap and page faults), and
+/// few, so at most `AHEAD` × `CHUNK` bytes wait.
+const CHUNK: usize = 64 << 10;
+const AHEAD: usize = 8;
+
+/// `input` read on a thread of its own, `AHEAD` chunks ahead of the reader: decompressing one
+/// file then runs beside the parse of what it produced (two cores: the parse costs about what
+/// the decompression costs). Errors arrive in order, as they were; dropping the reader stops
+/// the thread at its next chunk.
+pub fn read_ahead(mut input: Box<dyn BufRead + Send>) -> io::Result<Box<dyn BufRead + Send>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(AHEAD);
+    std::thread::Builder::new()
+        .name("read-ahead".into())
+        .spawn(move || loop {
+            let mut chunk = Vec::with_capacity(CHUNK);
+            let got = (&mut input).take(CHUNK as u64).read_to_end(&mut chunk);
+            // The bytes read before an error go first; an empty chunk is the end.
+            let last = !matches!(got, Ok(n) if n > 0);
+            if !(chunk.is_empty() && got.is_err()) && tx.send(Ok(chunk)).is_err() {
+                return;
+            }
+            if let Err(e) = got {
+                let _ = tx.send(Err(e));
+            }
+            if last {
+                return;
+            }
+        })?;
+    Ok(Box::new(Ahead {
+        rx,
+        chunk: Vec::new(),
+        pos: 0,
+        done: false,
+    }))
+}
+
+struct Ahead {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl Read for Ahead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = {
+            let have = self.fill_buf()?;
+            let n = have.len().min(buf.len());
+            buf[..n].copy_from_slice(&have[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Ahead {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos == self.chunk.len() && !self.done {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.done = chunk.is_empty();
+                    self.chunk = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                // The thread ended without a last (empty) chunk: it panicked.
+                Err(_) => {
+                    self.done = true;
+                    return Err(io::Error::other("the read-ahead thread died"));
+                }
+            }
+        }
+        Ok(&self.chunk[self.pos..])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.chunk.len());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +302,46 @@ mod tests {
         let (_, mut r) = open(std::io::Cursor::new(gz), size, Limits::default()).unwrap();
         let err = std::io::copy(&mut r, &mut std::io::sink()).unwrap_err();
         assert!(err.to_string().contains("decompression bomb"), "{err}");
+    }
+
+    #[test]
+    fn read_ahead_passes_bytes_and_errors_on_unchanged() {
+        // 1 MiB of varied bytes, several chunks and a ragged end.
+        let data: Vec<u8> = (0..(1u32 << 20) + 12345)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let mut r = read_ahead(Box::new(std::io::Cursor::new(data.clone()))).unwrap();
+        let mut got = Vec::new();
+        // Small reads across chunk boundaries, then the rest.
+        let mut small = [0u8; 1000];
+        r.read_exact(&mut small).unwrap();
+        got.extend_from_slice(&small);
+        r.read_to_end(&mut got).unwrap();
+        assert_eq!(got, data);
+        assert_eq!(r.fill_buf().unwrap(), b"");
+        // An error midway arrives after the bytes before it, as the same error.
+        let failing = std::io::Cursor::new(vec![7u8; 100_000]).chain(Storage(FailingRead));
+        let mut r = read_ahead(Box::new(BufReader::new(failing))).unwrap();
+        let mut got = Vec::new();
+        let err = r.read_to_end(&mut got).unwrap_err();
+        assert_eq!(got.len(), 100_000);
+        assert!(is_storage_error(&err), "{err}");
+        // A bomb is still one.
+        let zeros = vec![0u8; 64 << 20];
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut enc, &zeros).unwrap();
+        let gz = enc.finish().unwrap();
+        let size = gz.len() as u64;
+        let (_, r) = open(std::io::Cursor::new(gz), size, Limits::default()).unwrap();
+        let err = std::io::copy(&mut read_ahead(r).unwrap(), &mut std::io::sink()).unwrap_err();
+        assert!(err.to_string().contains("decompression bomb"), "{err}");
+    }
+
+    struct FailingRead;
+
+    impl Read for FailingRead {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::other("disk on fire"))
+        }
     }
 }

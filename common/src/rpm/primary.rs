@@ -100,6 +100,16 @@ impl Fields {
 /// An `Err` from the callback stops the parse and is returned as is.
 pub fn parse<R: BufRead>(
     input: R,
+    on_package: impl FnMut(PrimaryPackage, &str) -> Result<(), ParseError>,
+) -> Result<PrimaryStats, ParseError> {
+    parse_counted(input, |_| {}, on_package)
+}
+
+/// [`parse`], telling `on_declared` the root's `packages="N"` (when present) before the first
+/// package, so the caller can size what it keeps. A hint from upstream: bound it.
+pub fn parse_counted<R: BufRead>(
+    input: R,
+    mut on_declared: impl FnMut(u64),
     mut on_package: impl FnMut(PrimaryPackage, &str) -> Result<(), ParseError>,
 ) -> Result<PrimaryStats, ParseError> {
     let mut reader = xml::reader(input, xml::PACKAGE_LIMIT);
@@ -141,6 +151,9 @@ pub fn parse<R: BufRead>(
                         saw_root = true;
                         if let Some(n) = xml::attr(e, "packages")? {
                             declared = n.trim().parse().ok();
+                        }
+                        if let Some(n) = declared {
+                            on_declared(n);
                         }
                     }
                     1 if name == "package" && !empty => {

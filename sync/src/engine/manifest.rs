@@ -119,27 +119,29 @@ pub struct Inputs<'a> {
 
 /// The manifest for `inputs`.
 pub fn build(inputs: &Inputs<'_>) -> VersionManifest {
-    let mut files: Vec<ManifestEntry> = inputs
-        .plan
-        .entries
-        .iter()
-        .enumerate()
-        .map(|(n, e)| {
-            let on_demand = inputs.on_demand.get(&n);
-            ManifestEntry {
-                path: Some(e.href.to_string()),
-                kind: FileKind::Package,
-                source: match e.source {
-                    plan::Source::Download if on_demand.is_some() => Source::OnDemand,
-                    plan::Source::Download => Source::Download,
-                    plan::Source::Reuse => Source::Held,
-                    plan::Source::Retain => Source::Retain,
-                },
-                sha256: e.sha256.clone().or_else(|| on_demand.cloned()),
-                size: (e.size > 0).then_some(e.size),
-            }
-        })
-        .collect();
+    // Sized for everything pushed below too: growing past the packages would double the
+    // vector (100,000 entries: 9.6 MB of empty slots at the sync's peak).
+    let mut files: Vec<ManifestEntry> = Vec::with_capacity(
+        inputs.plan.entries.len()
+            + inputs.upstream.len()
+            + inputs.tree.as_ref().map_or(0, |t| t.files.len() + 4)
+            + 8,
+    );
+    files.extend(inputs.plan.entries.iter().enumerate().map(|(n, e)| {
+        let on_demand = inputs.on_demand.get(&n);
+        ManifestEntry {
+            path: Some(e.href.to_string()),
+            kind: FileKind::Package,
+            source: match e.source {
+                plan::Source::Download if on_demand.is_some() => Source::OnDemand,
+                plan::Source::Download => Source::Download,
+                plan::Source::Reuse => Source::Held,
+                plan::Source::Retain => Source::Retain,
+            },
+            sha256: e.sha256.clone().or_else(|| on_demand.cloned()),
+            size: (e.size > 0).then_some(e.size),
+        }
+    }));
     if inputs.generate {
         generated_repodata(inputs, &mut files);
     } else {
