@@ -825,7 +825,10 @@ fn copy_local(
     out.seek(SeekFrom::Start(0)).map_err(io_err)?;
     let limit = expect.size.unwrap_or(expect.max_size);
     let mut hasher = DualHasher::new(expect.checksum.kind);
-    let mut buf = vec![0u8; 1 << 20];
+    // Sized to the file (at most 1 MiB): a zeroed 1 MiB buffer per package cost more than
+    // copying a small package.
+    let want = expect.size.unwrap_or(1 << 20).clamp(8 << 10, 1 << 20);
+    let mut buf = vec![0u8; usize::try_from(want).unwrap_or(1 << 20)];
     let mut size = 0u64;
     loop {
         if cancel.is_cancelled() {
