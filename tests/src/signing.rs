@@ -179,17 +179,25 @@ impl GpgKey {
     }
 }
 
+/// A private rpm database holding `keys`, and the `--define` that points rpmkeys at it.
+fn rpmdb_with(keys: &[&GpgKey]) -> (tempfile::TempDir, String) {
+    let db = tempfile::tempdir().unwrap();
+    let dbpath = format!("_dbpath {}", db.path().display());
+    for key in keys {
+        let import = Command::new("rpmkeys")
+            .args(["--define", &dbpath, "--import"])
+            .arg(&key.public)
+            .output()
+            .unwrap();
+        assert!(import.status.success(), "rpmkeys --import");
+    }
+    (db, dbpath)
+}
+
 /// `rpmkeys -K` of `rpm` with `key` imported into a private rpm database: the reference
 /// verdict (true when rpm calls the signature OK).
 pub fn rpmkeys_ok(key: &GpgKey, rpm: &Path) -> bool {
-    let db = tempfile::tempdir().unwrap();
-    let dbpath = format!("_dbpath {}", db.path().display());
-    let import = Command::new("rpmkeys")
-        .args(["--define", &dbpath, "--import"])
-        .arg(&key.public)
-        .output()
-        .unwrap();
-    assert!(import.status.success(), "rpmkeys --import");
+    let (_db, dbpath) = rpmdb_with(&[key]);
     let out = Command::new("rpmkeys")
         .args(["--define", &dbpath, "-K"])
         .arg(rpm)
@@ -202,16 +210,7 @@ pub fn rpmkeys_ok(key: &GpgKey, rpm: &Path) -> bool {
 /// run: true where rpm finds signatures and calls them and every digest OK (an unsigned
 /// package, "digests OK", is false: dnf's gpgcheck refuses it too).
 pub fn rpmkeys_verdicts(keys: &[&GpgKey], rpms: &[PathBuf]) -> Vec<bool> {
-    let db = tempfile::tempdir().unwrap();
-    let dbpath = format!("_dbpath {}", db.path().display());
-    for key in keys {
-        let import = Command::new("rpmkeys")
-            .args(["--define", &dbpath, "--import"])
-            .arg(&key.public)
-            .output()
-            .unwrap();
-        assert!(import.status.success(), "rpmkeys --import");
-    }
+    let (_db, dbpath) = rpmdb_with(keys);
     let out = Command::new("rpmkeys")
         .args(["--define", &dbpath, "-K"])
         .args(rpms)
