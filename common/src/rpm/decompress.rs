@@ -220,15 +220,20 @@ struct Ahead {
 
 impl Read for Ahead {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = {
-            let have = self.fill_buf()?;
-            let n = have.len().min(buf.len());
-            buf[..n].copy_from_slice(&have[..n]);
-            n
-        };
-        self.consume(n);
-        Ok(n)
+        read_from_buf(self, buf)
     }
+}
+
+/// `Read::read` for a reader whose buffer is the source (`BufRead` first).
+pub(super) fn read_from_buf(r: &mut impl BufRead, out: &mut [u8]) -> io::Result<usize> {
+    let n = {
+        let have = r.fill_buf()?;
+        let n = have.len().min(out.len());
+        out[..n].copy_from_slice(&have[..n]);
+        n
+    };
+    r.consume(n);
+    Ok(n)
 }
 
 impl BufRead for Ahead {

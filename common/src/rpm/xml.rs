@@ -82,14 +82,7 @@ impl<R: BufRead> BufRead for Budget<R> {
 
 impl<R: BufRead> Read for Budget<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let n = {
-            let available = self.fill_buf()?;
-            let n = available.len().min(out.len());
-            out[..n].copy_from_slice(&available[..n]);
-            n
-        };
-        self.consume(n);
-        Ok(n)
+        super::decompress::read_from_buf(self, out)
     }
 }
 

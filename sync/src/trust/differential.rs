@@ -11,6 +11,7 @@ use chantal_tests::repo::{fixture_rpms, test_rpms};
 use chantal_tests::signing::{rpmkeys_verdicts, GpgKey};
 use rpm::PackageMetadata;
 
+use super::header::be32;
 use super::{check_package, KeyRing};
 
 /// RPMSIGTAG_DSA and RPMSIGTAG_RSA: the header signatures (the EdDSA one sits in the DSA tag).
@@ -21,10 +22,6 @@ struct Layout {
     signatures: Vec<(usize, usize)>,
     header: (usize, usize),
     payload_start: usize,
-}
-
-fn be32(b: &[u8], at: usize) -> usize {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize
 }
 
 /// The offsets of an RPM's parts, read from its header structures (lead, signature header
@@ -206,7 +203,7 @@ fn ring_rpgp_and_rpmkeys_agree_on_every_package() {
                     if k.fast_verifies(&header, sig) {
                         fast_accepted += usize::from(case.what.ends_with(" intact"));
                         assert!(
-                            k.rpgp_only().verify_header(&header, sig).is_ok(),
+                            k.rpgp_only().verify_header(&header, sig, None).is_ok(),
                             "ring accepts what rpgp refuses: {} with {}",
                             case.what,
                             k.fingerprint

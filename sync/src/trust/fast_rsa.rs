@@ -61,17 +61,10 @@ impl FastRsa {
         FastRsa { keys: Vec::new() }
     }
 
-    /// True when `signature` (an RPM signature tag's OpenPGP packet) verifies over `header`
-    /// with a key of this certificate that rpm-rs's `Verifier` would also accept it with.
-    /// False means "not decided here", never "bad".
-    pub fn verifies(&self, header: &[u8], signature: &[u8]) -> bool {
-        // rpm-rs takes the first signature packet that parses, skipping anything else.
-        let Some(sig) = PacketParser::new(signature).find_map(|p| match p {
-            Ok(Packet::Signature(s)) => Some(s),
-            _ => None,
-        }) else {
-            return false;
-        };
+    /// True when `sig` (an RPM signature tag's packet, as [`first_signature`] reads it)
+    /// verifies over `header` with a key of this certificate that rpm-rs's `Verifier` would
+    /// also accept it with. False means "not decided here", never "bad".
+    pub fn verifies(&self, header: &[u8], sig: &Signature) -> bool {
         let Some(cfg) = sig.config() else {
             return false;
         };
@@ -90,11 +83,11 @@ impl FastRsa {
         let [mpi] = mpis.as_slice() else {
             return false;
         };
-        let candidates = self.candidates(&sig);
+        let candidates = self.candidates(sig);
         if candidates.is_empty() {
             return false;
         }
-        let Some(message) = signed_message(&sig, header) else {
+        let Some(message) = signed_message(sig, header) else {
             return false;
         };
         candidates.into_iter().any(|(n, e)| {
@@ -108,7 +101,7 @@ impl FastRsa {
             RsaPublicKeyComponents { n, e }
                 .verify(params, &message, &padded)
                 .is_ok()
-                && signed_hash_matches(&sig, cfg.hash_alg, &message)
+                && signed_hash_matches(sig, cfg.hash_alg, &message)
         })
     }
 
@@ -141,6 +134,15 @@ impl FastRsa {
             .filter_map(|k| k.rsa.as_ref().map(|(n, e)| (&n[..], &e[..])))
             .collect()
     }
+}
+
+/// The signature of an RPM signature tag as rpm-rs reads it: the first signature packet that
+/// parses, anything else skipped.
+pub fn first_signature(bytes: &[u8]) -> Option<Signature> {
+    PacketParser::new(bytes).find_map(|p| match p {
+        Ok(Packet::Signature(s)) => Some(s),
+        _ => None,
+    })
 }
 
 impl FastKey {

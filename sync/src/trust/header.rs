@@ -96,7 +96,8 @@ fn take(input: &mut impl Read, n: usize, bytes: &mut Vec<u8>) -> Result<(), Stri
     Ok(())
 }
 
-fn be32(b: &[u8], at: usize) -> usize {
+/// The big-endian u32 at `at`, as an index.
+pub(super) fn be32(b: &[u8], at: usize) -> usize {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize
 }
 

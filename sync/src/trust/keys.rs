@@ -5,6 +5,8 @@ use pgp::types::KeyDetails;
 use rpm::signature::pgp::Verifier;
 use rpm::signature::Verifying;
 
+use pgp::packet::Signature;
+
 use super::fast_rsa::FastRsa;
 use super::hex_id;
 
@@ -28,11 +30,17 @@ pub struct TrustedKey {
 }
 
 impl TrustedKey {
-    /// Verifies an RPM header signature (`signature`, one OpenPGP signature packet) over
-    /// `header` with this key: ring's RSA when it verifies, rpgp for everything else and for
-    /// the verdict and message of any signature that does not.
-    pub fn verify_header(&self, header: &[u8], signature: &[u8]) -> Result<(), rpm::Error> {
-        if self.fast.verifies(header, signature) {
+    /// Verifies an RPM header signature (`signature`, the tag's bytes; `parsed`, its packet
+    /// as `fast_rsa::first_signature` reads it) over `header` with this key: ring's RSA when it
+    /// verifies, rpgp for everything else and for the verdict and message of any signature
+    /// that does not.
+    pub fn verify_header(
+        &self,
+        header: &[u8],
+        signature: &[u8],
+        parsed: Option<&Signature>,
+    ) -> Result<(), rpm::Error> {
+        if parsed.is_some_and(|p| self.fast.verifies(header, p)) {
             return Ok(());
         }
         self.verifier.verify(header, signature)
@@ -49,7 +57,7 @@ impl TrustedKey {
 
     #[cfg(test)]
     pub(super) fn fast_verifies(&self, header: &[u8], signature: &[u8]) -> bool {
-        self.fast.verifies(header, signature)
+        super::fast_rsa::first_signature(signature).is_some_and(|p| self.fast.verifies(header, &p))
     }
 }
 

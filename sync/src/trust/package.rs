@@ -93,7 +93,7 @@ pub fn check_package(path: &Path, ring: &KeyRing) -> Result<Checked, Rejected> {
         }
         let mut errors = Vec::new();
         for k in candidates {
-            match k.verify_header(&header[..], sig) {
+            match k.verify_header(&header[..], sig, info.packet.as_ref()) {
                 Ok(()) => {
                     verified_by = Some(k.fingerprint.clone());
                     break;
@@ -190,6 +190,8 @@ struct Info {
     by_fingerprint: bool,
     fingerprint: Option<String>,
     algorithm: String,
+    /// The packet itself, parsed once for the checks too.
+    packet: Option<pgp::packet::Signature>,
 }
 
 impl Info {
@@ -211,19 +213,13 @@ impl Info {
 }
 
 fn describe(sig: &[u8]) -> Info {
-    let mut cursor = std::io::Cursor::new(sig);
-    let packet = pgp::packet::PacketParser::new(&mut cursor)
-        .filter_map(|p| match p {
-            Ok(pgp::packet::Packet::Signature(s)) => Some(s),
-            _ => None,
-        })
-        .next();
-    let Some(s) = packet else {
+    let Some(s) = super::fast_rsa::first_signature(sig) else {
         return Info {
             key_id: "unknown".into(),
             by_fingerprint: false,
             fingerprint: None,
             algorithm: "unparsable".into(),
+            packet: None,
         };
     };
     let fingerprint = s.issuer_fingerprint().first().map(|f| hex_id(f.as_bytes()));
@@ -246,5 +242,6 @@ fn describe(sig: &[u8]) -> Info {
         by_fingerprint,
         fingerprint,
         algorithm,
+        packet: Some(s),
     }
 }
