@@ -8,11 +8,13 @@
 //! - [`on_demand`]: reads of files the pool does not hold yet, asked of `chantal fetchd`.
 //! - [`mount`]: stale and live mounts, detaching at shutdown.
 //! - [`refresher`]: keeping the view current and the kernel's caches right.
+//! - [`prefill`]: giving the kernel a new `latest/` tree's entries before its readers ask.
 
 pub mod adapter;
 pub mod mount;
 pub mod on_demand;
 pub mod open_files;
+pub mod prefill;
 pub mod refresher;
 pub mod source;
 pub mod view;

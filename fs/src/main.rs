@@ -10,6 +10,7 @@ use chantal_common::catalogue::Catalogue;
 use chantal_fs::adapter;
 use chantal_fs::mount::{clear_stale_mount, detach};
 use chantal_fs::on_demand::OnDemand;
+use chantal_fs::prefill::{self, Prefiller};
 use chantal_fs::refresher::{Kernel, Refresher, REFRESH};
 use chantal_fs::source::SystemClock;
 use chantal_fs::view::{self, View};
@@ -62,6 +63,13 @@ struct Cli {
     /// them open). 0, the default: passthrough for every file.
     #[arg(long, value_name = "BYTES", default_value_t = adapter::PASSTHROUGH_MIN_SIZE)]
     passthrough_min_size: u64,
+
+    /// After latest moves, give the kernel at most N entries of the new tree before readers
+    /// ask for them (a listing of the tree through the mount), so that a first open of a new
+    /// file costs one request to the daemon instead of two. Each entry holds about 1.1 KB of
+    /// kernel memory, reclaimable, until latest moves again. 0 turns it off.
+    #[arg(long, value_name = "N", default_value_t = prefill::DEFAULT_LIMIT)]
+    prefill_entries: usize,
 
     /// Where to mount.
     #[arg(required_unless_present = "man_page")]
@@ -191,12 +199,20 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         cli.threads
     );
     let notifier = session.notifier();
+    let prefill = if cli.prefill_entries > 0 {
+        Some(Prefiller::spawn(
+            mountpoint.to_path_buf(),
+            cli.prefill_entries,
+        )?)
+    } else {
+        None
+    };
     let mut refresher = Refresher::new(Arc::clone(&view), std::time::Instant::now());
     std::thread::spawn(move || {
         // A new version is announced by the commit itself (LISTEN/NOTIFY, or SQLite's
         // data_version); the refresher asks every second anyway, which covers a lost
         // connection and anything else.
-        let kernel = Notifier(notifier);
+        let kernel = Notifier { notifier, prefill };
         let mut listener = catalogue_for_listening.listen_latest().ok();
         loop {
             let timeout = refresher
@@ -277,14 +293,24 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The kernel as the refresher sees it: fuser's notifier.
-struct Notifier(fuser::Notifier);
+/// The kernel as the refresher sees it: fuser's notifier, and the prefilling thread (none
+/// with `--prefill-entries 0`).
+struct Notifier {
+    notifier: fuser::Notifier,
+    prefill: Option<std::sync::mpsc::Sender<String>>,
+}
 
 impl Kernel for Notifier {
     fn forget(&self, parent: u64, name: &str) {
         // ENOENT: the kernel held no such entry; nothing to forget.
         let _ = self
-            .0
+            .notifier
             .inval_entry(fuser::INodeNo(parent), std::ffi::OsStr::new(name));
+    }
+
+    fn prefill(&self, repo: &str) {
+        if let Some(tx) = &self.prefill {
+            let _ = tx.send(repo.to_string());
+        }
     }
 }

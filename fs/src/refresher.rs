@@ -1,7 +1,8 @@
 //! Keeping the view current: the catalogue announces commits (PostgreSQL's LISTEN/NOTIFY,
 //! SQLite's data_version) and is asked anyway every second; after each refresh that moved
 //! `latest/`, the kernel is told to forget the entries that now mean something else, and told
-//! again a moment later, for a lookup answered across the move.
+//! again a moment later, for a lookup answered across the move; then it is given the new
+//! tree's entries (see [`Kernel::prefill`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +20,10 @@ pub const REINVALIDATE: Duration = Duration::from_millis(100);
 pub trait Kernel {
     /// Forget the entry `name` of directory `parent` (nothing happens if it holds none).
     fn forget(&self, parent: u64, name: &str);
+    /// Give the kernel the entries of `repo`'s new `latest/` tree before its readers ask, so
+    /// that their first opens after a move cost no LOOKUP. Called after the old entries were
+    /// forgotten for the last time: forgetting `latest/Packages` drops everything below it.
+    fn prefill(&self, repo: &str);
 }
 
 /// The refresher's state: when it last asked the catalogue, and what it must tell the kernel
@@ -65,6 +70,9 @@ impl Refresher {
         {
             kernel.forget(*parent, name);
         }
+        for repo in due.iter().flat_map(|(_, i)| i.latest_moved.iter()) {
+            kernel.prefill(repo);
+        }
         if !fresh.is_empty() {
             self.again.push((now + REINVALIDATE, fresh));
         }
@@ -82,22 +90,41 @@ mod tests {
     use crate::view::{Options, ROOT_INO};
 
     #[derive(Default)]
-    struct Recorder(Mutex<Vec<(u64, String)>>);
+    struct Recorder {
+        forgotten: Mutex<Vec<(u64, String)>>,
+        /// (repositories prefilled, entries forgotten before each)
+        prefilled: Mutex<Vec<(String, usize)>>,
+    }
 
     impl Kernel for Recorder {
         fn forget(&self, parent: u64, name: &str) {
-            self.0
+            self.forgotten
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push((parent, name.to_string()));
+        }
+        fn prefill(&self, repo: &str) {
+            let forgotten = self
+                .forgotten
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len();
+            self.prefilled
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((repo.to_string(), forgotten));
         }
     }
 
     impl Recorder {
         fn take(&self) -> Vec<(u64, String)> {
-            let mut v = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+            let mut v =
+                std::mem::take(&mut *self.forgotten.lock().unwrap_or_else(|p| p.into_inner()));
             v.sort();
             v
+        }
+        fn prefilled(&self) -> Vec<(String, usize)> {
+            std::mem::take(&mut *self.prefilled.lock().unwrap_or_else(|p| p.into_inner()))
         }
     }
 
@@ -144,10 +171,18 @@ mod tests {
         // ... and again once REINVALIDATE has passed, then not any more.
         r.turn(false, t + REINVALIDATE / 2, &kernel);
         assert!(kernel.take().is_empty());
+        assert!(
+            kernel.prefilled().is_empty(),
+            "not before the last forgetting"
+        );
         r.turn(false, t + REINVALIDATE, &kernel);
+        // The new tree goes to the kernel after the old entries were forgotten again (the
+        // forgetting of `repodata` would drop what a prefill put below it).
+        assert_eq!(kernel.prefilled(), [("r".to_string(), 2)]);
         assert_eq!(kernel.take(), want);
         r.turn(false, t + REINVALIDATE * 2, &kernel);
         assert!(kernel.take().is_empty());
+        assert!(kernel.prefilled().is_empty(), "once per move");
         // Without announcements the catalogue is still asked every REFRESH.
         source.publish("r", 3, vec![leaf("repodata/repomd.xml", 3)]);
         view.lookup(latest, "repodata").unwrap();

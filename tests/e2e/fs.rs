@@ -414,6 +414,67 @@ fn a_reader_never_sees_a_missing_or_mismatched_file_while_latest_switches() {
     );
 }
 
+/// Lines of a `--verbose` daemon's log that are a LOOKUP of `name`.
+fn lookups_of(log: &str, name: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains(" lookup ") && l.ends_with(&format!(" {name}")))
+        .count()
+}
+
+#[test]
+fn a_new_latest_is_given_to_the_kernel_before_its_readers_ask() {
+    let upstream = upstream_dir();
+    up(upstream.path(), &["hello-1.0-1.noarch.rpm"]);
+    let env = Env::new();
+    env.repo("r", &format!("file://{}", upstream.path().display()), "");
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    let ready = "r/latest/repodata/repomd.xml";
+    // The same catalogue mounted twice: prefilling (the default) and not.
+    let prefilled = Mount::start_with(&env, ready, &["--verbose"]);
+    let plain = Mount::start_with(&env, ready, &["--verbose", "--prefill-entries", "0"]);
+
+    let new = [
+        "hello-1.1-1.noarch.rpm",
+        "lib-1.0-1.x86_64.rpm",
+        "tool-2.0-1.x86_64.rpm",
+    ];
+    up(upstream.path(), &new);
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    wait_for("the prefill", || prefilled.log().contains("r: prefilled "));
+    wait_for("the other daemon to see version 2", || {
+        plain.log().contains("r: latest is now version 2")
+    });
+    let log = prefilled.log();
+    let line = log.lines().find(|l| l.contains("r: prefilled ")).unwrap();
+    // Every file of version 2 and every directory above one.
+    let v2 = materialize(&env, "r", Some(2));
+    let paths: Vec<String> = files(v2.path()).into_iter().map(|(p, _)| p).collect();
+    let dirs: std::collections::BTreeSet<&str> = paths
+        .iter()
+        .flat_map(|p| p.match_indices('/').map(move |(i, _)| &p[..i]))
+        .collect();
+    let want = paths.len() + dirs.len();
+    assert!(
+        line.contains(&format!("prefilled {want} entries of latest/")),
+        "{line}"
+    );
+
+    // A reader's first open of each new package: the prefilled daemon is not asked for the
+    // name, the other one is, and both serve the same bytes.
+    for m in [&prefilled, &plain] {
+        for rpm in new {
+            let served = std::fs::read(m.path().join("r/latest/Packages").join(rpm)).unwrap();
+            assert_eq!(served, std::fs::read(test_rpm(rpm)).unwrap(), "{rpm}");
+        }
+    }
+    let (with, without) = (prefilled.log(), plain.log());
+    for rpm in new {
+        assert_eq!(lookups_of(&with, rpm), 0, "{rpm} was looked up:\n{with}");
+        assert_eq!(lookups_of(&without, rpm), 1, "{rpm}:\n{without}");
+    }
+}
+
 #[test]
 fn a_thread_count_of_zero_is_refused_before_mounting() {
     let dir = tempfile::tempdir().unwrap();

@@ -229,11 +229,14 @@ const OUTAGE_REMINDER: Duration = Duration::from_secs(60);
 pub struct Invalidations {
     /// `(directory inode, name)` entries that now mean something else.
     pub entries: Vec<(u64, String)>,
+    /// Repositories whose `latest/` moved to another version: once the old entries are
+    /// forgotten for good, the kernel may be given the new tree's ahead of its readers.
+    pub latest_moved: Vec<String>,
 }
 
 impl Invalidations {
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_empty() && self.latest_moved.is_empty()
     }
 }
 
@@ -376,6 +379,9 @@ impl View {
                         new.latest.map_or_else(|| "-".into(), |v| v.to_string())
                     );
                     moved.push((name.clone(), Ctx::Latest, old, deadline));
+                    if new.latest.is_some() {
+                        invalidate.latest_moved.push(name.clone());
+                    }
                     let names = st.latest_names.remove(name).unwrap_or_default();
                     if let Some(ino) = st.fixed.get(&Fixed::Latest(name.clone())) {
                         invalidate

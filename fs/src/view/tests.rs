@@ -268,6 +268,11 @@ fn the_previous_latest_is_served_for_the_grace_period_then_forgotten() {
         ["Packages", "repodata"],
         "the entries the kernel may hold"
     );
+    assert_eq!(
+        inval.latest_moved,
+        ["r"],
+        "the tree to give the kernel next"
+    );
     assert_eq!(f.list("r/latest", 10).unwrap(), ["new", "repodata"]);
     assert_eq!(f.resolve("r/latest/repodata/repomd.xml").unwrap().size, 2);
     // A client that read version 1's repomd.xml still gets its packages...

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Prefilling a new latest/ (issue 29): what a reader's first open of each file costs right after
+# latest moves, with chantal-fs giving the kernel the new tree's entries first (the default)
+# and without (--prefill-entries 0), and how much kernel memory the prefilled entries hold.
+# The repository is fs50k (50,001 packages of 4 KiB); latest moves between two versions (one
+# package filtered out, then back) once per round. Both daemons serve the same catalogue; the
+# pool's files are in the page cache throughout (read once before), so the figure is the
+# requests, not the disk. Per round and daemon: open+read of the 50,000 small files through
+# latest/ (contrib/bench/readall.py), the kernel's slab memory before the move and after the
+# prefill (dentries and FUSE inodes; the unused entries of the previous version are dropped
+# first with `echo 2 > drop_caches`), and the daemon's log line for the prefill.
+# Usage: contrib/bench/prefill-bench.sh [ROUNDS]   (env: BENCH_DIR, BACKENDS)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/contrib/lib/deps.sh"
+. "$ROOT/contrib/bench/lib.sh"
+ROUNDS=${1:-3}
+W="$BENCH_DIR/work-prefill"
+
+[ "$(id -u)" -eq 0 ] || die "run as root (dropping the kernel's caches)"
+ensure_deps postgresql runuser createrepo_c rpmbuild fusermount3
+bench_build
+UP="$BENCH_DIR/fs50k"
+
+declare -A FS_PID=()
+cleanup() {
+    local m
+    for m in "${!FS_PID[@]}"; do kill "${FS_PID[$m]}" 2>/dev/null && wait "${FS_PID[$m]}" 2>/dev/null; done
+    bench_stop
+}
+for m in "$W"/mnt-*; do if mountpoint -q "$m"; then umount -l "$m"; fi; done
+rm -rf "$W"
+bench_pg_start
+trap cleanup EXIT
+
+# slab_kb: the kernel's slab memory (kB), all caches (dentries, FUSE inodes, long names).
+slab_kb() { awk '/^Slab:/ {print $2}' /proc/meminfo; }
+RESULTS="$W/results.tsv"; : > "$RESULTS"
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$RESULTS"; printf '  %-22s %-34s %s\n' "$1" "$2" "$3" >&2; }
+(cd "$UP/Packages" && ls | grep '^small-' | sed 's|^|Packages/|') > "$W/list"
+
+for b in $BACKENDS; do
+    DB=$(bench_db "$b" prefill)
+    C="$W/$b"
+    mkdir -p "$C/conf.d" "$W/mnt-$b-prefill" "$W/mnt-$b-plain"
+    printf 'include: conf.d/*.yaml\nstorage: {base_path: %s}\ndatabase: {url: "%s"}\n' "$W/storage" "$DB" > "$C/config.yaml"
+    repo_yaml() { # FILTERED (0/1)
+        printf 'name: fs50k\nupstream:\n  url: file://%s\n' "$UP" > "$C/conf.d/fs50k.yaml"
+        if [ "$1" = 1 ]; then printf 'filters:\n  exclude: ["big-*"]\n' >> "$C/conf.d/fs50k.yaml"; fi
+    }
+    repo_yaml 0
+    CHANTAL_CONFIG="$C/config.yaml" "$CHANTAL" -q init
+    log "syncing fs50k into the pool, catalogue on $b"
+    CHANTAL_CONFIG="$C/config.yaml" "$CHANTAL" -q repo sync --repo-id fs50k
+    for kind in prefill plain; do
+        args=()
+        [ "$kind" = plain ] && args=(--prefill-entries 0)
+        CHANTAL_CONFIG="$C/config.yaml" "$CHANTAL_FS" "${args[@]}" "$W/mnt-$b-$kind" 2> "$W/fs-$b-$kind.log" &
+        FS_PID[$b-$kind]=$!
+    done
+    for kind in prefill plain; do
+        for _ in $(seq 1 200); do [ -f "$W/mnt-$b-$kind/fs50k/latest/repodata/repomd.xml" ] && break; sleep 0.05; done
+        # The pool's files into the page cache (and latest/ shown, so that its move is told).
+        python3 "$ROOT/contrib/bench/readall.py" "$W/mnt-$b-$kind/fs50k/latest" "$W/list" > /dev/null
+    done
+    filtered=0
+    for round in $(seq 1 "$ROUNDS"); do
+        log "round $round/$ROUNDS ($b)"
+        filtered=$((1 - filtered))
+        repo_yaml "$filtered"
+        sync; echo 2 > /proc/sys/vm/drop_caches
+        before=$(slab_kb)
+        n=$(grep -c 'prefilled ' "$W/fs-$b-prefill.log" || true)
+        CHANTAL_CONFIG="$C/config.yaml" "$CHANTAL" -q repo sync --repo-id fs50k
+        for _ in $(seq 1 600); do
+            [ "$(grep -c 'prefilled ' "$W/fs-$b-prefill.log" || true)" -gt "$n" ] && break
+            sleep 0.05
+        done
+        line=$(grep 'prefilled ' "$W/fs-$b-prefill.log" | tail -1)
+        entries=$(sed -n 's/.*prefilled \([0-9]*\) entries.*/\1/p' <<<"$line")
+        secs=$(sed -n 's/.* in \([0-9.]*\) s.*/\1/p' <<<"$line")
+        after=$(slab_kb)
+        record "chantal-$b" "prefill: entries" "$entries"
+        record "chantal-$b" "prefill: seconds" "$secs"
+        record "chantal-$b" "prefill: slab MB per 100,000 entries" \
+            "$(awk -v a="$after" -v b="$before" -v n="$entries" 'BEGIN { printf "%.1f", (a - b) * 1024 / 1e6 * 100000 / n }')"
+        # Then each daemon's first reads of the new latest/, in alternating order.
+        order="prefill plain"; [ $((round % 2)) = 0 ] && order="plain prefill"
+        for kind in $order; do
+            for _ in $(seq 1 200); do
+                grep -q "latest is now version $((round + 1))" "$W/fs-$b-$kind.log" && break; sleep 0.05
+            done
+            record "chantal-$b" "first open+read, $kind (s)" \
+                "$(python3 "$ROOT/contrib/bench/readall.py" "$W/mnt-$b-$kind/fs50k/latest" "$W/list")"
+        done
+    done
+done
+
+echo
+echo "kernel $(uname -r)"; python3 "$ROOT/contrib/bench/wakeup.py" | sed "s/^/machine: /"
+echo "median of $ROUNDS rounds"
+python3 - "$RESULTS" <<'PY'
+import sys, statistics, collections
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    tool, case, v = line.rstrip("\n").split("\t")
+    rows[(tool, case)].append(float(v))
+for (tool, case), v in rows.items():
+    print(f"{tool:22} {case:38} {statistics.median(v):10.3f}   ({', '.join(f'{x:g}' for x in v)})")
+for tool in sorted({t for t, _ in rows}):
+    p, q = rows.get((tool, "first open+read, prefill (s)")), rows.get((tool, "first open+read, plain (s)"))
+    if p and q:
+        print(f"prefill: {tool} first reads {statistics.median(p):.2f} s against {statistics.median(q):.2f} s "
+              f"({statistics.median(q) / statistics.median(p):.2f}x), "
+              f"{statistics.median(rows[(tool, 'prefill: slab MB per 100,000 entries')]):.0f} MB per 100,000 entries")
+PY
