@@ -9,8 +9,9 @@
 #          (at most COLD_SECONDS, default 30: on a virtual disk the whole list takes minutes
 #          per path; the rate is over what was fetched)
 #   large  8 connections, 128 MiB packages
-# Reports requests/s and MB/s per case, chantal-fs CPU seconds per 10,000 requests, and the
-# ratio to native. The last line is `serve: fleet R1 cold R2 large R3`: chantal-fs (SQLite) /
+# Reports requests/s and MB/s per case, chantal-fs CPU seconds per 10,000 requests, the cold
+# case's disk reads per request (the whole machine's, from the block device's counters), and
+# the ratio to native. The last line is `serve: fleet R1 cold R2 large R3`: chantal-fs (SQLite) /
 # native, requests/s (large: MB/s), two decimals.
 # Before serving, it times `repo sync` of the large repository (8 x 128 MiB, file://) on each
 # backend against `dd conv=fsync` of the same size to the same file system, in the same run.
@@ -237,13 +238,18 @@ function done(summary, latency, requests)
 end
 LUA
 
+# The block device under $W, for the cold case's disk reads per request (none on a file system
+# without one, such as an overlay).
+DISK_STAT=/sys/class/block/$(basename "$(findmnt -no SOURCE --target "$W" 2>/dev/null || echo none)")/stat
+disk_reads() { if [ -r "$DISK_STAT" ]; then awk '{print $1}' "$DISK_STAT"; else echo 0; fi; }
 RESULTS="$W/results.tsv"; : > "$RESULTS"
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$RESULTS"; printf '  %-18s %-30s %s\n' "$1" "$2" "$3" >&2; }
 # run TOOL CASE LIST CONNECTIONS ONCE: wrk against one server; records requests/s, MB/s and,
 # for chantal-fs, its CPU seconds per 10,000 requests.
 run() {
-    local t=$1 case=$2 list=$3 conns=$4 once=$5 threads=2 out pid="" before=0
+    local t=$1 case=$2 list=$3 conns=$4 once=$5 threads=2 out pid="" before=0 reads
     case $t in chantal-*) pid=${FS_PID[${t#chantal-}]}; before=$(cpu_ticks "$pid") ;; esac
+    reads=$(disk_reads)
     local secs; secs=$( [ "$once" = 1 ] && echo "$COLD_SECONDS" || echo "$DURATION" )
     # (timeout: a wrk whose connections all failed has been seen not to stop at -d)
     out=$(LIST="$list" ONCE="$once" THREADS="$threads" timeout $((secs + 60)) wrk -t "$threads" \
@@ -263,6 +269,10 @@ run() {
                 else if (u!="MB") x/=1048576; printf "%.1f", x / t}' <<<"$out")
         fi
         [ "${got:-0}" -gt 0 ] && reqs=$got
+        if [ -r "$DISK_STAT" ] && [ "${got:-0}" -gt 0 ]; then
+            record "$t" "$case disk reads/req" "$(awk -v a="$reads" -v b="$(disk_reads)" -v r="$got" \
+                'BEGIN { printf "%.2f", (b - a) / r }')"
+        fi
     fi
 
     if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then

@@ -64,10 +64,11 @@ struct Cli {
     #[arg(long, value_name = "BYTES", default_value_t = adapter::PASSTHROUGH_MIN_SIZE)]
     passthrough_min_size: u64,
 
-    /// After latest moves, give the kernel at most N entries of the new tree before readers
-    /// ask for them (a listing of the tree through the mount), so that a first open of a new
-    /// file costs one request to the daemon instead of two. Each entry holds about 1.1 KB of
-    /// kernel memory, reclaimable, until latest moves again. 0 turns it off.
+    /// When the latest/ of a repository read through the mount moves, give the kernel at
+    /// most N entries of the new tree before readers ask for them (a listing of the tree
+    /// through the mount), so that a first open of a new file costs one request to the daemon
+    /// instead of two. Each entry holds about 1.1 KB of kernel memory, reclaimable, until
+    /// latest moves again. 0 turns it off.
     #[arg(long, value_name = "N", default_value_t = prefill::DEFAULT_LIMIT)]
     prefill_entries: usize,
 

@@ -229,8 +229,9 @@ const OUTAGE_REMINDER: Duration = Duration::from_secs(60);
 pub struct Invalidations {
     /// `(directory inode, name)` entries that now mean something else.
     pub entries: Vec<(u64, String)>,
-    /// Repositories whose `latest/` moved to another version: once the old entries are
-    /// forgotten for good, the kernel may be given the new tree's ahead of its readers.
+    /// Repositories whose `latest/` moved to another version after readers had looked into
+    /// it: once the old entries are forgotten for good, the kernel may be given the new
+    /// tree's ahead of its readers.
     pub latest_moved: Vec<String>,
 }
 
@@ -379,10 +380,12 @@ impl View {
                         new.latest.map_or_else(|| "-".into(), |v| v.to_string())
                     );
                     moved.push((name.clone(), Ctx::Latest, old, deadline));
-                    if new.latest.is_some() {
+                    let names = st.latest_names.remove(name).unwrap_or_default();
+                    // Only where readers came before: a repository nobody reads through this
+                    // mount costs no kernel memory.
+                    if new.latest.is_some() && !names.is_empty() {
                         invalidate.latest_moved.push(name.clone());
                     }
-                    let names = st.latest_names.remove(name).unwrap_or_default();
                     if let Some(ino) = st.fixed.get(&Fixed::Latest(name.clone())) {
                         invalidate
                             .entries

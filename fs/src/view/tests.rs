@@ -295,6 +295,29 @@ fn the_previous_latest_is_served_for_the_grace_period_then_forgotten() {
 }
 
 #[test]
+fn only_a_latest_readers_looked_into_is_given_to_the_kernel_when_it_moves() {
+    let f = Fixture::new(32);
+    for r in ["read", "unread"] {
+        f.source.publish(r, 1, vec![leaf("repodata/repomd.xml", 1)]);
+    }
+    let _ = f.view.refresh();
+    f.resolve("read/latest/repodata/repomd.xml").unwrap();
+    f.resolve("unread/latest").unwrap();
+    for r in ["read", "unread"] {
+        f.source.publish(r, 2, vec![leaf("repodata/repomd.xml", 2)]);
+    }
+    assert_eq!(f.view.refresh().latest_moved, ["read"]);
+    // Read again after the move: the next move gives it to the kernel again.
+    f.resolve("read/latest/repodata").unwrap();
+    f.source
+        .publish("read", 3, vec![leaf("repodata/repomd.xml", 3)]);
+    assert_eq!(f.view.refresh().latest_moved, ["read"]);
+    f.source
+        .publish("read", 4, vec![leaf("repodata/repomd.xml", 4)]);
+    assert!(f.view.refresh().latest_moved.is_empty(), "not read since");
+}
+
+#[test]
 fn an_outage_keeps_what_is_cached_and_fails_the_rest_quickly() {
     let f = Fixture::new(32);
     f.source.publish("r", 1, vec![leaf("a.rpm", 1)]);
