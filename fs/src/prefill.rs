@@ -20,7 +20,7 @@ pub const DEFAULT_LIMIT: usize = 100_000;
 pub struct Walked {
     /// Names listed (each now an entry in the kernel's cache, on a FUSE mount).
     pub entries: usize,
-    /// Whether the walk stopped at the bound with directories left unlisted.
+    /// Whether the walk stopped at the bound with names left unlisted.
     pub truncated: bool,
 }
 
@@ -52,7 +52,7 @@ pub fn walk(root: &Path, limit: usize) -> std::io::Result<Walked> {
     })
 }
 
-/// The prefilling thread's side: repositories to prefill, in the order their latest moved.
+/// The prefilling thread's side: the mount, and the bound of each walk.
 pub struct Prefiller {
     mountpoint: PathBuf,
     limit: usize,

@@ -25,7 +25,7 @@
 //! recently, so a client holding a directory of the previous version or reading files named by
 //! the previous repomd.xml still finds them. A frozen tree answers only its own names.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -211,6 +211,10 @@ struct State {
     /// Names given out in each repository's `latest/` (the kernel may hold entries for them)
     /// since latest last moved.
     latest_names: HashMap<String, BTreeSet<String>>,
+    /// Repositories whose `latest/` root had a name looked up since latest last moved: where
+    /// readers come, so where the next tree is given to the kernel ahead of them. Listings do
+    /// not count: the daemon's own prefill lists the tree, and must not keep itself going.
+    latest_read: HashSet<String>,
     outage: Option<Outage>,
 }
 
@@ -284,6 +288,7 @@ impl View {
             ),
             retiring: Vec::new(),
             latest_names: HashMap::new(),
+            latest_read: HashSet::new(),
             outage: None,
         };
         state.fixed.insert(Fixed::Root, ROOT_INO);
@@ -383,7 +388,7 @@ impl View {
                     let names = st.latest_names.remove(name).unwrap_or_default();
                     // Only where readers came before: a repository nobody reads through this
                     // mount costs no kernel memory.
-                    if new.latest.is_some() && !names.is_empty() {
+                    if st.latest_read.remove(name) && new.latest.is_some() {
                         invalidate.latest_moved.push(name.clone());
                     }
                     if let Some(ino) = st.fixed.get(&Fixed::Latest(name.clone())) {
@@ -686,6 +691,9 @@ impl View {
         let (tree, base) = self.tree(&mut st, &repo, version, &ctx)?;
         if ctx == Ctx::Latest {
             Self::shown_in_latest(&mut st, &repo, &tree);
+            if !st.latest_read.contains(&repo) {
+                st.latest_read.insert(repo.clone());
+            }
         }
         if let Some(child) = tree.lookup(ROOT, name) {
             return Self::node_attr(&tree, base, child, Self::root_cache(&ctx));

@@ -249,6 +249,8 @@ fn the_previous_latest_is_served_for_the_grace_period_then_forgotten() {
     );
     let _ = f.view.refresh();
     assert_eq!(f.list("r/latest", 10).unwrap(), ["Packages", "repodata"]);
+    // A reader (a listing alone is not one, see below).
+    assert_eq!(f.resolve("r/latest/repodata/repomd.xml").unwrap().size, 1);
     f.source.publish(
         "r",
         2,
@@ -307,13 +309,18 @@ fn only_a_latest_readers_looked_into_is_given_to_the_kernel_when_it_moves() {
         f.source.publish(r, 2, vec![leaf("repodata/repomd.xml", 2)]);
     }
     assert_eq!(f.view.refresh().latest_moved, ["read"]);
-    // Read again after the move: the next move gives it to the kernel again.
-    f.resolve("read/latest/repodata").unwrap();
+    // Listed only (as the prefill does): not a reader.
+    f.list("read/latest", 10).unwrap();
     f.source
         .publish("read", 3, vec![leaf("repodata/repomd.xml", 3)]);
-    assert_eq!(f.view.refresh().latest_moved, ["read"]);
+    assert!(f.view.refresh().latest_moved.is_empty(), "listed, not read");
+    // Read again: the next move gives it to the kernel again.
+    f.resolve("read/latest/repodata").unwrap();
     f.source
         .publish("read", 4, vec![leaf("repodata/repomd.xml", 4)]);
+    assert_eq!(f.view.refresh().latest_moved, ["read"]);
+    f.source
+        .publish("read", 5, vec![leaf("repodata/repomd.xml", 5)]);
     assert!(f.view.refresh().latest_moved.is_empty(), "not read since");
 }
 
