@@ -414,6 +414,17 @@ fn a_reader_never_sees_a_missing_or_mismatched_file_while_latest_switches() {
     );
 }
 
+/// Repository `r` (hello 1.0 from a local upstream), synced once: its upstream and catalogue.
+fn hello_synced() -> (tempfile::TempDir, Env) {
+    let upstream = upstream_dir();
+    up(upstream.path(), &["hello-1.0-1.noarch.rpm"]);
+    let env = Env::new();
+    env.repo("r", &format!("file://{}", upstream.path().display()), "");
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    (upstream, env)
+}
+
 /// Lines of a `--verbose` daemon's log that are a LOOKUP of `name`.
 fn lookups_of(log: &str, name: &str) -> usize {
     log.lines()
@@ -423,12 +434,7 @@ fn lookups_of(log: &str, name: &str) -> usize {
 
 #[test]
 fn a_new_latest_is_given_to_the_kernel_before_its_readers_ask() {
-    let upstream = upstream_dir();
-    up(upstream.path(), &["hello-1.0-1.noarch.rpm"]);
-    let env = Env::new();
-    env.repo("r", &format!("file://{}", upstream.path().display()), "");
-    env.chantal(&["init"]).ok();
-    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    let (upstream, env) = hello_synced();
     let ready = "r/latest/repodata/repomd.xml";
     // The same catalogue mounted twice: prefilling (the default) and not.
     let prefilled = Mount::start_with(&env, ready, &["--verbose"]);
@@ -558,12 +564,7 @@ fn a_directory_larger_than_one_kernel_buffer_lists_whole() {
 /// says so, so its unit's Restart= mounts it again, instead of living on serving nothing.
 #[test]
 fn a_mount_removed_under_the_daemon_ends_it_with_an_error() {
-    let upstream = upstream_dir();
-    up(upstream.path(), &["hello-1.0-1.noarch.rpm"]);
-    let env = Env::new();
-    env.repo("r", &format!("file://{}", upstream.path().display()), "");
-    env.chantal(&["init"]).ok();
-    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    let (_upstream, env) = hello_synced();
     let mut mount = Mount::start(&env, "r/latest/repodata/repomd.xml");
     let status = Command::new("fusermount3")
         .arg("-u")
