@@ -34,7 +34,7 @@ bench_pg_start
 trap cleanup EXIT
 
 # slab_kb: the kernel's slab memory (kB), all caches. It also grows with what the sync itself
-# touches (the pool's and the catalogue's entries), so the prefill's own cost is counted too:
+# touches (the pool's and the catalogue's entries), so the prefill's own cost is counted apart:
 # fuse_objects prints the FUSE inodes in use (only FUSE mounts make them, and the plain
 # daemon's were dropped) and the bytes of one FUSE inode plus one dentry, what each prefilled
 # entry holds (names longer than 40 bytes add a small allocation of their own).

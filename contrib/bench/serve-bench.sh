@@ -244,8 +244,9 @@ DISK_STAT=/sys/class/block/$(basename "$(findmnt -no SOURCE --target "$W" 2>/dev
 disk_reads() { if [ -r "$DISK_STAT" ]; then awk '{print $1}' "$DISK_STAT"; else echo 0; fi; }
 RESULTS="$W/results.tsv"; : > "$RESULTS"
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$RESULTS"; printf '  %-18s %-30s %s\n' "$1" "$2" "$3" >&2; }
-# run TOOL CASE LIST CONNECTIONS ONCE: wrk against one server; records requests/s, MB/s and,
-# for chantal-fs, its CPU seconds per 10,000 requests.
+# run TOOL CASE LIST CONNECTIONS ONCE: wrk against one server; records requests/s, MB/s,
+# for chantal-fs its CPU seconds per 10,000 requests, and for the cold case the disk reads per
+# request.
 run() {
     local t=$1 case=$2 list=$3 conns=$4 once=$5 threads=2 out pid="" before=0 reads
     case $t in chantal-*) pid=${FS_PID[${t#chantal-}]}; before=$(cpu_ticks "$pid") ;; esac
