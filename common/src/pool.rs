@@ -192,11 +192,18 @@ impl Pool {
     pub fn place(&self, path: &Path, sha256: &Sha256, size: u64, filename: &str) -> Result<Placed> {
         let rel_path = Self::relative_path(sha256, filename)?;
         let dest = self.absolute(&rel_path);
-        let existing = match fs::metadata(&dest) {
-            Ok(m) => Some((dest.clone(), m.len())),
-            Err(_) => self
-                .find(sha256)?
-                .and_then(|p| fs::metadata(&p).ok().map(|m| (p, m.len()))),
+        let bucket = dest.parent().unwrap_or(&self.data).to_path_buf();
+        // A bucket this call creates holds nothing yet, so there is nothing to look for: in a
+        // young pool most files open a bucket of their own.
+        let existing = if self.create_bucket(&bucket)? {
+            None
+        } else {
+            match fs::metadata(&dest) {
+                Ok(m) => Some((dest.clone(), m.len())),
+                Err(_) => self
+                    .find(sha256)?
+                    .and_then(|p| fs::metadata(&p).ok().map(|m| (p, m.len()))),
+            }
         };
         let kept = |blob: StoredBlob| Placed {
             blob,
@@ -216,8 +223,6 @@ impl Pool {
                 }));
             }
         }
-        let bucket = dest.parent().unwrap_or(&self.data).to_path_buf();
-        fs::create_dir_all(&bucket).map_err(|e| Error::io("cannot create", &bucket, e))?;
         let blob = StoredBlob {
             sha256: sha256.clone(),
             size,
@@ -245,6 +250,27 @@ impl Pool {
             blob,
             source: Source::Gone,
         })
+    }
+
+    /// Creates the `ab/cd` directory `bucket` (and `ab` if need be); whether this call
+    /// created it.
+    fn create_bucket(&self, bucket: &Path) -> Result<bool> {
+        let create = || match fs::create_dir(bucket) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e),
+        };
+        match create() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if let Some(parent) = bucket.parent() {
+                    fs::create_dir_all(parent)
+                        .map_err(|e| Error::io("cannot create", parent, e))?;
+                }
+                create()
+            }
+            other => other,
+        }
+        .map_err(|e| Error::io("cannot create", bucket, e))
     }
 
     /// Renames a complete, verified file whose data is durable into the pool, for a caller

@@ -14,10 +14,10 @@
 # right after thousands were freed, whoever allocates them, which made whichever tool ran
 # after a deletion up to 3x slower.
 # chantal runs once per catalogue backend in $BACKENDS (default "postgresql sqlite"); COMPARE=0
-# skips dnf and Python chantal.
-# REPOS (default "small bulk") chooses the package cases; meta100k always runs.
+# skips dnf and Python chantal, COMPARE=dnf skips Python chantal only.
+# REPOS (default "small bulk") chooses the package cases; META=0 skips meta100k.
 # Usage: contrib/bench/sync-bench.sh [ROUNDS]   (env: BENCH_DIR, SETTLE seconds, BACKENDS, COMPARE,
-# REPOS)
+# REPOS, META)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 . "$ROOT/contrib/lib/deps.sh"
@@ -25,6 +25,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ROUNDS=${1:-3}
 SETTLE=${SETTLE:-10}
 COMPARE=${COMPARE:-1}
+META=${META:-1}
 REPOS=${REPOS-small bulk}
 PORT=18080
 W="$BENCH_DIR/work"
@@ -116,14 +117,16 @@ for round in $(seq 1 "$ROUNDS"); do
             measure "chantal/$b" "$repo" cold env CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id "$repo"
             measure "chantal/$b" "$repo" noop env CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id "$repo"
         done
-        [ "$COMPARE" = 1 ] || continue
+        [ "$COMPARE" != 0 ] || continue
         discard "$W/dnf"; settle
         measure dnf "$repo" cold "$W/dnf-sync" "$repo"
         measure dnf "$repo" noop "$W/dnf-sync" "$repo"
+        [ "$COMPARE" = 1 ] || continue
         pychantal_fresh; settle
         measure python "$repo" cold "${PYC[@]}" repo sync --repo-id "$repo"
         measure python "$repo" noop "${PYC[@]}" repo sync --repo-id "$repo"
     done
+    [ "$META" = 1 ] || continue
     for b in $order; do
         chantal_fresh "$b"; settle
         measure "chantal/$b" meta100k meta env CHANTAL_CONFIG="$W/chantal/config.yaml" "$CHANTAL" -q repo sync --repo-id meta100k --dry-run
@@ -174,4 +177,11 @@ if zcat:
         if (repo, case) == ("meta100k", "meta") and tool.startswith("chantal/"):
             s = statistics.median(x[0] for x in v)
             print(f"meta: {tool} {s / floor:.2f}x zcat")
+dnf = rows.get(("small", "cold", "dnf"))
+if dnf:
+    d = statistics.median(x[0] for x in dnf)
+    for (repo, case, tool), v in sorted(rows.items()):
+        if (repo, case) == ("small", "cold") and tool.startswith("chantal/"):
+            s = statistics.median(x[0] for x in v)
+            print(f"small: {tool} {d / s:.2f}x dnf")
 PYSUM

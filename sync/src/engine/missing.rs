@@ -57,14 +57,14 @@ pub fn download_missing(engine: &Engine<'_>, repo: &RepoConfig) -> Result<Filled
             Some((*href, checksum, u64::try_from(b.size).unwrap_or(0)))
         })
         .collect();
-    let jobs: Vec<Job<'_>> = wanted
+    let jobs: Vec<Job> = wanted
         .iter()
         .enumerate()
         .map(|(index, (href, checksum, size))| Job {
             index,
-            label: (*href).to_string(),
-            href,
-            checksum,
+            label: href.to_string(),
+            href: href.to_string(),
+            checksum: checksum.clone(),
             size: *size,
         })
         .collect();
@@ -85,7 +85,7 @@ pub fn download_missing(engine: &Engine<'_>, repo: &RepoConfig) -> Result<Filled
         super::human_bytes(bytes)
     ));
     progress.downloads(&repo.name, jobs.len() as u64, bytes);
-    let adopter = Adopter::new(pool.clone(), catalogue.clone());
+    let adopter = Adopter::new(pool.clone(), catalogue.clone(), None);
     let done = engine.rt.block_on(packages::download_all(
         transport,
         pool,

@@ -617,7 +617,7 @@ impl Engine<'_> {
         ledger: &mut Ledger,
     ) -> Result<Executed> {
         let (catalogue, pool, progress) = (self.catalogue, &self.pool, self.progress);
-        let jobs: Vec<Job<'_>> = plan
+        let jobs: Vec<Job> = plan
             .entries
             .iter()
             .enumerate()
@@ -655,17 +655,24 @@ impl Engine<'_> {
             plan.counts.reuse
         ));
         progress.downloads(&repo.name, jobs.len() as u64, download_bytes);
-        let adopter = Adopter::new(pool.clone(), catalogue.clone());
-        let done = self.rt.block_on(packages::download_all(
-            transport.clone(),
-            pool,
-            &adopter,
-            jobs,
-            self.config.download.workers,
-            ring,
-            progress,
-        ));
-        let adopted = adopter.finish();
+        let (recorded, recorded_rx) = std::sync::mpsc::channel();
+        let adopter = Adopter::new(pool.clone(), catalogue.clone(), Some(recorded));
+        let (done, adopted, early_rows) = std::thread::scope(|scope| {
+            let rows =
+                scope.spawn(|| early_package_rows(catalogue, &upstream.parsed, plan, recorded_rx));
+            let done = self.rt.block_on(packages::download_all(
+                transport.clone(),
+                pool,
+                &adopter,
+                jobs,
+                self.config.download.workers,
+                ring,
+                progress,
+            ));
+            // The adopter's end closes the channel, which ends the rows thread.
+            let adopted = adopter.finish();
+            (done, adopted, rows.join().unwrap_or_default())
+        });
         let deferred = on_demand.len();
         let mut downloaded = on_demand;
         let mut failures = Vec::new();
@@ -701,6 +708,7 @@ impl Engine<'_> {
         Ok(Executed {
             downloaded,
             deferred,
+            early_rows,
             rejected,
             failures,
         })
@@ -725,6 +733,7 @@ impl Engine<'_> {
         let Executed {
             downloaded,
             deferred,
+            early_rows,
             rejected,
             failures,
         } = executed;
@@ -742,14 +751,14 @@ impl Engine<'_> {
         let mut manifest = self.manifest(repo, repo_id, upstream, plan, generate, false)?;
         manifest.settle_packages(&downloaded, &rejected);
         let content = manifest.content();
-        // The file of each plan entry, for the package rows: known from the start, or
+        // The file of each plan entry still without a package row: known from the start, or
         // downloaded now.
         let sha: Vec<Option<&Sha256>> = plan
             .entries
             .iter()
             .enumerate()
             .map(|(n, e)| {
-                if rejected.contains(&n) {
+                if rejected.contains(&n) || early_rows.contains(&n) {
                     return None;
                 }
                 e.sha256.as_ref().or(downloaded.get(&n))
@@ -993,32 +1002,76 @@ fn new_package_rows<'a>(
     plan.entries
         .iter()
         .zip(sha)
-        .filter(|(e, _)| !e.has_row)
-        .filter_map(move |(e, s)| {
-            let sha = (*s)?;
-            let u = &parsed.packages[e.upstream?];
-            // Packages without a spilled fragment are in the latest version: their row exists.
-            let primary = u.primary?;
-            let p = &u.p;
-            let build = || -> chantal_common::Result<NewPackage> {
-                Ok(NewPackage {
-                    sha256: sha.clone(),
-                    nevra: p.nevra.clone(),
-                    checksum_type: p.checksum.kind.as_str().to_string(),
-                    checksum: p.checksum.value.clone(),
-                    size_package: i64::try_from(p.size_package).unwrap_or(i64::MAX),
-                    size_installed: p.size_installed.and_then(|s| i64::try_from(s).ok()),
-                    size_archive: p.size_archive.and_then(|s| i64::try_from(s).ok()),
-                    time_file: p.time_file,
-                    time_build: p.time_build,
-                    sourcerpm: p.sourcerpm.clone(),
-                    primary_xml: parsed.spill.get(primary)?,
-                    filelists_xml: u.filelists.map(|s| parsed.spill.get(s)).transpose()?,
-                    other_xml: u.other.map(|s| parsed.spill.get(s)).transpose()?,
-                })
-            };
-            Some(build())
+        .filter_map(move |(e, s)| package_row(parsed, e, (*s)?))
+}
+
+/// The package row of plan entry `e` as the file `sha` (its fragments read back from the
+/// spill), unless the catalogue has it already.
+fn package_row(
+    parsed: &Parsed,
+    e: &plan::Entry<'_>,
+    sha: &Sha256,
+) -> Option<chantal_common::Result<NewPackage>> {
+    if e.has_row {
+        return None;
+    }
+    let u = &parsed.packages[e.upstream?];
+    // Packages without a spilled fragment are in the latest version: their row exists.
+    let primary = u.primary?;
+    let p = &u.p;
+    let build = || -> chantal_common::Result<NewPackage> {
+        Ok(NewPackage {
+            sha256: sha.clone(),
+            nevra: p.nevra.clone(),
+            checksum_type: p.checksum.kind.as_str().to_string(),
+            checksum: p.checksum.value.clone(),
+            size_package: i64::try_from(p.size_package).unwrap_or(i64::MAX),
+            size_installed: p.size_installed.and_then(|s| i64::try_from(s).ok()),
+            size_archive: p.size_archive.and_then(|s| i64::try_from(s).ok()),
+            time_file: p.time_file,
+            time_build: p.time_build,
+            sourcerpm: p.sourcerpm.clone(),
+            primary_xml: parsed.spill.get(primary)?,
+            filelists_xml: u.filelists.map(|s| parsed.spill.get(s)).transpose()?,
+            other_xml: u.other.map(|s| parsed.spill.get(s)).transpose()?,
         })
+    };
+    Some(build())
+}
+
+/// While the packages download: creates the rows of those whose blobs each batch recorded,
+/// work the commit would otherwise do after the last download (package rows are shared and
+/// immutable, and protected from cleanup with their blobs). Returns the plan entries given a
+/// row. A failure ends it early: the commit creates whatever rows are missing.
+fn early_package_rows(
+    catalogue: &Catalogue,
+    parsed: &Parsed,
+    plan: &Plan<'_>,
+    recorded: std::sync::mpsc::Receiver<packages::Recorded>,
+) -> std::collections::HashSet<usize> {
+    let mut done = std::collections::HashSet::new();
+    while let Ok(first) = recorded.recv() {
+        // Batches that arrived meanwhile go in the same transaction.
+        let batches: Vec<packages::Recorded> =
+            std::iter::once(first).chain(recorded.try_iter()).collect();
+        let batch: Vec<(usize, &Sha256)> = batches
+            .iter()
+            .flatten()
+            .map(|(n, sha)| (*n, sha))
+            .filter(|(n, _)| plan.entries.get(*n).is_some_and(|e| !e.has_row))
+            .collect();
+        let mut rows = batch
+            .iter()
+            .filter_map(|(n, sha)| package_row(parsed, &plan.entries[*n], sha));
+        match catalogue.insert_packages(&mut rows) {
+            Ok(_) => done.extend(batch.iter().map(|(n, _)| *n)),
+            Err(e) => {
+                tracing::debug!("package rows ahead of the commit: {e}");
+                break;
+            }
+        }
+    }
+    done
 }
 
 /// What the fetch phase brought: nothing to do, or upstream's metadata, verified and parsed.
@@ -1051,6 +1104,8 @@ struct Executed {
     downloaded: HashMap<usize, Sha256>,
     /// How many of those are on demand (not in the pool yet).
     deferred: usize,
+    /// Plan entries whose package rows were created during the downloads.
+    early_rows: std::collections::HashSet<usize>,
     rejected: std::collections::HashSet<usize>,
     failures: Vec<(String, String)>,
 }

@@ -3,12 +3,16 @@
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-pub struct Progress {
+/// Cheap to clone: the download tasks, which run on the runtime's workers, each hold one.
+#[derive(Clone)]
+pub struct Progress(Arc<State>);
+
+struct State {
     /// Whether a bar may be drawn (stderr is a terminal and output is not quiet).
     live: bool,
     /// The bar, while packages download.
@@ -20,17 +24,17 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(quiet: bool, verbose: bool) -> Progress {
-        Progress {
+        Progress(Arc::new(State {
             live: !quiet && std::io::stderr().is_terminal(),
             bar: Mutex::new(None),
             verbose,
             done: AtomicU64::new(0),
             total: AtomicU64::new(0),
-        }
+        }))
     }
 
     fn with_bar(&self, f: impl FnOnce(&ProgressBar)) {
-        if let Ok(guard) = self.bar.lock() {
+        if let Ok(guard) = self.0.bar.lock() {
             if let Some(bar) = guard.as_ref() {
                 f(bar);
             }
@@ -44,9 +48,9 @@ impl Progress {
 
     /// The download phase starts: on a terminal, a bar with packages, bytes, rate and ETA.
     pub fn downloads(&self, repo: &str, packages: u64, bytes: u64) {
-        self.done.store(0, Ordering::Relaxed);
-        self.total.store(packages, Ordering::Relaxed);
-        if !self.live || packages == 0 {
+        self.0.done.store(0, Ordering::Relaxed);
+        self.0.total.store(packages, Ordering::Relaxed);
+        if !self.0.live || packages == 0 {
             return;
         }
         let bar = ProgressBar::with_draw_target(Some(bytes), ProgressDrawTarget::stderr());
@@ -60,7 +64,7 @@ impl Progress {
         bar.set_prefix(repo.to_string());
         bar.set_message(format!("packages 0/{packages}"));
         bar.enable_steady_tick(Duration::from_millis(200));
-        if let Ok(mut guard) = self.bar.lock() {
+        if let Ok(mut guard) = self.0.bar.lock() {
             *guard = Some(bar);
         }
     }
@@ -68,7 +72,7 @@ impl Progress {
     /// A long task over `bytes` that is not a sync (`pool verify`): on a terminal, a bar
     /// with bytes, rate and ETA.
     pub fn task(&self, what: &str, bytes: u64) {
-        if !self.live || bytes == 0 {
+        if !self.0.live || bytes == 0 {
             return;
         }
         let bar = ProgressBar::with_draw_target(Some(bytes), ProgressDrawTarget::stderr());
@@ -81,7 +85,7 @@ impl Progress {
         );
         bar.set_prefix(what.to_string());
         bar.enable_steady_tick(Duration::from_millis(200));
-        if let Ok(mut guard) = self.bar.lock() {
+        if let Ok(mut guard) = self.0.bar.lock() {
             *guard = Some(bar);
         }
     }
@@ -92,10 +96,10 @@ impl Progress {
 
     /// One package finished (or failed).
     pub fn package(&self, nevra: &str, result: Result<u64, &str>) {
-        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        let total = self.total.load(Ordering::Relaxed);
+        let done = self.0.done.fetch_add(1, Ordering::Relaxed) + 1;
+        let total = self.0.total.load(Ordering::Relaxed);
         self.with_bar(|bar| bar.set_message(format!("packages {done}/{total}")));
-        if self.verbose {
+        if self.0.verbose {
             let line = match result {
                 Ok(bytes) => format!("[{done}/{total}] {nevra} ({bytes} bytes)"),
                 Err(e) => format!("[{done}/{total}] {nevra} FAILED: {e}"),
@@ -113,7 +117,7 @@ impl Progress {
 
     /// Removes the bar.
     pub fn finish(&self) {
-        if let Ok(mut guard) = self.bar.lock() {
+        if let Ok(mut guard) = self.0.bar.lock() {
             if let Some(bar) = guard.take() {
                 bar.finish_and_clear();
             }

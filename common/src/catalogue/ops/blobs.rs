@@ -109,6 +109,15 @@ fn record_checksums(
     db: &mut dyn db::Db,
     blobs: &[(StoredBlob, Option<(ChecksumType, String)>)],
 ) -> Result<()> {
+    let other = |alt: &Option<(ChecksumType, String)>| {
+        alt.as_ref()
+            .is_some_and(|(k, _)| *k != ChecksumType::Sha256)
+    };
+    // Most upstreams list sha256 only: no staging table then (on PostgreSQL, a temporary
+    // table created and dropped per adopted batch).
+    if !blobs.iter().any(|(_, alt)| other(alt)) {
+        return Ok(());
+    }
     db.bulk_insert(
         "recording blob checksums",
         "blob_checksums",
