@@ -892,32 +892,35 @@ impl Engine<'_> {
             let found = self.catalogue.resolve_known(kind, &values)?;
             if kind == ChecksumType::Sha256 {
                 let mut adopted = Vec::new();
-                for v in values.iter().filter(|v| !found.contains_key(**v)) {
-                    // Upstream's sha256 pkgids were checked when primary.xml was parsed.
-                    let Ok(sha) = Sha256::parse(v) else { continue };
-                    if let Some(path) = self.pool.find(&sha)? {
-                        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                        let rel = path
-                            .strip_prefix(self.pool.data_dir())
-                            .map(|p| p.to_string_lossy().into_owned())
-                            .unwrap_or_default();
-                        let blob = StoredBlob {
-                            sha256: sha.clone(),
-                            size,
-                            rel_path: rel.clone(),
-                            written: false,
-                        };
-                        adopted.push((blob, None));
-                        known.insert(
-                            v.to_string(),
-                            KnownBlob {
-                                sha256: sha,
-                                size: i64::try_from(size).unwrap_or(i64::MAX),
-                                path: rel,
-                                has_package: false,
-                            },
-                        );
-                    }
+                // Upstream's sha256 pkgids were checked when primary.xml was parsed.
+                let (strs, unknown): (Vec<&str>, Vec<Sha256>) = values
+                    .iter()
+                    .filter(|v| !found.contains_key(**v))
+                    .filter_map(|v| Some((*v, Sha256::parse(v).ok()?)))
+                    .unzip();
+                for (n, path) in self.pool.find_all(&unknown)? {
+                    let sha = unknown[n].clone();
+                    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                    let rel = path
+                        .strip_prefix(self.pool.data_dir())
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let blob = StoredBlob {
+                        sha256: sha.clone(),
+                        size,
+                        rel_path: rel.clone(),
+                        written: false,
+                    };
+                    adopted.push((blob, None));
+                    known.insert(
+                        strs[n].to_string(),
+                        KnownBlob {
+                            sha256: sha,
+                            size: i64::try_from(size).unwrap_or(i64::MAX),
+                            path: rel,
+                            has_package: false,
+                        },
+                    );
                 }
                 self.catalogue.record_blobs(&adopted)?;
             }
