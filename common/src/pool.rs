@@ -473,16 +473,17 @@ impl Pool {
         Ok(None)
     }
 
-    /// The pool files of many sha256s, for a sync's plan: a bucket that does not exist is
-    /// known from one listing of its parent directory, instead of costing one failed look-up
-    /// per file (100,000 of them for a large repository into a young pool). Returns the index in `shas` of each one found, with its file.
+    /// The pool files of many sha256s, for a sync's plan: the index in `shas` of each one
+    /// found, with its file. A bucket that does not exist is known from one listing of its
+    /// parent directory, instead of costing one failed look-up per file (100,000 of them for
+    /// a large repository into a young pool).
     pub fn find_all(&self, shas: &[Sha256]) -> Result<Vec<(usize, PathBuf)>> {
         let root = self.data.join("sha256");
         let Some(tops) = list_names(&root)? else {
             return Ok(Vec::new());
         };
-        let mut buckets: std::collections::HashMap<String, std::collections::HashSet<String>> =
-            std::collections::HashMap::new();
+        // The `cd` buckets of each `ab` directory, listed when first asked.
+        let mut buckets = std::collections::HashMap::new();
         let mut found = Vec::new();
         for (n, sha) in shas.iter().enumerate() {
             let hex = sha.as_str();
@@ -490,11 +491,13 @@ impl Pool {
             if !tops.contains(ab) {
                 continue;
             }
-            if !buckets.contains_key(ab) {
-                let names = list_names(&root.join(ab))?.unwrap_or_default();
-                buckets.insert(ab.to_string(), names);
-            }
-            if !buckets.get(ab).is_some_and(|b| b.contains(cd)) {
+            let cds = match buckets.entry(ab) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(list_names(&root.join(ab))?.unwrap_or_default())
+                }
+            };
+            if !cds.contains(cd) {
                 continue;
             }
             if let Some(path) = self.find(sha)? {
@@ -527,7 +530,6 @@ impl Pool {
     }
 }
 
-/// The sha256 of a file, streamed.
 /// The names in directory `dir`, or `None` when it does not exist.
 fn list_names(dir: &Path) -> Result<Option<std::collections::HashSet<String>>> {
     let entries = match fs::read_dir(dir) {
@@ -543,6 +545,7 @@ fn list_names(dir: &Path) -> Result<Option<std::collections::HashSet<String>>> {
     Ok(Some(names))
 }
 
+/// The sha256 of a file, streamed.
 pub fn sha256_file(path: &Path) -> Result<Sha256> {
     let mut file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
     let mut hasher = Sha256Hasher::new();

@@ -129,11 +129,11 @@ impl Adopter {
                     let taken = std::mem::take(&mut batch);
                     // After a failure the rest stay as partial files for the next run.
                     if first_error.is_none() {
-                        let jobs: Vec<usize> = taken.iter().map(|p| p.index).collect();
+                        let indices: Vec<usize> = taken.iter().map(|p| p.index).collect();
                         match adopt_batch(&pool, &catalogue, taken) {
                             Ok(blobs) => {
                                 if let Some(recorded) = &recorded {
-                                    let batch = jobs
+                                    let batch = indices
                                         .into_iter()
                                         .zip(blobs.iter().map(|b| b.sha256.clone()))
                                         .collect();
