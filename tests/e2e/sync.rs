@@ -322,6 +322,14 @@ fn corrupted_package_commits_nothing_unless_partial_is_allowed() {
         !names.iter().any(|n| n.ends_with("_lib-1.0-1.x86_64.rpm")),
         "{names:?}"
     );
+    // The good package's row was created while the packages downloaded, not by the commit
+    // that never came; the bad one has none.
+    let rows = |name: &str| {
+        env.query_i64(&format!(
+            "SELECT count(*) FROM packages WHERE name = '{name}'"
+        ))
+    };
+    assert_eq!((rows("tool"), rows("lib")), (Some(1), Some(0)));
     let tmp: Vec<_> = std::fs::read_dir(env.storage().join("data/tmp"))
         .unwrap()
         .collect();
