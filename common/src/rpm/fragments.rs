@@ -5,100 +5,233 @@ use std::io::BufRead;
 
 use quick_xml::events::Event;
 
+use super::window::{self, Advance, Document};
 use super::{xml, ParseError};
 
+/// One `<package>` of filelists.xml or other.xml.
+pub struct Fragment<'a> {
+    /// The pkgid, trimmed and in lower case (as primary's checksums are kept).
+    pub pkgid: &'a str,
+    /// The `name` and `arch` attributes, when the package has them.
+    pub name: Option<&'a str>,
+    pub arch: Option<&'a str>,
+    /// The element, verbatim.
+    pub text: &'a str,
+}
+
 /// Reads filelists.xml (root `filelists`) or other.xml (root `otherdata`) and calls `on_package`
-/// with each package's pkgid and fragment. Returns the number of packages.
+/// with each package. Returns the number of packages.
 pub fn parse<R: BufRead>(
     input: R,
     root: &str,
-    mut on_package: impl FnMut(&str, &str) -> Result<(), ParseError>,
+    on_package: impl FnMut(&Fragment<'_>) -> Result<(), ParseError>,
 ) -> Result<u64, ParseError> {
     let limit = if root == "filelists" {
         xml::FILELISTS_LIMIT
     } else {
         xml::PACKAGE_LIMIT
     };
-    let mut reader = xml::reader(input, limit);
-    // Elements open inside the current package, innermost last (for the error that names it).
-    let mut open: Vec<String> = Vec::new();
-    let mut package_name: Option<String> = None;
-    let mut buf = Vec::new();
-    let mut depth = 0usize;
-    let mut count = 0u64;
-    let mut fragment = String::new();
-    let mut pkgid: Option<String> = None;
-    let mut saw_root = false;
+    parse_windows(Document::new(input, limit)?, root, limit, on_package)
+}
+
+fn parse_windows<R: BufRead>(
+    mut doc: Document<R>,
+    root: &str,
+    limit: u64,
+    mut on_package: impl FnMut(&Fragment<'_>) -> Result<(), ParseError>,
+) -> Result<u64, ParseError> {
+    let mut parser = Parser {
+        root,
+        open: xml::OpenElements::default(),
+        depth: 0,
+        count: 0,
+        count_at_restart: 0,
+        saw_root: false,
+        name: None,
+        in_package: false,
+    };
     loop {
-        let event = xml::next_event(
-            &mut reader,
-            &mut buf,
-            xml::At {
-                what: "package",
-                number: if pkgid.is_some() { count } else { count + 1 },
-                name: package_name.as_deref(),
-                element: open.last().map_or(root, String::as_str),
-            },
-        )?;
-        if pkgid.is_some() {
-            xml::append_raw(&mut fragment, &event);
-            // Resolving entities is only a check here: the fragment keeps the raw text.
-            xml::text_piece(&event)?;
-        }
-        match &event {
-            Event::Start(e) | Event::Empty(e) => {
-                let empty = matches!(event, Event::Empty(_));
-                let name = e.name();
-                let name = name.as_ref();
-                if depth == 0 {
-                    if name != root {
-                        return Err(format!("root element is <{name}>, not <{root}>").into());
-                    }
-                    saw_root = true;
-                } else if depth == 1 && name == "package" {
-                    let id = xml::attr(e, "pkgid")?
-                        .filter(|s| !s.trim().is_empty())
-                        .ok_or_else(|| format!("package {} has no pkgid", count + 1))?;
-                    count += 1;
-                    package_name = xml::attr(e, "name")?;
-                    fragment.clear();
-                    xml::append_raw(&mut fragment, &event);
-                    if empty {
-                        on_package(id.trim(), &fragment)?;
-                        reader.get_mut().reset();
-                    } else {
-                        pkgid = Some(id.trim().to_ascii_lowercase());
-                    }
-                }
-                if !empty {
-                    depth += 1;
-                    if pkgid.is_some() {
-                        open.push(e.name().as_ref().to_string());
-                    }
+        let (window, at) = doc.window();
+        match parser.window(window, at, doc.ended(), &mut on_package)? {
+            Some(restart) => {
+                if doc.advance(restart)? == Advance::Full {
+                    return Err(parser.too_large(limit));
                 }
             }
-            Event::End(_) => {
-                depth = depth.saturating_sub(1);
-                open.pop();
-                if depth == 1 {
-                    if let Some(id) = pkgid.take() {
-                        on_package(&id, &fragment)?;
-                    }
-                    reader.get_mut().reset();
-                }
-            }
-            Event::Eof => break,
-            _ => {}
+            None => return Ok(parser.count),
         }
-        buf.clear();
     }
-    if !saw_root {
-        return Err(format!("empty document: no <{root}> element").into());
+}
+
+/// The state of a parse. What is outside a package is kept from window to window; a package
+/// that a window ends inside is read again from its start in the next one.
+struct Parser<'r> {
+    root: &'r str,
+    /// Elements open, outermost first.
+    open: xml::OpenElements,
+    /// Elements open at the restart point (outside any package).
+    depth: usize,
+    /// Packages met, the one being read included.
+    count: u64,
+    count_at_restart: u64,
+    saw_root: bool,
+    /// The name of the package being read (for errors).
+    name: Option<String>,
+    in_package: bool,
+}
+
+impl Parser<'_> {
+    /// Reads `window` (at byte `at` of the document, reaching its end if `ended`), calling back
+    /// for each package that ends in it. Returns where the next window must start when this one
+    /// ends inside an element and more text follows, `None` once the document is read.
+    fn window(
+        &mut self,
+        window: &[u8],
+        at: u64,
+        ended: bool,
+        on_package: &mut impl FnMut(&Fragment<'_>) -> Result<(), ParseError>,
+    ) -> Result<Option<usize>, ParseError> {
+        self.open.truncate(self.depth);
+        let mut depth = self.depth;
+        let mut reader = window::reader(window);
+        let mut restart = 0usize;
+        self.count = self.count_at_restart;
+        // The package being read: where it starts, its pkgid and arch.
+        let mut package: Option<(usize, String, Option<String>)> = None;
+        self.in_package = false;
+        loop {
+            let before = reader.buffer_position();
+            let event = match reader.read_event() {
+                Ok(event) => event,
+                Err(e) if !ended && window::may_be_cut(&e, window, reader.error_position()) => {
+                    return Ok(Some(restart));
+                }
+                Err(e) => {
+                    let byte = window::error_byte(&e, &reader, before);
+                    return Err(self.invalid(at + byte, &e.to_string()));
+                }
+            };
+            xml::refuse_doctype(&event)?;
+            if package.is_some() {
+                // Resolving entities is only a check here: the fragment keeps the raw text.
+                xml::text_piece(&event)?;
+            }
+            match &event {
+                Event::Start(e) | Event::Empty(e) => {
+                    let empty = matches!(event, Event::Empty(_));
+                    let name = e.name();
+                    let name = name.as_ref();
+                    if depth == 0 {
+                        if name != self.root {
+                            return Err(
+                                format!("root element is <{name}>, not <{}>", self.root).into()
+                            );
+                        }
+                        self.saw_root = true;
+                    } else if depth == 1 && name == "package" {
+                        let id = xml::attr(e, "pkgid")?
+                            .filter(|s| !s.trim().is_empty())
+                            .ok_or_else(|| format!("package {} has no pkgid", self.count + 1))?;
+                        self.count += 1;
+                        self.name = xml::attr(e, "name")?;
+                        let arch = xml::attr(e, "arch")?;
+                        let id = id.trim().to_ascii_lowercase();
+                        if empty {
+                            let end = reader.buffer_position() as usize;
+                            on_package(&Fragment {
+                                pkgid: &id,
+                                name: self.name.as_deref(),
+                                arch: arch.as_deref(),
+                                text: xml::fragment(&window[before as usize..end])?,
+                            })?;
+                        } else {
+                            package = Some((before as usize, id, arch));
+                            self.in_package = true;
+                        }
+                    }
+                    if !empty {
+                        depth += 1;
+                        self.open.push(name);
+                    }
+                }
+                Event::End(e) => {
+                    let name = e.name();
+                    let name = name.as_ref();
+                    if self.open.last() != Some(name) {
+                        let error = match self.open.last() {
+                            Some(open) => format!("expected </{open}>, found </{name}>"),
+                            None => format!("</{name}> closes no element"),
+                        };
+                        return Err(self.invalid(at + before, &error));
+                    }
+                    self.open.pop();
+                    depth -= 1;
+                    if depth == 1 {
+                        if let Some((start, id, arch)) = package.take() {
+                            self.in_package = false;
+                            let end = reader.buffer_position() as usize;
+                            on_package(&Fragment {
+                                pkgid: &id,
+                                name: self.name.as_deref(),
+                                arch: arch.as_deref(),
+                                text: xml::fragment(&window[start..end])?,
+                            })?;
+                        }
+                    }
+                }
+                Event::Eof => {
+                    if !ended {
+                        return Ok(Some(restart));
+                    }
+                    break;
+                }
+                _ => {}
+            }
+            if package.is_none() {
+                restart = reader.buffer_position() as usize;
+                self.depth = depth;
+                self.count_at_restart = self.count;
+            }
+        }
+        if !self.saw_root {
+            return Err(format!("empty document: no <{}> element", self.root).into());
+        }
+        if depth != 0 {
+            return Err("document ends inside an element (truncated?)".into());
+        }
+        Ok(None)
     }
-    if depth != 0 {
-        return Err("document ends inside an element (truncated?)".into());
+
+    /// The number of the package being read, or of the next one.
+    fn number(&self) -> u64 {
+        if self.in_package {
+            self.count
+        } else {
+            self.count + 1
+        }
     }
-    Ok(count)
+
+    /// The error of a document that is not XML at byte `at`.
+    fn invalid(&self, at: u64, error: &str) -> ParseError {
+        ParseError::Invalid(format!(
+            "not valid XML at byte {at} (package {}): {error}",
+            self.number()
+        ))
+    }
+
+    /// The error of a package that took more than the limit.
+    fn too_large(&self, limit: u64) -> ParseError {
+        ParseError::Invalid(format!(
+            "package {}{}: <{}> makes it larger than {} MiB, the limit for one package: refusing it (a decompression bomb?)",
+            self.number(),
+            self.name
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default(),
+            self.open.last().unwrap_or(self.root),
+            limit >> 20,
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -113,8 +246,8 @@ mod tests {
             .join(rel);
         let text = std::fs::read(path).unwrap();
         let mut out = Vec::new();
-        parse(&text[..], root, |id, f| {
-            out.push((id.to_string(), f.to_string()));
+        parse(&text[..], root, |f| {
+            out.push((f.pkgid.to_string(), f.text.to_string()));
             Ok(())
         })
         .map_err(|e| e.to_string())?;
@@ -132,6 +265,78 @@ mod tests {
         run("unknown_element_01-other.xml", "otherdata").unwrap();
     }
 
+    /// Packages and odd items of a filelists.xml, each well-formed or not, with the text that
+    /// tempts a reader to cut in the wrong place.
+    const PIECES: &[&str] = &[
+        r#"<package pkgid="AB" name="a" arch="noarch"><version epoch="0" ver="1" rel="1"/><file>/a</file><file type="dir">/b é€😀</file></package>"#,
+        "\n",
+        r#"<package pkgid="cd" name="b&amp;c" arch="x86_64"><file>/x &amp; &#233; &lt;/package&gt;</file><!-- </package> --><![CDATA[</package>]]></package >"#,
+        r#"<package pkgid="ef" name="e"/>"#,
+        r#"<bar><package pkgid="hidden"><file>/h</file></package></bar>"#,
+        // Faults.
+        r#"<package name="no-id"><file>/n</file></package>"#,
+        r#"<package pkgid="gh"><file>&xxe;</file></package>"#,
+        r#"<package pkgid="ij"><file>/i</version></package>"#,
+        "<package pkgid=\"kl\"><file>\u{fffd} &amp <b/></file></package>",
+    ];
+
+    /// What a parse read, windows starting at `first` bytes, and how it ended.
+    fn in_windows(text: &[u8], first: usize) -> (Vec<(String, Option<String>, String)>, String) {
+        let mut seen = Vec::new();
+        let doc = Document::with_window(text, xml::FILELISTS_LIMIT, first).unwrap();
+        let end = parse_windows(doc, "filelists", xml::FILELISTS_LIMIT, |f| {
+            seen.push((
+                f.pkgid.to_string(),
+                f.arch.map(str::to_string),
+                f.text.to_string(),
+            ));
+            Ok(())
+        });
+        (seen, format!("{end:?}"))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+        /// However the text is cut into windows, the parse reads the same fragments and ends
+        /// the same way as one window of the whole.
+        #[test]
+        fn windows_ending_anywhere_read_the_same(
+            pieces in proptest::collection::vec(0..PIECES.len(), 0..8),
+            first in 1usize..200,
+            close in proptest::bool::ANY,
+        ) {
+            let mut text = String::from("<?xml version=\"1.0\"?>\n<filelists packages=\"3\">");
+            for &i in &pieces {
+                text.push_str(PIECES[i]);
+            }
+            if close {
+                text.push_str("</filelists>\n");
+            }
+            let whole = in_windows(text.as_bytes(), text.len() + 1);
+            proptest::prop_assert_eq!(in_windows(text.as_bytes(), first), whole);
+        }
+    }
+
+    #[test]
+    fn windows_ending_at_every_byte_read_the_same() {
+        let mut text = String::from("<filelists>");
+        for piece in &PIECES[..5] {
+            text.push_str(piece);
+        }
+        text.push_str("</filelists>");
+        let whole = in_windows(text.as_bytes(), text.len() + 1);
+        let ids: Vec<&str> = whole.0.iter().map(|(id, _, _)| id.as_str()).collect();
+        assert_eq!(ids, ["ab", "cd", "ef"], "{whole:?}");
+        assert!(whole.0[1].2.ends_with("]]></package >"));
+        for first in 1..text.len() {
+            assert_eq!(
+                in_windows(text.as_bytes(), first),
+                whole,
+                "first window {first}"
+            );
+        }
+    }
+
     #[test]
     fn one_huge_package_is_refused_after_the_limit() {
         use std::io::Read;
@@ -142,8 +347,8 @@ mod tests {
                 .chain(&b"</file></package></filelists>"[..]),
         );
         let mut seen = Vec::new();
-        let err = parse(input, "filelists", |id, _| {
-            seen.push(id.to_string());
+        let err = parse(input, "filelists", |f| {
+            seen.push(f.pkgid.to_string());
             Ok(())
         })
         .refused();

@@ -14,6 +14,7 @@ pub mod primary;
 pub mod repomd;
 pub mod treeinfo;
 pub mod updateinfo;
+mod window;
 mod xml;
 
 pub use checksum::{Checksum, ChecksumType};

@@ -5,6 +5,8 @@ use std::io::BufRead;
 
 use quick_xml::events::{BytesStart, Event};
 
+use super::window::{self, Advance, Document};
+
 use super::checksum::Checksum;
 use super::{href, xml, Nevra, ParseError};
 
@@ -55,30 +57,46 @@ struct Fields {
 }
 
 impl Fields {
-    /// The attributes of a child element of `<package>`.
+    /// The attributes of a child element of `<package>`: one pass over them, as far as the
+    /// last one wanted (each is the first of its name; a second element of the same name
+    /// replaces what the first gave).
     fn attributes(&mut self, e: &BytesStart<'_>) -> Result<(), ParseError> {
         let name = e.name();
-        match name.as_ref() {
-            "version" => {
-                self.epoch = xml::attr(e, "epoch")?;
-                self.ver = xml::attr(e, "ver")?;
-                self.rel = xml::attr(e, "rel")?;
+        let mut slots: Vec<(&str, &mut Option<String>)> = match name.as_ref() {
+            "version" => vec![
+                ("epoch", &mut self.epoch),
+                ("ver", &mut self.ver),
+                ("rel", &mut self.rel),
+            ],
+            "checksum" => vec![("type", &mut self.checksum_type)],
+            "location" => vec![("href", &mut self.href), ("xml:base", &mut self.base)],
+            "size" => vec![
+                ("package", &mut self.size_package),
+                ("installed", &mut self.size_installed),
+                ("archive", &mut self.size_archive),
+            ],
+            "time" => vec![
+                ("file", &mut self.time_file),
+                ("build", &mut self.time_build),
+            ],
+            _ => return Ok(()),
+        };
+        for (_, slot) in slots.iter_mut() {
+            **slot = None;
+        }
+        let mut left = slots.len();
+        for a in e.attributes() {
+            let a = a.map_err(|err| err.to_string())?;
+            if let Some((_, slot)) = slots
+                .iter_mut()
+                .find(|(key, slot)| slot.is_none() && a.key.as_ref() == *key)
+            {
+                **slot = Some(xml::attribute_value(&a)?);
+                left -= 1;
+                if left == 0 {
+                    break;
+                }
             }
-            "checksum" => self.checksum_type = xml::attr(e, "type")?,
-            "location" => {
-                self.href = xml::attr(e, "href")?;
-                self.base = xml::attr(e, "xml:base")?;
-            }
-            "size" => {
-                self.size_package = xml::attr(e, "package")?;
-                self.size_installed = xml::attr(e, "installed")?;
-                self.size_archive = xml::attr(e, "archive")?;
-            }
-            "time" => {
-                self.time_file = xml::attr(e, "file")?;
-                self.time_build = xml::attr(e, "build")?;
-            }
-            _ => {}
         }
         Ok(())
     }
@@ -109,105 +127,198 @@ pub fn parse<R: BufRead>(
 /// package, so the caller can size what it keeps. A hint from upstream: bound it.
 pub fn parse_counted<R: BufRead>(
     input: R,
+    on_declared: impl FnMut(u64),
+    on_package: impl FnMut(PrimaryPackage, &str) -> Result<(), ParseError>,
+) -> Result<PrimaryStats, ParseError> {
+    parse_windows(
+        Document::new(input, xml::PACKAGE_LIMIT)?,
+        on_declared,
+        on_package,
+    )
+}
+
+fn parse_windows<R: BufRead>(
+    mut doc: Document<R>,
     mut on_declared: impl FnMut(u64),
     mut on_package: impl FnMut(PrimaryPackage, &str) -> Result<(), ParseError>,
 ) -> Result<PrimaryStats, ParseError> {
-    let mut reader = xml::reader(input, xml::PACKAGE_LIMIT);
-    let mut buf = Vec::new();
-    // Elements open inside the current package, innermost last (for the error that names it).
-    let mut open: Vec<String> = Vec::new();
-    let mut depth = 0usize;
-    let mut declared = None;
-    let mut parsed = 0u64;
-    let mut fragment = String::new();
-    let mut in_package = false;
-    let mut fields = Fields::default();
-    let mut text = String::new();
-    let mut saw_root = false;
+    let mut parser = Parser::default();
     loop {
-        let event = xml::next_event(
-            &mut reader,
-            &mut buf,
-            xml::At {
-                what: "package",
-                number: parsed + 1,
-                name: fields.name.as_deref(),
-                element: open.last().map_or("metadata", String::as_str),
-            },
-        )?;
-        if in_package {
-            xml::append_raw(&mut fragment, &event);
+        let (window, at) = doc.window();
+        match parser.window(window, at, doc.ended(), &mut on_declared, &mut on_package)? {
+            Some(restart) => {
+                if doc.advance(restart)? == Advance::Full {
+                    return Err(parser.too_large());
+                }
+            }
+            None => break,
         }
-        match &event {
-            Event::Start(e) | Event::Empty(e) => {
-                let empty = matches!(event, Event::Empty(_));
-                let name = e.name();
-                let name = name.as_ref();
-                match depth {
-                    0 => {
-                        if name != "metadata" {
-                            return Err(format!("root element is <{name}>, not <metadata>").into());
-                        }
-                        saw_root = true;
-                        if let Some(n) = xml::attr(e, "packages")? {
-                            declared = n.trim().parse().ok();
-                        }
-                        if let Some(n) = declared {
-                            on_declared(n);
-                        }
-                    }
-                    1 if name == "package" && !empty => {
-                        in_package = true;
-                        fragment.clear();
-                        xml::append_raw(&mut fragment, &event);
-                        fields = Fields::default();
-                    }
-                    2 if in_package => fields.attributes(e)?,
-                    _ => {}
+    }
+    Ok(PrimaryStats {
+        declared: parser.declared,
+        parsed: parser.parsed,
+    })
+}
+
+/// The state of a parse. What is outside a package is kept from window to window; a package
+/// that a window ends inside is read again from its start in the next one.
+#[derive(Default)]
+struct Parser {
+    /// Elements open, outermost first: the root, then those of the package being read.
+    open: xml::OpenElements,
+    /// Elements open at the restart point (outside any package: 0 or 1).
+    depth: usize,
+    declared: Option<u64>,
+    parsed: u64,
+    saw_root: bool,
+    fields: Fields,
+    text: String,
+}
+
+impl Parser {
+    /// Reads `window` (at byte `at` of the document, reaching its end if `ended`), calling back
+    /// for each package that ends in it. Returns where the next window must start when this one
+    /// ends inside an element and more text follows, `None` once the document is read.
+    fn window(
+        &mut self,
+        window: &[u8],
+        at: u64,
+        ended: bool,
+        on_declared: &mut impl FnMut(u64),
+        on_package: &mut impl FnMut(PrimaryPackage, &str) -> Result<(), ParseError>,
+    ) -> Result<Option<usize>, ParseError> {
+        self.open.truncate(self.depth);
+        let mut depth = self.depth;
+        let mut reader = window::reader(window);
+        let mut restart = 0usize;
+        let mut package_start = None;
+        loop {
+            let before = reader.buffer_position();
+            let event = match reader.read_event() {
+                Ok(event) => event,
+                Err(e) if !ended && window::may_be_cut(&e, window, reader.error_position()) => {
+                    return Ok(Some(restart));
                 }
-                text.clear();
-                if !empty {
-                    depth += 1;
-                    if in_package {
-                        open.push(name.to_string());
+                Err(e) => {
+                    let byte = window::error_byte(&e, &reader, before);
+                    return Err(self.invalid(at + byte, &e.to_string()));
+                }
+            };
+            xml::refuse_doctype(&event)?;
+            match &event {
+                Event::Start(e) | Event::Empty(e) => {
+                    let empty = matches!(event, Event::Empty(_));
+                    let name = e.name();
+                    let name = name.as_ref();
+                    match depth {
+                        0 => {
+                            if name != "metadata" {
+                                return Err(
+                                    format!("root element is <{name}>, not <metadata>").into()
+                                );
+                            }
+                            self.saw_root = true;
+                            if let Some(n) = xml::attr(e, "packages")? {
+                                self.declared = n.trim().parse().ok();
+                            }
+                            if let Some(n) = self.declared {
+                                on_declared(n);
+                            }
+                        }
+                        1 if name == "package" && !empty => {
+                            package_start = Some(before as usize);
+                            self.fields = Fields::default();
+                        }
+                        2 if package_start.is_some() => self.fields.attributes(e)?,
+                        _ => {}
+                    }
+                    self.text.clear();
+                    if !empty {
+                        depth += 1;
+                        self.open.push(name);
+                    }
+                }
+                Event::End(e) => {
+                    let name = e.name();
+                    let name = name.as_ref();
+                    if self.open.last() != Some(name) {
+                        return Err(self.mismatched(at + before, name));
+                    }
+                    self.open.pop();
+                    depth -= 1;
+                    match package_start {
+                        Some(start) if depth == 1 => {
+                            package_start = None;
+                            self.parsed += 1;
+                            let pkg = finish(std::mem::take(&mut self.fields))
+                                .map_err(|e| format!("package {}: {e}", self.parsed))?;
+                            let end = reader.buffer_position() as usize;
+                            on_package(pkg, xml::fragment(&window[start..end])?)?;
+                        }
+                        Some(_) => self.fields.text(depth, name, &self.text),
+                        None => {}
+                    }
+                    self.text.clear();
+                }
+                Event::Eof => {
+                    if !ended {
+                        return Ok(Some(restart));
+                    }
+                    break;
+                }
+                other => {
+                    if package_start.is_some() {
+                        if let Some(piece) = xml::text_piece(other)? {
+                            self.text.push_str(&piece);
+                        }
                     }
                 }
             }
-            Event::End(e) => {
-                depth = depth.saturating_sub(1);
-                open.pop();
-                let name = e.name();
-                let name = name.as_ref();
-                if in_package && (depth, name) == (1, "package") {
-                    in_package = false;
-                    parsed += 1;
-                    let pkg = finish(std::mem::take(&mut fields))
-                        .map_err(|e| format!("package {parsed}: {e}"))?;
-                    on_package(pkg, &fragment)?;
-                    reader.get_mut().reset();
-                } else if in_package {
-                    fields.text(depth, name, &text);
-                }
-                text.clear();
-            }
-            Event::Eof => break,
-            other => {
-                if in_package {
-                    if let Some(piece) = xml::text_piece(other)? {
-                        text.push_str(&piece);
-                    }
-                }
+            if package_start.is_none() {
+                restart = reader.buffer_position() as usize;
+                self.depth = depth;
             }
         }
-        buf.clear();
+        if !self.saw_root {
+            return Err("empty document: no <metadata> element".into());
+        }
+        if depth != 0 {
+            return Err("document ends inside an element (truncated?)".into());
+        }
+        Ok(None)
     }
-    if !saw_root {
-        return Err("empty document: no <metadata> element".into());
+
+    /// The error of a document that is not XML at byte `at`.
+    fn invalid(&self, at: u64, error: &str) -> ParseError {
+        ParseError::Invalid(format!(
+            "not valid XML at byte {at} (package {}): {error}",
+            self.parsed + 1
+        ))
     }
-    if depth != 0 {
-        return Err("document ends inside an element (truncated?)".into());
+
+    /// The error of an end tag that closes no open element.
+    fn mismatched(&self, at: u64, found: &str) -> ParseError {
+        let error = match self.open.last() {
+            Some(open) => format!("expected </{open}>, found </{found}>"),
+            None => format!("</{found}> closes no element"),
+        };
+        self.invalid(at, &error)
     }
-    Ok(PrimaryStats { declared, parsed })
+
+    /// The error of a package that took more than the limit.
+    fn too_large(&self) -> ParseError {
+        ParseError::Invalid(format!(
+            "package {}{}: <{}> makes it larger than {} MiB, the limit for one package: refusing it (a decompression bomb?)",
+            self.parsed + 1,
+            self.fields
+                .name
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default(),
+            self.open.last().unwrap_or("metadata"),
+            xml::PACKAGE_LIMIT >> 20,
+        ))
+    }
 }
 
 fn finish(f: Fields) -> Result<PrimaryPackage, String> {
@@ -416,6 +527,90 @@ mod tests {
         });
         let err = ok.refused();
         assert!(err.contains("bomb: no version"), "parsed to the end: {err}");
+    }
+
+    /// Packages and odd items a document may hold, each well-formed or not, and with the text
+    /// that tempts a reader to cut in the wrong place.
+    const PIECES: &[&str] = &[
+        r#"<package type="rpm"><name>a</name><arch>noarch</arch><version epoch="0" ver="1" rel="1"/><checksum type="sha256">fe9ca8250ddf6ffd0d48dd4a856840503b468c108c09bf97f528d2b73f415e41</checksum><size package="10"/><location href="a.rpm"/></package>"#,
+        "\n  ",
+        r#"<package type="rpm"><name>b&amp;&#233;&#x1F600;</name><arch>x86_64</arch><version ver="2" rel="1.el9"/><checksum type="sha256" pkgid="YES">
+  FE9CA8250DDF6FFD0D48DD4A856840503B468C108C09BF97F528D2B73F415E41 </checksum><description><![CDATA[</package><package> ]]> é€😀 &lt;</description><!-- </package> --><?pi </package>?><size package="3" installed="4"/><location href="b/b.rpm" xml:base="http://x/"/><format><rpm:sourcerpm>b-2-1.src.rpm</rpm:sourcerpm></format></package >"#,
+        "<!-- a comment with </package> and <package> -->",
+        r#"<bar><package type="rpm"><name>hidden</name></package></bar>"#,
+        r#"<package type="rpm"><name attr="x>y/>z">c</name><arch>noarch</arch><version epoch="1" ver="1" rel="1"/><checksum type="sha1">0123456789abcdef0123456789abcdef01234567</checksum><size package="1"/><location href="c.rpm"/><time file="1" build="2"/></package>"#,
+        "<package/>",
+        // Faults, each at a different byte.
+        r#"<package type="rpm"><name>bad</arch></package>"#,
+        r#"<package type="rpm"><name>&xxe;</name></package>"#,
+        "<package type=\"rpm\"><name>\u{0}\u{7f}</name><description>\u{fffd}</description></package>",
+        "<package><name>x &amp <b/></name></package>",
+        "<!x>",
+        "</package>",
+    ];
+
+    /// What a parse read, windows starting at `first` bytes, and how it ended.
+    fn in_windows(text: &[u8], first: usize) -> (Vec<(PrimaryPackage, String)>, String) {
+        let mut seen = Vec::new();
+        let mut declared = Vec::new();
+        let end = parse_windows(
+            Document::with_window(text, xml::PACKAGE_LIMIT, first).unwrap(),
+            |n| declared.push(n),
+            |p, f| {
+                seen.push((p, f.to_string()));
+                Ok(())
+            },
+        );
+        (seen, format!("{declared:?} {end:?}"))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+        /// However the text is cut into windows, the parse reads the same packages and ends
+        /// the same way (with the same error at the same byte) as one window of the whole.
+        #[test]
+        fn windows_ending_anywhere_read_the_same(
+            pieces in proptest::collection::vec(0..PIECES.len(), 0..8),
+            first in 1usize..300,
+            close in proptest::bool::ANY,
+        ) {
+            let mut text = String::from("<?xml version=\"1.0\"?>\n<metadata packages=\"3\">");
+            for &i in &pieces {
+                text.push_str(PIECES[i]);
+            }
+            if close {
+                text.push_str("</metadata>\n");
+            }
+            let whole = in_windows(text.as_bytes(), text.len() + 1);
+            proptest::prop_assert_eq!(in_windows(text.as_bytes(), first), whole);
+        }
+    }
+
+    #[test]
+    fn windows_ending_at_every_byte_read_the_same() {
+        let mut text = String::from("<metadata packages=\"9\">");
+        for piece in &PIECES[..7] {
+            text.push_str(piece);
+        }
+        text.push_str("</metadata>");
+        let whole = in_windows(text.as_bytes(), text.len() + 1);
+        assert_eq!(whole.0.len(), 3, "{whole:?}");
+        for first in 1..text.len() {
+            assert_eq!(
+                in_windows(text.as_bytes(), first),
+                whole,
+                "first window {first}"
+            );
+        }
+        // Invalid UTF-8 is the document's fault wherever the windows end.
+        let mut bad = text.clone().into_bytes();
+        let at = text.find("z\">c<").unwrap() + 3;
+        bad[at] = 0xff;
+        let whole = in_windows(&bad, bad.len() + 1);
+        assert!(whole.1.contains("not valid XML"), "{whole:?}");
+        for first in 1..bad.len() {
+            assert_eq!(in_windows(&bad, first), whole, "first window {first}");
+        }
     }
 
     #[test]

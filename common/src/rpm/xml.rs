@@ -86,6 +86,41 @@ impl<R: BufRead> Read for Budget<R> {
     }
 }
 
+/// The names of the open elements, innermost last, to check end tags against and to name
+/// where a parse failed: one string for all of them, so that an element costs no allocation of
+/// its own (filelists.xml has one `<file>` per file).
+#[derive(Default)]
+pub struct OpenElements {
+    names: String,
+    starts: Vec<usize>,
+}
+
+impl OpenElements {
+    pub fn push(&mut self, name: &str) {
+        self.starts.push(self.names.len());
+        self.names.push_str(name);
+    }
+
+    pub fn pop(&mut self) {
+        if let Some(start) = self.starts.pop() {
+            self.names.truncate(start);
+        }
+    }
+
+    /// Closes all but the `depth` outermost elements.
+    pub fn truncate(&mut self, depth: usize) {
+        if let Some(&start) = self.starts.get(depth) {
+            self.names.truncate(start);
+            self.starts.truncate(depth);
+        }
+    }
+
+    /// The innermost open element.
+    pub fn last(&self) -> Option<&str> {
+        self.starts.last().map(|&start| &self.names[start..])
+    }
+}
+
 /// Where a parse is, for its errors: the `number`th `what` (package, advisory), its name once
 /// known, and the element being read.
 pub struct At<'a> {
@@ -133,6 +168,12 @@ pub fn next_event<'b, R: BufRead>(
             }
         }
     }
+}
+
+/// A package's fragment: its text in the document (every event of it was UTF-8, so this
+/// only fails on a reader's fault).
+pub fn fragment(text: &[u8]) -> Result<&str, ParseError> {
+    std::str::from_utf8(text).map_err(|e| ParseError::Invalid(format!("not UTF-8: {e}")))
 }
 
 /// Appends the event to `out` exactly as it was written in the document.
@@ -207,13 +248,17 @@ pub fn attr(e: &BytesStart<'_>, key: &str) -> Result<Option<String>, String> {
     for a in e.attributes() {
         let a = a.map_err(|err| err.to_string())?;
         if a.key.as_ref() == key {
-            let v = a
-                .normalized_value(XmlVersion::Implicit1_0)
-                .map_err(|err| err.to_string())?;
-            return Ok(Some(v.into_owned()));
+            return attribute_value(&a).map(Some);
         }
     }
     Ok(None)
+}
+
+/// The value of an attribute, with predefined entities resolved.
+pub fn attribute_value(a: &quick_xml::events::attributes::Attribute<'_>) -> Result<String, String> {
+    a.normalized_value(XmlVersion::Implicit1_0)
+        .map(|v| v.into_owned())
+        .map_err(|err| err.to_string())
 }
 
 /// Refuses DTDs: a document type declaration can define entities, and nothing in repodata

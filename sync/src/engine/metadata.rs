@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chantal_common::catalogue::{Catalogue, KnownBlob};
@@ -28,10 +29,26 @@ pub struct UpPkg {
     pub other: Option<Span>,
 }
 
+/// Where the fragments of [`UpPkg`]'s spans are: one spill file per repodata file.
+pub struct Spills {
+    pub primary: Spill,
+    pub filelists: Option<Spill>,
+    pub other: Option<Spill>,
+}
+
+impl Spills {
+    /// Bytes spilled.
+    pub fn len(&self) -> u64 {
+        self.primary.len()
+            + self.filelists.as_ref().map_or(0, Spill::len)
+            + self.other.as_ref().map_or(0, Spill::len)
+    }
+}
+
 /// The parsed upstream.
 pub struct Parsed {
     pub packages: Vec<UpPkg>,
-    pub spill: Spill,
+    pub spills: Spills,
     /// Packages primary.xml lists.
     pub listed: usize,
     /// Dropped by `rpm.architectures`.
@@ -47,7 +64,7 @@ impl Parsed {
     pub fn log(&self) {
         tracing::debug!(
             "{} of package fragments kept for the commit",
-            super::human_bytes(self.spill.len())
+            super::human_bytes(self.spills.len())
         );
         tracing::info!(
             "metadata: {} packages upstream, {} after the architecture filter{}",
@@ -271,8 +288,10 @@ fn open_decompressed(pool: &Pool, f: &MetaFile) -> Result<Box<dyn std::io::BufRe
     Ok(decompress::read_ahead(reader).map_err(|e| Error::io("cannot read", &path, e))?)
 }
 
-/// Parses the fetched repodata. Packages whose checksum is in `have_rows` already have package
-/// rows, so their fragments are not kept.
+/// Parses the fetched repodata: primary.xml on this thread, filelists.xml and other.xml each on
+/// a thread of its own at the same time (each with its own decompression thread), so the phase
+/// takes about as long as its longest file, not their sum. Packages whose checksum is in
+/// `have_rows` already have package rows, so their fragments are not kept.
 pub fn parse(
     pool: &Pool,
     files: &[MetaFile],
@@ -283,10 +302,63 @@ pub fn parse(
         .iter()
         .find(|f| f.record.kind == MetadataKind::Primary)
         .ok_or_else(|| meta_err("repomd.xml", "no primary metadata"))?;
-    let mut spill = Spill::new(&pool.tmp_dir())?;
-    let mut parsed = parse_primary(pool, primary_file, repo, have_rows, &mut spill)?;
-    attach_fragments(pool, files, &mut parsed.packages, &mut spill)?;
-    spill.flush()?;
+    let keys = PkgidKeys::default();
+    // Set once the fragments are not wanted (primary failed, or every package has its row):
+    // the scans stop at their next package and their outcome is ignored.
+    let unwanted = AtomicBool::new(false);
+    let scan = |kind: MetadataKind| -> Result<Option<Scanned>> {
+        match files.iter().find(|f| f.record.kind == kind) {
+            Some(f) => scan_fragments(pool, f, repo, have_rows, &keys, &unwanted),
+            None => Ok(None),
+        }
+    };
+    let (primary, filelists, other) = std::thread::scope(|s| -> Result<_> {
+        let spawn = |name: &str, kind| {
+            let span = tracing::Span::current();
+            std::thread::Builder::new()
+                .name(name.to_string())
+                .spawn_scoped(s, move || span.in_scope(|| scan(kind)))
+                .map_err(|e| {
+                    unwanted.store(true, Ordering::Relaxed);
+                    meta_err(name, format!("cannot start a thread: {e}"))
+                })
+        };
+        let filelists = spawn("filelists", MetadataKind::Filelists)?;
+        let other = spawn("otherdata", MetadataKind::OtherData)?;
+        let primary = (|| -> Result<_> {
+            let mut spill = Spill::new(&pool.tmp_dir())?;
+            let parsed = parse_primary(pool, primary_file, repo, have_rows, &mut spill)?;
+            spill.flush()?;
+            Ok((spill, parsed))
+        })();
+        let wanted = primary
+            .as_ref()
+            .is_ok_and(|(_, p)| p.packages.iter().any(|u| u.primary.is_some()));
+        if !wanted {
+            unwanted.store(true, Ordering::Relaxed);
+        }
+        let joined = |h: std::thread::ScopedJoinHandle<'_, Result<Option<Scanned>>>| {
+            h.join()
+                .map_err(|_| meta_err("repodata", "a metadata thread panicked"))
+        };
+        Ok((primary, joined(filelists)?, joined(other)?))
+    })?;
+    let (primary_spill, mut parsed) = primary?;
+    let mut spills = Spills {
+        primary: primary_spill,
+        filelists: None,
+        other: None,
+    };
+    // When nothing needs a fragment, whatever the scans found (or failed on) is not used.
+    if !unwanted.load(Ordering::Relaxed) {
+        if let Some(scanned) = filelists? {
+            spills.filelists =
+                Some(scanned.attach(&mut parsed.packages, &keys, |u| &mut u.filelists));
+        }
+        if let Some(scanned) = other? {
+            spills.other = Some(scanned.attach(&mut parsed.packages, &keys, |u| &mut u.other));
+        }
+    }
     if parsed.same_nevra > 0 {
         tracing::warn!(
             "{} packages have the NEVRA of another package at a different location: \
@@ -296,7 +368,7 @@ pub fn parse(
     }
     Ok(Parsed {
         packages: parsed.packages,
-        spill,
+        spills,
         listed: parsed.listed,
         filtered: parsed.filtered,
         excluded: parsed.excluded,
@@ -410,52 +482,93 @@ fn parse_primary(
     Ok(out)
 }
 
-/// Spills the filelists and other fragments of the packages whose primary fragment was
-/// spilled (those without a row), matched by pkgid; the first fragment of a pkgid wins.
-fn attach_fragments(
-    pool: &Pool,
-    files: &[MetaFile],
-    packages: &mut [UpPkg],
-    spill: &mut Spill,
-) -> Result<()> {
-    let mut need = ByHash::default();
-    for (i, u) in packages.iter().enumerate() {
-        if u.primary.is_some() {
-            need.insert(hash(&u.p.checksum.value), i);
-        }
+/// The keys fragments are matched to packages by: a 128-bit hash of the pkgid, keyed at random
+/// for each run, so that no upstream can make two pkgids collide, and a key costs 16 bytes
+/// where the pkgid would take 64 or more.
+#[derive(Default)]
+struct PkgidKeys {
+    high: std::hash::RandomState,
+    low: std::hash::RandomState,
+}
+
+impl PkgidKeys {
+    fn key(&self, pkgid: &str) -> u128 {
+        use std::hash::BuildHasher;
+        (u128::from(self.high.hash_one(pkgid)) << 64) | u128::from(self.low.hash_one(pkgid))
     }
-    for (kind, root) in [
-        (MetadataKind::Filelists, "filelists"),
-        (MetadataKind::OtherData, "otherdata"),
-    ] {
-        let Some(f) = files.iter().find(|f| f.record.kind == kind) else {
-            continue;
-        };
-        if need.is_empty() {
-            break;
-        }
-        let what = f.record.location_href.clone();
-        let stored = pool.absolute(&f.blob.rel_path);
-        fragments::parse(open_decompressed(pool, f)?, root, |pkgid, fragment| {
-            let found = need
-                .get(hash(pkgid))
-                .find(|&i| packages[i].p.checksum.value == pkgid);
-            if let Some(i) = found {
-                let span = spill.push(fragment)?;
-                let slot = if kind == MetadataKind::Filelists {
-                    &mut packages[i].filelists
-                } else {
-                    &mut packages[i].other
-                };
-                if slot.is_none() {
-                    *slot = Some(span);
+}
+
+/// The fragments of filelists.xml or other.xml that may be wanted, spilled, with their keys in
+/// document order.
+struct Scanned {
+    spill: Spill,
+    fragments: Vec<(u128, Span)>,
+}
+
+impl Scanned {
+    /// Gives each package whose primary fragment was spilled (those without a row) the first
+    /// fragment of its pkgid; the spill holding them comes back.
+    fn attach(
+        self,
+        packages: &mut [UpPkg],
+        keys: &PkgidKeys,
+        slot: impl Fn(&mut UpPkg) -> &mut Option<Span>,
+    ) -> Spill {
+        let mut sorted = self.fragments;
+        // Stable: of the fragments of one pkgid, the first in the document stays first.
+        sorted.sort_by_key(|&(key, _)| key);
+        for u in packages.iter_mut().filter(|u| u.primary.is_some()) {
+            let key = keys.key(&u.p.checksum.value);
+            let at = sorted.partition_point(|&(k, _)| k < key);
+            if let Some(&(k, span)) = sorted.get(at) {
+                if k == key {
+                    *slot(u) = Some(span);
                 }
             }
-            Ok(())
-        })
-        .map_err(|e| e.into_error(&what, &stored))?;
+        }
+        self.spill
     }
-    Ok(())
+}
+
+/// Reads filelists.xml or other.xml, spilling the fragments of packages that may need them:
+/// not those with a row already, nor those the architectures or filters drop (when the
+/// fragment names its package). Stops early, with an error that is ignored, once `unwanted`
+/// is set.
+fn scan_fragments(
+    pool: &Pool,
+    f: &MetaFile,
+    repo: &RepoConfig,
+    have_rows: &HashSet<String>,
+    keys: &PkgidKeys,
+    unwanted: &AtomicBool,
+) -> Result<Option<Scanned>> {
+    let root = if f.record.kind == MetadataKind::Filelists {
+        "filelists"
+    } else {
+        "otherdata"
+    };
+    let what = f.record.location_href.clone();
+    let stored = pool.absolute(&f.blob.rel_path);
+    let mut spill = Spill::new(&pool.tmp_dir())?;
+    let mut fragments = Vec::new();
+    fragments::parse(open_decompressed(pool, f)?, root, |fragment| {
+        if unwanted.load(Ordering::Relaxed) {
+            return Err(ParseError::Invalid("not wanted any more".into()));
+        }
+        if have_rows.contains(fragment.pkgid) {
+            return Ok(());
+        }
+        if let (Some(name), Some(arch)) = (fragment.name, fragment.arch) {
+            if !repo.rpm.keeps_arch(arch) || !repo.filters.keeps(name, arch) {
+                return Ok(());
+            }
+        }
+        fragments.push((keys.key(fragment.pkgid), spill.push(fragment.text)?));
+        Ok(())
+    })
+    .map_err(|e| e.into_error(&what, &stored))?;
+    spill.flush()?;
+    Ok(Some(Scanned { spill, fragments }))
 }
 
 /// Package indices by a 64-bit hash of a key, the caller comparing the keys themselves: exact
@@ -488,9 +601,5 @@ impl ByHash {
                 self.more.entry(hash).or_default().push(index)
             }
         }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.first.is_empty()
     }
 }

@@ -46,6 +46,7 @@ pub use plan::Plan;
 pub use plan_view::PlanView;
 use settings::SyncSettings;
 use signatures::Trust;
+use spill::{Span, Spill};
 use transport::{Transport, MAX_REPOMD};
 
 /// What the caller needs for every repository it syncs.
@@ -1034,12 +1035,20 @@ fn package_row(
             time_file: p.time_file,
             time_build: p.time_build,
             sourcerpm: p.sourcerpm.clone(),
-            primary_xml: parsed.spill.get(primary)?,
-            filelists_xml: u.filelists.map(|s| parsed.spill.get(s)).transpose()?,
-            other_xml: u.other.map(|s| parsed.spill.get(s)).transpose()?,
+            primary_xml: parsed.spills.primary.get(primary)?,
+            filelists_xml: fragment(&parsed.spills.filelists, u.filelists)?,
+            other_xml: fragment(&parsed.spills.other, u.other)?,
         })
     };
     Some(build())
+}
+
+/// The fragment at `span` of a spill that has it.
+fn fragment(spill: &Option<Spill>, span: Option<Span>) -> chantal_common::Result<Option<String>> {
+    match (spill, span) {
+        (Some(spill), Some(span)) => spill.get(span).map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// While the packages download: creates the rows of those whose blobs each batch recorded,
