@@ -351,12 +351,17 @@ pub fn parse(
     };
     // When nothing needs a fragment, whatever the scans found (or failed on) is not used.
     if !unwanted.load(Ordering::Relaxed) {
+        let wanted: Vec<Option<u128>> = parsed
+            .packages
+            .iter()
+            .map(|u| u.primary.map(|_| keys.key(&u.p.checksum.value)))
+            .collect();
         if let Some(scanned) = filelists? {
             spills.filelists =
-                Some(scanned.attach(&mut parsed.packages, &keys, |u| &mut u.filelists));
+                Some(scanned.attach(&mut parsed.packages, &wanted, |u| &mut u.filelists));
         }
         if let Some(scanned) = other? {
-            spills.other = Some(scanned.attach(&mut parsed.packages, &keys, |u| &mut u.other));
+            spills.other = Some(scanned.attach(&mut parsed.packages, &wanted, |u| &mut u.other));
         }
     }
     if parsed.same_nevra > 0 {
@@ -498,29 +503,26 @@ impl PkgidKeys {
     }
 }
 
-/// The fragments of filelists.xml or other.xml that may be wanted, spilled, with their keys in
-/// document order.
+/// The fragments of filelists.xml or other.xml that may be wanted, spilled, with their keys,
+/// sorted by key (of the fragments of one pkgid, the first in the document first).
 struct Scanned {
     spill: Spill,
     fragments: Vec<(u128, Span)>,
 }
 
 impl Scanned {
-    /// Gives each package whose primary fragment was spilled (those without a row) the first
-    /// fragment of its pkgid; the spill holding them comes back.
+    /// Gives each package the first fragment of its pkgid, if `wanted` has its key (those whose
+    /// primary fragment was spilled, without a row); the spill holding them comes back.
     fn attach(
         self,
         packages: &mut [UpPkg],
-        keys: &PkgidKeys,
+        wanted: &[Option<u128>],
         slot: impl Fn(&mut UpPkg) -> &mut Option<Span>,
     ) -> Spill {
-        let mut sorted = self.fragments;
-        // Stable: of the fragments of one pkgid, the first in the document stays first.
-        sorted.sort_by_key(|&(key, _)| key);
-        for u in packages.iter_mut().filter(|u| u.primary.is_some()) {
-            let key = keys.key(&u.p.checksum.value);
-            let at = sorted.partition_point(|&(k, _)| k < key);
-            if let Some(&(k, span)) = sorted.get(at) {
+        for (u, key) in packages.iter_mut().zip(wanted) {
+            let Some(key) = *key else { continue };
+            let at = self.fragments.partition_point(|&(k, _)| k < key);
+            if let Some(&(k, span)) = self.fragments.get(at) {
                 if k == key {
                     *slot(u) = Some(span);
                 }
@@ -568,6 +570,9 @@ fn scan_fragments(
     })
     .map_err(|e| e.into_error(&what, &stored))?;
     spill.flush()?;
+    // Here, on this thread, rather than on the one reading primary.xml, which finishes last.
+    // Stable: of the fragments of one pkgid, the first in the document stays first.
+    fragments.sort_by_key(|&(key, _)| key);
     Ok(Some(Scanned { spill, fragments }))
 }
 

@@ -3,9 +3,10 @@
 //! commit time.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::mpsc;
 
 use chantal_common::Error;
 
@@ -17,10 +18,61 @@ pub struct Span {
 }
 
 pub struct Spill {
-    writer: BufWriter<File>,
+    writer: Option<Writer>,
     reader: File,
     len: u64,
     path: String,
+}
+
+/// Size of the buffers handed to the writing thread.
+const BUFFER: usize = 256 << 10;
+
+/// Writes full buffers to the file on a thread of its own, so that the parser, on the sync's
+/// critical path, only copies fragments into memory (the page-cache writes of a large
+/// primary.xml's fragments cost it about 5 % of its time). At most four buffers exist: the
+/// one being filled, two queued, one being written.
+struct Writer {
+    buf: Vec<u8>,
+    full: mpsc::SyncSender<Vec<u8>>,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+impl Writer {
+    fn new(file: File) -> std::io::Result<Writer> {
+        let (full, to_write) = mpsc::sync_channel::<Vec<u8>>(2);
+        let thread = std::thread::Builder::new()
+            .name("spill".into())
+            .spawn(move || {
+                for buf in to_write {
+                    (&file).write_all(&buf)?;
+                }
+                Ok(())
+            })?;
+        Ok(Writer {
+            buf: Vec::with_capacity(BUFFER),
+            full,
+            thread,
+        })
+    }
+
+    /// Hands the buffer over; false when the thread stopped (on a write error).
+    fn send(&mut self) -> bool {
+        let next = Vec::with_capacity(BUFFER);
+        self.full
+            .send(std::mem::replace(&mut self.buf, next))
+            .is_ok()
+    }
+
+    /// Writes what is left and waits for the thread: its error, if any.
+    fn finish(mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            self.send();
+        }
+        drop(self.full);
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the spill writer panicked")))
+    }
 }
 
 impl Spill {
@@ -31,8 +83,10 @@ impl Spill {
         let reader = file
             .try_clone()
             .map_err(|e| Error::io("cannot open a temporary file in", dir, e))?;
+        let writer = Writer::new(file)
+            .map_err(|e| Error::io("cannot start writing a temporary file in", dir, e))?;
         Ok(Spill {
-            writer: BufWriter::with_capacity(1 << 20, file),
+            writer: Some(writer),
             reader,
             len: 0,
             path: dir.display().to_string(),
@@ -45,9 +99,16 @@ impl Spill {
             file: "repodata".into(),
             message: format!("a package fragment of {} bytes is absurd", fragment.len()),
         })?;
-        self.writer
-            .write_all(fragment.as_bytes())
-            .map_err(|e| Error::io("cannot write a temporary file in", &self.path, e))?;
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(self.write_error(std::io::Error::other("written after the flush")));
+        };
+        writer.buf.extend_from_slice(fragment.as_bytes());
+        if writer.buf.len() >= BUFFER && !writer.send() {
+            return Err(match self.writer.take().map(Writer::finish) {
+                Some(Err(e)) => self.write_error(e),
+                _ => self.write_error(std::io::Error::other("the spill writer stopped")),
+            });
+        }
         let span = Span {
             offset: self.len,
             len,
@@ -56,11 +117,16 @@ impl Spill {
         Ok(span)
     }
 
-    /// Makes everything pushed so far readable.
+    /// Makes everything pushed so far readable; nothing can be pushed after.
     pub fn flush(&mut self) -> Result<(), Error> {
-        self.writer
-            .flush()
-            .map_err(|e| Error::io("cannot write a temporary file in", &self.path, e))
+        match self.writer.take() {
+            Some(writer) => writer.finish().map_err(|e| self.write_error(e)),
+            None => Ok(()),
+        }
+    }
+
+    fn write_error(&self, e: std::io::Error) -> Error {
+        Error::io("cannot write a temporary file in", &self.path, e)
     }
 
     /// Reads a fragment back (after [`Spill::flush`]).
