@@ -94,6 +94,7 @@ impl Parser<'_> {
         self.open.truncate(self.depth);
         let mut depth = self.depth;
         let mut reader = window::reader(window);
+        let text = window::Text::new(window);
         let mut restart = 0usize;
         self.count = self.count_at_restart;
         // The package being read: where it starts, its pkgid and arch.
@@ -142,7 +143,7 @@ impl Parser<'_> {
                                 pkgid: &id,
                                 name: self.name.as_deref(),
                                 arch: arch.as_deref(),
-                                text: xml::fragment(&window[before as usize..end])?,
+                                text: text.slice(before as usize, end)?,
                             })?;
                         } else {
                             package = Some((before as usize, id, arch));
@@ -174,7 +175,7 @@ impl Parser<'_> {
                                 pkgid: &id,
                                 name: self.name.as_deref(),
                                 arch: arch.as_deref(),
-                                text: xml::fragment(&window[start..end])?,
+                                text: text.slice(start, end)?,
                             })?;
                         }
                     }

@@ -101,6 +101,14 @@ impl Fields {
         Ok(())
     }
 
+    /// Whether the text of the element `name` at `depth` is a field.
+    fn wants_text(depth: usize, name: &str) -> bool {
+        matches!(
+            (depth, name),
+            (2, "name" | "arch" | "checksum") | (3, "rpm:sourcerpm")
+        )
+    }
+
     /// The text of an element that closed at `depth` inside `<package>`.
     fn text(&mut self, depth: usize, name: &str, text: &str) {
         let slot = match (depth, name) {
@@ -190,8 +198,11 @@ impl Parser {
         self.open.truncate(self.depth);
         let mut depth = self.depth;
         let mut reader = window::reader(window);
+        let text = window::Text::new(window);
         let mut restart = 0usize;
         let mut package_start = None;
+        // Whether the innermost open element's text is a field.
+        let mut collect = false;
         loop {
             let before = reader.buffer_position();
             let event = match reader.read_event() {
@@ -234,6 +245,7 @@ impl Parser {
                     }
                     self.text.clear();
                     if !empty {
+                        collect = package_start.is_some() && Fields::wants_text(depth, name);
                         depth += 1;
                         self.open.push(name);
                     }
@@ -253,12 +265,17 @@ impl Parser {
                             let pkg = finish(std::mem::take(&mut self.fields))
                                 .map_err(|e| format!("package {}: {e}", self.parsed))?;
                             let end = reader.buffer_position() as usize;
-                            on_package(pkg, xml::fragment(&window[start..end])?)?;
+                            on_package(pkg, text.slice(start, end)?)?;
                         }
                         Some(_) => self.fields.text(depth, name, &self.text),
                         None => {}
                     }
                     self.text.clear();
+                    collect = package_start.is_some()
+                        && self
+                            .open
+                            .last()
+                            .is_some_and(|inner| Fields::wants_text(depth - 1, inner));
                 }
                 Event::Eof => {
                     if !ended {
@@ -268,8 +285,12 @@ impl Parser {
                 }
                 other => {
                     if package_start.is_some() {
+                        // Checked everywhere (an undefined entity is refused), kept only where
+                        // a field is read.
                         if let Some(piece) = xml::text_piece(other)? {
-                            self.text.push_str(&piece);
+                            if collect {
+                                self.text.push_str(&piece);
+                            }
                         }
                     }
                 }
@@ -610,6 +631,19 @@ mod tests {
         assert!(whole.1.contains("not valid XML"), "{whole:?}");
         for first in 1..bad.len() {
             assert_eq!(in_windows(&bad, first), whole, "first window {first}");
+        }
+    }
+
+    #[test]
+    fn a_field_is_the_text_after_the_last_tag_inside_it() {
+        let base = PKG.replace("HREF", "a.rpm");
+        for (name, expected) in [
+            ("<name>a<x/>b</name>", "b"),
+            ("<name>a<x>c</x>d</name>", "d"),
+            ("<name>a<!-- c -->b&amp;<![CDATA[<e>]]></name>", "ab&<e>"),
+        ] {
+            let pkgs = one(&base.replace("<name>a</name>", name)).unwrap();
+            assert_eq!(pkgs[0].nevra.name, expected, "{name}");
         }
     }
 

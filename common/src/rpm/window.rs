@@ -171,6 +171,33 @@ pub fn may_be_cut(error: &quick_xml::Error, window: &[u8], at: u64) -> bool {
     }
 }
 
+/// A window's bytes, and the same as text when they are all UTF-8 (nearly always): a
+/// fragment is then a slice of the text, checked once for the whole window rather than once
+/// per package.
+pub struct Text<'w> {
+    bytes: &'w [u8],
+    text: Option<&'w str>,
+}
+
+impl<'w> Text<'w> {
+    pub fn new(bytes: &'w [u8]) -> Text<'w> {
+        Text {
+            bytes,
+            text: std::str::from_utf8(bytes).ok(),
+        }
+    }
+
+    /// The text from byte `start` to byte `end` (a package's fragment: every event of it was
+    /// UTF-8, so this only fails on a reader's fault).
+    pub fn slice(&self, start: usize, end: usize) -> Result<&'w str, ParseError> {
+        match self.text.and_then(|t| t.get(start..end)) {
+            Some(text) => Ok(text),
+            None => std::str::from_utf8(self.bytes.get(start..end).unwrap_or_default())
+                .map_err(|e| ParseError::Invalid(format!("not UTF-8: {e}"))),
+        }
+    }
+}
+
 /// Where in the window the reader's `error` is: quick-xml places its syntax and form errors,
 /// but not a text's failed UTF-8 check, which is the event that began at `event`.
 pub fn error_byte(error: &quick_xml::Error, reader: &quick_xml::Reader<&[u8]>, event: u64) -> u64 {

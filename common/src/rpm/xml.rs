@@ -170,12 +170,6 @@ pub fn next_event<'b, R: BufRead>(
     }
 }
 
-/// A package's fragment: its text in the document (every event of it was UTF-8, so this
-/// only fails on a reader's fault).
-pub fn fragment(text: &[u8]) -> Result<&str, ParseError> {
-    std::str::from_utf8(text).map_err(|e| ParseError::Invalid(format!("not UTF-8: {e}")))
-}
-
 /// Appends the event to `out` exactly as it was written in the document.
 pub fn append_raw(out: &mut String, event: &Event<'_>) {
     match event {
@@ -263,6 +257,7 @@ pub fn attribute_value(a: &quick_xml::events::attributes::Attribute<'_>) -> Resu
 
 /// Refuses DTDs: a document type declaration can define entities, and nothing in repodata
 /// needs one.
+#[inline]
 pub fn refuse_doctype(event: &Event<'_>) -> Result<(), String> {
     if let Event::DocType(_) = event {
         Err("document type declarations (DTDs) are not allowed in repodata".into())
