@@ -473,11 +473,12 @@ impl Pool {
         Ok(None)
     }
 
-    /// The pool files of many sha256s, for a sync's plan: the index in `shas` of each one
-    /// found, with its file. A bucket that does not exist is known from one listing of its
-    /// parent directory, instead of costing one failed look-up per file (100,000 of them for
-    /// a large repository into a young pool).
-    pub fn find_all(&self, shas: &[Sha256]) -> Result<Vec<(usize, PathBuf)>> {
+    /// The pool files of many sha256s (in hex, as upstream lists them), for a sync's plan:
+    /// the index in `hexes` of each one found, its sha256 and its file. A bucket that does not
+    /// exist is known from one listing of its parent directory, instead of costing one failed
+    /// look-up per file (100,000 of them for a large repository into a young pool), and only a
+    /// name whose bucket exists is parsed.
+    pub fn find_all(&self, hexes: &[&str]) -> Result<Vec<(usize, Sha256, PathBuf)>> {
         let root = self.data.join("sha256");
         let Some(tops) = list_names(&root)? else {
             return Ok(Vec::new());
@@ -485,9 +486,10 @@ impl Pool {
         // The `cd` buckets of each `ab` directory, listed when first asked.
         let mut buckets = std::collections::HashMap::new();
         let mut found = Vec::new();
-        for (n, sha) in shas.iter().enumerate() {
-            let hex = sha.as_str();
-            let (ab, cd) = (&hex[0..2], &hex[2..4]);
+        for (n, hex) in hexes.iter().enumerate() {
+            let (Some(ab), Some(cd)) = (hex.get(0..2), hex.get(2..4)) else {
+                continue;
+            };
             if !tops.contains(ab) {
                 continue;
             }
@@ -500,8 +502,11 @@ impl Pool {
             if !cds.contains(cd) {
                 continue;
             }
-            if let Some(path) = self.find(sha)? {
-                found.push((n, path));
+            let Ok(sha) = Sha256::parse(hex) else {
+                continue;
+            };
+            if let Some(path) = self.find(&sha)? {
+                found.push((n, sha, path));
             }
         }
         Ok(found)
@@ -620,7 +625,7 @@ mod tests {
         let (_d, pool) = pool();
         let sha = |s: &str| Sha256::parse(&format!("{s:0<64}")).unwrap();
         assert!(
-            pool.find_all(&[hello()]).unwrap().is_empty(),
+            pool.find_all(&[hello().as_str()]).unwrap().is_empty(),
             "an empty pool"
         );
         let blob = put(&pool, b"hello", "hello.rpm");
@@ -630,14 +635,25 @@ mod tests {
             hello(),       // stored
             sha("2cf2ff"), // in hello's bucket, not stored
         ];
-        let found = pool.find_all(&wanted).unwrap();
-        assert_eq!(found, vec![(2, pool.absolute(&blob.rel_path))]);
+        let hexes: Vec<&str> = wanted.iter().map(Sha256::as_str).collect();
+        let found = pool.find_all(&hexes).unwrap();
+        assert_eq!(found, vec![(2, hello(), pool.absolute(&blob.rel_path))]);
         for (n, s) in wanted.iter().enumerate() {
             assert_eq!(
                 pool.find(s).unwrap(),
-                found.iter().find(|(i, _)| *i == n).map(|(_, p)| p.clone())
+                found
+                    .iter()
+                    .find(|(i, ..)| *i == n)
+                    .map(|(.., p)| p.clone())
             );
         }
+        // Names that are not sha256s are never found (nor a reason to fail).
+        let odd = [
+            "2c",
+            "2cf2é",
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824x",
+        ];
+        assert!(pool.find_all(&odd).unwrap().is_empty());
     }
 
     #[test]

@@ -230,6 +230,12 @@ pub enum Role {
 /// The directory that holds a repository's metadata; nothing else may live there.
 pub use crate::rpm::href::REPODATA_DIR;
 
+/// Whether `path` is the directory `dir` or lies in it.
+fn within(path: &str, dir: &str) -> bool {
+    path.strip_prefix(dir)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 /// Checks the paths of a version as a whole, before anything is published: every href is
 /// acceptable ([`href::check`]), no two name the same file once normalised, no file is also a
 /// directory of another, and no package lies in `repodata/`. A set that fails would make the
@@ -247,16 +253,12 @@ pub fn check_layout<'a>(
     for (raw, role) in entries {
         href::check(raw)?;
         let path = href::normalize(raw);
-        if role == Role::Package
-            && (path == REPODATA_DIR || path.starts_with(&format!("{REPODATA_DIR}/")))
-        {
+        if role == Role::Package && within(&path, REPODATA_DIR) {
             return Err(format!(
                 "package href {raw:?} lies in {REPODATA_DIR}/, which holds only the repository's metadata"
             ));
         }
-        if path == crate::tree_manifest::DIR
-            || path.starts_with(&format!("{}/", crate::tree_manifest::DIR))
-        {
+        if within(&path, crate::tree_manifest::DIR) {
             return Err(format!(
                 "{raw:?} lies in {}/, which holds only chantal's manifest of the tree",
                 crate::tree_manifest::DIR

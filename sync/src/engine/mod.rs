@@ -893,14 +893,12 @@ impl Engine<'_> {
             let found = self.catalogue.resolve_known(kind, &values)?;
             if kind == ChecksumType::Sha256 {
                 let mut adopted = Vec::new();
-                // Upstream's sha256 pkgids were checked when primary.xml was parsed.
-                let (strs, unknown): (Vec<&str>, Vec<Sha256>) = values
+                let unknown: Vec<&str> = values
                     .iter()
                     .filter(|v| !found.contains_key(**v))
-                    .filter_map(|v| Some((*v, Sha256::parse(v).ok()?)))
-                    .unzip();
-                for (n, path) in self.pool.find_all(&unknown)? {
-                    let sha = unknown[n].clone();
+                    .copied()
+                    .collect();
+                for (n, sha, path) in self.pool.find_all(&unknown)? {
                     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                     let rel = path
                         .strip_prefix(self.pool.data_dir())
@@ -914,7 +912,7 @@ impl Engine<'_> {
                     };
                     adopted.push((blob, None));
                     known.insert(
-                        strs[n].to_string(),
+                        unknown[n].to_string(),
                         KnownBlob {
                             sha256: sha,
                             size: i64::try_from(size).unwrap_or(i64::MAX),
