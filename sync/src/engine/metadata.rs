@@ -130,7 +130,9 @@ pub async fn fetch_files(
                 max_size,
             )
         })
-        .buffer_unordered(workers.max(1))
+        // In repomd.xml's order, whichever finishes first: what the plan shows is the same
+        // from run to run.
+        .buffered(workers.max(1))
         .try_collect::<Vec<_>>()
         .await?;
     pool.sync_filesystem()?;
