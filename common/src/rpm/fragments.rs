@@ -12,9 +12,6 @@ use super::{xml, ParseError};
 pub struct Fragment<'a> {
     /// The pkgid, trimmed and in lower case (as primary's checksums are kept).
     pub pkgid: &'a str,
-    /// The `name` and `arch` attributes, when the package has them.
-    pub name: Option<&'a str>,
-    pub arch: Option<&'a str>,
     /// The element, verbatim.
     pub text: &'a str,
 }
@@ -73,6 +70,7 @@ struct Parser<'r> {
     depth: usize,
     /// Packages met, the one being read included.
     count: u64,
+    /// Packages met before the restart point.
     count_at_restart: u64,
     saw_root: bool,
     /// The name of the package being read (for errors).
@@ -97,8 +95,8 @@ impl Parser<'_> {
         let text = window::Text::new(window);
         let mut restart = 0usize;
         self.count = self.count_at_restart;
-        // The package being read: where it starts, its pkgid and arch.
-        let mut package: Option<(usize, String, Option<String>)> = None;
+        // The package being read: where it starts, and its pkgid.
+        let mut package: Option<(usize, String)> = None;
         self.in_package = false;
         loop {
             let before = reader.buffer_position();
@@ -135,18 +133,15 @@ impl Parser<'_> {
                             .ok_or_else(|| format!("package {} has no pkgid", self.count + 1))?;
                         self.count += 1;
                         self.name = xml::attr(e, "name")?;
-                        let arch = xml::attr(e, "arch")?;
                         let id = id.trim().to_ascii_lowercase();
                         if empty {
                             let end = reader.buffer_position() as usize;
                             on_package(&Fragment {
                                 pkgid: &id,
-                                name: self.name.as_deref(),
-                                arch: arch.as_deref(),
                                 text: text.slice(before as usize, end)?,
                             })?;
                         } else {
-                            package = Some((before as usize, id, arch));
+                            package = Some((before as usize, id));
                             self.in_package = true;
                         }
                     }
@@ -168,13 +163,11 @@ impl Parser<'_> {
                     self.open.pop();
                     depth -= 1;
                     if depth == 1 {
-                        if let Some((start, id, arch)) = package.take() {
+                        if let Some((start, id)) = package.take() {
                             self.in_package = false;
                             let end = reader.buffer_position() as usize;
                             on_package(&Fragment {
                                 pkgid: &id,
-                                name: self.name.as_deref(),
-                                arch: arch.as_deref(),
                                 text: text.slice(start, end)?,
                             })?;
                         }
@@ -282,15 +275,11 @@ mod tests {
     ];
 
     /// What a parse read, windows starting at `first` bytes, and how it ended.
-    fn in_windows(text: &[u8], first: usize) -> (Vec<(String, Option<String>, String)>, String) {
+    fn in_windows(text: &[u8], first: usize) -> (Vec<(String, String)>, String) {
         let mut seen = Vec::new();
         let doc = Document::with_window(text, xml::FILELISTS_LIMIT, first).unwrap();
         let end = parse_windows(doc, "filelists", xml::FILELISTS_LIMIT, |f| {
-            seen.push((
-                f.pkgid.to_string(),
-                f.arch.map(str::to_string),
-                f.text.to_string(),
-            ));
+            seen.push((f.pkgid.to_string(), f.text.to_string()));
             Ok(())
         });
         (seen, format!("{end:?}"))
@@ -326,9 +315,9 @@ mod tests {
         }
         text.push_str("</filelists>");
         let whole = in_windows(text.as_bytes(), text.len() + 1);
-        let ids: Vec<&str> = whole.0.iter().map(|(id, _, _)| id.as_str()).collect();
+        let ids: Vec<&str> = whole.0.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["ab", "cd", "ef"], "{whole:?}");
-        assert!(whole.0[1].2.ends_with("]]></package >"));
+        assert!(whole.0[1].1.ends_with("]]></package >"));
         for first in 1..text.len() {
             assert_eq!(
                 in_windows(text.as_bytes(), first),

@@ -310,7 +310,7 @@ pub fn parse(
     let unwanted = AtomicBool::new(false);
     let scan = |kind: MetadataKind| -> Result<Option<Scanned>> {
         match files.iter().find(|f| f.record.kind == kind) {
-            Some(f) => scan_fragments(pool, f, repo, have_rows, &keys, &unwanted),
+            Some(f) => scan_fragments(pool, f, have_rows, &keys, &unwanted),
             None => Ok(None),
         }
     };
@@ -534,14 +534,12 @@ impl Scanned {
     }
 }
 
-/// Reads filelists.xml or other.xml, spilling the fragments of packages that may need them:
-/// not those with a row already, nor those the architectures or filters drop (when the
-/// fragment names its package). Stops early, with an error that is ignored, once `unwanted`
+/// Reads filelists.xml or other.xml, spilling the fragments of packages that may need them
+/// (those without a row already). Stops early, with an error that is ignored, once `unwanted`
 /// is set.
 fn scan_fragments(
     pool: &Pool,
     f: &MetaFile,
-    repo: &RepoConfig,
     have_rows: &HashSet<String>,
     keys: &PkgidKeys,
     unwanted: &AtomicBool,
@@ -559,13 +557,10 @@ fn scan_fragments(
         if unwanted.load(Ordering::Relaxed) {
             return Err(ParseError::Invalid("not wanted any more".into()));
         }
+        // Not filtered by the fragment's own name and arch: primary's decide, and a package
+        // primary keeps must find its fragments whatever these attributes say.
         if have_rows.contains(fragment.pkgid) {
             return Ok(());
-        }
-        if let (Some(name), Some(arch)) = (fragment.name, fragment.arch) {
-            if !repo.rpm.keeps_arch(arch) || !repo.filters.keeps(name, arch) {
-                return Ok(());
-            }
         }
         fragments.push((keys.key(fragment.pkgid), spill.push(fragment.text)?));
         Ok(())
