@@ -100,17 +100,11 @@ impl Parser<'_> {
         self.in_package = false;
         loop {
             let before = reader.buffer_position();
-            let event = match reader.read_event() {
-                Ok(event) => event,
-                Err(e) if !ended && window::may_be_cut(&e, window, reader.error_position()) => {
-                    return Ok(Some(restart));
-                }
-                Err(e) => {
-                    let byte = window::error_byte(&e, &reader, before);
-                    return Err(self.invalid(at + byte, &e.to_string()));
-                }
+            let event = match window::next(&mut reader, window, at, ended) {
+                Ok(window::Read::Event(event)) => event,
+                Ok(window::Read::More) => return Ok(Some(restart)),
+                Err((byte, error)) => return Err(self.invalid(byte, &error)),
             };
-            xml::refuse_doctype(&event)?;
             if package.is_some() {
                 // Resolving entities is only a check here: the fragment keeps the raw text.
                 xml::text_piece(&event)?;
@@ -153,14 +147,9 @@ impl Parser<'_> {
                 Event::End(e) => {
                     let name = e.name();
                     let name = name.as_ref();
-                    if self.open.last() != Some(name) {
-                        let error = match self.open.last() {
-                            Some(open) => format!("expected </{open}>, found </{name}>"),
-                            None => format!("</{name}> closes no element"),
-                        };
+                    if let Err(error) = self.open.close(name) {
                         return Err(self.invalid(at + before, &error));
                     }
-                    self.open.pop();
                     depth -= 1;
                     if depth == 1 {
                         if let Some((start, id)) = package.take() {
@@ -173,12 +162,7 @@ impl Parser<'_> {
                         }
                     }
                 }
-                Event::Eof => {
-                    if !ended {
-                        return Ok(Some(restart));
-                    }
-                    break;
-                }
+                Event::Eof => break,
                 _ => {}
             }
             if package.is_none() {
@@ -207,24 +191,17 @@ impl Parser<'_> {
 
     /// The error of a document that is not XML at byte `at`.
     fn invalid(&self, at: u64, error: &str) -> ParseError {
-        ParseError::Invalid(format!(
-            "not valid XML at byte {at} (package {}): {error}",
-            self.number()
-        ))
+        window::invalid(at, self.number(), error)
     }
 
     /// The error of a package that took more than the limit.
     fn too_large(&self, limit: u64) -> ParseError {
-        ParseError::Invalid(format!(
-            "package {}{}: <{}> makes it larger than {} MiB, the limit for one package: refusing it (a decompression bomb?)",
+        window::too_large(
             self.number(),
-            self.name
-                .as_deref()
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default(),
+            self.name.as_deref(),
             self.open.last().unwrap_or(self.root),
-            limit >> 20,
-        ))
+            limit,
+        )
     }
 }
 

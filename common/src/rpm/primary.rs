@@ -205,17 +205,11 @@ impl Parser {
         let mut collect = false;
         loop {
             let before = reader.buffer_position();
-            let event = match reader.read_event() {
-                Ok(event) => event,
-                Err(e) if !ended && window::may_be_cut(&e, window, reader.error_position()) => {
-                    return Ok(Some(restart));
-                }
-                Err(e) => {
-                    let byte = window::error_byte(&e, &reader, before);
-                    return Err(self.invalid(at + byte, &e.to_string()));
-                }
+            let event = match window::next(&mut reader, window, at, ended) {
+                Ok(window::Read::Event(event)) => event,
+                Ok(window::Read::More) => return Ok(Some(restart)),
+                Err((byte, error)) => return Err(self.invalid(byte, &error)),
             };
-            xml::refuse_doctype(&event)?;
             match &event {
                 Event::Start(e) | Event::Empty(e) => {
                     let empty = matches!(event, Event::Empty(_));
@@ -253,10 +247,9 @@ impl Parser {
                 Event::End(e) => {
                     let name = e.name();
                     let name = name.as_ref();
-                    if self.open.last() != Some(name) {
-                        return Err(self.mismatched(at + before, name));
+                    if let Err(error) = self.open.close(name) {
+                        return Err(self.invalid(at + before, &error));
                     }
-                    self.open.pop();
                     depth -= 1;
                     match package_start {
                         Some(start) if depth == 1 => {
@@ -277,12 +270,7 @@ impl Parser {
                             .last()
                             .is_some_and(|inner| Fields::wants_text(depth - 1, inner));
                 }
-                Event::Eof => {
-                    if !ended {
-                        return Ok(Some(restart));
-                    }
-                    break;
-                }
+                Event::Eof => break,
                 other => {
                     if package_start.is_some() {
                         // Checked everywhere (an undefined entity is refused), kept only where
@@ -311,34 +299,17 @@ impl Parser {
 
     /// The error of a document that is not XML at byte `at`.
     fn invalid(&self, at: u64, error: &str) -> ParseError {
-        ParseError::Invalid(format!(
-            "not valid XML at byte {at} (package {}): {error}",
-            self.parsed + 1
-        ))
-    }
-
-    /// The error of an end tag that closes no open element.
-    fn mismatched(&self, at: u64, found: &str) -> ParseError {
-        let error = match self.open.last() {
-            Some(open) => format!("expected </{open}>, found </{found}>"),
-            None => format!("</{found}> closes no element"),
-        };
-        self.invalid(at, &error)
+        window::invalid(at, self.parsed + 1, error)
     }
 
     /// The error of a package that took more than the limit.
     fn too_large(&self) -> ParseError {
-        ParseError::Invalid(format!(
-            "package {}{}: <{}> makes it larger than {} MiB, the limit for one package: refusing it (a decompression bomb?)",
+        window::too_large(
             self.parsed + 1,
-            self.fields
-                .name
-                .as_deref()
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default(),
+            self.fields.name.as_deref(),
             self.open.last().unwrap_or("metadata"),
-            xml::PACKAGE_LIMIT >> 20,
-        ))
+            xml::PACKAGE_LIMIT,
+        )
     }
 }
 

@@ -156,7 +156,7 @@ fn whole_characters(text: &[u8]) -> usize {
 /// inside an item: quick-xml's syntax errors are all a terminator not found before the end of
 /// its input (but for a `<!` it cannot name, which needs a few bytes after it), and a
 /// reference is unclosed at the end when nothing after its `&` ends it.
-pub fn may_be_cut(error: &quick_xml::Error, window: &[u8], at: u64) -> bool {
+fn may_be_cut(error: &quick_xml::Error, window: &[u8], at: u64) -> bool {
     use quick_xml::errors::{IllFormedError, SyntaxError};
     let at = usize::try_from(at).unwrap_or(usize::MAX).min(window.len());
     match error {
@@ -198,9 +198,56 @@ impl<'w> Text<'w> {
     }
 }
 
+/// Where a parse stopped reading a window.
+pub enum Read<'w> {
+    /// The next event.
+    Event(quick_xml::events::Event<'w>),
+    /// The window ends inside an item (or at its end) and more text follows: read on from the
+    /// restart point in a larger or later window.
+    More,
+}
+
+/// The next event of the window `reader` reads (the `event`th byte of it, at byte `at` of the
+/// document, reaching its end if `ended`), DTDs refused; an error that is the document's
+/// names its byte in the document.
+pub fn next<'w>(
+    reader: &mut quick_xml::Reader<&'w [u8]>,
+    window: &'w [u8],
+    at: u64,
+    ended: bool,
+) -> Result<Read<'w>, (u64, String)> {
+    let event = reader.buffer_position();
+    match reader.read_event() {
+        Ok(quick_xml::events::Event::Eof) if !ended => Ok(Read::More),
+        Ok(e) => match super::xml::refuse_doctype(&e) {
+            Ok(()) => Ok(Read::Event(e)),
+            Err(message) => Err((at + event, message)),
+        },
+        Err(e) if !ended && may_be_cut(&e, window, reader.error_position()) => Ok(Read::More),
+        Err(e) => Err((at + error_byte(&e, reader, event), e.to_string())),
+    }
+}
+
+/// The error of a document that is not XML at byte `at`, in the `number`th package.
+pub fn invalid(at: u64, number: u64, error: &str) -> ParseError {
+    ParseError::Invalid(format!(
+        "not valid XML at byte {at} (package {number}): {error}"
+    ))
+}
+
+/// The error of the `number`th package (`name`d, when known), which `element` made larger
+/// than `limit` bytes.
+pub fn too_large(number: u64, name: Option<&str>, element: &str, limit: u64) -> ParseError {
+    ParseError::Invalid(format!(
+        "package {number}{}: <{element}> makes it larger than {} MiB, the limit for one package: refusing it (a decompression bomb?)",
+        name.map(|n| format!(" ({n})")).unwrap_or_default(),
+        limit >> 20,
+    ))
+}
+
 /// Where in the window the reader's `error` is: quick-xml places its syntax and form errors,
 /// but not a text's failed UTF-8 check, which is the event that began at `event`.
-pub fn error_byte(error: &quick_xml::Error, reader: &quick_xml::Reader<&[u8]>, event: u64) -> u64 {
+fn error_byte(error: &quick_xml::Error, reader: &quick_xml::Reader<&[u8]>, event: u64) -> u64 {
     match error {
         quick_xml::Error::Encoding(_) => event,
         _ => reader.error_position(),

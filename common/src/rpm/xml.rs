@@ -107,6 +107,19 @@ impl OpenElements {
         }
     }
 
+    /// Closes the innermost element, which must be `name`: else the error says what was
+    /// expected.
+    pub fn close(&mut self, name: &str) -> Result<(), String> {
+        match self.last() {
+            Some(open) if open == name => {
+                self.pop();
+                Ok(())
+            }
+            Some(open) => Err(format!("expected </{open}>, found </{name}>")),
+            None => Err(format!("</{name}> closes no element")),
+        }
+    }
+
     /// Closes all but the `depth` outermost elements.
     pub fn truncate(&mut self, depth: usize) {
         if let Some(&start) = self.starts.get(depth) {
