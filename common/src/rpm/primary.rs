@@ -172,9 +172,9 @@ fn parse_windows<R: BufRead>(
 /// that a window ends inside is read again from its start in the next one.
 #[derive(Default)]
 struct Parser {
-    /// Elements open, outermost first: the root, then those of the package being read.
+    /// Elements open, outermost first.
     open: xml::OpenElements,
-    /// Elements open at the restart point (outside any package: 0 or 1).
+    /// Elements open at the restart point (outside any package).
     depth: usize,
     declared: Option<u64>,
     parsed: u64,
