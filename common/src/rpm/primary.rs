@@ -62,33 +62,40 @@ impl Fields {
     /// replaces what the first gave).
     fn attributes(&mut self, e: &BytesStart<'_>) -> Result<(), ParseError> {
         let name = e.name();
-        let mut slots: Vec<(&str, &mut Option<String>)> = match name.as_ref() {
-            "version" => vec![
-                ("epoch", &mut self.epoch),
-                ("ver", &mut self.ver),
-                ("rel", &mut self.rel),
+        // At most three attributes per element: an array, not an allocation per element.
+        let mut slots: [Option<(&str, &mut Option<String>)>; 3] = match name.as_ref() {
+            "version" => [
+                Some(("epoch", &mut self.epoch)),
+                Some(("ver", &mut self.ver)),
+                Some(("rel", &mut self.rel)),
             ],
-            "checksum" => vec![("type", &mut self.checksum_type)],
-            "location" => vec![("href", &mut self.href), ("xml:base", &mut self.base)],
-            "size" => vec![
-                ("package", &mut self.size_package),
-                ("installed", &mut self.size_installed),
-                ("archive", &mut self.size_archive),
+            "checksum" => [Some(("type", &mut self.checksum_type)), None, None],
+            "location" => [
+                Some(("href", &mut self.href)),
+                Some(("xml:base", &mut self.base)),
+                None,
             ],
-            "time" => vec![
-                ("file", &mut self.time_file),
-                ("build", &mut self.time_build),
+            "size" => [
+                Some(("package", &mut self.size_package)),
+                Some(("installed", &mut self.size_installed)),
+                Some(("archive", &mut self.size_archive)),
+            ],
+            "time" => [
+                Some(("file", &mut self.time_file)),
+                Some(("build", &mut self.time_build)),
+                None,
             ],
             _ => return Ok(()),
         };
-        for (_, slot) in slots.iter_mut() {
+        for (_, slot) in slots.iter_mut().flatten() {
             **slot = None;
         }
-        let mut left = slots.len();
+        let mut left = slots.iter().flatten().count();
         for a in e.attributes() {
             let a = a.map_err(|err| err.to_string())?;
             if let Some((_, slot)) = slots
                 .iter_mut()
+                .flatten()
                 .find(|(key, slot)| slot.is_none() && a.key.as_ref() == *key)
             {
                 **slot = Some(xml::attribute_value(&a)?);

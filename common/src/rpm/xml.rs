@@ -101,7 +101,7 @@ impl OpenElements {
         self.names.push_str(name);
     }
 
-    pub fn pop(&mut self) {
+    fn pop(&mut self) {
         if let Some(start) = self.starts.pop() {
             self.names.truncate(start);
         }

@@ -333,10 +333,10 @@ pub fn parse(
             spill.flush()?;
             Ok((spill, parsed))
         })();
-        let wanted = primary
+        let any_without_row = primary
             .as_ref()
             .is_ok_and(|(_, p)| p.packages.iter().any(|u| u.primary.is_some()));
-        if !wanted {
+        if !any_without_row {
             unwanted.store(true, Ordering::Relaxed);
         }
         let joined = |h: std::thread::ScopedJoinHandle<'_, Result<Option<Scanned>>>| {
