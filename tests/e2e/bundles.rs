@@ -402,9 +402,11 @@ fn tampered_incomplete_unsigned_and_killed_bundles_are_refused_and_nothing_is_co
     assert_eq!(committed(&b), (None, 0));
 
     // create killed at any point: either a whole bundle or one import refuses as unfinished;
-    // the next create finishes it.
+    // the next create finishes it. The delays count from when the output directory appears,
+    // not from the start: on a loaded machine the process may take longer than all of them to
+    // get that far, and a kill before it wrote anything tests nothing.
     let mut unfinished = 0;
-    for delay_ms in [0u64, 30, 80, 150, 300] {
+    for delay_ms in [0u64, 5, 20, 60, 150] {
         let out = work.path().join(format!("killed-{delay_ms}"));
         let mut child = a
             .chantal_cmd()
@@ -415,6 +417,13 @@ fn tampered_incomplete_unsigned_and_killed_bundles_are_refused_and_nothing_is_co
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !out.exists()
+            && child.try_wait().unwrap().is_none()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_micros(200));
+        }
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill();
         let finished = child.wait().unwrap().success();

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use chantal_tests::http::{Fault, HttpServer};
 use chantal_tests::mount::{wait_for, Mount};
 use chantal_tests::repo::{
-    createrepo, pool_files, random_bytes, synth_pkgs, synthetic_repo, test_rpm, up, upstream_dir,
-    SynthOptions, SynthPkg,
+    createrepo, pool_files, pool_paths, random_bytes, synth_pkgs, synthetic_repo, test_rpm, up,
+    upstream_dir, SynthOptions, SynthPkg,
 };
 use chantal_tests::{Env, Run};
 
@@ -412,10 +412,11 @@ fn orphans(env: &Env) -> Vec<String> {
         .collect()
 }
 
+/// Package files in the pool; called while a cleanup removes some.
 fn rpm_count(env: &Env) -> usize {
-    pool_files(&env.storage())
+    pool_paths(&env.storage())
         .iter()
-        .filter(|(p, _)| p.to_string_lossy().ends_with(".rpm"))
+        .filter(|p| p.to_string_lossy().ends_with(".rpm"))
         .count()
 }
 

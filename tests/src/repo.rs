@@ -287,6 +287,27 @@ pub fn synthetic_repo(dir: &Path, pkgs: &[SynthPkg], opts: SynthOptions) {
     std::fs::write(dir.join("repodata/repomd.xml"), repomd).unwrap();
 }
 
+/// The paths of the pool's files, read while another process may be removing some (a
+/// cleanup running): a file or directory gone between its listing and its reading is skipped.
+pub fn pool_paths(storage: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![storage.join("data/sha256")];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(_) => out.push(e.path()),
+                Err(_) => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Every file in the pool and whether its content matches the sha256 in its name.
 pub fn pool_files(storage: &Path) -> Vec<(PathBuf, bool)> {
     let mut out = Vec::new();
