@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::config::{DeletedPackages, Policy, Retention};
 use crate::rpm::evr::compare_evr;
-use crate::rpm::Nevra;
+use crate::rpm::{HasNevra, NevraRef};
 
 /// Where a package of the next version comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,8 +25,13 @@ pub enum Pick {
     Previous(usize),
 }
 
-/// The next version's packages, in upstream order, then previous order.
-pub fn plan(retention: Retention, upstream: &[&Nevra], previous: &[&Nevra]) -> Vec<Pick> {
+/// The next version's packages, in upstream order, then previous order. Any package record
+/// will do as input, so that no list of 100,000 identities is made for it.
+pub fn plan<U: HasNevra, P: HasNevra>(
+    retention: Retention,
+    upstream: &[U],
+    previous: &[P],
+) -> Vec<Pick> {
     let (policy, deleted) = (retention.policy, retention.deleted_packages);
     if policy == Policy::KeepLast {
         return keep_last(
@@ -44,11 +49,12 @@ pub fn plan(retention: Retention, upstream: &[&Nevra], previous: &[&Nevra]) -> V
     };
     let keep_dropped = policy == Policy::KeepAll || deleted == DeletedPackages::Keep;
     if keep_dropped {
-        let upstream_nevras: HashSet<&Nevra> = upstream.iter().copied().collect();
+        let upstream_nevras: HashSet<NevraRef> = upstream.iter().map(U::nevra_ref).collect();
         let gone = previous
             .iter()
+            .map(P::nevra_ref)
             .enumerate()
-            .filter(|(_, p)| !upstream_nevras.contains(*p));
+            .filter(|(_, p)| !upstream_nevras.contains(p));
         match policy {
             // keep-all keeps every version; mirror/keep keeps what upstream dropped.
             Policy::KeepAll | Policy::Mirror | Policy::KeepLast => {
@@ -58,12 +64,13 @@ pub fn plan(retention: Retention, upstream: &[&Nevra], previous: &[&Nevra]) -> V
             // only the newest the previous version held.
             Policy::NewestOnly => {
                 let upstream_names: HashSet<(&str, &str)> =
-                    upstream.iter().map(|u| u.name_arch()).collect();
+                    upstream.iter().map(|u| u.nevra_ref().name_arch()).collect();
                 let vanished: Vec<usize> = gone
                     .filter(|(_, p)| !upstream_names.contains(&p.name_arch()))
                     .map(|(i, _)| i)
                     .collect();
-                let subset: Vec<&Nevra> = vanished.iter().map(|&i| previous[i]).collect();
+                let subset: Vec<NevraRef> =
+                    vanished.iter().map(|&i| previous[i].nevra_ref()).collect();
                 picks.extend(
                     newest(&subset)
                         .into_iter()
@@ -79,24 +86,25 @@ pub fn plan(retention: Retention, upstream: &[&Nevra], previous: &[&Nevra]) -> V
 
 /// keep-last: of upstream's packages and the previous version's (one file per NEVRA,
 /// upstream's first), the `n` highest EVRs of each name.arch.
-fn keep_last(
+fn keep_last<U: HasNevra, P: HasNevra>(
     n: usize,
     deleted: DeletedPackages,
-    upstream: &[&Nevra],
-    previous: &[&Nevra],
+    upstream: &[U],
+    previous: &[P],
 ) -> Vec<Pick> {
-    let upstream_nevras: HashSet<&Nevra> = upstream.iter().copied().collect();
-    let upstream_names: HashSet<(&str, &str)> = upstream.iter().map(|u| u.name_arch()).collect();
-    let mut by_name: HashMap<(&str, &str), Vec<(Pick, &Nevra)>> = HashMap::new();
-    for (i, u) in upstream.iter().enumerate() {
+    let upstream_nevras: HashSet<NevraRef> = upstream.iter().map(U::nevra_ref).collect();
+    let upstream_names: HashSet<(&str, &str)> =
+        upstream_nevras.iter().map(NevraRef::name_arch).collect();
+    let mut by_name: HashMap<(&str, &str), Vec<(Pick, NevraRef)>> = HashMap::new();
+    for (i, u) in upstream.iter().map(U::nevra_ref).enumerate() {
         by_name
             .entry(u.name_arch())
             .or_default()
             .push((Pick::Upstream(i), u));
     }
-    for (i, p) in previous.iter().enumerate() {
+    for (i, p) in previous.iter().map(P::nevra_ref).enumerate() {
         let vanished = !upstream_names.contains(&p.name_arch());
-        if upstream_nevras.contains(p) || (vanished && deleted == DeletedPackages::Remove) {
+        if upstream_nevras.contains(&p) || (vanished && deleted == DeletedPackages::Remove) {
             continue;
         }
         by_name
@@ -109,7 +117,7 @@ fn keep_last(
         // Highest EVR first; among equal EVRs (rebuilds under one NEVRA), upstream's first.
         versions.sort_by(|a, b| compare_evr(b.1.evr(), a.1.evr()).then(a.0.cmp(&b.0)));
         let mut distinct = 0;
-        let mut last: Option<&Nevra> = None;
+        let mut last: Option<NevraRef> = None;
         for (pick, nevra) in versions {
             if last.is_none_or(|l| compare_evr(l.evr(), nevra.evr()).is_ne()) {
                 distinct += 1;
@@ -127,12 +135,12 @@ fn keep_last(
 }
 
 /// Indices of the newest EVR per name.arch (the first listed wins a tie).
-fn newest(items: &[&Nevra]) -> Vec<usize> {
+fn newest<T: HasNevra>(items: &[T]) -> Vec<usize> {
     let mut best: HashMap<(&str, &str), usize> = HashMap::new();
-    for (i, it) in items.iter().enumerate() {
+    for (i, it) in items.iter().map(T::nevra_ref).enumerate() {
         best.entry(it.name_arch())
             .and_modify(|b| {
-                if compare_evr(it.evr(), items[*b].evr()).is_gt() {
+                if compare_evr(it.evr(), items[*b].nevra_ref().evr()).is_gt() {
                     *b = i;
                 }
             })
@@ -146,6 +154,7 @@ fn newest(items: &[&Nevra]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rpm::Nevra;
 
     fn p(s: &str) -> Nevra {
         Nevra::parse(s).unwrap()
@@ -171,8 +180,8 @@ mod tests {
             let up: Vec<Nevra> = step.iter().map(|s| p(s)).collect();
             let prev_owned = latest.clone();
             let prev: Vec<Nevra> = prev_owned.iter().map(|s| p(s)).collect();
-            let up: Vec<&Nevra> = up.iter().collect();
-            let prev: Vec<&Nevra> = prev.iter().collect();
+            let up: Vec<NevraRef> = up.iter().map(Nevra::borrowed).collect();
+            let prev: Vec<NevraRef> = prev.iter().map(Nevra::borrowed).collect();
             let mut next: Vec<String> = plan(retention, &up, &prev)
                 .into_iter()
                 .map(|pick| match pick {
@@ -279,12 +288,12 @@ mod tests {
             p("t-1.0-1.aarch64"),
             p("t-1.0-1.x86_64"),
         ];
-        let up: Vec<&Nevra> = up.iter().collect();
+        let up: Vec<NevraRef> = up.iter().map(Nevra::borrowed).collect();
         let newest_only = Retention {
             policy: Policy::NewestOnly,
             ..Default::default()
         };
-        let picks = plan(newest_only, &up, &[]);
+        let picks = plan::<_, Nevra>(newest_only, &up, &[]);
         assert_eq!(picks, vec![Pick::Upstream(0), Pick::Upstream(1)]);
     }
 

@@ -241,16 +241,28 @@ fn within(path: &str, dir: &str) -> bool {
 /// directory of another, and no package lies in `repodata/`. A set that fails would make the
 /// tree unservable (chantal-fs and the exporter refuse it), so it must never become a version.
 /// The message names the hrefs involved.
-pub fn check_layout<'a>(
-    entries: impl IntoIterator<Item = (&'a str, Role)>,
-) -> std::result::Result<(), String> {
+pub fn check_layout<'a, I>(entries: I) -> std::result::Result<(), String>
+where
+    I: IntoIterator<Item = (&'a str, Role)>,
+    I::IntoIter: Clone,
+{
     use std::collections::HashMap;
     let entries = entries.into_iter();
+    // The hrefs as given, for the messages: read again from the entries (a second pass on
+    // the error path only), so the map keeps an index instead of each href.
+    let raw_of = |wanted: &[u32]| -> HashMap<u32, &'a str> {
+        let wanted: std::collections::HashSet<u32> = wanted.iter().copied().collect();
+        (0u32..)
+            .zip(entries.clone())
+            .filter(|(i, _)| wanted.contains(i))
+            .map(|(i, (raw, _))| (i, raw))
+            .collect()
+    };
     // One map, sized once: at 100,000 packages it is most of what this check costs.
     let (low, high) = entries.size_hint();
-    let mut files: HashMap<std::borrow::Cow<'a, str>, (&'a str, Role)> =
+    let mut files: HashMap<std::borrow::Cow<'a, str>, (u32, Role)> =
         HashMap::with_capacity(high.unwrap_or(low));
-    for (raw, role) in entries {
+    for (index, (raw, role)) in (0u32..).zip(entries.clone()) {
         href::check(raw)?;
         let path = href::normalize(raw);
         if role == Role::Package && within(&path, REPODATA_DIR) {
@@ -264,7 +276,8 @@ pub fn check_layout<'a>(
                 crate::tree_manifest::DIR
             ));
         }
-        if let Some((other, other_role)) = files.insert(path, (raw, role)) {
+        if let Some((other, other_role)) = files.insert(path, (index, role)) {
+            let other = raw_of(&[other]).get(&other).copied().unwrap_or_default();
             if other != raw {
                 return Err(format!("{other:?} and {raw:?} name the same file"));
             }
@@ -280,28 +293,35 @@ pub fn check_layout<'a>(
             ));
         }
     }
-    // Every directory a file needs must not be a file itself. The map has no order: of
-    // several such conflicts the one of the smallest path is named, the same every run.
-    let mut conflict: Option<(&str, &str)> = None;
-    for (path, (raw, _)) in &files {
+    // Every directory a file needs must not be a file itself: (the file, the one needing it).
+    let mut conflicts: Vec<(u32, u32)> = Vec::new();
+    for (path, (index, _)) in &files {
         let mut end = 0;
         while let Some(i) = path[end..].find('/') {
             end += i;
             if let Some((file, _)) = files.get(&path[..end]) {
-                if conflict.is_none_or(|(_, r)| *raw < r) {
-                    conflict = Some((file, raw));
-                }
+                conflicts.push((*file, *index));
                 break;
             }
             end += 1;
         }
     }
-    match conflict {
-        Some((file, raw)) => Err(format!(
-            "{file:?} is a file, but {raw:?} needs it to be a directory"
-        )),
-        None => Ok(()),
+    if conflicts.is_empty() {
+        return Ok(());
     }
+    // The map has no order: of several conflicts the one of the smallest href is named, the
+    // same every run.
+    let indices: Vec<u32> = conflicts.iter().flat_map(|&(f, r)| [f, r]).collect();
+    let raws = raw_of(&indices);
+    let raw = |i: u32| raws.get(&i).copied().unwrap_or_default();
+    let (file, needing) = conflicts
+        .into_iter()
+        .map(|(f, r)| (raw(f), raw(r)))
+        .min_by_key(|&(_, r)| r)
+        .unwrap_or_default();
+    Err(format!(
+        "{file:?} is a file, but {needing:?} needs it to be a directory"
+    ))
 }
 
 #[cfg(test)]

@@ -20,6 +20,6 @@ mod xml;
 pub use checksum::{Checksum, ChecksumType};
 pub use error::ParseError;
 pub use kind::MetadataKind;
-pub use nevra::Nevra;
+pub use nevra::{HasNevra, Nevra, NevraRef};
 pub use primary::PrimaryPackage;
 pub use repomd::{RepoMd, RepoMdRecord};

@@ -51,9 +51,71 @@ impl Nevra {
     pub fn name_arch(&self) -> (&str, &str) {
         (&self.name, &self.arch)
     }
+
+    /// The same identity, borrowed.
+    pub fn borrowed(&self) -> NevraRef<'_> {
+        NevraRef {
+            name: &self.name,
+            epoch: self.epoch,
+            version: &self.version,
+            release: &self.release,
+            arch: &self.arch,
+        }
+    }
 }
 
-impl fmt::Display for Nevra {
+/// A package's identity borrowed from wherever its strings are kept (a [`Nevra`], or a
+/// record that keeps a package's strings in one allocation), displayed as [`Nevra`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NevraRef<'a> {
+    pub name: &'a str,
+    pub epoch: i64,
+    pub version: &'a str,
+    pub release: &'a str,
+    pub arch: &'a str,
+}
+
+impl<'a> NevraRef<'a> {
+    /// Epoch, version and release, as rpm compares them.
+    pub fn evr(&self) -> (i64, &'a str, &'a str) {
+        (self.epoch, self.version, self.release)
+    }
+
+    /// `name.arch`: what a newer version of the package replaces.
+    pub fn name_arch(&self) -> (&'a str, &'a str) {
+        (self.name, self.arch)
+    }
+
+    pub fn to_nevra(&self) -> Nevra {
+        Nevra::new(self.name, self.epoch, self.version, self.release, self.arch)
+    }
+}
+
+/// A record that describes one package (a [`Nevra`], a catalogue row, a parsed upstream
+/// entry): what retention and the plan read, without a copy of each identity.
+pub trait HasNevra {
+    fn nevra_ref(&self) -> NevraRef<'_>;
+}
+
+impl HasNevra for Nevra {
+    fn nevra_ref(&self) -> NevraRef<'_> {
+        self.borrowed()
+    }
+}
+
+impl HasNevra for NevraRef<'_> {
+    fn nevra_ref(&self) -> NevraRef<'_> {
+        *self
+    }
+}
+
+impl<T: HasNevra + ?Sized> HasNevra for &T {
+    fn nevra_ref(&self) -> NevraRef<'_> {
+        (**self).nevra_ref()
+    }
+}
+
+impl fmt::Display for NevraRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.epoch == 0 {
             write!(
@@ -68,6 +130,12 @@ impl fmt::Display for Nevra {
                 self.name, self.epoch, self.version, self.release, self.arch
             )
         }
+    }
+}
+
+impl fmt::Display for Nevra {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.borrowed().fmt(f)
     }
 }
 
@@ -97,7 +165,10 @@ mod tests {
             "tool-1:3.0-1.el9.x86_64",
             "python3-foo-bar-2-3.noarch",
         ] {
-            assert_eq!(Nevra::parse(s).unwrap().to_string(), s);
+            let n = Nevra::parse(s).unwrap();
+            assert_eq!(n.to_string(), s);
+            assert_eq!(n.borrowed().to_string(), s);
+            assert_eq!(n.borrowed().to_nevra(), n);
         }
         let n = Nevra::parse("python3-foo-bar-1:2-3.noarch").unwrap();
         assert_eq!(

@@ -5,6 +5,8 @@
 //! dry run prints it; the engine executes its entries (downloads, generation, signing) and
 //! commits it.
 
+use std::borrow::Cow;
+
 use chantal_common::catalogue::NewMetadata;
 use chantal_common::repodata::{is_dropped, is_generated, PACKAGE_DOCUMENTS};
 use chantal_common::rpm::treeinfo::{EXTRA_FILES, TREEINFO_NAMES};
@@ -53,10 +55,11 @@ pub enum Source {
 
 /// One file of the next version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ManifestEntry {
-    /// Its path in the version's tree; none for a file chantal generates, which is named by
-    /// its sha256 under `repodata/` once written.
-    pub path: Option<String>,
+pub struct ManifestEntry<'a> {
+    /// Its path in the version's tree (borrowed from the plan and the fetch, as a package's
+    /// href: 100,000 packages are not copied again); none for a file chantal generates,
+    /// which is named by its sha256 under `repodata/` once written.
+    pub path: Option<Cow<'a, str>>,
     #[serde(flatten)]
     pub kind: FileKind,
     pub source: Source,
@@ -68,10 +71,23 @@ pub struct ManifestEntry {
     pub size: Option<u64>,
 }
 
+impl ManifestEntry<'_> {
+    /// Its path and what may lie there, for the layout check; none until it has a path.
+    fn layout(&self) -> Option<(&str, Role)> {
+        let path = self.path.as_deref()?;
+        let role = match &self.kind {
+            FileKind::Metadata(k) if !k.is_installer_tree() => Role::Repodata,
+            // Installer-tree files may not live in repodata/ either.
+            _ => Role::Package,
+        };
+        Some((path, role))
+    }
+}
+
 /// Every file of the next version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct VersionManifest {
-    pub files: Vec<ManifestEntry>,
+pub struct VersionManifest<'a> {
+    pub files: Vec<ManifestEntry<'a>>,
 }
 
 /// An upstream repodata file the pool holds.
@@ -98,7 +114,7 @@ pub struct Inputs<'a> {
     pub plan: &'a Plan<'a>,
     /// The plan's downloads left for a client's first read, by entry index, with the sha256
     /// upstream lists.
-    pub on_demand: &'a std::collections::HashMap<usize, Sha256>,
+    pub on_demand: std::collections::HashMap<usize, Sha256>,
     /// Upstream's repomd.xml and its verified signature, as the pool holds them.
     pub repomd: &'a Sha256,
     pub repomd_asc: Option<&'a Sha256>,
@@ -111,14 +127,14 @@ pub struct Inputs<'a> {
     /// the previous one).
     pub updateinfo: bool,
     /// The key file clients import (`RPM-GPG-KEY-<repo>`) and its sha256.
-    pub key_file: Option<(&'a str, &'a Sha256)>,
+    pub key_file: Option<(Cow<'a, str>, &'a Sha256)>,
     /// `publish.sign`: the mirror signs repomd.xml.
     pub sign: bool,
     pub tree: Option<TreeInput<'a>>,
 }
 
 /// The manifest for `inputs`.
-pub fn build(inputs: &Inputs<'_>) -> VersionManifest {
+pub fn build<'a>(inputs: &Inputs<'a>) -> VersionManifest<'a> {
     // Sized for everything pushed below too: growing past the packages would double the
     // vector (100,000 entries: 9.6 MB of empty slots at the sync's peak).
     let mut files: Vec<ManifestEntry> = Vec::with_capacity(
@@ -130,7 +146,7 @@ pub fn build(inputs: &Inputs<'_>) -> VersionManifest {
     files.extend(inputs.plan.entries.iter().enumerate().map(|(n, e)| {
         let on_demand = inputs.on_demand.get(&n);
         ManifestEntry {
-            path: Some(e.href.to_string()),
+            path: Some(Cow::Borrowed(e.href())),
             kind: FileKind::Package,
             source: match e.source {
                 plan::Source::Download if on_demand.is_some() => Source::OnDemand,
@@ -142,10 +158,16 @@ pub fn build(inputs: &Inputs<'_>) -> VersionManifest {
             size: (e.size > 0).then_some(e.size),
         }
     }));
+    others(inputs, &mut files);
+    VersionManifest { files }
+}
+
+/// The files of the manifest but the packages, in its order.
+fn others<'a>(inputs: &Inputs<'a>, files: &mut Vec<ManifestEntry<'a>>) {
     if inputs.generate {
-        generated_repodata(inputs, &mut files);
+        generated_repodata(inputs, files);
     } else {
-        upstream_repodata(inputs, &mut files);
+        upstream_repodata(inputs, files);
     }
     if inputs.sign {
         files.push(meta(
@@ -164,29 +186,41 @@ pub fn build(inputs: &Inputs<'_>) -> VersionManifest {
         ));
     }
     if let Some(t) = &inputs.tree {
-        tree_files(t, &mut files);
+        tree_files(t, files);
     }
-    if let Some((href, sha256)) = inputs.key_file {
-        files.push(meta(
-            MetadataKind::GpgKey,
-            Some(href),
-            Source::Held,
-            Some(sha256),
-            None,
-        ));
+    if let Some((href, sha256)) = &inputs.key_file {
+        files.push(ManifestEntry {
+            path: Some(href.clone()),
+            ..meta(MetadataKind::GpgKey, None, Source::Held, Some(sha256), None)
+        });
     }
-    VersionManifest { files }
 }
 
-fn meta(
+/// [`VersionManifest::check`] of the manifest `inputs` make, without making its package
+/// entries: the check needs only their hrefs, and at 100,000 packages the entries take 10 MB
+/// at the metadata phase's peak (the draft plan's check).
+pub fn check(inputs: &Inputs<'_>) -> Result<(), String> {
+    let mut files = Vec::new();
+    others(inputs, &mut files);
+    check_layout(
+        inputs
+            .plan
+            .entries
+            .iter()
+            .map(|e| (e.href(), Role::Package))
+            .chain(files.iter().filter_map(ManifestEntry::layout)),
+    )
+}
+
+fn meta<'a>(
     kind: MetadataKind,
-    path: Option<&str>,
+    path: Option<&'a str>,
     source: Source,
     sha256: Option<&Sha256>,
     size: Option<u64>,
-) -> ManifestEntry {
+) -> ManifestEntry<'a> {
     ManifestEntry {
-        path: path.map(String::from),
+        path: path.map(Cow::Borrowed),
         kind: FileKind::Metadata(kind),
         source,
         sha256: sha256.cloned(),
@@ -196,7 +230,7 @@ fn meta(
 
 /// chantal's repodata for the set (named once written), with upstream's files of the types
 /// it neither writes nor drops.
-fn generated_repodata(inputs: &Inputs<'_>, files: &mut Vec<ManifestEntry>) {
+fn generated_repodata<'a>(inputs: &Inputs<'a>, files: &mut Vec<ManifestEntry<'a>>) {
     files.push(meta(
         MetadataKind::Repomd,
         Some(REPOMD),
@@ -233,7 +267,7 @@ fn generated_repodata(inputs: &Inputs<'_>, files: &mut Vec<ManifestEntry>) {
 
 /// Upstream's repodata as it is, with its repomd.xml (and that file's signature, unless the
 /// mirror signs instead).
-fn upstream_repodata(inputs: &Inputs<'_>, files: &mut Vec<ManifestEntry>) {
+fn upstream_repodata<'a>(inputs: &Inputs<'a>, files: &mut Vec<ManifestEntry<'a>>) {
     files.push(meta(
         MetadataKind::Repomd,
         Some(REPOMD),
@@ -263,7 +297,7 @@ fn upstream_repodata(inputs: &Inputs<'_>, files: &mut Vec<ManifestEntry>) {
 
 /// The installer tree: its description (at both names), extra_files.json and each file it
 /// names, held or to download.
-fn tree_files(t: &TreeInput<'_>, files: &mut Vec<ManifestEntry>) {
+fn tree_files<'a>(t: &TreeInput<'a>, files: &mut Vec<ManifestEntry<'a>>) {
     for name in TREEINFO_NAMES {
         files.push(meta(
             MetadataKind::TreeInfo,
@@ -297,20 +331,31 @@ fn tree_files(t: &TreeInput<'_>, files: &mut Vec<ManifestEntry>) {
     }
 }
 
-impl VersionManifest {
+impl<'a> VersionManifest<'a> {
+    /// The same manifest owning its paths, to outlive the plan it was made from.
+    pub fn into_owned(self) -> VersionManifest<'static> {
+        VersionManifest {
+            files: self
+                .files
+                .into_iter()
+                .map(|f| ManifestEntry {
+                    path: f.path.map(|p| Cow::Owned(p.into_owned())),
+                    kind: f.kind,
+                    source: f.source,
+                    sha256: f.sha256,
+                    size: f.size,
+                })
+                .collect(),
+        }
+    }
+
     /// Whether the version's paths can form one tree (every path once, no file where a
-    /// directory is needed, nothing but repodata in `repodata/`): checked once, before
-    /// anything is fetched. The error names the paths involved.
+    /// directory is needed, nothing but repodata in `repodata/`). The error names the paths
+    /// involved. A sync checks with [`check`], before anything is fetched; the tests hold it
+    /// to this.
+    #[cfg(test)]
     pub fn check(&self) -> Result<(), String> {
-        check_layout(self.files.iter().filter_map(|f| {
-            let path = f.path.as_deref()?;
-            let role = match &f.kind {
-                FileKind::Metadata(k) if !k.is_installer_tree() => Role::Repodata,
-                // Installer-tree files may not live in repodata/ either.
-                _ => Role::Package,
-            };
-            Some((path, role))
-        }))
+        check_layout(self.files.iter().filter_map(ManifestEntry::layout))
     }
 
     /// After the downloads: each package's sha256 (by its index in the plan, the order the
@@ -343,7 +388,7 @@ impl VersionManifest {
         self.files
             .iter()
             .filter(|f| f.kind == FileKind::Package)
-            .filter_map(|f| Some((f.sha256.clone()?, f.path.clone()?)))
+            .filter_map(|f| Some((f.sha256.clone()?, f.path.as_deref()?.to_string())))
             .collect()
     }
 
@@ -357,7 +402,7 @@ impl VersionManifest {
                 .into_iter()
                 .filter(|m| m.kind == MetadataKind::Repomd || is_generated(&m.kind))
                 .map(|m| ManifestEntry {
-                    path: Some(m.location_href),
+                    path: Some(Cow::Owned(m.location_href)),
                     kind: FileKind::Metadata(m.kind),
                     source: Source::Generate,
                     sha256: Some(m.blob_sha256),
@@ -386,7 +431,7 @@ impl VersionManifest {
 
     /// The files of `source`.
     #[cfg(test)]
-    pub fn of(&self, source: Source) -> impl Iterator<Item = &ManifestEntry> {
+    pub fn of(&self, source: Source) -> impl Iterator<Item = &ManifestEntry<'a>> {
         self.files.iter().filter(move |f| f.source == source)
     }
 
@@ -402,7 +447,7 @@ impl VersionManifest {
                 Some(NewMetadata {
                     kind: kind.clone(),
                     blob_sha256: f.sha256.clone()?,
-                    location_href: f.path.clone()?,
+                    location_href: f.path.as_deref()?.to_string(),
                 })
             })
             .collect()
@@ -415,6 +460,8 @@ mod tests {
 
     use chantal_common::config::Retention;
     use chantal_common::rpm::{Checksum, Nevra, PrimaryPackage};
+
+    use crate::engine::metadata::UpPkg;
     use proptest::prelude::*;
 
     use super::*;
@@ -486,23 +533,22 @@ mod tests {
             )
     }
 
-    fn manifest_of(c: &Case) -> VersionManifest {
-        let pkgs: Vec<PrimaryPackage> = c
+    fn manifest_of(c: &Case) -> VersionManifest<'static> {
+        let pkgs: Vec<UpPkg> = c
             .hrefs
             .iter()
             .enumerate()
-            .map(|(i, h)| package(i, h))
+            .map(|(i, h)| UpPkg::new(&package(i, h)).unwrap())
             .collect();
-        let refs: Vec<&PrimaryPackage> = pkgs.iter().collect();
         let held: HashMap<String, plan::Held> = pkgs
             .iter()
             .zip(&c.held)
             .filter(|(_, h)| **h)
             .map(|(p, _)| {
                 (
-                    p.checksum.value.clone(),
+                    p.checksum_value().to_string(),
                     plan::Held {
-                        sha256: Sha256::parse(&p.checksum.value).unwrap(),
+                        sha256: Sha256::parse(p.checksum_value()).unwrap(),
                         has_row: true,
                     },
                 )
@@ -510,7 +556,7 @@ mod tests {
             .collect();
         let keeps = |_: &Nevra| true;
         let plan = plan::plan(&plan::Inputs {
-            upstream: &refs,
+            upstream: &pkgs,
             filtered: 0,
             excluded: 0,
             keeps: &keeps,
@@ -555,17 +601,17 @@ mod tests {
             .filter(|(_, e)| e.source == plan::Source::Download)
             .filter_map(|(n, e)| e.upstream.map(|u| (n, u)))
             .filter(|(_, u)| c.on_demand[*u])
-            .map(|(n, u)| (n, Sha256::parse(&pkgs[u].checksum.value).unwrap()))
+            .map(|(n, u)| (n, Sha256::parse(pkgs[u].checksum_value()).unwrap()))
             .collect();
-        build(&Inputs {
+        let inputs = Inputs {
             plan: &plan,
-            on_demand: &on_demand,
+            on_demand,
             repomd: &sha("r"),
             repomd_asc: c.asc.then_some(&sha_a),
             upstream,
             generate: c.generate,
             updateinfo: false,
-            key_file: c.key.then_some(("RPM-GPG-KEY-r", &sha_k)),
+            key_file: c.key.then_some(("RPM-GPG-KEY-r".into(), &sha_k)),
             sign: c.sign,
             tree: (!c.tree.is_empty()).then(|| TreeInput {
                 treeinfo: &sha_t,
@@ -576,7 +622,11 @@ mod tests {
                     .map(|(p, held)| (p.as_str(), held.then(|| sha("h")), None))
                     .collect(),
             }),
-        })
+        };
+        let m = build(&inputs);
+        // The draft plan's check, which makes no package entries, judges the same.
+        assert_eq!(check(&inputs), m.check());
+        m.into_owned()
     }
 
     proptest! {
@@ -631,7 +681,7 @@ mod tests {
         #[test]
         fn a_tree_that_cannot_be_served_is_refused(c in case(), bad in 0..3usize) {
             let mut m = manifest_of(&c);
-            let entry = |p: &str| ManifestEntry {
+            let entry = |p: &'static str| ManifestEntry {
                 path: Some(p.into()),
                 kind: FileKind::Package,
                 source: Source::Download,

@@ -13,7 +13,10 @@ use chantal_common::pool::{Placed, Pool, StoredBlob};
 use chantal_common::rpm::decompress::{self, Limits};
 use chantal_common::rpm::repomd::RepoMdRecord;
 use chantal_common::rpm::MetadataKind;
-use chantal_common::rpm::{fragments, href, primary, ChecksumType, ParseError, PrimaryPackage};
+use chantal_common::rpm::{
+    fragments, href, primary, Checksum, ChecksumType, HasNevra, NevraRef, ParseError,
+    PrimaryPackage,
+};
 use chantal_common::{Error, Sha256};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
@@ -21,13 +24,188 @@ use super::error::{Result, SyncError};
 use super::spill::{Span, Spill};
 use super::transport::{Expect, Transport};
 
-/// One package of the upstream, after the architecture filter.
+/// One package of the upstream, after the architecture filter: what the plan, the downloads
+/// and the commit need of it, its strings in one allocation (name, version, release, arch,
+/// href, checksum). What only a new package row needs (see [`RowFields`]) travels in the
+/// primary spill with the fragment instead. At 100,000 packages this is 10 MB of records and
+/// one string each, where the parser's own `PrimaryPackage` would take 35 MB and eight.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpPkg {
-    pub p: PrimaryPackage,
+    text: Box<str>,
+    /// Where each string but the last ends in `text`.
+    ends: [u32; 5],
+    epoch: i64,
+    kind: ChecksumType,
+    pub size_package: u64,
+    /// The package's [`RowFields`] and primary.xml fragment, when it has no row yet.
     pub primary: Option<Span>,
     pub filelists: Option<Span>,
     pub other: Option<Span>,
 }
+
+impl UpPkg {
+    /// What is kept of `p`, without fragments; none if its strings together pass 4 GiB
+    /// (no document within the parsers' limits has such a package).
+    pub fn new(p: &PrimaryPackage) -> Option<UpPkg> {
+        let n = &p.nevra;
+        let parts = [
+            n.name.as_str(),
+            &n.version,
+            &n.release,
+            &n.arch,
+            &p.location_href,
+            &p.checksum.value,
+        ];
+        let mut text = String::with_capacity(parts.iter().map(|s| s.len()).sum());
+        let mut ends = [0u32; 5];
+        for (i, part) in parts.iter().enumerate() {
+            text.push_str(part);
+            if let Some(end) = ends.get_mut(i) {
+                *end = u32::try_from(text.len()).ok()?;
+            }
+        }
+        u32::try_from(text.len()).ok()?;
+        Some(UpPkg {
+            text: text.into_boxed_str(),
+            ends,
+            epoch: n.epoch,
+            kind: p.checksum.kind,
+            size_package: p.size_package,
+            primary: None,
+            filelists: None,
+            other: None,
+        })
+    }
+
+    /// String `i` of `text`.
+    fn part(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let end = self.ends.get(i).map_or(self.text.len(), |&e| e as usize);
+        self.text.get(start..end).unwrap_or_default()
+    }
+
+    pub fn nevra(&self) -> NevraRef<'_> {
+        NevraRef {
+            name: self.part(0),
+            epoch: self.epoch,
+            version: self.part(1),
+            release: self.part(2),
+            arch: self.part(3),
+        }
+    }
+
+    pub fn href(&self) -> &str {
+        self.part(4)
+    }
+
+    /// The pkgid: upstream's checksum of the file.
+    pub fn checksum_value(&self) -> &str {
+        self.part(5)
+    }
+
+    pub fn checksum_kind(&self) -> ChecksumType {
+        self.kind
+    }
+
+    pub fn checksum(&self) -> Checksum {
+        Checksum {
+            kind: self.kind,
+            value: self.checksum_value().to_string(),
+        }
+    }
+}
+
+impl HasNevra for UpPkg {
+    fn nevra_ref(&self) -> NevraRef<'_> {
+        self.nevra()
+    }
+}
+
+/// What a new package row takes from primary.xml beyond [`UpPkg`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowFields {
+    pub size_installed: Option<u64>,
+    pub size_archive: Option<u64>,
+    pub time_file: Option<i64>,
+    pub time_build: Option<i64>,
+    pub sourcerpm: Option<String>,
+}
+
+impl RowFields {
+    /// Spills `p`'s row fields and its fragment as one record: a byte of flags (which values
+    /// are present), the four numbers (8 bytes each, little-endian), the source RPM's length
+    /// (4 bytes) and bytes, the fragment.
+    pub fn spill(
+        p: &PrimaryPackage,
+        spill: &mut Spill,
+        fragment: &str,
+    ) -> chantal_common::Result<Span> {
+        let numbers = [
+            p.size_installed,
+            p.size_archive,
+            p.time_file.map(|t| t as u64),
+            p.time_build.map(|t| t as u64),
+        ];
+        let mut head = [0u8; HEAD];
+        for (i, n) in numbers.iter().enumerate() {
+            if let Some(n) = n {
+                head[0] |= 1 << i;
+                head[1 + 8 * i..9 + 8 * i].copy_from_slice(&n.to_le_bytes());
+            }
+        }
+        let source = p.sourcerpm.as_deref().unwrap_or_default().as_bytes();
+        if p.sourcerpm.is_some() {
+            head[0] |= 1 << 4;
+        }
+        let source_len = u32::try_from(source.len()).map_err(|_| Error::Metadata {
+            file: "primary.xml".into(),
+            message: "a source RPM name of absurd length".into(),
+        })?;
+        head[33..].copy_from_slice(&source_len.to_le_bytes());
+        spill.push_parts(&[&head, source, fragment.as_bytes()])
+    }
+
+    /// The fields and the fragment of a record [`RowFields::spill`] wrote.
+    pub fn read(spill: &Spill, span: Span) -> chantal_common::Result<(RowFields, String)> {
+        let damaged = || Error::Metadata {
+            file: "primary.xml".into(),
+            message: "a spilled package record is damaged".into(),
+        };
+        let mut bytes = spill.get_bytes(span)?;
+        let head: [u8; HEAD] = bytes
+            .get(..HEAD)
+            .and_then(|h| h.try_into().ok())
+            .ok_or_else(damaged)?;
+        let number = |i: usize| {
+            (head[0] & (1 << i) != 0).then(|| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&head[1 + 8 * i..9 + 8 * i]);
+                u64::from_le_bytes(b)
+            })
+        };
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&head[33..]);
+        let source_end = usize::try_from(u32::from_le_bytes(len))
+            .ok()
+            .and_then(|l| l.checked_add(HEAD))
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(damaged)?;
+        let fragment = bytes.split_off(source_end);
+        let source = String::from_utf8(bytes.split_off(HEAD)).map_err(|_| damaged())?;
+        let fragment = String::from_utf8(fragment).map_err(|_| damaged())?;
+        let fields = RowFields {
+            size_installed: number(0),
+            size_archive: number(1),
+            time_file: number(2).map(|t| t as i64),
+            time_build: number(3).map(|t| t as i64),
+            sourcerpm: (head[0] & (1 << 4) != 0).then_some(source),
+        };
+        Ok((fields, fragment))
+    }
+}
+
+/// A spilled record's fixed part: flags, four numbers, the source RPM's length.
+const HEAD: usize = 1 + 4 * 8 + 4;
 
 /// Where the fragments of [`UpPkg`]'s spans are: one spill file per repodata file.
 pub struct Spills {
@@ -353,18 +531,14 @@ pub fn parse(
     };
     // When nothing needs a fragment, whatever the scans found (or failed on) is not used.
     if !unwanted.load(Ordering::Relaxed) {
-        let wanted: Vec<Option<u128>> = parsed
-            .packages
-            .iter()
-            .map(|u| u.primary.map(|_| keys.key(&u.p.checksum.value)))
-            .collect();
-        if let Some(scanned) = filelists? {
-            spills.filelists =
-                Some(scanned.attach(&mut parsed.packages, &wanted, |u| &mut u.filelists));
+        let (filelists, other) = (filelists?, other?);
+        for u in parsed.packages.iter_mut().filter(|u| u.primary.is_some()) {
+            let key = keys.key(u.checksum_value());
+            u.filelists = filelists.as_ref().and_then(|s| s.find(key));
+            u.other = other.as_ref().and_then(|s| s.find(key));
         }
-        if let Some(scanned) = other? {
-            spills.other = Some(scanned.attach(&mut parsed.packages, &wanted, |u| &mut u.other));
-        }
+        spills.filelists = filelists.map(|s| s.spill);
+        spills.other = other.map(|s| s.spill);
     }
     if parsed.same_nevra > 0 {
         tracing::warn!(
@@ -433,7 +607,11 @@ fn parse_primary(
         on_declared,
         |p, fragment| {
             if packages.capacity() == 0 {
+                // The indices too: grown by doubling, each left its outgrown tables in the
+                // heap, below what the parse keeps.
                 packages.reserve_exact(declared.get());
+                seen_href.reserve(declared.get());
+                seen_nevra.reserve(declared.get());
             }
             if let Some(base) = p.location_base.as_deref() {
                 check_base(repo, &p.location_href, Some(base))
@@ -452,7 +630,7 @@ fn parse_primary(
             let href_hash = hash(&p.location_href);
             if seen_href
                 .get(href_hash)
-                .any(|i| packages[i].p.location_href == p.location_href)
+                .any(|i| packages[i].href() == p.location_href)
             {
                 out.duplicates += 1;
                 tracing::warn!(
@@ -465,22 +643,16 @@ fn parse_primary(
             let nevra_hash = hash(&p.nevra);
             if seen_nevra
                 .get(nevra_hash)
-                .any(|i| packages[i].p.nevra == p.nevra)
+                .any(|i| packages[i].nevra() == p.nevra.borrowed())
             {
                 out.same_nevra += 1;
             }
             seen_nevra.insert(nevra_hash, index);
-            let primary = if have_rows.contains(&p.checksum.value) {
-                None
-            } else {
-                Some(spill.push(fragment)?)
-            };
-            packages.push(UpPkg {
-                p,
-                primary,
-                filelists: None,
-                other: None,
-            });
+            let mut kept = UpPkg::new(&p).ok_or("a package's names of absurd length")?;
+            if !have_rows.contains(&p.checksum.value) {
+                kept.primary = Some(RowFields::spill(&p, spill, fragment)?);
+            }
+            packages.push(kept);
             Ok(())
         },
     )
@@ -513,24 +685,12 @@ struct Scanned {
 }
 
 impl Scanned {
-    /// Gives each package the first fragment of its pkgid, if `wanted` has its key (those whose
-    /// primary fragment was spilled, without a row); the spill holding them comes back.
-    fn attach(
-        self,
-        packages: &mut [UpPkg],
-        wanted: &[Option<u128>],
-        slot: impl Fn(&mut UpPkg) -> &mut Option<Span>,
-    ) -> Spill {
-        for (u, key) in packages.iter_mut().zip(wanted) {
-            let Some(key) = *key else { continue };
-            let at = self.fragments.partition_point(|&(k, _)| k < key);
-            if let Some(&(k, span)) = self.fragments.get(at) {
-                if k == key {
-                    *slot(u) = Some(span);
-                }
-            }
-        }
-        self.spill
+    /// The first fragment of the pkgid `key` stands for.
+    fn find(&self, key: u128) -> Option<Span> {
+        let at = self.fragments.partition_point(|&(k, _)| k < key);
+        self.fragments
+            .get(at)
+            .and_then(|&(k, span)| (k == key).then_some(span))
     }
 }
 
@@ -584,6 +744,10 @@ struct ByHash {
 }
 
 impl ByHash {
+    fn reserve(&mut self, n: usize) {
+        self.first.reserve(n);
+    }
+
     fn get(&self, hash: u64) -> impl Iterator<Item = usize> + '_ {
         self.first
             .get(&hash)
@@ -602,6 +766,88 @@ impl ByHash {
             std::collections::hash_map::Entry::Occupied(_) => {
                 self.more.entry(hash).or_default().push(index)
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chantal_common::rpm::Nevra;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn package(
+        name: &str,
+        epoch: i64,
+        href: &str,
+        numbers: [Option<i64>; 4],
+        sourcerpm: Option<String>,
+    ) -> PrimaryPackage {
+        PrimaryPackage {
+            nevra: Nevra::new(name, epoch, "1.0", "1.el9", "x86_64"),
+            checksum: Checksum::new("sha256", &"ab".repeat(32)).unwrap(),
+            location_href: href.into(),
+            location_base: None,
+            size_package: 7,
+            size_installed: numbers[0].map(|n| n as u64),
+            size_archive: numbers[1].map(|n| n as u64),
+            time_file: numbers[2],
+            time_build: numbers[3],
+            sourcerpm,
+        }
+    }
+
+    proptest! {
+        /// What a row needs comes back from the spill as it went in, beside its fragment.
+        #[test]
+        fn row_fields_come_back_from_the_spill(
+            numbers in proptest::array::uniform4(proptest::option::of(any::<i64>())),
+            sourcerpm in proptest::option::of("\\PC{0,40}"),
+            fragment in "\\PC{1,200}",
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut spill = Spill::new(dir.path()).unwrap();
+            let p = package("a", 0, "Packages/a.rpm", numbers, sourcerpm.clone());
+            let span = RowFields::spill(&p, &mut spill, &fragment).unwrap();
+            spill.flush().unwrap();
+            let (row, text) = RowFields::read(&spill, span).unwrap();
+            prop_assert_eq!(text, fragment);
+            prop_assert_eq!(row, RowFields {
+                size_installed: p.size_installed,
+                size_archive: p.size_archive,
+                time_file: p.time_file,
+                time_build: p.time_build,
+                sourcerpm,
+            });
+        }
+
+        /// A kept package reads back the strings of the one it was made from.
+        #[test]
+        fn a_kept_package_keeps_its_identity(
+            name in "\\PC{1,30}", epoch in 0i64..5, href in "\\PC{1,60}",
+        ) {
+            let p = package(&name, epoch, &href, [None; 4], None);
+            let u = UpPkg::new(&p).unwrap();
+            prop_assert_eq!(u.nevra(), p.nevra.borrowed());
+            prop_assert_eq!(u.href(), href.as_str());
+            prop_assert_eq!(u.checksum(), p.checksum.clone());
+            prop_assert_eq!(u.size_package, 7);
+        }
+    }
+
+    #[test]
+    fn a_damaged_record_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spill = Spill::new(dir.path()).unwrap();
+        let short = spill.push("too short").unwrap();
+        let mut head = [0u8; HEAD];
+        head[33..].copy_from_slice(&u32::MAX.to_le_bytes());
+        let long = spill.push_parts(&[&head, b"x"]).unwrap();
+        spill.flush().unwrap();
+        for span in [short, long] {
+            let err = RowFields::read(&spill, span).unwrap_err().to_string();
+            assert!(err.contains("damaged"), "{err}");
         }
     }
 }

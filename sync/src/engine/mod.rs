@@ -30,7 +30,7 @@ use chantal_common::catalogue::{
 use chantal_common::config::{Config, DownloadPolicy, InstallerTree, Policy, RepoConfig};
 use chantal_common::pool::{Pool, StoredBlob};
 use chantal_common::rpm::repomd::MAX_METADATA_SIZE;
-use chantal_common::rpm::{ChecksumType, MetadataKind, PrimaryPackage, RepoMd};
+use chantal_common::rpm::{ChecksumType, MetadataKind, RepoMd};
 use chantal_common::{Error, Sha256};
 
 pub use crate::cancel::Cancel;
@@ -40,7 +40,7 @@ pub(crate) use transport::chain as error_chain;
 
 use error::Result;
 use manifest::VersionManifest;
-use metadata::{MetaFile, Parsed};
+use metadata::{MetaFile, Parsed, RowFields, UpPkg};
 use packages::{Adopter, Job};
 pub use plan::Plan;
 pub use plan_view::PlanView;
@@ -247,11 +247,10 @@ impl Engine<'_> {
         };
         let latest = self.catalogue.latest_state(repo_id)?;
         let previous = self.catalogue.latest_content(repo_id)?;
-        let packages: Vec<&PrimaryPackage> =
-            upstream.parsed.packages.iter().map(|u| &u.p).collect();
         let plan = {
             let _phase = tracing::info_span!("plan").entered();
-            self.plan(repo, repo_id, &upstream, &packages, &previous, opts)?
+            let packages = &upstream.parsed.packages;
+            self.plan(repo, repo_id, &upstream, packages, &previous, opts)?
         };
         if opts.dry_run {
             let mut view = PlanView::new(&repo.name, &plan, &previous, opts.plan_detail);
@@ -273,20 +272,23 @@ impl Engine<'_> {
                 view.rejected = failures
                     .into_iter()
                     .map(|(i, reason)| plan_view::RejectedView {
-                        nevra: plan.entries[i].nevra.to_string(),
+                        nevra: plan.entries[i].nevra().to_string(),
                         reason,
                     })
                     .collect();
             }
             if opts.plan_detail {
-                view.manifest = Some(self.manifest(
-                    repo,
-                    repo_id,
-                    &upstream,
-                    &plan,
-                    plan.regenerate.is_some(),
-                    true,
-                )?);
+                view.manifest = Some(
+                    self.manifest(
+                        repo,
+                        repo_id,
+                        &upstream,
+                        &plan,
+                        plan.regenerate.is_some(),
+                        true,
+                    )?
+                    .into_owned(),
+                );
             }
             let on_demand = self.on_demand(repo, &upstream, &plan);
             let mut report = Report::dry_run(&plan, view);
@@ -436,7 +438,7 @@ impl Engine<'_> {
         repo: &RepoConfig,
         repo_id: i64,
         upstream: &Upstream,
-        packages: &'a [&'a PrimaryPackage],
+        packages: &'a [UpPkg],
         previous: &'a [ContentItem],
         opts: SyncOptions,
     ) -> Result<Plan<'a>> {
@@ -478,16 +480,15 @@ impl Engine<'_> {
             let draft = plan_with(&draft_held);
             // The new version's files as a whole, before anything is fetched: a set that
             // could not be served is refused now, not after the downloads.
-            self.manifest(
+            let inputs = self.manifest_inputs(
                 repo,
                 repo_id,
                 upstream,
                 &draft,
                 draft.regenerate.is_some(),
                 false,
-            )?
-            .check()
-            .map_err(|message| Error::Layout {
+            )?;
+            manifest::check(&inputs).map_err(|message| Error::Layout {
                 repository: repo.name.clone(),
                 message,
             })?;
@@ -531,15 +532,29 @@ impl Engine<'_> {
     /// or what chantal will `generate`, the signature files, the installer tree and the key
     /// file. With `holdings`, the tree files the pool holds already are looked up (they are
     /// fetched otherwise).
-    fn manifest(
+    fn manifest<'a>(
         &self,
         repo: &RepoConfig,
         repo_id: i64,
-        upstream: &Upstream,
-        plan: &Plan<'_>,
+        upstream: &'a Upstream,
+        plan: &'a Plan<'a>,
         generate: bool,
         holdings: bool,
-    ) -> Result<VersionManifest> {
+    ) -> Result<VersionManifest<'a>> {
+        let inputs = self.manifest_inputs(repo, repo_id, upstream, plan, generate, holdings)?;
+        Ok(manifest::build(&inputs))
+    }
+
+    /// What [`Engine::manifest`] builds the manifest from.
+    fn manifest_inputs<'a>(
+        &self,
+        repo: &RepoConfig,
+        repo_id: i64,
+        upstream: &'a Upstream,
+        plan: &'a Plan<'a>,
+        generate: bool,
+        holdings: bool,
+    ) -> Result<manifest::Inputs<'a>> {
         let key_href = crate::trust::key_file_href(&repo.name);
         let updateinfo = upstream
             .files
@@ -560,9 +575,9 @@ impl Engine<'_> {
             })),
         };
         let on_demand = self.on_demand(repo, upstream, plan);
-        Ok(manifest::build(&manifest::Inputs {
+        Ok(manifest::Inputs {
             plan,
-            on_demand: &on_demand,
+            on_demand,
             repomd: &upstream.repomd_blob.sha256,
             repomd_asc: upstream.repomd_asc.as_ref().map(|b| &b.sha256),
             upstream: upstream
@@ -580,10 +595,10 @@ impl Engine<'_> {
             key_file: upstream
                 .key_blob
                 .as_ref()
-                .map(|b| (key_href.as_str(), &b.sha256)),
+                .map(|b| (key_href.into(), &b.sha256)),
             sign: upstream.signer.is_some(),
             tree,
-        }))
+        })
     }
 
     /// With `download.policy: on_demand`, the plan's downloads that wait for a client's first
@@ -602,8 +617,8 @@ impl Engine<'_> {
             .enumerate()
             .filter(|(_, e)| e.source == plan::Source::Download)
             .filter_map(|(n, e)| {
-                let p = &upstream.parsed.packages[e.upstream?].p;
-                Some((n, packages::on_demand_sha256(&p.checksum)?))
+                let p = &upstream.parsed.packages[e.upstream?];
+                Some((n, packages::on_demand_sha256(&p.checksum())?))
             })
             .collect()
     }
@@ -623,7 +638,7 @@ impl Engine<'_> {
             .iter()
             .enumerate()
             .filter(|(_, e)| e.source == plan::Source::Download)
-            .filter_map(|(n, e)| Some(Job::of(n, &upstream.parsed.packages[e.upstream?].p)))
+            .filter_map(|(n, e)| Some(Job::of(n, &upstream.parsed.packages[e.upstream?])))
             .collect();
         let (jobs, on_demand) = match repo.download_policy(&self.config.download) {
             DownloadPolicy::Immediate => (jobs, HashMap::new()),
@@ -680,7 +695,7 @@ impl Engine<'_> {
         let mut rejected = std::collections::HashSet::new();
         for (i, reason) in held_failures {
             rejected.insert(i);
-            failures.push((plan.entries[i].nevra.to_string(), reason));
+            failures.push((plan.entries[i].nevra().to_string(), reason));
         }
         for d in done {
             // Bytes that crossed the wire count even for a package that then failed.
@@ -689,12 +704,12 @@ impl Engine<'_> {
             match d.result {
                 Ok(sha256) => {
                     if let Some(c) = &d.checked {
-                        signatures::log_notes(&plan.entries[d.index].nevra.to_string(), c);
+                        signatures::log_notes(&plan.entries[d.index].nevra().to_string(), c);
                         signatures.push(signatures::record(&sha256, c));
                     }
                     downloaded.insert(d.index, sha256);
                 }
-                Err(e) => failures.push((plan.entries[d.index].nevra.to_string(), e)),
+                Err(e) => failures.push((plan.entries[d.index].nevra().to_string(), e)),
             }
         }
         progress.finish();
@@ -884,9 +899,9 @@ impl Engine<'_> {
         let mut by_kind: HashMap<ChecksumType, Vec<&str>> = HashMap::new();
         for u in &parsed.packages {
             by_kind
-                .entry(u.p.checksum.kind)
+                .entry(u.checksum_kind())
                 .or_default()
-                .push(u.p.checksum.value.as_str());
+                .push(u.checksum_value());
         }
         let mut known = HashMap::new();
         for (kind, values) in by_kind {
@@ -938,18 +953,17 @@ impl Engine<'_> {
         parsed: &Parsed,
         known: &mut HashMap<String, KnownBlob>,
     ) -> Result<()> {
-        let unresolved: Vec<&PrimaryPackage> = parsed
+        let unresolved: Vec<&UpPkg> = parsed
             .packages
             .iter()
-            .map(|u| &u.p)
             .filter(|p| {
-                p.checksum.kind != ChecksumType::Sha256 && !known.contains_key(&p.checksum.value)
+                p.checksum_kind() != ChecksumType::Sha256 && !known.contains_key(p.checksum_value())
             })
             .collect();
         let wanted: Vec<NevraSize> = unresolved
             .iter()
             .map(|p| NevraSize {
-                nevra: p.nevra.clone(),
+                nevra: p.nevra().to_nevra(),
                 size: i64::try_from(p.size_package).unwrap_or(i64::MAX),
             })
             .collect();
@@ -964,7 +978,7 @@ impl Engine<'_> {
                 let Ok(mut f) = std::fs::File::open(&path) else {
                     continue;
                 };
-                let mut h = chantal_common::rpm::checksum::Hasher::new(p.checksum.kind);
+                let mut h = chantal_common::rpm::checksum::Hasher::new(p.checksum_kind());
                 let mut buf = vec![0u8; 1 << 20];
                 loop {
                     use std::io::Read;
@@ -974,7 +988,7 @@ impl Engine<'_> {
                         Err(e) => return Err(Error::io("cannot read", &path, e).into()),
                     }
                 }
-                if h.finish() == p.checksum.value {
+                if h.finish() == p.checksum_value() {
                     adopted.push((
                         StoredBlob {
                             sha256: blob.sha256.clone(),
@@ -982,9 +996,9 @@ impl Engine<'_> {
                             rel_path: blob.path.clone(),
                             written: false,
                         },
-                        Some((p.checksum.kind, p.checksum.value.clone())),
+                        Some((p.checksum_kind(), p.checksum_value().to_string())),
                     ));
-                    known.insert(p.checksum.value.clone(), blob.clone());
+                    known.insert(p.checksum_value().to_string(), blob.clone());
                     break;
                 }
             }
@@ -1020,20 +1034,20 @@ fn package_row(
     let u = &parsed.packages[e.upstream?];
     // Packages without a spilled fragment are in the latest version: their row exists.
     let primary = u.primary?;
-    let p = &u.p;
     let build = || -> chantal_common::Result<NewPackage> {
+        let (row, primary_xml) = RowFields::read(&parsed.spills.primary, primary)?;
         Ok(NewPackage {
             sha256: sha.clone(),
-            nevra: p.nevra.clone(),
-            checksum_type: p.checksum.kind.as_str().to_string(),
-            checksum: p.checksum.value.clone(),
-            size_package: i64::try_from(p.size_package).unwrap_or(i64::MAX),
-            size_installed: p.size_installed.and_then(|s| i64::try_from(s).ok()),
-            size_archive: p.size_archive.and_then(|s| i64::try_from(s).ok()),
-            time_file: p.time_file,
-            time_build: p.time_build,
-            sourcerpm: p.sourcerpm.clone(),
-            primary_xml: parsed.spills.primary.get(primary)?,
+            nevra: u.nevra().to_nevra(),
+            checksum_type: u.checksum_kind().as_str().to_string(),
+            checksum: u.checksum_value().to_string(),
+            size_package: i64::try_from(u.size_package).unwrap_or(i64::MAX),
+            size_installed: row.size_installed.and_then(|s| i64::try_from(s).ok()),
+            size_archive: row.size_archive.and_then(|s| i64::try_from(s).ok()),
+            time_file: row.time_file,
+            time_build: row.time_build,
+            sourcerpm: row.sourcerpm,
+            primary_xml,
             filelists_xml: fragment(&parsed.spills.filelists, u.filelists)?,
             other_xml: fragment(&parsed.spills.other, u.other)?,
         })

@@ -13,7 +13,9 @@ use std::time::Duration;
 use chantal_common::catalogue::Catalogue;
 use chantal_common::pool::{Pool, StoredBlob};
 use chantal_common::rpm::primary::MAX_PACKAGE_SIZE;
-use chantal_common::rpm::{href, Checksum, ChecksumType, PrimaryPackage};
+use chantal_common::rpm::{href, Checksum, ChecksumType};
+
+use super::metadata::UpPkg;
 use chantal_common::Error;
 use chantal_common::Sha256;
 use futures_util::stream::{self, StreamExt};
@@ -52,12 +54,12 @@ pub struct Job {
 
 impl Job {
     /// A package of upstream's primary.xml, as plan entry `index`.
-    pub fn of(index: usize, p: &PrimaryPackage) -> Job {
+    pub fn of(index: usize, p: &UpPkg) -> Job {
         Job {
             index,
-            label: p.nevra.to_string(),
-            href: p.location_href.clone(),
-            checksum: p.checksum.clone(),
+            label: p.nevra().to_string(),
+            href: p.href().to_string(),
+            checksum: p.checksum(),
             size: p.size_package,
         }
     }

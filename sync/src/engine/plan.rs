@@ -8,14 +8,16 @@ use std::collections::{HashMap, HashSet};
 use chantal_common::catalogue::VersionPackage;
 use chantal_common::config::Retention;
 use chantal_common::retention::{self, Pick};
-use chantal_common::rpm::{ChecksumType, Nevra, PrimaryPackage};
+use chantal_common::rpm::{ChecksumType, Nevra, NevraRef};
 use chantal_common::Sha256;
 use serde::Serialize;
+
+use super::metadata::UpPkg;
 
 /// What the plan is made from (`'a`: what the plan's entries borrow).
 pub struct Inputs<'a, 'h> {
     /// Upstream's packages after the architecture filter (and duplicate hrefs dropped).
-    pub upstream: &'a [&'a PrimaryPackage],
+    pub upstream: &'a [UpPkg],
     /// Upstream packages the architecture filter dropped.
     pub filtered: usize,
     /// Upstream packages the content filters (`filters:`) dropped.
@@ -54,8 +56,8 @@ pub enum Source {
 /// 100,000 packages costs no copy of them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry<'a> {
-    pub href: &'a str,
-    pub nevra: &'a Nevra,
+    /// The package, as upstream lists it or the latest version holds it.
+    pub package: Package<'a>,
     pub source: Source,
     /// The file's sha256, when the pool holds it (reused or retained).
     pub sha256: Option<Sha256>,
@@ -65,6 +67,29 @@ pub struct Entry<'a> {
     pub upstream: Option<usize>,
     /// Bytes to download (0 unless [`Source::Download`]).
     pub size: u64,
+}
+
+/// Where an entry's package is described.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Package<'a> {
+    Upstream(&'a UpPkg),
+    Previous(&'a VersionPackage),
+}
+
+impl<'a> Entry<'a> {
+    pub fn href(&self) -> &'a str {
+        match self.package {
+            Package::Upstream(u) => u.href(),
+            Package::Previous(p) => &p.location_href,
+        }
+    }
+
+    pub fn nevra(&self) -> NevraRef<'a> {
+        match self.package {
+            Package::Upstream(u) => u.nevra(),
+            Package::Previous(p) => p.nevra.borrowed(),
+        }
+    }
 }
 
 /// Why chantal writes the new version's repodata instead of keeping upstream's.
@@ -114,26 +139,25 @@ pub struct Plan<'a> {
 
 /// The plan for `inputs`.
 pub fn plan<'a>(inputs: &Inputs<'a, '_>) -> Plan<'a> {
-    let upstream_nevras: Vec<&Nevra> = inputs.upstream.iter().map(|u| &u.nevra).collect();
     // Only what still passes the filters can be retained.
     let eligible: Vec<usize> = (0..inputs.previous.len())
         .filter(|&i| (inputs.keeps)(&inputs.previous[i].nevra))
         .collect();
-    let previous_nevras: Vec<&Nevra> = eligible
+    let previous_eligible: Vec<&Nevra> = eligible
         .iter()
         .map(|&i| &inputs.previous[i].nevra)
         .collect();
-    let picks = retention::plan(inputs.retention, &upstream_nevras, &previous_nevras);
+    let picks = retention::plan(inputs.retention, inputs.upstream, &previous_eligible);
+    drop(previous_eligible);
     let mut entries = Vec::with_capacity(picks.len());
     let mut retained = Vec::new();
     for pick in picks {
         match pick {
             Pick::Upstream(i) => {
-                let u: &'a PrimaryPackage = inputs.upstream[i];
-                let held = inputs.held.get(&u.checksum.value);
+                let u: &'a UpPkg = &inputs.upstream[i];
+                let held = inputs.held.get(u.checksum_value());
                 entries.push(Entry {
-                    href: &u.location_href,
-                    nevra: &u.nevra,
+                    package: Package::Upstream(u),
                     source: if held.is_some() {
                         Source::Reuse
                     } else {
@@ -148,15 +172,21 @@ pub fn plan<'a>(inputs: &Inputs<'a, '_>) -> Plan<'a> {
             Pick::Previous(k) => retained.push(eligible[k]),
         }
     }
-    let taken: HashSet<&str> = entries.iter().map(|e| e.href).collect();
+    // Only when something is retained: for a mirror these sets would cost megabytes at
+    // 100,000 packages for nothing.
+    let taken: HashSet<&str> = if retained.is_empty() {
+        HashSet::new()
+    } else {
+        entries.iter().map(Entry::href).collect()
+    };
     let (kept, displaced): (Vec<usize>, Vec<usize>) = retained
         .into_iter()
         .partition(|&i| !taken.contains(inputs.previous[i].location_href.as_str()));
+    drop(taken);
     for &i in &kept {
         let p: &'a VersionPackage = &inputs.previous[i];
         entries.push(Entry {
-            href: &p.location_href,
-            nevra: &p.nevra,
+            package: Package::Previous(p),
             source: Source::Retain,
             sha256: Some(p.sha256.clone()),
             has_row: true,
@@ -183,17 +213,18 @@ pub fn plan<'a>(inputs: &Inputs<'a, '_>) -> Plan<'a> {
         .iter()
         .map(|p| (p.sha256.as_str(), p.location_href.as_str()))
         .collect();
-    let mut in_new: HashSet<(&str, &str)> = HashSet::with_capacity(entries.len());
+    // What of the latest version the new one keeps: at most all of it.
+    let mut in_new: HashSet<(&str, &str)> = HashSet::with_capacity(before.len());
     let mut counts = Counts::default();
     for e in &entries {
         let sha = e.sha256.as_ref().map(Sha256::as_str).or_else(|| {
-            let u = inputs.upstream[e.upstream?];
-            (u.checksum.kind == ChecksumType::Sha256).then_some(u.checksum.value.as_str())
+            let u = &inputs.upstream[e.upstream?];
+            (u.checksum_kind() == ChecksumType::Sha256).then_some(u.checksum_value())
         });
         match sha {
-            Some(sha) if before.contains(&(sha, e.href)) => {
+            Some(sha) if before.contains(&(sha, e.href())) => {
                 counts.unchanged += 1;
-                in_new.insert((sha, e.href));
+                in_new.insert((sha, e.href()));
             }
             _ => counts.added += 1,
         }
@@ -229,7 +260,7 @@ mod tests {
     use super::*;
     use chantal_common::config::{DeletedPackages, Policy};
     use chantal_common::rpm::evr::compare_evr;
-    use chantal_common::rpm::Checksum;
+    use chantal_common::rpm::{Checksum, PrimaryPackage};
     use proptest::prelude::*;
 
     /// A package file: its NEVRA and a content tag (a rebuild of one NEVRA is another file).
@@ -393,23 +424,24 @@ mod tests {
 
     /// The parsed inputs a case stands for, which the plan borrows.
     struct Built {
-        primaries: Vec<PrimaryPackage>,
+        primaries: Vec<UpPkg>,
         previous: Vec<VersionPackage>,
     }
 
     impl Built {
         fn new(c: &Case) -> Built {
             Built {
-                primaries: c.upstream.iter().map(File::primary).collect(),
+                primaries: c
+                    .upstream
+                    .iter()
+                    .map(|f| UpPkg::new(&f.primary()).unwrap())
+                    .collect(),
                 previous: c.previous.iter().map(File::version_package).collect(),
             }
         }
 
-        fn refs(&self) -> Vec<&PrimaryPackage> {
-            self.primaries.iter().collect()
-        }
-
-        fn plan<'a>(&'a self, c: &Case, upstream: &'a [&'a PrimaryPackage]) -> Plan<'a> {
+        fn plan<'a>(&'a self, c: &Case) -> Plan<'a> {
+            let upstream = &self.primaries;
             let keeps = |n: &Nevra| c.keeps(n);
             plan(&Inputs {
                 upstream,
@@ -486,8 +518,7 @@ mod tests {
         #[test]
         fn every_package_is_downloaded_or_reused_or_retained_as_the_pool_says(c in case()) {
             let b = Built::new(&c);
-            let up = b.refs();
-            let p = b.plan(&c, &up);
+            let p = b.plan(&c);
             for e in &p.entries {
                 match e.source {
                     Source::Download => {
@@ -516,17 +547,15 @@ mod tests {
         #[test]
         fn hrefs_are_unique(c in case()) {
             let b = Built::new(&c);
-            let up = b.refs();
-            let p = b.plan(&c, &up);
-            let hrefs: HashSet<&str> = p.entries.iter().map(|e| e.href).collect();
+            let p = b.plan(&c);
+            let hrefs: HashSet<&str> = p.entries.iter().map(Entry::href).collect();
             prop_assert_eq!(hrefs.len(), p.entries.len());
         }
 
         #[test]
         fn upstreams_repodata_is_kept_exactly_when_the_set_is_upstreams(c in case()) {
             let b = Built::new(&c);
-            let up = b.refs();
-            let p = b.plan(&c, &up);
+            let p = b.plan(&c);
             let from_upstream: HashSet<usize> = p.entries.iter().filter_map(|e| e.upstream).collect();
             let exact = c.filtered == 0
                 && c.excluded_name.is_none()
@@ -538,17 +567,16 @@ mod tests {
         #[test]
         fn each_policy_takes_what_its_model_takes(c in case()) {
             let b = Built::new(&c);
-            let up = b.refs();
-            let p = b.plan(&c, &up);
+            let p = b.plan(&c);
             let taken: HashSet<Nevra> = p.entries.iter().filter(|e| e.upstream.is_some())
-                .map(|e| e.nevra.clone()).collect();
+                .map(|e| e.nevra().to_nevra()).collect();
             let all: HashSet<Nevra> = c.upstream.iter().map(|f| f.nevra.clone()).collect();
             let new: HashSet<(Sha256, String)> = p.entries.iter()
-                .map(|e| (e.sha256.clone().unwrap_or_else(|| c.upstream[e.upstream.unwrap()].sha256()), e.href.to_string()))
+                .map(|e| (e.sha256.clone().unwrap_or_else(|| c.upstream[e.upstream.unwrap()].sha256()), e.href().to_string()))
                 .collect();
             // Nothing the filters exclude is in the new version, from upstream or retained.
             for e in &p.entries {
-                prop_assert!(c.keeps(e.nevra), "{} passed the filters", e.nevra);
+                prop_assert!(c.keeps(&e.nevra().to_nevra()), "{} passed the filters", e.nevra());
             }
             match c.retention.policy {
                 // mirror = upstream after the architecture filter
@@ -557,7 +585,7 @@ mod tests {
                 Policy::NewestOnly => prop_assert_eq!(&taken, &naive_newest(&c.upstream)),
                 Policy::KeepLast => {
                     let n = c.retention.keep_last.unwrap() as usize;
-                    let everything: HashSet<Nevra> = p.entries.iter().map(|e| e.nevra.clone()).collect();
+                    let everything: HashSet<Nevra> = p.entries.iter().map(|e| e.nevra().to_nevra()).collect();
                     prop_assert_eq!(everything, naive_keep_last(&c, n));
                 }
             }
@@ -578,7 +606,7 @@ mod tests {
                 // keep-all never drops a package (but one whose href upstream now uses for
                 // another; a package upstream moved or rebuilt is kept as upstream has it)
                 if c.retention.policy == Policy::KeepAll && !displaced {
-                    prop_assert!(p.entries.iter().any(|e| *e.nevra == f.nevra), "keep-all dropped {}", f.nevra);
+                    prop_assert!(p.entries.iter().any(|e| e.nevra() == f.nevra.borrowed()), "keep-all dropped {}", f.nevra);
                 }
                 // deleted_packages: keep keeps what vanished
                 if keeps_dropped && vanished && !displaced && c.retention.policy != Policy::NewestOnly {
@@ -601,10 +629,10 @@ mod tests {
                     let top = mine.iter().map(|f| &f.nevra)
                         .max_by(|a, b| compare_evr(a.evr(), b.evr())).unwrap();
                     let kept: Vec<&Entry> = p.entries.iter()
-                        .filter(|e| e.source == Source::Retain && e.nevra.name_arch() == na).collect();
+                        .filter(|e| e.source == Source::Retain && e.nevra().name_arch() == na).collect();
                     prop_assert!(kept.len() <= 1, "{:?} kept {} times", na, kept.len());
                     match kept.first() {
-                        Some(e) => prop_assert!(compare_evr(e.nevra.evr(), top.evr()).is_eq()),
+                        Some(e) => prop_assert!(compare_evr(e.nevra().evr(), top.evr()).is_eq()),
                         None => prop_assert!(mine.iter().any(|f| compare_evr(f.nevra.evr(), top.evr()).is_eq()
                             && hrefs_upstream.contains(&f.href())), "{:?} vanished and was not kept", na),
                     }
@@ -626,8 +654,7 @@ mod tests {
             build: 0,
             bare: true,
         };
-        let primary = new.primary();
-        let upstream = [&primary];
+        let upstream = [UpPkg::new(&new.primary()).unwrap()];
         let previous = [old.version_package()];
         let p = plan(&Inputs {
             upstream: &upstream,
@@ -645,7 +672,7 @@ mod tests {
         });
         assert_eq!(p.entries.len(), 1);
         assert_eq!(p.entries[0].source, Source::Download);
-        assert_eq!(p.entries[0].nevra, &new.nevra);
+        assert_eq!(p.entries[0].nevra(), new.nevra.borrowed());
         assert_eq!(p.displaced, vec![0]);
         assert_eq!(p.dropped, vec![0]);
         assert_eq!(p.regenerate, None);

@@ -31,7 +31,7 @@ pub struct PlanView {
     pub rejected: Vec<RejectedView>,
     /// Every file of the next version, where it comes from (with `-v`, and in JSON).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub manifest: Option<super::manifest::VersionManifest>,
+    pub manifest: Option<super::manifest::VersionManifest<'static>>,
 }
 
 /// A package the sync would reject, and why.
@@ -97,8 +97,8 @@ impl PlanView {
                 plan.entries
                     .iter()
                     .map(|e| PackageView {
-                        href: e.href.to_string(),
-                        nevra: e.nevra.to_string(),
+                        href: e.href().to_string(),
+                        nevra: e.nevra().to_string(),
                         source: Some(e.source),
                         size: e.size,
                     })

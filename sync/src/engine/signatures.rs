@@ -236,7 +236,7 @@ pub(super) fn check_held(
     for (i, outcome) in results {
         match outcome {
             Ok((sha, checked)) => {
-                log_notes(&plan.entries[i].nevra.to_string(), &checked);
+                log_notes(&plan.entries[i].nevra().to_string(), &checked);
                 records.push(record(&sha, &checked));
             }
             Err(reason) => failures.push((i, format!("signature check failed: {reason}"))),

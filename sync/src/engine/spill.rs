@@ -4,17 +4,19 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::num::NonZeroU32;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::mpsc;
 
 use chantal_common::Error;
 
-/// Where a fragment lives in the spill file.
+/// Where a fragment lives in the spill file. Never empty, so that `Option<Span>` takes no
+/// more room than a span (three per package, 100,000 packages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
     offset: u64,
-    len: u32,
+    len: NonZeroU32,
 }
 
 pub struct Spill {
@@ -95,14 +97,25 @@ impl Spill {
 
     /// Appends a fragment.
     pub fn push(&mut self, fragment: &str) -> Result<Span, Error> {
-        let len = u32::try_from(fragment.len()).map_err(|_| Error::Metadata {
-            file: "repodata".into(),
-            message: format!("a package fragment of {} bytes is absurd", fragment.len()),
-        })?;
+        self.push_parts(&[fragment.as_bytes()])
+    }
+
+    /// Appends one record made of `parts`, read back whole by [`Spill::get_bytes`].
+    pub fn push_parts(&mut self, parts: &[&[u8]]) -> Result<Span, Error> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let len = u32::try_from(total)
+            .ok()
+            .and_then(NonZeroU32::new)
+            .ok_or_else(|| Error::Metadata {
+                file: "repodata".into(),
+                message: format!("a package fragment of {total} bytes is absurd"),
+            })?;
         let Some(writer) = self.writer.as_mut() else {
             return Err(self.write_error(std::io::Error::other("written after the flush")));
         };
-        writer.buf.extend_from_slice(fragment.as_bytes());
+        for part in parts {
+            writer.buf.extend_from_slice(part);
+        }
         if writer.buf.len() >= BUFFER && !writer.send() {
             return Err(match self.writer.take().map(Writer::finish) {
                 Some(Err(e)) => self.write_error(e),
@@ -113,7 +126,7 @@ impl Spill {
             offset: self.len,
             len,
         };
-        self.len += u64::from(len);
+        self.len += u64::from(len.get());
         Ok(span)
     }
 
@@ -131,14 +144,19 @@ impl Spill {
 
     /// Reads a fragment back (after [`Spill::flush`]).
     pub fn get(&self, span: Span) -> Result<String, Error> {
-        let mut buf = vec![0u8; span.len as usize];
-        self.reader
-            .read_exact_at(&mut buf, span.offset)
-            .map_err(|e| Error::io("cannot read a temporary file in", &self.path, e))?;
-        String::from_utf8(buf).map_err(|e| Error::Metadata {
+        String::from_utf8(self.get_bytes(span)?).map_err(|e| Error::Metadata {
             file: "repodata".into(),
             message: format!("fragment is not UTF-8: {e}"),
         })
+    }
+
+    /// Reads a record back (after [`Spill::flush`]).
+    pub fn get_bytes(&self, span: Span) -> Result<Vec<u8>, Error> {
+        let mut buf = vec![0u8; span.len.get() as usize];
+        self.reader
+            .read_exact_at(&mut buf, span.offset)
+            .map_err(|e| Error::io("cannot read a temporary file in", &self.path, e))?;
+        Ok(buf)
     }
 
     /// Bytes spilled.
@@ -161,5 +179,17 @@ mod tests {
         assert_eq!(s.get(b).unwrap(), "<package>ü</package>");
         assert_eq!(s.get(a).unwrap(), "<package>a</package>");
         assert_eq!(s.len(), 41);
+    }
+
+    #[test]
+    fn records_and_their_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spill::new(dir.path()).unwrap();
+        let a = s.push_parts(&[b"ab", b"", b"c"]).unwrap();
+        assert!(s.push("").is_err(), "an empty fragment has no span");
+        assert!(s.push_parts(&[b"", b""]).is_err());
+        s.flush().unwrap();
+        assert_eq!(s.get_bytes(a).unwrap(), b"abc");
+        assert_eq!(std::mem::size_of::<Option<Span>>(), 16);
     }
 }
