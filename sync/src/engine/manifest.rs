@@ -599,7 +599,7 @@ mod tests {
             .iter()
             .enumerate()
             .filter(|(_, e)| e.source == plan::Source::Download)
-            .filter_map(|(n, e)| e.upstream.map(|u| (n, u)))
+            .filter_map(|(n, e)| e.upstream.map(|u| (n, u as usize)))
             .filter(|(_, u)| c.on_demand[*u])
             .map(|(n, u)| (n, Sha256::parse(pkgs[u].checksum_value()).unwrap()))
             .collect();

@@ -290,7 +290,7 @@ impl Engine<'_> {
                     .into_owned(),
                 );
             }
-            let on_demand = self.on_demand(repo, &upstream, &plan);
+            let on_demand = self.on_demand(repo, &plan);
             let mut report = Report::dry_run(&plan, view);
             report.on_demand = on_demand.len();
             report.bytes -= on_demand.keys().map(|&n| plan.entries[n].size).sum::<u64>();
@@ -574,7 +574,7 @@ impl Engine<'_> {
                 None
             })),
         };
-        let on_demand = self.on_demand(repo, upstream, plan);
+        let on_demand = self.on_demand(repo, plan);
         Ok(manifest::Inputs {
             plan,
             on_demand,
@@ -603,12 +603,7 @@ impl Engine<'_> {
 
     /// With `download.policy: on_demand`, the plan's downloads that wait for a client's first
     /// read instead (by entry index): those upstream lists with a sha256.
-    fn on_demand(
-        &self,
-        repo: &RepoConfig,
-        upstream: &Upstream,
-        plan: &Plan<'_>,
-    ) -> HashMap<usize, Sha256> {
+    fn on_demand(&self, repo: &RepoConfig, plan: &Plan<'_>) -> HashMap<usize, Sha256> {
         if repo.download_policy(&self.config.download) != DownloadPolicy::OnDemand {
             return HashMap::new();
         }
@@ -617,7 +612,7 @@ impl Engine<'_> {
             .enumerate()
             .filter(|(_, e)| e.source == plan::Source::Download)
             .filter_map(|(n, e)| {
-                let p = &upstream.parsed.packages[e.upstream?];
+                let p = e.upstream_package()?;
                 Some((n, packages::on_demand_sha256(&p.checksum())?))
             })
             .collect()
@@ -638,7 +633,7 @@ impl Engine<'_> {
             .iter()
             .enumerate()
             .filter(|(_, e)| e.source == plan::Source::Download)
-            .filter_map(|(n, e)| Some(Job::of(n, &upstream.parsed.packages[e.upstream?])))
+            .filter_map(|(n, e)| Some(Job::of(n, e.upstream_package()?)))
             .collect();
         let (jobs, on_demand) = match repo.download_policy(&self.config.download) {
             DownloadPolicy::Immediate => (jobs, HashMap::new()),
@@ -1031,7 +1026,7 @@ fn package_row(
     if e.has_row {
         return None;
     }
-    let u = &parsed.packages[e.upstream?];
+    let u = e.upstream_package()?;
     // Packages without a spilled fragment are in the latest version: their row exists.
     let primary = u.primary?;
     let build = || -> chantal_common::Result<NewPackage> {

@@ -63,8 +63,10 @@ pub struct Entry<'a> {
     pub sha256: Option<Sha256>,
     /// Whether its package row exists (retained and reused-with-row files).
     pub has_row: bool,
-    /// Its index in [`Inputs::upstream`] (none when retained).
-    pub upstream: Option<usize>,
+    /// Its index in [`Inputs::upstream`] (none when retained); 32 bits, as no primary.xml
+    /// within the parser's limits lists 4 billion packages, and a plan of 100,000 entries is
+    /// 0.8 MB smaller at the metadata phase's peak.
+    pub upstream: Option<u32>,
     /// Bytes to download (0 unless [`Source::Download`]).
     pub size: u64,
 }
@@ -81,6 +83,14 @@ impl<'a> Entry<'a> {
         match self.package {
             Package::Upstream(u) => u.href(),
             Package::Previous(p) => &p.location_href,
+        }
+    }
+
+    /// Upstream's description of the package (none when retained).
+    pub fn upstream_package(&self) -> Option<&'a UpPkg> {
+        match self.package {
+            Package::Upstream(u) => Some(u),
+            Package::Previous(_) => None,
         }
     }
 
@@ -165,7 +175,7 @@ pub fn plan<'a>(inputs: &Inputs<'a, '_>) -> Plan<'a> {
                     },
                     sha256: held.map(|h| h.sha256.clone()),
                     has_row: held.is_some_and(|h| h.has_row),
-                    upstream: Some(i),
+                    upstream: u32::try_from(i).ok(),
                     size: if held.is_some() { 0 } else { u.size_package },
                 });
             }
@@ -218,7 +228,7 @@ pub fn plan<'a>(inputs: &Inputs<'a, '_>) -> Plan<'a> {
     let mut counts = Counts::default();
     for e in &entries {
         let sha = e.sha256.as_ref().map(Sha256::as_str).or_else(|| {
-            let u = &inputs.upstream[e.upstream?];
+            let u = e.upstream_package()?;
             (u.checksum_kind() == ChecksumType::Sha256).then_some(u.checksum_value())
         });
         match sha {
@@ -522,12 +532,12 @@ mod tests {
             for e in &p.entries {
                 match e.source {
                     Source::Download => {
-                        let u = &c.upstream[e.upstream.unwrap()];
+                        let u = &c.upstream[e.upstream.unwrap() as usize];
                         prop_assert!(!c.held.contains_key(&u.sha()));
                         prop_assert!(e.sha256.is_none());
                     }
                     Source::Reuse => {
-                        let u = &c.upstream[e.upstream.unwrap()];
+                        let u = &c.upstream[e.upstream.unwrap() as usize];
                         prop_assert_eq!(e.sha256.as_ref(), Some(&c.held[&u.sha()].sha256));
                     }
                     Source::Retain => {
@@ -556,7 +566,7 @@ mod tests {
         fn upstreams_repodata_is_kept_exactly_when_the_set_is_upstreams(c in case()) {
             let b = Built::new(&c);
             let p = b.plan(&c);
-            let from_upstream: HashSet<usize> = p.entries.iter().filter_map(|e| e.upstream).collect();
+            let from_upstream: HashSet<usize> = p.entries.iter().filter_map(|e| e.upstream).map(|u| u as usize).collect();
             let exact = c.filtered == 0
                 && c.excluded_name.is_none()
                 && from_upstream.len() == c.upstream.len()
@@ -572,7 +582,7 @@ mod tests {
                 .map(|e| e.nevra().to_nevra()).collect();
             let all: HashSet<Nevra> = c.upstream.iter().map(|f| f.nevra.clone()).collect();
             let new: HashSet<(Sha256, String)> = p.entries.iter()
-                .map(|e| (e.sha256.clone().unwrap_or_else(|| c.upstream[e.upstream.unwrap()].sha256()), e.href().to_string()))
+                .map(|e| (e.sha256.clone().unwrap_or_else(|| c.upstream[e.upstream.unwrap() as usize].sha256()), e.href().to_string()))
                 .collect();
             // Nothing the filters exclude is in the new version, from upstream or retained.
             for e in &p.entries {
