@@ -599,7 +599,10 @@ mod tests {
             .iter()
             .enumerate()
             .filter(|(_, e)| e.source == plan::Source::Download)
-            .filter_map(|(n, e)| e.upstream.map(|u| (n, u as usize)))
+            .filter_map(|(n, e)| {
+                let u = e.upstream_package()?;
+                Some((n, pkgs.iter().position(|p| std::ptr::eq(p, u))?))
+            })
             .filter(|(_, u)| c.on_demand[*u])
             .map(|(n, u)| (n, Sha256::parse(pkgs[u].checksum_value()).unwrap()))
             .collect();

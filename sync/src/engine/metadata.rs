@@ -21,6 +21,7 @@ use chantal_common::{Error, Sha256};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use super::error::{Result, SyncError};
+use super::packages::Job;
 use super::spill::{Span, Spill};
 use super::transport::{Expect, Transport};
 
@@ -111,6 +112,17 @@ impl UpPkg {
         Checksum {
             kind: self.kind,
             value: self.checksum_value().to_string(),
+        }
+    }
+
+    /// This package to fetch, as plan entry `index`.
+    pub fn job(&self, index: usize) -> Job {
+        Job {
+            index,
+            label: self.nevra().to_string(),
+            href: self.href().to_string(),
+            checksum: self.checksum(),
+            size: self.size_package,
         }
     }
 }

@@ -39,7 +39,6 @@ pub use progress::Progress;
 pub(crate) use transport::chain as error_chain;
 
 use error::Result;
-use manifest::VersionManifest;
 use metadata::{MetaFile, Parsed, RowFields, UpPkg};
 use packages::{Adopter, Job};
 pub use plan::Plan;
@@ -279,14 +278,14 @@ impl Engine<'_> {
             }
             if opts.plan_detail {
                 view.manifest = Some(
-                    self.manifest(
+                    manifest::build(&self.manifest_inputs(
                         repo,
                         repo_id,
                         &upstream,
                         &plan,
                         plan.regenerate.is_some(),
                         true,
-                    )?
+                    )?)
                     .into_owned(),
                 );
             }
@@ -528,24 +527,10 @@ impl Engine<'_> {
         Ok(plan)
     }
 
-    /// The next version's files (see [`manifest`]): the plan's packages, upstream's repodata
-    /// or what chantal will `generate`, the signature files, the installer tree and the key
-    /// file. With `holdings`, the tree files the pool holds already are looked up (they are
-    /// fetched otherwise).
-    fn manifest<'a>(
-        &self,
-        repo: &RepoConfig,
-        repo_id: i64,
-        upstream: &'a Upstream,
-        plan: &'a Plan<'a>,
-        generate: bool,
-        holdings: bool,
-    ) -> Result<VersionManifest<'a>> {
-        let inputs = self.manifest_inputs(repo, repo_id, upstream, plan, generate, holdings)?;
-        Ok(manifest::build(&inputs))
-    }
-
-    /// What [`Engine::manifest`] builds the manifest from.
+    /// What the next version's files (see [`manifest`]) are made from: the plan's packages,
+    /// upstream's repodata or what chantal will `generate`, the signature files, the
+    /// installer tree and the key file. With `holdings`, the tree files the pool holds already
+    /// are looked up (they are fetched otherwise).
     fn manifest_inputs<'a>(
         &self,
         repo: &RepoConfig,
@@ -633,7 +618,7 @@ impl Engine<'_> {
             .iter()
             .enumerate()
             .filter(|(_, e)| e.source == plan::Source::Download)
-            .filter_map(|(n, e)| Some(Job::of(n, e.upstream_package()?)))
+            .filter_map(|(n, e)| Some(e.upstream_package()?.job(n)))
             .collect();
         let (jobs, on_demand) = match repo.download_policy(&self.config.download) {
             DownloadPolicy::Immediate => (jobs, HashMap::new()),
@@ -759,7 +744,8 @@ impl Engine<'_> {
         progress.phase("commit: publishing the new version");
         // Upstream's repodata describes exactly upstream's set; anything else gets its own.
         let generate = plan.regenerate.is_some() || !failures.is_empty();
-        let mut manifest = self.manifest(repo, repo_id, upstream, plan, generate, false)?;
+        let inputs = self.manifest_inputs(repo, repo_id, upstream, plan, generate, false)?;
+        let mut manifest = manifest::build(&inputs);
         manifest.settle_packages(&downloaded, &rejected);
         let content = manifest.content();
         // The file of each plan entry still without a package row: known from the start, or

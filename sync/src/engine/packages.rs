@@ -14,8 +14,6 @@ use chantal_common::catalogue::Catalogue;
 use chantal_common::pool::{Pool, StoredBlob};
 use chantal_common::rpm::primary::MAX_PACKAGE_SIZE;
 use chantal_common::rpm::{href, Checksum, ChecksumType};
-
-use super::metadata::UpPkg;
 use chantal_common::Error;
 use chantal_common::Sha256;
 use futures_util::stream::{self, StreamExt};
@@ -50,19 +48,6 @@ pub struct Job {
     pub href: String,
     pub checksum: Checksum,
     pub size: u64,
-}
-
-impl Job {
-    /// A package of upstream's primary.xml, as plan entry `index`.
-    pub fn of(index: usize, p: &UpPkg) -> Job {
-        Job {
-            index,
-            label: p.nevra().to_string(),
-            href: p.href().to_string(),
-            checksum: p.checksum(),
-            size: p.size_package,
-        }
-    }
 }
 
 /// What became of a job: the file's sha256, or why it failed.
