@@ -310,27 +310,15 @@ pub fn pool_paths(storage: &Path) -> Vec<PathBuf> {
 
 /// Every file in the pool and whether its content matches the sha256 in its name.
 pub fn pool_files(storage: &Path) -> Vec<(PathBuf, bool)> {
-    let mut out = Vec::new();
-    let root = storage.join("data/sha256");
-    let mut stack = vec![root];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let name = p.file_name().unwrap().to_string_lossy().into_owned();
-                let expected = name.split('_').next().unwrap_or("").to_string();
-                let ok = sha256(&std::fs::read(&p).unwrap()) == expected;
-                out.push((p, ok));
-            }
-        }
-    }
-    out.sort();
-    out
+    pool_paths(storage)
+        .into_iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let expected = name.split('_').next().unwrap_or("").to_string();
+            let ok = sha256(&std::fs::read(&p).unwrap()) == expected;
+            (p, ok)
+        })
+        .collect()
 }
 
 /// Rewrites a createrepo_c repository's gzip repodata as zstd (as Fedora's createrepo_c writes

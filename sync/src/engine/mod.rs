@@ -598,7 +598,10 @@ impl Engine<'_> {
             .filter(|(_, e)| e.source == plan::Source::Download)
             .filter_map(|(n, e)| {
                 let p = e.upstream_package()?;
-                Some((n, packages::on_demand_sha256(&p.checksum())?))
+                Some((
+                    n,
+                    packages::on_demand_sha256(p.checksum_kind(), p.checksum_value())?,
+                ))
             })
             .collect()
     }

@@ -192,9 +192,9 @@ fn adopt_batch(
 /// listed under another checksum.
 /// The pool name of a package listed under `checksum`, known before any download: its sha256
 /// when upstream lists one. What `download.policy: on_demand` can leave for later.
-pub fn on_demand_sha256(checksum: &Checksum) -> Option<Sha256> {
-    (checksum.kind == ChecksumType::Sha256)
-        .then(|| Sha256::parse(&checksum.value).ok())
+pub fn on_demand_sha256(kind: ChecksumType, value: &str) -> Option<Sha256> {
+    (kind == ChecksumType::Sha256)
+        .then(|| Sha256::parse(value).ok())
         .flatten()
 }
 
@@ -206,7 +206,7 @@ pub fn defer(
     let mut blobs = Vec::new();
     let mut now = Vec::new();
     for job in jobs {
-        let Some(sha256) = on_demand_sha256(&job.checksum) else {
+        let Some(sha256) = on_demand_sha256(job.checksum.kind, &job.checksum.value) else {
             now.push(job);
             continue;
         };
