@@ -634,3 +634,78 @@ fn both_schemas_and_the_copy_agree() {
         "columns the copy does not carry (or carries but the schema lacks)"
     );
 }
+
+/// Rows that may conflict are inserted once per key on both backends, whether they are few
+/// (PostgreSQL sends them as arrays) or many (PostgreSQL streams them through a staging
+/// table once they pass its limit): duplicates within one call, rows there already, and
+/// other checksums of the same blobs.
+#[test]
+fn conflicting_rows_go_in_once_per_key_few_or_many() {
+    use chantal_common::catalogue::{KnownBlob, StoredBlob};
+    use chantal_common::rpm::ChecksumType;
+    use chantal_common::Sha256;
+    for db in TestDb::each_backend() {
+        let backend = format!("{:?}", db.backend());
+        let cat = Catalogue::connect(&db.url).unwrap();
+        cat.migrate().unwrap();
+        // Past PostgreSQL's array limit (1,024 rows) and well under it, in one catalogue.
+        for (round, n) in [(0u32, 3usize), (1, 2_500)] {
+            let sha = |i: usize| Sha256::digest(format!("{round}-{i}").as_bytes());
+            let sha1 = |i: usize| format!("{:040x}", (u128::from(round) << 64) | i as u128);
+            let blob = |i: usize| StoredBlob {
+                sha256: sha(i),
+                size: i as u64,
+                rel_path: format!("sha256/{}", sha(i)),
+                written: true,
+            };
+            // Every blob once with its sha1, the first one again, in one call.
+            let mut blobs: Vec<_> = (0..n)
+                .map(|i| (blob(i), Some((ChecksumType::Sha1, sha1(i)))))
+                .collect();
+            blobs.push((blob(0), Some((ChecksumType::Sha1, sha1(0)))));
+            cat.record_blobs(&blobs).unwrap();
+            cat.record_blobs(&blobs).unwrap();
+            let wanted: Vec<String> = (0..n).map(sha1).collect();
+            let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+            let known = cat.resolve_known(ChecksumType::Sha1, &wanted).unwrap();
+            assert_eq!(known.len(), n, "{backend}, {n} rows");
+            for i in [0, n / 2, n - 1] {
+                let KnownBlob { sha256, size, .. } = &known[&sha1(i)];
+                assert_eq!((sha256, *size), (&sha(i), i as i64), "{backend}, {n} rows");
+            }
+
+            // The first half has rows already; the second half comes with one package twice.
+            let half = n / 2;
+            let row = |i: usize, xml: &str| {
+                let mut p = package(&sha(i), &format!("p{round}-{i}"));
+                p.primary_xml = xml.to_string();
+                p
+            };
+            let before = cat
+                .insert_packages(&mut (0..half).map(|i| Ok(row(i, "<first/>"))))
+                .unwrap();
+            assert_eq!(before, half as u64, "{backend}, {n} rows");
+            let mut again: Vec<_> = (0..n).map(|i| row(i, "<second/>")).collect();
+            again.push(row(n - 1, "<third/>"));
+            let inserted = cat.insert_packages(&mut again.into_iter().map(Ok)).unwrap();
+            assert_eq!(inserted, (n - half) as u64, "{backend}, {n} rows");
+            let content: Vec<(Sha256, String)> =
+                (0..n).map(|i| (sha(i), format!("p/{i}.rpm"))).collect();
+            let mut xml = std::collections::HashMap::new();
+            cat.for_each_fragment(&content, |f| {
+                xml.insert(f.location_href, f.primary_xml);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(xml.len(), n, "{backend}, {n} rows");
+            for i in 0..half {
+                assert_eq!(xml[&format!("p/{i}.rpm")], "<first/>", "{backend}, row {i}");
+            }
+            let last = &xml[&format!("p/{}.rpm", n - 1)];
+            assert!(
+                ["<second/>", "<third/>"].contains(&last.as_str()),
+                "{backend}: {last}"
+            );
+        }
+    }
+}
