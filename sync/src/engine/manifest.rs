@@ -155,7 +155,7 @@ pub fn build<'a>(inputs: &Inputs<'a>) -> VersionManifest<'a> {
                 plan::Source::Retain => Source::Retain,
             },
             sha256: e.sha256.clone().or_else(|| on_demand.cloned()),
-            size: (e.size > 0).then_some(e.size),
+            size: Some(e.size()).filter(|&s| s > 0),
         }
     }));
     others(inputs, &mut files);

@@ -292,7 +292,10 @@ impl Engine<'_> {
             let on_demand = self.on_demand(repo, &plan);
             let mut report = Report::dry_run(&plan, view);
             report.on_demand = on_demand.len();
-            report.bytes -= on_demand.keys().map(|&n| plan.entries[n].size).sum::<u64>();
+            report.bytes -= on_demand
+                .keys()
+                .map(|&n| plan.entries[n].size())
+                .sum::<u64>();
             if let Outcome::DryRun { to_download, .. } = &mut report.outcome {
                 *to_download -= on_demand.len();
             }

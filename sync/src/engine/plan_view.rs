@@ -100,7 +100,7 @@ impl PlanView {
                         href: e.href().to_string(),
                         nevra: e.nevra().to_string(),
                         source: Some(e.source),
-                        size: e.size,
+                        size: e.size(),
                     })
                     .collect()
             },
