@@ -236,6 +236,45 @@ fn within(path: &str, dir: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
+/// `raw`'s normalised path, if it is an acceptable href ([`href::check`]) where a file of
+/// `role` may lie.
+fn placed(raw: &str, role: Role) -> std::result::Result<std::borrow::Cow<'_, str>, String> {
+    href::check(raw)?;
+    let path = href::normalize(raw);
+    if role == Role::Package && within(&path, REPODATA_DIR) {
+        return Err(format!(
+            "package href {raw:?} lies in {REPODATA_DIR}/, which holds only the repository's metadata"
+        ));
+    }
+    if within(&path, crate::tree_manifest::DIR) {
+        return Err(format!(
+            "{raw:?} lies in {}/, which holds only chantal's manifest of the tree",
+            crate::tree_manifest::DIR
+        ));
+    }
+    Ok(path)
+}
+
+/// The error for a second file at the path of an earlier one.
+fn same_file((other, other_role): (&str, Role), (raw, role): (&str, Role)) -> String {
+    if other != raw {
+        return format!("{other:?} and {raw:?} name the same file");
+    }
+    format!(
+        "{raw:?} is listed twice ({})",
+        match (other_role, role) {
+            (Role::Package, Role::Package) => "two packages at one path",
+            (Role::Repodata, Role::Repodata) => "two metadata or installer-tree files at one path",
+            _ => "as a package and as a metadata or installer-tree file",
+        }
+    )
+}
+
+/// The error for a file that another needs to be a directory.
+fn not_a_directory(file: &str, needing: &str) -> String {
+    format!("{file:?} is a file, but {needing:?} needs it to be a directory")
+}
+
 /// Checks the paths of a version as a whole, before anything is published: every href is
 /// acceptable ([`href::check`]), no two name the same file once normalised, no file is also a
 /// directory of another, and no package lies in `repodata/`. A set that fails would make the
@@ -259,35 +298,11 @@ where
     let state = std::hash::RandomState::new();
     let path_of = |hrefs: &[&'a str], i: u32| href::normalize(hrefs[i as usize]);
     for (raw, role) in entries {
-        href::check(raw)?;
-        let path = href::normalize(raw);
-        if role == Role::Package && within(&path, REPODATA_DIR) {
-            return Err(format!(
-                "package href {raw:?} lies in {REPODATA_DIR}/, which holds only the repository's metadata"
-            ));
-        }
-        if within(&path, crate::tree_manifest::DIR) {
-            return Err(format!(
-                "{raw:?} lies in {}/, which holds only chantal's manifest of the tree",
-                crate::tree_manifest::DIR
-            ));
-        }
+        let path = placed(raw, role)?;
         let hash = state.hash_one(&*path);
         if let Some(&other) = files.find(hash, |&i| path_of(&hrefs, i) == path) {
-            let (other, other_role) = (hrefs[other as usize], roles[other as usize]);
-            if other != raw {
-                return Err(format!("{other:?} and {raw:?} name the same file"));
-            }
-            return Err(format!(
-                "{raw:?} is listed twice ({})",
-                match (other_role, role) {
-                    (Role::Package, Role::Package) => "two packages at one path",
-                    (Role::Repodata, Role::Repodata) => {
-                        "two metadata or installer-tree files at one path"
-                    }
-                    _ => "as a package and as a metadata or installer-tree file",
-                }
-            ));
+            let i = other as usize;
+            return Err(same_file((hrefs[i], roles[i]), (raw, role)));
         }
         let index = u32::try_from(hrefs.len())
             .map_err(|_| "more than 4 billion files in one version".to_string())?;
@@ -317,9 +332,7 @@ where
         .min_by_key(|&(_, r)| r)
     {
         None => Ok(()),
-        Some((file, needing)) => Err(format!(
-            "{file:?} is a file, but {needing:?} needs it to be a directory"
-        )),
+        Some((file, needing)) => Err(not_a_directory(file, needing)),
     }
 }
 
@@ -411,33 +424,9 @@ mod tests {
     fn naive_layout(entries: &[(String, Role)]) -> std::result::Result<(), String> {
         let mut seen: Vec<(String, &str, Role)> = Vec::new();
         for (raw, role) in entries {
-            href::check(raw)?;
-            let path = href::normalize(raw).into_owned();
-            if *role == Role::Package && within(&path, REPODATA_DIR) {
-                return Err(format!(
-                    "package href {raw:?} lies in {REPODATA_DIR}/, which holds only the repository's metadata"
-                ));
-            }
-            if within(&path, crate::tree_manifest::DIR) {
-                return Err(format!(
-                    "{raw:?} lies in {}/, which holds only chantal's manifest of the tree",
-                    crate::tree_manifest::DIR
-                ));
-            }
+            let path = placed(raw, *role)?.into_owned();
             if let Some((_, other, other_role)) = seen.iter().find(|(p, _, _)| *p == path) {
-                if *other != raw.as_str() {
-                    return Err(format!("{other:?} and {raw:?} name the same file"));
-                }
-                return Err(format!(
-                    "{raw:?} is listed twice ({})",
-                    match (other_role, role) {
-                        (Role::Package, Role::Package) => "two packages at one path",
-                        (Role::Repodata, Role::Repodata) => {
-                            "two metadata or installer-tree files at one path"
-                        }
-                        _ => "as a package and as a metadata or installer-tree file",
-                    }
-                ));
+                return Err(same_file((other, *other_role), (raw, *role)));
             }
             seen.push((path, raw, *role));
         }
@@ -454,9 +443,7 @@ mod tests {
         }
         match conflicts.into_iter().min_by_key(|&(_, r)| r) {
             None => Ok(()),
-            Some((file, needing)) => Err(format!(
-                "{file:?} is a file, but {needing:?} needs it to be a directory"
-            )),
+            Some((file, needing)) => Err(not_a_directory(file, needing)),
         }
     }
 

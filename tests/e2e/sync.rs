@@ -533,13 +533,16 @@ fn big_upstream(dir: &Path) -> SynthPkg {
     pkg
 }
 
-/// Starts `chantal repo sync --repo-id NAME` in the background with captured output.
+/// The size of the largest partial download in the pool's `data/tmp`. A sync running
+/// meanwhile removes partial files as it adopts them: one gone between the listing and its
+/// `stat` is skipped.
 fn partial_size(env: &Env) -> u64 {
     std::fs::read_dir(env.storage().join("data/tmp"))
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with("pkg-"))
-        .map(|e| e.metadata().unwrap().len())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
         .max()
         .unwrap_or(0)
 }

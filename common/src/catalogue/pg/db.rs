@@ -118,41 +118,25 @@ impl Column {
     /// Adds `v`, returning the bytes of text it holds; `None` if `v` is not of this column's
     /// type.
     fn push(&mut self, v: &Val<'_>) -> Option<usize> {
+        // A value is its optional form with something in it.
+        let v = match *v {
+            Val::Str(s) => Val::OptStr(Some(s)),
+            Val::I64(n) => Val::OptI64(Some(n)),
+            Val::I32(n) => Val::OptI32(Some(n)),
+            Val::Time(t) => Val::OptTime(Some(t)),
+            optional => optional,
+        };
         match (self, v) {
-            (Column::Text(c), Val::Str(s)) => {
-                c.push(Some((*s).to_owned()));
-                Some(s.len())
-            }
             (Column::Text(c), Val::OptStr(s)) => {
                 c.push(s.map(str::to_owned));
-                Some(s.map_or(0, str::len))
+                return Some(s.map_or(0, str::len));
             }
-            (Column::Int8(c), Val::I64(n)) => {
-                c.push(Some(*n));
-                Some(0)
-            }
-            (Column::Int8(c), Val::OptI64(n)) => {
-                c.push(*n);
-                Some(0)
-            }
-            (Column::Int4(c), Val::I32(n)) => {
-                c.push(Some(*n));
-                Some(0)
-            }
-            (Column::Int4(c), Val::OptI32(n)) => {
-                c.push(*n);
-                Some(0)
-            }
-            (Column::Time(c), Val::Time(t)) => {
-                c.push(Some(*t));
-                Some(0)
-            }
-            (Column::Time(c), Val::OptTime(t)) => {
-                c.push(*t);
-                Some(0)
-            }
-            _ => None,
+            (Column::Int8(c), Val::OptI64(n)) => c.push(n),
+            (Column::Int4(c), Val::OptI32(n)) => c.push(n),
+            (Column::Time(c), Val::OptTime(t)) => c.push(t),
+            _ => return None,
         }
+        Some(0)
     }
 
     fn len(&self) -> usize {
@@ -252,7 +236,7 @@ impl<C: GenericClient> Sink for Staging<'_, '_, C> {
             })?;
         }
         let rows = self.held.first().map_or(0, Column::len);
-        if rows >= ARRAY_ROWS || self.bytes >= ARRAY_BYTES {
+        if rows > ARRAY_ROWS || self.bytes > ARRAY_BYTES {
             if let Some(client) = self.client.take() {
                 self.spill(client)?;
             }
