@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256 as Sha256Hasher};
 
-use crate::catalogue::Catalogue;
+use crate::catalogue::{Catalogue, SignatureRecord};
 use crate::error::{Error, Result};
 use crate::rpm::ChecksumType;
 use crate::Sha256;
@@ -310,11 +310,22 @@ impl Pool {
         catalogue: &Catalogue,
         placed: Vec<(Placed, Option<(ChecksumType, String)>)>,
     ) -> Result<Vec<StoredBlob>> {
+        self.record_checked(catalogue, placed, &[])
+    }
+
+    /// [`Pool::record`], with what the files' signature checks found, recorded in the same
+    /// transaction as the blobs (each record names one of them).
+    pub fn record_checked(
+        &self,
+        catalogue: &Catalogue,
+        placed: Vec<(Placed, Option<(ChecksumType, String)>)>,
+        signatures: &[SignatureRecord],
+    ) -> Result<Vec<StoredBlob>> {
         let records: Vec<(StoredBlob, Option<(ChecksumType, String)>)> = placed
             .iter()
             .map(|(p, alt)| (p.blob.clone(), alt.clone()))
             .collect();
-        catalogue.record_blobs(&records)?;
+        catalogue.record_checked_blobs(&records, signatures)?;
         placed.into_iter().map(|(p, _)| self.settle(p)).collect()
     }
 

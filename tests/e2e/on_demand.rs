@@ -469,6 +469,47 @@ fn a_killed_fetcher_resumes_the_download_with_a_range_request() {
     wait_for("the pool file", || s.in_pool(&s.big));
 }
 
+/// `--download-missing` checks what it fetches, and the verifications go in with the files'
+/// blob rows: a later sync that trusts the key need not read them again.
+#[test]
+fn download_missing_records_the_signatures_it_checked() {
+    use chantal_tests::signing::GpgKey;
+    let vendor = GpgKey::new("vendor", "rsa2048");
+    let work = upstream_dir();
+    let rpms = vendor.sign_rpms(
+        &[test_rpm("hello-1.0-1.noarch.rpm"), test_rpm("tool-2.0-1.x86_64.rpm")],
+        &work.path().join("v"),
+    );
+    let dir = upstream_dir();
+    createrepo(dir.path(), &rpms, &[]);
+    let server = HttpServer::start(dir.path());
+    let env = Env::new();
+    env.repo(
+        "r",
+        &server.url("/"),
+        &format!(
+            "download:\n  policy: on_demand\nrpm:\n  gpgcheck: true\n  gpgkeys: [{}]\n",
+            vendor.public.display()
+        ),
+    );
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    assert_eq!(absent(&env), 2);
+    let verified = || {
+        env.db.strings(
+            "SELECT v.fingerprint || ' ' || s.key_ids FROM blob_verifications v \
+             JOIN blob_signatures s ON s.blob_sha256 = v.blob_sha256",
+            &[],
+        )
+    };
+    assert!(verified().is_empty());
+    env.chantal(&["repo", "sync", "--repo-id", "r", "--download-missing"])
+        .ok();
+    assert_eq!(absent(&env), 0);
+    let row = format!("{} {}", vendor.fingerprint, vendor.key_id().to_lowercase());
+    assert_eq!(verified(), vec![row.clone(), row]);
+}
+
 #[test]
 fn dnf_installs_through_nginx_from_an_on_demand_repository_and_a_bad_signature_reads_as_eio() {
     use chantal_tests::nginx::Nginx;

@@ -237,6 +237,9 @@ catalogue_api! {
     fn blob(&self, sha256: &crate::Sha256) -> Result<Option<BlobRecord>> = ops::blobs::blob;
     /// Records blobs now in the pool, with the upstream checksum each was verified against.
     fn record_blobs(&self, blobs: &[(StoredBlob, Option<(ChecksumType, String)>)]) -> Result<()> = ops::blobs::record_blobs;
+    /// Records blobs now in the pool and, in the same transaction, what their signature
+    /// checks found: each record names one of `blobs`.
+    fn record_checked_blobs(&self, blobs: &[(StoredBlob, Option<(ChecksumType, String)>)], signatures: &[SignatureRecord]) -> Result<()> = ops::blobs::record_checked_blobs;
     /// Records blobs the pool does not hold yet (on-demand packages), as absent.
     fn record_absent_blobs(&self, blobs: &[(StoredBlob, Option<(ChecksumType, String)>)]) -> Result<()> = ops::blobs::record_absent_blobs;
     /// Whether any blob is absent (an on-demand package not fetched yet).

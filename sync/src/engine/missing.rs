@@ -103,20 +103,14 @@ pub fn download_missing(engine: &Engine<'_>, repo: &RepoConfig) -> Result<Filled
         return Err(super::SyncError::Interrupted);
     }
     let mut filled = Filled::default();
-    let mut signatures = Vec::new();
+    // Signature rows went in with each file's blob row (the adopter's batches).
     for d in done {
         filled.bytes += d.transferred;
         match d.result {
-            Ok(sha256) => {
-                if let Some(c) = &d.checked {
-                    signatures.push(signatures::record(&sha256, c));
-                }
-                filled.fetched += 1;
-            }
+            Ok(_) => filled.fetched += 1,
             Err(e) => filled.failures.push((wanted[d.index].0.to_string(), e)),
         }
     }
-    catalogue.record_signatures(&signatures)?;
     pool.sync_filesystem()?;
     filled.failures.sort();
     Ok(filled)

@@ -640,7 +640,7 @@ impl Engine<'_> {
             .as_ref()
             .filter(|_| repo.rpm.gpgcheck)
             .map(|t| Arc::clone(&t.ring));
-        let (mut signatures, held_failures) = match &ring {
+        let (held_signatures, held_failures) = match &ring {
             Some(ring) => signatures::check_held(self, plan, ring)?,
             None => (Vec::new(), Vec::new()),
         };
@@ -689,9 +689,9 @@ impl Engine<'_> {
             ledger.resumed += d.resumed;
             match d.result {
                 Ok(sha256) => {
+                    // Its signature rows went in with its blob row (the adopter's batch).
                     if let Some(c) = &d.checked {
                         signatures::log_notes(&plan.entries[d.index].nevra().to_string(), c);
-                        signatures.push(signatures::record(&sha256, c));
                     }
                     downloaded.insert(d.index, sha256);
                 }
@@ -700,8 +700,9 @@ impl Engine<'_> {
         }
         progress.finish();
         adopted?;
-        // Recorded whatever the sync's outcome: a rerun need not read these files again.
-        catalogue.record_signatures(&signatures)?;
+        // What the checks of the files the pool held found (the downloads' went in with their
+        // blob rows), recorded whatever the sync's outcome: a rerun need not read them again.
+        catalogue.record_signatures(&held_signatures)?;
         // One journal commit makes every link of this run durable, before a version refers
         // to the new files.
         pool.sync_filesystem()?;

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chantal_common::catalogue::Catalogue;
+use chantal_common::catalogue::{Catalogue, SignatureRecord};
 use chantal_common::pool::{Pool, StoredBlob};
 use chantal_common::rpm::primary::MAX_PACKAGE_SIZE;
 use chantal_common::rpm::{href, Checksum, ChecksumType};
@@ -20,6 +20,7 @@ use futures_util::stream::{self, StreamExt};
 
 use super::error::SyncError;
 use super::progress::Progress;
+use super::signatures;
 use super::transport::{Downloaded, Expect, Transport};
 use crate::trust::{check_package, Checked, KeyRing};
 
@@ -171,6 +172,12 @@ fn adopt_batch(
     pool.sync_filesystem()?;
     let mut placed = Vec::with_capacity(batch.len());
     let mut locks = Vec::with_capacity(batch.len());
+    // What the files' signature checks found goes in with their blob rows: recorded while
+    // the next files download, not all at the sync's end.
+    let signatures: Vec<SignatureRecord> = batch
+        .iter()
+        .filter_map(|p| Some(signatures::record(&p.sha256, p.checked.as_ref()?)))
+        .collect();
     for p in batch {
         placed.push((
             pool.place(&p.part, &p.sha256, p.size, &p.name)?,
@@ -180,7 +187,7 @@ fn adopt_batch(
         // settle restores from).
         locks.push(p.file);
     }
-    let stored = pool.record(catalogue, placed)?;
+    let stored = pool.record_checked(catalogue, placed, &signatures)?;
     drop(locks);
     Ok(stored)
 }

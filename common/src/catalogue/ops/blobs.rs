@@ -23,12 +23,24 @@ pub fn record_blobs<S: Store>(
     s: &S,
     blobs: &[(StoredBlob, Option<(ChecksumType, String)>)],
 ) -> Result<()> {
+    record_checked_blobs(s, blobs, &[])
+}
+
+/// [`record_blobs`], and in the same transaction what the files' signature checks found
+/// ([`record_signatures`]' rows), each record naming one of `blobs`. A sync's downloads are
+/// recorded so, batch by batch while the next files download, instead of all at its end.
+pub fn record_checked_blobs<S: Store>(
+    s: &S,
+    blobs: &[(StoredBlob, Option<(ChecksumType, String)>)],
+    signatures: &[SignatureRecord],
+) -> Result<()> {
     if blobs.is_empty() {
         return Ok(());
     }
     let ctx = "recording blobs";
     db::write(s, ctx, |db| {
         insert_blob_rows(db, ctx, blobs)?;
+        insert_signature_rows(db, ctx, &signatures.iter().collect::<Vec<_>>())?;
         // Those a fetcher or a `--download-missing` brought are absent no longer.
         if db
             .opt(ctx, "SELECT 1 FROM absent_blobs LIMIT 1", &[], |_| Ok(()))?
@@ -417,34 +429,42 @@ pub fn record_signatures<S: Store>(s: &S, checked: &[SignatureRecord]) -> Result
             .iter()
             .filter(|c| present.contains(&c.sha256))
             .collect();
-        db.bulk_insert(
-            ctx,
-            "blob_signatures",
-            &[("blob_sha256", Kind::Text), ("key_ids", Kind::Text)],
-            Conflict::Ignore { key: "blob_sha256" },
-            &mut |sink| {
-                for c in &rows {
-                    sink.row(&[(&c.sha256).into(), Val::Str(&c.key_ids)])?;
-                }
-                Ok(())
-            },
-        )?;
-        db.bulk_insert(
-            ctx,
-            "blob_verifications",
-            &[("blob_sha256", Kind::Text), ("fingerprint", Kind::Text)],
-            Conflict::Ignore {
-                key: "blob_sha256, fingerprint",
-            },
-            &mut |sink| {
-                for c in &rows {
-                    if let Some(f) = &c.verified_by {
-                        sink.row(&[(&c.sha256).into(), Val::Str(f)])?;
-                    }
-                }
-                Ok(())
-            },
-        )?;
-        Ok(())
+        insert_signature_rows(db, ctx, &rows)
     })
+}
+
+/// The rows of signature records whose blobs are recorded. Call under the writers' lock.
+fn insert_signature_rows(db: &mut dyn db::Db, ctx: &str, rows: &[&SignatureRecord]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    db.bulk_insert(
+        ctx,
+        "blob_signatures",
+        &[("blob_sha256", Kind::Text), ("key_ids", Kind::Text)],
+        Conflict::Ignore { key: "blob_sha256" },
+        &mut |sink| {
+            for c in rows {
+                sink.row(&[(&c.sha256).into(), Val::Str(&c.key_ids)])?;
+            }
+            Ok(())
+        },
+    )?;
+    db.bulk_insert(
+        ctx,
+        "blob_verifications",
+        &[("blob_sha256", Kind::Text), ("fingerprint", Kind::Text)],
+        Conflict::Ignore {
+            key: "blob_sha256, fingerprint",
+        },
+        &mut |sink| {
+            for c in rows {
+                if let Some(f) = &c.verified_by {
+                    sink.row(&[(&c.sha256).into(), Val::Str(f)])?;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    Ok(())
 }
