@@ -477,7 +477,10 @@ fn download_missing_records_the_signatures_it_checked() {
     let vendor = GpgKey::new("vendor", "rsa2048");
     let work = upstream_dir();
     let rpms = vendor.sign_rpms(
-        &[test_rpm("hello-1.0-1.noarch.rpm"), test_rpm("tool-2.0-1.x86_64.rpm")],
+        &[
+            test_rpm("hello-1.0-1.noarch.rpm"),
+            test_rpm("tool-2.0-1.x86_64.rpm"),
+        ],
         &work.path().join("v"),
     );
     let dir = upstream_dir();
