@@ -561,6 +561,12 @@ fn dnf_installs_through_nginx_from_an_on_demand_repository_and_a_bad_signature_r
     assert!(root.path().join("usr").exists() || root.path().join("var/lib/rpm").exists());
     // hello was fetched on its first request (its pool name follows the verified read).
     wait_for("hello in the pool", || absent(&env) == 1);
+    // Its verification is recorded with it: a sync that trusts the key need not read it.
+    assert_eq!(
+        env.db
+            .strings("SELECT fingerprint FROM blob_verifications", &[]),
+        vec![vendor.fingerprint.clone()]
+    );
 
     // The stranger's package: EIO (nginx answers an error), nothing in the pool, logged once
     // with the package and the key.

@@ -254,16 +254,21 @@ impl Fetcher {
             .await
             .map_err(|e| e.to_string())?;
         have(tx);
+        // What the check found is recorded with the blob, as a sync's downloads are: a later
+        // sync trusting the key need not read the file again.
+        let mut verified = Vec::new();
         if let Some(ring) = ring {
             let path = part.clone();
-            let checked = blocking(move || Ok(check_package(&path, &ring))).await?;
-            if let Err(rejected) = checked {
-                drop(file);
-                let _ = std::fs::remove_file(&part);
-                return Err(format!(
-                    "{}: signature check failed: {rejected}",
-                    transport.url(href)
-                ));
+            match blocking(move || Ok(check_package(&path, &ring))).await? {
+                Ok(checked) => verified.push(signatures::record(sha256, &checked)),
+                Err(rejected) => {
+                    drop(file);
+                    let _ = std::fs::remove_file(&part);
+                    return Err(format!(
+                        "{}: signature check failed: {rejected}",
+                        transport.url(href)
+                    ));
+                }
             }
         }
         // Readers may have the whole file now; giving it its pool name (a flush of its data
@@ -284,7 +289,7 @@ impl Fetcher {
             file.sync_data()
                 .map_err(|e| chantal_common::Error::io("cannot sync", &part, e))?;
             let placed = pool.place(&part, &sha, size, &name)?;
-            pool.record(&catalogue, vec![(placed, None)])?;
+            pool.record_checked(&catalogue, vec![(placed, None)], &verified)?;
             drop(file);
             Ok(())
         })
