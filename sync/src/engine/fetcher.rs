@@ -260,7 +260,7 @@ impl Fetcher {
         if let Some(ring) = ring {
             let path = part.clone();
             match blocking(move || Ok(check_package(&path, &ring))).await? {
-                Ok(checked) => verified.push(signatures::record(sha256, &checked)),
+                Ok(checked) => verified.push(checked.record(sha256)),
                 Err(rejected) => {
                     drop(file);
                     let _ = std::fs::remove_file(&part);

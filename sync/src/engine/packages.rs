@@ -20,7 +20,6 @@ use futures_util::stream::{self, StreamExt};
 
 use super::error::SyncError;
 use super::progress::Progress;
-use super::signatures;
 use super::transport::{Downloaded, Expect, Transport};
 use crate::trust::{check_package, Checked, KeyRing};
 
@@ -176,7 +175,7 @@ fn adopt_batch(
     // the next files download, not all at the sync's end.
     let signatures: Vec<SignatureRecord> = batch
         .iter()
-        .filter_map(|p| Some(signatures::record(&p.sha256, p.checked.as_ref()?)))
+        .filter_map(|p| Some(p.checked.as_ref()?.record(&p.sha256)))
         .collect();
     for p in batch {
         placed.push((

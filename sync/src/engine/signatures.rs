@@ -35,15 +35,6 @@ pub struct Trust {
     pub sha256: Sha256,
 }
 
-/// The result of checking one package: its record for the catalogue, and the notes.
-pub fn record(sha256: &Sha256, checked: &Checked) -> SignatureRecord {
-    SignatureRecord {
-        sha256: sha256.clone(),
-        key_ids: checked.key_ids.join(" "),
-        verified_by: Some(checked.verified_by.clone()),
-    }
-}
-
 /// Says, with `-v`, which signatures of a package that passed did not count.
 pub fn log_notes(nevra: &str, checked: &Checked) {
     for n in &checked.notes {
@@ -237,7 +228,7 @@ pub(super) fn check_held(
         match outcome {
             Ok((sha, checked)) => {
                 log_notes(&plan.entries[i].nevra().to_string(), &checked);
-                records.push(record(&sha, &checked));
+                records.push(checked.record(&sha));
             }
             Err(reason) => failures.push((i, format!("signature check failed: {reason}"))),
         }

@@ -6,6 +6,7 @@ use std::fmt;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+use chantal_common::catalogue::SignatureRecord;
 use rpm::{IndexTag, PackageMetadata};
 use sha2::{Digest, Sha256};
 
@@ -24,6 +25,17 @@ pub struct Checked {
     pub verified_by: String,
     /// Signatures that did not count, and why (`-v` output).
     pub notes: Vec<SignatureNote>,
+}
+
+impl Checked {
+    /// What the catalogue keeps of this check, for the file with `sha256`.
+    pub fn record(&self, sha256: &chantal_common::Sha256) -> SignatureRecord {
+        SignatureRecord {
+            sha256: sha256.clone(),
+            key_ids: self.key_ids.join(" "),
+            verified_by: Some(self.verified_by.clone()),
+        }
+    }
 }
 
 /// A package that failed, with the key ids it names.
