@@ -469,6 +469,21 @@ fn a_killed_fetcher_resumes_the_download_with_a_range_request() {
     wait_for("the pool file", || s.in_pool(&s.big));
 }
 
+/// Repository `r` at `url`, on demand, trusting `key`: initialised and synced (every package
+/// listed, none fetched).
+fn synced_on_demand(env: &Env, url: &str, key: &chantal_tests::signing::GpgKey) {
+    env.repo(
+        "r",
+        url,
+        &format!(
+            "download:\n  policy: on_demand\nrpm:\n  gpgcheck: true\n  gpgkeys: [{}]\n",
+            key.public.display()
+        ),
+    );
+    env.chantal(&["init"]).ok();
+    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+}
+
 /// `--download-missing` checks what it fetches, and the verifications go in with the files'
 /// blob rows: a later sync that trusts the key need not read them again.
 #[test]
@@ -487,16 +502,7 @@ fn download_missing_records_the_signatures_it_checked() {
     createrepo(dir.path(), &rpms, &[]);
     let server = HttpServer::start(dir.path());
     let env = Env::new();
-    env.repo(
-        "r",
-        &server.url("/"),
-        &format!(
-            "download:\n  policy: on_demand\nrpm:\n  gpgcheck: true\n  gpgkeys: [{}]\n",
-            vendor.public.display()
-        ),
-    );
-    env.chantal(&["init"]).ok();
-    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    synced_on_demand(&env, &server.url("/"), &vendor);
     assert_eq!(absent(&env), 2);
     let verified = || {
         env.db.strings(
@@ -531,16 +537,7 @@ fn dnf_installs_through_nginx_from_an_on_demand_repository_and_a_bad_signature_r
     // A real nginx as the upstream (the shipped site serves any directory).
     let upstream = Nginx::shipped(dir.path());
     let env = Env::new();
-    env.repo(
-        "r",
-        &upstream.url("/"),
-        &format!(
-            "download:\n  policy: on_demand\nrpm:\n  gpgcheck: true\n  gpgkeys: [{}]\n",
-            vendor.public.display()
-        ),
-    );
-    env.chantal(&["init"]).ok();
-    env.chantal(&["repo", "sync", "--repo-id", "r"]).ok();
+    synced_on_demand(&env, &upstream.url("/"), &vendor);
     assert_eq!(absent(&env), 2);
     let mount = Mount::start(&env, "r/latest/repodata/repomd.xml");
     let fetchd = Fetchd::start(&env);

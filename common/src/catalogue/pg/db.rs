@@ -178,6 +178,11 @@ fn array_type(k: Kind) -> &'static str {
     }
 }
 
+/// How many rows `held` holds: each column has a value per row.
+fn held_rows(held: &[Column]) -> usize {
+    held.first().map_or(0, Column::len)
+}
+
 /// The sink of a conflicting bulk insert: holds rows as columns until they pass
 /// [`ARRAY_ROWS`] or [`ARRAY_BYTES`], then creates the staging table and streams the held
 /// rows and the rest into it.
@@ -199,7 +204,7 @@ impl<'a, 'c, C: GenericClient> Staging<'a, 'c, C> {
             .batch_execute(&temp_table_sql(self.stage, self.columns, None))
             .map_err(pg(self.ctx))?;
         let mut copying = Copying::start(client, self.ctx, self.stage, self.columns)?;
-        let rows = self.held.first().map_or(0, Column::len);
+        let rows = held_rows(&self.held);
         let mut row = Vec::with_capacity(self.held.len());
         for i in 0..rows {
             row.clear();
@@ -235,7 +240,7 @@ impl<C: GenericClient> Sink for Staging<'_, '_, C> {
                 )
             })?;
         }
-        let rows = self.held.first().map_or(0, Column::len);
+        let rows = held_rows(&self.held);
         if rows > ARRAY_ROWS || self.bytes > ARRAY_BYTES {
             if let Some(client) = self.client.take() {
                 self.spill(client)?;
@@ -334,7 +339,7 @@ impl<C: GenericClient> Db for PgDb<'_, C> {
         };
         match held {
             None => self.execute(ctx, &insert(&stage), &[]),
-            Some(held) if held.first().map_or(0, Column::len) == 0 => Ok(0),
+            Some(held) if held_rows(&held) == 0 => Ok(0),
             Some(held) => {
                 let arrays = columns
                     .iter()
