@@ -157,11 +157,10 @@ impl Activity {
 /// reply back. Called with the lock held, so a release cannot drop the id before the reply.
 fn reuse_backing(
     backings: &mut Backings<'_, BackingId>,
-    ino: u64,
     fh: u64,
     reply: ReplyOpen,
 ) -> Result<(), ReplyOpen> {
-    match backings.share(ino) {
+    match backings.share() {
         Some(id) => {
             // Passthrough with FOPEN_KEEP_CACHE makes opens fail.
             reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), id);
@@ -302,7 +301,7 @@ impl Filesystem for ChantalFs {
             reply.opened(FileHandle(fh), flags);
             return;
         }
-        let reply = match reuse_backing(&mut self.open.backings(), ino.0, fh, reply) {
+        let reply = match reuse_backing(&mut self.open.backings(ino.0), fh, reply) {
             Ok(()) => return,
             Err(reply) => reply,
         };
@@ -330,15 +329,15 @@ impl Filesystem for ChantalFs {
                 return;
             }
         };
-        let mut backings = self.open.backings();
+        let mut backings = self.open.backings(ino.0);
         // Another open of this inode may have registered one meanwhile.
-        let reply = match reuse_backing(&mut backings, ino.0, fh, reply) {
+        let reply = match reuse_backing(&mut backings, fh, reply) {
             Ok(()) => return,
             Err(reply) => reply,
         };
         match reply.open_backing(&f) {
             Ok(id) => {
-                let id = backings.register(ino.0, id);
+                let id = backings.register(id);
                 reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), id);
             }
             Err(e) => {
