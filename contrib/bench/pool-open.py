@@ -3,14 +3,23 @@
 #   native        NATIVE/Packages/<name> (one directory, as the upstream has them)
 #   pool path     <data>/sha256/ab/cd/<sha256>_<name>, the path chantal-fs opens
 #   pool openat   the same, relative to a directory handle of <data>/sha256 held open
+#   pool bucket   the same, relative to a handle of the file's own ab/cd directory, held open
+#                 (taken before the drop_caches; one descriptor per directory, so N is bounded
+#                 by the open-file limit)
 #   pool handle   open_by_handle_at() with handles taken beforehand (name_to_handle_at): the
 #                 inode itself, no directory walk (needs CAP_DAC_READ_SEARCH)
+#   one level     a model of a pool with one level of buckets (<ab>/<sha256>_<name>): hard
+#                 links to every pool file, made at the start in <data>/../pool-open-1level
+#                 and removed at the end (chantal's pool is not laid out so)
 # Within a round every way reads the same files, each after its own drop_caches; each round
-# takes the next N files. Prints seconds and microseconds per file, per way and round.
+# takes the next N files. Prints seconds, microseconds and the disk's reads (/proc/diskstats)
+# per file, per way and round.
 # Usage (root): python3 pool-open.py NATIVE_DIR POOL_DATA_DIR [N] [ROUNDS]
 #   e.g. python3 pool-open.py /var/tmp/chantal-bench/fs50k /var/tmp/chantal-bench/work-prefill/storage/data
 import ctypes
 import os
+import resource
+import shutil
 import sys
 import time
 
@@ -48,19 +57,45 @@ def drop():
         f.write("3")
 
 
+dev = os.stat(data).st_dev
+
+
+def disk_reads():
+    """Reads completed by the disk that holds the pool, as /proc/diskstats counts them."""
+    with open("/proc/diskstats") as f:
+        for line in f:
+            p = line.split()
+            if (int(p[0]), int(p[1])) == (os.major(dev), os.minor(dev)):
+                return int(p[3])
+    return 0
+
+
 def run(label, opener, files):
     drop()
+    reads = disk_reads()
     t = time.perf_counter()
     for f in files:
         fd = opener(f)
         os.read(fd, 65536)
         os.close(fd)
     dt = time.perf_counter() - t
-    print(f"{label:12} {dt:6.2f} s  {dt / len(files) * 1e6:5.0f} us/file", flush=True)
+    per_file = (disk_reads() - reads) / len(files)
+    print(f"{label:12} {dt:6.2f} s  {dt / len(files) * 1e6:5.0f} us/file  "
+          f"{per_file:4.2f} disk reads/file", flush=True)
 
 
 sha = os.open(os.path.join(data, "sha256"), os.O_RDONLY | os.O_DIRECTORY)
 mount_fd = os.open(data, os.O_RDONLY | os.O_DIRECTORY)
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+one_level = os.path.join(os.path.dirname(os.path.abspath(data)), "pool-open-1level")
+shutil.rmtree(one_level, ignore_errors=True)
+flat = {}
+for x, path in pool.items():
+    base = os.path.basename(path)
+    os.makedirs(os.path.join(one_level, base[:2]), exist_ok=True)
+    flat[x] = os.path.join(one_level, base[:2], base)
+    os.link(path, flat[x])
 for r in range(rounds):
     files = names[r * n:(r + 1) * n]
     print(f"round {r + 1}: {n} files")
@@ -68,6 +103,19 @@ for r in range(rounds):
     run("pool path", lambda x: os.open(pool[x], os.O_RDONLY), files)
     rel = {x: os.path.relpath(pool[x], os.path.join(data, "sha256")) for x in files}
     run("pool openat", lambda x: os.open(rel[x], os.O_RDONLY, dir_fd=sha), files)
+    buckets = {}
+    for x in files:
+        d = os.path.dirname(pool[x])
+        if d not in buckets:
+            try:
+                buckets[d] = os.open(d, os.O_PATH | os.O_DIRECTORY)
+            except OSError as e:
+                sys.exit(f"cannot hold {len(buckets) + 1} directories open ({e}): use a smaller N")
+    run("pool bucket", lambda x: os.open(os.path.basename(pool[x]), os.O_RDONLY,
+                                         dir_fd=buckets[os.path.dirname(pool[x])]), files)
+    for fd in buckets.values():
+        os.close(fd)
+    run("one level", lambda x: os.open(flat[x], os.O_RDONLY), files)
     handles = {x: handle(pool[x]) for x in files}
 
     def by_handle(x):
@@ -77,3 +125,4 @@ for r in range(rounds):
         return fd
 
     run("pool handle", by_handle, files)
+shutil.rmtree(one_level)
