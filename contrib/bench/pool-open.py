@@ -61,13 +61,14 @@ dev = os.stat(data).st_dev
 
 
 def disk_reads():
-    """Reads completed by the disk that holds the pool, as /proc/diskstats counts them."""
+    """Reads completed by the disk that holds the pool, as /proc/diskstats counts them (None
+    where the file system's device is not a disk there, e.g. btrfs)."""
     with open("/proc/diskstats") as f:
         for line in f:
             p = line.split()
             if (int(p[0]), int(p[1])) == (os.major(dev), os.minor(dev)):
                 return int(p[3])
-    return 0
+    return None
 
 
 def run(label, opener, files):
@@ -79,50 +80,60 @@ def run(label, opener, files):
         os.read(fd, 65536)
         os.close(fd)
     dt = time.perf_counter() - t
-    per_file = (disk_reads() - reads) / len(files)
+    after = disk_reads()
+    per_file = "   ?" if reads is None else f"{(after - reads) / len(files):4.2f}"
     print(f"{label:12} {dt:6.2f} s  {dt / len(files) * 1e6:5.0f} us/file  "
-          f"{per_file:4.2f} disk reads/file", flush=True)
+          f"{per_file} disk reads/file", flush=True)
 
 
 sha = os.open(os.path.join(data, "sha256"), os.O_RDONLY | os.O_DIRECTORY)
 mount_fd = os.open(data, os.O_RDONLY | os.O_DIRECTORY)
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+# One descriptor per bucket for "pool bucket": as many as the hard limit allows.
+resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
 one_level = os.path.join(os.path.dirname(os.path.abspath(data)), "pool-open-1level")
+
+
+def measure():
+    for r in range(rounds):
+        files = names[r * n:(r + 1) * n]
+        print(f"round {r + 1}: {n} files")
+        run("native", lambda x: os.open(os.path.join(native_dir, x), os.O_RDONLY), files)
+        run("pool path", lambda x: os.open(pool[x], os.O_RDONLY), files)
+        rel = {x: os.path.relpath(pool[x], os.path.join(data, "sha256")) for x in files}
+        run("pool openat", lambda x: os.open(rel[x], os.O_RDONLY, dir_fd=sha), files)
+        buckets = {}
+        for x in files:
+            d = os.path.dirname(pool[x])
+            if d not in buckets:
+                try:
+                    buckets[d] = os.open(d, os.O_PATH | os.O_DIRECTORY)
+                except OSError as e:
+                    sys.exit(f"cannot hold {len(buckets) + 1} directories open ({e}): "
+                             "use a smaller N")
+        run("pool bucket", lambda x: os.open(os.path.basename(pool[x]), os.O_RDONLY,
+                                             dir_fd=buckets[os.path.dirname(pool[x])]), files)
+        for fd in buckets.values():
+            os.close(fd)
+        run("one level", lambda x: os.open(flat[x], os.O_RDONLY), files)
+        handles = {x: handle(pool[x]) for x in files}
+
+        def by_handle(x):
+            fd = libc.open_by_handle_at(mount_fd, ctypes.byref(handles[x]), os.O_RDONLY)
+            if fd < 0:
+                raise OSError(ctypes.get_errno(), "open_by_handle_at", x)
+            return fd
+
+        run("pool handle", by_handle, files)
+
+
 shutil.rmtree(one_level, ignore_errors=True)
 flat = {}
-for x, path in pool.items():
-    base = os.path.basename(path)
-    os.makedirs(os.path.join(one_level, base[:2]), exist_ok=True)
-    flat[x] = os.path.join(one_level, base[:2], base)
-    os.link(path, flat[x])
-for r in range(rounds):
-    files = names[r * n:(r + 1) * n]
-    print(f"round {r + 1}: {n} files")
-    run("native", lambda x: os.open(os.path.join(native_dir, x), os.O_RDONLY), files)
-    run("pool path", lambda x: os.open(pool[x], os.O_RDONLY), files)
-    rel = {x: os.path.relpath(pool[x], os.path.join(data, "sha256")) for x in files}
-    run("pool openat", lambda x: os.open(rel[x], os.O_RDONLY, dir_fd=sha), files)
-    buckets = {}
-    for x in files:
-        d = os.path.dirname(pool[x])
-        if d not in buckets:
-            try:
-                buckets[d] = os.open(d, os.O_PATH | os.O_DIRECTORY)
-            except OSError as e:
-                sys.exit(f"cannot hold {len(buckets) + 1} directories open ({e}): use a smaller N")
-    run("pool bucket", lambda x: os.open(os.path.basename(pool[x]), os.O_RDONLY,
-                                         dir_fd=buckets[os.path.dirname(pool[x])]), files)
-    for fd in buckets.values():
-        os.close(fd)
-    run("one level", lambda x: os.open(flat[x], os.O_RDONLY), files)
-    handles = {x: handle(pool[x]) for x in files}
-
-    def by_handle(x):
-        fd = libc.open_by_handle_at(mount_fd, ctypes.byref(handles[x]), os.O_RDONLY)
-        if fd < 0:
-            raise OSError(ctypes.get_errno(), "open_by_handle_at", x)
-        return fd
-
-    run("pool handle", by_handle, files)
-shutil.rmtree(one_level)
+try:
+    for x, path in pool.items():
+        base = os.path.basename(path)
+        os.makedirs(os.path.join(one_level, base[:2]), exist_ok=True)
+        flat[x] = os.path.join(one_level, base[:2], base)
+        os.link(path, flat[x])
+    measure()
+finally:
+    shutil.rmtree(one_level, ignore_errors=True)
