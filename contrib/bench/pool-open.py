@@ -101,17 +101,19 @@ def measure():
         run("pool path", lambda x: os.open(pool[x], os.O_RDONLY), files)
         rel = {x: os.path.relpath(pool[x], os.path.join(data, "sha256")) for x in files}
         run("pool openat", lambda x: os.open(rel[x], os.O_RDONLY, dir_fd=sha), files)
-        buckets = {}
+        # Each file's bucket handle and name, found before the clock starts, as `rel` above.
+        buckets, in_bucket = {}, {}
         for x in files:
-            d = os.path.dirname(pool[x])
+            d, base = os.path.split(pool[x])
             if d not in buckets:
                 try:
                     buckets[d] = os.open(d, os.O_PATH | os.O_DIRECTORY)
                 except OSError as e:
                     sys.exit(f"cannot hold {len(buckets) + 1} directories open ({e}): "
                              "use a smaller N")
-        run("pool bucket", lambda x: os.open(os.path.basename(pool[x]), os.O_RDONLY,
-                                             dir_fd=buckets[os.path.dirname(pool[x])]), files)
+            in_bucket[x] = (buckets[d], base)
+        run("pool bucket", lambda x: os.open(in_bucket[x][1], os.O_RDONLY,
+                                             dir_fd=in_bucket[x][0]), files)
         for fd in buckets.values():
             os.close(fd)
         run("one level", lambda x: os.open(flat[x], os.O_RDONLY), files)
