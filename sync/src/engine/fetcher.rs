@@ -26,7 +26,7 @@ use super::packages::open_partial;
 use super::transport::{Expect, Transport};
 use super::{signatures, Engine};
 use crate::cancel::Cancel;
-use crate::trust::{check_package, KeyRing};
+use crate::trust::{check_file, KeyRing};
 
 /// How long a failed fetch is answered from memory: short, so a file upstream serves again
 /// is fetched by a read a few seconds later.
@@ -258,8 +258,13 @@ impl Fetcher {
         // sync trusting the key need not read the file again.
         let mut verified = Vec::new();
         if let Some(ring) = ring {
-            let path = part.clone();
-            match blocking(move || Ok(check_package(&path, &ring))).await? {
+            let outcome;
+            (file, outcome) = blocking(move || {
+                let outcome = check_file(&file, &ring);
+                Ok((file, outcome))
+            })
+            .await?;
+            match outcome {
                 Ok(checked) => verified.push(checked.record(sha256)),
                 Err(rejected) => {
                     drop(file);

@@ -21,7 +21,7 @@ use futures_util::stream::{self, StreamExt};
 use super::error::SyncError;
 use super::progress::Progress;
 use super::transport::{Downloaded, Expect, Transport};
-use crate::trust::{check_package, Checked, KeyRing};
+use crate::trust::{check_file, Checked, KeyRing};
 
 /// Files moved into the pool per file-system sync (and recorded per catalogue round trip).
 const BATCH: usize = 256;
@@ -364,13 +364,17 @@ async fn fetch_one(
     let checked = match ring {
         None => None,
         Some(ring) => {
-            let path = part.clone();
-            let outcome = tokio::task::spawn_blocking(move || check_package(&path, &ring))
-                .await
-                .map_err(|e| SyncError::Transport {
-                    url: p.href.to_string(),
-                    reason: e.to_string(),
-                })?;
+            // The descriptor goes to the check and comes back with its verdict.
+            let outcome;
+            (file, outcome) = tokio::task::spawn_blocking(move || {
+                let outcome = check_file(&file, &ring);
+                (file, outcome)
+            })
+            .await
+            .map_err(|e| SyncError::Transport {
+                url: p.href.to_string(),
+                reason: e.to_string(),
+            })?;
             match outcome {
                 Ok(c) => Some(c),
                 Err(rejected) => {

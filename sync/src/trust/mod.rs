@@ -15,7 +15,7 @@ mod sign;
 mod tests;
 
 pub use keys::{KeyRing, TrustedKey, MAX_KEY_FILE};
-pub use package::{check_package, Checked};
+pub use package::{check_file, check_package, Checked};
 pub use sign::{RepoSigner, SignError};
 
 /// `rpm.repo_gpgcheck` without `publish.sign`, where the latest version's repodata is

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::{check_package, KeyRing, RepoSigner, SignError};
+use super::{check_file, check_package, KeyRing, RepoSigner, SignError};
 use crate::cancel::Cancel;
 use chantal_common::config::SignConfig;
 
@@ -113,6 +113,29 @@ fn files_that_are_not_keys_are_refused_with_their_name_and_what_they_look_like()
             assert!(!err.contains(jargon), "{err}");
         }
     }
+}
+
+/// A download hands over the descriptor it wrote, its offset at the end: the check reads the
+/// file from its start and leaves that offset where it was.
+#[test]
+fn an_open_file_is_checked_from_its_start_whatever_its_offset() {
+    use std::io::{Seek, SeekFrom, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("partial.rpm");
+    std::fs::copy(data("hello-signed-rsa.rpm"), &copy).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&copy)
+        .unwrap();
+    let end = f.seek(SeekFrom::End(0)).unwrap();
+    let ok = check_file(&f, &ring(&["rsa.asc"])).unwrap();
+    assert_eq!(ok.verified_by, fingerprint("rsa.fpr"));
+    assert_eq!(f.stream_position().unwrap(), end);
+    // One byte more written at that offset is payload the signed digest does not cover.
+    f.write_all(b"x").unwrap();
+    let err = check_file(&f, &ring(&["rsa.asc"])).unwrap_err();
+    assert!(err.reason.contains("payload does not match"), "{}", err.reason);
 }
 
 #[test]
