@@ -135,7 +135,11 @@ fn an_open_file_is_checked_from_its_start_whatever_its_offset() {
     // One byte more written at that offset is payload the signed digest does not cover.
     f.write_all(b"x").unwrap();
     let err = check_file(&f, &ring(&["rsa.asc"])).unwrap_err();
-    assert!(err.reason.contains("payload does not match"), "{}", err.reason);
+    assert!(
+        err.reason.contains("payload does not match"),
+        "{}",
+        err.reason
+    );
 }
 
 #[test]
